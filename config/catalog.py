@@ -1,0 +1,146 @@
+"""The service catalog: the nine services of the spec, loaded from `config/services.yaml`.
+
+This is the only source of service names, pool sizes, timeouts, owners and classifications; schema and
+role names are derived from the service name by `config.naming`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from config.errors import ConfigError, Problem
+from config.naming import RoleKind, check_identifier, role_name, schema_name
+
+CATALOG_PATH = Path(__file__).with_name("services.yaml")
+
+# Connections the migrator role may hold: migrations run one at a time, plus one for a human operator.
+MIGRATOR_CONNECTIONS = 2
+
+
+class DataClassification(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+    CONFIDENTIAL = "confidential"
+    RESTRICTED = "restricted"
+
+
+class ServiceSpec(BaseModel):
+    """One service of the catalog."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    title: str
+    pool_size: int = Field(ge=1, le=1000)
+    readonly_pool_size: int = Field(ge=1, le=1000)
+    statement_timeout_ms: int = Field(ge=100, le=5000)
+    owner_team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    data_classification: DataClassification
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        check_identifier(value, "service name")
+        # Every derived name must fit too: the longest suffix decides.
+        schema_name(value)
+        for kind in RoleKind:
+            role_name(value, kind)
+        return value
+
+    @property
+    def schema(self) -> str:
+        return schema_name(self.name)
+
+    def role(self, kind: RoleKind | str) -> str:
+        return role_name(self.name, kind)
+
+    def connection_limits(self) -> dict[RoleKind, int]:
+        """Connection limit per role: the owner never logs in; the others get their pool sizes."""
+        return {
+            RoleKind.OWNER: 0,
+            RoleKind.MIGRATOR: MIGRATOR_CONNECTIONS,
+            RoleKind.APP: self.pool_size,
+            RoleKind.READONLY: self.readonly_pool_size,
+        }
+
+    def total_connections(self) -> int:
+        return sum(self.connection_limits().values())
+
+
+class Catalog(BaseModel):
+    """The whole catalog, in the order of the spec."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    services: tuple[ServiceSpec, ...]
+
+    @field_validator("services")
+    @classmethod
+    def _unique(cls, value: tuple[ServiceSpec, ...]) -> tuple[ServiceSpec, ...]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"service names must be unique; repeated: {', '.join(dupes)}")
+        if not value:
+            raise ValueError("the catalog lists no service")
+        return value
+
+    def __iter__(self) -> Iterator[ServiceSpec]:  # type: ignore[override]
+        return iter(self.services)
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    def get(self, name: str) -> ServiceSpec:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Catalog:
+        """A copy with per-service fields replaced (stack files may resize pools or tighten timeouts)."""
+        updated = []
+        for service in self.services:
+            patch = dict(overrides.get(service.name, {}))
+            updated.append(ServiceSpec.model_validate({**service.model_dump(), **patch}))
+        return Catalog(services=tuple(updated))
+
+
+def parse_catalog(data: Any, source: str) -> Catalog:
+    """Validate catalog data, turning every mistake into a ConfigError naming the entry and field."""
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            key = ".".join(str(part) for part in loc)
+            if len(loc) >= 2 and loc[0] == "services" and isinstance(loc[1], int):
+                entries = data.get("services", []) if isinstance(data, dict) else []
+                if loc[1] < len(entries) and isinstance(entries[loc[1]], dict):
+                    key = ".".join([f"services[{entries[loc[1]].get('name', loc[1])}]", *map(str, loc[2:])])
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(Problem(source, key, message, "edit the catalog entry (see the field list at "
+                                                          "the top of config/services.yaml)"))
+        raise ConfigError(problems) from None
+
+
+@cache
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    """Load and validate the catalog file (cached: it is read once per process)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(str(path), "", f"not valid YAML: {exc}")]) from None
+    return parse_catalog(data, str(path))

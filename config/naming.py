@@ -1,0 +1,99 @@
+"""Naming rules of the spec (section 5.A), enforced in code.
+
+Every name the project creates inside PostgreSQL goes through these functions, so the conventions
+(`<service>_schema`, `<service>_<entity>`, `<service>_fn_<action>`, `<service>_trg_<event>`, role names)
+are written once. Identifiers are restricted to lower-case ASCII letters, digits and underscores and to
+PostgreSQL's 63-byte limit: a name that would need quoting, or that PostgreSQL would silently truncate, is
+rejected before any SQL is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+MAX_IDENTIFIER_BYTES = 63
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# Words PostgreSQL reserves (a subset that matters for schema/role/table names) and prefixes it owns.
+_RESERVED = frozenset(
+    {
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "authorization", "both", "case",
+        "cast", "check", "collate", "column", "constraint", "create", "current_role", "current_user",
+        "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for",
+        "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into", "leading",
+        "limit", "not", "null", "offset", "on", "only", "or", "order", "placing", "primary", "public",
+        "references", "returning", "select", "session_user", "some", "symmetric", "table", "then", "to",
+        "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
+    }
+)
+
+
+class InvalidIdentifier(ValueError):
+    """A name that is not a safe, unquoted PostgreSQL identifier."""
+
+
+class RoleKind(StrEnum):
+    """The four roles every service schema gets (see config.access for what each may do)."""
+
+    OWNER = "owner"
+    MIGRATOR = "migrator"
+    APP = "app"
+    READONLY = "readonly"
+
+
+def check_identifier(name: str, what: str = "identifier") -> str:
+    """Return `name` if it is a safe PostgreSQL identifier, else raise InvalidIdentifier saying why."""
+    if not isinstance(name, str) or not name:
+        raise InvalidIdentifier(f"{what} must be a non-empty string")
+    if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        raise InvalidIdentifier(
+            f"{what} {name!r} is {len(name.encode('utf-8'))} bytes; PostgreSQL identifiers are at most "
+            f"{MAX_IDENTIFIER_BYTES} bytes (longer names are silently truncated)"
+        )
+    if not _IDENTIFIER.match(name):
+        raise InvalidIdentifier(
+            f"{what} {name!r} is not a plain PostgreSQL identifier: use lower-case letters, digits and "
+            "underscores, starting with a letter or underscore (no quotes, spaces, semicolons or capitals)"
+        )
+    if name in _RESERVED:
+        raise InvalidIdentifier(f"{what} {name!r} is a reserved SQL word")
+    if name.startswith("pg_"):
+        raise InvalidIdentifier(f"{what} {name!r} starts with 'pg_', which PostgreSQL reserves for itself")
+    return name
+
+
+def schema_name(service: str) -> str:
+    """`<service>_schema` (spec section 1)."""
+    return check_identifier(f"{service}_schema", "schema name")
+
+
+def role_name(service: str, kind: RoleKind | str) -> str:
+    """`<service>_<kind>`, e.g. `feedback_app`."""
+    return check_identifier(f"{service}_{RoleKind(kind).value}", "role name")
+
+
+def table_name(service: str, entity: str) -> str:
+    """`${service}_${entity}` (spec 5.A)."""
+    return check_identifier(f"{service}_{check_identifier(entity, 'entity')}", "table name")
+
+
+def function_name(service: str, action: str) -> str:
+    """`${service}_fn_${action}` (spec 5.A)."""
+    return check_identifier(f"{service}_fn_{check_identifier(action, 'action')}", "function name")
+
+
+def trigger_name(service: str, event: str) -> str:
+    """`${service}_trg_${event}` (spec 5.A)."""
+    return check_identifier(f"{service}_trg_{check_identifier(event, 'event')}", "trigger name")
+
+
+def belongs_to(service: str, object_name: str) -> bool:
+    """True when `object_name` follows the service's prefix convention."""
+    return object_name.startswith(f"{service}_")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for SQL, after checking it; quoting is belt and braces on top of the check."""
+    check_identifier(name)
+    return '"' + name.replace('"', '""') + '"'

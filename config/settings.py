@@ -1,0 +1,311 @@
+"""Typed, frozen settings of one stack, validated once from its stack file.
+
+Keys in stack files are camelCase under the `edumatrix-db:` namespace (e.g. `edumatrix-db:instance` with
+`multiAz`). Every default here is the secure posture; a stack turns something off only by saying so, and
+some things (Multi-AZ and deletion protection in prod) cannot be turned off at all.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from config.catalog import Catalog, DataClassification, load_catalog
+from config.naming import check_identifier
+
+PROJECT = "edumatrix-db"
+NAMESPACE = PROJECT
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class Model(BaseModel):
+    """Base of every settings model: frozen, camelCase keys, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, str_strip_whitespace=True
+    )
+
+
+# RDS CA identifiers current as of the rds-ca-2019 retirement (CKV_AWS_211 asks for one of these).
+CURRENT_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
+# Master user names an attacker tries first (Security Hub RDS.25 asks for a non-default admin name).
+DEFAULT_ADMIN_NAMES = frozenset({"postgres", "admin", "administrator", "root", "master", "rdsadmin", "user"})
+# Parameters the platform owns: a stack cannot override them through `instance.parameters`.
+MANAGED_PARAMETERS = frozenset(
+    {
+        "rds.force_ssl",
+        "ssl_min_protocol_version",
+        "shared_preload_libraries",
+        "pgaudit.log",
+        "pgaudit.role",
+        "log_connections",
+        "log_disconnections",
+        "log_min_duration_statement",
+        "rds.logical_replication",
+        "idle_in_transaction_session_timeout",
+        "max_connections",
+    }
+)
+PERFORMANCE_INSIGHTS_RETENTION = (7, *range(31, 732, 31))
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_MAINT_WINDOW = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
+                           r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minutes(hh: str, mm: str) -> int:
+    return int(hh) * 60 + int(mm)
+
+
+class NetworkSettings(Model):
+    """Where the instance lives: an existing VPC and its private subnets (at least two AZs)."""
+
+    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    subnet_ids: Annotated[tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...],
+                          Field(min_length=2)]
+    allowed_security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
+    allowed_cidrs: tuple[str, ...] = ()
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _private_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR block: {exc}") from None
+            if not net.is_private:
+                raise ValueError(f"{cidr!r} is not a private range; the database is never reachable from the "
+                                 "internet")
+        return value
+
+    @model_validator(mode="after")
+    def _someone_may_connect(self) -> NetworkSettings:
+        if not self.allowed_security_group_ids and not self.allowed_cidrs:
+            raise ValueError("name at least one of allowedSecurityGroupIds or allowedCidrs: otherwise no "
+                             "client can reach port 5432")
+        if len(set(self.subnet_ids)) != len(self.subnet_ids):
+            raise ValueError("subnetIds lists a subnet twice")
+        return self
+
+
+class InstanceSettings(Model):
+    """The shared RDS PostgreSQL instance. Every default is the production posture."""
+
+    identifier: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = None
+    engine_version: Annotated[str, Field(pattern=r"^(1[3-9])\.\d+$")] = "15.10"
+    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r6g.large"
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
+    max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
+    storage_type: Literal["gp3", "io1", "io2"] = "gp3"
+    multi_az: bool = True
+    deletion_protection: bool = True
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 30
+    backup_window: str = "00:00-00:30"
+    maintenance_window: str = "sun:02:00-sun:03:00"
+    final_snapshot: bool = True
+    master_username: str = "edumatrix_admin"
+    iam_auth: bool = True
+    performance_insights_retention_days: int = 7
+    monitoring_interval_seconds: int = 60
+    ca_cert_identifier: str = "rds-ca-rsa2048-g1"
+    ssl_min_protocol_version: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.3"
+    max_connections: Annotated[int, Field(ge=20, le=5000)] = 1000
+    reserved_connections: Annotated[int, Field(ge=3, le=1000)] = 50
+    idle_in_transaction_session_timeout_ms: Annotated[int, Field(ge=1000, le=3_600_000)] = 60_000
+    log_min_duration_statement_ms: Annotated[int, Field(ge=0, le=60_000)] = 100
+    log_retention_days: Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 365
+    auto_minor_version_upgrade: bool = True
+    apply_immediately: bool = False
+    port: Annotated[int, Field(ge=1150, le=65535)] = 5432
+    database_name: str = "edumatrix"
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def major_version(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+    @property
+    def parameter_family(self) -> str:
+        return f"postgres{self.major_version}"
+
+    @field_validator("master_username")
+    @classmethod
+    def _non_default_admin(cls, value: str) -> str:
+        check_identifier(value, "masterUsername")
+        if value in DEFAULT_ADMIN_NAMES:
+            raise ValueError(f"{value!r} is a default admin name attackers try first; choose another "
+                             "(e.g. edumatrix_admin)")
+        return value
+
+    @field_validator("database_name")
+    @classmethod
+    def _db_identifier(cls, value: str) -> str:
+        return check_identifier(value, "databaseName")
+
+    @field_validator("ca_cert_identifier")
+    @classmethod
+    def _current_ca(cls, value: str) -> str:
+        if value not in CURRENT_CA_IDENTIFIERS:
+            raise ValueError(f"{value!r} is not a current RDS CA; allowed: {', '.join(CURRENT_CA_IDENTIFIERS)}")
+        return value
+
+    @field_validator("performance_insights_retention_days")
+    @classmethod
+    def _pi_retention(cls, value: int) -> int:
+        if value not in PERFORMANCE_INSIGHTS_RETENTION:
+            raise ValueError("Performance Insights keeps data for 7 days or a multiple of 31 up to 731")
+        return value
+
+    @field_validator("monitoring_interval_seconds")
+    @classmethod
+    def _monitoring_interval(cls, value: int) -> int:
+        if value not in MONITORING_INTERVALS:
+            raise ValueError(f"allowed intervals: {', '.join(map(str, MONITORING_INTERVALS))}")
+        return value
+
+    @field_validator("backup_window")
+    @classmethod
+    def _backup_window(cls, value: str) -> str:
+        m = _WINDOW.match(value)
+        if not m:
+            raise ValueError("write the window as HH:MM-HH:MM in UTC, e.g. 00:00-00:30")
+        start, end = _minutes(m[1], m[2]), _minutes(m[3], m[4])
+        if (end - start) % 1440 < 30:
+            raise ValueError("RDS needs a backup window of at least 30 minutes")
+        return value
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _maintenance_window(cls, value: str) -> str:
+        if not _MAINT_WINDOW.match(value):
+            raise ValueError("write the window as ddd:HH:MM-ddd:HH:MM in UTC, e.g. sun:02:00-sun:03:00")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _unmanaged_parameters(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(set(value) & MANAGED_PARAMETERS)
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)} {'is' if len(taken) == 1 else 'are'} set by the platform from typed "
+                "settings (e.g. sslMinProtocolVersion, maxConnections); remove from parameters"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _storage_and_windows(self) -> InstanceSettings:
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError(
+                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) is below allocatedStorageGb "
+                f"({self.allocated_storage_gb}); storage autoscaling needs a ceiling above the start size"
+            )
+        if self.reserved_connections >= self.max_connections:
+            raise ValueError("reservedConnections must be below maxConnections")
+        if _windows_overlap(self.backup_window, self.maintenance_window):
+            raise ValueError(f"backupWindow {self.backup_window} overlaps maintenanceWindow "
+                             f"{self.maintenance_window}; RDS rejects overlapping windows")
+        return self
+
+
+def _windows_overlap(backup: str, maintenance: str) -> bool:
+    """Whether a daily backup window overlaps a weekly maintenance window (minutes of the week)."""
+    b = _WINDOW.match(backup)
+    m = _MAINT_WINDOW.match(maintenance)
+    if not b or not m:
+        return False
+    week = 7 * 1440
+    m_start = _DAYS.index(m[1]) * 1440 + _minutes(m[2], m[3])
+    m_end = _DAYS.index(m[4]) * 1440 + _minutes(m[5], m[6])
+    m_len = (m_end - m_start) % week
+    b_start, b_len = _minutes(b[1], b[2]), (_minutes(b[3], b[4]) - _minutes(b[1], b[2])) % 1440
+    for day in range(7):
+        start = day * 1440 + b_start
+        # two intervals on a circle of length `week` overlap if either start lies inside the other
+        if (start - m_start) % week < m_len or (m_start - start) % week < b_len:
+            return True
+    return False
+
+
+class ServiceOverride(Model):
+    """Per-stack changes to a catalog service (pool sizes differ between dev and prod)."""
+
+    pool_size: Annotated[int, Field(ge=1, le=1000)] | None = None
+    readonly_pool_size: Annotated[int, Field(ge=1, le=1000)] | None = None
+    statement_timeout_ms: Annotated[int, Field(ge=100, le=5000)] | None = None
+
+    def patch(self) -> dict[str, int]:
+        return {k: v for k, v in self.model_dump(by_alias=False).items() if v is not None}
+
+
+class StackSettings(Model):
+    """Everything one stack file says, validated. Built once in `__main__.py`, passed down as plain data."""
+
+    stack: str
+    source: str
+    environment: Environment
+    aws_region: str | None = None
+    owner: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "platform-team"
+    data_classification: DataClassification = DataClassification.CONFIDENTIAL
+    tags: dict[str, str] = Field(default_factory=dict)
+    network: NetworkSettings | None = None
+    instance: InstanceSettings = Field(default_factory=InstanceSettings)
+    services: dict[str, ServiceOverride] = Field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment is Environment.LOCAL
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment is Environment.PROD
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of AWS physical names: `edumatrix-<stack>`."""
+        return f"edumatrix-{self.stack}"
+
+    @property
+    def instance_identifier(self) -> str:
+        return self.instance.identifier or self.name_prefix
+
+    def catalog(self) -> Catalog:
+        """The service catalog with this stack's overrides applied."""
+        return load_catalog().with_overrides({k: v.patch() for k, v in self.services.items()})
+
+    def base_tags(self) -> dict[str, str]:
+        """Tags on every resource: service, environment, owner, data classification (+ the stack's own)."""
+        return {
+            "service": "edumatrix-db",
+            "environment": self.environment.value,
+            "owner": self.owner,
+            "data-classification": self.data_classification.value,
+            "managed-by": "pulumi",
+            "stack": self.stack,
+            **self.tags,
+        }
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = {"service", "environment", "owner", "data-classification", "managed-by", "stack"}
+        clash = sorted(set(value) & reserved)
+        if clash:
+            raise ValueError(f"{', '.join(clash)} set by the platform; use owner/dataClassification keys instead")
+        for key in value:
+            if key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r}: the aws: prefix is reserved by AWS")
+        return value
