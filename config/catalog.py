@@ -55,7 +55,7 @@ class ServiceSpec(BaseModel):
         return value
 
     @property
-    def schema(self) -> str:
+    def schema_name(self) -> str:
         return schema_name(self.name)
 
     def role(self, kind: RoleKind | str) -> str:

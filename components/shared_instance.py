@@ -1,0 +1,146 @@
+"""The shared PostgreSQL instance on RDS that all nine service schemas live in (spec sections 1, 2, 4.A).
+
+Secure by default: CMK-encrypted storage, Performance Insights, master secret and logs; RDS-managed master
+password in Secrets Manager; IAM database authentication; Multi-AZ; deletion protection; backups in the
+spec's 00:00 UTC window; final snapshot; TLS enforced by the parameter group; never publicly accessible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kms_key import PlatformKey, PlatformKeyArgs
+from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
+from components.network import DatabaseNetwork, DatabaseNetworkArgs
+from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
+from config.settings import InstanceSettings, NetworkSettings
+
+
+@dataclass(frozen=True)
+class SharedInstanceArgs:
+    """What the shared instance needs; everything else is a secure default in InstanceSettings."""
+
+    identifier: str
+    instance: InstanceSettings
+    network: NetworkSettings
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class SharedInstance(pulumi.ComponentResource):
+    """`edumatrix:database:SharedInstance`: KMS key, network, parameter group, monitoring role, log groups
+    and the RDS instance. Clients connect to `address` (not `endpoint`, which carries the port)."""
+
+    instance: aws.rds.Instance
+    address: pulumi.Output[str]
+    port: pulumi.Output[int]
+    arn: pulumi.Output[str]
+    identifier: pulumi.Output[str]
+    master_secret_arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+    parameter_group_name: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    subnet_group_name: pulumi.Output[str]
+    monitoring_role_arn: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: SharedInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("edumatrix:database:SharedInstance", name, None, opts)
+        settings = args.instance
+        tags = dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        key = PlatformKey(f"{name}-kms", PlatformKeyArgs(
+            description=f"{args.identifier}: storage, Performance Insights, master secret, logs, backups",
+            alias=f"{args.identifier}-data",
+            tags=tags,
+        ), opts=child)
+        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs(
+            vpc_id=args.network.vpc_id,
+            subnet_ids=args.network.subnet_ids,
+            allowed_security_group_ids=args.network.allowed_security_group_ids,
+            allowed_cidrs=args.network.allowed_cidrs,
+            port=settings.port,
+            tags=tags,
+        ), opts=child)
+        params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(instance=settings, tags=tags),
+                                        opts=child)
+        monitoring = (
+            EnhancedMonitoringRole(f"{name}-monitoring", EnhancedMonitoringRoleArgs(tags=tags), opts=child)
+            if settings.monitoring_interval_seconds > 0 else None
+        )
+        logs = RdsLogGroups(f"{name}-logs", RdsLogGroupsArgs(
+            instance_identifier=args.identifier,
+            kms_key_arn=key.arn,
+            retention_days=settings.log_retention_days,
+            tags=tags,
+        ), opts=child)
+
+        self.instance = aws.rds.Instance(
+            f"{name}-db",
+            identifier=args.identifier,
+            engine="postgres",
+            engine_version=settings.engine_version,
+            instance_class=settings.instance_class,
+            allocated_storage=settings.allocated_storage_gb,
+            max_allocated_storage=settings.max_allocated_storage_gb,
+            storage_type=settings.storage_type,
+            storage_encrypted=True,
+            kms_key_id=key.arn,
+            db_name=settings.database_name,
+            port=settings.port,
+            username=settings.master_username,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=key.arn,
+            iam_database_authentication_enabled=settings.iam_auth,
+            multi_az=settings.multi_az,
+            deletion_protection=settings.deletion_protection,
+            publicly_accessible=False,
+            db_subnet_group_name=network.subnet_group_name,
+            vpc_security_group_ids=[network.security_group_id],
+            parameter_group_name=params.name,
+            ca_cert_identifier=settings.ca_cert_identifier,
+            backup_retention_period=settings.backup_retention_days,
+            backup_window=settings.backup_window,
+            maintenance_window=settings.maintenance_window,
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            skip_final_snapshot=not settings.final_snapshot,
+            final_snapshot_identifier=f"{args.identifier}-final" if settings.final_snapshot else None,
+            auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
+            allow_major_version_upgrade=False,
+            apply_immediately=settings.apply_immediately,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=key.arn,
+            performance_insights_retention_period=settings.performance_insights_retention_days,
+            monitoring_interval=settings.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring.arn if monitoring else None,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),
+        )
+
+        self.address = self.instance.address
+        self.port = self.instance.port
+        self.arn = self.instance.arn
+        self.identifier = self.instance.identifier
+        self.master_secret_arn = self.instance.master_user_secrets.apply(
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
+        )
+        self.kms_key_arn = key.arn
+        self.parameter_group_name = params.name
+        self.security_group_id = network.security_group_id
+        self.subnet_group_name = network.subnet_group_name
+        self.monitoring_role_arn = monitoring.arn if monitoring else None
+        self.register_outputs({
+            "address": self.address,
+            "port": self.port,
+            "arn": self.arn,
+            "identifier": self.identifier,
+            "masterSecretArn": self.master_secret_arn,
+            "kmsKeyArn": self.kms_key_arn,
+            "parameterGroupName": self.parameter_group_name,
+        })

@@ -1,0 +1,43 @@
+"""The PostgreSQL parameters the platform sets on every instance it declares (pure data).
+
+One function so the shared instance, read replicas and regional replicas cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from config.settings import InstanceSettings
+
+ApplyMethod = Literal["immediate", "pending-reboot"]
+
+# Libraries every instance preloads: query statistics and the audit extension (spec 4.A "query logging").
+PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit")
+PGAUDIT_LOG_CLASSES = ("ddl", "role")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: str
+    apply_method: ApplyMethod
+
+
+def platform_parameters(instance: InstanceSettings) -> list[Parameter]:
+    """Every parameter of the platform's parameter group, static ones applied at the next reboot."""
+    managed = [
+        Parameter("rds.force_ssl", "1", "immediate"),
+        Parameter("ssl_min_protocol_version", instance.ssl_min_protocol_version, "immediate"),
+        Parameter("shared_preload_libraries", ",".join(PRELOAD_LIBRARIES), "pending-reboot"),
+        Parameter("pgaudit.log", ",".join(PGAUDIT_LOG_CLASSES), "immediate"),
+        Parameter("log_connections", "1", "immediate"),
+        Parameter("log_disconnections", "1", "immediate"),
+        Parameter("log_min_duration_statement", str(instance.log_min_duration_statement_ms), "immediate"),
+        Parameter("rds.logical_replication", "1", "pending-reboot"),
+        Parameter("idle_in_transaction_session_timeout", str(instance.idle_in_transaction_session_timeout_ms),
+                  "immediate"),
+        Parameter("max_connections", str(instance.max_connections), "pending-reboot"),
+    ]
+    extra = [Parameter(name, value, "pending-reboot") for name, value in sorted(instance.parameters.items())]
+    return managed + extra

@@ -1,0 +1,219 @@
+"""The recording engine: run the real `__main__.py` for a stack under the SDK's mocks and record every
+resource it registers (type, name, parent, provider, inputs as the engine sees them) and its outputs.
+
+One engine serves `edumatrix-db plan`, `edumatrix-db check` and the tests. Each run happens in a fresh
+`contextvars` context, so runs do not leak Pulumi runtime state into each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import json
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config
+from config.settings import PROJECT, StackSettings
+from edumatrix_db.mocks import PlatformMocks, unwrap_secrets
+
+SECRET = "[secret]"
+PROGRAM = PROJECT_ROOT / "__main__.py"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One registered resource, as the engine (and a policy pack) would see it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    custom: bool
+    inputs: dict[str, Any]  # camelCase keys; secrets replaced by "[secret]"
+    props: dict[str, Any] = field(repr=False, default_factory=dict)  # inputs merged with mocked outputs
+
+    def to_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+                "provider": self.provider, "inputs": self.inputs}
+
+
+@dataclass(frozen=True)
+class Recording:
+    project: str
+    stack: str
+    settings: StackSettings
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> RecordedResource:
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def children_of(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"project": self.project, "stack": self.stack,
+                "resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
+
+
+def redact(value: Any) -> Any:
+    """Replace secret-wrapped values by "[secret]" (recursively), keeping everything else."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Structs carry every number as a float
+    return value
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's MockMonitor, also keeping what the engine would receive for each registration."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object)
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        self.recorded.append(RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            provider=request.provider or None,
+            custom=bool(request.custom),
+            inputs=redact(inputs),
+            props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
+        ))
+        return response
+
+
+def stack_config_as_engine_passes_it(config: Mapping[str, Any]) -> dict[str, str]:
+    """The engine hands programs config as strings; structured values as JSON."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = json.dumps(value)
+    return out
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, Any],
+    *,
+    settings: StackSettings,
+    program: Callable[[], None] | None = None,
+    stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+) -> Recording:
+    """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it."""
+    region = settings.aws_region or DEFAULT_REGION
+
+    def body() -> Recording:
+        # A private event loop per run, closed with its executor threads (and their loops) afterwards.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return record()
+        finally:
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+            asyncio.set_event_loop(None)
+            gc.collect()
+
+    def record() -> Recording:
+        mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        root = get_root_resource()
+        _sync_await(run_pulumi_func(program or _run_main_module))
+        outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
+        return Recording(PROJECT, stack, settings, list(monitor.recorded), outputs)
+
+    return contextvars.copy_context().run(body)
+
+
+def _run_main_module() -> None:
+    runpy.run_path(str(PROGRAM), run_name="__main__")
+
+
+async def _resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+    for name, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        plain = await output.future()
+        resolved[name] = SECRET if await output.is_secret() else _ints(plain)
+    return resolved
+
+
+class Planner:
+    """Plans stacks from `stacks/`, resolving stack references by planning the referenced stack."""
+
+    def __init__(self, stacks_dir: Path = STACKS_DIR) -> None:
+        self.stacks_dir = stacks_dir
+        self._cache: dict[str, Recording] = {}
+        self._in_progress: list[str] = []
+
+    def plan(self, stack: str) -> Recording:
+        if stack in self._cache:
+            return self._cache[stack]
+        if stack in self._in_progress:
+            cycle = " -> ".join([*self._in_progress, stack])
+            raise RuntimeError(f"stack references form a cycle: {cycle}")
+        settings = load_stack(stack, self.stacks_dir)  # raises ConfigError before anything runs
+        config, _ = read_stack_config(stack, self.stacks_dir)
+        self._in_progress.append(stack)
+        try:
+            recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of)
+        finally:
+            self._in_progress.pop()
+        self._cache[stack] = recording
+        return recording
+
+    def _outputs_of(self, reference: str) -> Mapping[str, Any]:
+        """`org/project/stack` (or just `stack`) -> that stack's planned outputs."""
+        return self.plan(reference.split("/")[-1]).outputs

@@ -1,0 +1,125 @@
+"""Realistic mocked cloud state for running the program offline (plans, the policy gate, tests).
+
+Mocked outputs look like what AWS returns (ARNs with the stack's account and region, RDS addresses,
+managed master secrets), so outputs that feed other resources (a key ARN into an instance, a stack's
+outputs into a region stack) carry values a reviewer recognises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+
+MOCK_ACCOUNT_ID = "123456789012"
+
+StackOutputsResolver = Callable[[str], Mapping[str, Any]]
+
+
+def _hex(seed: str, length: int = 17) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Plain values from the monitor's secret-wrapped inputs."""
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Mocks returning per-type realistic state; stack references resolve through `stack_outputs`."""
+
+    def __init__(self, region: str, stack_outputs: StackOutputsResolver | None = None,
+                 account_id: str = MOCK_ACCOUNT_ID) -> None:
+        self.region = region
+        self.account_id = account_id
+        self.stack_outputs = stack_outputs
+
+    # -- invokes ---------------------------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": self.account_id, "arn": f"arn:aws:iam::{self.account_id}:user/ci",
+                    "userId": "AIDAMOCK", "id": self.account_id}, []
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if token == "aws:index/getRegion:getRegion":
+            region = args.args.get("region") or self.region
+            return {"region": region, "name": region, "id": region,
+                    "endpoint": f"ec2.{region}.amazonaws.com", "description": region}, []
+        return dict(args.args), []
+
+    # -- resources -------------------------------------------------------------------------------
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = unwrap_secrets(dict(args.inputs))
+        typ, name = args.typ, args.name
+        if typ == "pulumi:pulumi:StackReference":
+            ref = str(inputs.get("name", name))
+            outputs = dict(self.stack_outputs(ref)) if self.stack_outputs else {}
+            return ref, {"name": ref, "outputs": outputs, "secretOutputNames": []}
+        region = inputs.get("region") or self.region
+        ident = f"{name}-{_hex(typ + name, 8)}"
+        state: dict[str, Any] = dict(inputs)
+        arn_base = f"arn:aws:{{service}}:{region}:{self.account_id}"
+        if typ == "aws:kms/key:Key":
+            key_id = f"{_hex(name, 8)}-{_hex(name + '1', 4)}-{_hex(name + '2', 4)}-{_hex(name + '3', 4)}-" \
+                     f"{_hex(name + '4', 12)}"
+            ident = key_id
+            state.update(keyId=key_id, arn=arn_base.format(service="kms") + f":key/{key_id}")
+        elif typ == "aws:kms/alias:Alias":
+            state.update(arn=arn_base.format(service="kms") + f":{inputs.get('name')}")
+        elif typ == "aws:rds/instance:Instance":
+            identifier = inputs.get("identifier") or ident
+            ident = f"db-{_hex(identifier, 26).upper()}"
+            address = f"{identifier}.c{_hex(identifier + region, 12)}.{region}.rds.amazonaws.com"
+            port = int(inputs.get("port") or 5432)
+            state.update(
+                identifier=identifier, address=address, endpoint=f"{address}:{port}", port=port,
+                arn=arn_base.format(service="rds") + f":db:{identifier}", resourceId=ident,
+                hostedZoneId="Z2R2ITUGPM61AM", status="available",
+            )
+            if inputs.get("manageMasterUserPassword"):
+                secret = f"rds!{ident.lower()}-{_hex(identifier, 6)}"
+                state["masterUserSecrets"] = [{
+                    "secretArn": arn_base.format(service="secretsmanager") + f":secret:{secret}",
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""), "secretStatus": "active",
+                }]
+        elif typ == "aws:rds/parameterGroup:ParameterGroup":
+            pg_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+            ident = pg_name
+            state.update(name=pg_name, arn=arn_base.format(service="rds") + f":pg:{pg_name}")
+        elif typ == "aws:rds/subnetGroup:SubnetGroup":
+            sg_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+            ident = sg_name
+            state.update(name=sg_name, arn=arn_base.format(service="rds") + f":subgrp:{sg_name}")
+        elif typ == "aws:ec2/securityGroup:SecurityGroup":
+            ident = f"sg-{_hex(name)}"
+            state.update(arn=arn_base.format(service="ec2") + f":security-group/{ident}",
+                         name=inputs.get("name") or f"{name}-{_hex(name, 7)}")
+        elif typ == "aws:iam/role:Role":
+            role_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+            ident = role_name
+            state.update(name=role_name, arn=f"arn:aws:iam::{self.account_id}:role/{role_name}")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            log_name = inputs.get("name") or name
+            ident = log_name
+            state.update(arn=arn_base.format(service="logs") + f":log-group:{log_name}")
+        elif typ == "aws:secretsmanager/secret:Secret":
+            secret_name = inputs.get("name") or name
+            state.update(arn=arn_base.format(service="secretsmanager") + f":secret:{secret_name}-{_hex(name, 6)}")
+            ident = state["arn"]
+        elif typ.startswith("random:index/randomPassword"):
+            state.update(result=f"mock-{_hex(name, 24)}")
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            state.setdefault("arn", arn_base.format(service=service) + f":{name}")
+        return ident, state

@@ -1,0 +1,102 @@
+"""How a recorded plan is shown: an indented tree, the JSON interface, or a Mermaid diagram."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from edumatrix_db.engine import RecordedResource, Recording
+
+# The inputs worth showing in the tree for each resource type (everything is in the JSON format).
+KEY_SETTINGS: dict[str, tuple[str, ...]] = {
+    "aws:rds/instance:Instance": (
+        "identifier", "engineVersion", "instanceClass", "multiAz", "storageEncrypted", "kmsKeyId",
+        "deletionProtection", "publiclyAccessible", "iamDatabaseAuthenticationEnabled", "backupRetentionPeriod",
+        "backupWindow", "caCertIdentifier", "replicateSourceDb", "region",
+    ),
+    "aws:rds/parameterGroup:ParameterGroup": ("family", "parameters"),
+    "aws:kms/key:Key": ("enableKeyRotation", "deletionWindowInDays", "region"),
+    "aws:kms/alias:Alias": ("name",),
+    "aws:rds/subnetGroup:SubnetGroup": ("subnetIds",),
+    "aws:ec2/securityGroup:SecurityGroup": ("vpcId",),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
+        "fromPort", "referencedSecurityGroupId", "cidrIpv4"),
+    "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays", "kmsKeyId"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator"),
+    "postgresql:index/schema:Schema": ("name", "owner"),
+    "postgresql:index/role:Role": ("name", "login", "connectionLimit", "statementTimeout"),
+    "postgresql:index/grant:Grant": ("role", "schema", "objectType", "privileges"),
+    "postgresql:index/defaultPrivileges:DefaultPrivileges": ("owner", "role", "schema", "objectType",
+                                                             "privileges"),
+}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "name" in value[0]:
+        return ", ".join(f"{p['name']}={p.get('value')}" for p in value)
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def render_tree(recording: Recording) -> str:
+    """An indented tree: components with their children, custom resources with their key settings."""
+    lines = [f"{recording.project} / {recording.stack}  ({len(recording.resources)} resources)"]
+    known = {r.urn for r in recording.resources}
+
+    def walk(resource: RecordedResource, depth: int) -> None:
+        pad = "  " * depth
+        lines.append(f"{pad}- {resource.name}  [{resource.type}]")
+        for key in KEY_SETTINGS.get(resource.type, ()):
+            if key in resource.inputs and resource.inputs[key] not in (None, "", [], {}):
+                lines.append(f"{pad}    {key}: {_short(resource.inputs[key])}")
+        for child in recording.children_of(resource.urn):
+            walk(child, depth + 1)
+
+    for root in (r for r in recording.resources if r.parent not in known):
+        walk(root, 1)
+    if recording.outputs:
+        lines.append("outputs:")
+        lines.extend(f"  {k}: {v}" for k, v in recording.outputs.items())
+    return "\n".join(lines)
+
+
+def render_json(recording: Recording, extra: dict[str, Any] | None = None) -> str:
+    """The plan JSON interface: {project, stack, resources: [{urn,type,name,parent,provider,inputs}], outputs}."""
+    return json.dumps({**recording.to_json(), **(extra or {})}, indent=2, sort_keys=False, default=str)
+
+
+def _node_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def render_mermaid(recording: Recording) -> str:
+    """A diagram a reviewer can paste into a pull request: regions, instances, replicas, service schemas."""
+    default_region = recording.settings.aws_region or "local"
+    instances = recording.of_type("aws:rds/instance:Instance")
+    schemas = [r for r in recording.resources if r.type == "edumatrix:database:ServiceSchema"]
+    lines = ["flowchart LR"]
+    by_region: dict[str, list[RecordedResource]] = {}
+    for inst in instances:
+        by_region.setdefault(str(inst.inputs.get("region") or default_region), []).append(inst)
+    for region, members in by_region.items():
+        lines.append(f"  subgraph {_node_id('region_' + region)}[\"{region}\"]")
+        for inst in members:
+            ident = inst.props.get("identifier", inst.name)
+            role = "replica" if inst.inputs.get("replicateSourceDb") else "primary"
+            lines.append(f"    {_node_id(inst.name)}[(\"{ident}<br/>{role} · "
+                         f"{inst.inputs.get('instanceClass', '')}\")]")
+        lines.append("  end")
+    arn_to_node = {str(i.props.get("arn")): _node_id(i.name) for i in instances}
+    for inst in instances:
+        source = inst.inputs.get("replicateSourceDb")
+        if source:
+            lines.append(f"  {arn_to_node.get(str(source), _node_id(str(source)))} -. async replication .-> "
+                         f"{_node_id(inst.name)}")
+    target = _node_id(instances[0].name) if instances else "local_postgresql"
+    if not instances and schemas:
+        lines.append('  local_postgresql[("local PostgreSQL")]')
+    for schema in schemas:
+        lines.append(f"  {_node_id('svc_' + schema.name)}([\"{schema.name}\"]) --> {target}")
+    return "\n".join(lines)
