@@ -20,9 +20,10 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config
 from config.settings import PROJECT, StackSettings
@@ -45,6 +46,7 @@ class RecordedResource:
     custom: bool
     inputs: dict[str, Any]  # camelCase keys; secrets replaced by "[secret]"
     props: dict[str, Any] = field(repr=False, default_factory=dict)  # inputs merged with mocked outputs
+    id: str | None = None  # the (mocked) physical id
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
@@ -103,20 +105,32 @@ def _ints(value: Any) -> Any:
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's MockMonitor, also keeping what the engine would receive for each registration."""
+    """The SDK's MockMonitor, also keeping what the engine would receive for each registration.
+
+    Like the real engine (and unlike the SDK's mock), outputs named in `additionalSecretOutputs`, and
+    outputs whose input was secret, come back as secrets.
+    """
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
-            return response
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object)
-        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        id_, state = self.mocks.new_resource(pulumi_mocks.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=request.custom or False,
+        ))
+        secret = set(request.additionalSecretOutputs) | {k for k, v in inputs.items() if rpc.is_rpc_secret(v)}
+        state = {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in state.items()}
+        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
         self.recorded.append(RecordedResource(
-            urn=response.urn,
+            urn=urn,
             type=request.type,
             name=request.name,
             parent=request.parent or None,
@@ -124,8 +138,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom=bool(request.custom),
             inputs=redact(inputs),
             props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
+            id=id_ or None,
         ))
-        return response
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 
 
 def stack_config_as_engine_passes_it(config: Mapping[str, Any]) -> dict[str, str]:

@@ -1,0 +1,44 @@
+# edumatrix-db: two commands do all the set-up on a fresh machine.
+#   make up    -> .venv, a local PostgreSQL provisioned like production, .local/connections.json
+#   make test  -> .venv, ruff, mypy, every test (PostgreSQL tests start their own server), the policy gate
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down status test lint typecheck pytest gate bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/edumatrix-db local up
+
+down: $(STAMP)
+	$(BIN)/edumatrix-db local down
+
+status: $(STAMP)
+	$(BIN)/edumatrix-db local status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy config components edumatrix_db __main__.py
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
+pytest: $(STAMP)
+	@set +e; $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

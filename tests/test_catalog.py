@@ -1,0 +1,61 @@
+"""The service catalog is the one source of the nine services, and it is validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.catalog import Catalog, load_catalog, parse_catalog
+from config.errors import ConfigError
+from config.naming import RoleKind
+
+SPEC_SCHEMAS = [  # section 1 of the spec, in its order
+    "students_platform_schema", "edu_matrix_hub_schema", "courses_platform_schema", "freelancing_schema",
+    "jobs_portal_schema", "news_system_schema", "community_rooms_schema", "statistics_schema", "feedback_schema",
+]
+
+
+def _entry(**overrides):
+    entry = {"name": "feedback", "title": "User Feedback", "pool_size": 10, "readonly_pool_size": 3,
+             "statement_timeout_ms": 5000, "owner_team": "content-team", "data_classification": "internal"}
+    return {**entry, **overrides}
+
+
+def test_catalog_lists_the_nine_schemas_of_the_spec_in_order():
+    assert [s.schema_name for s in load_catalog()] == SPEC_SCHEMAS
+
+
+def test_app_statement_timeouts_never_exceed_the_spec_five_seconds():
+    assert all(s.statement_timeout_ms <= 5000 for s in load_catalog())
+
+
+def test_connection_limits_derive_from_pool_sizes_and_the_owner_never_logs_in():
+    service = load_catalog().get("students_platform")
+    limits = service.connection_limits()
+    assert limits[RoleKind.OWNER] == 0
+    assert limits[RoleKind.APP] == service.pool_size
+    assert limits[RoleKind.READONLY] == service.readonly_pool_size
+    assert service.total_connections() == sum(limits.values())
+
+
+def test_duplicate_service_names_are_rejected():
+    with pytest.raises(ConfigError, match="repeated: feedback"):
+        parse_catalog({"services": [_entry(), _entry()]}, "services.yaml")
+
+
+@pytest.mark.parametrize("name", ['feed"back', "feedback; drop table x", "f" * 60])
+def test_hostile_service_names_are_rejected_with_the_entry_named(name):
+    with pytest.raises(ConfigError) as error:
+        parse_catalog({"services": [_entry(name=name)]}, "services.yaml")
+    assert "services.yaml: services[" in str(error.value)
+
+
+def test_unknown_catalog_fields_are_rejected():
+    with pytest.raises(ConfigError, match="pool_sise"):
+        parse_catalog({"services": [_entry(pool_sise=3)]}, "services.yaml")
+
+
+def test_overrides_resize_one_service_and_leave_the_rest():
+    catalog = load_catalog().with_overrides({"feedback": {"pool_size": 2}})
+    assert isinstance(catalog, Catalog)
+    assert catalog.get("feedback").pool_size == 2
+    assert catalog.get("statistics").pool_size == load_catalog().get("statistics").pool_size

@@ -1,0 +1,75 @@
+"""The spec's naming conventions are enforced in code, and unsafe identifiers never reach SQL."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from config.naming import (
+    InvalidIdentifier,
+    RoleKind,
+    check_identifier,
+    function_name,
+    quote_ident,
+    role_name,
+    schema_name,
+    table_name,
+    trigger_name,
+)
+
+plain_identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,40}", fullmatch=True).filter(
+    lambda s: not s.startswith("pg_") and s not in {"select", "table", "user", "public", "all", "grant", "from"}
+)
+
+
+def test_schema_names_follow_the_service_schema_convention():
+    assert schema_name("feedback") == "feedback_schema"
+
+
+def test_role_names_follow_the_service_kind_convention():
+    assert [role_name("news_system", k) for k in RoleKind] == [
+        "news_system_owner", "news_system_migrator", "news_system_app", "news_system_readonly"]
+
+
+def test_objects_inside_a_schema_follow_the_spec_prefixes():
+    assert table_name("courses_platform", "enrollment") == "courses_platform_enrollment"
+    assert function_name("courses_platform", "enroll") == "courses_platform_fn_enroll"
+    assert trigger_name("courses_platform", "audit") == "courses_platform_trg_audit"
+
+
+@pytest.mark.parametrize("hostile", ['a"b', "a;drop role x", "Students", "a b", "a-b", "1abc", "", "é"])
+def test_names_that_would_need_quoting_are_rejected(hostile):
+    with pytest.raises(InvalidIdentifier):
+        check_identifier(hostile)
+
+
+def test_names_postgresql_would_truncate_are_rejected():
+    with pytest.raises(InvalidIdentifier, match="at most 63 bytes"):
+        check_identifier("x" * 64)
+
+
+def test_a_derived_name_that_overflows_is_rejected_even_if_the_service_name_fits():
+    service = "s" * 60
+    check_identifier(service)
+    with pytest.raises(InvalidIdentifier, match="63 bytes"):
+        role_name(service, RoleKind.READONLY)
+
+
+def test_reserved_words_and_pg_prefix_are_rejected():
+    with pytest.raises(InvalidIdentifier, match="reserved"):
+        check_identifier("select")
+    with pytest.raises(InvalidIdentifier, match="pg_"):
+        check_identifier("pg_catalog2")
+
+
+@given(plain_identifiers)
+def test_every_plain_identifier_is_accepted_and_quotes_round_trip(name):
+    assert check_identifier(name) == name
+    assert quote_ident(name) == f'"{name}"'
+
+
+@given(st.text(min_size=1, max_size=30).filter(lambda s: any(c in s for c in "\"'; -.()\\\n")))
+def test_text_with_sql_metacharacters_is_never_accepted(name):
+    with pytest.raises(InvalidIdentifier):
+        check_identifier(name)

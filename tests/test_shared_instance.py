@@ -1,0 +1,144 @@
+"""The prod stack declares the shared instance with every setting the foundation issue asks for."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edumatrix_db.engine import Recording
+
+INSTANCE = "aws:rds/instance:Instance"
+
+
+@pytest.fixture(scope="module")
+def db(prod: Recording):
+    return prod.one(INSTANCE)
+
+
+@pytest.fixture(scope="module")
+def key_arn(prod: Recording) -> str:
+    return prod.one("aws:kms/key:Key").props["arn"]
+
+
+def params(prod: Recording) -> dict[str, tuple[str, str]]:
+    group = prod.one("aws:rds/parameterGroup:ParameterGroup")
+    return {p["name"]: (p["value"], p["applyMethod"]) for p in group.inputs["parameters"]}
+
+
+def test_storage_performance_insights_and_master_secret_use_the_customer_managed_key(db, key_arn):
+    assert db.inputs["storageEncrypted"] is True
+    assert db.inputs["kmsKeyId"] == key_arn
+    assert db.inputs["performanceInsightsEnabled"] is True
+    assert db.inputs["performanceInsightsKmsKeyId"] == key_arn
+    assert db.inputs["masterUserSecretKmsKeyId"] == key_arn
+
+
+def test_the_key_rotates_and_lets_cloudwatch_logs_encrypt_only_this_accounts_groups(prod):
+    key = prod.one("aws:kms/key:Key").inputs
+    assert key["enableKeyRotation"] is True
+    policy = json.loads(key["policy"])
+    logs = next(s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs."))
+    assert logs["Principal"]["Service"] == "logs.us-east-1.amazonaws.com"
+    assert "123456789012:log-group:*" in json.dumps(logs["Condition"])
+
+
+def test_master_password_is_managed_by_rds_under_a_non_default_name(db):
+    assert db.inputs["manageMasterUserPassword"] is True
+    assert "password" not in db.inputs
+    assert db.inputs["username"] == "edumatrix_admin"
+
+
+def test_the_instance_is_private_in_the_configured_subnets_and_security_group(prod, db):
+    assert db.inputs["publiclyAccessible"] is False
+    subnets = prod.one("aws:rds/subnetGroup:SubnetGroup")
+    assert db.inputs["dbSubnetGroupName"] == subnets.props["name"]
+    assert len(subnets.inputs["subnetIds"]) == 3
+    group = prod.one("aws:ec2/securityGroup:SecurityGroup")
+    assert db.inputs["vpcSecurityGroupIds"] == [group.id]
+
+
+def test_port_5432_is_admitted_only_from_the_configured_security_group(prod):
+    rules = prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert [(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"]) for r in rules] == [
+        (5432, 5432, "sg-0a1b2c3d4e5f60101")]
+    assert not any("cidrIpv4" in r.inputs for r in rules)
+
+
+def test_high_availability_and_protection_are_on_in_prod(db):
+    assert db.inputs["multiAz"] is True
+    assert db.inputs["deletionProtection"] is True
+    assert db.inputs["skipFinalSnapshot"] is False
+    assert db.inputs["finalSnapshotIdentifier"] == "edumatrix-prod-final"
+    assert db.inputs["copyTagsToSnapshot"] is True
+
+
+def test_backups_start_at_midnight_utc_and_are_kept_thirty_days(db):
+    assert db.inputs["backupWindow"].startswith("00:00-")
+    assert db.inputs["backupRetentionPeriod"] == 30
+
+
+def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
+    assert db.inputs["iamDatabaseAuthenticationEnabled"] is True
+    assert db.inputs["autoMinorVersionUpgrade"] is True
+    assert db.inputs["caCertIdentifier"] == "rds-ca-rsa2048-g1"
+    assert db.inputs["maxAllocatedStorage"] > db.inputs["allocatedStorage"]
+
+
+def test_enhanced_monitoring_uses_its_own_role(prod, db):
+    role = prod.one("aws:iam/role:Role")
+    assert "monitoring.rds.amazonaws.com" in role.inputs["assumeRolePolicy"]
+    assert db.inputs["monitoringInterval"] == 60
+    assert db.inputs["monitoringRoleArn"] == role.props["arn"]
+
+
+def test_logs_are_exported_to_cmk_encrypted_groups_created_before_the_instance(prod, db, key_arn):
+    assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+    groups = {g.inputs["name"]: g.inputs for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert set(groups) == {"/aws/rds/instance/edumatrix-prod/postgresql", "/aws/rds/instance/edumatrix-prod/upgrade"}
+    assert all(g["kmsKeyId"] == key_arn for g in groups.values())
+
+
+def test_parameter_group_enforces_tls_audit_slow_query_logging_and_logical_replication(prod, db):
+    values = params(prod)
+    assert values["rds.force_ssl"] == ("1", "immediate")
+    assert values["ssl_min_protocol_version"][0] == "TLSv1.3"
+    assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit", "pending-reboot")
+    assert values["pgaudit.log"][0] == "ddl,role"
+    assert values["log_connections"][0] == values["log_disconnections"][0] == "1"
+    assert values["log_min_duration_statement"][0] == "100"
+    assert values["rds.logical_replication"] == ("1", "pending-reboot")
+    assert "idle_in_transaction_session_timeout" in values
+    group = prod.one("aws:rds/parameterGroup:ParameterGroup")
+    assert group.inputs["family"] == "postgres15"
+    assert db.inputs["parameterGroupName"] == group.props["name"]
+
+
+def test_every_taggable_resource_carries_the_four_required_tags(prod):
+    required = {"service", "environment", "owner", "data-classification"}
+    taggable = [r for r in prod.resources if r.custom and "tags" in r.inputs]
+    assert len(taggable) >= 8
+    for resource in taggable:
+        assert required <= set(resource.inputs["tags"]), resource.name
+
+
+def test_every_aws_resource_hangs_under_the_shared_instance_component(prod):
+    component = prod.one("edumatrix:database:SharedInstance")
+    descendants, frontier = set(), [component.urn]
+    while frontier:
+        children = [r.urn for r in prod.children_of(frontier.pop())]
+        descendants.update(children)
+        frontier.extend(children)
+    assert {r.urn for r in prod.resources if r.type.startswith("aws:")} <= descendants
+
+
+def test_outputs_carry_address_not_endpoint_and_the_secret_and_key_arns(prod, db, key_arn):
+    outputs = prod.outputs
+    assert outputs["address"] == db.props["address"]
+    assert ":" not in outputs["address"]
+    assert outputs["port"] == 5432
+    assert outputs["identifier"] == "edumatrix-prod"
+    assert outputs["arn"].startswith("arn:aws:rds:us-east-1:")
+    assert outputs["masterSecretArn"].startswith("arn:aws:secretsmanager:")
+    assert outputs["kmsKeyArn"] == key_arn
+    assert outputs["parameterGroupName"] == prod.one("aws:rds/parameterGroup:ParameterGroup").props["name"]

@@ -1,0 +1,186 @@
+"""Bad stack files get one clear error naming the file, the key and the fix, before anything runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from config import loader
+from config.errors import ConfigError
+from config.loader import load_stack
+from config.settings import _windows_overlap
+
+DEV = {
+    "aws:region": "us-east-1",
+    "edumatrix-db:environment": "dev",
+    "edumatrix-db:network": {"vpcId": "vpc-0c1b2c3d4e5f60718",
+                             "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
+                             "allowedCidrs": ["10.20.0.0/16"]},
+}
+
+
+def error_for(write_stack, stacks_dir, config, name="broken") -> str:
+    write_stack(name, config)
+    with pytest.raises(ConfigError) as caught:
+        load_stack(name, stacks_dir)
+    return str(caught.value)
+
+
+def with_(base, **sections):
+    config = copy.deepcopy(base)
+    for key, value in sections.items():
+        config[f"edumatrix-db:{key}"] = value
+    return config
+
+
+def test_a_minimal_dev_stack_is_valid(write_stack, stacks_dir):
+    write_stack("ok", DEV)
+    assert load_stack("ok", stacks_dir).environment.value == "dev"
+
+
+def test_a_typo_in_a_top_level_key_names_the_file_the_key_and_the_right_key(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instanse={}))
+    assert "stacks/Pulumi.broken.yaml: edumatrix-db:instanse: unknown key" in message
+    assert "did you mean 'edumatrix-db:instance'?" in message
+
+
+def test_a_typo_in_a_nested_key_suggests_the_nested_key(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"mutliAz": False}))
+    assert "edumatrix-db:instance.mutliAz: unknown key" in message
+    assert "did you mean 'multiAz'?" in message
+
+
+def test_a_wrong_type_names_the_key_and_the_value(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"allocatedStorageGb": "lots"}))
+    assert "edumatrix-db:instance.allocatedStorageGb" in message
+    assert "'lots'" in message
+
+
+def test_an_unknown_environment_lists_the_allowed_ones(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, environment="production"))
+    assert "edumatrix-db:environment" in message
+    assert "local, dev, staging, prod" in message
+
+
+def test_an_unknown_service_suggests_the_catalog_name(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, services={"student_platform": {"poolSize": 5}}))
+    assert "edumatrix-db:services.student_platform: unknown service" in message
+    assert "did you mean 'students_platform'?" in message
+
+
+@pytest.mark.parametrize("bad", ['edu"matrix', "edumatrix; drop database x", "d" * 64])
+def test_a_database_name_that_is_not_a_plain_identifier_is_rejected(write_stack, stacks_dir, bad):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"databaseName": bad}))
+    assert "edumatrix-db:instance.databaseName" in message
+
+
+def test_a_default_admin_name_is_rejected(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"masterUsername": "postgres"}))
+    assert "edumatrix-db:instance.masterUsername" in message
+    assert "default admin name" in message
+
+
+@pytest.mark.parametrize("key", ["multiAz", "deletionProtection", "finalSnapshot", "iamAuth"])
+def test_prod_cannot_turn_off_its_safety_settings(write_stack, stacks_dir, key):
+    config = with_(DEV, environment="prod", instance={key: False})
+    message = error_for(write_stack, stacks_dir, config)
+    assert f"edumatrix-db:instance.{key}: cannot be false in prod" in message
+
+
+def test_dev_may_turn_off_multi_az_and_deletion_protection_explicitly(write_stack, stacks_dir):
+    write_stack("cheap", with_(DEV, instance={"multiAz": False, "deletionProtection": False}))
+    settings = load_stack("cheap", stacks_dir)
+    assert not settings.instance.multi_az
+    assert not settings.instance.deletion_protection
+
+
+def test_pools_over_the_connection_budget_are_an_impossible_combination(write_stack, stacks_dir):
+    config = with_(DEV, instance={"maxConnections": 300}, services={"students_platform": {"poolSize": 200}})
+    message = error_for(write_stack, stacks_dir, config)
+    assert "over the instance's budget" in message
+    assert "largest: students_platform" in message
+
+
+def test_storage_ceiling_below_start_size_is_rejected(write_stack, stacks_dir):
+    config = with_(DEV, instance={"allocatedStorageGb": 200, "maxAllocatedStorageGb": 100})
+    assert "maxAllocatedStorageGb (100) is below allocatedStorageGb (200)" in error_for(write_stack, stacks_dir,
+                                                                                        config)
+
+
+def test_overlapping_backup_and_maintenance_windows_are_rejected(write_stack, stacks_dir):
+    config = with_(DEV, instance={"backupWindow": "02:00-03:00", "maintenanceWindow": "sun:02:30-sun:03:30"})
+    assert "overlaps maintenanceWindow" in error_for(write_stack, stacks_dir, config)
+
+
+def test_platform_managed_parameters_cannot_be_overridden(write_stack, stacks_dir):
+    config = with_(DEV, instance={"parameters": {"rds.force_ssl": "0"}})
+    message = error_for(write_stack, stacks_dir, config)
+    assert "rds.force_ssl is set by the platform" in message
+
+
+def test_an_aws_stack_without_network_or_region_says_what_to_add(write_stack, stacks_dir):
+    config = {"edumatrix-db:environment": "staging"}
+    message = error_for(write_stack, stacks_dir, config)
+    assert "aws:region: required for an AWS stack" in message
+    assert "edumatrix-db:network: required for an AWS stack" in message
+
+
+def test_public_cidrs_are_refused(write_stack, stacks_dir):
+    network = {**DEV["edumatrix-db:network"], "allowedCidrs": ["0.0.0.0/0"]}
+    assert "not a private range" in error_for(write_stack, stacks_dir, with_(DEV, network=network))
+
+
+def test_all_problems_of_a_file_are_reported_together(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instanse={}, replicaz=1))
+    assert "(2 problems)" in message
+
+
+def test_an_unknown_stack_suggests_the_nearest_stack(stacks_dir):
+    with pytest.raises(ConfigError, match="did you mean 'prod'"):
+        load_stack("prdo", stacks_dir)
+
+
+def test_invalid_yaml_is_reported_with_the_file(stacks_dir):
+    (stacks_dir / "Pulumi.bad.yaml").write_text("config:\n  edumatrix-db:environment: [dev\n")
+    with pytest.raises(ConfigError, match=r"Pulumi\.bad\.yaml: not valid YAML"):
+        load_stack("bad", stacks_dir)
+
+
+def test_a_renamed_key_says_the_new_name(write_stack, stacks_dir, monkeypatch):
+    monkeypatch.setitem(loader.RENAMED_KEYS, "edumatrix-db:database", "edumatrix-db:instance.databaseName")
+    message = error_for(write_stack, stacks_dir, with_(DEV, database="edumatrix"))
+    assert "rename it to 'edumatrix-db:instance.databaseName'" in message
+
+
+def test_settings_from_the_engine_decode_structured_values_from_json(stacks_dir):
+    raw = yaml.safe_load((stacks_dir / "Pulumi.dev.yaml").read_text())["config"]
+    import json
+
+    as_engine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+    from_engine = loader.settings_from_config(as_engine, stack="dev", source="stacks/Pulumi.dev.yaml")
+    assert from_engine.instance == load_stack("dev", stacks_dir).instance
+
+
+def _minutes(window):
+    (sh, sm), (eh, em) = (map(int, part.split(":")) for part in window.split("-"))
+    start, end = sh * 60 + sm, eh * 60 + em
+    return {(start + i) % 1440 for i in range((end - start) % 1440)}
+
+
+@given(st.integers(0, 1439), st.integers(30, 180), st.integers(0, 6), st.integers(0, 1439), st.integers(30, 300))
+def test_window_overlap_agrees_with_minute_by_minute_comparison(b_start, b_len, m_day, m_start, m_len):
+    def hhmm(m):
+        return f"{m // 60 % 24:02d}:{m % 60:02d}"
+
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    backup = f"{hhmm(b_start)}-{hhmm(b_start + b_len)}"
+    m_abs = m_day * 1440 + m_start
+    m_end = m_abs + m_len
+    maintenance = (f"{days[m_day]}:{hhmm(m_start)}-{days[(m_end // 1440) % 7]}:{hhmm(m_end % 1440)}")
+    backup_minutes = _minutes(backup)
+    maintenance_minutes = {(m_abs + i) % 1440 for i in range(m_len)}
+    assert _windows_overlap(backup, maintenance) == bool(backup_minutes & maintenance_minutes)
