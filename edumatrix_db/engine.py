@@ -12,7 +12,9 @@ import contextvars
 import gc
 import json
 import runpy
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,11 +172,14 @@ def run_program(
     def body() -> Recording:
         # A private event loop per run, closed with its executor threads (and their loops) afterwards.
         loop = asyncio.new_event_loop()
+        executor = _LoopTrackingExecutor()
+        loop.set_default_executor(executor)
         asyncio.set_event_loop(loop)
         try:
             return record()
         finally:
             loop.run_until_complete(loop.shutdown_default_executor())
+            executor.close_loops()
             loop.close()
             asyncio.set_event_loop(None)
             gc.collect()
@@ -190,6 +195,28 @@ def run_program(
         return Recording(PROJECT, stack, settings, list(monitor.recorded), outputs)
 
     return contextvars.copy_context().run(body)
+
+
+class _LoopTrackingExecutor(ThreadPoolExecutor):
+    """The SDK runs RPCs in executor threads, each of which gets its own event loop; this executor
+    creates those loops itself so they can be closed cleanly when the run ends."""
+
+    def __init__(self) -> None:
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
+        super().__init__(initializer=self._give_thread_a_loop)
+
+    def _give_thread_a_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        with self._lock:
+            self._loops.append(loop)
+
+    def close_loops(self) -> None:
+        with self._lock:
+            for loop in self._loops:
+                loop.close()
+            self._loops.clear()
 
 
 def _run_main_module() -> None:
