@@ -90,8 +90,9 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
 def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None:
     for res in of_type(args.resources, PG_GRANT, PG_DEFAULT_PRIVILEGES):
         kind = "grant" if res.resource_type == PG_GRANT else "default privileges"
-        for problem in _check_grant(res.props, kind):
-            report(problem, res.urn)
+        problems = _check_grant(res.props, kind)
+        if problems:
+            report("; ".join(problems), res.urn)
     for res in of_type(args.resources, PG_GRANT_ROLE):
         member, granted = res.props.get("role"), res.props.get("grantRole")
         member_service, granted_service = service_of_role(member), service_of_role(granted)
