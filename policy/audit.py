@@ -65,7 +65,7 @@ query_logging = TypedResourcePolicy(
     "rds-query-logging",
     "Slow queries and DDL statements are logged (log_min_duration_statement, log_statement or pgaudit ddl).",
     types=[PARAMETER_GROUP], validate=_query_logging, severity=Severity.MEDIUM,
-    controls=["CKV2_AWS_30", "CKV2_AWS_27"],
+    controls=["CKV2_AWS_30"],
     config={"maxDurationMs": {"type": "integer", "minimum": 0, "default": 1000}},
     remediation="Set logMinDurationStatementMs (default 100) in the stack file; keep pgaudit.log=ddl,role.",
 )
