@@ -22,6 +22,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.policy import PolicyCustomTimeouts, _NotApplicableError
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.errors import ConfigError
 from config.settings import StackSettings
@@ -126,7 +127,8 @@ def _providers(resources: Sequence[RecordedResource], region: str | None) -> dic
     for res in resources:
         if res.provider and res.provider not in found:
             provider = by_urn.get(res.provider.rsplit("::", 1)[0])
-            found[res.provider] = (PolicyProviderResource(provider.type, provider.props, provider.urn, provider.name)
+            found[res.provider] = (PolicyProviderResource(provider.type, unknown_checking_proxy(provider.props),
+                                                          provider.urn, provider.name)
                                    if provider else default)
     return found
 
@@ -158,6 +160,8 @@ def evaluate(resources: Sequence[RecordedResource], config: Mapping[str, Any], *
 
     A stack policy's violation without a resource is attributed to `stack_urn`."""
     providers = _providers(resources, region)
+    # Props wrapped as the analyzer wraps them (read-only Mapping/Sequence proxies, not dicts and lists).
+    props = {r.urn: unknown_checking_proxy(r.props) for r in resources}
     violations: list[Violation] = []
     not_applicable: dict[str, str] = {}
     stack_resources: list[PolicyResource] | None = None
@@ -175,14 +179,14 @@ def evaluate(resources: Sequence[RecordedResource], config: Mapping[str, Any], *
                 for res in resources:
                     if res.type not in policy.resource_types:
                         continue
-                    args = ResourceValidationArgs(res.type, res.props, res.urn, res.name, _options(res),
+                    args = ResourceValidationArgs(res.type, props[res.urn], res.urn, res.name, _options(res),
                                                   providers.get(res.provider), settings)
 
                     _run(policy.validate(args, _reporter(violations, policy.name, severity, enforcement, res.urn,
                                                          fixed=True)))
             elif isinstance(policy, StackPolicy):
                 if stack_resources is None:
-                    stack_resources = _stack_view(resources, providers)
+                    stack_resources = _stack_view(resources, props, providers)
                 _run(policy.validate(StackValidationArgs(stack_resources, settings),
                                      _reporter(violations, policy.name, severity, enforcement, stack_urn)))
         except _NotApplicableError as exc:
@@ -190,10 +194,10 @@ def evaluate(resources: Sequence[RecordedResource], config: Mapping[str, Any], *
     return violations, not_applicable
 
 
-def _stack_view(resources: Sequence[RecordedResource],
+def _stack_view(resources: Sequence[RecordedResource], props: Mapping[str, Mapping[str, Any]],
                 providers: Mapping[str | None, PolicyProviderResource]) -> list[PolicyResource]:
     """PolicyResources linked to their parents, as the analyzer builds them for stack policies."""
-    view = {r.urn: PolicyResource(r.type, r.props, r.urn, r.name, _options(r), providers.get(r.provider), None, [],
+    view = {r.urn: PolicyResource(r.type, props[r.urn], r.urn, r.name, _options(r), providers.get(r.provider), None, [],
                                   {}) for r in resources}
     for res in resources:
         if res.parent in view:
