@@ -15,6 +15,7 @@ from policy.base import (
 )
 
 PGAUDIT_CLASSES = ("ddl", "role")
+MAX_LOG_DURATION_MS = 1000  # a statement slower than this is always logged
 
 
 def _pgaudit(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -50,7 +51,7 @@ def _query_logging(args: ResourceValidationArgs, report: ReportViolation) -> Non
         ms = int(duration) if duration is not None else -1
     except ValueError:
         ms = -1
-    limit = setting(args, "maxDurationMs", 1000)
+    limit = setting(args, "maxDurationMs", MAX_LOG_DURATION_MS)
     if ms < 0 or ms > limit:
         report(f"log_min_duration_statement is {duration or 'unset'}; set 0-{limit} ms to log slow queries", None)
     # checkov asks for log_statement; pgaudit's ddl class logs the same statements (with more detail),
@@ -66,7 +67,7 @@ query_logging = TypedResourcePolicy(
     "Slow queries and DDL statements are logged (log_min_duration_statement, log_statement or pgaudit ddl).",
     types=[PARAMETER_GROUP], validate=_query_logging, severity=Severity.MEDIUM,
     controls=["CKV2_AWS_30"],
-    config={"maxDurationMs": {"type": "integer", "minimum": 0, "default": 1000}},
+    config={"maxDurationMs": {"type": "integer", "minimum": 0, "default": MAX_LOG_DURATION_MS}},
     remediation="Set logMinDurationStatementMs (default 100) in the stack file; keep pgaudit.log=ddl,role.",
 )
 

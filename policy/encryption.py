@@ -31,6 +31,7 @@ from policy.base import (
 )
 
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+MINIMUM_TLS = "TLSv1.3"  # spec 4.A: TLS 1.3 in transit
 
 
 def _cmk_problem(what: str, key: Any) -> str | None:
@@ -165,7 +166,7 @@ def _tls_minimum(args: ResourceValidationArgs, report: ReportViolation) -> None:
     params = _pg_parameters(args)
     if params is None:
         return
-    minimum = setting(args, "minimumVersion", "TLSv1.3")
+    minimum = setting(args, "minimumVersion", MINIMUM_TLS)
     actual = params.get("ssl_min_protocol_version")
     if actual not in TLS_VERSIONS or TLS_VERSIONS.index(actual) < TLS_VERSIONS.index(minimum):
         report(f"ssl_min_protocol_version is {actual or 'unset'}; at least {minimum} is required", None)
@@ -176,7 +177,7 @@ tls_minimum_version = TypedResourcePolicy(
     "PostgreSQL accepts no TLS version below the minimum (spec 4.A: TLS 1.3 in transit).",
     types=[PARAMETER_GROUP], validate=_tls_minimum, severity=Severity.HIGH,
     controls=["spec 4.A inTransit"],
-    config={"minimumVersion": {"type": "string", "enum": ["TLSv1.2", "TLSv1.3"], "default": "TLSv1.3"}},
+    config={"minimumVersion": {"type": "string", "enum": ["TLSv1.2", "TLSv1.3"], "default": MINIMUM_TLS}},
     remediation="Set sslMinProtocolVersion to TLSv1.3 (default) in the stack file.",
 )
 

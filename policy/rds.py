@@ -22,6 +22,7 @@ MONITORING_INTERVALS = (1, 5, 10, 15, 30, 60)
 # Log types RDS for PostgreSQL can export; Security Hub RDS.9 asks for both, RDS.36 for `postgresql`.
 LOG_TYPES = ("postgresql", "upgrade")
 MINIMUM_RETENTION_DAYS = 7
+MAX_MONITORING_INTERVAL = 60
 
 
 def _postgres(args: ResourceValidationArgs) -> bool:
@@ -106,7 +107,7 @@ def _enhanced_monitoring(args: ResourceValidationArgs, report: ReportViolation) 
     if not _postgres(args):
         return
     interval = args.props.get("monitoringInterval") or 0
-    limit = setting(args, "maxIntervalSeconds", 60)
+    limit = setting(args, "maxIntervalSeconds", MAX_MONITORING_INTERVAL)
     if interval not in MONITORING_INTERVALS or interval > limit:
         report(f"monitoringInterval is {interval}; enhanced monitoring needs one of "
                f"{', '.join(str(i) for i in MONITORING_INTERVALS if i <= limit)} seconds", None)
@@ -119,7 +120,8 @@ enhanced_monitoring = TypedResourcePolicy(
     "Enhanced monitoring publishes OS metrics at least every 60 seconds.",
     types=[INSTANCE], validate=_enhanced_monitoring, severity=Severity.MEDIUM,
     controls=["RDS.6", "CKV_AWS_118"],
-    config={"maxIntervalSeconds": {"type": "integer", "default": 60, "enum": list(MONITORING_INTERVALS)}},
+    config={"maxIntervalSeconds": {"type": "integer", "default": MAX_MONITORING_INTERVAL,
+                                   "enum": list(MONITORING_INTERVALS)}},
     remediation="Set monitoringIntervalSeconds to 60 or less; the component attaches the monitoring role.",
 )
 
