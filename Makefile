@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down status test lint typecheck pytest gate bench clean
+.PHONY: up down status test lint typecheck pytest check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,17 +28,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy config components edumatrix_db __main__.py
+	$(BIN)/mypy config components edumatrix_db policy __main__.py
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 pytest: $(STAMP)
 	@set +e; $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
-test: lint typecheck pytest
+# The policy gate: every stacks/Pulumi.*.yaml under mocks against the policy pack
+# (exit 1: a mandatory violation, 2: a configuration error).
+check: $(STAMP)
+	$(BIN)/edumatrix-db check
+
+test: lint typecheck pytest check
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info policy/venv

@@ -1,0 +1,101 @@
+"""policy/access.py: roles confined to their schema, no PUBLIC grants, no cluster-wide power, app
+statement timeouts, the connection budget."""
+
+import pytest
+
+from policy import access
+from tests.policy.fixtures import (
+    all_services_access,
+    by_policy,
+    grant,
+    parameter_group,
+    resource,
+    role,
+    run,
+    service_access,
+)
+
+DEFAULT_PRIVILEGES = "postgresql:index/defaultPrivileges:DefaultPrivileges"
+
+
+def test_every_catalog_service_with_its_own_schema_passes():
+    assert run([*all_services_access(), parameter_group()], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize("bad", [
+    grant("feedback-reads-statistics", "feedback_app", "statistics_schema", ["USAGE"]),
+    grant("feedback-tables-in-statistics", "feedback_readonly", "statistics_schema", ["SELECT"], "table"),
+    grant("public-usage", "public", "feedback_schema", ["USAGE"]),
+    grant("public-usage-upper", "PUBLIC", "feedback_schema", ["USAGE"]),
+    grant("feedback-in-public-schema", "feedback_app", "public", ["CREATE"]),
+    grant("feedback-create-db", "feedback_app", None, ["CONNECT", "CREATE"], "database"),
+    resource(DEFAULT_PRIVILEGES, "statistics-future-tables-to-feedback", {
+        "owner": "statistics_owner", "role": "feedback_app", "schema": "statistics_schema",
+        "objectType": "table", "privileges": ["SELECT"]}),
+    resource(DEFAULT_PRIVILEGES, "public-future-tables", {
+        "owner": "feedback_owner", "role": "public", "schema": "feedback_schema", "objectType": "table",
+        "privileges": ["SELECT"]}),
+    resource("postgresql:index/grantRole:GrantRole", "feedback-member-of-statistics", {
+        "role": "feedback_app", "grantRole": "statistics_readonly"}),
+    resource("postgresql:index/schema:Schema", "feedback_schema_owned_by_app", {
+        "name": "feedback_schema", "owner": "feedback_app"}),
+], ids=lambda r: r.name)
+def test_crossing_grant_is_reported_with_its_urn(bad):
+    resources = [*service_access("feedback"), *service_access("statistics"), bad]
+    assert by_policy(run(resources, policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+
+
+def test_revoking_from_public_is_allowed():
+    revoke = grant("revoke-public-create", "public", "public", [], "schema")
+    assert run([*service_access("feedback"), revoke], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize("attribute", ["superuser", "createRole", "createDatabase", "bypassRowLevelSecurity",
+                                       "replication"])
+def test_service_role_with_cluster_power_is_reported(attribute):
+    bad = role("feedback_migrator", connectionLimit=2, **{attribute: True})
+    assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
+
+
+def test_non_service_role_may_replicate():
+    extraction = role("extraction_replicator", replication=True)
+    assert run([extraction], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize("timeout", [None, 0, 5001, 30000])
+def test_app_role_without_a_five_second_statement_timeout_is_reported(timeout):
+    app = role("feedback_app", statementTimeout=timeout)
+    assert by_policy(run([app], policies=access.POLICIES)) == {"app-role-statement-timeout": [app.urn]}
+
+
+def test_readonly_role_may_run_longer_statements():
+    assert run([role("feedback_readonly", statementTimeout=30000)], policies=access.POLICIES) == []
+
+
+def test_connection_limits_over_max_connections_are_reported_against_the_stack():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=600),
+             role("statistics_app", statementTimeout=5000, connectionLimit=400)]
+    violations = run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES)
+    assert [(v.policy, "pulumi:pulumi:Stack" in v.urn) for v in violations] == [("connection-budget", True)]
+    assert "add up to 1000, over the budget of 950" in violations[0].message
+
+
+def test_connection_limits_within_budget_pass():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=500),
+             role("statistics_app", statementTimeout=5000, connectionLimit=450)]
+    assert run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
+
+
+def test_budget_uses_configured_max_connections_without_a_parameter_group():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=480)]
+    config = {"connection-budget": {"maxConnections": 500, "reservedConnections": 20}}
+    assert run(roles, config=config, policies=access.POLICIES) == []
+    config = {"connection-budget": {"maxConnections": 500, "reservedConnections": 50}}
+    assert by_policy(run(roles, config=config, policies=access.POLICIES)) == {"connection-budget": [
+        "urn:pulumi:test::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-test"]}
+
+
+def test_login_role_without_connection_limit_is_reported():
+    unlimited = role("feedback_readonly", connectionLimit=-1)
+    violations = run([unlimited, parameter_group()], policies=access.POLICIES)
+    assert by_policy(violations) == {"connection-budget": [unlimited.urn]}

@@ -1,0 +1,92 @@
+"""`edumatrix-db check` and `plan --format json`: output shapes and exit codes."""
+
+import json
+import shutil
+
+import pytest
+
+from config.loader import STACKS_DIR, available_stacks
+from edumatrix_db.cli import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, main
+
+
+@pytest.fixture
+def stacks_dir(tmp_path):
+    target = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, target)
+    return target
+
+
+def _edit(stacks_dir, stack, old, new):
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_check_without_arguments_checks_every_stack_file_and_passes(capsys):
+    assert main(["check"]) == EXIT_OK
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header == ["policy", *available_stacks()]
+    assert "rds-multi-az" in out
+    assert "gate: passed" in out
+
+
+def test_check_json_lists_resources_and_violations_per_stack(capsys):
+    assert main(["check", "prod", "dev", "--format", "json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"stacks"}
+    assert set(data["stacks"]) == {"prod", "dev"}
+    prod = data["stacks"]["prod"]
+    assert prod["resources"] > 10
+    assert {tuple(sorted(v)) for v in prod["violations"]} == {
+        ("enforcement", "message", "policy", "severity", "urn")}
+    assert {v["enforcement"] for v in prod["violations"]} == {"advisory"}
+
+
+def test_mandatory_violation_exits_1(stacks_dir, capsys):
+    # The config accepts 7 days anywhere; the prod policy config asks for the spec's 30.
+    _edit(stacks_dir, "prod", "maxConnections: 1500", "maxConnections: 1500\n    backupRetentionDays: 7")
+    assert main(["check", "--stacks-dir", str(stacks_dir), "--format", "json"]) == EXIT_VIOLATIONS
+    data = json.loads(capsys.readouterr().out)["stacks"]
+    failing = [(stack, v["policy"]) for stack, r in data.items() for v in r["violations"]
+               if v["enforcement"] == "mandatory"]
+    assert failing == [("prod", "rds-automated-backups")]
+
+
+def test_dev_may_run_single_az_but_prod_config_refuses_it_with_exit_2(stacks_dir, capsys):
+    assert main(["check", "dev", "--stacks-dir", str(stacks_dir)]) == EXIT_OK
+    capsys.readouterr()
+    _edit(stacks_dir, "prod", "maxConnections: 1500", "maxConnections: 1500\n    multiAz: false")
+    assert main(["check", "--stacks-dir", str(stacks_dir), "--format", "json"]) == EXIT_CONFIG
+    data = json.loads(capsys.readouterr().out)["stacks"]
+    assert "multiAz" in data["prod"]["error"]
+    assert "error" not in data["dev"]
+
+
+def test_table_marks_a_failing_policy_and_the_failed_stack(stacks_dir, capsys):
+    _edit(stacks_dir, "staging", "allocatedStorageGb: 100", "allocatedStorageGb: 100\n    backupRetentionDays: 3")
+    assert main(["check", "staging", "--stacks-dir", str(stacks_dir)]) == EXIT_VIOLATIONS
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("rds-automated-backups"))
+    assert row.split()[1:] == ["FAIL", "1"]
+    assert "gate: FAILED: staging" in out
+
+
+def test_unknown_stack_is_a_config_error(capsys):
+    assert main(["check", "prdo"]) == EXIT_CONFIG
+    assert "did you mean 'prod'" in capsys.readouterr().out
+
+
+def test_plan_json_carries_the_stacks_violations(capsys):
+    assert main(["plan", "prod", "--format", "json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["stack"] == "prod"
+    assert [v["policy"] for v in data["violations"]] == ["rds-backup-plan-declared"]
+
+
+def test_policy_config_prints_the_stacks_pack_config(capsys):
+    assert main(["policy-config", "dev"]) == EXIT_OK
+    config = json.loads(capsys.readouterr().out)
+    assert config["rds-multi-az"] == {"required": False}
+    assert config["connection-budget"]["maxConnections"] == 500

@@ -1,0 +1,143 @@
+"""The offline gate: the repository's stacks pass; the gate sees what the engine records; config and
+enforcement levels behave as under `pulumi preview --policy-pack`."""
+
+import dataclasses
+import runpy
+import shutil
+from pathlib import Path
+
+import pulumi_policy
+import pytest
+
+from config.loader import STACKS_DIR, available_stacks, load_stack
+from edumatrix_db import gate
+from edumatrix_db.engine import Planner
+from policy.base import StackPolicy, TypedResourcePolicy
+from policy.pack import CONFIG_DIR, POLICIES
+from tests.policy.fixtures import instance, run
+
+POLICY_DIR = Path(gate.__file__).resolve().parent.parent / "policy"
+
+
+@pytest.fixture(scope="module")
+def planner():
+    return Planner()
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_repository_stack_has_no_mandatory_violation(stack, planner):
+    report = gate.check_stack(stack, planner)
+    assert report.error is None
+    assert [v for v in report.violations if v.mandatory] == []
+
+
+def test_gate_reports_a_recorded_instance_made_public(planner):
+    recording = planner.plan("prod")
+    db = recording.one("aws:rds/instance:Instance")
+    public = dataclasses.replace(db, props={**db.props, "publiclyAccessible": True})
+    mutated = dataclasses.replace(recording, resources=[public if r is db else r for r in recording.resources])
+    report = gate.check_recording(mutated)
+    assert [(v.policy, v.urn, v.enforcement) for v in report.violations if v.mandatory] == [
+        ("rds-not-publicly-accessible", db.urn, "mandatory")]
+    assert report.failed
+
+
+def test_config_error_is_the_stacks_verdict(tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS_DIR, stacks)
+    prod = stacks / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text().replace("maxConnections: 1500", "maxConnections: 1500\n    multiAz: false"))
+    report = gate.check_stack("prod", Planner(stacks))
+    assert report.failed
+    assert report.error is not None
+    assert "multiAz" in report.error
+    assert report.violations == []
+
+
+def test_every_policy_carries_name_description_severity_remediation_and_controls():
+    for policy in POLICIES:
+        assert isinstance(policy, TypedResourcePolicy | StackPolicy), policy.name
+        assert policy.description, policy.name
+        assert policy.severity is not None, policy.name
+        assert policy.remediation_steps, policy.name
+        assert policy.enforcement_level is not None, policy.name
+        assert policy.controls, policy.name
+        assert policy.tags == list(policy.controls), policy.name
+
+
+def test_policy_names_are_unique():
+    names = [p.name for p in POLICIES]
+    assert len(names) == len(set(names))
+
+
+def test_only_rds_backup_plan_declared_is_advisory():
+    advisory = [p.name for p in POLICIES if p.enforcement_level is pulumi_policy.EnforcementLevel.ADVISORY]
+    assert advisory == ["rds-backup-plan-declared"]
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.json")), ids=lambda p: p.name)
+def test_policy_config_files_set_only_keys_the_schemas_declare(path):
+    config = gate.load_policy_config(path.stem)
+    schemas = {p.name: p.config_schema for p in POLICIES}
+    for name, entry in config.items():
+        declared = set(schemas[name].properties) if schemas[name] else set()
+        assert set(entry) - {"enforcementLevel"} <= declared, name
+
+
+def test_every_environment_has_a_policy_config_file():
+    from config.settings import Environment
+
+    assert {p.stem for p in CONFIG_DIR.glob("*.json")} == {e.value for e in Environment}
+
+
+def test_stack_policy_config_adds_region_and_connection_budget():
+    config = gate.policy_config(load_stack("prod"))
+    assert config["replica-kms-key-in-region"]["defaultRegion"] == "us-east-1"
+    assert config["connection-budget"] == {"reservedConnections": 50, "maxConnections": 1500}
+    assert config["rds-automated-backups"] == {"minimumRetentionDays": 30}
+
+
+def test_enforcement_level_from_config_overrides_the_policy():
+    inst = instance(multiAz=False)
+    config = {"rds-multi-az": {"enforcementLevel": "advisory", "required": True}}
+    found = [(v.policy, v.enforcement) for v in run([inst], config=config) if v.policy == "rds-multi-az"]
+    assert found == [("rds-multi-az", "advisory")]
+
+
+def test_disabled_policy_does_not_run():
+    inst = instance(multiAz=False)
+    assert "rds-multi-az" not in {v.policy for v in run([inst], config={"rds-multi-az": "disabled"})}
+
+
+def test_schema_defaults_reach_the_validator_when_config_is_silent():
+    policy = next(p for p in POLICIES if p.name == "rds-automated-backups")
+    assert gate.config_of(policy, {}) == {"minimumRetentionDays": 7}
+    assert gate.config_of(policy, {"rds-automated-backups": {"minimumRetentionDays": 30}}) == {
+        "minimumRetentionDays": 30}
+
+
+def test_policy_main_only_builds_the_pack(monkeypatch):
+    built = {}
+
+    def fake_pack(**kwargs):
+        built.update(kwargs)
+
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", fake_pack)
+    runpy.run_path(str(POLICY_DIR / "__main__.py"), run_name="__main__")
+    assert built["name"] == "edumatrix-db"
+    assert [p.name for p in built["policies"]] == [p.name for p in POLICIES]
+    assert built["enforcement_level"] is pulumi_policy.EnforcementLevel.MANDATORY
+
+
+def test_pulumi_policy_yaml_declares_a_python_pack():
+    import yaml
+
+    data = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    assert data["runtime"]["name"] == "python"
+    assert (POLICY_DIR / "requirements.txt").read_text().count("pulumi-policy") == 1
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_every_policy_is_exercised_by_a_policy_test(policy):
+    sources = "".join(p.read_text() for p in (Path(__file__).parent / "policy").glob("test_*.py"))
+    assert f'"{policy.name}"' in sources
