@@ -212,7 +212,7 @@ def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any]) -> lis
         # pydantic puts union-member names into loc (e.g. 'function-after[...]'); keep only real keys
         clean = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
         top = clean[0] if clean else ""
-        key = f"aws:region" if top == "aws_region" else f"{NAMESPACE}:{'.'.join(clean)}" if clean else ""
+        key = "aws:region" if top == "aws_region" else f"{NAMESPACE}:{'.'.join(clean)}" if clean else ""
         message = str(err["msg"]).removeprefix("Value error, ")
         fix = ""
         if err["type"] == "extra_forbidden":
