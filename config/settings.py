@@ -251,6 +251,17 @@ class ServiceOverride(Model):
         return {k: v for k, v in self.model_dump(by_alias=False).items() if v is not None}
 
 
+class LocalSettings(Model):
+    """Where the local stack's database is: the server `edumatrix-db local up` starts.
+
+    `pulumi up --stack local` reads the admin URI (host, port, password, CA path) from `connectionsFile`,
+    which `local up` writes; `preferredPort` is the port `local up` tries first.
+    """
+
+    connections_file: str = ".local/connections.json"
+    preferred_port: Annotated[int, Field(ge=1024, le=65535)] = 54329
+
+
 class StackSettings(Model):
     """Everything one stack file says, validated. Built once in `__main__.py`, passed down as plain data."""
 
@@ -264,6 +275,7 @@ class StackSettings(Model):
     network: NetworkSettings | None = None
     instance: InstanceSettings = Field(default_factory=InstanceSettings)
     services: dict[str, ServiceOverride] = Field(default_factory=dict)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
     @property
     def is_local(self) -> bool:

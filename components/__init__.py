@@ -1,0 +1,1 @@
+"""Pulumi components of edumatrix-db: one ComponentResource per concern."""
