@@ -244,6 +244,7 @@ def service_access(
     extensions_schema: str = EXTENSIONS_SCHEMA,
 ) -> ServiceAccess:
     """The roles, memberships, grants and default privileges of one service."""
+    check_identifier(spec.name, "service name")
     schema = spec.schema
     limits = spec.connection_limits()
     name = {kind: spec.role(kind) for kind in RoleKind}
