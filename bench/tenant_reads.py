@@ -36,7 +36,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edumatrix_db.tenancy import TENANT_SETTING, enable_tenant_isolation  # noqa: E402
+from edumatrix_db.tenancy import TENANT_SETTING, enable_tenant_isolation
 
 TENANTS = 10
 ROWS_PER_TENANT = 2000
@@ -46,19 +46,24 @@ SET = f"SELECT set_config('{TENANT_SETTING}', '{TENANT}', true);"
 SCRIPTS = {
     "plain": f"\\set id 10 * random(1, {ROWS_PER_TENANT})\n{READ}\n",
     "textbook": f"\\set id 10 * random(1, {ROWS_PER_TENANT})\nBEGIN;\n{SET}\n{READ}\nCOMMIT;\n",
-    "documented": f"\\set id 10 * random(1, {ROWS_PER_TENANT})\n\\startpipeline\n{SET}\n{READ}\n\\endpipeline\n",
+    "documented": (
+        f"\\set id 10 * random(1, {ROWS_PER_TENANT})\n\\startpipeline\n{SET}\n{READ}\n\\endpipeline\n"
+    ),
 }
 
 
 def setup(migrator_uri: str) -> None:
     with psycopg.connect(migrator_uri, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS feedback_bench_reads")
-        conn.execute("CREATE TABLE feedback_bench_reads (id bigint PRIMARY KEY, institution_id uuid NOT NULL, "
-                     "payload text NOT NULL)")
+        conn.execute(
+            "CREATE TABLE feedback_bench_reads (id bigint PRIMARY KEY, institution_id uuid NOT NULL, "
+            "payload text NOT NULL)"
+        )
         conn.execute(
             "INSERT INTO feedback_bench_reads SELECT g, ('00000000-0000-0000-0000-' || "
             "lpad(to_hex(1 + g %% 10), 12, '0'))::uuid, md5(g::text) FROM generate_series(1, %s) g",
-            [TENANTS * ROWS_PER_TENANT])
+            [TENANTS * ROWS_PER_TENANT],
+        )
         enable_tenant_isolation(conn, "feedback", "feedback_bench_reads")
         conn.execute("ANALYZE feedback_bench_reads")
 
@@ -73,8 +78,24 @@ def pgbench_path() -> str:
 
 
 def run(pgbench: str, script: Path, uri: str, seconds: float, clients: int) -> float:
-    out = subprocess.run([pgbench, "-n", "-M", "prepared", "-c", str(clients), "-T", str(int(seconds)),
-                          "-f", str(script), uri], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            pgbench,
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-T",
+            str(int(seconds)),
+            "-f",
+            str(script),
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     m = re.search(r"^tps = ([\d.]+)", out.stdout, re.M)
     failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
     if out.returncode != 0 or not m or (failed and failed[1] != "0"):
@@ -104,15 +125,19 @@ def main() -> None:
         tps: dict[str, list[float]] = {name: [] for name in SCRIPTS}
         names = list(SCRIPTS)
         for i in range(args.rounds):  # rotate the order so no pattern always runs first or last
-            for name in names[i % 3:] + names[:i % 3]:
+            for name in names[i % 3 :] + names[: i % 3]:
                 tps[name].append(run(pgbench, scripts[name], uris[name], args.seconds, args.clients))
-    print(f"tenant-scoped point reads, pgbench -M prepared, {args.clients} client(s), TLS, "
-          f"{args.rounds} rounds x {args.seconds:.0f}s, same table:")
+    print(
+        f"tenant-scoped point reads, pgbench -M prepared, {args.clients} client(s), TLS, "
+        f"{args.rounds} rounds x {args.seconds:.0f}s, same table:"
+    )
     for name in SCRIPTS:
         ratios = [t / p for t, p in zip(tps[name], tps["plain"], strict=True)]
-        print(f"  {name:<11} median {statistics.median(tps[name]):9.0f} reads/s   "
-              f"ratio vs plain: median {statistics.median(ratios):.2f}x "
-              f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(
+            f"  {name:<11} median {statistics.median(tps[name]):9.0f} reads/s   "
+            f"ratio vs plain: median {statistics.median(ratios):.2f}x "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
 
 
 if __name__ == "__main__":

@@ -32,25 +32,35 @@ class DatabaseBaseline(pulumi.ComponentResource):
             suffix = "database" if g.object_type is ObjectType.DATABASE else f"schema-{g.schema}"
             grant = postgresql.Grant(
                 f"{name}-{g.role}-{suffix}",
-                database=g.database, role=g.role, object_type=g.object_type.value,
-                schema=g.schema, privileges=sorted(g.privileges),
+                database=g.database,
+                role=g.role,
+                object_type=g.object_type.value,
+                schema=g.schema,
+                privileges=sorted(g.privileges),
                 # grants on one object run one after another ("tuple concurrently updated")
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
             self.grants.append(grant)
             previous = grant
         self.extensions_schema = postgresql.Schema(
-            f"{name}-extensions", name=model.extensions_schema, database=model.database,
+            f"{name}-extensions",
+            name=model.extensions_schema,
+            database=model.database,
             opts=pulumi.ResourceOptions(parent=self, protect=False),
         )
         self.extensions = [
             postgresql.Extension(
-                f"{name}-{ext.name}", name=ext.name, database=model.database, schema=ext.schema,
+                f"{name}-{ext.name}",
+                name=ext.name,
+                database=model.database,
+                schema=ext.schema,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.extensions_schema]),
             )
             for ext in model.extensions
         ]
-        self.register_outputs({
-            "extensions": [e.name for e in self.extensions],
-            "extensionsSchema": self.extensions_schema.name,
-        })
+        self.register_outputs(
+            {
+                "extensions": [e.name for e in self.extensions],
+                "extensionsSchema": self.extensions_schema.name,
+            }
+        )

@@ -70,32 +70,52 @@ class ServiceSchema(pulumi.ComponentResource):
             password = None
             if r.login:
                 password = random.RandomPassword(
-                    f"{name}-{r.kind.value}-password", length=32, special=False,
-                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]))
+                    f"{name}-{r.kind.value}-password",
+                    length=32,
+                    special=False,
+                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+                )
                 self.passwords[r.kind.value] = password.result
             self.roles[r.kind.value] = postgresql.Role(
                 f"{name}-{r.kind.value}",
-                name=r.name, login=r.login, password=password.result if password else None,
-                connection_limit=r.connection_limit, statement_timeout=r.statement_timeout_ms,
+                name=r.name,
+                login=r.login,
+                password=password.result if password else None,
+                connection_limit=r.connection_limit,
+                statement_timeout=r.statement_timeout_ms,
                 idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
-                search_paths=list(r.search_path) or None, assume_role=r.assume_role,
-                superuser=r.superuser, create_database=r.create_database, create_role=r.create_role,
-                bypass_row_level_security=r.bypass_row_level_security, replication=r.replication,
+                search_paths=list(r.search_path) or None,
+                assume_role=r.assume_role,
+                superuser=r.superuser,
+                create_database=r.create_database,
+                create_role=r.create_role,
+                bypass_row_level_security=r.bypass_row_level_security,
+                replication=r.replication,
                 inherit=True,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         owner = self.roles["owner"]
         self.schema = postgresql.Schema(
-            f"{name}-schema", name=access.schema, owner=owner.name, database=args.database,
-            drop_cascade=False, opts=pulumi.ResourceOptions(parent=self, depends_on=[owner]))
+            f"{name}-schema",
+            name=access.schema,
+            owner=owner.name,
+            database=args.database,
+            drop_cascade=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner]),
+        )
 
         previous: pulumi.Resource = self.schema
         self.memberships: list[postgresql.GrantRole] = []
         for m in access.memberships:
             previous = postgresql.GrantRole(
-                f"{name}-{kinds[m.member]}-in-{kinds[m.group]}", role=m.member, grant_role=m.group,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kinds[m.member]],
-                                                                     self.roles[kinds[m.group]], previous]))
+                f"{name}-{kinds[m.member]}-in-{kinds[m.group]}",
+                role=m.member,
+                grant_role=m.group,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.roles[kinds[m.member]], self.roles[kinds[m.group]], previous],
+                ),
+            )
             self.memberships.append(previous)
 
         self.grants: list[postgresql.Grant] = []
@@ -103,10 +123,14 @@ class ServiceSchema(pulumi.ComponentResource):
             suffix = "-extensions" if g.schema == args.extensions_schema else ""
             previous = postgresql.Grant(
                 f"{name}-{kinds[g.role]}-{g.object_type.value}{suffix}",
-                database=g.database, role=g.role, object_type=g.object_type.value, schema=g.schema,
+                database=g.database,
+                role=g.role,
+                object_type=g.object_type.value,
+                schema=g.schema,
                 privileges=sorted(g.privileges),
                 objects=[] if g.object_type not in (ObjectType.DATABASE, ObjectType.SCHEMA) else None,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]),
+            )
             self.grants.append(previous)
 
         self.default_privileges: list[postgresql.DefaultPrivileges] = []
@@ -114,9 +138,14 @@ class ServiceSchema(pulumi.ComponentResource):
             scope = "" if d.schema is not None else "-everywhere"
             previous = postgresql.DefaultPrivileges(
                 f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}",
-                owner=d.owner, role=d.role, database=d.database, schema=d.schema,
-                object_type=d.object_type.value, privileges=sorted(d.privileges),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]))
+                owner=d.owner,
+                role=d.role,
+                database=d.database,
+                schema=d.schema,
+                object_type=d.object_type.value,
+                privileges=sorted(d.privileges),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]),
+            )
             self.default_privileges.append(previous)
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
@@ -125,30 +154,45 @@ class ServiceSchema(pulumi.ComponentResource):
             for r in access.login_roles:
                 kind = r.kind.value
                 secret = aws.secretsmanager.Secret(
-                    f"{name}-{kind}-secret", name=f"{store.name_prefix}/{access.service}/{kind}",
-                    kms_key_id=store.kms_key_id, recovery_window_in_days=store.recovery_window_in_days,
+                    f"{name}-{kind}-secret",
+                    name=f"{store.name_prefix}/{access.service}/{kind}",
+                    kms_key_id=store.kms_key_id,
+                    recovery_window_in_days=store.recovery_window_in_days,
                     description=f"PostgreSQL login {r.name} ({access.schema})",
                     tags={**store.tags, "db-role": r.name},
-                    opts=pulumi.ResourceOptions(parent=self))
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
                 aws.secretsmanager.SecretVersion(
-                    f"{name}-{kind}-secret-value", secret_id=secret.id,
-                    secret_string=pulumi.Output.json_dumps({
-                        "username": r.name, "password": self.passwords[kind], "host": store.host,
-                        "port": store.port, "dbname": args.database, "engine": "postgres",
-                    }),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind]]))
+                    f"{name}-{kind}-secret-value",
+                    secret_id=secret.id,
+                    secret_string=pulumi.Output.json_dumps(
+                        {
+                            "username": r.name,
+                            "password": self.passwords[kind],
+                            "host": store.host,
+                            "port": store.port,
+                            "dbname": args.database,
+                            "engine": "postgres",
+                        }
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind]]),
+                )
                 self.secrets[kind] = secret
 
-        self.register_outputs({
-            "schema": self.schema.name,
-            "roles": {kind: role.name for kind, role in self.roles.items()},
-            "passwords": pulumi.Output.secret(self.passwords),
-            "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
-        })
+        self.register_outputs(
+            {
+                "schema": self.schema.name,
+                "roles": {kind: role.name for kind, role in self.roles.items()},
+                "passwords": pulumi.Output.secret(self.passwords),
+                "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
+            }
+        )
 
 
 def declare_service_schemas(
-    settings: StackSettings, provider: postgresql.Provider, secret_store: SecretStore | None = None,
+    settings: StackSettings,
+    provider: postgresql.Provider,
+    secret_store: SecretStore | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> dict[str, ServiceSchema]:
     """The database baseline and one ServiceSchema per catalog service, all through `provider`.
@@ -166,8 +210,12 @@ def declare_service_schemas(
     for access in model.services:
         out[access.service] = ServiceSchema(
             access.service,
-            ServiceSchemaArgs(access=access, database=model.database,
-                              extensions_schema=model.extensions_schema, secret_store=secret_store),
+            ServiceSchemaArgs(
+                access=access,
+                database=model.database,
+                extensions_schema=model.extensions_schema,
+                secret_store=secret_store,
+            ),
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[previous])),
         )
         previous = out[access.service]
@@ -175,8 +223,14 @@ def declare_service_schemas(
 
 
 def postgres_provider(
-    name: str, *, host: pulumi.Input[str], port: pulumi.Input[int], username: pulumi.Input[str],
-    password: pulumi.Input[str], database: str, sslrootcert: str,
+    name: str,
+    *,
+    host: pulumi.Input[str],
+    port: pulumi.Input[int],
+    username: pulumi.Input[str],
+    password: pulumi.Input[str],
+    database: str,
+    sslrootcert: str,
     opts: pulumi.ResourceOptions | None = None,
 ) -> postgresql.Provider:
     """The pulumi-postgresql provider as the platform admin: not a superuser, TLS verified (verify-full).
@@ -184,30 +238,47 @@ def postgres_provider(
     AWS stacks pass the instance's `address` as host and the RDS CA bundle path as `sslrootcert`.
     """
     return postgresql.Provider(
-        name, host=host, port=port, username=username, password=password, database=database,
-        sslmode="verify-full", sslrootcert=sslrootcert, superuser=False, connect_timeout=15,
-        opts=opts)
+        name,
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        database=database,
+        sslmode="verify-full",
+        sslrootcert=sslrootcert,
+        superuser=False,
+        connect_timeout=15,
+        opts=opts,
+    )
 
 
-def local_provider(settings: StackSettings, project_root: Path,
-                   opts: pulumi.ResourceOptions | None = None) -> postgresql.Provider:
+def local_provider(
+    settings: StackSettings, project_root: Path, opts: pulumi.ResourceOptions | None = None
+) -> postgresql.Provider:
     """The provider of the `local` stack: the admin login `edumatrix-db local up` wrote."""
     path = project_root / settings.local.connections_file
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: run `edumatrix-db local up --server-only` first, "
-            "then `pulumi up --stack local`")
+            "then `pulumi up --stack local`"
+        )
     admin = urlsplit(json.loads(path.read_text())["admin"])
     query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
     return postgres_provider(
-        "local-postgresql", host=admin.hostname or "127.0.0.1", port=admin.port or 5432,
+        "local-postgresql",
+        host=admin.hostname or "127.0.0.1",
+        port=admin.port or 5432,
         username=unquote(admin.username or ""),
         password=pulumi.Output.secret(unquote(admin.password or "")),
-        database=settings.instance.database_name, sslrootcert=unquote(query["sslrootcert"]), opts=opts)
+        database=settings.instance.database_name,
+        sslrootcert=unquote(query["sslrootcert"]),
+        opts=opts,
+    )
 
 
 def canonical_from_resources(
-        resources: Sequence[tuple[str, dict[str, Any]]]) -> frozenset[tuple[object, ...]]:
+    resources: Sequence[tuple[str, dict[str, Any]]],
+) -> frozenset[tuple[object, ...]]:
     """Reduce recorded pulumi-postgresql resources (type token, inputs in engine camelCase) to the
     canonical form of `config.access.AccessModel.canonical()` (the parity test compares the two)."""
     out: set[tuple[object, ...]] = set()
@@ -219,13 +290,19 @@ def canonical_from_resources(
         kind = typ.split(":")[-1]
         if kind == "Role":
             name = i["name"]
-            out.add(("role", name, ("login", bool(i.get("login"))),
-                     ("connection_limit", int(i.get("connectionLimit", -1))),
-                     ("superuser", bool(i.get("superuser"))),
-                     ("create_database", bool(i.get("createDatabase"))),
-                     ("create_role", bool(i.get("createRole"))),
-                     ("bypass_row_level_security", bool(i.get("bypassRowLevelSecurity"))),
-                     ("replication", bool(i.get("replication")))))
+            out.add(
+                (
+                    "role",
+                    name,
+                    ("login", bool(i.get("login"))),
+                    ("connection_limit", int(i.get("connectionLimit", -1))),
+                    ("superuser", bool(i.get("superuser"))),
+                    ("create_database", bool(i.get("createDatabase"))),
+                    ("create_role", bool(i.get("createRole"))),
+                    ("bypass_row_level_security", bool(i.get("bypassRowLevelSecurity"))),
+                    ("replication", bool(i.get("replication"))),
+                )
+            )
             settings: dict[str, Any] = {
                 "statement_timeout": i.get("statementTimeout"),
                 "idle_in_transaction_session_timeout": i.get("idleInTransactionSessionTimeout"),
@@ -244,8 +321,17 @@ def canonical_from_resources(
         elif kind == "Grant":
             out.add(("grant", i["role"], i["objectType"], i["database"], i.get("schema") or "", privs(i)))
         elif kind == "DefaultPrivileges":
-            out.add(("default", i["owner"], i["role"], i["objectType"], i["database"],
-                     i.get("schema") or "", privs(i)))
+            out.add(
+                (
+                    "default",
+                    i["owner"],
+                    i["role"],
+                    i["objectType"],
+                    i["database"],
+                    i.get("schema") or "",
+                    privs(i),
+                )
+            )
         elif kind == "Extension":
             out.add(("extension", i["name"], i.get("schema") or ""))
     return frozenset(out)

@@ -43,8 +43,13 @@ DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000
 FORBIDDEN_OWNER_MEMBERSHIPS = frozenset({"rds_iam", "rds_superuser", "pg_write_all_data", "pg_read_all_data"})
 
 
-FORBIDDEN_ROLE_ATTRIBUTES = ("superuser", "create_database", "create_role", "bypass_row_level_security",
-                             "replication")
+FORBIDDEN_ROLE_ATTRIBUTES = (
+    "superuser",
+    "create_database",
+    "create_role",
+    "bypass_row_level_security",
+    "replication",
+)
 
 
 class ObjectType(StrEnum):
@@ -60,7 +65,8 @@ ALL_PRIVILEGES: dict[ObjectType, frozenset[str]] = {
     ObjectType.DATABASE: frozenset({"CONNECT", "CREATE", "TEMPORARY"}),
     ObjectType.SCHEMA: frozenset({"USAGE", "CREATE"}),
     ObjectType.TABLE: frozenset(
-        {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}),
+        {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
+    ),
     ObjectType.SEQUENCE: frozenset({"USAGE", "SELECT", "UPDATE"}),
     ObjectType.FUNCTION: frozenset({"EXECUTE"}),
 }
@@ -223,10 +229,17 @@ class AccessModel:
 
 def canonical_role(r: RoleSpec) -> set[tuple[object, ...]]:
     """A role as tuples: one for its attributes, one per setting."""
-    attrs = ("role", r.name, ("login", r.login), ("connection_limit", r.connection_limit),
-             ("superuser", r.superuser), ("create_database", r.create_database),
-             ("create_role", r.create_role), ("bypass_row_level_security", r.bypass_row_level_security),
-             ("replication", r.replication))
+    attrs = (
+        "role",
+        r.name,
+        ("login", r.login),
+        ("connection_limit", r.connection_limit),
+        ("superuser", r.superuser),
+        ("create_database", r.create_database),
+        ("create_role", r.create_role),
+        ("bypass_row_level_security", r.bypass_row_level_security),
+        ("replication", r.replication),
+    )
     return {attrs, *(("setting", r.name, k, v) for k, v in r.settings().items())}
 
 
@@ -235,12 +248,22 @@ def canonical_grant(g: Grant) -> tuple[object, ...]:
 
 
 def canonical_default(d: DefaultPrivilege) -> tuple[object, ...]:
-    return ("default", d.owner, d.role, d.object_type.value, d.database, d.schema or "",
-            tuple(sorted(d.privileges)))
+    return (
+        "default",
+        d.owner,
+        d.role,
+        d.object_type.value,
+        d.database,
+        d.schema or "",
+        tuple(sorted(d.privileges)),
+    )
 
 
 def service_access(
-    spec: ServiceSpec, database: str, *, idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
+    spec: ServiceSpec,
+    database: str,
+    *,
+    idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
     extensions_schema: str = EXTENSIONS_SCHEMA,
 ) -> ServiceAccess:
     """The roles, memberships, grants and default privileges of one service."""
@@ -251,23 +274,41 @@ def service_access(
     owner, migrator, app, readonly = (name[k] for k in RoleKind)
     roles = (
         RoleSpec(owner, spec.name, RoleKind.OWNER, login=False, connection_limit=limits[RoleKind.OWNER]),
-        RoleSpec(migrator, spec.name, RoleKind.MIGRATOR, login=True,
-                 connection_limit=limits[RoleKind.MIGRATOR],
-                 idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
-                 search_path=(schema, extensions_schema), assume_role=owner),
-        RoleSpec(app, spec.name, RoleKind.APP, login=True, connection_limit=limits[RoleKind.APP],
-                 statement_timeout_ms=spec.statement_timeout_ms,
-                 idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
-                 search_path=(schema, extensions_schema)),
-        RoleSpec(readonly, spec.name, RoleKind.READONLY, login=True,
-                 connection_limit=limits[RoleKind.READONLY],
-                 statement_timeout_ms=spec.statement_timeout_ms,
-                 idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
-                 search_path=(schema, extensions_schema)),
+        RoleSpec(
+            migrator,
+            spec.name,
+            RoleKind.MIGRATOR,
+            login=True,
+            connection_limit=limits[RoleKind.MIGRATOR],
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+            assume_role=owner,
+        ),
+        RoleSpec(
+            app,
+            spec.name,
+            RoleKind.APP,
+            login=True,
+            connection_limit=limits[RoleKind.APP],
+            statement_timeout_ms=spec.statement_timeout_ms,
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+        ),
+        RoleSpec(
+            readonly,
+            spec.name,
+            RoleKind.READONLY,
+            login=True,
+            connection_limit=limits[RoleKind.READONLY],
+            statement_timeout_ms=spec.statement_timeout_ms,
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+        ),
     )
 
-    def grant(role: str, object_type: ObjectType, privileges: Iterable[str],
-              on: str | None = schema) -> Grant:
+    def grant(
+        role: str, object_type: ObjectType, privileges: Iterable[str], on: str | None = schema
+    ) -> Grant:
         return Grant(role, object_type, database, frozenset(privileges), on)
 
     grants = (
@@ -282,8 +323,9 @@ def service_access(
         *(grant(r, ObjectType.SCHEMA, {"USAGE"}, extensions_schema) for r in (owner, app, readonly)),
     )
 
-    def default(role: str, object_type: ObjectType, privileges: Iterable[str], on: str | None = schema
-                ) -> DefaultPrivilege:
+    def default(
+        role: str, object_type: ObjectType, privileges: Iterable[str], on: str | None = schema
+    ) -> DefaultPrivilege:
         return DefaultPrivilege(owner, role, object_type, database, frozenset(privileges), on)
 
     defaults = (
@@ -296,8 +338,13 @@ def service_access(
         default(PUBLIC, ObjectType.FUNCTION, (), None),
     )
     access = ServiceAccess(
-        service=spec.name, schema=schema, owner=owner, roles=roles,
-        memberships=(Membership(migrator, owner),), grants=grants, default_privileges=defaults,
+        service=spec.name,
+        schema=schema,
+        owner=owner,
+        roles=roles,
+        memberships=(Membership(migrator, owner),),
+        grants=grants,
+        default_privileges=defaults,
     )
     check_service_access(access)
     return access
@@ -319,25 +366,30 @@ def check_service_access(access: ServiceAccess) -> None:
 
 
 def build_access_model(
-    catalog: Catalog, *, database: str = DEFAULT_DATABASE,
+    catalog: Catalog,
+    *,
+    database: str = DEFAULT_DATABASE,
     idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
 ) -> AccessModel:
     """The whole access model for a (possibly stack-overridden) catalog."""
     check_identifier(database, "database name")
-    services = tuple(service_access(s, database, idle_in_transaction_ms=idle_in_transaction_ms)
-                     for s in catalog)
+    services = tuple(
+        service_access(s, database, idle_in_transaction_ms=idle_in_transaction_ms) for s in catalog
+    )
     database_grants = (
         Grant(PUBLIC, ObjectType.DATABASE, database, frozenset()),
         Grant(PUBLIC, ObjectType.SCHEMA, database, frozenset(), "public"),
     )
     extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"))
-    return AccessModel(database=database, services=services, database_grants=database_grants,
-                       extensions=extensions)
+    return AccessModel(
+        database=database, services=services, database_grants=database_grants, extensions=extensions
+    )
 
 
 def model_for_settings(settings: StackSettings) -> AccessModel:
     """The access model of a stack: its catalog (with overrides), database name and timeouts."""
     return build_access_model(
-        settings.catalog(), database=settings.instance.database_name,
+        settings.catalog(),
+        database=settings.instance.database_name,
         idle_in_transaction_ms=settings.instance.idle_in_transaction_session_timeout_ms,
     )

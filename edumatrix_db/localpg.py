@@ -81,8 +81,9 @@ class Binaries:
 
 def _version(bindir: Path) -> str | None:
     try:
-        out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True,
-                             check=False, timeout=10)
+        out = subprocess.run(
+            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=False, timeout=10
+        )
     except OSError:
         return None
     m = re.search(r"(\d+)(?:\.(\d+))?", out.stdout)
@@ -112,7 +113,8 @@ def find_binaries() -> Binaries:
         raise LocalServerError(
             "no PostgreSQL server found (looked on PATH and under /usr/lib/postgresql/*/bin); install the "
             "Debian packages postgresql-15 postgresql-15-pgaudit, or `pip install pgserver` (no pgaudit, "
-            "no pgcrypto)") from None
+            "no pgcrypto)"
+        ) from None
     bindir = Path(pgserver.__file__).parent / "pginstall" / "bin"
     version = _version(bindir)
     if not version:
@@ -133,9 +135,15 @@ class State:
 class LocalServer:
     """One local cluster under `<root>/.local`."""
 
-    def __init__(self, root: Path | None = None, *, database: str = "edumatrix",
-                 admin: str = "edumatrix_admin", max_connections: int = 500,
-                 preferred_port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        database: str = "edumatrix",
+        admin: str = "edumatrix_admin",
+        max_connections: int = 500,
+        preferred_port: int = DEFAULT_PORT,
+    ) -> None:
         self.root = (root or PROJECT_ROOT).resolve()
         self.base = self.root / ".local"
         self.pgdata = self.base / "pgdata"
@@ -175,8 +183,9 @@ class LocalServer:
         if ids:
             os.chown(path, *ids)
 
-    def _run(self, args: Sequence[str], *, check: bool = True, timeout: float = 120
-             ) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, args: Sequence[str], *, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         ids = self._server_ids()
         kwargs: dict[str, Any] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -184,11 +193,20 @@ class LocalServer:
         if ids:
             kwargs.update(user=ids[0], group=ids[1], extra_groups=[])
             env["HOME"] = str(self.base)
-        proc = subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=timeout,
-                              cwd=str(self.base), check=False, **kwargs)
+        proc = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            cwd=str(self.base),
+            check=False,
+            **kwargs,
+        )
         if check and proc.returncode != 0:
             raise LocalServerError(
-                f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+                f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
         return proc
 
     # -- state -----------------------------------------------------------------------------------------
@@ -231,8 +249,10 @@ class LocalServer:
         bins = find_binaries()
         pgaudit = bins.has_library("pgaudit")
         if not pgaudit:
-            notes.append(f"WARNING: {bins.source} PostgreSQL {bins.version} has no pgaudit: audit logging "
-                         f"is OFF (install postgresql-{bins.major}-pgaudit)")
+            notes.append(
+                f"WARNING: {bins.source} PostgreSQL {bins.version} has no pgaudit: audit logging "
+                f"is OFF (install postgresql-{bins.major}-pgaudit)"
+            )
         if not (self.pgdata / "PG_VERSION").exists():
             if self.pgdata.exists():
                 shutil.rmtree(self.pgdata)
@@ -240,21 +260,41 @@ class LocalServer:
             self._give(self.pgdata)
             if self.passwords_file.exists():
                 self.passwords_file.unlink()  # a new cluster has new roles
-            self._run([bins.exe("initdb"), "-D", str(self.pgdata), "-U", BOOTSTRAP_SUPERUSER, "-E", "UTF8",
-                       "--locale=C", "--auth-local=trust", "--auth-host=reject", "--no-sync"])
+            self._run(
+                [
+                    bins.exe("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    BOOTSTRAP_SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=reject",
+                    "--no-sync",
+                ]
+            )
             notes.append(f"initialised a new cluster in {self.pgdata}")
             with (self.pgdata / "postgresql.conf").open("a") as f:
                 f.write("\ninclude_if_exists = 'edumatrix.conf'\n")
         self._certificates()
         port = previous.port if previous and _port_free(previous.port) else self._pick_port()
         self._write_conf(port, pgaudit)
-        state = State(port=port, bindir=str(bins.bindir), version=bins.version, source=bins.source,
-                      pgaudit=pgaudit, server_user=self.server_user)
+        state = State(
+            port=port,
+            bindir=str(bins.bindir),
+            version=bins.version,
+            source=bins.source,
+            pgaudit=pgaudit,
+            server_user=self.server_user,
+        )
         self.state_file.write_text(json.dumps(asdict(state), indent=2))
         if self.log_file.exists():
             self._give(self.log_file)
-        self._run([bins.exe("pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.log_file), "-w",
-                   "-t", "60"])
+        self._run(
+            [bins.exe("pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60"]
+        )
         return state, notes
 
     def _pick_port(self) -> int:
@@ -286,8 +326,9 @@ class LocalServer:
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
         }
         if pgaudit:
-            lines.update({"pgaudit.log": "'ddl,role'", "pgaudit.log_relation": "on",
-                          "pgaudit.log_parameter": "off"})
+            lines.update(
+                {"pgaudit.log": "'ddl,role'", "pgaudit.log_relation": "on", "pgaudit.log_parameter": "off"}
+            )
         conf = "# written by edumatrix-db local up; edits are overwritten\n"
         conf += "".join(f"{k} = {v}\n" for k, v in lines.items())
         (self.pgdata / "edumatrix.conf").write_text(conf)
@@ -316,24 +357,39 @@ class LocalServer:
         now = dt.datetime.now(dt.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edumatrix-db local CA")])
-        ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-              .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=825))
-              .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                             critical=True)
-              .sign(ca_key, hashes.SHA256()))
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=825))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-                .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=397))
-                .add_extension(x509.SubjectAlternativeName([
-                    x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                    critical=False)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=397))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
         pem = serialization.Encoding.PEM
         pkcs8 = serialization.PrivateFormat.PKCS8
         none = serialization.NoEncryption()
@@ -365,9 +421,11 @@ class LocalServer:
         return state.port
 
     def uri(self, user: str, password: str, dbname: str | None = None) -> str:
-        return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self._port()}/"
-                f"{quote(dbname or self.database, safe='')}"
-                f"?sslmode=verify-full&sslrootcert={quote(str(self.ca_cert))}")
+        return (
+            f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self._port()}/"
+            f"{quote(dbname or self.database, safe='')}"
+            f"?sslmode=verify-full&sslrootcert={quote(str(self.ca_cert))}"
+        )
 
     def bootstrap(self) -> list[str]:
         """As the bootstrap superuser: the admin role, the database, the extensions. Idempotent."""
@@ -384,12 +442,14 @@ class LocalServer:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone()
             if exists is None:
                 conn.execute(
-                    f"CREATE DATABASE {quote_ident(self.database)} OWNER {quote_ident(self.admin)}".encode())
+                    f"CREATE DATABASE {quote_ident(self.database)} OWNER {quote_ident(self.admin)}".encode()
+                )
                 changes.append(f"created database {self.database}")
         with psycopg.connect(self.bootstrap_conninfo(self.database), autocommit=True) as conn:
             available = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions").fetchall()}
             conn.execute(
-                f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode())
+                f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode()
+            )
             for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None)):
                 if name not in available:
                     changes.append(f"WARNING: extension {name} is not available on this server")
@@ -457,8 +517,14 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def up(root: Path | None = None, model: AccessModel | None = None, *, apply_model: bool = True,
-       destructive: bool = False, **server_kwargs: Any) -> tuple[LocalServer, State, list[str]]:
+def up(
+    root: Path | None = None,
+    model: AccessModel | None = None,
+    *,
+    apply_model: bool = True,
+    destructive: bool = False,
+    **server_kwargs: Any,
+) -> tuple[LocalServer, State, list[str]]:
     """Start (or reuse) the local server, bootstrap it, apply the access model, write connections.json."""
     model = model or build_access_model(_default_catalog())
     server = LocalServer(root, database=model.database, **server_kwargs)
@@ -477,4 +543,3 @@ def _default_catalog() -> Any:
     from config.catalog import load_catalog
 
     return load_catalog()
-

@@ -81,8 +81,10 @@ def scram_verifier(password: str, *, iterations: int = 4096) -> str:
     stored_key = hashlib.sha256(client_key).digest()
     server_key = hmac.new(salted, b"Server Key", "sha256").digest()
     b64 = base64.b64encode
-    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
-            f"{b64(stored_key).decode()}:{b64(server_key).decode()}")
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
+        f"{b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
 
 
 class _Applier:
@@ -102,23 +104,44 @@ class _Applier:
     # -- roles -----------------------------------------------------------------------------------------
     def role(self, r: RoleSpec) -> None:
         q = quote_ident(r.name)
-        attrs = " ".join([
-            "LOGIN" if r.login else "NOLOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOBYPASSRLS",
-            "NOREPLICATION", "INHERIT", f"CONNECTION LIMIT {int(r.connection_limit)}",
-        ])
+        attrs = " ".join(
+            [
+                "LOGIN" if r.login else "NOLOGIN",
+                "NOSUPERUSER",
+                "NOCREATEDB",
+                "NOCREATEROLE",
+                "NOBYPASSRLS",
+                "NOREPLICATION",
+                "INHERIT",
+                f"CONNECTION LIMIT {int(r.connection_limit)}",
+            ]
+        )
         state = self.conn.execute(
             "SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
-            "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s", [r.name]).fetchone()
-        want = (r.login, r.connection_limit, r.superuser, r.create_database, r.create_role,
-                r.bypass_row_level_security, r.replication, True)
+            "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s",
+            [r.name],
+        ).fetchone()
+        want = (
+            r.login,
+            r.connection_limit,
+            r.superuser,
+            r.create_database,
+            r.create_role,
+            r.bypass_row_level_security,
+            r.replication,
+            True,
+        )
         if state is None:
             self.run(f"CREATE ROLE {q} {attrs}")
         elif tuple(state) != want:
             self.run(f"ALTER ROLE {q} {attrs}")
         current = dict(
-            s.split("=", 1) for s in self.one(
+            s.split("=", 1)
+            for s in self.one(
                 "SELECT coalesce((SELECT setconfig FROM pg_db_role_setting s WHERE s.setdatabase = 0 AND "
-                "s.setrole = (SELECT oid FROM pg_roles WHERE rolname = %s)), '{}')", [r.name])
+                "s.setrole = (SELECT oid FROM pg_roles WHERE rolname = %s)), '{}')",
+                [r.name],
+            )
         )
         desired = r.settings()
         for key in sorted(set(current) - set(desired)):
@@ -140,9 +163,13 @@ class _Applier:
             self.run(f"GRANT {quote_ident(m.group)} TO {quote_ident(m.member)}")
 
     def is_member(self, member: str, group: str) -> bool:
-        return bool(self.one(
-            "SELECT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-            "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = %s AND u.rolname = %s)", [group, member]))
+        return bool(
+            self.one(
+                "SELECT EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+                "JOIN pg_roles u ON u.oid = m.member WHERE g.rolname = %s AND u.rolname = %s)",
+                [group, member],
+            )
+        )
 
     def admin_can_act_as(self, owner: str) -> None:
         """The applying admin joins the owner role (PostgreSQL 15 needs it to create schemas for it)."""
@@ -172,7 +199,9 @@ class _Applier:
             have = self.one(
                 f"SELECT {agg} FROM pg_database d, "
                 "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-                f"WHERE d.datname = %(name)s AND a.grantee = {gid}", params)
+                f"WHERE d.datname = %(name)s AND a.grantee = {gid}",
+                params,
+            )
             ok = list(have) == want
         elif g.object_type is ObjectType.SCHEMA:
             assert g.schema is not None
@@ -180,25 +209,33 @@ class _Applier:
             have = self.one(
                 f"SELECT {agg} FROM pg_namespace n, "
                 "aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
-                f"WHERE n.nspname = %(name)s AND a.grantee = {gid}", params)
+                f"WHERE n.nspname = %(name)s AND a.grantee = {gid}",
+                params,
+            )
             ok = list(have) == want
         else:
             assert g.schema is not None
             target = f"ALL {_PLURAL[g.object_type]} IN SCHEMA {quote_ident(g.schema)}"
             letter = _ACL_LETTER[g.object_type]
             if g.object_type is ObjectType.FUNCTION:
-                objects = ("SELECT p.proacl AS acl, p.proowner AS owner FROM pg_proc p "
-                           "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                           "WHERE n.nspname = %(name)s AND p.prokind IN ('f', 'a', 'w')")
+                objects = (
+                    "SELECT p.proacl AS acl, p.proowner AS owner FROM pg_proc p "
+                    "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                    "WHERE n.nspname = %(name)s AND p.prokind IN ('f', 'a', 'w')"
+                )
             else:
-                objects = ("SELECT c.relacl AS acl, c.relowner AS owner FROM pg_class c "
-                           "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                           "WHERE n.nspname = %(name)s AND c.relkind = ANY(%(kinds)s)")
+                objects = (
+                    "SELECT c.relacl AS acl, c.relowner AS owner FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %(name)s AND c.relkind = ANY(%(kinds)s)"
+                )
                 params["kinds"] = _RELKINDS[g.object_type]
             bad = self.one(
                 f"SELECT count(*) FROM ({objects}) o WHERE (SELECT {agg} FROM "
                 f"aclexplode(coalesce(o.acl, acldefault('{letter}', o.owner))) a WHERE a.grantee = {gid}) "
-                f"<> %(want)s::text[]", params)
+                f"<> %(want)s::text[]",
+                params,
+            )
             ok = bad == 0
         if not ok:
             self.run(f"REVOKE ALL ON {target} FROM {grantee(g.role)}")
@@ -215,7 +252,8 @@ class _Applier:
             "SELECT coalesce(array_agg(DISTINCT a.privilege_type ORDER BY a.privilege_type), '{}') FROM "
             f"aclexplode(coalesce((SELECT defaclacl FROM pg_default_acl WHERE defaclrole = {owner_oid} "
             f"AND defaclnamespace = {ns} AND defaclobjtype = %(t)s), {fallback})) a WHERE a.grantee = {gid}",
-            {"role": d.role, "owner": d.owner, "schema": d.schema, "t": _DEFACL_LETTER[d.object_type]})
+            {"role": d.role, "owner": d.owner, "schema": d.schema, "t": _DEFACL_LETTER[d.object_type]},
+        )
         if list(have) != want:
             scope = f"FOR ROLE {quote_ident(d.owner)}"
             if d.schema is not None:
@@ -223,8 +261,10 @@ class _Applier:
             plural = _PLURAL[d.object_type]
             self.run(f"ALTER DEFAULT PRIVILEGES {scope} REVOKE ALL ON {plural} FROM {grantee(d.role)}")
             if want:
-                self.run(f"ALTER DEFAULT PRIVILEGES {scope} GRANT {', '.join(want)} ON {plural} "
-                         f"TO {grantee(d.role)}")
+                self.run(
+                    f"ALTER DEFAULT PRIVILEGES {scope} GRANT {', '.join(want)} ON {plural} "
+                    f"TO {grantee(d.role)}"
+                )
 
     def extension(self, name: str, schema: str | None) -> None:
         if self.one("SELECT 1 FROM pg_extension WHERE extname = %s", [name]) is None:
@@ -236,15 +276,20 @@ class _Applier:
         known = {s.service for s in model.services}
         rows = self.conn.execute(
             "SELECT n.nspname, r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
-            "WHERE n.nspname LIKE '%\\_schema' ORDER BY 1").fetchall()
+            "WHERE n.nspname LIKE '%\\_schema' ORDER BY 1"
+        ).fetchall()
         for schema, owner in rows:
             m = _OURS.match(schema)
             if not m or owner != f"{m[1]}_owner" or m[1] in known:
                 continue
             service = m[1]
-            roles = [r for (r,) in self.conn.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) ORDER BY 1",
-                [[f"{service}_{k.value}" for k in RoleKind]]).fetchall()]
+            roles = [
+                r
+                for (r,) in self.conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) ORDER BY 1",
+                    [[f"{service}_{k.value}" for k in RoleKind]],
+                ).fetchall()
+            ]
             self.report.orphans.append(f"schema {schema} (roles: {', '.join(roles)})")
             if destructive:
                 for r in roles:  # DROP OWNED BY needs membership in the role
@@ -262,7 +307,8 @@ def apply(conn: psycopg.Connection[Any], model: AccessModel, *, destructive: boo
     current_db = conn.execute("SELECT current_database()").fetchone()
     if current_db is None or current_db[0] != model.database:
         raise ValueError(
-            f"connected to {current_db and current_db[0]!r}, the model is for {model.database!r}")
+            f"connected to {current_db and current_db[0]!r}, the model is for {model.database!r}"
+        )
     report = ApplyReport()
     a = _Applier(conn, report)
     with conn.transaction():
@@ -306,24 +352,38 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
     out: set[tuple[object, ...]] = set()
     names = [r.name for r in model.roles]
     for row in conn.execute(
-            "SELECT rolname, rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
-            "rolreplication, coalesce((SELECT setconfig FROM pg_db_role_setting s WHERE s.setrole = r.oid "
-            "AND s.setdatabase = 0), '{}') FROM pg_roles r WHERE rolname = ANY(%s)", [names]).fetchall():
+        "SELECT rolname, rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
+        "rolreplication, coalesce((SELECT setconfig FROM pg_db_role_setting s WHERE s.setrole = r.oid "
+        "AND s.setdatabase = 0), '{}') FROM pg_roles r WHERE rolname = ANY(%s)",
+        [names],
+    ).fetchall():
         name, login, limit, sup, cdb, crole, bypass, repl, settings = row
-        out.add(("role", name, ("login", login), ("connection_limit", limit), ("superuser", sup),
-                 ("create_database", cdb), ("create_role", crole), ("bypass_row_level_security", bypass),
-                 ("replication", repl)))
+        out.add(
+            (
+                "role",
+                name,
+                ("login", login),
+                ("connection_limit", limit),
+                ("superuser", sup),
+                ("create_database", cdb),
+                ("create_role", crole),
+                ("bypass_row_level_security", bypass),
+                ("replication", repl),
+            )
+        )
         for setting in settings:
             key, _, value = setting.partition("=")
             out.add(("setting", name, key, value))
     for member, group in conn.execute(
-            "SELECT u.rolname, g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-            "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = ANY(%s)", [names]).fetchall():
+        "SELECT u.rolname, g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+        "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = ANY(%s)",
+        [names],
+    ).fetchall():
         out.add(("member", member, group))
     schemas = [s.schema for s in model.services]
     for schema, owner in conn.execute(
-            "SELECT nspname, nspowner::regrole::text FROM pg_namespace WHERE nspname = ANY(%s)",
-            [schemas]).fetchall():
+        "SELECT nspname, nspowner::regrole::text FROM pg_namespace WHERE nspname = ANY(%s)", [schemas]
+    ).fetchall():
         out.add(("schema", schema, owner))
 
     def acl_rows(query: str, params: Any) -> dict[tuple[str, str], set[tuple[str, tuple[str, ...]]]]:
@@ -337,7 +397,7 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
         per: dict[tuple[str, str], set[tuple[str, tuple[str, ...]]]] = {}
         for (scope, obj, who), privs in held.items():
             per.setdefault((scope, who), set()).add((obj, tuple(sorted(privs))))
-        for (scope, who), objs in per.items():  # grantees missing on some objects hold () there
+        for (scope, _who), objs in per.items():  # grantees missing on some objects hold () there
             missing = objects[scope] - {o for o, _ in objs}
             objs |= {(o, ()) for o in missing}
         return per
@@ -345,25 +405,39 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
     grantee_sql = "CASE WHEN a.grantee = 0 THEN 'public' ELSE a.grantee::regrole::text END"
     db = model.database
     for (_, who), objs in acl_rows(
-            f"SELECT '', d.datname, d.datdba::regrole::text, {grantee_sql}, a.privilege_type FROM pg_database d, "
-            "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE d.datname = %s", [db]).items():
+        f"SELECT '', d.datname, d.datdba::regrole::text, {grantee_sql}, a.privilege_type FROM pg_database d, "
+        "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE d.datname = %s",
+        [db],
+    ).items():
         out.add(("grant", who, "database", db, "", next(iter(objs))[1]))
     for (scope, who), objs in acl_rows(
-            f"SELECT n.nspname, n.nspname, n.nspowner::regrole::text, {grantee_sql}, a.privilege_type "
-            "FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
-            "WHERE n.nspname = ANY(%s)", [[*schemas, model.extensions_schema, "public"]]).items():
+        f"SELECT n.nspname, n.nspname, n.nspowner::regrole::text, {grantee_sql}, a.privilege_type "
+        "FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
+        "WHERE n.nspname = ANY(%s)",
+        [[*schemas, model.extensions_schema, "public"]],
+    ).items():
         out.add(("grant", who, "schema", db, scope, next(iter(objs))[1]))
     for object_type, query in (
-        ("table", "SELECT n.nspname, c.relname, c.relowner::regrole::text, {g}, a.privilege_type FROM pg_class c "
-                  "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(coalesce(c.relacl, "
-                  "acldefault('r', c.relowner))) a WHERE n.nspname = ANY(%s) AND c.relkind IN ('r','p','v','m','f')"),
-        ("sequence", "SELECT n.nspname, c.relname, c.relowner::regrole::text, {g}, a.privilege_type FROM pg_class c "
-                     "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(coalesce(c.relacl, "
-                     "acldefault('s', c.relowner))) a WHERE n.nspname = ANY(%s) AND c.relkind = 'S'"),
-        ("function", "SELECT n.nspname, p.oid::regprocedure::text, p.proowner::regrole::text, {g}, "
-                     "a.privilege_type FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, "
-                     "aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
-                     "WHERE n.nspname = ANY(%s) AND p.prokind IN ('f','a','w')"),
+        (
+            "table",
+            "SELECT n.nspname, c.relname, c.relowner::regrole::text, {g}, a.privilege_type FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(coalesce(c.relacl, "
+            "acldefault('r', c.relowner))) a "
+            "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r','p','v','m','f')",
+        ),
+        (
+            "sequence",
+            "SELECT n.nspname, c.relname, c.relowner::regrole::text, {g}, a.privilege_type FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(coalesce(c.relacl, "
+            "acldefault('s', c.relowner))) a WHERE n.nspname = ANY(%s) AND c.relkind = 'S'",
+        ),
+        (
+            "function",
+            "SELECT n.nspname, p.oid::regprocedure::text, p.proowner::regrole::text, {g}, "
+            "a.privilege_type FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, "
+            "aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+            "WHERE n.nspname = ANY(%s) AND p.prokind IN ('f','a','w')",
+        ),
     ):
         for (scope, who), objs in acl_rows(query.format(g=grantee_sql), [schemas]).items():
             if len({p for _, p in objs}) == 1:
@@ -376,7 +450,9 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
         f"SELECT d.defaclrole::regrole::text, coalesce(n.nspname, ''), d.defaclobjtype::text, {grantee_sql}, "
         "coalesce(array_agg(a.privilege_type ORDER BY a.privilege_type), '{}') FROM pg_default_acl d "
         "LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a "
-        "WHERE d.defaclrole = ANY(%s::regrole[]) GROUP BY 1, 2, 3, 4", [owners]).fetchall()
+        "WHERE d.defaclrole = ANY(%s::regrole[]) GROUP BY 1, 2, 3, 4",
+        [owners],
+    ).fetchall()
     global_entries: dict[tuple[str, str], set[str]] = {}
     for owner, schema, letter, who, privs in rows:
         if schema == "":
@@ -392,7 +468,8 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
         if not g.privileges and not any(t[:5] == prefix for t in out):
             out.add((*prefix, ()))
     for name, schema in conn.execute(
-            "SELECT extname, extnamespace::regnamespace::text FROM pg_extension WHERE extname = ANY(%s)",
-            [[e.name for e in model.extensions]]).fetchall():
+        "SELECT extname, extnamespace::regnamespace::text FROM pg_extension WHERE extname = ANY(%s)",
+        [[e.name for e in model.extensions]],
+    ).fetchall():
         out.add(("extension", name, "" if schema == "public" else schema))
     return frozenset(out)

@@ -47,7 +47,9 @@ def policy_name(service: str) -> str:
 
 def current_tenant_expression(id_type: str = "uuid") -> str:
     if id_type not in ID_TYPES:
-        raise ValueError(f"institution_id type {id_type!r} is not supported; use one of {', '.join(ID_TYPES)}")
+        raise ValueError(
+            f"institution_id type {id_type!r} is not supported; use one of {', '.join(ID_TYPES)}"
+        )
     return _CURRENT.format(setting=TENANT_SETTING, type=id_type)
 
 
@@ -74,8 +76,9 @@ def enable_tenant_isolation_sql(service: str, table: str, *, id_type: str = "uui
     ]
 
 
-def enable_tenant_isolation(conn: psycopg.Connection[Any], service: str, table: str, *,
-                            id_type: str = "uuid") -> None:
+def enable_tenant_isolation(
+    conn: psycopg.Connection[Any], service: str, table: str, *, id_type: str = "uuid"
+) -> None:
     """Run `enable_tenant_isolation_sql` in one transaction (call it from a migration, as the migrator)."""
     with conn.transaction():
         for stmt in enable_tenant_isolation_sql(service, table, id_type=id_type):
@@ -90,15 +93,18 @@ def set_tenant(conn: psycopg.Connection[Any], institution_id: object) -> None:
 
 
 @contextmanager
-def tenant_transaction(conn: psycopg.Connection[Any], institution_id: object) -> Iterator[psycopg.Connection[Any]]:
+def tenant_transaction(
+    conn: psycopg.Connection[Any], institution_id: object
+) -> Iterator[psycopg.Connection[Any]]:
     """A transaction scoped to one tenant: `with tenant_transaction(conn, inst): conn.execute(...)`."""
     with conn.transaction():
         set_tenant(conn, institution_id)
         yield conn
 
 
-def scoped_execute(conn: psycopg.Connection[Any], institution_id: object, query: str,
-                   params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+def scoped_execute(
+    conn: psycopg.Connection[Any], institution_id: object, query: str, params: Sequence[Any] | None = None
+) -> list[tuple[Any, ...]]:
     """One tenant-scoped statement in one round trip (the documented fast pattern).
 
     `set_config(..., true)` and the query go out as one pipeline closed by a single Sync. The extended

@@ -25,24 +25,38 @@ from config.naming import RoleKind
 WRITE = {"INSERT", "UPDATE", "DELETE", "TRUNCATE", "CREATE"}
 
 names = st.from_regex(r"[a-z][a-z0-9]{0,8}(_[a-z0-9]{1,8}){0,2}", fullmatch=True).filter(
-    lambda n: n not in {"all", "as", "do", "in", "on", "or", "to", "end", "for", "not", "and", "any", "asc"})
+    lambda n: n not in {"all", "as", "do", "in", "on", "or", "to", "end", "for", "not", "and", "any", "asc"}
+)
 specs = st.builds(
     lambda name, pool, ro, timeout: ServiceSpec(
-        name=name, title=name, pool_size=pool, readonly_pool_size=ro, statement_timeout_ms=timeout,
-        owner_team="team", data_classification=DataClassification.INTERNAL),
-    names, st.integers(1, 1000), st.integers(1, 1000), st.integers(100, 5000))
+        name=name,
+        title=name,
+        pool_size=pool,
+        readonly_pool_size=ro,
+        statement_timeout_ms=timeout,
+        owner_team="team",
+        data_classification=DataClassification.INTERNAL,
+    ),
+    names,
+    st.integers(1, 1000),
+    st.integers(1, 1000),
+    st.integers(100, 5000),
+)
 catalogs = st.lists(specs, min_size=1, max_size=5, unique_by=lambda s: s.name).map(
-    lambda ss: Catalog(services=tuple(ss)))
+    lambda ss: Catalog(services=tuple(ss))
+)
 
 
 @pytest.fixture(scope="module")
-def model():  # noqa: ANN201
+def model():
     return build_access_model(load_catalog())
 
 
 def test_every_service_gets_owner_migrator_app_and_readonly_roles(model) -> None:
     for s in model.services:
-        assert [r.name for r in s.roles] == [f"{s.service}_{k}" for k in ("owner", "migrator", "app", "readonly")]
+        assert [r.name for r in s.roles] == [
+            f"{s.service}_{k}" for k in ("owner", "migrator", "app", "readonly")
+        ]
         assert s.schema == f"{s.service}_schema"
         assert s.owner == f"{s.service}_owner"
 
@@ -78,7 +92,8 @@ def test_public_loses_the_database_and_schema_public_and_default_execute(model) 
     for s in model.services:
         revokes = [d for d in s.default_privileges if d.role == PUBLIC]
         assert [(d.owner, d.object_type, d.privileges, d.schema) for d in revokes] == [
-            (s.owner, ObjectType.FUNCTION, frozenset(), None)]
+            (s.owner, ObjectType.FUNCTION, frozenset(), None)
+        ]
 
 
 def test_pgcrypto_and_pgaudit_are_installed(model) -> None:
@@ -119,11 +134,16 @@ def test_no_role_is_granted_anything_in_another_services_schema(catalog: Catalog
 
 @settings(max_examples=50, deadline=None)
 @given(catalogs)
-def test_every_grant_on_existing_objects_has_an_identical_default_for_future_objects(catalog: Catalog) -> None:
+def test_every_grant_on_existing_objects_has_an_identical_default_for_future_objects(
+    catalog: Catalog,
+) -> None:
     model = build_access_model(catalog)
     for s in model.services:
-        grants = {(g.role, g.object_type, g.privileges) for g in s.grants
-                  if g.object_type in (ObjectType.TABLE, ObjectType.SEQUENCE, ObjectType.FUNCTION)}
+        grants = {
+            (g.role, g.object_type, g.privileges)
+            for g in s.grants
+            if g.object_type in (ObjectType.TABLE, ObjectType.SEQUENCE, ObjectType.FUNCTION)
+        }
         defaults = {(d.role, d.object_type, d.privileges) for d in s.default_privileges if d.role != PUBLIC}
         assert grants == defaults
 
@@ -137,8 +157,21 @@ def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes
         assert all(not (g.privileges & WRITE) for g in s.grants if g.role == readonly)
         assert all(not (d.privileges & WRITE) for d in s.default_privileges if d.role == readonly)
     for r in model.roles:
-        assert not (r.superuser or r.create_database or r.create_role or r.bypass_row_level_security
-                    or r.replication)
+        assert not (
+            r.superuser
+        )
+        assert not (
+            r.create_database
+        )
+        assert not (
+            r.create_role
+        )
+        assert not (
+            r.bypass_row_level_security
+        )
+        assert not (
+            r.replication
+        )
 
 
 @settings(max_examples=50, deadline=None)

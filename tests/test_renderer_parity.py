@@ -49,11 +49,25 @@ def record(stack: str, *, secrets: bool) -> RecordingMocks:
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        provider = postgres_provider("pg", host="db.example.internal", port=5432, username="edumatrix_admin",
-                                     password="mock", database=settings.instance.database_name,
-                                     sslrootcert="/etc/ssl/rds-global-bundle.pem")
-        store = SecretStore(kms_key_id="arn:aws:kms:us-east-1:123456789012:key/mock", host="db.example.internal",
-                            port=5432, name_prefix=f"edumatrix-{stack}/db") if secrets else None
+        provider = postgres_provider(
+            "pg",
+            host="db.example.internal",
+            port=5432,
+            username="edumatrix_admin",
+            password="mock",
+            database=settings.instance.database_name,
+            sslrootcert="/etc/ssl/rds-global-bundle.pem",
+        )
+        store = (
+            SecretStore(
+                kms_key_id="arn:aws:kms:us-east-1:123456789012:key/mock",
+                host="db.example.internal",
+                port=5432,
+                name_prefix=f"edumatrix-{stack}/db",
+            )
+            if secrets
+            else None
+        )
         schemas = declare_service_schemas(settings, provider, store)
         return pulumi.Output.all(*[s.schema.name for s in schemas.values()])
 
@@ -95,7 +109,8 @@ def test_no_role_lists_memberships_itself_memberships_are_grant_roles(local_stac
     assert roles
     assert all(not i.get("roles") for _, _, i in roles)
     assert {(i["role"], i["grantRole"]) for _, _, i in local_stack.of_type(":GrantRole")} >= {
-        ("feedback_migrator", "feedback_owner")}
+        ("feedback_migrator", "feedback_owner")
+    }
 
 
 def test_the_local_stack_declares_no_aws_resources(local_stack: RecordingMocks) -> None:
@@ -116,8 +131,10 @@ def test_child_names_derive_from_the_component_name(local_stack: RecordingMocks)
     assert all(n.startswith(prefixes) for n in names), sorted(n for n in names if not n.startswith(prefixes))
 
 
-def test_the_provider_is_not_a_superuser_and_verifies_the_server_certificate(local_stack: RecordingMocks) -> None:
-    (_, _, inputs), = [r for r in local_stack.resources if r[0] == "pulumi:providers:postgresql"]
+def test_the_provider_is_not_a_superuser_and_verifies_the_server_certificate(
+    local_stack: RecordingMocks,
+) -> None:
+    ((_, _, inputs),) = [r for r in local_stack.resources if r[0] == "pulumi:providers:postgresql"]
     assert inputs["sslmode"] == "verify-full"
     assert inputs["superuser"] in (False, "false")
     assert inputs["sslrootcert"] == "/etc/ssl/rds-global-bundle.pem"

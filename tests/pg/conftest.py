@@ -87,15 +87,22 @@ def probes(pg: Postgres) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for s in pg.model.services:
         with pg.connect(pg.uri(s.service, "migrator")) as conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {s.service}_probe "
-                         "(id bigserial PRIMARY KEY, institution_id uuid, note text)")
-            conn.execute(f"CREATE OR REPLACE FUNCTION {s.service}_fn_probe() RETURNS int "
-                         "LANGUAGE sql AS 'SELECT 1'")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {s.service}_probe "
+                "(id bigserial PRIMARY KEY, institution_id uuid, note text)"
+            )
+            conn.execute(
+                f"CREATE OR REPLACE FUNCTION {s.service}_fn_probe() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+            )
             row = conn.execute(
                 "SELECT %(t)s::regclass::oid, pg_get_serial_sequence(%(t)s::text, 'id')::regclass::oid, "
                 "%(f)s::regprocedure::oid, %(s)s::regnamespace::oid",
-                {"t": f"{s.schema}.{s.service}_probe", "f": f"{s.schema}.{s.service}_fn_probe()",
-                 "s": s.schema}).fetchone()
+                {
+                    "t": f"{s.schema}.{s.service}_probe",
+                    "f": f"{s.schema}.{s.service}_fn_probe()",
+                    "s": s.schema,
+                },
+            ).fetchone()
             assert row is not None
             out[s.service] = dict(zip(("table", "sequence", "function", "schema"), row, strict=True))
     return out

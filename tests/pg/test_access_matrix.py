@@ -21,11 +21,29 @@ LOGIN_KINDS = ("migrator", "app", "readonly")
 
 # What each role kind may do in its own schema (the migrator acts as the owner: SET ROLE at login).
 ALLOWED: dict[str, set[str]] = {
-    "migrator": {"schema USAGE", "schema CREATE", "table SELECT", "table INSERT", "table UPDATE",
-                 "table DELETE", "table TRUNCATE", "sequence USAGE", "sequence SELECT", "sequence UPDATE",
-                 "function EXECUTE"},
-    "app": {"schema USAGE", "table SELECT", "table INSERT", "table UPDATE", "table DELETE", "sequence USAGE",
-            "sequence SELECT", "function EXECUTE"},
+    "migrator": {
+        "schema USAGE",
+        "schema CREATE",
+        "table SELECT",
+        "table INSERT",
+        "table UPDATE",
+        "table DELETE",
+        "table TRUNCATE",
+        "sequence USAGE",
+        "sequence SELECT",
+        "sequence UPDATE",
+        "function EXECUTE",
+    },
+    "app": {
+        "schema USAGE",
+        "table SELECT",
+        "table INSERT",
+        "table UPDATE",
+        "table DELETE",
+        "sequence USAGE",
+        "sequence SELECT",
+        "function EXECUTE",
+    },
     "readonly": {"schema USAGE", "table SELECT", "sequence SELECT"},
 }
 CHECKS = {
@@ -52,7 +70,8 @@ def privileges_seen_by(conn: psycopg.Connection, probes: dict[str, dict[str, int
 
 @pytest.mark.parametrize("kind", LOGIN_KINDS)
 def test_each_role_kind_holds_exactly_its_privileges_in_its_own_schema_and_none_elsewhere(
-        pg: Postgres, probes: dict[str, dict[str, int]], kind: str) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]], kind: str
+) -> None:
     wrong = []
     for a in pg.model.services:
         with pg.connect(pg.uri(a.service, kind)) as conn:
@@ -60,8 +79,10 @@ def test_each_role_kind_holds_exactly_its_privileges_in_its_own_schema_and_none_
         for b, held in seen.items():
             expected = ALLOWED[kind] if a.service == b else set()
             if held != expected:
-                wrong.append(f"{a.service}_{kind} on {b}: extra {sorted(held - expected)}, "
-                             f"missing {sorted(expected - held)}")
+                wrong.append(
+                    f"{a.service}_{kind} on {b}: extra {sorted(held - expected)}, "
+                    f"missing {sorted(expected - held)}"
+                )
     assert not wrong, "\n".join(wrong)
 
 
@@ -72,22 +93,26 @@ def test_no_service_role_may_create_temporary_tables_or_use_schema_public(pg: Po
             row = conn.execute(
                 "SELECT has_database_privilege(current_database(), 'TEMPORARY'), "
                 "has_database_privilege(current_database(), 'CREATE'), "
-                "has_schema_privilege('public', 'USAGE'), has_schema_privilege('public', 'CREATE')").fetchone()
+                "has_schema_privilege('public', 'USAGE'), has_schema_privilege('public', 'CREATE')"
+            ).fetchone()
             assert row == (False, False, False, False), f"{a.service}_{kind}"
 
 
-def test_app_role_really_is_refused_another_services_table(pg: Postgres, probes: dict[str, dict[str, int]]
-                                                            ) -> None:
+def test_app_role_really_is_refused_another_services_table(
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.connect(pg.uri("jobs_portal", "app")) as conn, pytest.raises(errors.InsufficientPrivilege):
         conn.execute("SELECT * FROM freelancing_schema.freelancing_probe")
 
 
 def test_app_role_reads_and_writes_a_table_its_migrator_created_after_provisioning(
-        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.connect(pg.uri("feedback", "app")) as conn:
         conn.execute("INSERT INTO feedback_probe (note) VALUES ('hello')")
         row = conn.execute("SELECT count(*) FROM feedback_probe WHERE note = 'hello'").fetchone()
-        assert row is not None and row[0] >= 1
+        assert row is not None
+        assert row[0] >= 1
         assert conn.execute("SELECT feedback_fn_probe()").fetchone() == (1,)
 
 
@@ -97,32 +122,40 @@ def test_readonly_role_cannot_write_its_own_schema(pg: Postgres, probes: dict[st
 
 
 def test_objects_created_by_the_migrator_are_owned_by_the_owner_role(
-        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.admin() as conn:
         for service, oids in probes.items():
-            row = conn.execute("SELECT relowner::regrole::text FROM pg_class WHERE oid = %s",
-                               [oids["table"]]).fetchone()
+            row = conn.execute(
+                "SELECT relowner::regrole::text FROM pg_class WHERE oid = %s", [oids["table"]]
+            ).fetchone()
             assert row == (f"{service}_owner",)
 
 
 def test_public_holds_nothing_on_the_database_schemas_or_new_functions(
-        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.admin() as conn:
         db = conn.execute(
             "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-            "WHERE d.datname = current_database() AND a.grantee = 0").fetchone()
+            "WHERE d.datname = current_database() AND a.grantee = 0"
+        ).fetchone()
         schemas = conn.execute(
-            "SELECT count(*) FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
+            "SELECT count(*) FROM pg_namespace n, "
+            "aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
             "WHERE n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema' AND a.grantee = 0"
         ).fetchone()
         functions = conn.execute(
             "SELECT count(*) FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
-            "WHERE p.oid = ANY(%s) AND a.grantee = 0", [[o["function"] for o in probes.values()]]).fetchone()
+            "WHERE p.oid = ANY(%s) AND a.grantee = 0",
+            [[o["function"] for o in probes.values()]],
+        ).fetchone()
     assert (db, schemas, functions) == ((0,), (0,), (0,))
 
 
 def test_a_fresh_login_role_can_neither_connect_nor_use_anything(
-        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.admin() as conn:
         conn.execute("DROP ROLE IF EXISTS fresh_login")
         conn.execute("CREATE ROLE fresh_login LOGIN PASSWORD 'fresh-login-password'")
@@ -132,13 +165,15 @@ def test_a_fresh_login_role_can_neither_connect_nor_use_anything(
                     "SELECT has_schema_privilege('fresh_login', %s::oid, 'USAGE'), "
                     "has_table_privilege('fresh_login', %s::oid, 'SELECT'), "
                     "has_function_privilege('fresh_login', %s::oid, 'EXECUTE')",
-                    [oids["schema"], oids["table"], oids["function"]]).fetchone()
+                    [oids["schema"], oids["table"], oids["function"]],
+                ).fetchone()
                 assert row == (False, False, False)
             row = conn.execute(
                 "SELECT has_database_privilege('fresh_login', current_database(), 'CONNECT'), "
                 "has_database_privilege('fresh_login', current_database(), 'TEMPORARY'), "
                 "has_schema_privilege('fresh_login', 'public', 'USAGE'), "
-                "has_schema_privilege('fresh_login', 'extensions', 'USAGE')").fetchone()
+                "has_schema_privilege('fresh_login', 'extensions', 'USAGE')"
+            ).fetchone()
             assert row == (False, False, False, False)
             uri = pg.admin_uri.replace(f"{pg.server.admin}:", "fresh_login:", 1)
             uri = uri.replace(pg.server.passwords()[pg.server.admin], "fresh-login-password", 1)
@@ -174,7 +209,9 @@ def test_service_roles_have_no_dangerous_attributes(pg: Postgres) -> None:
     with pg.admin() as conn:
         rows = conn.execute(
             "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND (rolsuper OR rolcreatedb OR "
-            "rolcreaterole OR rolbypassrls OR rolreplication)", [names]).fetchall()
+            "rolcreaterole OR rolbypassrls OR rolreplication)",
+            [names],
+        ).fetchall()
         count = conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", [names]).fetchone()
     assert rows == []
     assert count == (len(names),)

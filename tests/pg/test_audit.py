@@ -32,7 +32,8 @@ def test_pgaudit_is_loaded_and_installed(pg: Postgres) -> None:
         libs = conn.execute("SHOW shared_preload_libraries").fetchone()
         ext = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'pgaudit'").fetchone()
         classes = conn.execute("SHOW pgaudit.log").fetchone()
-    assert libs is not None and "pgaudit" in libs[0]
+    assert libs is not None
+    assert "pgaudit" in libs[0]
     assert ext == (1,)
     assert classes == ("ddl,role",)
 
@@ -64,4 +65,6 @@ def test_service_passwords_never_reach_the_server_log(pg: Postgres) -> None:
     text = log_text(pg)
     leaked = [name for name, pw in pg.server.passwords().items() if pw in text]
     assert leaked == []
-    assert "SCRAM-SHA-256$" in text or "<REDACTED>" in text  # provisioning's ALTER ROLE ... PASSWORD was audited
+    assert (
+        "SCRAM-SHA-256$" in text or "<REDACTED>" in text
+    )  # provisioning's ALTER ROLE ... PASSWORD was audited

@@ -20,8 +20,14 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edumatrix_db.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT_DIR, check=False, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "edumatrix_db.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT_DIR,
+        check=False,
+        timeout=180,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,9 @@ def test_clients_limited_to_tls_1_2_are_refused(twice: tuple[Path, ...]) -> None
         psycopg.connect(data["admin"] + "&ssl_max_protocol_version=TLSv1.2").close()
 
 
-def test_a_client_that_does_not_trust_the_local_ca_is_refused(twice: tuple[Path, ...], tmp_path: Path) -> None:
+def test_a_client_that_does_not_trust_the_local_ca_is_refused(
+    twice: tuple[Path, ...], tmp_path: Path
+) -> None:
     from edumatrix_db.localpg import LocalServer
 
     other = LocalServer(tmp_path)
@@ -75,7 +83,7 @@ def test_a_client_that_does_not_trust_the_local_ca_is_refused(twice: tuple[Path,
     other._certificates()  # an unrelated CA
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
     uri = data["admin"].split("sslrootcert=")[0] + f"sslrootcert={other.ca_cert}"
-    with pytest.raises(psycopg.OperationalError, match="SSL error|certificate verify failed"):
+    with pytest.raises(psycopg.OperationalError, match=r"SSL error|certificate verify failed"):
         psycopg.connect(uri).close()
 
 

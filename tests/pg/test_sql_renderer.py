@@ -21,12 +21,15 @@ def test_a_second_apply_changes_nothing(pg: Postgres, probes: dict[str, dict[str
 
 
 def test_the_database_holds_exactly_what_the_access_model_says(
-        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
     with pg.admin() as conn:
         actual = sql.read_canonical(conn, pg.model)
     expected = pg.model.canonical()
-    assert actual == expected, (f"only in the database: {sorted(actual - expected, key=str)}\n"
-                                f"only in the model: {sorted(expected - actual, key=str)}")
+    assert actual == expected, (
+        f"only in the database: {sorted(actual - expected, key=str)}\n"
+        f"only in the model: {sorted(expected - actual, key=str)}"
+    )
 
 
 def test_apply_repairs_drift_and_reports_the_statements_it_ran(pg: Postgres) -> None:
@@ -47,7 +50,8 @@ def test_a_service_removed_from_the_catalog_is_reported_and_left_alone(pg: Postg
     with pg.admin() as conn:
         report = sql.apply(conn, model)
         still_there = conn.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname = 'statistics_schema'").fetchone()
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'statistics_schema'"
+        ).fetchone()
     assert [o for o in report.orphans if o.startswith("schema statistics_schema")]
     assert report.dropped == []
     assert still_there == (1,)
@@ -61,7 +65,9 @@ def test_the_destructive_flag_drops_a_removed_services_schema_and_roles(pg: Post
         sql.apply(conn, build_access_model(with_doomed))
         conn.execute('CREATE TABLE "doomed_service_schema"."doomed_service_rows" (id int)')
         report = sql.apply(conn, pg.model, destructive=True)
-        left = conn.execute("SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'doomed_service_schema'),"
-                            " (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'doomed\\_service\\_%')").fetchone()
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'doomed_service_schema'),"
+            " (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'doomed\\_service\\_%')"
+        ).fetchone()
     assert any("DROP SCHEMA" in d for d in report.dropped)
     assert left == (0, 0)

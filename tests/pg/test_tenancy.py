@@ -31,14 +31,18 @@ def isolated(pg: Postgres) -> Iterator[Postgres]:
     """courses_platform's migrator creates a table, puts it under isolation and seeds A and B rows."""
     with pg.connect(pg.uri("courses_platform", "migrator")) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.execute(f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, institution_id uuid NOT NULL, "
-                     "student text NOT NULL)")
+        conn.execute(
+            f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, institution_id uuid NOT NULL, "
+            "student text NOT NULL)"
+        )
         enable_tenant_isolation(conn, "courses_platform", TABLE)
         for tenant, students in ((A, ("ann", "amy")), (B, ("bob",))):
             with tenant_transaction(conn, tenant):
                 for s in students:
-                    conn.execute(f"INSERT INTO {TABLE} (institution_id, student) VALUES (%s, %s)", [tenant, s])
-    yield pg
+                    conn.execute(
+                        f"INSERT INTO {TABLE} (institution_id, student) VALUES (%s, %s)", [tenant, s]
+                    )
+    return pg
 
 
 def app(pg: Postgres) -> psycopg.Connection:
@@ -54,14 +58,20 @@ def test_with_institution_a_set_only_a_rows_are_visible(isolated: Postgres) -> N
 def test_with_institution_a_set_b_rows_cannot_be_written(isolated: Postgres) -> None:
     with app(isolated) as conn:
         with tenant_transaction(conn, A):
-            updated = conn.execute(f"UPDATE {TABLE} SET student = 'x' WHERE institution_id = %s", [B]).rowcount
+            updated = conn.execute(
+                f"UPDATE {TABLE} SET student = 'x' WHERE institution_id = %s", [B]
+            ).rowcount
             deleted = conn.execute(f"DELETE FROM {TABLE} WHERE institution_id = %s", [B]).rowcount
         assert (updated, deleted) == (0, 0)
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"), \
-                tenant_transaction(conn, A):
+        with (
+            pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+            tenant_transaction(conn, A),
+        ):
             conn.execute(f"INSERT INTO {TABLE} (institution_id, student) VALUES (%s, 'mallory')", [B])
-        with pytest.raises(errors.InsufficientPrivilege, match="row-level security"), \
-                tenant_transaction(conn, A):
+        with (
+            pytest.raises(errors.InsufficientPrivilege, match="row-level security"),
+            tenant_transaction(conn, A),
+        ):
             conn.execute(f"UPDATE {TABLE} SET institution_id = %s WHERE student = 'ann'", [B])
 
 
@@ -77,7 +87,10 @@ def test_the_tenant_does_not_outlive_its_transaction(isolated: Postgres) -> None
         with tenant_transaction(conn, A):
             assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone() == (2,)
         assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone() == (0,)
-        assert conn.execute("SELECT current_setting(%s, true)", [TENANT_SETTING]).fetchone() in [("",), (None,)]
+        assert conn.execute("SELECT current_setting(%s, true)", [TENANT_SETTING]).fetchone() in [
+            ("",),
+            (None,),
+        ]
 
 
 def test_the_table_owner_is_bound_too(isolated: Postgres) -> None:
@@ -94,11 +107,14 @@ def test_the_policy_and_forced_rls_follow_the_naming_convention(isolated: Postgr
         row = conn.execute(
             "SELECT c.relrowsecurity, c.relforcerowsecurity, array_agg(p.polname) FROM pg_class c "
             "JOIN pg_policy p ON p.polrelid = c.oid WHERE c.oid = %s::regclass GROUP BY 1, 2",
-            [f"courses_platform_schema.{TABLE}"]).fetchone()
+            [f"courses_platform_schema.{TABLE}"],
+        ).fetchone()
     assert row == (True, True, [policy_name("courses_platform")])
 
 
-def test_scoped_execute_reads_one_tenant_in_one_pipeline_and_leaves_nothing_behind(isolated: Postgres) -> None:
+def test_scoped_execute_reads_one_tenant_in_one_pipeline_and_leaves_nothing_behind(
+    isolated: Postgres,
+) -> None:
     with app(isolated) as conn:
         rows = scoped_execute(conn, B, f"SELECT student FROM {TABLE} ORDER BY student")
         after = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
@@ -116,6 +132,7 @@ def test_setting_a_tenant_outside_a_transaction_is_refused(isolated: Postgres) -
 def test_enabling_isolation_twice_is_harmless(isolated: Postgres) -> None:
     with isolated.connect(isolated.uri("courses_platform", "migrator")) as conn:
         enable_tenant_isolation(conn, "courses_platform", TABLE)
-        policies = conn.execute("SELECT count(*) FROM pg_policy WHERE polrelid = %s::regclass",
-                                [TABLE]).fetchone()
+        policies = conn.execute(
+            "SELECT count(*) FROM pg_policy WHERE polrelid = %s::regclass", [TABLE]
+        ).fetchone()
     assert policies == (1,)
