@@ -1,1 +1,1 @@
-"""Pulumi components of edumatrix-db: one ComponentResource per concern."""
+"""Pulumi components of edumatrix-db: one ComponentResource per concern, one file each."""

@@ -1,7 +1,7 @@
 """`edumatrix-db local up|down|status` and `edumatrix-db tenancy sql`: the local database commands.
 
 Wire into the CLI with `add_parser(subparsers)` (and `add_tenancy_parser(subparsers)`); each sets
-`func`, which takes the parsed args and returns the exit code.
+`handler` (the convention of edumatrix_db.cli on main), which takes the parsed args and returns the exit code.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     sub.add_parser("down", parents=[common], help="stop the server (data is kept)")
     sub.add_parser("status", parents=[common], help="is the server running, where, which version")
-    local.set_defaults(func=run)
+    local.set_defaults(handler=run)
     return local
 
 
@@ -60,7 +60,7 @@ def add_tenancy_parser(
     sql.add_argument("service")
     sql.add_argument("table", help="table name, <service>_<entity>")
     sql.add_argument("--id-type", default="uuid", choices=ID_TYPES, help="type of institution_id")
-    tenancy.set_defaults(func=run_tenancy)
+    tenancy.set_defaults(handler=run_tenancy)
     return tenancy
 
 
