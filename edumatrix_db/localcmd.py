@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"running: PostgreSQL {state.version} ({state.source}: {state.bindir}) "
             f"on 127.0.0.1:{state.port}, "
-            f"TLS only, pgaudit {'on' if state.pgaudit else 'OFF'}"
+            f"{'TLS only' if state.tls else 'WITHOUT TLS'}, pgaudit {'on' if state.pgaudit else 'OFF'}"
         )
         print(f"connections: {server.connections_file}")
         return 0
@@ -119,7 +119,10 @@ def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> i
         f"server: PostgreSQL {state.version} from {state.source} ({state.bindir}), run as OS user "
         f"{state.server_user}"
     )
-    print(f"listening: 127.0.0.1:{state.port}, TLS only (TLSv1.3, CA {server.ca_cert}), data {server.pgdata}")
+    tls = (
+        f"TLS only (TLSv1.3, CA {server.ca_cert})" if state.tls else "WITHOUT TLS (server built without SSL)"
+    )
+    print(f"listening: 127.0.0.1:{state.port}, {tls}, data {server.pgdata}")
     print(
         f"audit: {'pgaudit on (ddl, role)' if state.pgaudit else 'pgaudit NOT available: audit off'}; "
         f"log {server.log_file}"

@@ -74,6 +74,14 @@ class Binaries:
                 return cand
         return None
 
+    def has_ssl(self) -> bool:
+        """Whether the server was built with OpenSSL (the pgserver wheel is not)."""
+        pg_config = self.bindir / "pg_config"
+        if not pg_config.exists():
+            return True  # cannot tell; the server's start will say so if not
+        out = subprocess.run([str(pg_config), "--configure"], capture_output=True, text=True, check=False)
+        return "openssl" in out.stdout or "with-ssl" in out.stdout
+
     def has_library(self, name: str) -> bool:
         lib = self.pkglibdir()
         return lib is not None and (lib / f"{name}.so").exists()
@@ -90,9 +98,20 @@ def _version(bindir: Path) -> str | None:
     return f"{m[1]}.{m[2] or 0}" if out.returncode == 0 and m else None
 
 
-def find_binaries() -> Binaries:
-    """PostgreSQL server binaries: on PATH, else the highest /usr/lib/postgresql/*/bin, else `pgserver`."""
-    on_path = shutil.which("pg_ctl")
+def find_binaries(
+    *, path: str | None = None, debian_root: Path = Path("/usr/lib/postgresql"), use_pgserver: bool = True
+) -> Binaries:
+    """PostgreSQL server binaries: on PATH, else the highest /usr/lib/postgresql/*/bin, else `pgserver`.
+
+    `EDUMATRIX_PG_BINDIR` forces a directory (e.g. to try the pgserver wheel's binaries).
+    """
+    forced = os.environ.get("EDUMATRIX_PG_BINDIR")
+    if forced:
+        version = _version(Path(forced))
+        if not version:
+            raise LocalServerError(f"EDUMATRIX_PG_BINDIR={forced} holds no runnable postgres")
+        return Binaries(Path(forced), version, "EDUMATRIX_PG_BINDIR")
+    on_path = shutil.which("pg_ctl", path=path)
     if on_path:
         bindir = Path(on_path).resolve().parent
         if (bindir / "postgres").exists() and (bindir / "initdb").exists():
@@ -100,13 +119,15 @@ def find_binaries() -> Binaries:
             if version:
                 return Binaries(bindir, version, "PATH")
     found: list[tuple[int, Path]] = []
-    for cand in Path("/usr/lib/postgresql").glob("*/bin"):
+    for cand in debian_root.glob("*/bin"):
         if cand.parent.name.isdigit() and (cand / "pg_ctl").exists() and (cand / "initdb").exists():
             found.append((int(cand.parent.name), cand))
     for _, bindir in sorted(found, reverse=True):
         version = _version(bindir)
         if version:
-            return Binaries(bindir, version, "/usr/lib/postgresql")
+            return Binaries(bindir, version, str(debian_root))
+    if not use_pgserver:
+        raise LocalServerError(f"no PostgreSQL server found on PATH or under {debian_root}/*/bin")
     try:
         import pgserver  # optional fallback
     except ImportError:
@@ -130,6 +151,7 @@ class State:
     source: str
     pgaudit: bool
     server_user: str
+    tls: bool = True
 
 
 class LocalServer:
@@ -248,6 +270,12 @@ class LocalServer:
             return previous, notes
         bins = find_binaries()
         pgaudit = bins.has_library("pgaudit")
+        tls = bins.has_ssl()
+        if not tls:
+            notes.append(
+                f"WARNING: {bins.source} PostgreSQL {bins.version} was built without SSL: TLS is OFF, "
+                "the URIs use sslmode=disable (production requires TLS; install postgresql-15)"
+            )
         if not pgaudit:
             notes.append(
                 f"WARNING: {bins.source} PostgreSQL {bins.version} has no pgaudit: audit logging "
@@ -280,8 +308,9 @@ class LocalServer:
                 f.write("\ninclude_if_exists = 'edumatrix.conf'\n")
         self._certificates()
         port = previous.port if previous and _port_free(previous.port) else self._pick_port()
-        self._write_conf(port, pgaudit)
+        self._write_conf(port, pgaudit, tls, bins.has_library("pg_stat_statements"))
         state = State(
+            tls=tls,
             port=port,
             bindir=str(bins.bindir),
             version=bins.version,
@@ -305,18 +334,16 @@ class LocalServer:
             port: int = s.getsockname()[1]
             return port
 
-    def _write_conf(self, port: int, pgaudit: bool) -> None:
-        libs = ["pg_stat_statements", "pgaudit"] if pgaudit else ["pg_stat_statements"]
+    def _write_conf(
+        self, port: int, pgaudit: bool, tls: bool = True, pg_stat_statements: bool = True
+    ) -> None:
+        libs = [name for name, ok in (("pg_stat_statements", pg_stat_statements), ("pgaudit", pgaudit)) if ok]
         lines = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(port),
             "unix_socket_directories": f"'{self.run_dir}'",
             "unix_socket_permissions": "0700",
             "max_connections": str(self.max_connections),
-            "ssl": "on",
-            "ssl_cert_file": f"'{self.tls / 'server.crt'}'",
-            "ssl_key_file": f"'{self.tls / 'server.key'}'",
-            "ssl_min_protocol_version": "'TLSv1.3'",
             "password_encryption": "'scram-sha-256'",
             "shared_preload_libraries": f"'{','.join(libs)}'",
             "log_connections": "on",
@@ -325,6 +352,15 @@ class LocalServer:
             "log_min_duration_statement": "100",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
         }
+        if tls:
+            lines.update(
+                {
+                    "ssl": "on",
+                    "ssl_cert_file": f"'{self.tls / 'server.crt'}'",
+                    "ssl_key_file": f"'{self.tls / 'server.key'}'",
+                    "ssl_min_protocol_version": "'TLSv1.3'",
+                }
+            )
         if pgaudit:
             lines.update(
                 {"pgaudit.log": "'ddl,role'", "pgaudit.log_relation": "on", "pgaudit.log_parameter": "off"}
@@ -332,13 +368,18 @@ class LocalServer:
         conf = "# written by edumatrix-db local up; edits are overwritten\n"
         conf += "".join(f"{k} = {v}\n" for k, v in lines.items())
         (self.pgdata / "edumatrix.conf").write_text(conf)
-        (self.pgdata / "pg_hba.conf").write_text(
-            "# written by edumatrix-db local up: TCP only over TLS with SCRAM; the Unix socket (mode 0700,\n"
-            "# reachable only by the server's OS user) is the bootstrap superuser's way in.\n"
-            "local     all  all                 trust\n"
+        tcp = (
             "hostssl   all  all  127.0.0.1/32   scram-sha-256\n"
             "hostnossl all  all  0.0.0.0/0      reject\n"
             "hostnossl all  all  ::/0           reject\n"
+            if tls
+            else "# WARNING: this server was built without SSL; TCP is not encrypted\n"
+            "host      all  all  127.0.0.1/32   scram-sha-256\n"
+        )
+        (self.pgdata / "pg_hba.conf").write_text(
+            "# written by edumatrix-db local up: TCP only over TLS with SCRAM; the Unix socket (mode 0700,\n"
+            "# reachable only by the server's OS user) is the bootstrap superuser's way in.\n"
+            "local     all  all                 trust\n" + tcp
         )
         for f in ("edumatrix.conf", "pg_hba.conf"):
             self._give(self.pgdata / f)
@@ -421,10 +462,12 @@ class LocalServer:
         return state.port
 
     def uri(self, user: str, password: str, dbname: str | None = None) -> str:
+        state = self.state()
+        tls = state.tls if state else True
+        query = f"sslmode=verify-full&sslrootcert={quote(str(self.ca_cert))}" if tls else "sslmode=disable"
         return (
             f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{self._port()}/"
-            f"{quote(dbname or self.database, safe='')}"
-            f"?sslmode=verify-full&sslrootcert={quote(str(self.ca_cert))}"
+            f"{quote(dbname or self.database, safe='')}?{query}"
         )
 
     def bootstrap(self) -> list[str]:
@@ -452,8 +495,7 @@ class LocalServer:
             )
             for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None)):
                 if name not in available:
-                    changes.append(f"WARNING: extension {name} is not available on this server")
-                    continue
+                    continue  # the access model's apply reports it
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone() is None:
                     where = f" SCHEMA {quote_ident(schema)}" if schema else ""
                     conn.execute(f"CREATE EXTENSION {quote_ident(name)}{where}".encode())
@@ -533,6 +575,7 @@ def up(
     if apply_model:
         report = server.apply(model, destructive=destructive)
         notes.append(f"access model: {len(report.changes)} change(s)")
+        notes += [f"WARNING: {w}" for w in report.warnings]
         notes += [f"orphan (left alone; pass --destructive to drop): {o}" for o in report.orphans]
         notes += [f"dropped: {d}" for d in report.dropped]
         server.write_connections(model)

@@ -52,6 +52,7 @@ class ApplyReport:
     changes: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # schemas/roles of services no longer in the catalog
     dropped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. an extension the server does not ship
 
     @property
     def changed(self) -> bool:
@@ -176,7 +177,9 @@ class _Applier:
         if self.one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
             return
         me = self.one("SELECT current_user")
-        if not self.is_member(me, owner):
+        # pg_has_role(..., 'USAGE'): a membership whose privileges are inherited. PostgreSQL 16 gives a
+        # CREATEROLE creator a membership with ADMIN only (no INHERIT, no SET): not enough, grant again.
+        if not self.one("SELECT pg_has_role(current_user, %s, 'USAGE')", [owner]):
             self.run(f"GRANT {quote_ident(owner)} TO {quote_ident(me)}")
 
     # -- schemas ---------------------------------------------------------------------------------------
@@ -267,7 +270,11 @@ class _Applier:
                 )
 
     def extension(self, name: str, schema: str | None) -> None:
-        if self.one("SELECT 1 FROM pg_extension WHERE extname = %s", [name]) is None:
+        if self.one("SELECT 1 FROM pg_extension WHERE extname = %s", [name]) is not None:
+            return
+        if self.one("SELECT 1 FROM pg_available_extensions WHERE name = %s", [name]) is None:
+            self.report.warnings.append(f"extension {name} is not available on this server: not installed")
+        else:
             where = f" SCHEMA {quote_ident(schema)}" if schema else ""
             self.run(f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)}{where}")
 
