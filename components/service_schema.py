@@ -255,23 +255,61 @@ def postgres_provider(
 def local_provider(
     settings: StackSettings, project_root: Path, opts: pulumi.ResourceOptions | None = None
 ) -> postgresql.Provider:
-    """The provider of the `local` stack: the admin login `edumatrix-db local up` wrote."""
+    """The provider of the `local` stack: the admin login that `edumatrix-db local up` wrote.
+
+    Without `.local/connections.json` (an offline plan, a fresh checkout) it falls back to the defaults
+    `local up` would use and warns; a real `pulumi up` then fails to connect, saying where.
+    """
     path = project_root / settings.local.connections_file
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: run `edumatrix-db local up --server-only` first, "
-            "then `pulumi up --stack local`"
+    host, port = "127.0.0.1", settings.local.preferred_port
+    username, password = settings.instance.master_username, ""
+    sslrootcert = str(project_root / ".local" / "tls" / "ca.crt")
+    if path.is_file():
+        admin = urlsplit(json.loads(path.read_text())["admin"])
+        query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
+        host, port = admin.hostname or host, admin.port or port
+        username, password = unquote(admin.username or username), unquote(admin.password or "")
+        sslrootcert = unquote(query.get("sslrootcert", sslrootcert))
+    else:
+        pulumi.log.warn(
+            f"{path} not found: run `edumatrix-db local up --server-only` before `pulumi up --stack local`"
         )
-    admin = urlsplit(json.loads(path.read_text())["admin"])
-    query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
     return postgres_provider(
         "local-postgresql",
-        host=admin.hostname or "127.0.0.1",
-        port=admin.port or 5432,
-        username=unquote(admin.username or ""),
-        password=pulumi.Output.secret(unquote(admin.password or "")),
+        host=host,
+        port=port,
+        username=username,
+        password=pulumi.Output.secret(password),
         database=settings.instance.database_name,
-        sslrootcert=unquote(query["sslrootcert"]),
+        sslrootcert=sslrootcert,
+        opts=opts,
+    )
+
+
+def rds_admin_provider(
+    name: str,
+    *,
+    address: pulumi.Input[str],
+    port: pulumi.Input[int],
+    master_username: str,
+    master_secret_arn: pulumi.Input[str],
+    database: str,
+    rds_ca_bundle: str,
+    opts: pulumi.ResourceOptions | None = None,
+) -> postgresql.Provider:
+    """The provider of an AWS stack: the instance's `address`, the RDS-managed master password read from
+    its Secrets Manager secret, TLS verified against the RDS CA bundle (a PEM file path, e.g. AWS's
+    `global-bundle.pem` committed to the repository)."""
+    secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
+    password = secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else "")
+    return postgres_provider(
+        name,
+        host=address,
+        port=port,
+        username=master_username,
+        password=pulumi.Output.secret(password),
+        database=database,
+        sslrootcert=rds_ca_bundle,
         opts=opts,
     )
 

@@ -157,21 +157,11 @@ def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes
         assert all(not (g.privileges & WRITE) for g in s.grants if g.role == readonly)
         assert all(not (d.privileges & WRITE) for d in s.default_privileges if d.role == readonly)
     for r in model.roles:
-        assert not (
-            r.superuser
-        )
-        assert not (
-            r.create_database
-        )
-        assert not (
-            r.create_role
-        )
-        assert not (
-            r.bypass_row_level_security
-        )
-        assert not (
-            r.replication
-        )
+        assert not (r.superuser)
+        assert not (r.create_database)
+        assert not (r.create_role)
+        assert not (r.bypass_row_level_security)
+        assert not (r.replication)
 
 
 @settings(max_examples=50, deadline=None)
