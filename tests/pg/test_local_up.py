@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from config.catalog import load_catalog
-from tests.pg.conftest import free_port, scratch_root
+from tests.pg.conftest import scratch_root
 
 pytestmark = pytest.mark.postgres
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -104,6 +104,3 @@ def test_status_then_down_then_status(twice: tuple[Path, ...]) -> None:
     assert "stopped" in cli("local", "down", "--root", root).stdout
     assert cli("local", "status", "--root", root).returncode == 3
 
-
-def test_free_port_helper_gives_a_bindable_port() -> None:
-    assert 1024 < free_port() < 65536
