@@ -132,6 +132,9 @@ class InstanceSettings(Model):
     apply_immediately: bool = False
     port: Annotated[int, Field(ge=1150, le=65535)] = 5432
     database_name: str = "edumatrix"
+    # The RDS CA bundle (PEM) the schema provider verifies the server with (sslmode=verify-full);
+    # relative to the project root. See README, "Environments and pulumi up".
+    ca_bundle_path: str = "certs/rds-global-bundle.pem"
     parameters: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -251,6 +254,17 @@ class ServiceOverride(Model):
         return {k: v for k, v in self.model_dump(by_alias=False).items() if v is not None}
 
 
+class LocalSettings(Model):
+    """Where the local stack's database is: the server `edumatrix-db local up` starts.
+
+    `pulumi up --stack local` reads the admin URI (host, port, password, CA path) from `connectionsFile`,
+    which `local up` writes; `preferredPort` is the port `local up` tries first.
+    """
+
+    connections_file: str = ".local/connections.json"
+    preferred_port: Annotated[int, Field(ge=1024, le=65535)] = 54329
+
+
 class StackSettings(Model):
     """Everything one stack file says, validated. Built once in `__main__.py`, passed down as plain data."""
 
@@ -264,6 +278,7 @@ class StackSettings(Model):
     network: NetworkSettings | None = None
     instance: InstanceSettings = Field(default_factory=InstanceSettings)
     services: dict[str, ServiceOverride] = Field(default_factory=dict)
+    local: LocalSettings = Field(default_factory=LocalSettings)
 
     @property
     def is_local(self) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from config.errors import ConfigError
 from config.loader import STACKS_DIR, available_stacks, load_stack
-from edumatrix_db import gate
+from edumatrix_db import gate, localcmd
 from edumatrix_db.engine import Planner
 from edumatrix_db.render import render_json, render_mermaid, render_tree
 
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(for pulumi preview --policy-pack-config)")
     pconf.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     pconf.set_defaults(handler=_policy_config)
+    localcmd.add_parser(sub)
+    localcmd.add_tenancy_parser(sub)
     return parser
 
 

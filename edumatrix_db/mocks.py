@@ -8,6 +8,7 @@ outputs into a region stack) carry values a reviewer recognises.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,11 @@ StackOutputsResolver = Callable[[str], Mapping[str, Any]]
 
 def _hex(seed: str, length: int = 17) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def mock_master_password(secret_id: str) -> str:
+    """The password the mocked RDS-managed master secret holds (not a real one)."""
+    return f"mock-{_hex(secret_id)}"
 
 
 def unwrap_secrets(value: Any) -> Any:
@@ -56,6 +62,12 @@ class PlatformMocks(pulumi.runtime.Mocks):
             region = args.args.get("region") or self.region
             return {"region": region, "name": region, "id": region,
                     "endpoint": f"ec2.{region}.amazonaws.com", "description": region}, []
+        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            # An RDS-managed master secret holds {"username", "password"}; the mocked one is not a real password.
+            secret_id = str(args.args.get("secretId", ""))
+            secret = {"username": "edumatrix_admin", "password": mock_master_password(secret_id)}
+            return {"arn": secret_id, "id": secret_id, "secretId": secret_id, "versionId": "mock-version",
+                    "secretString": json.dumps(secret)}, []
         return dict(args.args), []
 
     # -- resources -------------------------------------------------------------------------------

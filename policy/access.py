@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
+from config.access import EXTENSIONS_SCHEMA
 from config.catalog import load_catalog
 from config.naming import RoleKind, role_name, schema_name
 from policy.base import (
@@ -72,7 +73,10 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     service = service_of_role(role)
     problems = []
     schema_service = _schema_owners().get(str(schema)) if schema else None
-    if schema and schema_service and service != schema_service:
+    if schema == EXTENSIONS_SCHEMA and service and set(privileges) <= {"USAGE"} and kind == "grant" \
+            and props.get("objectType") == "schema":
+        pass  # the shared, admin-owned schema of pgcrypto: using its functions is every service's right
+    elif schema and schema_service and service != schema_service:
         problems.append(f"{kind} gives {role} {', '.join(privileges)} on {schema_service}'s schema {schema}")
     elif schema and service and schema != schema_name(service):
         problems.append(f"{kind} gives service role {role} {', '.join(privileges)} on schema {schema}, outside "

@@ -122,14 +122,22 @@ def test_every_taggable_resource_carries_the_four_required_tags(prod):
         assert required <= set(resource.inputs["tags"]), resource.name
 
 
-def test_every_aws_resource_hangs_under_the_shared_instance_component(prod):
-    component = prod.one("edumatrix:database:SharedInstance")
-    descendants, frontier = set(), [component.urn]
+def _descendants(recording, urn):
+    found, frontier = set(), [urn]
     while frontier:
-        children = [r.urn for r in prod.children_of(frontier.pop())]
-        descendants.update(children)
+        children = [r.urn for r in recording.children_of(frontier.pop())]
+        found.update(children)
         frontier.extend(children)
-    assert {r.urn for r in prod.resources if r.type.startswith("aws:")} <= descendants
+    return found
+
+
+def test_every_aws_resource_hangs_under_the_shared_instance_or_its_service_schema(prod):
+    """Instance resources belong to SharedInstance; per-role secrets belong to each ServiceSchema."""
+    instance_side = _descendants(prod, prod.one("edumatrix:database:SharedInstance").urn)
+    schema_side = set().union(*(_descendants(prod, c.urn) for c in prod.of_type("edumatrix:database:ServiceSchema")))
+    for resource in (r for r in prod.resources if r.type.startswith("aws:")):
+        expected = schema_side if resource.type.startswith("aws:secretsmanager/") else instance_side
+        assert resource.urn in expected, resource.name
 
 
 def test_outputs_carry_address_not_endpoint_and_the_secret_and_key_arns(prod, db, key_arn):

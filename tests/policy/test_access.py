@@ -28,6 +28,8 @@ def test_every_catalog_service_with_its_own_schema_passes():
     grant("public-usage", "public", "feedback_schema", ["USAGE"]),
     grant("public-usage-upper", "PUBLIC", "feedback_schema", ["USAGE"]),
     grant("feedback-in-public-schema", "feedback_app", "public", ["CREATE"]),
+    grant("feedback-creates-in-extensions", "feedback_migrator", "extensions", ["CREATE", "USAGE"]),
+    grant("feedback-functions-in-extensions", "feedback_app", "extensions", ["EXECUTE"], "function"),
     grant("feedback-create-db", "feedback_app", None, ["CONNECT", "CREATE"], "database"),
     resource(DEFAULT_PRIVILEGES, "statistics-future-tables-to-feedback", {
         "owner": "statistics_owner", "role": "feedback_app", "schema": "statistics_schema",
@@ -43,6 +45,11 @@ def test_every_catalog_service_with_its_own_schema_passes():
 def test_crossing_grant_is_reported_with_its_urn(bad):
     resources = [*service_access("feedback"), *service_access("statistics"), bad]
     assert by_policy(run(resources, policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+
+
+def test_usage_of_the_shared_extensions_schema_is_allowed():
+    usage = grant("feedback-app-uses-extensions", "feedback_app", "extensions", ["USAGE"])
+    assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
 def test_revoking_from_public_is_allowed():

@@ -1,0 +1,375 @@
+"""Renderer 1 of the access model: one `ServiceSchema` component per service, with pulumi-postgresql.
+
+Children of `ServiceSchema("feedback", ...)`: four `Role`s (`feedback-owner`, ...), one `RandomPassword`
+per login role, the `Schema`, the migrator's membership in the owner (`GrantRole`), one `Grant` per
+(role, object type) and one `DefaultPrivileges` per (grantee, object type), and, when a secret store is
+given, a Secrets Manager secret per login role encrypted with the CMK.
+
+Traps of the provider this file avoids:
+- `Role.roles` is never set: memberships are `GrantRole`s only (mixing the two makes them fight).
+- Grants and default privileges touching one catalog row in parallel fail with "tuple concurrently
+  updated": every grant depends on the previous one, and each service waits for the previous service.
+- The owner role is NOLOGIN and never a member of `rds_iam` (enforced by `config.access`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_postgresql as postgresql
+import pulumi_random as random
+
+from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
+from config.access import PUBLIC, ObjectType, ServiceAccess, model_for_settings
+from config.settings import StackSettings
+
+
+@dataclass
+class SecretStore:
+    """Where login credentials go: AWS Secrets Manager, encrypted with the platform's CMK."""
+
+    kms_key_id: pulumi.Input[str]
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    name_prefix: str
+    """Secret names are `<name_prefix>/<service>/<kind>`, e.g. `edumatrix-prod/db/feedback/app`."""
+    tags: dict[str, str] = field(default_factory=dict)
+    recovery_window_in_days: int = 30
+
+
+@dataclass
+class ServiceSchemaArgs:
+    access: ServiceAccess
+    """The service's slice of the access model (`config.access.service_access`)."""
+    database: str
+    """The database the schema lives in."""
+    extensions_schema: str = "extensions"
+    secret_store: SecretStore | None = None
+    """None (the local stack): passwords are only exported, as secret outputs."""
+
+
+class ServiceSchema(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ServiceSchemaArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("edumatrix:database:ServiceSchema", name, None, opts)
+        access = args.access
+        if args.database != next(g.database for g in access.grants):
+            raise ValueError(f"ServiceSchemaArgs.database {args.database!r} differs from the access model's")
+        kinds = {r.name: r.kind.value for r in access.roles}
+        kinds[PUBLIC] = PUBLIC
+
+        self.roles: dict[str, postgresql.Role] = {}
+        self.passwords: dict[str, pulumi.Output[str]] = {}
+        for r in access.roles:
+            password = None
+            if r.login:
+                password = random.RandomPassword(
+                    f"{name}-{r.kind.value}-password",
+                    length=32,
+                    special=False,
+                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
+                )
+                self.passwords[r.kind.value] = password.result
+            self.roles[r.kind.value] = postgresql.Role(
+                f"{name}-{r.kind.value}",
+                name=r.name,
+                login=r.login,
+                password=password.result if password else None,
+                connection_limit=r.connection_limit,
+                statement_timeout=r.statement_timeout_ms,
+                idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
+                search_paths=list(r.search_path) or None,
+                assume_role=r.assume_role,
+                superuser=r.superuser,
+                create_database=r.create_database,
+                create_role=r.create_role,
+                bypass_row_level_security=r.bypass_row_level_security,
+                replication=r.replication,
+                inherit=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        owner = self.roles["owner"]
+        self.schema = postgresql.Schema(
+            f"{name}-schema",
+            name=access.schema,
+            owner=owner.name,
+            database=args.database,
+            drop_cascade=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner]),
+        )
+
+        previous: pulumi.Resource = self.schema
+        self.memberships: list[postgresql.GrantRole] = []
+        for m in access.memberships:
+            previous = postgresql.GrantRole(
+                f"{name}-{kinds[m.member]}-in-{kinds[m.group]}",
+                role=m.member,
+                grant_role=m.group,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.roles[kinds[m.member]], self.roles[kinds[m.group]], previous],
+                ),
+            )
+            self.memberships.append(previous)
+
+        self.grants: list[postgresql.Grant] = []
+        for g in access.grants:
+            suffix = "-extensions" if g.schema == args.extensions_schema else ""
+            previous = postgresql.Grant(
+                f"{name}-{kinds[g.role]}-{g.object_type.value}{suffix}",
+                database=g.database,
+                role=g.role,
+                object_type=g.object_type.value,
+                schema=g.schema,
+                privileges=sorted(g.privileges),
+                objects=[] if g.object_type not in (ObjectType.DATABASE, ObjectType.SCHEMA) else None,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]),
+            )
+            self.grants.append(previous)
+
+        self.default_privileges: list[postgresql.DefaultPrivileges] = []
+        for d in access.default_privileges:
+            scope = "" if d.schema is not None else "-everywhere"
+            previous = postgresql.DefaultPrivileges(
+                f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}",
+                owner=d.owner,
+                role=d.role,
+                database=d.database,
+                schema=d.schema,
+                object_type=d.object_type.value,
+                privileges=sorted(d.privileges),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*self.roles.values(), previous]),
+            )
+            self.default_privileges.append(previous)
+
+        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        if args.secret_store is not None:
+            store = args.secret_store
+            for r in access.login_roles:
+                kind = r.kind.value
+                secret = aws.secretsmanager.Secret(
+                    f"{name}-{kind}-secret",
+                    name=f"{store.name_prefix}/{access.service}/{kind}",
+                    kms_key_id=store.kms_key_id,
+                    recovery_window_in_days=store.recovery_window_in_days,
+                    description=f"PostgreSQL login {r.name} ({access.schema})",
+                    tags={**store.tags, "db-role": r.name},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                aws.secretsmanager.SecretVersion(
+                    f"{name}-{kind}-secret-value",
+                    secret_id=secret.id,
+                    secret_string=pulumi.Output.json_dumps(
+                        {
+                            "username": r.name,
+                            "password": self.passwords[kind],
+                            "host": store.host,
+                            "port": store.port,
+                            "dbname": args.database,
+                            "engine": "postgres",
+                        }
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind]]),
+                )
+                self.secrets[kind] = secret
+
+        self.register_outputs(
+            {
+                "schema": self.schema.name,
+                "roles": {kind: role.name for kind, role in self.roles.items()},
+                "passwords": pulumi.Output.secret(self.passwords),
+                "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
+            }
+        )
+
+
+def declare_service_schemas(
+    settings: StackSettings,
+    provider: postgresql.Provider,
+    secret_store: SecretStore | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> dict[str, ServiceSchema]:
+    """The database baseline and one ServiceSchema per catalog service, all through `provider`.
+
+    Services are declared one after another (each depends on the previous) so that grants on the shared
+    database row never run in parallel.
+    """
+    model = model_for_settings(settings)
+    base = pulumi.ResourceOptions(providers={"postgresql": provider})
+    if opts is not None:
+        base = pulumi.ResourceOptions.merge(base, opts)
+    baseline = DatabaseBaseline("edumatrix-db-baseline", DatabaseBaselineArgs(model), opts=base)
+    out: dict[str, ServiceSchema] = {}
+    previous: pulumi.Resource = baseline
+    for access in model.services:
+        out[access.service] = ServiceSchema(
+            access.service,
+            ServiceSchemaArgs(
+                access=access,
+                database=model.database,
+                extensions_schema=model.extensions_schema,
+                secret_store=secret_store,
+            ),
+            opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[previous])),
+        )
+        previous = out[access.service]
+    return out
+
+
+def postgres_provider(
+    name: str,
+    *,
+    host: pulumi.Input[str],
+    port: pulumi.Input[int],
+    username: pulumi.Input[str],
+    password: pulumi.Input[str],
+    database: str,
+    sslrootcert: str,
+    opts: pulumi.ResourceOptions | None = None,
+) -> postgresql.Provider:
+    """The pulumi-postgresql provider as the platform admin: not a superuser, TLS verified (verify-full).
+
+    AWS stacks pass the instance's `address` as host and the RDS CA bundle path as `sslrootcert`.
+    """
+    return postgresql.Provider(
+        name,
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        database=database,
+        sslmode="verify-full",
+        sslrootcert=sslrootcert,
+        superuser=False,
+        connect_timeout=15,
+        opts=opts,
+    )
+
+
+def local_provider(
+    settings: StackSettings, project_root: Path, opts: pulumi.ResourceOptions | None = None
+) -> postgresql.Provider:
+    """The provider of the `local` stack: the admin login that `edumatrix-db local up` wrote.
+
+    Without `.local/connections.json` (an offline plan, a fresh checkout) it falls back to the defaults
+    `local up` would use and warns; a real `pulumi up` then fails to connect, saying where.
+    """
+    path = project_root / settings.local.connections_file
+    host, port = "127.0.0.1", settings.local.preferred_port
+    username, password = settings.instance.master_username, ""
+    sslrootcert = str(project_root / ".local" / "tls" / "ca.crt")
+    if path.is_file():
+        admin = urlsplit(json.loads(path.read_text())["admin"])
+        query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
+        host, port = admin.hostname or host, admin.port or port
+        username, password = unquote(admin.username or username), unquote(admin.password or "")
+        sslrootcert = unquote(query.get("sslrootcert", sslrootcert))
+    else:
+        pulumi.log.warn(
+            f"{path} not found: run `edumatrix-db local up --server-only` before `pulumi up --stack local`"
+        )
+    return postgres_provider(
+        "local-postgresql",
+        host=host,
+        port=port,
+        username=username,
+        password=pulumi.Output.secret(password),
+        database=settings.instance.database_name,
+        sslrootcert=sslrootcert,
+        opts=opts,
+    )
+
+
+def rds_admin_provider(
+    name: str,
+    *,
+    address: pulumi.Input[str],
+    port: pulumi.Input[int],
+    master_username: str,
+    master_secret_arn: pulumi.Input[str],
+    database: str,
+    rds_ca_bundle: str,
+    opts: pulumi.ResourceOptions | None = None,
+) -> postgresql.Provider:
+    """The provider of an AWS stack: the instance's `address`, the RDS-managed master password read from
+    its Secrets Manager secret, TLS verified against the RDS CA bundle (a PEM file path, e.g. AWS's
+    `global-bundle.pem` committed to the repository)."""
+    secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
+    password = secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else "")
+    return postgres_provider(
+        name,
+        host=address,
+        port=port,
+        username=master_username,
+        password=pulumi.Output.secret(password),
+        database=database,
+        sslrootcert=rds_ca_bundle,
+        opts=opts,
+    )
+
+
+def canonical_from_resources(
+    resources: Sequence[tuple[str, dict[str, Any]]],
+) -> frozenset[tuple[object, ...]]:
+    """Reduce recorded pulumi-postgresql resources (type token, inputs in engine camelCase) to the
+    canonical form of `config.access.AccessModel.canonical()` (the parity test compares the two)."""
+    out: set[tuple[object, ...]] = set()
+
+    def privs(inputs: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(sorted(str(p) for p in inputs.get("privileges") or []))
+
+    for typ, i in resources:
+        kind = typ.split(":")[-1]
+        if kind == "Role":
+            name = i["name"]
+            out.add(
+                (
+                    "role",
+                    name,
+                    ("login", bool(i.get("login"))),
+                    ("connection_limit", int(i.get("connectionLimit", -1))),
+                    ("superuser", bool(i.get("superuser"))),
+                    ("create_database", bool(i.get("createDatabase"))),
+                    ("create_role", bool(i.get("createRole"))),
+                    ("bypass_row_level_security", bool(i.get("bypassRowLevelSecurity"))),
+                    ("replication", bool(i.get("replication"))),
+                )
+            )
+            settings: dict[str, Any] = {
+                "statement_timeout": i.get("statementTimeout"),
+                "idle_in_transaction_session_timeout": i.get("idleInTransactionSessionTimeout"),
+                "search_path": ", ".join(i["searchPaths"]) if i.get("searchPaths") else None,
+                "role": i.get("assumeRole"),
+            }
+            for key, value in settings.items():
+                if value not in (None, 0, ""):
+                    text = str(int(value)) if isinstance(value, float | int) else str(value)
+                    out.add(("setting", name, key, text))
+        elif kind == "Schema":
+            if i.get("owner"):
+                out.add(("schema", i["name"], i["owner"]))
+        elif kind == "GrantRole":
+            out.add(("member", i["role"], i["grantRole"]))
+        elif kind == "Grant":
+            out.add(("grant", i["role"], i["objectType"], i["database"], i.get("schema") or "", privs(i)))
+        elif kind == "DefaultPrivileges":
+            out.add(
+                (
+                    "default",
+                    i["owner"],
+                    i["role"],
+                    i["objectType"],
+                    i["database"],
+                    i.get("schema") or "",
+                    privs(i),
+                )
+            )
+        elif kind == "Extension":
+            out.add(("extension", i["name"], i.get("schema") or ""))
+    return frozenset(out)

@@ -1,0 +1,395 @@
+"""The access model: who may do what in the shared database, derived from the service catalog.
+
+Pure data, no Pulumi and no SQL. Two thin renderers turn it into effects:
+- `components/service_schema.py` + `components/database_baseline.py` declare pulumi-postgresql resources;
+- `edumatrix_db/sql.py` applies idempotent SQL to a real PostgreSQL (local environment, tests, drills).
+Both reduce to `AccessModel.canonical()`, a set of comparable tuples; a test checks that they agree.
+
+Per service (`feedback` as the example):
+- `feedback_owner`   NOLOGIN; owns `feedback_schema` and every object in it.
+- `feedback_migrator` LOGIN; member of the owner; its login setting `role = feedback_owner` makes every
+  session run as the owner (`SET ROLE` at login), so every table, sequence and function a migration
+  creates is owned by the owner and covered by the owner's default privileges. (Decision: default
+  privileges are declared `FOR ROLE <service>_owner` only; a migrator that `RESET ROLE`s on purpose creates
+  objects nobody else can use, which shows up at once in its own tests.)
+- `feedback_app`      LOGIN; USAGE on the schema; SELECT/INSERT/UPDATE/DELETE on tables; USAGE/SELECT on
+  sequences; EXECUTE on functions. Statement timeout from the catalog (spec: 5 s transaction default).
+- `feedback_readonly` LOGIN; USAGE on the schema; SELECT on tables and sequences.
+No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION; only the login roles get
+CONNECT on the database; nobody gets TEMPORARY.
+
+Database level: PUBLIC loses CONNECT and TEMPORARY on the database and everything on schema `public`;
+default EXECUTE on functions is revoked from PUBLIC for each owner role. Extensions: `pgcrypto` (column
+encryption, installed into the shared schema `extensions`, which every service role may USE) and
+`pgaudit` (DDL and role-change audit log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from config.catalog import Catalog, ServiceSpec
+from config.naming import RoleKind, check_identifier
+from config.settings import StackSettings
+
+PUBLIC = "public"  # the pseudo-role PUBLIC, spelled as pulumi-postgresql spells it
+EXTENSIONS_SCHEMA = "extensions"
+DEFAULT_DATABASE = "edumatrix"
+DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000
+# Role memberships a service owner must never have: IAM-authenticated logins cannot be object owners
+# (pulumi-postgresql's documented trap: an `rds_iam` owner breaks password login for the provider).
+FORBIDDEN_OWNER_MEMBERSHIPS = frozenset({"rds_iam", "rds_superuser", "pg_write_all_data", "pg_read_all_data"})
+
+
+FORBIDDEN_ROLE_ATTRIBUTES = (
+    "superuser",
+    "create_database",
+    "create_role",
+    "bypass_row_level_security",
+    "replication",
+)
+
+
+class ObjectType(StrEnum):
+    DATABASE = "database"
+    SCHEMA = "schema"
+    TABLE = "table"
+    SEQUENCE = "sequence"
+    FUNCTION = "function"
+
+
+# Every privilege PostgreSQL knows per object type (spelled as aclexplode() spells them).
+ALL_PRIVILEGES: dict[ObjectType, frozenset[str]] = {
+    ObjectType.DATABASE: frozenset({"CONNECT", "CREATE", "TEMPORARY"}),
+    ObjectType.SCHEMA: frozenset({"USAGE", "CREATE"}),
+    ObjectType.TABLE: frozenset(
+        {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}
+    ),
+    ObjectType.SEQUENCE: frozenset({"USAGE", "SELECT", "UPDATE"}),
+    ObjectType.FUNCTION: frozenset({"EXECUTE"}),
+}
+
+APP_TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
+APP_SEQUENCE_PRIVILEGES = frozenset({"USAGE", "SELECT"})
+READONLY_TABLE_PRIVILEGES = frozenset({"SELECT"})
+READONLY_SEQUENCE_PRIVILEGES = frozenset({"SELECT"})
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One role with its attributes and per-role settings (`ALTER ROLE ... SET`)."""
+
+    name: str
+    service: str
+    kind: RoleKind
+    login: bool
+    connection_limit: int
+    statement_timeout_ms: int | None = None
+    idle_in_transaction_session_timeout_ms: int | None = None
+    search_path: tuple[str, ...] = ()
+    assume_role: str | None = None  # the login setting `role`: SET ROLE at session start
+    # Attributes no service role ever has; kept as fields so both renderers state them explicitly.
+    superuser: bool = False
+    create_database: bool = False
+    create_role: bool = False
+    bypass_row_level_security: bool = False
+    replication: bool = False
+
+    def settings(self) -> dict[str, str]:
+        """Per-role settings as `pg_db_role_setting` stores them (`name=value`)."""
+        out: dict[str, str] = {}
+        if self.statement_timeout_ms is not None:
+            out["statement_timeout"] = str(self.statement_timeout_ms)
+        if self.idle_in_transaction_session_timeout_ms is not None:
+            out["idle_in_transaction_session_timeout"] = str(self.idle_in_transaction_session_timeout_ms)
+        if self.search_path:
+            out["search_path"] = ", ".join(self.search_path)
+        if self.assume_role is not None:
+            out["role"] = self.assume_role
+        return out
+
+
+@dataclass(frozen=True)
+class Membership:
+    """`GRANT <group> TO <member>`."""
+
+    member: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The exact set of privileges `role` holds on objects of one type.
+
+    For tables, sequences and functions the grant covers every object of the schema that exists when it
+    is applied; objects created later are covered by `DefaultPrivilege`. An empty set means "nothing":
+    whatever the role holds is revoked (how PUBLIC is stripped).
+    """
+
+    role: str
+    object_type: ObjectType
+    database: str
+    privileges: frozenset[str]
+    schema: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = self.privileges - ALL_PRIVILEGES[self.object_type]
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not {self.object_type} privileges")
+        if (self.object_type is ObjectType.DATABASE) != (self.schema is None):
+            raise ValueError("a database grant has no schema; every other grant names one")
+
+
+@dataclass(frozen=True)
+class DefaultPrivilege:
+    """`ALTER DEFAULT PRIVILEGES FOR ROLE <owner> [IN SCHEMA <schema>] ...`: what `role` gets on objects
+    `owner` creates later. `schema=None` is the database-wide default (used to revoke from PUBLIC)."""
+
+    owner: str
+    role: str
+    object_type: ObjectType
+    database: str
+    privileges: frozenset[str]
+    schema: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.object_type not in (ObjectType.TABLE, ObjectType.SEQUENCE, ObjectType.FUNCTION):
+            raise ValueError(f"default privileges for {self.object_type} are not modelled")
+        unknown = self.privileges - ALL_PRIVILEGES[self.object_type]
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not {self.object_type} privileges")
+
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    schema: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """Everything one service schema needs."""
+
+    service: str
+    schema: str
+    owner: str
+    roles: tuple[RoleSpec, ...]
+    memberships: tuple[Membership, ...]
+    grants: tuple[Grant, ...]
+    default_privileges: tuple[DefaultPrivilege, ...]
+
+    def role(self, kind: RoleKind | str) -> RoleSpec:
+        return next(r for r in self.roles if r.kind is RoleKind(kind))
+
+    @property
+    def login_roles(self) -> tuple[RoleSpec, ...]:
+        return tuple(r for r in self.roles if r.login)
+
+
+@dataclass(frozen=True)
+class AccessModel:
+    database: str
+    services: tuple[ServiceAccess, ...]
+    database_grants: tuple[Grant, ...]
+    extensions: tuple[Extension, ...]
+    extensions_schema: str = EXTENSIONS_SCHEMA
+    schemas_owned_by_admin: tuple[str, ...] = field(default=(EXTENSIONS_SCHEMA,))
+
+    def service(self, name: str) -> ServiceAccess:
+        for s in self.services:
+            if s.service == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def roles(self) -> tuple[RoleSpec, ...]:
+        return tuple(r for s in self.services for r in s.roles)
+
+    def all_grants(self) -> tuple[Grant, ...]:
+        return (*self.database_grants, *(g for s in self.services for g in s.grants))
+
+    def all_default_privileges(self) -> tuple[DefaultPrivilege, ...]:
+        return tuple(d for s in self.services for d in s.default_privileges)
+
+    def canonical(self) -> frozenset[tuple[object, ...]]:
+        """The comparable form both renderers reduce to (see `canonical_*` helpers)."""
+        out: set[tuple[object, ...]] = set()
+        for r in self.roles:
+            out |= canonical_role(r)
+        for s in self.services:
+            out.add(("schema", s.schema, s.owner))
+            out |= {("member", m.member, m.group) for m in s.memberships}
+        out |= {canonical_grant(g) for g in self.all_grants()}
+        out |= {canonical_default(d) for d in self.all_default_privileges()}
+        out |= {("extension", e.name, e.schema or "") for e in self.extensions}
+        return frozenset(out)
+
+
+def canonical_role(r: RoleSpec) -> set[tuple[object, ...]]:
+    """A role as tuples: one for its attributes, one per setting."""
+    attrs = (
+        "role",
+        r.name,
+        ("login", r.login),
+        ("connection_limit", r.connection_limit),
+        ("superuser", r.superuser),
+        ("create_database", r.create_database),
+        ("create_role", r.create_role),
+        ("bypass_row_level_security", r.bypass_row_level_security),
+        ("replication", r.replication),
+    )
+    return {attrs, *(("setting", r.name, k, v) for k, v in r.settings().items())}
+
+
+def canonical_grant(g: Grant) -> tuple[object, ...]:
+    return ("grant", g.role, g.object_type.value, g.database, g.schema or "", tuple(sorted(g.privileges)))
+
+
+def canonical_default(d: DefaultPrivilege) -> tuple[object, ...]:
+    return (
+        "default",
+        d.owner,
+        d.role,
+        d.object_type.value,
+        d.database,
+        d.schema or "",
+        tuple(sorted(d.privileges)),
+    )
+
+
+def service_access(
+    spec: ServiceSpec,
+    database: str,
+    *,
+    idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
+    extensions_schema: str = EXTENSIONS_SCHEMA,
+) -> ServiceAccess:
+    """The roles, memberships, grants and default privileges of one service."""
+    check_identifier(spec.name, "service name")
+    schema = spec.schema_name
+    limits = spec.connection_limits()
+    name = {kind: spec.role(kind) for kind in RoleKind}
+    owner, migrator, app, readonly = (name[k] for k in RoleKind)
+    roles = (
+        RoleSpec(owner, spec.name, RoleKind.OWNER, login=False, connection_limit=limits[RoleKind.OWNER]),
+        RoleSpec(
+            migrator,
+            spec.name,
+            RoleKind.MIGRATOR,
+            login=True,
+            connection_limit=limits[RoleKind.MIGRATOR],
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+            assume_role=owner,
+        ),
+        RoleSpec(
+            app,
+            spec.name,
+            RoleKind.APP,
+            login=True,
+            connection_limit=limits[RoleKind.APP],
+            statement_timeout_ms=spec.statement_timeout_ms,
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+        ),
+        RoleSpec(
+            readonly,
+            spec.name,
+            RoleKind.READONLY,
+            login=True,
+            connection_limit=limits[RoleKind.READONLY],
+            statement_timeout_ms=spec.statement_timeout_ms,
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
+            search_path=(schema, extensions_schema),
+        ),
+    )
+
+    def grant(
+        role: str, object_type: ObjectType, privileges: Iterable[str], on: str | None = schema
+    ) -> Grant:
+        return Grant(role, object_type, database, frozenset(privileges), on)
+
+    grants = (
+        *(grant(r, ObjectType.DATABASE, {"CONNECT"}, None) for r in (migrator, app, readonly)),
+        grant(app, ObjectType.SCHEMA, {"USAGE"}),
+        grant(readonly, ObjectType.SCHEMA, {"USAGE"}),
+        grant(app, ObjectType.TABLE, APP_TABLE_PRIVILEGES),
+        grant(readonly, ObjectType.TABLE, READONLY_TABLE_PRIVILEGES),
+        grant(app, ObjectType.SEQUENCE, APP_SEQUENCE_PRIVILEGES),
+        grant(readonly, ObjectType.SEQUENCE, READONLY_SEQUENCE_PRIVILEGES),
+        grant(app, ObjectType.FUNCTION, {"EXECUTE"}),
+        *(grant(r, ObjectType.SCHEMA, {"USAGE"}, extensions_schema) for r in (owner, app, readonly)),
+    )
+
+    def default(
+        role: str, object_type: ObjectType, privileges: Iterable[str], on: str | None = schema
+    ) -> DefaultPrivilege:
+        return DefaultPrivilege(owner, role, object_type, database, frozenset(privileges), on)
+
+    defaults = (
+        default(app, ObjectType.TABLE, APP_TABLE_PRIVILEGES),
+        default(readonly, ObjectType.TABLE, READONLY_TABLE_PRIVILEGES),
+        default(app, ObjectType.SEQUENCE, APP_SEQUENCE_PRIVILEGES),
+        default(readonly, ObjectType.SEQUENCE, READONLY_SEQUENCE_PRIVILEGES),
+        default(app, ObjectType.FUNCTION, {"EXECUTE"}),
+        # Functions are executable by PUBLIC unless the creating role's default says otherwise.
+        default(PUBLIC, ObjectType.FUNCTION, (), None),
+    )
+    access = ServiceAccess(
+        service=spec.name,
+        schema=schema,
+        owner=owner,
+        roles=roles,
+        memberships=(Membership(migrator, owner),),
+        grants=grants,
+        default_privileges=defaults,
+    )
+    check_service_access(access)
+    return access
+
+
+def check_service_access(access: ServiceAccess) -> None:
+    """Invariants that no change to the model may break (raise ValueError naming the offender)."""
+    for r in access.roles:
+        check_identifier(r.name, "role name")
+        for attr in FORBIDDEN_ROLE_ATTRIBUTES:
+            if getattr(r, attr):
+                raise ValueError(f"service role {r.name} must not have {attr}")
+    for m in access.memberships:
+        if m.member == access.owner and m.group in FORBIDDEN_OWNER_MEMBERSHIPS:
+            raise ValueError(f"owner role {access.owner} must not be a member of {m.group}")
+    owner = access.role(RoleKind.OWNER)
+    if owner.login:
+        raise ValueError(f"owner role {owner.name} must be NOLOGIN")
+
+
+def build_access_model(
+    catalog: Catalog,
+    *,
+    database: str = DEFAULT_DATABASE,
+    idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
+) -> AccessModel:
+    """The whole access model for a (possibly stack-overridden) catalog."""
+    check_identifier(database, "database name")
+    services = tuple(
+        service_access(s, database, idle_in_transaction_ms=idle_in_transaction_ms) for s in catalog
+    )
+    database_grants = (
+        Grant(PUBLIC, ObjectType.DATABASE, database, frozenset()),
+        Grant(PUBLIC, ObjectType.SCHEMA, database, frozenset(), "public"),
+    )
+    extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"))
+    return AccessModel(
+        database=database, services=services, database_grants=database_grants, extensions=extensions
+    )
+
+
+def model_for_settings(settings: StackSettings) -> AccessModel:
+    """The access model of a stack: its catalog (with overrides), database name and timeouts."""
+    return build_access_model(
+        settings.catalog(),
+        database=settings.instance.database_name,
+        idle_in_transaction_ms=settings.instance.idle_in_transaction_session_timeout_ms,
+    )

@@ -1,0 +1,73 @@
+"""Renderer 2 (edumatrix_db.sql) on a real PostgreSQL: idempotent, says what the model says, never drops
+data unless told to."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.access import build_access_model
+from config.catalog import load_catalog
+from edumatrix_db import sql
+from tests.pg.conftest import Postgres
+
+pytestmark = pytest.mark.postgres
+
+
+def test_a_second_apply_changes_nothing(pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
+    with pg.admin() as conn:
+        report = sql.apply(conn, pg.model)
+    assert report.changes == []
+    assert not report.changed
+
+
+def test_the_database_holds_exactly_what_the_access_model_says(
+    pg: Postgres, probes: dict[str, dict[str, int]]
+) -> None:
+    with pg.admin() as conn:
+        actual = sql.read_canonical(conn, pg.model)
+    expected = pg.model.canonical()
+    assert actual == expected, (
+        f"only in the database: {sorted(actual - expected, key=str)}\n"
+        f"only in the model: {sorted(expected - actual, key=str)}"
+    )
+
+
+def test_apply_repairs_drift_and_reports_the_statements_it_ran(pg: Postgres) -> None:
+    with pg.admin() as conn:
+        conn.execute('GRANT CREATE ON SCHEMA "news_system_schema" TO "news_system_app"')
+        conn.execute('ALTER ROLE "news_system_app" SET statement_timeout = 60000')
+        report = sql.apply(conn, pg.model)
+        again = sql.apply(conn, pg.model)
+    assert any("news_system_app" in c and "SCHEMA" in c for c in report.changes)
+    assert any("statement_timeout" in c for c in report.changes)
+    assert again.changes == []
+
+
+def test_a_service_removed_from_the_catalog_is_reported_and_left_alone(pg: Postgres) -> None:
+    catalog = load_catalog()
+    smaller = catalog.model_copy(update={"services": tuple(s for s in catalog if s.name != "statistics")})
+    model = build_access_model(smaller)
+    with pg.admin() as conn:
+        report = sql.apply(conn, model)
+        still_there = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'statistics_schema'"
+        ).fetchone()
+    assert [o for o in report.orphans if o.startswith("schema statistics_schema")]
+    assert report.dropped == []
+    assert still_there == (1,)
+
+
+def test_the_destructive_flag_drops_a_removed_services_schema_and_roles(pg: Postgres) -> None:
+    catalog = load_catalog()
+    doomed = catalog.get("feedback").model_copy(update={"name": "doomed_service"})
+    with_doomed = catalog.model_copy(update={"services": (*catalog.services, doomed)})
+    with pg.admin() as conn:
+        sql.apply(conn, build_access_model(with_doomed))
+        conn.execute('CREATE TABLE "doomed_service_schema"."doomed_service_rows" (id int)')
+        report = sql.apply(conn, pg.model, destructive=True)
+        left = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'doomed_service_schema'),"
+            " (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'doomed\\_service\\_%')"
+        ).fetchone()
+    assert any("DROP SCHEMA" in d for d in report.dropped)
+    assert left == (0, 0)

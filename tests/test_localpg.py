@@ -1,0 +1,63 @@
+"""Finding PostgreSQL binaries and laying out `.local/` (no server is started here)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from edumatrix_db import localpg
+
+
+def fake_install(root: Path, version: str) -> Path:
+    bindir = root / version / "bin"
+    bindir.mkdir(parents=True)
+    for name in ("pg_ctl", "initdb"):
+        (bindir / name).write_text("#!/bin/sh\nexit 0\n")
+        (bindir / name).chmod(0o755)
+    postgres = bindir / "postgres"
+    postgres.write_text(f"#!/bin/sh\necho 'postgres (PostgreSQL) {version}.3'\n")
+    postgres.chmod(postgres.stat().st_mode | stat.S_IEXEC)
+    return bindir
+
+
+def test_the_highest_debian_version_wins_when_nothing_is_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDUMATRIX_PG_BINDIR", raising=False)
+    for v in ("13", "16", "15"):
+        fake_install(tmp_path, v)
+    found = localpg.find_binaries(path=str(tmp_path / "empty"), debian_root=tmp_path, use_pgserver=False)
+    assert (found.bindir, found.major, found.source) == (tmp_path / "16" / "bin", 16, str(tmp_path))
+
+
+def test_binaries_on_path_win_over_the_debian_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDUMATRIX_PG_BINDIR", raising=False)
+    fake_install(tmp_path / "debian", "16")
+    on_path = fake_install(tmp_path / "custom", "14")
+    found = localpg.find_binaries(path=str(on_path), debian_root=tmp_path / "debian", use_pgserver=False)
+    assert (found.bindir, found.source) == (on_path, "PATH")
+
+
+def test_no_server_anywhere_is_an_error_that_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EDUMATRIX_PG_BINDIR", raising=False)
+    with pytest.raises(localpg.LocalServerError, match="no PostgreSQL server found"):
+        localpg.find_binaries(path=str(tmp_path), debian_root=tmp_path, use_pgserver=False)
+
+
+def test_the_local_ca_signs_a_server_certificate_for_localhost_and_127_0_0_1(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    server = localpg.LocalServer(tmp_path)
+    server.base.mkdir()
+    server._certificates()
+    ca = x509.load_pem_x509_certificate((server.tls / "ca.crt").read_bytes())
+    cert = x509.load_pem_x509_certificate((server.tls / "server.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(n.value) for n in san} == {"localhost", "127.0.0.1"}
+    assert stat.S_IMODE((server.tls / "server.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((server.tls / "ca.key").stat().st_mode) == 0o600
