@@ -24,7 +24,7 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config
+from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config, use_stacks_dir
 from config.settings import PROJECT, StackSettings
 from edumatrix_db.mocks import PlatformMocks, unwrap_secrets
 
@@ -148,8 +148,12 @@ def run_program(
     settings: StackSettings,
     program: Callable[[], None] | None = None,
     stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+    stacks_dir: Path = STACKS_DIR,
 ) -> Recording:
-    """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it."""
+    """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it.
+
+    `stacks_dir` is where the program's loader reads sibling stack files (a region stack's primary).
+    """
     region = settings.aws_region or DEFAULT_REGION
 
     def body() -> Recording:
@@ -165,6 +169,7 @@ def run_program(
             gc.collect()
 
     def record() -> Recording:
+        use_stacks_dir(stacks_dir)
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
@@ -208,7 +213,12 @@ class Planner:
         config, _ = read_stack_config(stack, self.stacks_dir)
         self._in_progress.append(stack)
         try:
-            recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of)
+            # Referenced stacks are planned first, outside this run: the StackReference mock then only reads
+            # the cache instead of starting a nested program inside a resource registration.
+            for referenced in settings.referenced_stacks():
+                self.plan(referenced)
+            recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of,
+                                    stacks_dir=self.stacks_dir)
         finally:
             self._in_progress.pop()
         self._cache[stack] = recording
