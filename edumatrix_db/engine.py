@@ -31,6 +31,8 @@ from edumatrix_db.mocks import PlatformMocks, unwrap_secrets
 SECRET = "[secret]"
 PROGRAM = PROJECT_ROOT / "__main__.py"
 DEFAULT_REGION = "us-east-1"
+# The organization a self-managed backend reports (stack references read `organization/<project>/<stack>`).
+MOCK_ORGANIZATION = "organization"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a StackReference is one) are recorded too, with the properties the program passed."""
+        response = super().ReadResource(request)
+        inputs = {k: v for k, v in rpc.deserialize_properties(request.properties).items() if v is not None}
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        self.recorded.append(RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            provider=request.provider or None,
+            custom=True,
+            inputs=redact(inputs),
+            props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
+        ))
+        return response
+
+
 def stack_config_as_engine_passes_it(config: Mapping[str, Any]) -> dict[str, str]:
     """The engine hands programs config as strings; structured values as JSON."""
     out: dict[str, str] = {}
@@ -173,7 +193,8 @@ def run_program(
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                                 organization=MOCK_ORGANIZATION)
         root = get_root_resource()
         _sync_await(run_pulumi_func(program or _run_main_module))
         outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))

@@ -107,9 +107,9 @@ def render_mermaid(recording: Recording) -> str:
         lines.extend(members)
         lines.append("  end")
     for inst in instances:
-        source = inst.inputs.get("replicateSourceDb")
-        if source:
-            lines.append(f"  {arn_to_node.get(str(source), _node_id(str(source)))} -. async replication .-> "
+        origin = str(inst.inputs.get("replicateSourceDb") or "")
+        if origin:
+            lines.append(f"  {arn_to_node.get(origin, _node_id(origin))} -. async replication .-> "
                          f"{_node_id(inst.name)}")
     primaries = [i for i in instances if not i.inputs.get("replicateSourceDb")]
     target = _node_id(primaries[0].name) if primaries else "local_postgresql"
