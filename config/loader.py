@@ -151,6 +151,9 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
                 src, f"{ns}:services.{service}", "unknown service",
                 (f"did you mean {hint[0]!r}? " if hint else "") + f"services: {', '.join(catalog_names)}",
             ))
+    if settings.is_local and settings.replicas.count:
+        problems.append(Problem(src, f"{ns}:replicas.count", "the local stack has no RDS instance to replicate",
+                                "remove the key"))
     if not settings.is_local:
         if not settings.aws_region:
             problems.append(Problem(src, "aws:region", "required for an AWS stack", "add `aws:region: us-east-1`"))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.errors import ConfigError, Problem
 from config.loader import load_stack, settings_from_config
-from config.regions import AWS_REGIONS
+from config.regions import AWS_REGIONS, partition_of
 from edumatrix_db.engine import Planner
 from tests.region_support import copy_stacks, edit_stack, region_stack_from_template, write_stack
 
@@ -137,3 +139,24 @@ def test_the_program_reads_the_primary_from_the_stacks_dir_it_is_given(stacks: P
 def test_the_region_list_has_no_duplicates_and_knows_the_regions_in_use() -> None:
     assert len(set(AWS_REGIONS)) == len(AWS_REGIONS)
     assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= set(AWS_REGIONS)
+
+
+def test_the_local_stack_cannot_ask_for_read_replicas(stacks: Path) -> None:
+    edit_stack(stacks, "local", "config:\n", "config:\n  edumatrix-db:replicas:\n    count: 1\n")
+    assert _only_problem(stacks, "local").key == "edumatrix-db:replicas.count"
+
+
+_REGION_STACK = {
+    "edumatrix-db:environment": "prod",
+    "edumatrix-db:region": '{"primaryStack": "prod"}',
+    "edumatrix-db:network": '{"vpcId": "vpc-0e1b2c3d4e5f60718", "subnetIds": ["subnet-0e1b2c3d4e5f60001", '
+                            '"subnet-0e1b2c3d4e5f60002"], "allowedCidrs": ["10.30.0.0/16"]}',
+}
+
+
+@given(st.sampled_from([r for r in AWS_REGIONS if partition_of(r) == "aws" and r != "us-east-1"]))
+@settings(max_examples=25, deadline=None)
+def test_any_other_region_of_the_primarys_partition_is_accepted(region: str) -> None:
+    loaded = settings_from_config({**_REGION_STACK, "aws:region": region}, stack="prod-x", source="x.yaml")
+    assert loaded.primary is not None
+    assert (loaded.primary.stack, loaded.primary.region) == ("prod", "us-east-1")
