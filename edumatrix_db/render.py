@@ -23,7 +23,12 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
         "fromPort", "referencedSecurityGroupId", "cidrIpv4"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays", "kmsKeyId"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator", "dimensions",
+                                               "region"),
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
+        "sourceDbInstanceArn", "kmsKeyId", "retentionPeriod", "region"),
+    "aws:sns/topic:Topic": ("kmsMasterKeyId", "region"),
+    "pulumi:pulumi:StackReference": ("name",),
     "postgresql:index/schema:Schema": ("name", "owner"),
     "postgresql:index/role:Role": ("name", "login", "connectionLimit", "statementTimeout"),
     "postgresql:index/grant:Grant": ("role", "schema", "objectType", "privileges"),
