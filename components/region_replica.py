@@ -142,7 +142,7 @@ class RegionReplica(pulumi.ComponentResource):
 
         self.backups_replication = None
         self.alarm_topic_arn = None
-        if not promoted:
+        if not promoted and args.settings.replicate_backups:
             # The primary's automated backups, copied here: point-in-time recovery in this region even if the
             # primary's region is lost (spec 8.A "recovery: point-in-time capable").
             self.backups_replication = aws.rds.InstanceAutomatedBackupsReplication(
@@ -153,6 +153,7 @@ class RegionReplica(pulumi.ComponentResource):
                 region=region,
                 opts=child,
             )
+        if not promoted:
             alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
                 replica_identifiers=[self.instance.identifier],
                 settings=args.settings,

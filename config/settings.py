@@ -295,7 +295,9 @@ class RegionSettings(LagAlarmSettings):
     primary_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
     promote: bool = False
     instance_class: Annotated[str | None, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = None  # primary's
-    # Days of the primary's automated backups kept in this region (point-in-time recovery here).
+    # Copy the primary's automated backups into this region (point-in-time recovery here), kept this long.
+    # Turn off only where RDS does not support the region pair for automated-backup replication.
+    replicate_backups: bool = True
     backup_replication_days: Annotated[int, Field(ge=1, le=35)] = 7
     # Pulumi organization of the primary stack (`<org>/edumatrix-db/<primaryStack>`); default: this one's.
     organization: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = None

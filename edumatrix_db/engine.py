@@ -246,5 +246,13 @@ class Planner:
         return recording
 
     def _outputs_of(self, reference: str) -> Mapping[str, Any]:
-        """`org/project/stack` (or just `stack`) -> that stack's planned outputs."""
-        return self.plan(reference.split("/")[-1]).outputs
+        """`org/project/stack` (or just `stack`) -> that stack's planned outputs.
+
+        Only from the cache: `plan` plans `settings.referenced_stacks()` first. Planning here, inside the
+        StackReference's registration, would start a program within another program's run (it deadlocks).
+        """
+        stack = reference.split("/")[-1]
+        if stack not in self._cache:
+            raise RuntimeError(f"stack reference {reference!r} resolved before {stack!r} was planned: list it in "
+                               "StackSettings.referenced_stacks()")
+        return self._cache[stack].outputs

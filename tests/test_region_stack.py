@@ -210,7 +210,30 @@ def test_promotion_keeps_the_regional_key_network_and_parameter_group(region: Re
     assert promoted.one(INSTANCE).inputs["kmsKeyId"] == region.one(INSTANCE).inputs["kmsKeyId"]
 
 
-def test_referenced_stacks_are_planned_before_the_region_stack(tmp_path: Path) -> None:
-    planner = Planner(copy_stacks(tmp_path))
+def test_backup_replication_can_be_turned_off_for_unsupported_region_pairs(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, f"prod-{REGION}", "promote: false", "promote: false\n    replicateBackups: false")
+    recording = Planner(stacks).plan(f"prod-{REGION}")
+    assert recording.of_type(BACKUPS) == []
+    assert "replicateSourceDb" in recording.one(INSTANCE).inputs
+    assert len(recording.of_type(ALARM)) == 1
+
+
+class _SpyPlanner(Planner):
+    """Records, for each stack reference resolved, whether the referenced stack was already planned."""
+
+    def __init__(self, stacks_dir: Path) -> None:
+        super().__init__(stacks_dir)
+        self.resolved_from_cache: list[tuple[str, bool]] = []
+
+    def _outputs_of(self, reference: str) -> Any:
+        stack = reference.split("/")[-1]
+        self.resolved_from_cache.append((stack, stack in self._cache))
+        return super()._outputs_of(reference)
+
+
+def test_referenced_stacks_are_planned_before_the_region_stack_runs(tmp_path: Path) -> None:
+    planner = _SpyPlanner(copy_stacks(tmp_path))
     recording = planner.plan(f"prod-{REGION}")
+    assert planner.resolved_from_cache == [("prod", True)]  # no program started inside another's registration
     assert recording.one(INSTANCE).inputs["replicateSourceDb"] == planner.plan("prod").outputs["arn"]
