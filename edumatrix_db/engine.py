@@ -129,7 +129,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         ))
         return response
 
-
     def ReadResource(self, request: Any) -> Any:
         """Reads (a StackReference is one) are recorded too, with the properties the program passed."""
         response = super().ReadResource(request)
