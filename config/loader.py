@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
+from config.regions import region_problems, resolve_region_stack
 from config.settings import NAMESPACE, Environment, Model, StackSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,21 @@ RENAMED_KEYS: dict[str, str] = {}
 
 # Keys of other namespaces the program reads.
 FOREIGN_KEYS = {"aws:region": "aws_region"}
+# Fields of StackSettings the loader fills; a stack file cannot set them.
+DERIVED_FIELDS = {"stack", "source", "primary"}
+
+# The stacks directory sibling stack files are read from (a region stack reads its primary's file). The offline
+# engine sets it for the program it runs, so plans of a copied `stacks/` read the copy.
+_STACKS_DIR_IN_USE: ContextVar[Path] = ContextVar("edumatrix_db_stacks_dir", default=STACKS_DIR)
+
+
+def stacks_dir_in_use() -> Path:
+    return _STACKS_DIR_IN_USE.get()
+
+
+def use_stacks_dir(stacks_dir: Path) -> None:
+    """Make `settings_from_config` read sibling stack files from `stacks_dir` (in the current context)."""
+    _STACKS_DIR_IN_USE.set(stacks_dir)
 
 
 def stack_path(name: str, stacks_dir: Path = STACKS_DIR) -> Path:
@@ -78,14 +95,18 @@ def read_stack_config(name: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[st
 def load_stack(name: str, stacks_dir: Path = STACKS_DIR) -> StackSettings:
     """Read and validate `stacks/Pulumi.<name>.yaml`."""
     config, source = read_stack_config(name, stacks_dir)
-    return settings_from_config(config, stack=name, source=source)
+    return settings_from_config(config, stack=name, source=source, stacks_dir=stacks_dir)
 
 
-def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str) -> StackSettings:
-    """Validate a flat config map (`namespace:key -> value`) into StackSettings or raise ConfigError."""
+def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str,
+                         stacks_dir: Path | None = None) -> StackSettings:
+    """Validate a flat config map (`namespace:key -> value`) into StackSettings or raise ConfigError.
+
+    A region stack is also checked against its primary's stack file in `stacks_dir` (default: the one in use).
+    """
     problems: list[Problem] = []
     raw: dict[str, Any] = {"stack": stack, "source": source}
-    allowed = _allowed_keys(StackSettings) - {"stack", "source", *FOREIGN_KEYS.values()}
+    allowed = _allowed_keys(StackSettings) - {*DERIVED_FIELDS, *FOREIGN_KEYS.values()}
     for full_key, value in config.items():
         namespace, _, key = str(full_key).partition(":")
         if full_key in FOREIGN_KEYS:
@@ -110,6 +131,11 @@ def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str) 
     problems = cross_checks(settings)
     if problems:
         raise ConfigError(problems)
+    directory = stacks_dir or stacks_dir_in_use()
+    settings, problems = resolve_region_stack(settings, directory, load=load_stack, read=read_stack_config,
+                                              known=available_stacks(directory))
+    if problems:
+        raise ConfigError(problems)
     return settings
 
 
@@ -125,9 +151,13 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
                 src, f"{ns}:services.{service}", "unknown service",
                 (f"did you mean {hint[0]!r}? " if hint else "") + f"services: {', '.join(catalog_names)}",
             ))
+    if settings.is_local and settings.replicas.count:
+        problems.append(Problem(src, f"{ns}:replicas.count", "the local stack has no RDS instance to replicate",
+                                "remove the key"))
     if not settings.is_local:
         if not settings.aws_region:
             problems.append(Problem(src, "aws:region", "required for an AWS stack", "add `aws:region: us-east-1`"))
+        problems.extend(region_problems(settings))
         if settings.network is None:
             problems.append(Problem(src, f"{ns}:network", "required for an AWS stack",
                                     "add vpcId, subnetIds and allowedSecurityGroupIds/allowedCidrs"))

@@ -265,6 +265,67 @@ class LocalSettings(Model):
     preferred_port: Annotated[int, Field(ge=1024, le=65535)] = 54329
 
 
+# Lag alarms (spec 8.A "< 100ms target", "lag alerts"). CloudWatch's `ReplicaLag` is in seconds at one-minute
+# resolution; the threshold is written in milliseconds (the spec's unit) and converted (100 ms -> 0.1 s).
+SPEC_LAG_TARGET_MS = 100
+_SNS_TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+
+
+class LagAlarmSettings(Model):
+    """How replica lag pages someone: threshold (ms), how many one-minute periods, which SNS topic."""
+
+    lag_threshold_ms: Annotated[int, Field(ge=1, le=3_600_000)] = SPEC_LAG_TARGET_MS
+    # The alarm fires when `lagDatapointsToAlarm` of the last `lagEvaluationMinutes` minutes breach.
+    lag_evaluation_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    lag_datapoints_to_alarm: Annotated[int, Field(ge=1, le=60)] = 3
+    # An existing topic to page; without one each stack declares a CMK-encrypted topic of its own.
+    alarm_topic_arn: Annotated[str | None, Field(pattern=_SNS_TOPIC_ARN)] = None
+
+    @property
+    def lag_threshold_seconds(self) -> float:
+        return self.lag_threshold_ms / 1000
+
+    @model_validator(mode="after")
+    def _datapoints_fit(self) -> LagAlarmSettings:
+        if self.lag_datapoints_to_alarm > self.lag_evaluation_minutes:
+            raise ValueError(f"lagDatapointsToAlarm ({self.lag_datapoints_to_alarm}) cannot exceed "
+                             f"lagEvaluationMinutes ({self.lag_evaluation_minutes})")
+        return self
+
+
+class ReplicaSettings(LagAlarmSettings):
+    """Same-region read replicas of the shared instance, for read-only clients (spec 8.B)."""
+
+    count: Annotated[int, Field(ge=0, le=5)] = 0  # RDS allows up to 15; five is this platform's ceiling
+    instance_class: Annotated[str | None, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = None  # primary's
+
+
+class RegionSettings(LagAlarmSettings):
+    """A region stack: a cross-region replica of `primaryStack`'s instance in this stack's `aws:region`.
+
+    `promote: true` turns the replica into a standalone primary (failover as a reviewed config change).
+    """
+
+    primary_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+    promote: bool = False
+    instance_class: Annotated[str | None, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = None  # primary's
+    # Copy the primary's automated backups into this region (point-in-time recovery here), kept this long.
+    # Turn off only where RDS does not support the region pair for automated-backup replication.
+    replicate_backups: bool = True
+    backup_replication_days: Annotated[int, Field(ge=1, le=35)] = 7
+    # Pulumi organization of the primary stack (`<org>/edumatrix-db/<primaryStack>`); default: this one's.
+    organization: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = None
+
+
+class PrimaryReference(Model):
+    """What a region stack knows statically about its primary (read from the primary's stack file by the
+    loader; never written in a stack file). Runtime values (ARN, addresses) come from a StackReference."""
+
+    stack: str
+    region: str
+    instance: InstanceSettings
+
+
 class StackSettings(Model):
     """Everything one stack file says, validated. Built once in `__main__.py`, passed down as plain data."""
 
@@ -279,6 +340,10 @@ class StackSettings(Model):
     instance: InstanceSettings = Field(default_factory=InstanceSettings)
     services: dict[str, ServiceOverride] = Field(default_factory=dict)
     local: LocalSettings = Field(default_factory=LocalSettings)
+    replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
+    region: RegionSettings | None = None
+    # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
+    primary: PrimaryReference | None = None
 
     @property
     def is_local(self) -> bool:
@@ -287,6 +352,23 @@ class StackSettings(Model):
     @property
     def is_prod(self) -> bool:
         return self.environment is Environment.PROD
+
+    @property
+    def is_region_stack(self) -> bool:
+        """A stack that replicates another stack's instance into its own region (or was promoted from one)."""
+        return self.region is not None
+
+    def referenced_stacks(self) -> tuple[str, ...]:
+        """Stacks whose outputs this stack reads through a StackReference (planned before this one)."""
+        return (self.region.primary_stack,) if self.region is not None else ()
+
+    def replica_instance(self) -> InstanceSettings:
+        """The settings a region stack's instance runs with: the primary's, with this region's overrides."""
+        if self.primary is None or self.region is None:
+            raise ValueError(f"{self.stack} is not a region stack with a resolved primary")
+        base = self.primary.instance
+        return base.model_copy(update={"instance_class": self.region.instance_class or base.instance_class,
+                                       "identifier": None})
 
     @property
     def name_prefix(self) -> str:

@@ -27,13 +27,15 @@ from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config
+from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config, use_stacks_dir
 from config.settings import PROJECT, StackSettings
 from edumatrix_db.mocks import PlatformMocks, unwrap_secrets
 
 SECRET = "[secret]"
 PROGRAM = PROJECT_ROOT / "__main__.py"
 DEFAULT_REGION = "us-east-1"
+# The organization a self-managed backend reports (stack references read `organization/<project>/<stack>`).
+MOCK_ORGANIZATION = "organization"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RecordedResource:
     inputs: dict[str, Any]  # camelCase keys; secrets replaced by "[secret]"
     props: dict[str, Any] = field(repr=False, default_factory=dict)  # inputs merged with mocked outputs
     id: str | None = None  # the (mocked) physical id
+    dependencies: tuple[str, ...] = ()  # URNs this resource waits for (explicit and from inputs)
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
@@ -141,8 +144,26 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=redact(inputs),
             props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
             id=id_ or None,
+            dependencies=tuple(request.dependencies),
         ))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
+
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a StackReference is one) are recorded too, with the properties the program passed."""
+        response = super().ReadResource(request)
+        inputs = {k: v for k, v in rpc.deserialize_properties(request.properties).items() if v is not None}
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        self.recorded.append(RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            provider=request.provider or None,
+            custom=True,
+            inputs=redact(inputs),
+            props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
+        ))
+        return response
 
 
 def stack_config_as_engine_passes_it(config: Mapping[str, Any]) -> dict[str, str]:
@@ -165,8 +186,12 @@ def run_program(
     settings: StackSettings,
     program: Callable[[], None] | None = None,
     stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
+    stacks_dir: Path = STACKS_DIR,
 ) -> Recording:
-    """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it."""
+    """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it.
+
+    `stacks_dir` is where the program's loader reads sibling stack files (a region stack's primary).
+    """
     region = settings.aws_region or DEFAULT_REGION
 
     def body() -> Recording:
@@ -185,10 +210,12 @@ def run_program(
             gc.collect()
 
     def record() -> Recording:
+        use_stacks_dir(stacks_dir)
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
+                                 organization=MOCK_ORGANIZATION)
         root = get_root_resource()
         _sync_await(run_pulumi_func(program or _run_main_module))
         outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
@@ -250,12 +277,25 @@ class Planner:
         config, _ = read_stack_config(stack, self.stacks_dir)
         self._in_progress.append(stack)
         try:
-            recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of)
+            # Referenced stacks are planned first, outside this run: the StackReference mock then only reads
+            # the cache instead of starting a nested program inside a resource registration.
+            for referenced in settings.referenced_stacks():
+                self.plan(referenced)
+            recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of,
+                                    stacks_dir=self.stacks_dir)
         finally:
             self._in_progress.pop()
         self._cache[stack] = recording
         return recording
 
     def _outputs_of(self, reference: str) -> Mapping[str, Any]:
-        """`org/project/stack` (or just `stack`) -> that stack's planned outputs."""
-        return self.plan(reference.split("/")[-1]).outputs
+        """`org/project/stack` (or just `stack`) -> that stack's planned outputs.
+
+        Only from the cache: `plan` plans `settings.referenced_stacks()` first. Planning here, inside the
+        StackReference's registration, would start a program within another program's run (it deadlocks).
+        """
+        stack = reference.split("/")[-1]
+        if stack not in self._cache:
+            raise RuntimeError(f"stack reference {reference!r} resolved before {stack!r} was planned: list it in "
+                               "StackSettings.referenced_stacks()")
+        return self._cache[stack].outputs

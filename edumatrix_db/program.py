@@ -1,13 +1,21 @@
-"""Which components a stack declares, decided from its settings alone (called by `__main__.py`)."""
+"""Which components a stack declares, decided from its settings alone (called by `__main__.py`).
+
+Three kinds of stack: local (no AWS), a primary AWS stack (the shared instance and its same-region read
+replicas), and a region stack (a cross-region replica of a primary stack's instance, or its promotion).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
+from components.read_replicas import ReadReplicas, ReadReplicasArgs
+from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.service_schema import SecretStore, declare_service_schemas, local_provider, rds_admin_provider
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.loader import PROJECT_ROOT
-from config.settings import StackSettings
+from config.settings import PROJECT, StackSettings
 
 
 def declare_platform(settings: StackSettings) -> dict[str, Any]:
@@ -16,6 +24,9 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     if settings.is_local:
         schemas = declare_service_schemas(settings, local_provider(settings, PROJECT_ROOT))
         outputs["schemas"] = {name: schema.schema.name for name, schema in schemas.items()}
+        return outputs
+    if settings.is_region_stack:
+        outputs.update(declare_region(settings))
         return outputs
     assert settings.network is not None  # the loader guarantees a network for AWS stacks
     shared = SharedInstance(
@@ -54,6 +65,81 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         "parameterGroupName": shared.parameter_group_name,
         "region": settings.aws_region,
         "databaseName": settings.instance.database_name,
+        # What region stacks read through their StackReference.
+        "role": "primary",
+        "engineVersion": settings.instance.engine_version,
+        "parameterFamily": settings.instance.parameter_family,
+        "backupRetentionDays": settings.instance.backup_retention_days,
     })
+    if settings.replicas.count > 0:
+        replicas = ReadReplicas(
+            f"{settings.name_prefix}-replicas",
+            ReadReplicasArgs(
+                source_identifier=settings.instance_identifier,
+                source_arn=shared.arn,
+                instance=settings.instance,
+                replicas=settings.replicas,
+                kms_key_arn=shared.kms_key_arn,
+                parameter_group_name=shared.parameter_group_name,
+                subnet_group_name=shared.subnet_group_name,
+                security_group_id=shared.security_group_id,
+                monitoring_role_arn=shared.monitoring_role_arn,
+                tags=settings.base_tags(),
+                region=settings.aws_region,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[shared]),
+        )
+        # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
+        outputs["readerAddresses"] = replicas.reader_addresses
+        outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
     return outputs
 
+
+def primary_stack_reference_name(settings: StackSettings) -> str:
+    """`<org>/edumatrix-db/<primaryStack>`; the org defaults to the one this stack runs in."""
+    assert settings.region is not None
+    organization = settings.region.organization or pulumi.get_organization()
+    return f"{organization}/{PROJECT}/{settings.region.primary_stack}"
+
+
+def declare_region(settings: StackSettings) -> dict[str, Any]:
+    """A region stack: the primary's ARN from its stack's outputs, everything else declared in this region."""
+    # The loader guarantees all four for a region stack.
+    assert settings.region is not None
+    assert settings.primary is not None
+    assert settings.network is not None
+    assert settings.aws_region is not None
+    primary = pulumi.StackReference(primary_stack_reference_name(settings))
+    replica = RegionReplica(
+        settings.name_prefix,
+        RegionReplicaArgs(
+            identifier=settings.name_prefix,
+            region=settings.aws_region,
+            primary_region=settings.primary.region,
+            primary_arn=primary.require_output("arn"),
+            instance=settings.replica_instance(),
+            network=settings.network,
+            settings=settings.region,
+            tags=settings.base_tags(),
+        ),
+    )
+    outputs: dict[str, Any] = {
+        "role": "primary" if settings.region.promote else "replica",
+        "region": settings.aws_region,
+        "primaryStack": settings.region.primary_stack,
+        "primaryRegion": settings.primary.region,
+        "address": replica.address,
+        "port": settings.replica_instance().port,
+        "arn": replica.arn,
+        "identifier": replica.identifier,
+        "kmsKeyArn": replica.kms_key_arn,
+        "parameterGroupName": replica.parameter_group_name,
+        "databaseName": settings.replica_instance().database_name,
+        "engineVersion": settings.replica_instance().engine_version,
+        "lagThresholdMs": settings.region.lag_threshold_ms,
+    }
+    if not settings.region.promote:
+        outputs["replicationSourceArn"] = primary.require_output("arn")
+        outputs["primaryKmsKeyArn"] = primary.require_output("kmsKeyArn")  # for the record: keys are regional
+        outputs["replicaLagAlarmTopicArn"] = replica.alarm_topic_arn
+    return outputs

@@ -23,7 +23,12 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (
         "fromPort", "referencedSecurityGroupId", "cidrIpv4"),
     "aws:cloudwatch/logGroup:LogGroup": ("name", "retentionInDays", "kmsKeyId"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("metricName", "threshold", "comparisonOperator", "dimensions",
+                                               "region"),
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication": (
+        "sourceDbInstanceArn", "kmsKeyId", "retentionPeriod", "region"),
+    "aws:sns/topic:Topic": ("kmsMasterKeyId", "region"),
+    "pulumi:pulumi:StackReference": ("name",),
     "postgresql:index/schema:Schema": ("name", "owner"),
     "postgresql:index/role:Role": ("name", "login", "connectionLimit", "statementTimeout"),
     "postgresql:index/grant:Grant": ("role", "schema", "objectType", "privileges"),
@@ -71,31 +76,49 @@ def _node_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
+_RDS_ARN = re.compile(r"^arn:aws[a-z-]*:rds:(?P<region>[a-z0-9-]+):\d{12}:db:(?P<identifier>[a-z][a-z0-9-]*)$")
+
+
 def render_mermaid(recording: Recording) -> str:
-    """A diagram a reviewer can paste into a pull request: regions, instances, replicas, service schemas."""
+    """A diagram a reviewer can paste into a pull request: regions, instances, replicas, service schemas.
+
+    A replica whose source is not in this plan (a region stack's primary, read through a StackReference) is
+    drawn with its source in the source's own region, so the cross-region edge is visible.
+    """
     default_region = recording.settings.aws_region or "local"
-    instances = recording.of_type("aws:rds/instance:Instance")
+    instances = sorted(recording.of_type("aws:rds/instance:Instance"), key=lambda r: r.name)
     schemas = [r for r in recording.resources if r.type == "edumatrix:database:ServiceSchema"]
     lines = ["flowchart LR"]
-    by_region: dict[str, list[RecordedResource]] = {}
+    arn_to_node = {str(i.props.get("arn")): _node_id(i.name) for i in instances}
+    external: dict[str, tuple[str, str]] = {}  # source ARN -> (region, identifier), sources outside this plan
     for inst in instances:
-        by_region.setdefault(str(inst.inputs.get("region") or default_region), []).append(inst)
+        source = str(inst.inputs.get("replicateSourceDb") or "")
+        match = _RDS_ARN.match(source)
+        if source and source not in arn_to_node and match:
+            external[source] = (match["region"], match["identifier"])
+    by_region: dict[str, list[str]] = {}
+    for inst in instances:
+        ident = inst.props.get("identifier", inst.name)
+        role = "replica" if inst.inputs.get("replicateSourceDb") else "primary"
+        by_region.setdefault(str(inst.inputs.get("region") or default_region), []).append(
+            f"    {_node_id(inst.name)}[(\"{ident}<br/>{role} · {inst.inputs.get('instanceClass', '')}\")]")
+    primary_stack = recording.settings.region.primary_stack if recording.settings.region else None
+    for source, (region, ident) in external.items():
+        arn_to_node[source] = _node_id("source_" + ident)
+        label = f"{ident}<br/>primary · stack {primary_stack}" if primary_stack else f"{ident}<br/>source"
+        by_region.setdefault(region, []).append(f"    {arn_to_node[source]}[(\"{label}\")]")
     for region, members in by_region.items():
         lines.append(f"  subgraph {_node_id('region_' + region)}[\"{region}\"]")
-        for inst in members:
-            ident = inst.props.get("identifier", inst.name)
-            role = "replica" if inst.inputs.get("replicateSourceDb") else "primary"
-            lines.append(f"    {_node_id(inst.name)}[(\"{ident}<br/>{role} · "
-                         f"{inst.inputs.get('instanceClass', '')}\")]")
+        lines.extend(members)
         lines.append("  end")
-    arn_to_node = {str(i.props.get("arn")): _node_id(i.name) for i in instances}
     for inst in instances:
-        source = inst.inputs.get("replicateSourceDb")
-        if source:
-            lines.append(f"  {arn_to_node.get(str(source), _node_id(str(source)))} -. async replication .-> "
+        origin = str(inst.inputs.get("replicateSourceDb") or "")
+        if origin:
+            lines.append(f"  {arn_to_node.get(origin, _node_id(origin))} -. async replication .-> "
                          f"{_node_id(inst.name)}")
-    target = _node_id(instances[0].name) if instances else "local_postgresql"
-    if not instances and schemas:
+    primaries = [i for i in instances if not i.inputs.get("replicateSourceDb")]
+    target = _node_id(primaries[0].name) if primaries else "local_postgresql"
+    if not primaries and schemas:
         lines.append('  local_postgresql[("local PostgreSQL")]')
     for schema in schemas:
         lines.append(f"  {_node_id('svc_' + schema.name)}([\"{schema.name}\"]) --> {target}")

@@ -65,7 +65,7 @@ def test_components_parent_their_children():
 
 
 def test_dev_stack_turns_off_only_what_it_says(planner):
-    db = planner.plan("dev").one("aws:rds/instance:Instance").inputs
+    db = planner.plan("dev").one("aws:rds/instance:Instance").inputs  # dev has no read replica
     assert db["multiAz"] is False
     assert db["deletionProtection"] is False
     assert db["storageEncrypted"] is True

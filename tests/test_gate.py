@@ -33,7 +33,7 @@ def test_repository_stack_has_no_mandatory_violation(stack, planner):
 
 def test_gate_reports_a_recorded_instance_made_public(planner):
     recording = planner.plan("prod")
-    db = recording.one("aws:rds/instance:Instance")
+    db = next(r for r in recording.of_type("aws:rds/instance:Instance") if "replicateSourceDb" not in r.inputs)
     public = dataclasses.replace(db, props={**db.props, "publiclyAccessible": True})
     mutated = dataclasses.replace(recording, resources=[public if r is db else r for r in recording.resources])
     report = gate.check_recording(mutated)

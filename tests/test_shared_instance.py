@@ -11,9 +11,15 @@ from edumatrix_db.engine import Recording
 INSTANCE = "aws:rds/instance:Instance"
 
 
+def primary(recording: Recording):
+    """The shared instance itself (prod also declares read replicas of it)."""
+    (instance,) = [r for r in recording.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
+    return instance
+
+
 @pytest.fixture(scope="module")
 def db(prod: Recording):
-    return prod.one(INSTANCE)
+    return primary(prod)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +100,12 @@ def test_enhanced_monitoring_uses_its_own_role(prod, db):
 
 def test_logs_are_exported_to_cmk_encrypted_groups_created_before_the_instance(prod, db, key_arn):
     assert db.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
-    groups = {g.inputs["name"]: g.inputs for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    groups = {g.inputs["name"]: g.inputs for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup")
+              if g.inputs["name"].startswith("/aws/rds/instance/edumatrix-prod/")}
     assert set(groups) == {"/aws/rds/instance/edumatrix-prod/postgresql", "/aws/rds/instance/edumatrix-prod/upgrade"}
     assert all(g["kmsKeyId"] == key_arn for g in groups.values())
+    group_urns = {g.urn for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if g.inputs["name"] in groups}
+    assert group_urns <= set(db.dependencies)  # else RDS would create them, unencrypted and kept forever
 
 
 def test_parameter_group_enforces_tls_audit_slow_query_logging_and_logical_replication(prod, db):
@@ -131,13 +140,19 @@ def _descendants(recording, urn):
     return found
 
 
-def test_every_aws_resource_hangs_under_the_shared_instance_or_its_service_schema(prod):
-    """Instance resources belong to SharedInstance; per-role secrets belong to each ServiceSchema."""
+def test_the_instance_and_its_parts_hang_under_the_shared_instance_component(prod, db):
     instance_side = _descendants(prod, prod.one("edumatrix:database:SharedInstance").urn)
-    schema_side = set().union(*(_descendants(prod, c.urn) for c in prod.of_type("edumatrix:database:ServiceSchema")))
-    for resource in (r for r in prod.resources if r.type.startswith("aws:")):
-        expected = schema_side if resource.type.startswith("aws:secretsmanager/") else instance_side
-        assert resource.urn in expected, resource.name
+    parts = [db, prod.one("aws:rds/parameterGroup:ParameterGroup"), prod.one("aws:rds/subnetGroup:SubnetGroup"),
+             prod.one("aws:ec2/securityGroup:SecurityGroup"),
+             *(g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if "/edumatrix-prod/" in g.inputs["name"])]
+    assert {p.urn for p in parts} <= instance_side
+    assert {k.urn for k in prod.of_type("aws:kms/key:Key")} <= instance_side
+
+
+def test_every_aws_resource_belongs_to_a_platform_component(prod):
+    components = [r for r in prod.resources if r.type.startswith("edumatrix:")]
+    owned = set().union(*(_descendants(prod, c.urn) for c in components))
+    assert [r.name for r in prod.resources if r.type.startswith("aws:") and r.urn not in owned] == []
 
 
 def test_outputs_carry_address_not_endpoint_and_the_secret_and_key_arns(prod, db, key_arn):

@@ -1,0 +1,85 @@
+"""Replica lag alarms (spec 8.A "monitoring: lag alerts", "< 100ms target").
+
+What RDS can measure: the `ReplicaLag` metric (namespace AWS/RDS, dimension DBInstanceIdentifier) is
+reported in seconds, one datapoint a minute. The threshold is configured in milliseconds, the spec's unit,
+and converted (100 ms -> 0.1 s); a replica that stops reporting is treated as breaching. Lag of logical
+replication (the spec's data-sync method) is not a CloudWatch metric: it is read from
+`pg_stat_replication` / `pg_replication_slots` on the publisher (see docs/failover-runbook.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from config.settings import LagAlarmSettings
+
+REPLICA_LAG_METRIC = "ReplicaLag"
+RDS_NAMESPACE = "AWS/RDS"
+PERIOD_SECONDS = 60  # RDS publishes ReplicaLag once a minute
+
+
+@dataclass(frozen=True)
+class ReplicaLagAlarmsArgs:
+    """One alarm per replica identifier; pages `alarm_topic_arn` or a topic declared here."""
+
+    replica_identifiers: Sequence[pulumi.Input[str]]
+    settings: LagAlarmSettings
+    # Encrypts the topic declared when `settings.alarm_topic_arn` is not given (a CMK in `region`).
+    kms_key_arn: pulumi.Input[str]
+    region: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ReplicaLagAlarms(pulumi.ComponentResource):
+    """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica and the topic it pages."""
+
+    topic_arn: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: ReplicaLagAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("edumatrix:monitoring:ReplicaLagAlarms", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        settings = args.settings
+        if settings.alarm_topic_arn:
+            self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn)
+        else:
+            topic = aws.sns.Topic(
+                f"{name}-topic",
+                kms_master_key_id=args.kms_key_arn,
+                region=args.region,
+                tags=tags,
+                opts=child,
+            )
+            self.topic_arn = topic.arn
+        alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{index}",
+                alarm_description=pulumi.Output.concat(
+                    "Replica lag of ", identifier, f" above {settings.lag_threshold_ms} ms "
+                    f"({settings.lag_datapoints_to_alarm} of {settings.lag_evaluation_minutes} minutes); "
+                    "runbook: docs/failover-runbook.md"),
+                namespace=RDS_NAMESPACE,
+                metric_name=REPLICA_LAG_METRIC,
+                dimensions={"DBInstanceIdentifier": identifier},
+                statistic="Maximum",
+                period=PERIOD_SECONDS,
+                evaluation_periods=settings.lag_evaluation_minutes,
+                datapoints_to_alarm=settings.lag_datapoints_to_alarm,
+                threshold=settings.lag_threshold_seconds,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="breaching",  # a replica that stops reporting is not a healthy one
+                alarm_actions=[self.topic_arn],
+                ok_actions=[self.topic_arn],
+                region=args.region,
+                tags=tags,
+                opts=child,
+            )
+            for index, identifier in enumerate(args.replica_identifiers, start=1)
+        ]
+        self.alarm_names = [alarm.name for alarm in alarms]
+        self.register_outputs({"topicArn": self.topic_arn, "alarmNames": self.alarm_names})

@@ -1,0 +1,109 @@
+"""Same-region read replicas of the shared instance (spec 8.B "horizontal scaling: read replicas").
+
+Read-only clients connect to a replica's `address` directly: RDS Proxy cannot route to the read replicas
+of an RDS *instance* (a proxy's read-only endpoints exist only for Aurora clusters), so the proxy, when there
+is one, keeps serving the primary and read traffic is pointed at `reader_addresses`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
+from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from config.settings import InstanceSettings, ReplicaSettings
+
+
+@dataclass(frozen=True)
+class ReadReplicasArgs:
+    """The primary's settings and resources the replicas share (same region, same network, same key)."""
+
+    source_identifier: str  # the primary's identifier; replicas are `<source_identifier>-replica-<n>`
+    source_arn: pulumi.Input[str]
+    instance: InstanceSettings  # the primary's settings: replicas keep its family, posture and windows
+    replicas: ReplicaSettings
+    kms_key_arn: pulumi.Input[str]  # the primary's CMK: storage, Performance Insights, logs, alarm topic
+    parameter_group_name: pulumi.Input[str]  # the primary's group: same family, same parameters
+    subnet_group_name: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    monitoring_role_arn: pulumi.Input[str] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    region: str | None = None
+
+
+class ReadReplicas(pulumi.ComponentResource):
+    """`edumatrix:database:ReadReplicas`: `count` encrypted, monitored replicas with a lag alarm each."""
+
+    replicas: list[aws.rds.Instance]
+    identifiers: list[str]
+    reader_addresses: pulumi.Output[list[str]]
+    alarm_topic_arn: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: ReadReplicasArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("edumatrix:database:ReadReplicas", name, None, opts)
+        if args.replicas.count < 1:
+            raise ValueError(f"{name}: replicas.count is {args.replicas.count}; declare the component only for 1+")
+        if args.instance.monitoring_interval_seconds > 0 and args.monitoring_role_arn is None:
+            raise ValueError(f"{name}: monitoring_role_arn is required when enhanced monitoring is on")
+        settings, tags = args.instance, dict(args.tags)
+        self.identifiers = [f"{args.source_identifier}-replica-{n}" for n in range(1, args.replicas.count + 1)]
+        self.replicas = []
+        for index, identifier in enumerate(self.identifiers, start=1):
+            logs = RdsLogGroups(f"{name}-{index}-logs", RdsLogGroupsArgs(
+                instance_identifier=identifier,
+                kms_key_arn=args.kms_key_arn,
+                retention_days=settings.log_retention_days,
+                tags=tags,
+                region=args.region,
+            ), opts=pulumi.ResourceOptions(parent=self))
+            self.replicas.append(aws.rds.Instance(
+                f"{name}-{index}",
+                identifier=identifier,
+                # Same region with an explicit subnet group: the SDK asks for the source's ARN, not identifier.
+                replicate_source_db=args.source_arn,
+                instance_class=args.replicas.instance_class or settings.instance_class,
+                storage_type=settings.storage_type,
+                max_allocated_storage=settings.max_allocated_storage_gb,
+                storage_encrypted=True,
+                kms_key_id=args.kms_key_arn,
+                parameter_group_name=args.parameter_group_name,
+                db_subnet_group_name=args.subnet_group_name,
+                vpc_security_group_ids=[args.security_group_id],
+                publicly_accessible=False,
+                iam_database_authentication_enabled=settings.iam_auth,
+                ca_cert_identifier=settings.ca_cert_identifier,
+                # Availability comes from the Multi-AZ primary; a replica is a read path, rebuilt if lost.
+                multi_az=False,
+                # The primary holds the backups; RDS refuses a final snapshot of a read replica.
+                backup_retention_period=0,
+                skip_final_snapshot=True,
+                deletion_protection=settings.deletion_protection,
+                copy_tags_to_snapshot=True,
+                maintenance_window=settings.maintenance_window,
+                auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
+                allow_major_version_upgrade=False,
+                apply_immediately=settings.apply_immediately,
+                performance_insights_enabled=True,
+                performance_insights_kms_key_id=args.kms_key_arn,
+                performance_insights_retention_period=settings.performance_insights_retention_days,
+                monitoring_interval=settings.monitoring_interval_seconds,
+                monitoring_role_arn=args.monitoring_role_arn,
+                enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+                region=args.region,
+                tags={**tags, "replica-of": args.source_identifier},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
+            ))
+        alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
+            replica_identifiers=[replica.identifier for replica in self.replicas],
+            settings=args.replicas,
+            kms_key_arn=args.kms_key_arn,
+            region=args.region,
+            tags=tags,
+        ), opts=pulumi.ResourceOptions(parent=self))
+        self.alarm_topic_arn = alarms.topic_arn
+        self.reader_addresses = pulumi.Output.all(*[replica.address for replica in self.replicas])
+        self.register_outputs({"readerAddresses": self.reader_addresses, "identifiers": self.identifiers})

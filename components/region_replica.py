@@ -1,0 +1,177 @@
+"""A cross-region replica of the primary instance, or, once promoted, a standalone primary (spec 8.A).
+
+Everything here is declared in the replica's region through the resources' `region` argument (pulumi_aws 7),
+except the enhanced-monitoring role (IAM is global). KMS keys are regional, so the replica's storage,
+Performance Insights, logs, replicated backups and alarm topic use a key created in its region: the
+primary's key ARN cannot be used here.
+
+Promotion (`promote=True`) drops `replicate_source_db`; the SDK documents that "removing the
+`replicate_source_db` attribute from an existing RDS Replicate database managed by the provider will promote
+the database to a fully standalone database". Promotion also turns on what only a primary needs: Multi-AZ,
+a final snapshot, an RDS-managed master secret in this region, and stops replicating the old primary's
+backups and alarming on a replica lag that no longer exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.kms_key import PlatformKey, PlatformKeyArgs
+from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
+from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
+from components.network import DatabaseNetwork, DatabaseNetworkArgs
+from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
+from config.settings import InstanceSettings, NetworkSettings, RegionSettings
+
+
+@dataclass(frozen=True)
+class RegionReplicaArgs:
+    identifier: str
+    region: str  # the replica's region (never None: every regional child is pinned to it)
+    primary_region: str
+    primary_arn: pulumi.Input[str]  # from the primary stack's outputs (StackReference)
+    instance: InstanceSettings  # the primary's instance settings with this region's overrides
+    network: NetworkSettings  # a VPC in `region`
+    settings: RegionSettings
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class RegionReplica(pulumi.ComponentResource):
+    """`edumatrix:database:RegionReplica`: regional key, network, parameter group, log groups, the replica (or
+    promoted primary), replicated automated backups and lag alarms."""
+
+    instance: aws.rds.Instance
+    address: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    identifier: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+    parameter_group_name: pulumi.Output[str]
+    backups_replication: aws.rds.InstanceAutomatedBackupsReplication | None
+    alarm_topic_arn: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: RegionReplicaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("edumatrix:database:RegionReplica", name, None, opts)
+        if args.region == args.primary_region:
+            raise ValueError(f"{name}: region {args.region} is the primary's region; use ReadReplicas there")
+        promoted = args.settings.promote
+        settings, region, tags = args.instance, args.region, dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        key = PlatformKey(f"{name}-kms", PlatformKeyArgs(
+            description=f"{args.identifier}: storage, Performance Insights, logs, replicated backups in {region}",
+            alias=f"{args.identifier}-data",
+            region=region,
+            tags=tags,
+        ), opts=child)
+        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs(
+            vpc_id=args.network.vpc_id,
+            subnet_ids=args.network.subnet_ids,
+            allowed_security_group_ids=args.network.allowed_security_group_ids,
+            allowed_cidrs=args.network.allowed_cidrs,
+            port=settings.port,
+            tags=tags,
+            region=region,
+        ), opts=child)
+        params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(
+            instance=settings, tags=tags, region=region), opts=child)
+        monitoring = (
+            EnhancedMonitoringRole(f"{name}-monitoring", EnhancedMonitoringRoleArgs(tags=tags), opts=child)
+            if settings.monitoring_interval_seconds > 0 else None
+        )
+        logs = RdsLogGroups(f"{name}-logs", RdsLogGroupsArgs(
+            instance_identifier=args.identifier,
+            kms_key_arn=key.arn,
+            retention_days=settings.log_retention_days,
+            tags=tags,
+            region=region,
+        ), opts=child)
+
+        final_snapshot = promoted and settings.final_snapshot
+        self.instance = aws.rds.Instance(
+            f"{name}-db",
+            identifier=args.identifier,
+            # Cross-region: the source's ARN. Removing it promotes the replica (see the module docstring).
+            replicate_source_db=None if promoted else args.primary_arn,
+            # A promoted replica keeps engine, storage, database and master user of the primary it was;
+            # these are inherited at creation and never set on a replica.
+            instance_class=settings.instance_class,
+            storage_type=settings.storage_type,
+            max_allocated_storage=settings.max_allocated_storage_gb,
+            storage_encrypted=True,
+            kms_key_id=key.arn,
+            parameter_group_name=params.name,
+            db_subnet_group_name=network.subnet_group_name,
+            vpc_security_group_ids=[network.security_group_id],
+            publicly_accessible=False,
+            iam_database_authentication_enabled=settings.iam_auth,
+            ca_cert_identifier=settings.ca_cert_identifier,
+            multi_az=settings.multi_az if promoted else False,
+            # Backups on the replica too: AWS recommends them before promotion so none is taken during it.
+            backup_retention_period=settings.backup_retention_days,
+            backup_window=settings.backup_window,
+            maintenance_window=settings.maintenance_window,
+            copy_tags_to_snapshot=True,
+            delete_automated_backups=False,
+            # RDS refuses a final snapshot of a read replica; a promoted primary gets one.
+            skip_final_snapshot=not final_snapshot,
+            final_snapshot_identifier=f"{args.identifier}-final" if final_snapshot else None,
+            # A promoted primary gets its own managed master secret, in this region, under this region's key.
+            manage_master_user_password=True if promoted else None,
+            master_user_secret_kms_key_id=key.arn if promoted else None,
+            deletion_protection=settings.deletion_protection,
+            auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
+            allow_major_version_upgrade=False,
+            # A failover is applied now, not at the next maintenance window.
+            apply_immediately=True if promoted else settings.apply_immediately,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=key.arn,
+            performance_insights_retention_period=settings.performance_insights_retention_days,
+            monitoring_interval=settings.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring.arn if monitoring else None,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            region=region,
+            tags={**tags, "role": "primary"} if promoted else {**tags, "role": "replica",
+                                                                "replica-of": args.primary_region},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),
+        )
+
+        self.backups_replication = None
+        self.alarm_topic_arn = None
+        if not promoted and args.settings.replicate_backups:
+            # The primary's automated backups, copied here: point-in-time recovery in this region even if the
+            # primary's region is lost (spec 8.A "recovery: point-in-time capable").
+            self.backups_replication = aws.rds.InstanceAutomatedBackupsReplication(
+                f"{name}-backups",
+                source_db_instance_arn=args.primary_arn,
+                kms_key_id=key.arn,
+                retention_period=args.settings.backup_replication_days,
+                region=region,
+                opts=child,
+            )
+        if not promoted:
+            alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
+                replica_identifiers=[self.instance.identifier],
+                settings=args.settings,
+                kms_key_arn=key.arn,
+                region=region,
+                tags=tags,
+            ), opts=child)
+            self.alarm_topic_arn = alarms.topic_arn
+
+        self.address = self.instance.address
+        self.arn = self.instance.arn
+        self.identifier = self.instance.identifier
+        self.kms_key_arn = key.arn
+        self.parameter_group_name = params.name
+        self.register_outputs({
+            "address": self.address,
+            "arn": self.arn,
+            "identifier": self.identifier,
+            "kmsKeyArn": self.kms_key_arn,
+            "parameterGroupName": self.parameter_group_name,
+        })

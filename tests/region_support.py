@@ -1,0 +1,48 @@
+"""Helpers for the replica and region tests: copies of `stacks/` to change one file at a time."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from config.loader import STACKS_DIR
+
+TEMPLATE = STACKS_DIR / "templates" / "region.yaml.example"
+
+
+def copy_stacks(tmp_path: Path) -> Path:
+    """A copy of the project's stack files (templates excluded), to add or edit stack files in."""
+    target = tmp_path / "stacks"
+    target.mkdir()
+    for path in STACKS_DIR.glob("Pulumi.*.yaml"):
+        shutil.copy(path, target / path.name)
+    return target
+
+
+def write_stack(stacks_dir: Path, name: str, text: str) -> Path:
+    path = stacks_dir / f"Pulumi.{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edit_stack(stacks_dir: Path, name: str, old: str, new: str) -> None:
+    """Replace one exact piece of a stack file (fails loudly if it is not there)."""
+    path = stacks_dir / f"Pulumi.{name}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def region_stack_from_template(region: str, *, vpc: str = "0d1b2c3d4e5f60718") -> str:
+    """The template with its placeholders filled the way docs/new-region.md tells a person to."""
+    values = {
+        "<region>": region,
+        "<vpc-id>": f"vpc-{vpc}",
+        "<subnet-id-a>": "subnet-0d1b2c3d4e5f60001",
+        "<subnet-id-b>": "subnet-0d1b2c3d4e5f60002",
+        "<client-security-group-id>": "sg-0d1b2c3d4e5f60101",
+    }
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text

@@ -1,0 +1,155 @@
+"""Same-region read replicas (spec 8.B): declared from the stack file's `replicas.count`, encrypted and
+monitored like the primary, in its parameter family, each with a `ReplicaLag` alarm, addresses exported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.kms_key import key_policy
+from config.errors import ConfigError
+from config.loader import load_stack
+from edumatrix_db.engine import Planner, Recording
+from tests.region_support import copy_stacks, edit_stack
+
+INSTANCE = "aws:rds/instance:Instance"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recording:
+    return Planner().plan("prod")
+
+
+def _primary(recording: Recording):
+    return next(r for r in recording.of_type(INSTANCE) if not r.inputs.get("replicateSourceDb"))
+
+
+def _replicas(recording: Recording):
+    return sorted((r for r in recording.of_type(INSTANCE) if r.inputs.get("replicateSourceDb")),
+                  key=lambda r: r.inputs["identifier"])
+
+
+def test_prod_declares_the_replica_count_of_its_stack_file(prod: Recording) -> None:
+    assert load_stack("prod").replicas.count == 2
+    assert [r.inputs["identifier"] for r in _replicas(prod)] == ["edumatrix-prod-replica-1",
+                                                                 "edumatrix-prod-replica-2"]
+
+
+def test_staging_has_one_replica_and_dev_none() -> None:
+    assert len(_replicas(Planner().plan("staging"))) == 1
+    dev = Planner().plan("dev")
+    assert _replicas(dev) == []
+    assert dev.of_type(ALARM) == []
+    assert "readerAddresses" not in dev.outputs
+
+
+def test_replicas_replicate_the_shared_instance(prod: Recording) -> None:
+    primary_arn = _primary(prod).props["arn"]
+    assert {r.inputs["replicateSourceDb"] for r in _replicas(prod)} == {primary_arn}
+
+
+def test_replicas_are_encrypted_with_the_primarys_cmk(prod: Recording) -> None:
+    key_arn = prod.outputs["kmsKeyArn"]
+    for replica in _replicas(prod):
+        assert replica.inputs["storageEncrypted"] is True
+        assert replica.inputs["kmsKeyId"] == key_arn
+
+
+def test_replicas_have_enhanced_monitoring_and_performance_insights_under_the_cmk(prod: Recording) -> None:
+    primary = _primary(prod)
+    for replica in _replicas(prod):
+        assert replica.inputs["monitoringInterval"] == 60
+        assert replica.inputs["monitoringRoleArn"] == primary.inputs["monitoringRoleArn"]
+        assert replica.inputs["performanceInsightsEnabled"] is True
+        assert replica.inputs["performanceInsightsKmsKeyId"] == prod.outputs["kmsKeyArn"]
+
+
+def test_replicas_use_the_primarys_parameter_group(prod: Recording) -> None:
+    for replica in _replicas(prod):
+        assert replica.inputs["parameterGroupName"] == prod.outputs["parameterGroupName"]
+
+
+def test_replicas_are_private_and_keep_the_primarys_tls_and_iam_posture(prod: Recording) -> None:
+    primary = _primary(prod)
+    for replica in _replicas(prod):
+        assert replica.inputs["publiclyAccessible"] is False
+        assert replica.inputs["vpcSecurityGroupIds"] == primary.inputs["vpcSecurityGroupIds"]
+        assert replica.inputs["dbSubnetGroupName"] == primary.inputs["dbSubnetGroupName"]
+        assert replica.inputs["caCertIdentifier"] == primary.inputs["caCertIdentifier"]
+        assert replica.inputs["iamDatabaseAuthenticationEnabled"] is True
+
+
+def test_replica_log_groups_exist_before_the_replicas_and_are_cmk_encrypted(prod: Recording) -> None:
+    groups = {g.inputs["name"]: g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    for replica in _replicas(prod):
+        for log in replica.inputs["enabledCloudwatchLogsExports"]:
+            group = groups[f"/aws/rds/instance/{replica.inputs['identifier']}/{log}"]
+            assert group.inputs["kmsKeyId"] == prod.outputs["kmsKeyArn"]
+
+
+def test_each_replica_has_a_replica_lag_alarm(prod: Recording) -> None:
+    alarms = prod.of_type(ALARM)
+    watched = sorted(a.inputs["dimensions"]["DBInstanceIdentifier"] for a in alarms)
+    assert watched == [r.inputs["identifier"] for r in _replicas(prod)]
+    for alarm in alarms:
+        assert alarm.inputs["namespace"] == "AWS/RDS"
+        assert alarm.inputs["metricName"] == "ReplicaLag"
+        assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.inputs["threshold"] == pytest.approx(0.1)  # 100 ms, in the metric's unit (seconds)
+        assert alarm.inputs["period"] == 60
+        assert alarm.inputs["treatMissingData"] == "breaching"
+
+
+def test_lag_alarms_page_a_topic_encrypted_with_the_cmk(prod: Recording) -> None:
+    topic = prod.one(TOPIC)
+    assert topic.inputs["kmsMasterKeyId"] == prod.outputs["kmsKeyArn"]
+    for alarm in prod.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [topic.props["arn"]]
+
+
+def test_the_cmk_lets_cloudwatch_alarms_publish_to_encrypted_topics() -> None:
+    statements = json.loads(key_policy("123456789012", "aws", "us-east-1"))["Statement"]
+    alarms = next(s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_an_existing_alarm_topic_is_paged_instead_of_declaring_one(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    existing = "arn:aws:sns:us-east-1:123456789012:platform-pager"
+    edit_stack(stacks, "prod", "    count: 2\n", f"    count: 2\n    alarmTopicArn: {existing}\n")
+    recording = Planner(stacks).plan("prod")
+    assert recording.of_type(TOPIC) == []
+    assert {tuple(a.inputs["alarmActions"]) for a in recording.of_type(ALARM)} == {(existing,)}
+
+
+def test_reader_addresses_are_exported_for_read_only_clients(prod: Recording) -> None:
+    assert prod.outputs["readerAddresses"] == [r.props["address"] for r in _replicas(prod)]
+    assert prod.outputs["address"] not in prod.outputs["readerAddresses"]
+
+
+def test_replica_instance_class_can_differ_from_the_primarys(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", "    count: 2\n", "    count: 2\n    instanceClass: db.r6g.xlarge\n")
+    recording = Planner(stacks).plan("prod")
+    assert {r.inputs["instanceClass"] for r in _replicas(recording)} == {"db.r6g.xlarge"}
+    assert _primary(recording).inputs["instanceClass"] == "db.r6g.2xlarge"
+
+
+def test_more_datapoints_than_evaluated_minutes_is_a_config_error(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", "    count: 2\n", "    count: 2\n    lagEvaluationMinutes: 2\n"
+                                                 "    lagDatapointsToAlarm: 3\n")
+    with pytest.raises(ConfigError, match=r"edumatrix-db:replicas: lagDatapointsToAlarm \(3\) cannot exceed"):
+        load_stack("prod", stacks)
+
+
+def test_a_replica_count_above_the_platform_ceiling_is_a_config_error(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", "    count: 2\n", "    count: 6\n")
+    with pytest.raises(ConfigError, match=r"edumatrix-db:replicas\.count: .*less than or equal to 5"):
+        load_stack("prod", stacks)
