@@ -68,8 +68,9 @@ class ReadReplicas(pulumi.ComponentResource):
                 instance_class=args.replicas.instance_class or settings.instance_class,
                 storage_type=settings.storage_type,
                 max_allocated_storage=settings.max_allocated_storage_gb,
+                # Encrypted with the source's CMK: RDS refuses a KmsKeyId for a same-region replica (it
+                # always inherits the source's key), so none is passed.
                 storage_encrypted=True,
-                kms_key_id=args.kms_key_arn,
                 parameter_group_name=args.parameter_group_name,
                 db_subnet_group_name=args.subnet_group_name,
                 vpc_security_group_ids=[args.security_group_id],
@@ -81,6 +82,8 @@ class ReadReplicas(pulumi.ComponentResource):
                 # The primary holds the backups; RDS refuses a final snapshot of a read replica.
                 backup_retention_period=0,
                 skip_final_snapshot=True,
+                # As the primary's (Security Hub RDS.8 covers replicas too). Removing a replica is therefore
+                # two reviewed steps: docs/read-replicas.md, "Removing a replica".
                 deletion_protection=settings.deletion_protection,
                 copy_tags_to_snapshot=True,
                 maintenance_window=settings.maintenance_window,

@@ -40,6 +40,7 @@ class SharedInstance(pulumi.ComponentResource):
     port: pulumi.Output[int]
     arn: pulumi.Output[str]
     identifier: pulumi.Output[str]
+    engine_version_actual: pulumi.Output[str]
     master_secret_arn: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
     parameter_group_name: pulumi.Output[str]
@@ -127,6 +128,7 @@ class SharedInstance(pulumi.ComponentResource):
         self.port = self.instance.port
         self.arn = self.instance.arn
         self.identifier = self.instance.identifier
+        self.engine_version_actual = self.instance.engine_version_actual
         self.master_secret_arn = self.instance.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
@@ -140,6 +142,7 @@ class SharedInstance(pulumi.ComponentResource):
             "port": self.port,
             "arn": self.arn,
             "identifier": self.identifier,
+            "engineVersionActual": self.engine_version_actual,
             "masterSecretArn": self.master_secret_arn,
             "kmsKeyArn": self.kms_key_arn,
             "parameterGroupName": self.parameter_group_name,

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
@@ -106,7 +107,8 @@ def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str,
     """
     problems: list[Problem] = []
     raw: dict[str, Any] = {"stack": stack, "source": source}
-    allowed = _allowed_keys(StackSettings) - {*DERIVED_FIELDS, *FOREIGN_KEYS.values()}
+    # Stack-file keys are aliases (camelCase); derived fields and other namespaces' keys are not settable here.
+    allowed = _allowed_keys(StackSettings) - {to_camel(f) for f in (*DERIVED_FIELDS, *FOREIGN_KEYS.values())}
     for full_key, value in config.items():
         namespace, _, key = str(full_key).partition(":")
         if full_key in FOREIGN_KEYS:

@@ -106,7 +106,9 @@ class InstanceSettings(Model):
     """The shared RDS PostgreSQL instance. Every default is the production posture."""
 
     identifier: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = None
-    engine_version: Annotated[str, Field(pattern=r"^(1[3-9])\.\d+$")] = "15.10"
+    # A major version ("15") lets RDS apply minor upgrades (autoMinorVersionUpgrade); a pinned minor ("15.10")
+    # needs autoMinorVersionUpgrade: false, or the next update would try to downgrade an upgraded instance.
+    engine_version: Annotated[str, Field(pattern=r"^(1[3-9])(\.\d+)?$")] = "15"
     instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r6g.large"
     allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
     max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
@@ -215,6 +217,12 @@ class InstanceSettings(Model):
             raise ValueError(
                 f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) is below allocatedStorageGb "
                 f"({self.allocated_storage_gb}); storage autoscaling needs a ceiling above the start size"
+            )
+        if self.auto_minor_version_upgrade and "." in self.engine_version:
+            raise ValueError(
+                f"engineVersion {self.engine_version!r} pins a minor version while autoMinorVersionUpgrade is on: "
+                f"after RDS upgrades the instance the next update would try to downgrade it; write "
+                f"{self.engine_version.split('.')[0]!r} (or set autoMinorVersionUpgrade: false)"
             )
         if self.reserved_connections >= self.max_connections:
             raise ValueError("reservedConnections must be below maxConnections")

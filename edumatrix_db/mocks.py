@@ -15,6 +15,8 @@ from typing import Any
 import pulumi
 
 MOCK_ACCOUNT_ID = "123456789012"
+# The minor version a mocked RDS picks for a major-only engineVersion (what engineVersionActual reports).
+MOCK_LATEST_MINOR = {"13": 20, "14": 17, "15": 12, "16": 8, "17": 4}
 
 StackOutputsResolver = Callable[[str], Mapping[str, Any]]
 
@@ -94,7 +96,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             ident = f"db-{_hex(identifier, 26).upper()}"
             address = f"{identifier}.c{_hex(identifier + region, 12)}.{region}.rds.amazonaws.com"
             port = int(inputs.get("port") or 5432)
+            version = str(inputs.get("engineVersion") or "15")
             state.update(
+                engineVersionActual=version if "." in version else f"{version}.{MOCK_LATEST_MINOR.get(version, 0)}",
                 identifier=identifier, address=address, endpoint=f"{address}:{port}", port=port,
                 arn=arn_base.format(service="rds") + f":db:{identifier}", resourceId=ident,
                 hostedZoneId="Z2R2ITUGPM61AM", status="available",

@@ -68,6 +68,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # What region stacks read through their StackReference.
         "role": "primary",
         "engineVersion": settings.instance.engine_version,
+        "engineVersionActual": shared.engine_version_actual,
         "parameterFamily": settings.instance.parameter_family,
         "backupRetentionDays": settings.instance.backup_retention_days,
     })

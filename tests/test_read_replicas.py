@@ -52,11 +52,17 @@ def test_replicas_replicate_the_shared_instance(prod: Recording) -> None:
     assert {r.inputs["replicateSourceDb"] for r in _replicas(prod)} == {primary_arn}
 
 
-def test_replicas_are_encrypted_with_the_primarys_cmk(prod: Recording) -> None:
-    key_arn = prod.outputs["kmsKeyArn"]
+def test_replicas_are_encrypted_and_inherit_the_primarys_cmk_without_naming_a_key(prod: Recording) -> None:
+    """RDS rejects a KmsKeyId on a same-region replica: it always uses its source's key (the CMK)."""
+    assert _primary(prod).inputs["kmsKeyId"] == prod.outputs["kmsKeyArn"]
     for replica in _replicas(prod):
         assert replica.inputs["storageEncrypted"] is True
-        assert replica.inputs["kmsKeyId"] == key_arn
+        assert "kmsKeyId" not in replica.inputs
+
+
+def test_replicas_keep_the_primarys_deletion_protection(prod: Recording) -> None:
+    assert _primary(prod).inputs["deletionProtection"] is True
+    assert all(replica.inputs["deletionProtection"] is True for replica in _replicas(prod))
 
 
 def test_replicas_have_enhanced_monitoring_and_performance_insights_under_the_cmk(prod: Recording) -> None:
@@ -89,6 +95,7 @@ def test_replica_log_groups_exist_before_the_replicas_and_are_cmk_encrypted(prod
         for log in replica.inputs["enabledCloudwatchLogsExports"]:
             group = groups[f"/aws/rds/instance/{replica.inputs['identifier']}/{log}"]
             assert group.inputs["kmsKeyId"] == prod.outputs["kmsKeyArn"]
+            assert group.urn in replica.dependencies
 
 
 def test_each_replica_has_a_replica_lag_alarm(prod: Recording) -> None:

@@ -84,6 +84,11 @@ def test_backups_start_at_midnight_utc_and_are_kept_thirty_days(db):
     assert db.inputs["backupRetentionPeriod"] == 30
 
 
+def test_the_engine_version_is_a_major_prefix_so_minor_upgrades_never_fight_the_program(prod, db):
+    assert db.inputs["engineVersion"] == "15"
+    assert prod.outputs["engineVersionActual"].startswith("15.")
+
+
 def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
     assert db.inputs["iamDatabaseAuthenticationEnabled"] is True
     assert db.inputs["autoMinorVersionUpgrade"] is True

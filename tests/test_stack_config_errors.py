@@ -54,6 +54,13 @@ def test_a_typo_in_a_nested_key_suggests_the_nested_key(write_stack, stacks_dir)
     assert "did you mean 'multiAz'?" in message
 
 
+@pytest.mark.parametrize("derived", ["awsRegion", "stack", "source", "primary"])
+def test_fields_the_program_derives_cannot_be_set_in_the_namespace(write_stack, stacks_dir, derived):
+    """The region comes from `aws:region` only: a second spelling would let program and provider disagree."""
+    message = error_for(write_stack, stacks_dir, with_(DEV, **{derived: "eu-west-1"}))
+    assert f"edumatrix-db:{derived}: unknown key" in message
+
+
 def test_a_wrong_type_names_the_key_and_the_value(write_stack, stacks_dir):
     message = error_for(write_stack, stacks_dir, with_(DEV, instance={"allocatedStorageGb": "lots"}))
     assert "edumatrix-db:instance.allocatedStorageGb" in message
@@ -103,6 +110,17 @@ def test_pools_over_the_connection_budget_are_an_impossible_combination(write_st
     message = error_for(write_stack, stacks_dir, config)
     assert "over the instance's budget" in message
     assert "largest: students_platform" in message
+
+
+def test_a_pinned_minor_version_with_automatic_minor_upgrades_is_rejected(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"engineVersion": "15.10"}))
+    assert "edumatrix-db:instance" in message
+    assert "write '15'" in message
+
+
+def test_a_pinned_minor_version_is_allowed_without_automatic_minor_upgrades(write_stack, stacks_dir):
+    write_stack("pinned", with_(DEV, instance={"engineVersion": "15.10", "autoMinorVersionUpgrade": False}))
+    assert load_stack("pinned", stacks_dir).instance.parameter_family == "postgres15"
 
 
 def test_storage_ceiling_below_start_size_is_rejected(write_stack, stacks_dir):
