@@ -14,6 +14,7 @@ Traps of the provider this file avoids:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import pulumi_random as random
 
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
 from config.access import PUBLIC, ObjectType, ServiceAccess, model_for_settings
+from config.scram import scram_verifier
 from config.settings import StackSettings
 
 
@@ -80,7 +82,8 @@ class ServiceSchema(pulumi.ComponentResource):
                 f"{name}-{r.kind.value}",
                 name=r.name,
                 login=r.login,
-                password=password.result if password else None,
+                # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
+                password=(password.result.apply(functools.partial(_verifier_of, r.name)) if password else None),
                 connection_limit=r.connection_limit,
                 statement_timeout=r.statement_timeout_ms,
                 idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
@@ -187,6 +190,10 @@ class ServiceSchema(pulumi.ComponentResource):
                 "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
             }
         )
+
+
+def _verifier_of(role: str, password: str) -> str:
+    return scram_verifier(role, password)
 
 
 def declare_service_schemas(

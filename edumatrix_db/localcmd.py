@@ -7,10 +7,13 @@ Wire into the CLI with `add_parser(subparsers)` (and `add_tenancy_parser(subpars
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import sys
 from pathlib import Path
 
 from config.access import model_for_settings
+from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db import localpg
@@ -65,7 +68,18 @@ def add_tenancy_parser(
 
 
 def run_tenancy(args: argparse.Namespace) -> int:
-    for stmt in enable_tenant_isolation_sql(args.service, args.table, id_type=args.id_type):
+    services = load_catalog().names
+    if args.service not in services:
+        hint = difflib.get_close_matches(args.service, services, n=1)
+        print(f"unknown service {args.service!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+              + f"; services: {', '.join(services)}", file=sys.stderr)
+        return 2
+    try:
+        statements = enable_tenant_isolation_sql(args.service, args.table, id_type=args.id_type)
+    except ValueError as exc:  # InvalidIdentifier is a ValueError too
+        print(str(exc), file=sys.stderr)
+        return 2
+    for stmt in statements:
         print(f"{stmt};")
     return 0
 

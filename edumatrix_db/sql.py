@@ -17,9 +17,6 @@ alone, unless `destructive=True` is passed.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Iterable
@@ -38,6 +35,7 @@ from config.access import (
     RoleSpec,
 )
 from config.naming import RoleKind, check_identifier, quote_ident
+from config.scram import scram_verifier
 
 # relkinds and acldefault() letters per object type
 _RELKINDS = {ObjectType.TABLE: ["r", "p", "v", "m", "f"], ObjectType.SEQUENCE: ["S"]}
@@ -72,20 +70,6 @@ def qi(name: str) -> str:
 def literal(value: str) -> str:
     """A string literal; only ever used for values already checked to be identifiers or numbers."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def scram_verifier(password: str, *, iterations: int = 4096) -> str:
-    """A SCRAM-SHA-256 verifier, so that no plain password reaches the server (nor its audit log)."""
-    salt = secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    b64 = base64.b64encode
-    return (
-        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}$"
-        f"{b64(stored_key).decode()}:{b64(server_key).decode()}"
-    )
 
 
 class _Applier:
@@ -342,7 +326,7 @@ def apply(conn: psycopg.Connection[Any], model: AccessModel, *, destructive: boo
 
 def set_password(conn: psycopg.Connection[Any], role: str, password: str) -> None:
     """Set a login role's password as a SCRAM verifier (the clear text never reaches the server)."""
-    conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {literal(scram_verifier(password))}".encode())
+    conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {literal(scram_verifier(role, password))}".encode())
 
 
 def new_password() -> str:
