@@ -22,7 +22,7 @@ class PlatformKeyArgs:
     alias: str | None = None
 
 
-def key_policy(account_id: str, partition: str, region: str) -> str:
+def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "amazonaws.com") -> str:
     """Key policy: the account administers the key through IAM; CloudWatch Logs may use it for this
     account's log groups in this region; this account's CloudWatch alarms may publish to topics it encrypts
     (RDS, Secrets Manager, PI and Backup use it via IAM + kms:ViaService)."""
@@ -39,7 +39,7 @@ def key_policy(account_id: str, partition: str, region: str) -> str:
             {
                 "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
                 "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
                 "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
                            "kms:Describe*"],
                 "Resource": "*",
@@ -76,8 +76,8 @@ class PlatformKey(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke_opts)
         region = (pulumi.Output.from_input(args.region) if args.region
                   else aws.get_region_output(opts=invoke_opts).region)
-        policy = pulumi.Output.all(identity.account_id, partition.partition, region).apply(
-            lambda v: key_policy(v[0], v[1], v[2])
+        policy = pulumi.Output.all(identity.account_id, partition.partition, region, partition.dns_suffix).apply(
+            lambda v: key_policy(v[0], v[1], v[2], v[3])
         )
         self.key = aws.kms.Key(
             f"{name}-key",

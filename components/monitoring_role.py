@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+# An AWS-managed policy; its ARN carries the partition (aws, aws-cn, aws-us-gov).
+ENHANCED_MONITORING_POLICY = "iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class EnhancedMonitoringRole(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(
             f"{name}-policy",
             role=role.name,
-            policy_arn=ENHANCED_MONITORING_POLICY,
+            policy_arn=aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition.apply(
+                lambda partition: f"arn:{partition}:{ENHANCED_MONITORING_POLICY}"),
             opts=child,
         )
         self.arn = role.arn

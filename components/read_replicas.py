@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.instance_posture import instance_posture
 from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
-from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
 from config.settings import InstanceSettings, ReplicaSettings
 
 
@@ -66,17 +67,11 @@ class ReadReplicas(pulumi.ComponentResource):
                 # Same region with an explicit subnet group: the SDK asks for the source's ARN, not identifier.
                 replicate_source_db=args.source_arn,
                 instance_class=args.replicas.instance_class or settings.instance_class,
-                storage_type=settings.storage_type,
-                max_allocated_storage=settings.max_allocated_storage_gb,
                 # Encrypted with the source's CMK: RDS refuses a KmsKeyId for a same-region replica (it
                 # always inherits the source's key), so none is passed.
-                storage_encrypted=True,
                 parameter_group_name=args.parameter_group_name,
                 db_subnet_group_name=args.subnet_group_name,
                 vpc_security_group_ids=[args.security_group_id],
-                publicly_accessible=False,
-                iam_database_authentication_enabled=settings.iam_auth,
-                ca_cert_identifier=settings.ca_cert_identifier,
                 # Availability comes from the Multi-AZ primary; a replica is a read path, rebuilt if lost.
                 multi_az=False,
                 # The primary holds the backups; RDS refuses a final snapshot of a read replica.
@@ -85,18 +80,9 @@ class ReadReplicas(pulumi.ComponentResource):
                 # As the primary's (Security Hub RDS.8 covers replicas too). Removing a replica is therefore
                 # two reviewed steps: docs/read-replicas.md, "Removing a replica".
                 deletion_protection=settings.deletion_protection,
-                copy_tags_to_snapshot=True,
-                maintenance_window=settings.maintenance_window,
-                auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
-                allow_major_version_upgrade=False,
                 apply_immediately=settings.apply_immediately,
-                performance_insights_enabled=True,
-                performance_insights_kms_key_id=args.kms_key_arn,
-                performance_insights_retention_period=settings.performance_insights_retention_days,
-                monitoring_interval=settings.monitoring_interval_seconds,
-                monitoring_role_arn=args.monitoring_role_arn,
-                enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-                region=args.region,
+                **instance_posture(settings, key_arn=args.kms_key_arn, monitoring_role_arn=args.monitoring_role_arn,
+                                   region=args.region),
                 tags={**tags, "replica-of": args.source_identifier},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
             ))

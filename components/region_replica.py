@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.instance_posture import final_snapshot_identifier, instance_posture
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
-from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
 from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
 from components.network import DatabaseNetwork, DatabaseNetworkArgs
 from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
@@ -100,41 +101,27 @@ class RegionReplica(pulumi.ComponentResource):
             # A promoted replica keeps engine, storage, database and master user of the primary it was;
             # these are inherited at creation and never set on a replica.
             instance_class=settings.instance_class,
-            storage_type=settings.storage_type,
-            max_allocated_storage=settings.max_allocated_storage_gb,
-            storage_encrypted=True,
             kms_key_id=key.arn,
             parameter_group_name=params.name,
             db_subnet_group_name=network.subnet_group_name,
             vpc_security_group_ids=[network.security_group_id],
-            publicly_accessible=False,
-            iam_database_authentication_enabled=settings.iam_auth,
-            ca_cert_identifier=settings.ca_cert_identifier,
             multi_az=settings.multi_az if promoted else False,
             # Backups on the replica too: AWS recommends them before promotion so none is taken during it.
             backup_retention_period=settings.backup_retention_days,
             backup_window=settings.backup_window,
-            maintenance_window=settings.maintenance_window,
-            copy_tags_to_snapshot=True,
             delete_automated_backups=False,
             # RDS refuses a final snapshot of a read replica; a promoted primary gets one.
             skip_final_snapshot=not final_snapshot,
-            final_snapshot_identifier=f"{args.identifier}-final" if final_snapshot else None,
+            final_snapshot_identifier=(final_snapshot_identifier(name, args.identifier, self)
+                                       if final_snapshot else None),
             # A promoted primary gets its own managed master secret, in this region, under this region's key.
             manage_master_user_password=True if promoted else None,
             master_user_secret_kms_key_id=key.arn if promoted else None,
             deletion_protection=settings.deletion_protection,
-            auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
-            allow_major_version_upgrade=False,
             # A failover is applied now, not at the next maintenance window.
             apply_immediately=True if promoted else settings.apply_immediately,
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=key.arn,
-            performance_insights_retention_period=settings.performance_insights_retention_days,
-            monitoring_interval=settings.monitoring_interval_seconds,
-            monitoring_role_arn=monitoring.arn if monitoring else None,
-            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
-            region=region,
+            **instance_posture(settings, key_arn=key.arn, monitoring_role_arn=monitoring.arn if monitoring else None,
+                               region=region),
             tags={**tags, "role": "primary"} if promoted else {**tags, "role": "replica",
                                                                 "replica-of": args.primary_region},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),

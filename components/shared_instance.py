@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.instance_posture import final_snapshot_identifier, instance_posture
 from components.kms_key import PlatformKey, PlatformKeyArgs
-from components.log_groups import LOG_EXPORTS, RdsLogGroups, RdsLogGroupsArgs
+from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
 from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
 from components.network import DatabaseNetwork, DatabaseNetworkArgs
 from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
@@ -87,40 +88,26 @@ class SharedInstance(pulumi.ComponentResource):
             engine_version=settings.engine_version,
             instance_class=settings.instance_class,
             allocated_storage=settings.allocated_storage_gb,
-            max_allocated_storage=settings.max_allocated_storage_gb,
-            storage_type=settings.storage_type,
-            storage_encrypted=True,
             kms_key_id=key.arn,
             db_name=settings.database_name,
             port=settings.port,
             username=settings.master_username,
             manage_master_user_password=True,
             master_user_secret_kms_key_id=key.arn,
-            iam_database_authentication_enabled=settings.iam_auth,
             multi_az=settings.multi_az,
             deletion_protection=settings.deletion_protection,
-            publicly_accessible=False,
             db_subnet_group_name=network.subnet_group_name,
             vpc_security_group_ids=[network.security_group_id],
             parameter_group_name=params.name,
-            ca_cert_identifier=settings.ca_cert_identifier,
             backup_retention_period=settings.backup_retention_days,
             backup_window=settings.backup_window,
-            maintenance_window=settings.maintenance_window,
-            copy_tags_to_snapshot=True,
             delete_automated_backups=False,
             skip_final_snapshot=not settings.final_snapshot,
-            final_snapshot_identifier=f"{args.identifier}-final" if settings.final_snapshot else None,
-            auto_minor_version_upgrade=settings.auto_minor_version_upgrade,
-            allow_major_version_upgrade=False,
+            final_snapshot_identifier=(final_snapshot_identifier(name, args.identifier, self)
+                                       if settings.final_snapshot else None),
             apply_immediately=settings.apply_immediately,
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=key.arn,
-            performance_insights_retention_period=settings.performance_insights_retention_days,
-            monitoring_interval=settings.monitoring_interval_seconds,
-            monitoring_role_arn=monitoring.arn if monitoring else None,
-            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             tags=tags,
+            **instance_posture(settings, key_arn=key.arn, monitoring_role_arn=monitoring.arn if monitoring else None),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),
         )
 

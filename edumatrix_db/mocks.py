@@ -133,6 +133,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             secret_name = inputs.get("name") or name
             state.update(arn=arn_base.format(service="secretsmanager") + f":secret:{secret_name}-{_hex(name, 6)}")
             ident = state["arn"]
+        elif typ == "random:index/randomId:RandomId":
+            suffix = _hex(name + str(inputs.get("keepers")), 2 * int(inputs.get("byteLength", 4)))
+            state.update(hex=suffix, dec=str(int(suffix, 16)), b64Std="", b64Url="", id=suffix)
         elif typ.startswith("random:index/randomPassword"):
             state.update(result=f"mock-{_hex(name, 24)}")
         elif typ.startswith("aws:"):

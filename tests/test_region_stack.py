@@ -3,6 +3,7 @@ region with its own key, reading the primary's ARN through a StackReference; pro
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def test_promotion_turns_on_primary_only_settings(promoted: Recording) -> None:
     key_arn = promoted.one(KEY).props["arn"]
     assert primary["multiAz"] is True
     assert primary["skipFinalSnapshot"] is False
-    assert primary["finalSnapshotIdentifier"] == f"edumatrix-prod-{REGION}-final"
+    assert re.fullmatch(rf"edumatrix-prod-{REGION}-final-[0-9a-f]{{8}}", primary["finalSnapshotIdentifier"])
     assert primary["manageMasterUserPassword"] is True
     assert primary["masterUserSecretKmsKeyId"] == key_arn
     assert primary["backupRetentionPeriod"] == 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -75,8 +76,15 @@ def test_high_availability_and_protection_are_on_in_prod(db):
     assert db.inputs["multiAz"] is True
     assert db.inputs["deletionProtection"] is True
     assert db.inputs["skipFinalSnapshot"] is False
-    assert db.inputs["finalSnapshotIdentifier"] == "edumatrix-prod-final"
+    assert re.fullmatch(r"edumatrix-prod-final-[0-9a-f]{8}", db.inputs["finalSnapshotIdentifier"])
     assert db.inputs["copyTagsToSnapshot"] is True
+
+
+def test_the_final_snapshot_name_is_unique_per_instance_incarnation(prod, db):
+    """A fixed name would make the second destroy of a re-created stack fail (DBSnapshotAlreadyExists)."""
+    suffix = next(r for r in prod.of_type("random:index/randomId:RandomId") if r.parent == db.parent)
+    assert suffix.inputs["keepers"] == {"identifier": "edumatrix-prod"}
+    assert db.inputs["finalSnapshotIdentifier"] == f"edumatrix-prod-final-{suffix.props['hex']}"
 
 
 def test_backups_start_at_midnight_utc_and_are_kept_thirty_days(db):
