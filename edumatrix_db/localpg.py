@@ -27,6 +27,7 @@ import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -254,10 +255,31 @@ class LocalServer:
         self.passwords_file.write_text(json.dumps(passwords, indent=2, sort_keys=True))
         self.passwords_file.chmod(0o600)
 
+    def _check_server_can_reach_base(self) -> None:
+        """As root the server runs as another user, who must be able to traverse every parent directory."""
+        ids = self._server_ids()
+        if ids is None:
+            return
+        uid, gid = ids
+        for directory in [*reversed(self.base.parents)]:
+            if not directory.exists():
+                break  # created below with the default (traversable) mode
+            st = directory.stat()
+            mode = st.st_mode
+            can = (st.st_uid == uid and mode & stat.S_IXUSR) or (st.st_gid == gid and mode & stat.S_IXGRP) \
+                or (mode & stat.S_IXOTH)
+            if not can:
+                raise LocalServerError(
+                    f"PostgreSQL runs as {SERVER_USER_WHEN_ROOT!r} here (it refuses root) and cannot enter "
+                    f"{directory} (mode {stat.S_IMODE(mode):04o}); run from a checkout outside it, use "
+                    f"--root to put .local/ elsewhere, or `chmod o+x {directory}`"
+                )
+
     # -- set up ----------------------------------------------------------------------------------------
     def start(self) -> tuple[State, list[str]]:
         """Create (if needed) and start the cluster. Returns the state and notes for the user."""
         notes: list[str] = []
+        self._check_server_can_reach_base()
         self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
         for d in (self.run_dir, self.log_dir):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,31 @@ def test_the_local_ca_signs_a_server_certificate_for_localhost_and_127_0_0_1(tmp
     assert {str(n.value) for n in san} == {"localhost", "127.0.0.1"}
     assert stat.S_IMODE((server.tls / "server.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((server.tls / "ca.key").stat().st_mode) == 0o600
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A world-traversable directory directly under /tmp (pytest's own tmp root is 0700 for root)."""
+    path = Path(tempfile.mkdtemp(prefix="edumatrix-reach-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_a_checkout_the_server_user_cannot_enter_is_refused_with_the_fix(
+    open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root the server runs as `postgres`; a 0700 parent (e.g. /root) would fail deep inside initdb."""
+    closed = open_dir / "closed"
+    closed.mkdir(mode=0o700)
+    server = localpg.LocalServer(root=closed / "checkout")
+    monkeypatch.setattr(server, "_server_ids", lambda: (65534, 65534))  # not the owner of `closed`
+    with pytest.raises(localpg.LocalServerError, match=r"cannot enter .*closed \(mode 0700\).*chmod o\+x"):
+        server.start()
+    assert not (closed / "checkout" / ".local").exists()
+
+
+def test_a_reachable_checkout_passes_the_reachability_check(open_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = localpg.LocalServer(root=open_dir / "checkout")
+    monkeypatch.setattr(server, "_server_ids", lambda: (65534, 65534))
+    server._check_server_can_reach_base()
