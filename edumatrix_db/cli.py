@@ -20,8 +20,16 @@ from edumatrix_db.render import render_json, render_mermaid, render_tree
 EXIT_OK, EXIT_VIOLATIONS, EXIT_CONFIG = 0, 1, 2
 
 
+def _print_warnings(planner: Planner) -> None:
+    for stack, messages in planner.warnings().items():
+        for message in messages:
+            print(f"warning: {stack}: {message}", file=sys.stderr)
+
+
 def _plan(args: argparse.Namespace) -> int:
-    recording = Planner().plan(args.stack)
+    planner = Planner()
+    recording = planner.plan(args.stack)
+    _print_warnings(planner)
     if args.format == "json":
         violations = [v.to_json() for v in gate.check_recording(recording).violations]
         print(render_json(recording, {"violations": violations}))
@@ -38,8 +46,10 @@ def _check(args: argparse.Namespace) -> int:
     if not stacks:
         print(f"{stacks_dir}: no Pulumi.*.yaml stack files", file=sys.stderr)
         return EXIT_CONFIG
-    reports = gate.check_stacks(stacks, Planner(stacks_dir))
+    planner = Planner(stacks_dir)
+    reports = gate.check_stacks(stacks, planner)
     print(gate.render_json(reports) if args.format == "json" else gate.render_table(reports))
+    _print_warnings(planner)
     if any(r.error is not None for r in reports):
         return EXIT_CONFIG
     return EXIT_VIOLATIONS if any(r.failed for r in reports) else EXIT_OK

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import gc
 import json
+import logging
 import runpy
 import threading
 from collections.abc import Callable, Mapping
@@ -65,6 +66,7 @@ class Recording:
     settings: StackSettings
     resources: list[RecordedResource]
     outputs: dict[str, Any]
+    warnings: tuple[str, ...] = ()  # what the program logged at warning level or above (pulumi.log.warn)
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -211,17 +213,32 @@ def run_program(
 
     def record() -> Recording:
         use_stacks_dir(stacks_dir)
+        logger = logging.getLogger(f"edumatrix_db.engine.{stack}")
+        logger.propagate = False
+        logger.handlers = [collected := _Collect()]
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
-                                 organization=MOCK_ORGANIZATION)
+                                 organization=MOCK_ORGANIZATION, logger=logger)
         root = get_root_resource()
         _sync_await(run_pulumi_func(program or _run_main_module))
         outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
-        return Recording(PROJECT, stack, settings, list(monitor.recorded), outputs)
+        return Recording(PROJECT, stack, settings, list(monitor.recorded), outputs,
+                         tuple(dict.fromkeys(collected.messages)))
 
     return contextvars.copy_context().run(body)
+
+
+class _Collect(logging.Handler):
+    """Keeps what the program logs through the mocked engine (pulumi.log.warn and above)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 class _LoopTrackingExecutor(ThreadPoolExecutor):
@@ -287,6 +304,10 @@ class Planner:
             self._in_progress.pop()
         self._cache[stack] = recording
         return recording
+
+    def warnings(self) -> dict[str, tuple[str, ...]]:
+        """What each planned stack's program logged as a warning (shown by the CLI on stderr)."""
+        return {stack: rec.warnings for stack, rec in self._cache.items() if rec.warnings}
 
     def _outputs_of(self, reference: str) -> Mapping[str, Any]:
         """`org/project/stack` (or just `stack`) -> that stack's planned outputs.

@@ -38,6 +38,13 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
             tags=settings.base_tags(),
         ),
     )
+    ca_bundle = PROJECT_ROOT / settings.instance.ca_bundle_path
+    if not ca_bundle.is_file():
+        pulumi.log.warn(
+            f"{settings.instance.ca_bundle_path} is missing: the schema provider verifies the RDS server "
+            "certificate with it; download AWS's RDS global-bundle.pem there before `pulumi up` "
+            "(README, 'Environments and pulumi up')"
+        )
     provider = rds_admin_provider(
         f"{settings.name_prefix}-postgresql",
         address=shared.address,
@@ -45,7 +52,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         master_username=settings.instance.master_username,
         master_secret_arn=shared.master_secret_arn,
         database=settings.instance.database_name,
-        rds_ca_bundle=str(PROJECT_ROOT / settings.instance.ca_bundle_path),
+        rds_ca_bundle=str(ca_bundle),
     )
     schemas = declare_service_schemas(settings, provider, SecretStore(
         kms_key_id=shared.kms_key_arn,

@@ -102,3 +102,28 @@ def test_the_program_itself_refuses_bad_config_before_declaring_anything():
     bad = {"edumatrix-db:environment": "dev", "edumatrix-db:instanse": "{}"}
     with pytest.raises(pulumi.RunError, match="edumatrix-db:instanse: unknown key"):
         run_program("dev", bad, settings=settings)
+
+
+def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_dir):
+    config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
+              "edumatrix-db:network": {"vpcId": "vpc-00000001",
+                                       "subnetIds": ["subnet-0000000001", "subnet-0000000002"],
+                                       "allowedCidrs": ["10.0.0.0/8"]},
+              "edumatrix-db:instance": {"caBundlePath": str(stacks_dir / "absent.pem")}}
+    write_stack("nobundle", config)
+    assert any("absent.pem is missing" in w for w in Planner(stacks_dir).plan("nobundle").warnings)
+
+
+def test_a_present_rds_ca_bundle_gives_no_warning(write_stack, stacks_dir):
+    bundle = stacks_dir / "bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
+              "edumatrix-db:network": {"vpcId": "vpc-00000001",
+                                       "subnetIds": ["subnet-0000000001", "subnet-0000000002"],
+                                       "allowedCidrs": ["10.0.0.0/8"]},
+              "edumatrix-db:instance": {"caBundlePath": str(bundle)}}
+    write_stack("bundle", config)
+    recording = Planner(stacks_dir).plan("bundle")
+    assert recording.warnings == ()
+    provider = recording.one("pulumi:providers:postgresql")
+    assert provider.inputs["sslrootcert"] == str(bundle)
