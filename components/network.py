@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from config.settings import NetworkSettings
+
 
 @dataclass(frozen=True)
 class DatabaseNetworkArgs:
@@ -19,6 +21,13 @@ class DatabaseNetworkArgs:
     port: int = 5432
     tags: Mapping[str, str] = field(default_factory=dict)
     region: str | None = None
+
+    @classmethod
+    def from_settings(cls, network: NetworkSettings, *, port: int, tags: Mapping[str, str],
+                      region: str | None = None) -> DatabaseNetworkArgs:
+        return cls(vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
+                   allowed_security_group_ids=network.allowed_security_group_ids,
+                   allowed_cidrs=network.allowed_cidrs, port=port, tags=tags, region=region)
 
 
 class DatabaseNetwork(pulumi.ComponentResource):
@@ -51,31 +60,22 @@ class DatabaseNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        for index, source_group in enumerate(args.allowed_security_group_ids):
+        sources: list[tuple[str, dict[str, str]]] = [
+            *((f"sg-{i}", {"referenced_security_group_id": g}) for i, g in enumerate(args.allowed_security_group_ids)),
+            *((f"cidr-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.allowed_cidrs)),
+        ]
+        for suffix, source in sources:
             aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-sg-{index}",
+                f"{name}-from-{suffix}",
                 security_group_id=group.id,
-                referenced_security_group_id=source_group,
                 ip_protocol="tcp",
                 from_port=args.port,
                 to_port=args.port,
-                description=f"PostgreSQL from {source_group}",
+                description=f"PostgreSQL from {next(iter(source.values()))}",
                 region=args.region,
                 tags=tags,
                 opts=child,
-            )
-        for index, cidr in enumerate(args.allowed_cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-from-cidr-{index}",
-                security_group_id=group.id,
-                cidr_ipv4=cidr,
-                ip_protocol="tcp",
-                from_port=args.port,
-                to_port=args.port,
-                description=f"PostgreSQL from {cidr}",
-                region=args.region,
-                tags=tags,
-                opts=child,
+                **source,
             )
         self.subnet_group_name = subnet_group.name
         self.security_group_id = group.id

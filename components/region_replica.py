@@ -69,15 +69,8 @@ class RegionReplica(pulumi.ComponentResource):
             region=region,
             tags=tags,
         ), opts=child)
-        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs(
-            vpc_id=args.network.vpc_id,
-            subnet_ids=args.network.subnet_ids,
-            allowed_security_group_ids=args.network.allowed_security_group_ids,
-            allowed_cidrs=args.network.allowed_cidrs,
-            port=settings.port,
-            tags=tags,
-            region=region,
-        ), opts=child)
+        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs.from_settings(
+            args.network, port=settings.port, tags=tags, region=region), opts=child)
         params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(
             instance=settings, tags=tags, region=region), opts=child)
         monitoring = (

@@ -60,14 +60,8 @@ class SharedInstance(pulumi.ComponentResource):
             alias=f"{args.identifier}-data",
             tags=tags,
         ), opts=child)
-        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs(
-            vpc_id=args.network.vpc_id,
-            subnet_ids=args.network.subnet_ids,
-            allowed_security_group_ids=args.network.allowed_security_group_ids,
-            allowed_cidrs=args.network.allowed_cidrs,
-            port=settings.port,
-            tags=tags,
-        ), opts=child)
+        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs.from_settings(
+            args.network, port=settings.port, tags=tags), opts=child)
         params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(instance=settings, tags=tags),
                                         opts=child)
         monitoring = (
