@@ -40,7 +40,7 @@ pytest: $(STAMP)
 check: $(STAMP)
 	$(BIN)/edumatrix-db check
 
-test: lint typecheck pytest check
+test: lint typecheck check pytest
 
 # The tenant-read benchmark measures the local server: `make up` first.
 bench: up
