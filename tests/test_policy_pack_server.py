@@ -1,5 +1,6 @@
 """The pack as the Pulumi engine drives it: `policy/__main__.py` serves the analyzer gRPC protocol."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,10 @@ POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
 @pytest.fixture(scope="module")
 def analyzer():
-    # Started from inside policy/, as `pulumi preview --policy-pack policy` starts it.
-    proc = subprocess.Popen([sys.executable, "__main__.py"], cwd=POLICY_DIR, stdout=subprocess.PIPE,
+    # Started from inside policy/, as `pulumi preview --policy-pack policy` starts it. EDUMATRIX_POLICY_PYTHON
+    # names another interpreter, e.g. of a virtualenv built from policy/requirements.txt alone.
+    python = os.environ.get("EDUMATRIX_POLICY_PYTHON", sys.executable)
+    proc = subprocess.Popen([python, "__main__.py"], cwd=POLICY_DIR, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         port = proc.stdout.readline().strip()
