@@ -53,6 +53,7 @@ class RecordedResource:
     props: dict[str, Any] = field(repr=False, default_factory=dict)  # inputs merged with mocked outputs
     id: str | None = None  # the (mocked) physical id
     dependencies: tuple[str, ...] = ()  # URNs this resource waits for (explicit and from inputs)
+    protect: bool = False  # Pulumi's `protect` option: `pulumi destroy` refuses to delete it
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
@@ -147,6 +148,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             props=_ints({**unwrap_secrets(dict(state)), **unwrap_secrets(dict(inputs))}),
             id=id_ or None,
             dependencies=tuple(request.dependencies),
+            protect=bool(request.protect),
         ))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 

@@ -68,6 +68,7 @@ def test_dev_stack_turns_off_only_what_it_says(planner):
     db = planner.plan("dev").one("aws:rds/instance:Instance").inputs  # dev has no read replica
     assert db["multiAz"] is False
     assert db["deletionProtection"] is False
+    assert planner.plan("dev").one("aws:rds/instance:Instance").protect is False
     assert db["storageEncrypted"] is True
     assert db["publiclyAccessible"] is False
     assert db["backupRetentionPeriod"] == 7

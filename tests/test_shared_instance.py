@@ -75,6 +75,7 @@ def test_port_5432_is_admitted_only_from_the_configured_security_group(prod):
 def test_high_availability_and_protection_are_on_in_prod(db):
     assert db.inputs["multiAz"] is True
     assert db.inputs["deletionProtection"] is True
+    assert db.protect is True  # and Pulumi refuses to delete it too
     assert db.inputs["skipFinalSnapshot"] is False
     assert re.fullmatch(r"edumatrix-prod-final-[0-9a-f]{8}", db.inputs["finalSnapshotIdentifier"])
     assert db.inputs["copyTagsToSnapshot"] is True
