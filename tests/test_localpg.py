@@ -92,3 +92,14 @@ def test_a_reachable_checkout_passes_the_reachability_check(open_dir: Path, monk
     server = localpg.LocalServer(root=open_dir / "checkout")
     monkeypatch.setattr(server, "_server_ids", lambda: (65534, 65534))
     server._check_server_can_reach_base()
+
+
+def test_without_any_system_server_the_pgserver_wheel_is_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make up` installs the `local` extra, so a machine without PostgreSQL still gets a (degraded) server."""
+    monkeypatch.delenv("EDUMATRIX_PG_BINDIR", raising=False)
+    found = localpg.find_binaries(path=str(tmp_path), debian_root=tmp_path)
+    assert found.source == "pgserver"
+    assert (found.bindir / "postgres").is_file()
+    assert not found.has_ssl()  # the wheel has no TLS: `local up` says so
