@@ -221,3 +221,18 @@ def test_plain_tcp_without_tls_is_rejected(pg: Postgres) -> None:
     uri = pg.admin_uri.split("?")[0] + "?sslmode=disable"
     with pytest.raises(psycopg.OperationalError, match="no encryption"):
         psycopg.connect(uri).close()
+
+
+def test_app_role_encrypts_and_decrypts_a_column_value_with_pgcrypto(pg: Postgres) -> None:
+    """Column encryption (spec 2): pgcrypto, in the shared `extensions` schema on every service's search_path."""
+    with pg.connect(pg.uri("feedback", "app")) as conn:
+        row = conn.execute(
+            "SELECT pgp_sym_decrypt(pgp_sym_encrypt('student@example.org', 'k'), 'k'), "
+            "pgp_sym_encrypt('student@example.org', 'k')::text LIKE '%student%'"
+        ).fetchone()
+    assert row == ("student@example.org", False)
+
+
+def test_no_service_role_may_create_objects_in_the_shared_extensions_schema(pg: Postgres) -> None:
+    with pg.connect(pg.uri("feedback", "migrator")) as conn, pytest.raises(errors.InsufficientPrivilege):
+        conn.execute("CREATE TABLE extensions.feedback_smuggled (id int)")
