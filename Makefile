@@ -7,15 +7,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down status test lint typecheck pytest check bench clean
+.PHONY: prereqs up down status test lint typecheck pytest check bench clean
 
-$(STAMP): pyproject.toml
+# System packages (PostgreSQL 15, pgaudit, python3-venv, ...): installed here when root with apt; otherwise
+# this stops before anything else with the one command to run. The list lives in scripts/prereqs.py.
+prereqs:
+	@$(PYTHON) scripts/prereqs.py
+
+$(STAMP): pyproject.toml | prereqs
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,local]'
 	@touch $(STAMP)
 
-up: $(STAMP)
+up: prereqs $(STAMP)
 	$(BIN)/edumatrix-db local up
 
 down: $(STAMP)
@@ -40,7 +45,7 @@ pytest: $(STAMP)
 check: $(STAMP)
 	$(BIN)/edumatrix-db check
 
-test: lint typecheck check pytest
+test: prereqs lint typecheck check pytest
 
 # The tenant-read benchmark measures the local server: `make up` first.
 bench: up
