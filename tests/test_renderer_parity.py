@@ -9,12 +9,8 @@ from typing import Any
 import pulumi_postgresql as postgresql
 import pytest
 
-from components.service_schema import (
-    SecretStore,
-    canonical_from_resources,
-    declare_service_schemas,
-    postgres_provider,
-)
+from components.providers import postgres_provider
+from components.service_schema import SecretStore, canonical_from_resources, declare_service_schemas
 from config.access import model_for_settings
 from config.loader import load_stack
 from edumatrix_db.engine import Recording, run_program
