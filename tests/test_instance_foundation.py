@@ -7,7 +7,7 @@ import pytest
 
 from components.instance_foundation import InstanceFoundation, InstanceFoundationArgs
 from config.loader import load_stack
-from edumatrix_db.engine import Planner, RecordedResource, Recording, run_program
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording, run_program
 
 FOUNDATION = "edumatrix:database:InstanceFoundation"
 PARTS = {  # child component type -> name suffix (unchanged from before the foundation existed)
