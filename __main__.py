@@ -6,9 +6,9 @@ This is the only module that touches Pulumi's configuration; everything below re
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
+from components.platform import declare_platform
 from config.errors import ConfigError
 from config.loader import settings_from_config
-from edumatrix_db.program import declare_platform
 
 stack = pulumi.get_stack()
 try:

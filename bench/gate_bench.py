@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.loader import available_stacks  # noqa: E402
-from edumatrix_db import gate  # noqa: E402
-from edumatrix_db.engine import Planner  # noqa: E402
+from edumatrix_db.offline import gate  # noqa: E402
+from edumatrix_db.offline.engine import Planner  # noqa: E402
 
 BUDGET_SECONDS = 10.0
 

@@ -5,7 +5,7 @@
 Needs the local database (`edumatrix-db local up`) and `pgbench` (postgresql-client; a C client, so the
 numbers measure the server and the network, not Python). As the `feedback` migrator it creates
 `feedback_schema.feedback_bench_reads` (10 tenants x 2,000 rows) under tenant isolation
-(`edumatrix_db.tenancy.enable_tenant_isolation`), then, as `feedback_app` over TLS (verify-full), runs
+(`edumatrix_db.database.tenancy.enable_tenant_isolation`), then, as `feedback_app` over TLS (verify-full), runs
 point reads by primary key with prepared statements, one client:
 
 - plain:      `SELECT ... WHERE id = :id`; the tenant is fixed for the whole session (libpq `options`),
@@ -13,7 +13,7 @@ point reads by primary key with prepared statements, one client:
               pooler; it is the baseline.
 - textbook:   BEGIN; SELECT set_config(..., true); SELECT ...; COMMIT  -- four round trips.
 - documented: SELECT set_config(..., true); SELECT ...  as one pipeline with one Sync -- one round trip,
-              one implicit transaction (what `edumatrix_db.tenancy.scoped_execute` sends).
+              one implicit transaction (what `edumatrix_db.database.tenancy.scoped_execute` sends).
 
 The three run back to back in every round; the ratio is taken per round and the median reported, so load
 drift on the machine affects all three alike.
@@ -36,7 +36,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edumatrix_db.tenancy import TENANT_SETTING, enable_tenant_isolation
+from edumatrix_db.database.tenancy import TENANT_SETTING, enable_tenant_isolation
 
 TENANTS = 10
 ROWS_PER_TENANT = 2000

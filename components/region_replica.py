@@ -20,13 +20,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.instance_foundation import InstanceFoundation, InstanceFoundationArgs
 from components.instance_posture import final_snapshot_identifier, instance_posture
-from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
-from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
-from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
-from components.network import DatabaseNetwork, DatabaseNetworkArgs
-from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
 from config.settings import InstanceSettings, NetworkSettings, RegionSettings
 
 
@@ -43,8 +39,9 @@ class RegionReplicaArgs:
 
 
 class RegionReplica(pulumi.ComponentResource):
-    """`edumatrix:database:RegionReplica`: regional key, network, parameter group, log groups, the replica (or
-    promoted primary), replicated automated backups and lag alarms."""
+    """`edumatrix:database:RegionReplica`: a regional `InstanceFoundation` (key, network, parameter group,
+    monitoring role, log groups), the replica (or promoted primary), replicated automated backups and lag
+    alarms."""
 
     instance: aws.rds.Instance
     address: pulumi.Output[str]
@@ -63,27 +60,16 @@ class RegionReplica(pulumi.ComponentResource):
         settings, region, tags = args.instance, args.region, dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
 
-        key = PlatformKey(f"{name}-kms", PlatformKeyArgs(
-            description=f"{args.identifier}: storage, Performance Insights, logs, replicated backups in {region}",
-            alias=f"{args.identifier}-data",
+        foundation = InstanceFoundation(name, InstanceFoundationArgs(
+            identifier=args.identifier,
+            instance=settings,
+            network=args.network,
+            key_description=(f"{args.identifier}: storage, Performance Insights, logs, replicated backups "
+                             f"in {region}"),
             region=region,
             tags=tags,
         ), opts=child)
-        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs.from_settings(
-            args.network, port=settings.port, tags=tags, region=region), opts=child)
-        params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(
-            instance=settings, tags=tags, region=region), opts=child)
-        monitoring = (
-            EnhancedMonitoringRole(f"{name}-monitoring", EnhancedMonitoringRoleArgs(tags=tags), opts=child)
-            if settings.monitoring_interval_seconds > 0 else None
-        )
-        logs = RdsLogGroups(f"{name}-logs", RdsLogGroupsArgs(
-            instance_identifier=args.identifier,
-            kms_key_arn=key.arn,
-            retention_days=settings.log_retention_days,
-            tags=tags,
-            region=region,
-        ), opts=child)
+        key_arn = foundation.key_arn
 
         final_snapshot = promoted and settings.final_snapshot
         self.instance = aws.rds.Instance(
@@ -94,10 +80,10 @@ class RegionReplica(pulumi.ComponentResource):
             # A promoted replica keeps engine, storage, database and master user of the primary it was;
             # these are inherited at creation and never set on a replica.
             instance_class=settings.instance_class,
-            kms_key_id=key.arn,
-            parameter_group_name=params.name,
-            db_subnet_group_name=network.subnet_group_name,
-            vpc_security_group_ids=[network.security_group_id],
+            kms_key_id=key_arn,
+            parameter_group_name=foundation.parameter_group_name,
+            db_subnet_group_name=foundation.subnet_group_name,
+            vpc_security_group_ids=[foundation.security_group_id],
             multi_az=settings.multi_az if promoted else False,
             # Backups on the replica too: AWS recommends them before promotion so none is taken during it.
             backup_retention_period=settings.backup_retention_days,
@@ -109,15 +95,16 @@ class RegionReplica(pulumi.ComponentResource):
                                        if final_snapshot else None),
             # A promoted primary gets its own managed master secret, in this region, under this region's key.
             manage_master_user_password=True if promoted else None,
-            master_user_secret_kms_key_id=key.arn if promoted else None,
+            master_user_secret_kms_key_id=key_arn if promoted else None,
             deletion_protection=settings.deletion_protection,
             # A failover is applied now, not at the next maintenance window.
             apply_immediately=True if promoted else settings.apply_immediately,
-            **instance_posture(settings, key_arn=key.arn, monitoring_role_arn=monitoring.arn if monitoring else None,
+            **instance_posture(settings, key_arn=key_arn, monitoring_role_arn=foundation.monitoring_role_arn,
                                region=region),
             tags={**tags, "role": "primary"} if promoted else {**tags, "role": "replica",
                                                                 "replica-of": args.primary_region},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[foundation.log_groups],
+                                        protect=settings.deletion_protection),
         )
 
         self.backups_replication = None
@@ -128,7 +115,7 @@ class RegionReplica(pulumi.ComponentResource):
             self.backups_replication = aws.rds.InstanceAutomatedBackupsReplication(
                 f"{name}-backups",
                 source_db_instance_arn=args.primary_arn,
-                kms_key_id=key.arn,
+                kms_key_id=key_arn,
                 retention_period=args.settings.backup_replication_days,
                 region=region,
                 opts=child,
@@ -137,7 +124,7 @@ class RegionReplica(pulumi.ComponentResource):
             alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
                 replica_identifiers=[self.instance.identifier],
                 settings=args.settings,
-                kms_key_arn=key.arn,
+                kms_key_arn=key_arn,
                 region=region,
                 tags=tags,
             ), opts=child)
@@ -146,8 +133,8 @@ class RegionReplica(pulumi.ComponentResource):
         self.address = self.instance.address
         self.arn = self.instance.arn
         self.identifier = self.instance.identifier
-        self.kms_key_arn = key.arn
-        self.parameter_group_name = params.name
+        self.kms_key_arn = key_arn
+        self.parameter_group_name = foundation.parameter_group_name
         self.register_outputs({
             "address": self.address,
             "arn": self.arn,

@@ -15,12 +15,9 @@ Traps of the provider this file avoids:
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -227,98 +224,6 @@ def declare_service_schemas(
         )
         previous = out[access.service]
     return out
-
-
-def postgres_provider(
-    name: str,
-    *,
-    host: pulumi.Input[str],
-    port: pulumi.Input[int],
-    username: pulumi.Input[str],
-    password: pulumi.Input[str],
-    database: str,
-    sslrootcert: str,
-    opts: pulumi.ResourceOptions | None = None,
-) -> postgresql.Provider:
-    """The pulumi-postgresql provider as the platform admin: not a superuser, TLS verified (verify-full).
-
-    AWS stacks pass the instance's `address` as host and the RDS CA bundle path as `sslrootcert`.
-    """
-    return postgresql.Provider(
-        name,
-        host=host,
-        port=port,
-        username=username,
-        password=password,
-        database=database,
-        sslmode="verify-full",
-        sslrootcert=sslrootcert,
-        superuser=False,
-        connect_timeout=15,
-        opts=opts,
-    )
-
-
-def local_provider(
-    settings: StackSettings, project_root: Path, opts: pulumi.ResourceOptions | None = None
-) -> postgresql.Provider:
-    """The provider of the `local` stack: the admin login that `edumatrix-db local up` wrote.
-
-    Without `.local/connections.json` (an offline plan, a fresh checkout) it falls back to the defaults
-    `local up` would use and warns; a real `pulumi up` then fails to connect, saying where.
-    """
-    path = project_root / settings.local.connections_file
-    host, port = "127.0.0.1", settings.local.preferred_port
-    username, password = settings.instance.master_username, ""
-    sslrootcert = str(project_root / ".local" / "tls" / "ca.crt")
-    if path.is_file():
-        admin = urlsplit(json.loads(path.read_text())["admin"])
-        query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
-        host, port = admin.hostname or host, admin.port or port
-        username, password = unquote(admin.username or username), unquote(admin.password or "")
-        sslrootcert = unquote(query.get("sslrootcert", sslrootcert))
-    else:
-        pulumi.log.warn(
-            f"{path} not found: run `edumatrix-db local up --server-only` before `pulumi up --stack local`"
-        )
-    return postgres_provider(
-        "local-postgresql",
-        host=host,
-        port=port,
-        username=username,
-        password=pulumi.Output.secret(password),
-        database=settings.instance.database_name,
-        sslrootcert=sslrootcert,
-        opts=opts,
-    )
-
-
-def rds_admin_provider(
-    name: str,
-    *,
-    address: pulumi.Input[str],
-    port: pulumi.Input[int],
-    master_username: str,
-    master_secret_arn: pulumi.Input[str],
-    database: str,
-    rds_ca_bundle: str,
-    opts: pulumi.ResourceOptions | None = None,
-) -> postgresql.Provider:
-    """The provider of an AWS stack: the instance's `address`, the RDS-managed master password read from
-    its Secrets Manager secret, TLS verified against the RDS CA bundle (a PEM file path, e.g. AWS's
-    `global-bundle.pem` committed to the repository)."""
-    secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
-    password = secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else "")
-    return postgres_provider(
-        name,
-        host=address,
-        port=port,
-        username=master_username,
-        password=pulumi.Output.secret(password),
-        database=database,
-        sslrootcert=rds_ca_bundle,
-        opts=opts,
-    )
 
 
 def canonical_from_resources(

@@ -13,12 +13,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.instance_foundation import InstanceFoundation, InstanceFoundationArgs
 from components.instance_posture import final_snapshot_identifier, instance_posture
-from components.kms_key import PlatformKey, PlatformKeyArgs
-from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
-from components.monitoring_role import EnhancedMonitoringRole, EnhancedMonitoringRoleArgs
-from components.network import DatabaseNetwork, DatabaseNetworkArgs
-from components.parameter_group import DatabaseParameterGroup, DatabaseParameterGroupArgs
 from config.settings import InstanceSettings, NetworkSettings
 
 
@@ -33,8 +29,9 @@ class SharedInstanceArgs:
 
 
 class SharedInstance(pulumi.ComponentResource):
-    """`edumatrix:database:SharedInstance`: KMS key, network, parameter group, monitoring role, log groups
-    and the RDS instance. Clients connect to `address` (not `endpoint`, which carries the port)."""
+    """`edumatrix:database:SharedInstance`: its `InstanceFoundation` (KMS key, network, parameter group,
+    monitoring role, log groups) and the RDS instance. Clients connect to `address` (not `endpoint`, which
+    carries the port)."""
 
     instance: aws.rds.Instance
     address: pulumi.Output[str]
@@ -53,27 +50,15 @@ class SharedInstance(pulumi.ComponentResource):
         super().__init__("edumatrix:database:SharedInstance", name, None, opts)
         settings = args.instance
         tags = dict(args.tags)
-        child = pulumi.ResourceOptions(parent=self)
 
-        key = PlatformKey(f"{name}-kms", PlatformKeyArgs(
-            description=f"{args.identifier}: storage, Performance Insights, master secret, logs, backups",
-            alias=f"{args.identifier}-data",
+        foundation = InstanceFoundation(name, InstanceFoundationArgs(
+            identifier=args.identifier,
+            instance=settings,
+            network=args.network,
+            key_description=f"{args.identifier}: storage, Performance Insights, master secret, logs, backups",
             tags=tags,
-        ), opts=child)
-        network = DatabaseNetwork(f"{name}-net", DatabaseNetworkArgs.from_settings(
-            args.network, port=settings.port, tags=tags), opts=child)
-        params = DatabaseParameterGroup(f"{name}-pg", DatabaseParameterGroupArgs(instance=settings, tags=tags),
-                                        opts=child)
-        monitoring = (
-            EnhancedMonitoringRole(f"{name}-monitoring", EnhancedMonitoringRoleArgs(tags=tags), opts=child)
-            if settings.monitoring_interval_seconds > 0 else None
-        )
-        logs = RdsLogGroups(f"{name}-logs", RdsLogGroupsArgs(
-            instance_identifier=args.identifier,
-            kms_key_arn=key.arn,
-            retention_days=settings.log_retention_days,
-            tags=tags,
-        ), opts=child)
+        ), opts=pulumi.ResourceOptions(parent=self))
+        key_arn = foundation.key_arn
 
         self.instance = aws.rds.Instance(
             f"{name}-db",
@@ -82,17 +67,17 @@ class SharedInstance(pulumi.ComponentResource):
             engine_version=settings.engine_version,
             instance_class=settings.instance_class,
             allocated_storage=settings.allocated_storage_gb,
-            kms_key_id=key.arn,
+            kms_key_id=key_arn,
             db_name=settings.database_name,
             port=settings.port,
             username=settings.master_username,
             manage_master_user_password=True,
-            master_user_secret_kms_key_id=key.arn,
+            master_user_secret_kms_key_id=key_arn,
             multi_az=settings.multi_az,
             deletion_protection=settings.deletion_protection,
-            db_subnet_group_name=network.subnet_group_name,
-            vpc_security_group_ids=[network.security_group_id],
-            parameter_group_name=params.name,
+            db_subnet_group_name=foundation.subnet_group_name,
+            vpc_security_group_ids=[foundation.security_group_id],
+            parameter_group_name=foundation.parameter_group_name,
             backup_retention_period=settings.backup_retention_days,
             backup_window=settings.backup_window,
             delete_automated_backups=False,
@@ -101,8 +86,9 @@ class SharedInstance(pulumi.ComponentResource):
                                        if settings.final_snapshot else None),
             apply_immediately=settings.apply_immediately,
             tags=tags,
-            **instance_posture(settings, key_arn=key.arn, monitoring_role_arn=monitoring.arn if monitoring else None),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs], protect=settings.deletion_protection),
+            **instance_posture(settings, key_arn=key_arn, monitoring_role_arn=foundation.monitoring_role_arn),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[foundation.log_groups],
+                                        protect=settings.deletion_protection),
         )
 
         self.address = self.instance.address
@@ -113,11 +99,11 @@ class SharedInstance(pulumi.ComponentResource):
         self.master_secret_arn = self.instance.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
-        self.kms_key_arn = key.arn
-        self.parameter_group_name = params.name
-        self.security_group_id = network.security_group_id
-        self.subnet_group_name = network.subnet_group_name
-        self.monitoring_role_arn = monitoring.arn if monitoring else None
+        self.kms_key_arn = key_arn
+        self.parameter_group_name = foundation.parameter_group_name
+        self.security_group_id = foundation.security_group_id
+        self.subnet_group_name = foundation.subnet_group_name
+        self.monitoring_role_arn = foundation.monitoring_role_arn
         self.register_outputs({
             "address": self.address,
             "port": self.port,

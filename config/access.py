@@ -2,7 +2,7 @@
 
 Pure data, no Pulumi and no SQL. Two thin renderers turn it into effects:
 - `components/service_schema.py` + `components/database_baseline.py` declare pulumi-postgresql resources;
-- `edumatrix_db/sql.py` applies idempotent SQL to a real PostgreSQL (local environment, tests, drills).
+- `edumatrix_db/database/sql.py` applies idempotent SQL to a real PostgreSQL (local environment, tests, drills).
 Both reduce to `AccessModel.canonical()`, a set of comparable tuples; a test checks that they agree.
 
 Per service (`feedback` as the example):

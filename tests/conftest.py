@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from config.loader import STACKS_DIR
-from edumatrix_db.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, Recording
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
 from components.network import DatabaseNetwork, DatabaseNetworkArgs
 from config.loader import load_stack
-from edumatrix_db.engine import Recording, run_program
+from edumatrix_db.offline.engine import Recording, run_program
 
 SUBNETS = ("subnet-0000000000000001a", "subnet-0000000000000002b")
 
@@ -75,7 +75,7 @@ def test_dev_stack_turns_off_only_what_it_says(planner):
 
 
 def test_monitoring_interval_zero_declares_no_monitoring_role(write_stack, stacks_dir):
-    from edumatrix_db.engine import Planner
+    from edumatrix_db.offline.engine import Planner
 
     config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
               "edumatrix-db:network": {"vpcId": "vpc-00000001", "subnetIds": list(SUBNETS),

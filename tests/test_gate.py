@@ -10,13 +10,13 @@ import pulumi_policy
 import pytest
 
 from config.loader import STACKS_DIR, available_stacks, load_stack
-from edumatrix_db import gate
-from edumatrix_db.engine import Planner
+from edumatrix_db.offline import gate
+from edumatrix_db.offline.engine import Planner
 from policy.base import StackPolicy, TypedResourcePolicy
 from policy.pack import CONFIG_DIR, POLICIES
 from tests.policy.fixtures import instance, run
 
-POLICY_DIR = Path(gate.__file__).resolve().parent.parent / "policy"
+POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
 
 @pytest.fixture(scope="module")

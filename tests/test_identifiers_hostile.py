@@ -15,8 +15,8 @@ from config.access import build_access_model
 from config.catalog import Catalog, ServiceSpec, load_catalog, parse_catalog
 from config.errors import ConfigError
 from config.naming import MAX_IDENTIFIER_BYTES, InvalidIdentifier, quote_ident
-from edumatrix_db import sql
-from edumatrix_db.tenancy import enable_tenant_isolation_sql
+from edumatrix_db.database import sql
+from edumatrix_db.database.tenancy import enable_tenant_isolation_sql
 
 HOSTILE = [
     'feed"back',

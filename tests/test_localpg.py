@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edumatrix_db import localpg
+from edumatrix_db.database import localpg
 
 
 def fake_install(root: Path, version: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.loader import PROJECT_ROOT, STACKS_DIR, available_stacks, load_stack
-from edumatrix_db.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, Recording
 from tests.region_support import TEMPLATE, copy_stacks, region_stack_from_template, write_stack
 
 NEW_REGION = "ap-southeast-2"
@@ -49,7 +49,7 @@ def test_the_new_stack_file_passes_configuration_validation(stacks: Path) -> Non
 
 
 def test_the_new_stack_file_passes_the_policy_gate(stacks: Path) -> None:
-    from edumatrix_db import gate
+    from edumatrix_db.offline import gate
 
     report = gate.check_stack(NEW_STACK, Planner(stacks))
     assert not report.failed, gate.render_table([report])

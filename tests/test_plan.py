@@ -12,7 +12,7 @@ import pytest
 
 from config.loader import PROJECT_ROOT, available_stacks, load_stack
 from edumatrix_db.cli import main
-from edumatrix_db.engine import Planner, run_program
+from edumatrix_db.offline.engine import Planner, run_program
 
 ALL_STACKS = available_stacks()
 
@@ -89,7 +89,7 @@ def test_an_unknown_stack_exits_2_with_the_error_and_no_traceback():
 def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir, write_stack, capsys, monkeypatch):
     write_stack("typo", {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
                          "edumatrix-db:instance": {"multiAZ": False}})
-    monkeypatch.setattr("edumatrix_db.cli.Planner", lambda: Planner(stacks_dir))
+    monkeypatch.setattr("edumatrix_db.cli.plan.Planner", lambda: Planner(stacks_dir))
     assert main(["plan", "typo"]) == 2
     err = capsys.readouterr().err
     assert "Pulumi.typo.yaml: edumatrix-db:instance.multiAZ: unknown key" in err

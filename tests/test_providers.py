@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from components.service_schema import local_provider, rds_admin_provider
+from components.providers import local_provider, rds_admin_provider
 from config.loader import load_stack
-from edumatrix_db.engine import run_program
-from edumatrix_db.mocks import mock_master_password
+from edumatrix_db.offline.engine import run_program
+from edumatrix_db.offline.mocks import mock_master_password
 
 
 class Providers:

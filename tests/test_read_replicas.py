@@ -11,7 +11,7 @@ import pytest
 from components.kms_key import key_policy
 from config.errors import ConfigError
 from config.loader import load_stack
-from edumatrix_db.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, Recording
 from tests.region_support import copy_stacks, edit_stack
 
 INSTANCE = "aws:rds/instance:Instance"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from config.errors import ConfigError, Problem
 from config.loader import load_stack, settings_from_config
 from config.regions import AWS_REGIONS, partition_of
-from edumatrix_db.engine import Planner
+from edumatrix_db.offline.engine import Planner
 from tests.region_support import copy_stacks, edit_stack, region_stack_from_template, write_stack
 
 EU = "prod-eu-west-1"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from config.loader import load_stack, read_stack_config
-from edumatrix_db.engine import Planner, Recording, run_program
-from edumatrix_db.render import render_mermaid
+from edumatrix_db.offline.engine import Planner, Recording, run_program
+from edumatrix_db.offline.render import render_mermaid
 from tests.region_support import copy_stacks, edit_stack
 
 REGION = "eu-west-1"

@@ -1,5 +1,5 @@
 """Renderer 1 (pulumi-postgresql resources, run under the SDK's mocks) says exactly what the access model
-says, which is what renderer 2 (edumatrix_db.sql) applies: every role, setting, membership, grant and
+says, which is what renderer 2 (edumatrix_db.database.sql) applies: every role, setting, membership, grant and
 default privilege of one has its exact counterpart in the other."""
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from typing import Any
 import pulumi_postgresql as postgresql
 import pytest
 
-from components.service_schema import (
-    SecretStore,
-    canonical_from_resources,
-    declare_service_schemas,
-    postgres_provider,
-)
+from components.providers import postgres_provider
+from components.service_schema import SecretStore, canonical_from_resources, declare_service_schemas
 from config.access import model_for_settings
 from config.loader import load_stack
-from edumatrix_db.engine import Recording, run_program
+from edumatrix_db.offline.engine import Recording, run_program
 
 
 class RecordingMocks:

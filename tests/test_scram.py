@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config.scram import scram_verifier
-from edumatrix_db.engine import Recording
+from edumatrix_db.offline.engine import Recording
 
 
 def _client_proof_checks(verifier: str, password: str) -> bool:

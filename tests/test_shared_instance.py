@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from edumatrix_db.engine import Recording
+from edumatrix_db.offline.engine import Recording
 
 INSTANCE = "aws:rds/instance:Instance"
 

@@ -19,7 +19,7 @@ import pytest
 
 from config.access import AccessModel, build_access_model
 from config.catalog import load_catalog
-from edumatrix_db import localpg
+from edumatrix_db.database import localpg
 
 
 @dataclass

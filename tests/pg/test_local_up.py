@@ -76,7 +76,7 @@ def test_clients_limited_to_tls_1_2_are_refused(twice: tuple[Path, ...]) -> None
 def test_a_client_that_does_not_trust_the_local_ca_is_refused(
     twice: tuple[Path, ...], tmp_path: Path
 ) -> None:
-    from edumatrix_db.localpg import LocalServer
+    from edumatrix_db.database.localpg import LocalServer
 
     other = LocalServer(tmp_path)
     other.tls.parent.mkdir(parents=True)

@@ -1,5 +1,5 @@
-"""Renderer 2 (edumatrix_db.sql) on a real PostgreSQL: idempotent, says what the model says, never drops
-data unless told to."""
+"""Renderer 2 (edumatrix_db.database.sql) on a real PostgreSQL: idempotent, says what the model says, never
+drops data unless told to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from config.access import build_access_model
 from config.catalog import load_catalog
-from edumatrix_db import sql
+from edumatrix_db.database import catalog, sql
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -24,7 +24,7 @@ def test_the_database_holds_exactly_what_the_access_model_says(
     pg: Postgres, probes: dict[str, dict[str, int]]
 ) -> None:
     with pg.admin() as conn:
-        actual = sql.read_canonical(conn, pg.model)
+        actual = catalog.read_canonical(conn, pg.model)
     expected = pg.model.canonical()
     assert actual == expected, (
         f"only in the database: {sorted(actual - expected, key=str)}\n"

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from edumatrix_db.tenancy import (
+from edumatrix_db.database.tenancy import (
     TENANT_SETTING,
     TenantNotSet,
     enable_tenant_isolation,
@@ -123,7 +123,7 @@ def test_scoped_execute_reads_one_tenant_in_one_pipeline_and_leaves_nothing_behi
 
 
 def test_setting_a_tenant_outside_a_transaction_is_refused(isolated: Postgres) -> None:
-    from edumatrix_db.tenancy import set_tenant
+    from edumatrix_db.database.tenancy import set_tenant
 
     with app(isolated) as conn, pytest.raises(TenantNotSet):
         set_tenant(conn, A)

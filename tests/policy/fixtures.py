@@ -8,8 +8,8 @@ from typing import Any
 
 from config.catalog import load_catalog
 from config.naming import RoleKind, role_name, schema_name
-from edumatrix_db.engine import RecordedResource
-from edumatrix_db.gate import Violation, evaluate
+from edumatrix_db.offline.engine import RecordedResource
+from edumatrix_db.offline.gate import Violation, evaluate
 from policy.base import PackPolicy
 from policy.pack import POLICIES, load_policy_config
 

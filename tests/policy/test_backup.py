@@ -1,6 +1,6 @@
 """policy/backup.py: RDS.26 advisory until backup plans exist, then mandatory coverage."""
 
-from edumatrix_db.gate import Violation
+from edumatrix_db.offline.gate import Violation
 from policy import backup
 from tests.policy.fixtures import TAGS, instance, replica, resource, run
 

@@ -30,7 +30,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config, use_stacks_dir
 from config.settings import PROJECT, StackSettings
-from edumatrix_db.mocks import PlatformMocks, unwrap_secrets
+from edumatrix_db.offline.mocks import PlatformMocks, unwrap_secrets
 
 SECRET = "[secret]"
 PROGRAM = PROJECT_ROOT / "__main__.py"
@@ -215,7 +215,7 @@ def run_program(
 
     def record() -> Recording:
         use_stacks_dir(stacks_dir)
-        logger = logging.getLogger(f"edumatrix_db.engine.{stack}")
+        logger = logging.getLogger(f"edumatrix_db.offline.engine.{stack}")
         logger.propagate = False
         logger.handlers = [collected := _Collect()]
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)

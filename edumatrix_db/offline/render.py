@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from edumatrix_db.engine import RecordedResource, Recording
+from edumatrix_db.offline.engine import RecordedResource, Recording
 
 # The inputs worth showing in the tree for each resource type (everything is in the JSON format).
 KEY_SETTINGS: dict[str, tuple[str, ...]] = {

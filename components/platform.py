@@ -10,9 +10,10 @@ from typing import Any
 
 import pulumi
 
+from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
-from components.service_schema import SecretStore, declare_service_schemas, local_provider, rds_admin_provider
+from components.service_schema import SecretStore, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.loader import PROJECT_ROOT
 from config.settings import PROJECT, StackSettings

@@ -26,7 +26,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.errors import ConfigError
 from config.settings import StackSettings
-from edumatrix_db.engine import Planner, RecordedResource, Recording
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy
 from policy.pack import DEFAULT_ENFORCEMENT, POLICIES, load_policy_config
 

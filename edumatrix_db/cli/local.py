@@ -1,8 +1,5 @@
-"""`edumatrix-db local up|down|status` and `edumatrix-db tenancy sql`: the local database commands.
-
-Wire into the CLI with `add_parser(subparsers)` (and `add_tenancy_parser(subparsers)`); each sets
-`handler` (the convention of edumatrix_db.cli on main), which takes the parsed args and returns the exit code.
-"""
+"""`edumatrix-db local up|down|status` and `edumatrix-db tenancy sql`: the local database commands
+(`edumatrix_db.database`)."""
 
 from __future__ import annotations
 
@@ -16,11 +13,18 @@ from config.access import model_for_settings
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from edumatrix_db import localpg
-from edumatrix_db.tenancy import ID_TYPES, enable_tenant_isolation_sql
+from edumatrix_db.database import localpg
+from edumatrix_db.database.tenancy import ID_TYPES, enable_tenant_isolation_sql
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_local_parser(subparsers)
+    _add_tenancy_parser(subparsers)
+
+
+def _add_local_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     local = subparsers.add_parser(
         "local",
         help="a local PostgreSQL isolated exactly like production",
@@ -54,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     return local
 
 
-def add_tenancy_parser(
+def _add_tenancy_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
     tenancy = subparsers.add_parser("tenancy", help="tenant isolation helpers for service migrations")

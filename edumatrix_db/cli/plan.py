@@ -1,23 +1,18 @@
-"""The `edumatrix-db` command: offline plans of stacks and the policy gate (more subcommands register here).
-
-Exit codes: 0 success, 1 a check found violations, 2 configuration or usage error.
-"""
+"""`edumatrix-db plan`, `check` and `policy-config`: offline plans of stacks and the policy gate
+(`edumatrix_db.offline`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from config.errors import ConfigError
 from config.loader import STACKS_DIR, available_stacks, load_stack
-from edumatrix_db import gate, localcmd
-from edumatrix_db.engine import Planner
-from edumatrix_db.render import render_json, render_mermaid, render_tree
-
-EXIT_OK, EXIT_VIOLATIONS, EXIT_CONFIG = 0, 1, 2
+from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
+from edumatrix_db.offline import gate
+from edumatrix_db.offline.engine import Planner
+from edumatrix_db.offline.render import render_json, render_mermaid, render_tree
 
 
 def _print_warnings(planner: Planner) -> None:
@@ -60,13 +55,7 @@ def _policy_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edumatrix-db",
-        description="The PostgreSQL platform of EDU Matrix Interlinked: offline plans, policy checks, "
-                    "and the local database.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan = sub.add_parser("plan", help="show what a stack declares (runs the program under mocks; no cloud)")
     plan.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--format", choices=("tree", "json", "mermaid"), default="tree")
@@ -81,19 +70,3 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(for pulumi preview --policy-pack-config)")
     pconf.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     pconf.set_defaults(handler=_policy_config)
-    localcmd.add_parser(sub)
-    localcmd.add_tenancy_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except ConfigError as error:
-        print(str(error), file=sys.stderr)
-        return EXIT_CONFIG
-
-
-if __name__ == "__main__":
-    sys.exit(main())

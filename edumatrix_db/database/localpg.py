@@ -38,10 +38,10 @@ from urllib.parse import quote
 import psycopg
 
 from config.access import AccessModel, build_access_model
+from config.loader import PROJECT_ROOT
 from config.naming import quote_ident
-from edumatrix_db import sql
+from edumatrix_db.database import sql
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP_SUPERUSER = "postgres"
 DEFAULT_PORT = 54329
 SERVER_USER_WHEN_ROOT = "postgres"
