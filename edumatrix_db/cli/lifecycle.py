@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import difflib
 import json
 import os
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
@@ -20,13 +23,16 @@ from config.catalog import load_catalog
 from config.loader import load_stack
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 from edumatrix_db.database import localpg
-from edumatrix_db.ops import migrate
+from edumatrix_db.ops import health, migrate, schemadoc
+from edumatrix_db.ops.findings import Finding, counts_by_rule
 
 MIGRATOR_URL_ENV = "EDUMATRIX_MIGRATOR_URL"
+MONITOR_URL_ENV = "EDUMATRIX_MONITOR_URL"
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_migrate_parser(subparsers)
+    _add_docs_and_health_parsers(subparsers)
 
 
 def _local_options() -> argparse.ArgumentParser:
@@ -151,12 +157,99 @@ def _check(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[green]passed[/green]: {args.service}'s migrations apply, pass the audit rules, roll back "
                       "to base and re-apply to an identical catalog")
         return EXIT_OK
-    findings = Table(title="findings")
-    for column in ("rule", "object", "problem", "fix"):
-        findings.add_column(column, overflow="fold")
-    for f in report.findings:
-        findings.add_row(f.rule, f.object, f.message, f.fix)
-    console.print(findings)
-    counts = ", ".join(f"{rule}: {n}" for rule, n in sorted(report.counts_by_rule().items()))
-    console.print(f"[red]failed[/red]: {len(report.findings)} finding(s) ({counts})")
+    _print_findings(console, report.findings, title="findings")
+    console.print("[red]failed[/red]")
     return EXIT_VIOLATIONS
+
+
+def _add_docs_and_health_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    url_help = (f"a login with pg_monitor (default: ${MONITOR_URL_ENV}, then the local admin from "
+                ".local/connections.json)")
+    docs = subparsers.add_parser(
+        "docs", parents=[_local_options()], help="document a service's schema from the live catalog",
+        description="Mermaid ER diagram, keys, indexes and what they serve, partitions, sizes, row estimates, "
+                    "tenant isolation, pg_cron jobs, growth, top statements (docs/schema-docs.md).")
+    docs.add_argument("service")
+    docs.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    docs.add_argument("--url", help=url_help)
+    docs.set_defaults(handler=run_docs)
+    check = subparsers.add_parser(
+        "health", parents=[_local_options()], help="maintenance findings with fixes (all services or one)",
+        description="Dead tuples, table and index bloat, unused and duplicate indexes, tables never vacuumed "
+                    "or analyzed, transaction ID age. Exit 1 when there are findings (docs/maintenance.md).")
+    check.add_argument("service", nargs="?")
+    check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--url", help=url_help)
+    check.set_defaults(handler=run_health)
+
+
+def monitor_url(args: argparse.Namespace) -> str:
+    url = args.url or os.environ.get(MONITOR_URL_ENV)
+    if url:
+        return str(url)
+    server, _ = _local(args)
+    if not server.connections_file.exists():
+        raise migrate.MigrationError(f"no --url, no ${MONITOR_URL_ENV} and no {server.connections_file}: run "
+                                     "`edumatrix-db local up` or pass a pg_monitor login's URI")
+    return str(json.loads(server.connections_file.read_text())["admin"])
+
+
+def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection[Any], AccessModel]:
+    _, model = _local(args)
+    return psycopg.connect(monitor_url(args), autocommit=True), model
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    problem = unknown_service(args.service)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        conn, model = _connect(args)
+    except (migrate.MigrationError, localpg.LocalServerError, psycopg.OperationalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    migrator = None
+    with contextlib.suppress(migrate.MigrationError, psycopg.OperationalError, KeyError):
+        migrator = psycopg.connect(migrator_url(args), autocommit=True)  # else: jobs reported as not visible
+    with conn:
+        doc = schemadoc.collect(conn, model, args.service, migrator)
+    if migrator is not None:
+        migrator.close()
+    print(json.dumps(doc, indent=2, default=str) if args.format == "json" else schemadoc.markdown(doc), end="")
+    return EXIT_OK
+
+
+def run_health(args: argparse.Namespace) -> int:
+    if args.service:
+        problem = unknown_service(args.service)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        conn, model = _connect(args)
+    except (migrate.MigrationError, localpg.LocalServerError, psycopg.OperationalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    with conn:
+        findings = health.check(conn, model, [args.service] if args.service else None)
+    if args.format == "json":
+        print(json.dumps({"findings": [dataclasses.asdict(f) for f in findings],
+                          "counts": counts_by_rule(findings)}, indent=2))
+    else:
+        _print_findings(Console(), findings, title=f"health {args.service or 'all services'}")
+    return EXIT_VIOLATIONS if findings else EXIT_OK
+
+
+def _print_findings(console: Console, findings: list[Finding], *, title: str) -> None:
+    if not findings:
+        console.print(f"{title}: no findings")
+        return
+    table = Table(title=title)
+    for column in ("rule", "service", "object", "problem", "fix"):
+        table.add_column(column, overflow="fold")
+    for f in findings:
+        table.add_row(f.rule, f.service, f.object, f.message, f.fix)
+    console.print(table)
+    counts = ", ".join(f"{rule}: {n}" for rule, n in sorted(counts_by_rule(findings).items()))
+    console.print(f"{len(findings)} finding(s): {counts}")

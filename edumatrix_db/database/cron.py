@@ -34,15 +34,22 @@ def apply_cron_access(conn: psycopg.Connection[Any], model: AccessModel) -> list
     return done
 
 
-def service_jobs(conn: psycopg.Connection[Any], service: str) -> list[Mapping[str, Any]]:
-    """The service's pg_cron jobs and their last run (read as an admin who sees every job)."""
-    if conn.execute("SELECT to_regclass('cron.job')").fetchone() in (None, (None,)):
+def service_jobs(migrator: psycopg.Connection[Any], service: str) -> list[Mapping[str, Any]]:
+    """The service's pg_cron jobs and their last run, read on a connection of `<service>_migrator`: pg_cron's
+    row-level security shows a login only the jobs it scheduled (an admin sees none of them)."""
+    if migrator.execute("SELECT to_regnamespace('cron')").fetchone() in (None, (None,)):
         return []
-    rows = conn.execute(
-        "SELECT j.jobname, j.schedule, j.command, j.username, j.active, r.status, r.return_message, r.start_time "
-        "FROM cron.job j LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details d WHERE d.jobid = j.jobid "
-        "ORDER BY d.start_time DESC NULLS LAST LIMIT 1) r ON true WHERE j.username = %s ORDER BY j.jobname",
-        [f"{service}_{RoleKind.MIGRATOR.value}"],
-    ).fetchall()
+    name = f"{service}_{RoleKind.MIGRATOR.value}"
+    if migrator.execute("SELECT session_user::text").fetchone() != (name,):
+        raise ValueError(f"read {service}'s jobs as {name}: pg_cron shows each login only its own jobs")
+    migrator.execute("SET ROLE NONE")
+    try:
+        rows = migrator.execute(
+            "SELECT j.jobname, j.schedule, j.command, j.username, j.active, r.status, r.return_message, "
+            "r.start_time FROM cron.job j LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details d "
+            "WHERE d.jobid = j.jobid ORDER BY d.start_time DESC NULLS LAST LIMIT 1) r ON true ORDER BY j.jobname"
+        ).fetchall()
+    finally:
+        migrator.execute("RESET ROLE")
     keys = ("name", "schedule", "command", "username", "active", "last_status", "last_message", "last_start")
     return [dict(zip(keys, row, strict=True)) for row in rows]

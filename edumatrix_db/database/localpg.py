@@ -523,7 +523,8 @@ class LocalServer:
                 f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode()
             )
             cron_here = conn.execute("SELECT current_setting('cron.database_name', true) = current_database()")
-            extensions = [("pgcrypto", "extensions"), ("pgaudit", None), ("pg_stat_statements", None)]
+            extensions = [("pgcrypto", "extensions"), ("pgaudit", None), ("pg_stat_statements", "extensions"),
+                          ("pgstattuple", "extensions")]  # statements and bloat for docs/health
             extensions += [(PG_CRON, None)] if cron_here.fetchone() == (True,) else []
             for name, schema in extensions:
                 if name not in available:
@@ -532,6 +533,8 @@ class LocalServer:
                     where = f" SCHEMA {quote_ident(schema)}" if schema else ""
                     conn.execute(f'CREATE EXTENSION "{name}"{where}'.encode())  # names: the constants above
                     changes.append(f"created extension {name}")
+            # docs/health read statistics of every service (pg_read_all_stats, pg_stat_scan_tables)
+            conn.execute(f"GRANT pg_monitor TO {quote_ident(self.admin)}".encode())
         return changes
 
     def admin_uri(self) -> str:

@@ -51,6 +51,7 @@ from config.naming import RoleKind, check_identifier, quote_ident, schema_name
 from edumatrix_db.database.catalog_snapshot import diff_snapshots, schema_snapshot
 from edumatrix_db.database.localpg import LocalServer
 from edumatrix_db.database.tenancy import TENANT_COLUMN
+from edumatrix_db.ops.findings import Finding, counts_by_rule
 from edumatrix_db.ops.maintenance import SCRATCH_SETTING
 
 MIGRATIONS_ROOT = PROJECT_ROOT / "migrations"
@@ -67,17 +68,6 @@ class MigrationError(RuntimeError):
     """A migration cannot run as asked (wrong role, proxy endpoint, missing directory); the message says why."""
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One problem `check` found. Same shape as the guard's audit findings (edumatrix_db.ops.audit)."""
-
-    rule: str
-    service: str
-    object: str
-    message: str
-    fix: str
-
-
 @dataclass
 class CheckReport:
     service: str
@@ -90,10 +80,7 @@ class CheckReport:
         return not self.findings
 
     def counts_by_rule(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for f in self.findings:
-            out[f.rule] = out.get(f.rule, 0) + 1
-        return out
+        return counts_by_rule(self.findings)
 
 
 # -- where revisions live ----------------------------------------------------------------------------------
