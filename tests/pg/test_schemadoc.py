@@ -41,7 +41,7 @@ def documented(pg: Postgres) -> Iterator[tuple[dict[str, Any], str]]:
 
 
 def test_docs_name_every_table_key_and_index_of_the_schema(pg: Postgres, documented) -> None:
-    doc, text = documented
+    _doc, text = documented
     with pg.superuser() as su:
         names = [r[0] for r in su.execute(
             "SELECT relname FROM pg_class WHERE relnamespace = 'feedback_schema'::regnamespace "
