@@ -194,21 +194,25 @@ def monitor_url(args: argparse.Namespace) -> str:
     return str(json.loads(server.connections_file.read_text())["admin"])
 
 
-def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection[Any], AccessModel]:
-    _, model = _local(args)
-    return psycopg.connect(monitor_url(args), autocommit=True), model
-
-
-def run_docs(args: argparse.Namespace) -> int:
-    problem = unknown_service(args.service)
+def _connect(args: argparse.Namespace) -> tuple[psycopg.Connection[Any], AccessModel] | int:
+    """The monitoring connection and the model, or the exit code after saying what is wrong."""
+    problem = unknown_service(args.service) if args.service else None
     if problem:
         print(problem, file=sys.stderr)
         return EXIT_CONFIG
     try:
-        conn, model = _connect(args)
+        _, model = _local(args)
+        return psycopg.connect(monitor_url(args), autocommit=True), model
     except (migrate.MigrationError, localpg.LocalServerError, psycopg.OperationalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    opened = _connect(args)
+    if isinstance(opened, int):
+        return opened
+    conn, model = opened
     migrator = None
     with contextlib.suppress(migrate.MigrationError, psycopg.OperationalError, KeyError):
         migrator = psycopg.connect(migrator_url(args), autocommit=True)  # else: jobs reported as not visible
@@ -221,16 +225,10 @@ def run_docs(args: argparse.Namespace) -> int:
 
 
 def run_health(args: argparse.Namespace) -> int:
-    if args.service:
-        problem = unknown_service(args.service)
-        if problem:
-            print(problem, file=sys.stderr)
-            return EXIT_CONFIG
-    try:
-        conn, model = _connect(args)
-    except (migrate.MigrationError, localpg.LocalServerError, psycopg.OperationalError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    opened = _connect(args)
+    if isinstance(opened, int):
+        return opened
+    conn, model = opened
     with conn:
         findings = health.check(conn, model, [args.service] if args.service else None)
     if args.format == "json":

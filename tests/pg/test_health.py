@@ -25,7 +25,7 @@ def planted(pg: Postgres) -> Iterator[list[Finding]]:
         conn.execute(f"INSERT INTO {TABLE} SELECT NULL, n, 'note number ' || n FROM generate_series(1, 50000) n")
         conn.execute(f"CREATE INDEX feedback_bloat_note_idx ON {TABLE} (note)")
         conn.execute(f"CREATE INDEX feedback_bloat_note_again_idx ON {TABLE} (note)")
-        conn.execute(f"CREATE INDEX feedback_bloat_id_idx ON {TABLE} (id)")
+        conn.execute(f"CREATE INDEX feedback_bloat_id_idx ON {TABLE} (id, institution_id)")
         conn.execute(f"DELETE FROM {TABLE} WHERE id % 10 <> 0")
     try:
         with pg.superuser() as su:
