@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_postgresql as postgresql
 
+from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
-from components.service_schema import SecretStore, declare_service_schemas
+from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
+from config.access import model_for_settings
 from config.loader import PROJECT_ROOT
 from config.settings import PROJECT, StackSettings
 
@@ -23,7 +26,9 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     """Declare every resource of the stack and return its outputs (name -> Output or value)."""
     outputs: dict[str, Any] = {"environment": settings.environment.value}
     if settings.is_local:
-        schemas = declare_service_schemas(settings, local_provider(settings, PROJECT_ROOT))
+        provider = local_provider(settings, PROJECT_ROOT)
+        schemas = declare_service_schemas(settings, provider)
+        declare_maintenance(settings, provider, schemas)
         outputs["schemas"] = {name: schema.schema.name for name, schema in schemas.items()}
         return outputs
     if settings.is_region_stack:
@@ -62,6 +67,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         name_prefix=f"{settings.name_prefix}/db",
         tags=settings.base_tags(),
     ))
+    declare_maintenance(settings, provider, schemas)
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
         "address": shared.address,
@@ -102,6 +108,14 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
     return outputs
+
+
+def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
+                        schemas: dict[str, ServiceSchema]) -> ScheduledMaintenance:
+    """pg_cron and pgstattuple, and USAGE on schema cron for each migrator, once the roles exist."""
+    return ScheduledMaintenance(
+        "edumatrix-db-maintenance", ScheduledMaintenanceArgs(model_for_settings(settings)),
+        opts=pulumi.ResourceOptions(providers={"postgresql": provider}, depends_on=list(schemas.values())))
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:

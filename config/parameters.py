@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.settings import InstanceSettings
 
 ApplyMethod = Literal["immediate", "pending-reboot"]
 
 # Libraries every instance preloads: query statistics and the audit extension (spec 4.A "query logging").
-PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit")
+# pg_cron: scheduled per-schema maintenance (config/maintenance.py).
+PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit", PG_CRON)
 PGAUDIT_LOG_CLASSES = ("ddl", "role")
 
 
@@ -39,5 +41,7 @@ def platform_parameters(instance: InstanceSettings) -> list[Parameter]:
                   "immediate"),
         Parameter("max_connections", str(instance.max_connections), "pending-reboot"),
     ]
+    managed += [Parameter(name, value, "immediate") for name, value in AUTOVACUUM_PARAMETERS]
+    managed += [Parameter(name, value, "pending-reboot") for name, value in cron_parameters(instance.database_name)]
     extra = [Parameter(name, value, "pending-reboot") for name, value in sorted(instance.parameters.items())]
     return managed + extra

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from config.catalog import Catalog, DataClassification, load_catalog
+from config.maintenance import maintenance_parameter_names
 from config.naming import check_identifier
 
 PROJECT = "edumatrix-db"
@@ -55,7 +56,7 @@ MANAGED_PARAMETERS = frozenset(
         "idle_in_transaction_session_timeout",
         "max_connections",
     }
-)
+) | maintenance_parameter_names()
 PERFORMANCE_INSIGHTS_RETENTION = (7, *range(31, 732, 31))
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")

@@ -12,6 +12,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 
 from config.access import EXTENSIONS_SCHEMA
 from config.catalog import load_catalog
+from config.maintenance import CRON_SCHEMA
 from config.naming import RoleKind, role_name, schema_name
 from policy.base import (
     PARAMETER_GROUP,
@@ -76,6 +77,9 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     if schema == EXTENSIONS_SCHEMA and service and set(privileges) <= {"USAGE"} and kind == "grant" \
             and props.get("objectType") == "schema":
         pass  # the shared, admin-owned schema of pgcrypto: using its functions is every service's right
+    elif schema == CRON_SCHEMA and service and role == role_name(service, RoleKind.MIGRATOR) \
+            and set(privileges) <= {"USAGE"} and kind == "grant" and props.get("objectType") == "schema":
+        pass  # pg_cron: a migrator schedules its own jobs; pg_cron's row security hides the others' jobs
     elif schema and schema_service and service != schema_service:
         problems.append(f"{kind} gives {role} {', '.join(privileges)} on {schema_service}'s schema {schema}")
     elif schema and service and schema != schema_name(service):

@@ -126,7 +126,7 @@ def test_parameter_group_enforces_tls_audit_slow_query_logging_and_logical_repli
     values = params(prod)
     assert values["rds.force_ssl"] == ("1", "immediate")
     assert values["ssl_min_protocol_version"][0] == "TLSv1.3"
-    assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit", "pending-reboot")
+    assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit,pg_cron", "pending-reboot")
     assert values["pgaudit.log"][0] == "ddl,role"
     assert values["log_connections"][0] == values["log_disconnections"][0] == "1"
     assert values["log_min_duration_statement"][0] == "100"
@@ -179,3 +179,10 @@ def test_outputs_carry_address_not_endpoint_and_the_secret_and_key_arns(prod, db
     assert outputs["masterSecretArn"].startswith("arn:aws:secretsmanager:")
     assert outputs["kmsKeyArn"] == key_arn
     assert outputs["parameterGroupName"] == prod.one("aws:rds/parameterGroup:ParameterGroup").props["name"]
+
+
+def test_parameter_group_schedules_maintenance_autovacuum_now_and_pg_cron_at_the_next_reboot(prod):
+    values = params(prod)
+    assert values["cron.database_name"] == ("edumatrix", "pending-reboot")
+    assert values["autovacuum_vacuum_scale_factor"] == ("0.05", "immediate")
+    assert values["autovacuum_analyze_scale_factor"] == ("0.02", "immediate")

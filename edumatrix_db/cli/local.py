@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from pathlib import Path
 
 from config.access import model_for_settings
-from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.database import localpg
@@ -72,11 +70,11 @@ def _add_tenancy_parser(
 
 
 def run_tenancy(args: argparse.Namespace) -> int:
-    services = load_catalog().names
-    if args.service not in services:
-        hint = difflib.get_close_matches(args.service, services, n=1)
-        print(f"unknown service {args.service!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-              + f"; services: {', '.join(services)}", file=sys.stderr)
+    from edumatrix_db.cli.lifecycle import unknown_service
+
+    problem = unknown_service(args.service)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     try:
         statements = enable_tenant_isolation_sql(args.service, args.table, id_type=args.id_type)

@@ -39,8 +39,9 @@ import psycopg
 
 from config.access import AccessModel, build_access_model
 from config.loader import PROJECT_ROOT
+from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.naming import quote_ident
-from edumatrix_db.database import sql
+from edumatrix_db.database import cron, sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
 DEFAULT_PORT = 54329
@@ -360,6 +361,8 @@ class LocalServer:
         self, port: int, pgaudit: bool, tls: bool = True, pg_stat_statements: bool = True
     ) -> None:
         libs = [name for name, ok in (("pg_stat_statements", pg_stat_statements), ("pgaudit", pgaudit)) if ok]
+        with_cron = find_binaries().has_library(PG_CRON)  # scheduled maintenance as on RDS (config/maintenance.py)
+        libs += [PG_CRON] if with_cron else []
         lines = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(port),
@@ -373,7 +376,11 @@ class LocalServer:
             "log_line_prefix": "'%m [%p] %q%u@%d '",
             "log_min_duration_statement": "100",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
+            **{name: f"'{value}'" for name, value in AUTOVACUUM_PARAMETERS},
         }
+        if with_cron:  # RDS runs pg_cron jobs in background workers (not modifiable there): the same here
+            cron_lines = (*cron_parameters(self.database), ("cron.use_background_workers", "on"))
+            lines.update({name: f"'{value}'" for name, value in cron_lines})
         if tls:
             lines.update(
                 {
@@ -515,13 +522,19 @@ class LocalServer:
             conn.execute(
                 f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode()
             )
-            for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None)):
+            cron_here = conn.execute("SELECT current_setting('cron.database_name', true) = current_database()")
+            extensions = [("pgcrypto", "extensions"), ("pgaudit", None), ("pg_stat_statements", "extensions"),
+                          ("pgstattuple", "extensions")]  # statements and bloat for docs/health
+            extensions += [(PG_CRON, None)] if cron_here.fetchone() == (True,) else []
+            for name, schema in extensions:
                 if name not in available:
                     continue  # the access model's apply reports it
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone() is None:
                     where = f" SCHEMA {quote_ident(schema)}" if schema else ""
-                    conn.execute(f"CREATE EXTENSION {quote_ident(name)}{where}".encode())
+                    conn.execute(f'CREATE EXTENSION "{name}"{where}'.encode())  # names: the constants above
                     changes.append(f"created extension {name}")
+            # docs/health read statistics of every service (pg_read_all_stats, pg_stat_scan_tables)
+            conn.execute(f"GRANT pg_monitor TO {quote_ident(self.admin)}".encode())
         return changes
 
     def admin_uri(self) -> str:
@@ -596,6 +609,8 @@ def up(
     notes += server.bootstrap()
     if apply_model:
         report = server.apply(model, destructive=destructive)
+        with psycopg.connect(server.bootstrap_conninfo(model.database), autocommit=True) as conn:
+            notes += cron.apply_cron_access(conn, model)  # pg_cron's schema belongs to the superuser
         notes.append(f"access model: {len(report.changes)} change(s)")
         notes += [f"WARNING: {w}" for w in report.warnings]
         notes += [f"orphan (left alone; pass --destructive to drop): {o}" for o in report.orphans]

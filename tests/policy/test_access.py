@@ -52,6 +52,17 @@ def test_usage_of_the_shared_extensions_schema_is_allowed():
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
+def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
+    usage = grant("feedback-migrator-cron", "feedback_migrator", "cron", ["USAGE"])
+    assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
+
+
+def test_an_app_role_may_not_use_schema_cron():
+    usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
+    assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {
+        "service-grants-confined": [usage.urn]}
+
+
 def test_revoking_from_public_is_allowed():
     revoke = grant("revoke-public-create", "public", "public", [], "schema")
     assert run([*service_access("feedback"), revoke], policies=access.POLICIES) == []
