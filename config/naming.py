@@ -13,7 +13,7 @@ import re
 from enum import StrEnum
 
 MAX_IDENTIFIER_BYTES = 63
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")  # fullmatch: `$` would accept a trailing newline
 
 # PostgreSQL 15's keywords that are not plain identifiers everywhere, by `pg_get_keywords()` category
 # (tests/pg/test_reserved_words.py compares these with the server's own list, so they cannot drift):
@@ -78,7 +78,7 @@ def check_identifier(name: str, what: str = "identifier") -> str:
             f"{what} {name!r} is {len(name.encode('utf-8'))} bytes; PostgreSQL identifiers are at most "
             f"{MAX_IDENTIFIER_BYTES} bytes (longer names are silently truncated)"
         )
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise InvalidIdentifier(
             f"{what} {name!r} is not a plain PostgreSQL identifier: use lower-case letters, digits and "
             "underscores, starting with a letter or underscore (no quotes, spaces, semicolons or capitals)"

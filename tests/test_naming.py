@@ -41,7 +41,7 @@ def test_objects_inside_a_schema_follow_the_spec_prefixes():
     assert trigger_name("courses_platform", "audit") == "courses_platform_trg_audit"
 
 
-@pytest.mark.parametrize("hostile", ['a"b', "a;drop role x", "Students", "a b", "a-b", "1abc", "", "é"])
+@pytest.mark.parametrize("hostile", ['a"b', "a;drop role x", "Students", "a b", "a-b", "1abc", "", "é", "feedback\n"])
 def test_names_that_would_need_quoting_are_rejected(hostile):
     with pytest.raises(InvalidIdentifier):
         check_identifier(hostile)
