@@ -71,6 +71,7 @@ def _diff(a: frozenset[tuple[object, ...]], b: frozenset[tuple[object, ...]]) ->
     return f"only in pulumi resources:\n  {only_a}\nonly in the access model (SQL renderer):\n  {only_b}"
 
 
+@pytest.mark.slow  # its fixture, chosen by name, runs the program (tests/conftest.py cannot see that)
 @pytest.mark.parametrize("stack", ["local", "dev"])
 def test_pulumi_resources_state_exactly_the_access_model(stack: str, request: pytest.FixtureRequest) -> None:
     mocks: RecordingMocks = request.getfixturevalue(f"{stack}_stack")
