@@ -126,7 +126,7 @@ def test_a_superuser_service_role_is_refused(model) -> None:
         check_service_access(dataclasses.replace(s, roles=roles))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_no_role_is_granted_anything_in_another_services_schema(catalog: Catalog) -> None:
     model = build_access_model(catalog)
@@ -139,7 +139,7 @@ def test_no_role_is_granted_anything_in_another_services_schema(catalog: Catalog
             assert d.schema in (None, s.schema)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_every_grant_on_existing_objects_has_an_identical_default_for_future_objects(
     catalog: Catalog,
@@ -155,7 +155,7 @@ def test_every_grant_on_existing_objects_has_an_identical_default_for_future_obj
         assert grants == defaults
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes(catalog: Catalog) -> None:
     model = build_access_model(catalog)
@@ -171,7 +171,7 @@ def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes
         assert not (r.replication)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(specs)
 def test_connection_limits_come_from_the_catalog(spec: ServiceSpec) -> None:
     access = service_access(spec, "edumatrix")

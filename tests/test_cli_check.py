@@ -35,7 +35,7 @@ def test_check_without_arguments_checks_every_stack_file_and_passes(capsys):
 def test_check_json_lists_resources_and_violations_per_stack(capsys):
     assert main(["check", "prod", "dev", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"stacks"}
+    assert set(data) == {"stacks", "idle"}
     assert set(data["stacks"]) == {"prod", "dev"}
     prod = data["stacks"]["prod"]
     assert prod["resources"] > 10

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi_postgresql as postgresql
 import pytest
 
 from components.providers import postgres_provider
@@ -20,6 +19,7 @@ class RecordingMocks:
     """What a program declared, as (type, name, inputs as the engine sees them), from the one engine."""
 
     def __init__(self, recording: Recording) -> None:
+        self.recording = recording
         self.resources: list[tuple[str, str, dict[str, Any]]] = [(r.type, r.name, r.inputs)
                                                                   for r in recording.resources]
 
@@ -71,6 +71,7 @@ def _diff(a: frozenset[tuple[object, ...]], b: frozenset[tuple[object, ...]]) ->
     return f"only in pulumi resources:\n  {only_a}\nonly in the access model (SQL renderer):\n  {only_b}"
 
 
+@pytest.mark.slow  # its fixture, chosen by name, runs the program (tests/conftest.py cannot see that)
 @pytest.mark.parametrize("stack", ["local", "dev"])
 def test_pulumi_resources_state_exactly_the_access_model(stack: str, request: pytest.FixtureRequest) -> None:
     mocks: RecordingMocks = request.getfixturevalue(f"{stack}_stack")
@@ -125,5 +126,9 @@ def test_service_schema_components_use_the_type_token(local_stack: RecordingMock
     assert tokens == {"edumatrix:database:ServiceSchema", "edumatrix:database:DatabaseBaseline"}
 
 
-def test_the_provider_resource_type_is_pulumi_postgresql() -> None:
-    assert postgresql.Provider.__module__.startswith("pulumi_postgresql")
+def test_every_postgresql_resource_goes_through_the_tls_verifying_provider(local_stack: RecordingMocks) -> None:
+    """No resource falls back to a default provider (which would read ambient PG* settings, without TLS)."""
+    (provider,) = local_stack.recording.of_type("pulumi:providers:postgresql")
+    resources = [r for r in local_stack.recording.resources if r.type.startswith("postgresql:")]
+    assert len(resources) > 9 * 4
+    assert {r.provider.rsplit("::", 1)[0] if r.provider else None for r in resources} == {provider.urn}

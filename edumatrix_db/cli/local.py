@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -150,11 +151,7 @@ def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> i
             f"server only: admin {server.admin} can now run `pulumi up --stack local`; "
             f"admin URI in {server.connections_file}"
         )
-        server.connections_file.write_text(
-            json.dumps({"admin": server.admin_uri(), "database": model.database, "services": {}}, indent=2)
-            + "\n"
-        )
-        server.connections_file.chmod(0o600)
+        server.write_connections(model, {"admin": server.admin_uri(), "database": model.database, "services": {}})
         return 0
     print(
         f"database {model.database}: {len(model.services)} service schemas "

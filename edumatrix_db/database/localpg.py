@@ -48,6 +48,15 @@ DEFAULT_PORT = 54329
 SERVER_USER_WHEN_ROOT = "postgres"
 
 
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600), never readable by others even for a moment
+    (`write_text` then `chmod` would leave a freshly created file world-readable in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        handle.write(text)
+
 class LocalServerError(RuntimeError):
     """The local server could not be found, set up or reached; the message says what to do."""
 
@@ -253,8 +262,7 @@ class LocalServer:
         return data
 
     def _save_passwords(self, passwords: dict[str, str]) -> None:
-        self.passwords_file.write_text(json.dumps(passwords, indent=2, sort_keys=True))
-        self.passwords_file.chmod(0o600)
+        write_private(self.passwords_file, json.dumps(passwords, indent=2, sort_keys=True))
 
     def _check_server_can_reach_base(self) -> None:
         """As root the server runs as another user, who must be able to traverse every parent directory."""
@@ -570,9 +578,9 @@ class LocalServer:
             },
         }
 
-    def write_connections(self, model: AccessModel) -> Path:
-        self.connections_file.write_text(json.dumps(self.connections(model), indent=2) + "\n")
-        self.connections_file.chmod(0o600)
+    def write_connections(self, model: AccessModel, connections: dict[str, Any] | None = None) -> Path:
+        """Write `.local/connections.json` (it holds passwords: mode 0600 from the moment it exists)."""
+        write_private(self.connections_file, json.dumps(connections or self.connections(model), indent=2) + "\n")
         return self.connections_file
 
     # -- stop ------------------------------------------------------------------------------------------

@@ -89,37 +89,36 @@ class _Applier:
     # -- roles -----------------------------------------------------------------------------------------
     def role(self, r: RoleSpec) -> None:
         q = quote_ident(r.name)
-        attrs = " ".join(
-            [
-                "LOGIN" if r.login else "NOLOGIN",
-                "NOSUPERUSER",
-                "NOCREATEDB",
-                "NOCREATEROLE",
-                "NOBYPASSRLS",
-                "NOREPLICATION",
-                "INHERIT",
-                f"CONNECTION LIMIT {int(r.connection_limit)}",
-            ]
-        )
+        want = {
+            "LOGIN": r.login,
+            "SUPERUSER": r.superuser,
+            "CREATEDB": r.create_database,
+            "CREATEROLE": r.create_role,
+            "BYPASSRLS": r.bypass_row_level_security,
+            "REPLICATION": r.replication,
+            "INHERIT": True,
+        }
         state = self.conn.execute(
-            "SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
-            "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s",
+            "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolreplication, rolinherit, "
+            "rolconnlimit FROM pg_roles WHERE rolname = %s",
             [r.name],
         ).fetchone()
-        want = (
-            r.login,
-            r.connection_limit,
-            r.superuser,
-            r.create_database,
-            r.create_role,
-            r.bypass_row_level_security,
-            r.replication,
-            True,
-        )
+
+        def spelled(attributes: Iterable[str]) -> list[str]:
+            return [("" if want[a] else "NO") + a for a in attributes]
+
+        limit = f"CONNECTION LIMIT {int(r.connection_limit)}"
         if state is None:
-            self.run(f"CREATE ROLE {q} {attrs}")
-        elif tuple(state) != want:
-            self.run(f"ALTER ROLE {q} {attrs}")
+            self.run(f"CREATE ROLE {q} {' '.join([*spelled(want), limit])}")
+        else:
+            # Only what drifted: PostgreSQL 15 refuses a non-superuser (the RDS master user, the local admin) any
+            # ALTER ROLE naming SUPERUSER, REPLICATION or BYPASSRLS, even as NOSUPERUSER.
+            have = dict(zip(want, state[:-1], strict=True))
+            changes = spelled(a for a in want if have[a] != want[a])
+            if state[-1] != r.connection_limit:
+                changes.append(limit)
+            if changes:
+                self.run(f"ALTER ROLE {q} {' '.join(changes)}")
         current = dict(
             s.split("=", 1)
             for s in self.one(

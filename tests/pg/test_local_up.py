@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,6 +58,12 @@ def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path,
         for uri in entry["roles"].values():
             assert "sslmode=verify-full" in uri
             assert "sslrootcert=" in uri
+
+
+def test_connections_json_and_the_passwords_are_readable_by_their_owner_only(twice: tuple[Path, ...]) -> None:
+    local = twice[0] / ".local"
+    modes = {name: stat.S_IMODE((local / name).stat().st_mode) for name in ("connections.json", "passwords.json")}
+    assert modes == {"connections.json": 0o600, "passwords.json": 0o600}
 
 
 def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, ...]) -> None:

@@ -117,3 +117,28 @@ def test_login_role_without_connection_limit_is_reported():
     unlimited = role("feedback_readonly", connectionLimit=-1)
     violations = run([unlimited, parameter_group()], policies=access.POLICIES)
     assert by_policy(violations) == {"connection-budget": [unlimited.urn]}
+
+
+def test_readonly_and_migrator_connection_limits_count_against_the_budget():
+    app = role("feedback_app", statementTimeout=5000, connectionLimit=900)
+    others = [role("feedback_readonly", connectionLimit=30), role("feedback_migrator", connectionLimit=30),
+              role("feedback_owner", login=False, connectionLimit=0)]
+    assert run([app, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
+    violations = run([app, *others, parameter_group(max_connections="1000")], policies=access.POLICIES)
+    assert [v.message for v in violations] == [
+        "service roles' connection limits add up to 960, over the budget of 950 "
+        "(max_connections of parameter group 1000 - 50 reserved)"]
+
+
+def test_roles_of_no_service_do_not_count_against_the_budget():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=900),
+             role("extraction_replicator", replication=True, connectionLimit=500)]
+    assert run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
+
+
+def test_the_smallest_max_connections_among_the_parameter_groups_is_the_budget():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=500)]
+    large, small = parameter_group("large", max_connections="1000"), parameter_group("small", max_connections="500")
+    assert run([*roles, large], policies=access.POLICIES) == []
+    for groups in ([large, small], [small, large]):
+        assert [v.policy for v in run([*roles, *groups], policies=access.POLICIES)] == ["connection-budget"]
