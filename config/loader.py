@@ -140,7 +140,7 @@ def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str,
     written: dict[str, Any] = {}
     if stack_path(stack, directory).is_file():
         written, _ = read_stack_config(stack, directory)
-    typed = {key: written[key] if key in written and not _is_secure(written[key]) else _engine_value(key, value)
+    typed = {key: written[key] if key in written and not _is_secure(written[key]) else _engine_value(value)
              for key, value in config.items()}
     return validate_config(typed, stack=stack, source=source, stacks_dir=directory)
 
@@ -253,33 +253,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _engine_value(full_key: str, value: Any) -> Any:
-    """A value as the engine passed it, back to its type: JSON for structures, and for a top-level setting that
-    is not text, `true`/`false`/numbers (the engine turns `count: 3` into "3")."""
-    if not isinstance(value, str) or value[:1] in "{[":
-        return _decode(value)
-    namespace, _, key = full_key.partition(":")
-    field = _field_by_alias(StackSettings, key) if namespace == NAMESPACE else None
-    if field is None or _accepts_text(field.annotation):
-        return value
-    try:
-        decoded = json.loads(value)
-    except json.JSONDecodeError:
-        return value
-    return decoded if isinstance(decoded, bool | int | float) else value
+def _engine_value(value: Any) -> Any:
+    """A value as the engine passed it: structures arrive as JSON text. (Top-level settings are all text or
+    sections; a top-level number or boolean would arrive as "3"/"true" and need decoding here.)"""
+    return _decode(value)
 
 
 def _is_secure(value: Any) -> bool:
     """`{secure: ...}`: a value the stack file holds encrypted (the engine passes it decrypted)."""
     return isinstance(value, dict) and set(value) == {"secure"}
-
-
-def _accepts_text(annotation: Any) -> bool:
-    if annotation is str or (isinstance(annotation, type) and issubclass(annotation, str | Enum)):
-        return True
-    if typing.get_origin(annotation) is typing.Literal:
-        return any(isinstance(arg, str) for arg in typing.get_args(annotation))
-    return any(_accepts_text(arg) for arg in typing.get_args(annotation))
 
 
 def _allowed_keys(model: type[BaseModel]) -> set[str]:
