@@ -7,7 +7,8 @@ A plain `yaml.safe_load` reads YAML 1.1 and is lenient where that hurts configur
   (sexagesimal), `2024-01-01` a date; a date or a `!!set` then breaks JSON encoding far from the file.
 
 Here the file is read with the YAML 1.2 core schema, narrowed to what every reader agrees on: `true`/`false`,
-`null`/`~`, decimal integers without leading zeros or underscores, decimal floats; everything else is text.
+`null`/`~`, decimal integers without leading zeros or underscores, decimal floats with a point (`1.5`,
+`1.0e+16`); everything else is text.
 Duplicate keys, keys that are not text, and tags beyond the plain ones (str, int, float, bool, null, seq, map)
 are problems naming the key path and the line. Bytes that are not UTF-8 are a problem naming the line.
 The result is plain data that JSON can carry: dicts with text keys, lists, text, numbers, booleans, None.
@@ -51,9 +52,9 @@ class _CoreSchemaLoader(yaml.SafeLoader):
 _CoreSchemaLoader.add_implicit_resolver(BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _CoreSchemaLoader.add_implicit_resolver(NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
 _CoreSchemaLoader.add_implicit_resolver(INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+# A float has a point (and an exponent only with a sign): `1e3` is a float to some readers and text to others.
 _CoreSchemaLoader.add_implicit_resolver(
-    FLOAT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]*(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)$"),
-    list("-+0123456789"))
+    FLOAT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][-+][0-9]+)?$"), list("-+0123456789"))
 _CoreSchemaLoader.add_implicit_resolver(MERGE, re.compile(r"^(?:<<)$"), ["<"])
 
 
