@@ -140,7 +140,7 @@ def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str,
     written: dict[str, Any] = {}
     if stack_path(stack, directory).is_file():
         written, _ = read_stack_config(stack, directory)
-    typed = {key: written[key] if key in written and not _is_secure(written[key]) else _engine_value(value)
+    typed = {key: written[key] if key in written and not _is_secure(written[key]) else _decode(value)
              for key, value in config.items()}
     return validate_config(typed, stack=stack, source=source, stacks_dir=directory)
 
@@ -244,19 +244,14 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
 
 
 def _decode(value: Any) -> Any:
-    """Structured values reach the program from the engine as JSON strings; decode those."""
+    """Structured values reach the program from the engine as JSON strings; decode those. (Top-level settings
+    are text or sections: a top-level number or boolean would arrive as "3" or "true" and need decoding too.)"""
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
     return value
-
-
-def _engine_value(value: Any) -> Any:
-    """A value as the engine passed it: structures arrive as JSON text. (Top-level settings are all text or
-    sections; a top-level number or boolean would arrive as "3"/"true" and need decoding here.)"""
-    return _decode(value)
 
 
 def _is_secure(value: Any) -> bool:
@@ -512,8 +507,8 @@ def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any], stacks
         elif err_type in ("literal_error", "enum"):
             message = f"{_shown(value)} is not allowed"
             fix = f"use one of: {', '.join(_choices(field)) or (err.get('ctx') or {}).get('expected', '')}"
-        elif err_type == "value_error":
-            fix = f"see {_described(field) or 'this key'} in config/settings.py"
+        elif err_type == "value_error":  # a validator that raised a plain ValueError (SettingError carries a fix)
+            fix = f"see the validator of {dotted(clean) or 'this section'} in config/settings.py for what it accepts"
         else:
             message = EXPECTED.get(err_type, message) + (f" (got {_shown(value)})" if "input" in err else "")
             fix = _type_fix(err_type, field, value)
