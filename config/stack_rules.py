@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config import aws_names
+from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
 from config.naming import RoleKind
 from config.regions import partition_of
@@ -56,7 +57,7 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
 def master_user_problems(settings: StackSettings) -> list[Problem]:
     """The master user must not be a role the platform creates for a service (it would take it over)."""
     name = settings.instance.master_username
-    for service in settings.catalog():
+    for service in load_catalog():  # role names do not depend on the stack's pool overrides
         for kind in RoleKind:
             if service.role(kind) == name:
                 return [Problem(settings.source, f"{NAMESPACE}:instance.masterUsername",
