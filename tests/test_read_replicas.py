@@ -151,7 +151,8 @@ def test_more_datapoints_than_evaluated_minutes_is_a_config_error(tmp_path: Path
     stacks = copy_stacks(tmp_path)
     edit_stack(stacks, "prod", "    count: 2\n", "    count: 2\n    lagEvaluationMinutes: 2\n"
                                                  "    lagDatapointsToAlarm: 3\n")
-    with pytest.raises(ConfigError, match=r"edumatrix-db:replicas: lagDatapointsToAlarm \(3\) cannot exceed"):
+    with pytest.raises(ConfigError, match=r"edumatrix-db:replicas.lagDatapointsToAlarm: lagDatapointsToAlarm \(3\) "
+                                          r"exceeds"):
         load_stack("prod", stacks)
 
 

@@ -22,7 +22,7 @@ def _print_warnings(planner: Planner) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    planner = Planner()
+    planner = Planner(Path(args.stacks_dir))
     recording = planner.plan(args.stack)
     _print_warnings(planner)
     if args.format == "json":
@@ -59,6 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     plan = sub.add_parser("plan", help="show what a stack declares (runs the program under mocks; no cloud)")
     plan.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--format", choices=("tree", "json", "mermaid"), default="tree")
+    plan.add_argument("--stacks-dir", default=str(STACKS_DIR), help=argparse.SUPPRESS)
     plan.set_defaults(handler=_plan)
     check = sub.add_parser("check", help="the policy gate: plan stacks under mocks and evaluate the policy pack "
                                          "(exit 1 on a mandatory violation, 2 on a configuration error)")
