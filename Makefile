@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: prereqs up down status test lint typecheck pytest check bench clean
+.PHONY: prereqs up down status test lint typecheck pytest check bench clean runner-package
 
 # System packages (PostgreSQL 15, pgaudit, python3-venv, ...): installed here when root with apt; otherwise
 # this stops before anything else with the one command to run. The list lives in scripts/prereqs.py.
@@ -50,6 +50,11 @@ test: prereqs lint typecheck check pytest
 # The tenant-read benchmark measures the local server: `make up` first.
 bench: up
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The ops runner's Lambda package, build/ops-runner.zip (reproducible; README "The ops runner"). It ships the RDS
+# CA bundle from certs/rds-global-bundle.pem; CA_BUNDLE=/path/to/global-bundle.pem takes another file.
+runner-package: $(STAMP)
+	$(BIN)/python -m edumatrix_db.ops.runner_package $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info policy/venv

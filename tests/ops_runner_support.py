@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.stub import Stubber
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from edumatrix_db.ops.runner import Clients
 
@@ -54,3 +60,17 @@ def datum(name: str, value: float, environment: str = "test", unit: str = "Count
     dims = [{"Name": "Environment", "Value": environment}]
     dims += [{"Name": k, "Value": v} for k, v in sorted(dimensions.items())]
     return {"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit}
+
+
+def self_signed_ca(path: Path, name: str = "a CA that signed nothing") -> Path:
+    """A CA certificate (PEM) written to `path`: a stand-in bundle, or one that never signed the server's."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path

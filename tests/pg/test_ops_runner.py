@@ -3,7 +3,6 @@ TLS verify-full against a CA bundle, metrics to a (stubbed) CloudWatch."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import secrets
 import sys
@@ -17,15 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 from botocore.stub import ANY
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from config.scram import scram_verifier
 from edumatrix_db.ops import runner
 from edumatrix_db.ops.runner import Job, JobContext, RunnerConfig
-from tests.ops_runner_support import SECRET_ARN, datum, stubbed_clients
+from tests.ops_runner_support import SECRET_ARN, datum, self_signed_ca, stubbed_clients
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -73,26 +68,12 @@ def test_ping_logs_in_with_the_secret_over_verified_tls_and_publishes_a_heartbea
     assert "PostgreSQL 15" in result["server"]
 
 
-def other_ca(path: Path) -> Path:
-    """A CA certificate that never signed the local server's certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the server's CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 def test_the_runner_refuses_a_server_its_ca_bundle_does_not_vouch_for(
         pg: Postgres, ops_login: OpsLogin, tmp_path: Path) -> None:
     with stubbed_clients() as aws:
         aws.expect_secret(ops_login.secret(pg))  # no PutMetricData: the Stubber fails an unexpected call
         with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
-            runner.run({"job": "ping"}, config(pg, sslrootcert=str(other_ca(tmp_path / "ca.pem"))), aws.clients)
+            runner.run({"job": "ping"}, config(pg, sslrootcert=str(self_signed_ca(tmp_path / "ca.pem"))), aws.clients)
 
 
 def test_a_missing_ca_bundle_stops_the_job_before_it_connects(pg: Postgres, tmp_path: Path) -> None:
