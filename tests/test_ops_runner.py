@@ -135,3 +135,13 @@ def test_findings_without_a_known_service_count_for_the_platform() -> None:
 
     counts = runner.findings_by_service([F("feedback"), F(None), F("feedback"), F("gone")], ["feedback", "news"])
     assert counts == {"feedback": 2, "news": 0, "platform": 2}
+
+
+def test_the_aws_clients_use_the_runners_own_vpc_endpoints_when_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # Lambda sets AWS_REGION
+    clients = runner.aws_clients({
+        "EDUMATRIX_SECRETSMANAGER_ENDPOINT": "https://vpce-0abc-secretsmanager.us-east-1.vpce.amazonaws.com",
+        "EDUMATRIX_CLOUDWATCH_ENDPOINT": "https://vpce-0def-monitoring.us-east-1.vpce.amazonaws.com",
+    })
+    assert clients.secrets.meta.endpoint_url == "https://vpce-0abc-secretsmanager.us-east-1.vpce.amazonaws.com"
+    assert clients.cloudwatch.meta.endpoint_url == "https://vpce-0def-monitoring.us-east-1.vpce.amazonaws.com"

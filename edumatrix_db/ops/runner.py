@@ -119,10 +119,15 @@ class Clients:
     cloudwatch: Any
 
 
-def aws_clients() -> Clients:
+def aws_clients(environ: Mapping[str, str] = os.environ) -> Clients:
+    """boto3 clients; through the runner's own VPC endpoints when the component declared them (their names
+    arrive as EDUMATRIX_SECRETSMANAGER_ENDPOINT / EDUMATRIX_CLOUDWATCH_ENDPOINT), else AWS's public names."""
     import boto3  # the Lambda runtime's; see the module docstring
 
-    return Clients(secrets=boto3.client("secretsmanager"), cloudwatch=boto3.client("cloudwatch"))
+    return Clients(
+        secrets=boto3.client("secretsmanager", endpoint_url=environ.get("EDUMATRIX_SECRETSMANAGER_ENDPOINT") or None),
+        cloudwatch=boto3.client("cloudwatch", endpoint_url=environ.get("EDUMATRIX_CLOUDWATCH_ENDPOINT") or None),
+    )
 
 
 # -- metrics -----------------------------------------------------------------------------------------------
