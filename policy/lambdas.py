@@ -59,7 +59,7 @@ def _document(value: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def _statements(document: Any) -> list[dict[str, Any]]:
+def _statements(document: Any) -> list[Mapping[str, Any]]:
     statements = _document(document).get("Statement") or []
     return [s for s in (statements if isinstance(statements, list) else [statements]) if isinstance(s, Mapping)]
 
