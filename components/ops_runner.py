@@ -13,8 +13,9 @@ What `OpsRunner("<prefix>-ops-runner", ...)` declares, least privilege throughou
 - the function (runtime `OPS_RUNNER_RUNTIME`, VPC-attached to the database's private subnets, reserved
   concurrency, environment encrypted with the CMK, JSON logs to a CMK-encrypted log group it cannot create
   itself, a CMK-encrypted SQS dead-letter queue for failed asynchronous invocations);
-- an EventBridge Scheduler schedule running the audit every `auditEveryMinutes`, and one EventBridge rule
-  per `EventRoute` (target input `{"job": ..., "event": <the event>}`, a Lambda permission for that rule);
+- one EventBridge Scheduler schedule per `ScheduledJob` (input `{"job": ...}`; the audit's runs every
+  `auditEveryMinutes`), and one EventBridge rule per `EventRoute` (target input `{"job": ..., "event": <the
+  event>}`, a Lambda permission for that rule);
 - alarms: the function's Errors, the audit's findings (total), the lock-table use; to the stack's alarm
   topic, or to a CMK-encrypted topic of its own.
 
@@ -71,6 +72,20 @@ class EventRoute:
 
 
 @dataclass(frozen=True)
+class ScheduledJob:
+    """An EventBridge Scheduler schedule whose input is `{"job": <job>}`."""
+
+    name: str
+    """Suffix of the schedule's name (`<runner>-<name>`)."""
+    job: str
+    expression: str
+    """`rate(...)` or `cron(...)`, in UTC."""
+    description: str
+    max_event_age_seconds: int = 3600
+    """A run that could not start within this long is dropped (60-86,400 s): the next one is due."""
+
+
+@dataclass(frozen=True)
 class OpsRunnerArgs:
     settings: OpsRunnerSettings
     environment: str
@@ -91,6 +106,7 @@ class OpsRunnerArgs:
     """The zip `make runner-package` builds; a missing file is reported as a warning (plans still work)."""
     model: Mapping[str, Any] = field(default_factory=dict)
     """The access model's stack inputs (`database`, `idleInTransactionMs`, `services` overrides) for the audit."""
+    schedules: Sequence[ScheduledJob] = ()
     event_routes: Sequence[EventRoute] = ()
     alarm_topic_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -170,8 +186,9 @@ class OpsRunner(pulumi.ComponentResource):
     def __init__(self, name: str, args: OpsRunnerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("edumatrix:ops:OpsRunner", name, None, opts)
         settings, tags = args.settings, dict(args.tags)
-        if len(name) > 64:
-            raise ValueError(f"{name}: a Lambda function name has at most 64 characters")
+        too_long = [n for n in (name, *(f"{name}-{j.name}" for j in args.schedules)) if len(n) > 64]
+        if too_long:  # Lambda function and EventBridge schedule names: 1-64 characters
+            raise ValueError(f"{name}: {', '.join(too_long)} exceeds 64 characters")
         if len(args.subnet_ids) < 2:
             raise ValueError(f"{name}: subnet_ids needs subnets in at least two availability zones")
         child = pulumi.ResourceOptions(parent=self)
@@ -265,19 +282,19 @@ class OpsRunner(pulumi.ComponentResource):
         scheduler_policy = aws.iam.RolePolicy(
             f"{name}-scheduler-policy", role=scheduler_role.id, policy=function.arn.apply(invoke_policy),
             opts=child)
-        interval_seconds = settings.audit_every_minutes * 60
-        aws.scheduler.Schedule(
-            f"{name}-audit-schedule",
-            name=f"{name}-audit",
-            description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
-            schedule_expression=f"rate({settings.audit_every_minutes} minutes)",
-            flexible_time_window={"mode": "OFF"},
-            target={"arn": function.arn, "role_arn": scheduler_role.arn, "input": json.dumps({"job": "audit"}),
-                    # a run that cannot start within one interval is dropped: the next one is due
-                    "retry_policy": {"maximum_event_age_in_seconds": min(max(interval_seconds, 60), 86_400),
-                                     "maximum_retry_attempts": 3}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
-        )
+        for scheduled in args.schedules:
+            aws.scheduler.Schedule(
+                f"{name}-{scheduled.name}-schedule",
+                name=f"{name}-{scheduled.name}",
+                description=scheduled.description,
+                schedule_expression=scheduled.expression,
+                flexible_time_window={"mode": "OFF"},
+                target={"arn": function.arn, "role_arn": scheduler_role.arn,
+                        "input": json.dumps({"job": scheduled.job}),
+                        "retry_policy": {"maximum_event_age_in_seconds": scheduled.max_event_age_seconds,
+                                         "maximum_retry_attempts": 3}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
+            )
         for route in args.event_routes:
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{route.name}", description=route.description,
@@ -291,6 +308,7 @@ class OpsRunner(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
 
         # -- alarms ----------------------------------------------------------------------------------------
+        interval_seconds = settings.audit_every_minutes * 60  # the audit's schedule (components/platform.py)
         if args.alarm_topic_arn is not None:
             topic_arn = pulumi.Output.from_input(args.alarm_topic_arn)
         else:

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs
+from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -131,10 +131,17 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                        alarm_topic_arn: pulumi.Input[str] | None) -> OpsRunner:
     """The ops runner of a primary stack, in the shared instance's VPC, beside the database.
 
-    Its routes: every `auditEveryMinutes` the audit (the schedule); after an availability, failover or recovery
+    Its routes: every `auditEveryMinutes` the audit (a schedule); after an availability, failover or recovery
     event of the shared instance, `ping` (the runner reconnects through the new primary and says so). Another
-    issue adds its job to edumatrix_db/ops/runner.py and an `EventRoute` here (README, "The ops runner").
+    issue adds its job to edumatrix_db/ops/runner.py and a `ScheduledJob` or `EventRoute` here (README, "The
+    ops runner").
     """
+    every = settings.ops_runner.audit_every_minutes
+    audit = ScheduledJob(
+        name="audit", job="audit", expression=f"rate({every} minutes)",
+        description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
+        max_event_age_seconds=min(every * 60, 86_400),
+    )
     # a primary AWS stack: the loader guarantees both
     assert settings.network is not None
     assert settings.aws_region is not None
@@ -168,6 +175,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
                 "services": {name: override.patch() for name, override in settings.services.items()},
             },
+            schedules=[audit],
             event_routes=[instance_events],
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
