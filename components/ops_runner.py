@@ -325,20 +325,20 @@ class OpsRunner(pulumi.ComponentResource):
               namespace="AWS/Lambda", metric_name="Errors", dimensions={"FunctionName": function.name},
               statistic="Sum", period=ERRORS_PERIOD_SECONDS, threshold=0, comparison_operator="GreaterThanThreshold",
               treat_missing_data="notBreaching")
-        # One datapoint per audit run: the state is kept between runs ("ignore"), so a period the next run has
-        # not reached yet neither clears nor raises the alarm.
-        alarm("audit-findings",
-              f"The isolation audit ({args.environment}) reports findings: the function's log lists each with its "
-              "fix; per rule and per service: metric AuditFindings",
-              namespace=METRICS_NAMESPACE, metric_name=AUDIT_FINDINGS, dimensions={"Environment": args.environment},
-              statistic="Maximum", period=interval_seconds, threshold=0, comparison_operator="GreaterThanThreshold",
-              treat_missing_data="ignore")
-        alarm("lock-table",
-              f"The shared lock table ({args.environment}) is {settings.lock_table_alarm_percent}% used or more: one "
-              "role holding many advisory locks can make every new connection fail with 'out of shared memory'",
-              namespace=METRICS_NAMESPACE, metric_name=LOCK_TABLE_USE, dimensions={"Environment": args.environment},
-              statistic="Maximum", period=interval_seconds, threshold=settings.lock_table_alarm_percent,
-              comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="ignore")
+        # The audit's figures: one datapoint per run; the state is kept between runs ("ignore"), so a period the
+        # next run has not reached yet neither clears nor raises the alarm.
+        for suffix, metric, threshold, operator, description in (
+            ("audit-findings", AUDIT_FINDINGS, 0, "GreaterThanThreshold",
+             f"The isolation audit ({args.environment}) reports findings: the function's log lists each with its "
+             "fix; per rule and per service: metric AuditFindings"),
+            ("lock-table", LOCK_TABLE_USE, settings.lock_table_alarm_percent, "GreaterThanOrEqualToThreshold",
+             f"The shared lock table ({args.environment}) is {settings.lock_table_alarm_percent}% used or more: "
+             "one role holding many advisory locks can make every new connection fail with 'out of shared "
+             "memory'"),
+        ):
+            alarm(suffix, description, namespace=METRICS_NAMESPACE, metric_name=metric,
+                  dimensions={"Environment": args.environment}, statistic="Maximum", period=interval_seconds,
+                  threshold=threshold, comparison_operator=operator, treat_missing_data="ignore")
 
         self.function_name = function.name
         self.function_arn = function.arn
