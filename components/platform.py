@@ -124,6 +124,7 @@ def ops_login_secret_arn(settings: StackSettings, shared: SharedInstance) -> pul
         recovery_window_in_days=30,
         description="PostgreSQL login edumatrix_ops (platform)",
         tags={**settings.base_tags(), "db-role": "edumatrix_ops"},
+        opts=pulumi.ResourceOptions(parent=shared),
     ).arn
 
 
