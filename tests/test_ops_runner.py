@@ -145,3 +145,14 @@ def test_the_aws_clients_use_the_runners_own_vpc_endpoints_when_named(monkeypatc
     })
     assert clients.secrets.meta.endpoint_url == "https://vpce-0abc-secretsmanager.us-east-1.vpce.amazonaws.com"
     assert clients.cloudwatch.meta.endpoint_url == "https://vpce-0def-monitoring.us-east-1.vpce.amazonaws.com"
+
+
+def test_the_log_keeps_the_first_findings_and_counts_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+    class F:
+        rule, service, object, message, fix = "naming", "feedback", "table x", "badly named", "rename it"
+
+    with caplog.at_level("WARNING", logger="edumatrix_db.ops.runner"):
+        assert runner.log_findings([F()] * 5, limit=3) == 3
+    assert caplog.records[-1].getMessage() == (
+        "2 more audit findings not logged; run `edumatrix-db audit` for all")
+    assert caplog.records[0].getMessage() == "audit finding [naming] feedback table x: badly named (fix: rename it)"

@@ -284,8 +284,8 @@ def run(event: Any, config: RunnerConfig, clients: Clients, context: Any = None)
     log.info("job %s started", found.name, extra={"job": found.name})
     summary = dict(found.run(ctx))
     calls = ctx.metrics.publish(clients.cloudwatch)
-    result = {"job": found.name, "ok": True, "metrics": len(ctx.metrics.data), "putMetricDataCalls": calls,
-              **summary}
+    result = {**summary, "job": found.name, "ok": True, "metrics": len(ctx.metrics.data),
+              "putMetricDataCalls": calls}
     log.info("job %s done: %s", found.name, json.dumps(result, default=str), extra={"job": found.name})
     return result
 
@@ -326,21 +326,35 @@ def audit(ctx: JobContext) -> dict[str, Any]:
     """The isolation audit (edumatrix_db/ops/audit.py): findings per rule and per service, lock-table use."""
     from edumatrix_db.ops.audit import RULES, run_audit  # written by the guard (issue 11, part A)
 
+    model = ctx.model()
     with ctx.connect() as conn:
-        report = run_audit(conn, ctx.model())
+        report = run_audit(conn, model)
     by_rule = report.counts_by_rule()
     for rule in RULES:
         ctx.metrics.add(AUDIT_FINDINGS, by_rule.get(rule, 0), Rule=rule)
-    by_service = findings_by_service(report.findings, (s.service for s in ctx.model().services))
+    by_service = findings_by_service(report.findings, (s.service for s in model.services))
     for service, count in by_service.items():
         ctx.metrics.add(AUDIT_FINDINGS, count, Service=service)
     total = len(report.findings)
     ctx.metrics.add(AUDIT_FINDINGS, total)
     ctx.metrics.add(LOCK_TABLE_USE, round(report.lock_table_use * 100, 3), unit="Percent")
-    for finding in report.findings:
+    log_findings(report.findings)
+    return {"findings": total, "byRule": by_rule, "lockTableUse": report.lock_table_use}
+
+
+# A drifted database can have thousands of findings; the log keeps the first ones and the count of the rest
+# (`edumatrix-db audit --uri ...` lists them all).
+LOGGED_FINDINGS = 200
+
+
+def log_findings(findings: Sequence[Any], limit: int = LOGGED_FINDINGS) -> int:
+    """Log each finding with its fix, at most `limit` of them; returns how many were logged."""
+    for finding in findings[:limit]:
         log.warning("audit finding [%s] %s %s: %s (fix: %s)", finding.rule, finding.service or PLATFORM,
                     finding.object, finding.message, finding.fix)
-    return {"findings": total, "byRule": by_rule, "lockTableUse": report.lock_table_use}
+    if len(findings) > limit:
+        log.warning("%d more audit findings not logged; run `edumatrix-db audit` for all", len(findings) - limit)
+    return min(len(findings), limit)
 
 
 def findings_by_service(findings: Sequence[Any], services: Iterable[str]) -> dict[str, int]:
