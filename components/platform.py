@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_postgresql as postgresql
 
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
+from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -107,6 +109,10 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    if settings.ops_runner.enabled:
+        topic = settings.ops_runner.alarm_topic_arn or (replicas.alarm_topic_arn if settings.replicas.count else None)
+        runner = declare_ops_runner(settings, shared, ops_login_secret_arn(settings, shared), topic)
+        outputs["opsRunnerFunctionName"] = runner.function_name
     return outputs
 
 
@@ -116,6 +122,81 @@ def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
     return ScheduledMaintenance(
         "edumatrix-db-maintenance", ScheduledMaintenanceArgs(model_for_settings(settings)),
         opts=pulumi.ResourceOptions(providers={"postgresql": provider}, depends_on=list(schemas.values())))
+
+
+def ops_login_secret_arn(settings: StackSettings, shared: SharedInstance) -> pulumi.Output[str]:
+    """The secret of the ops runner's database login (`edumatrix_ops`).
+
+    MERGE STEP: the platform roles of issue 11 part A (components/platform_roles.py) declare that login and its
+    secret (`PlatformRoles.ops_secret_arn`); pass that instead and delete this function. Until then this
+    branch declares the secret's name alone (no value), under the CMK, so the runner's wiring can be planned.
+    """
+    return aws.secretsmanager.Secret(
+        f"{settings.name_prefix}-ops-login-secret",
+        name=f"{settings.name_prefix}/db/platform/ops",
+        kms_key_id=shared.kms_key_arn,
+        recovery_window_in_days=30,
+        description="PostgreSQL login edumatrix_ops (platform)",
+        tags={**settings.base_tags(), "db-role": "edumatrix_ops"},
+        opts=pulumi.ResourceOptions(parent=shared),
+    ).arn
+
+
+def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_arn: pulumi.Input[str],
+                       alarm_topic_arn: pulumi.Input[str] | None) -> OpsRunner:
+    """The ops runner of a primary stack, in the shared instance's VPC, beside the database.
+
+    Its routes: every `auditEveryMinutes` the audit (a schedule); after an availability, failover or recovery
+    event of the shared instance, `ping` (the runner reconnects through the new primary and says so). Another
+    issue adds its job to edumatrix_db/ops/runner.py and a `ScheduledJob` or `EventRoute` here (README, "The
+    ops runner").
+    """
+    every = settings.ops_runner.audit_every_minutes
+    audit = ScheduledJob(
+        name="audit", job="audit", expression=f"rate({every} minutes)",
+        description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
+        max_event_age_seconds=min(every * 60, 86_400),
+    )
+    # a primary AWS stack: the loader guarantees both
+    assert settings.network is not None
+    assert settings.aws_region is not None
+    instance_events = EventRoute(
+        name="instance-events",
+        job="ping",
+        pattern=shared.arn.apply(lambda arn: {
+            "source": ["aws.rds"],
+            "detail-type": ["RDS DB Instance Event"],
+            "detail": {"SourceArn": [arn], "EventCategories": ["availability", "failover", "recovery"]},
+        }),
+        description="The shared instance failed over, restarted or recovered: check the runner reaches it",
+    )
+    return OpsRunner(
+        f"{settings.name_prefix}-ops-runner",
+        OpsRunnerArgs(
+            settings=settings.ops_runner,
+            environment=settings.environment.value,
+            region=settings.aws_region,
+            vpc_id=settings.network.vpc_id,
+            subnet_ids=settings.network.subnet_ids,
+            database_security_group_id=shared.security_group_id,
+            database_port=settings.instance.port,
+            database_address=shared.address,
+            database_name=settings.instance.database_name,
+            database_secret_arn=secret_arn,
+            kms_key_arn=shared.kms_key_arn,
+            package=PROJECT_ROOT / settings.ops_runner.package_path,
+            model={
+                "database": settings.instance.database_name,
+                "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
+                "services": {name: override.patch() for name, override in settings.services.items()},
+            },
+            schedules=[audit],
+            event_routes=[instance_events],
+            alarm_topic_arn=alarm_topic_arn,
+            tags=settings.base_tags(),
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[shared]),
+    )
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:

@@ -207,6 +207,9 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     if settings.is_local and settings.replicas.count:
         problems.append(Problem(src, f"{ns}:replicas.count", "the local stack has no RDS instance to replicate",
                                 "remove the key"))
+    if "ops_runner" in settings.model_fields_set and (settings.is_local or settings.is_region_stack):
+        problems.append(Problem(src, f"{ns}:opsRunner", "only a primary AWS stack runs the ops runner",
+                                "remove the key (the runner of the primary stack covers this database)"))
     if not settings.is_local:
         if not settings.aws_region:
             problems.append(Problem(src, "aws:region", "required for an AWS stack", "add `aws:region: us-east-1`"))
@@ -224,6 +227,9 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
         if inst.monitoring_interval_seconds == 0:
             problems.append(Problem(src, f"{ns}:instance.monitoringIntervalSeconds",
                                     "enhanced monitoring cannot be off in prod", "use 60 or less"))
+        if not settings.ops_runner.enabled:
+            problems.append(Problem(src, f"{ns}:opsRunner.enabled", "the isolation audit cannot be off in prod",
+                                    "remove the key (the default is true); only dev may turn it off"))
     problems.extend(stack_problems(settings))
     if problems:
         return problems  # the budget below needs a valid catalog

@@ -19,7 +19,6 @@ from config import aws_names
 from config.catalog import Catalog, DataClassification, load_catalog
 from config.errors import SettingError
 from config.maintenance import maintenance_parameter_names
-from config.naming import check_identifier
 
 PROJECT = "edumatrix-db"
 NAMESPACE = PROJECT
@@ -375,6 +374,48 @@ class RegionSettings(LagAlarmSettings):
                                               examples=["edumatrix"])] = None
 
 
+# The ops runner (components/ops_runner.py, edumatrix_db/ops/runner.py): the Lambda runtime its package is built
+# for (make runner-package reads it too). python3.11 reached end of support on 2026-06-30; 3.13 runs to 2029-06-30
+# (Lambda runtimes table, https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html).
+OPS_RUNNER_RUNTIME = "python3.13"
+LOG_RETENTION_DAYS = Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
+
+
+class OpsRunnerSettings(Model):
+    """The platform's ops runner: a Lambda in the database's VPC running the scheduled and event-triggered jobs
+    (the isolation audit now; per-minute metrics and restore-test validation later). Declared by primary AWS
+    stacks; every default is the production posture."""
+
+    enabled: bool = True
+    # Lambda limits: memory 128-10,240 MB, timeout at most 900 s (Lambda quotas,
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
+    # Concurrent runs at most; reserved out of the account's pool (which keeps at least 100 unreserved).
+    reserved_concurrency: Annotated[int, Field(ge=1, le=10)] = 2
+    # The audit runs every N minutes (EventBridge Scheduler `rate(N minutes)`); its findings alarm evaluates one
+    # interval, and an alarm's period times evaluation periods cannot exceed one day.
+    audit_every_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    # The lock-table use (pg_locks against max_locks_per_transaction x connections) that pages someone.
+    lock_table_alarm_percent: Annotated[int, Field(ge=1, le=100)] = 50
+    log_retention_days: LOG_RETENTION_DAYS = 365
+    # How the function reaches Secrets Manager and CloudWatch from private subnets: `endpoints` declares
+    # interface VPC endpoints for both (the function's egress then stays inside the VPC); `nat` relies on the
+    # VPC's own route (NAT gateway, or endpoints it already has) and opens HTTPS egress.
+    aws_api_access: Literal["endpoints", "nat"] = "endpoints"
+    # An existing SNS topic the runner's alarms page; default: the stack's replica-lag topic, else one of its own.
+    alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
+    # The package `make runner-package` builds, relative to the project root.
+    package_path: str = "build/ops-runner.zip"
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> OpsRunnerSettings:
+        if self.timeout_seconds >= self.audit_every_minutes * 60:
+            raise ValueError(f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
+                             f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)")
+        return self
+
+
 class PrimaryReference(Model):
     """What a region stack knows statically about its primary (read from the primary's stack file by the
     loader; never written in a stack file). Runtime values (ARN, addresses) come from a StackReference."""
@@ -401,6 +442,7 @@ class StackSettings(Model):
     local: LocalSettings = Field(default_factory=LocalSettings)
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
     region: RegionSettings | None = None
+    ops_runner: OpsRunnerSettings = Field(default_factory=OpsRunnerSettings)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 

@@ -116,11 +116,14 @@ def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_di
 def test_a_present_rds_ca_bundle_gives_no_warning(write_stack, stacks_dir):
     bundle = stacks_dir / "bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    package = stacks_dir / "ops-runner.zip"  # the ops runner's package, present too (else it warns)
+    package.write_bytes(b"PK\x05\x06" + bytes(18))
     config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
               "edumatrix-db:network": {"vpcId": "vpc-00000001",
                                        "subnetIds": ["subnet-00000001", "subnet-00000002"],
                                        "allowedCidrs": ["10.0.0.0/8"]},
-              "edumatrix-db:instance": {"caBundlePath": str(bundle)}}
+              "edumatrix-db:instance": {"caBundlePath": str(bundle)},
+              "edumatrix-db:opsRunner": {"packagePath": str(package)}}
     write_stack("bundle", config)
     recording = Planner(stacks_dir).plan("bundle")
     assert recording.warnings == ()

@@ -12,6 +12,12 @@ from edumatrix_db.offline.engine import Recording
 INSTANCE = "aws:rds/instance:Instance"
 
 
+def outside_the_runner(recording: Recording, type_token: str):
+    """The one resource of that type outside the ops runner (which has its own security groups and roles)."""
+    (found,) = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn]
+    return found
+
+
 def primary(recording: Recording):
     """The shared instance itself (prod also declares read replicas of it)."""
     (instance,) = [r for r in recording.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
@@ -61,14 +67,17 @@ def test_the_instance_is_private_in_the_configured_subnets_and_security_group(pr
     subnets = prod.one("aws:rds/subnetGroup:SubnetGroup")
     assert db.inputs["dbSubnetGroupName"] == subnets.props["name"]
     assert len(subnets.inputs["subnetIds"]) == 3
-    group = prod.one("aws:ec2/securityGroup:SecurityGroup")
+    group = outside_the_runner(prod, "aws:ec2/securityGroup:SecurityGroup")
     assert db.inputs["vpcSecurityGroupIds"] == [group.id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_security_group(prod):
-    rules = prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert [(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"]) for r in rules] == [
-        (5432, 5432, "sg-0a1b2c3d4e5f60101")]
+def test_port_5432_is_admitted_only_from_the_configured_security_group_and_the_ops_runner(prod, db):
+    rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if r.inputs["securityGroupId"] == db.inputs["vpcSecurityGroupIds"][0]]
+    runner_group = next(r for r in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+                        if r.name == "edumatrix-prod-ops-runner-sg")
+    assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"])
+                  for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 
@@ -106,7 +115,7 @@ def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
 
 
 def test_enhanced_monitoring_uses_its_own_role(prod, db):
-    role = prod.one("aws:iam/role:Role")
+    role = outside_the_runner(prod, "aws:iam/role:Role")
     assert "monitoring.rds.amazonaws.com" in role.inputs["assumeRolePolicy"]
     assert db.inputs["monitoringInterval"] == 60
     assert db.inputs["monitoringRoleArn"] == role.props["arn"]
@@ -157,7 +166,7 @@ def _descendants(recording, urn):
 def test_the_instance_and_its_parts_hang_under_the_shared_instance_component(prod, db):
     instance_side = _descendants(prod, prod.one("edumatrix:database:SharedInstance").urn)
     parts = [db, prod.one("aws:rds/parameterGroup:ParameterGroup"), prod.one("aws:rds/subnetGroup:SubnetGroup"),
-             prod.one("aws:ec2/securityGroup:SecurityGroup"),
+             outside_the_runner(prod, "aws:ec2/securityGroup:SecurityGroup"),
              *(g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if "/edumatrix-prod/" in g.inputs["name"])]
     assert {p.urn for p in parts} <= instance_side
     assert {k.urn for k in prod.of_type("aws:kms/key:Key")} <= instance_side

@@ -93,6 +93,8 @@ def redact(value: Any) -> Any:
     """Replace secret-wrapped values by "[secret]" (recursively), keeping everything else."""
     if rpc.is_rpc_secret(value):
         return SECRET
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        return {type(value).__name__: value.path}  # its path, not the object's repr (a memory address)
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
