@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components.platform_roles import declare_platform_roles
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -23,7 +24,9 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     """Declare every resource of the stack and return its outputs (name -> Output or value)."""
     outputs: dict[str, Any] = {"environment": settings.environment.value}
     if settings.is_local:
-        schemas = declare_service_schemas(settings, local_provider(settings, PROJECT_ROOT))
+        provider = local_provider(settings, PROJECT_ROOT)
+        schemas = declare_service_schemas(settings, provider)
+        declare_platform_roles(settings, provider, after=list(schemas.values()))
         outputs["schemas"] = {name: schema.schema.name for name, schema in schemas.items()}
         return outputs
     if settings.is_region_stack:
@@ -55,15 +58,19 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         database=settings.instance.database_name,
         rds_ca_bundle=str(ca_bundle),
     )
-    schemas = declare_service_schemas(settings, provider, SecretStore(
+    secret_store = SecretStore(
         kms_key_id=shared.kms_key_arn,
         host=shared.address,
         port=shared.port,
         name_prefix=f"{settings.name_prefix}/db",
         tags=settings.base_tags(),
-    ))
+    )
+    schemas = declare_service_schemas(settings, provider, secret_store)
+    platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
+        # The ops runner's login (edumatrix_ops): a Secrets Manager secret under the CMK.
+        "opsSecretArn": platform_roles.ops_secret_arn,
         "address": shared.address,
         "port": shared.port,
         "arn": shared.arn,

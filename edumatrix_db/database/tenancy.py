@@ -53,6 +53,15 @@ def current_tenant_expression(id_type: str = "uuid") -> str:
     return _CURRENT.format(setting=TENANT_SETTING, type=id_type)
 
 
+def expected_policy_expression(id_type: str = "uuid") -> str:
+    """The tenant policy's USING / WITH CHECK expression as PostgreSQL prints it back (`pg_get_expr`): what
+    the audit compares every policy with."""
+    current = f"NULLIF(current_setting('{TENANT_SETTING}'::text, true), ''::text)"
+    if id_type != "text":
+        current = f"({current})::{id_type}"
+    return f"({TENANT_COLUMN} = {current})"
+
+
 def enable_tenant_isolation_sql(service: str, table: str, *, id_type: str = "uuid") -> list[str]:
     """The statements a migration runs to put `<service>_schema.<table>` under tenant isolation.
 

@@ -48,7 +48,7 @@ def twice() -> Iterator[tuple[Path, subprocess.CompletedProcess[str], subprocess
 def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path, ...]) -> None:
     root = twice[0]
     data = json.loads((root / ".local" / "connections.json").read_text())
-    assert set(data) == {"admin", "database", "services"}
+    assert set(data) == {"admin", "database", "services", "platform"}
     assert data["database"] == "edumatrix"
     assert set(data["services"]) == set(load_catalog().names)
     for service, entry in data["services"].items():
