@@ -1,6 +1,4 @@
-"""Operational tools, added by the next issues: audit, metrics collection, extraction, restore, migrations
-and GDPR requests. Commands that compare data (extraction verify, restore verify) share one verification
+"""Operational tools: the audit (`audit.py`) now; metrics collection, extraction, restore, migrations and
+GDPR requests next. Commands that compare data (extraction verify, restore verify) share one verification
 core here; long operations show Rich progress and end with a summary a person can read.
-
-Empty for now.
 """
