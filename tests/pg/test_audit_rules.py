@@ -153,5 +153,23 @@ def test_usage_and_connection_errors_exit_2_with_a_message(fresh: Postgres, args
     assert result.stderr.startswith("audit: ")
 
 
+def test_a_missing_grant_guard_is_an_isolation_finding_and_guard_install_restores_it(fresh: Postgres) -> None:
+    def guard(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "edumatrix_db.cli", "guard", command, "local", "--root",
+                               str(fresh.server.root)], capture_output=True, text=True, cwd=ROOT_DIR, check=False)
+
+    dropped = guard("drop")
+    try:
+        with ops(fresh) as conn:
+            missing = run_audit(conn, fresh.model)
+    finally:
+        installed = guard("install")
+    assert (dropped.returncode, installed.returncode) == (0, 0), dropped.stderr + installed.stderr
+    assert [(f.rule, f.object) for f in missing.findings] == [
+        ("isolation", "event trigger edumatrix_refuse_foreign_grants")]
+    with ops(fresh) as conn:
+        assert run_audit(conn, fresh.model).findings == []
+
+
 def test_the_report_counts_zeros_for_every_rule() -> None:
     assert AuditReport().counts_by_rule() == dict.fromkeys(RULES, 0)
