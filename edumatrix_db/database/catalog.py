@@ -163,6 +163,11 @@ def _not_member(cls: str, oid: str) -> str:
     return _NOT_EXTENSION_MEMBER.format(cls=f"'{cls}'", oid=oid)
 
 
+def _shared_not_member(cls: str, oid: str) -> str:
+    """Not an extension member, checked only in the shared schemas (n.nspname) where extensions live."""
+    return f"(n.nspname <> ALL(%(shared)s) OR {_not_member(cls, oid)})"
+
+
 @dataclass(frozen=True)
 class RoleRow:
     name: str
@@ -188,15 +193,15 @@ class MemberRow:
 
 @dataclass(frozen=True)
 class AclRow:
-    """One privilege held by a grantee other than the object's owner (`PUBLIC` for grantee 0)."""
+    """The privileges one grantee other than the object's owner holds on it (`PUBLIC` for grantee 0)."""
 
     kind: str  # database | schema | table | sequence | function | column | type | large object
     schema: str | None
     object: str  # the identity, quoted by the server (`format('%I.%I')`, regprocedure-like for routines)
     owner: str
     grantee: str
-    privilege: str
-    grantable: bool
+    privileges: tuple[str, ...]
+    grantable: bool  # any of them WITH GRANT OPTION
 
 
 @dataclass(frozen=True)
@@ -296,7 +301,7 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
     catalogs it reads are readable by any role (the platform's `edumatrix_ops` login is enough)."""
     schemas = [s.schema for s in model.services]
     every = [*schemas, *SHARED_SCHEMAS]
-    params = {"schemas": schemas, "every": every}
+    params = {"schemas": schemas, "every": every, "shared": list(SHARED_SCHEMAS)}
     count = 0
 
     def rows(query: str) -> list[tuple[Any, ...]]:
@@ -323,10 +328,15 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
             "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
         )
     )
-    # (kind, schema, identity, owner oid, grantee oid, privilege, grantable); the owner's own entries are
-    # left out except on the database and schemas (whose owner the guard checks too).
+    # (kind, schema, identity, owner oid, grantee oid, privileges, grantable), one row per grantee; the
+    # owner's own entries are left out except on the database and schemas (whose owner the guard checks
+    # too). Only the shared schemas can hold extension members (services cannot create extensions).
     acl_sql = """
-    SELECT 'database', NULL, quote_ident(d.datname), d.datdba, a.grantee, a.privilege_type, a.is_grantable
+    SELECT kind, schema, object, owner, grantee, array_agg(privilege_type ORDER BY privilege_type),
+           bool_or(is_grantable)
+      FROM (
+    SELECT 'database' AS kind, NULL AS schema, quote_ident(d.datname) AS object, d.datdba AS owner, a.grantee,
+           a.privilege_type, a.is_grantable
       FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
      WHERE d.datname = current_database()
     UNION ALL
@@ -341,7 +351,7 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
      WHERE n.nspname = ANY(%(every)s) AND c.relkind IN ('r','p','v','m','f','S') AND a.grantee <> c.relowner
        AND {rel}
     UNION ALL
-    SELECT 'column', n.nspname, format('%%I.%%I.%%I', n.nspname, c.relname, t.attname), c.relowner,
+    SELECT 'column', n.nspname, format('%%I.%%I (%%I)', n.nspname, c.relname, t.attname), c.relowner,
            a.grantee, a.privilege_type, a.is_grantable
       FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace,
            aclexplode(t.attacl) a
@@ -361,11 +371,13 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
     UNION ALL
     SELECT 'large object', NULL, l.oid::text, l.lomowner, a.grantee, a.privilege_type, a.is_grantable
       FROM pg_largeobject_metadata l, aclexplode(l.lomacl) a WHERE a.grantee <> l.lomowner
-    """.format(rel=_not_member("pg_class", "c.oid"), proc=_not_member("pg_proc", "p.oid"),
-               typ=_not_member("pg_type", "t.oid"))
+      ) acl GROUP BY 1, 2, 3, 4, 5
+    """.format(rel=_shared_not_member("pg_class", "c.oid"), proc=_shared_not_member("pg_proc", "p.oid"),
+               typ=_shared_not_member("pg_type", "t.oid"))
     acl = tuple(
-        AclRow(kind, schema, obj, names.get(owner, str(owner)), names.get(grantee, str(grantee)), priv, grantable)
-        for kind, schema, obj, owner, grantee, priv, grantable in rows(acl_sql)
+        AclRow(kind, schema, obj, names.get(owner, str(owner)), names.get(grantee, str(grantee)), tuple(privs),
+               grantable)
+        for kind, schema, obj, owner, grantee, privs, grantable in rows(acl_sql)
     )
     schema_owners = {r.schema or "": r.owner for r in acl if r.kind == "schema"}
     default_acl = tuple(

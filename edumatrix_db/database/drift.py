@@ -77,6 +77,10 @@ class _Judge:
         self.by_schema = {s.schema: s for s in model.services}
         self.role_service = {r.name: s for s in model.services for r in s.roles}
         self.model_roles = {r.name for r in model.all_roles}
+        self.declared: dict[tuple[str, str | None], dict[str, frozenset[str]]] = defaultdict(dict)
+        for g in model.all_grants():  # (object kind, schema or None) -> grantee -> privileges
+            grantee = "PUBLIC" if g.role == PUBLIC else g.role
+            self.declared[(g.object_type.value, g.schema or None)][grantee] = g.privileges
 
     # -- helpers ---------------------------------------------------------------------------------------
     def service_name(self, schema: str | None) -> str | None:
@@ -170,13 +174,7 @@ class _Judge:
     # -- grants ----------------------------------------------------------------------------------------
     def expected(self, kind: str, schema: str | None) -> dict[str, frozenset[str]]:
         """grantee -> privileges the model declares on one object of `kind` in `schema` (None: database)."""
-        object_type = {"table": ObjectType.TABLE, "sequence": ObjectType.SEQUENCE, "function": ObjectType.FUNCTION,
-                       "schema": ObjectType.SCHEMA, "database": ObjectType.DATABASE}.get(kind)
-        out: dict[str, frozenset[str]] = {}
-        for g in self.model.all_grants():
-            if g.object_type is object_type and (g.schema or None) == schema:
-                out["PUBLIC" if g.role == PUBLIC else g.role] = g.privileges
-        return out
+        return self.declared.get((kind, schema), {})
 
     def grants(self) -> Iterator[Drift]:
         snap = self.snap
@@ -185,12 +183,17 @@ class _Judge:
         foreign_owned |= {o.identity for o in snap.objects
                           if o.schema in owners and o.owner is not None and o.owner != owners[o.schema]}
         held: dict[tuple[str, str, str | None, str], set[str]] = defaultdict(set)
+        grantees_of: dict[tuple[str, str], set[str]] = defaultdict(set)
         grantable: set[tuple[str, str, str | None, str]] = set()
         for a in snap.acl:
-            if a.grantee == a.owner or (a.kind == "type" and a.grantee == "PUBLIC" and a.privilege == "USAGE"):
+            if a.grantee == a.owner:
                 continue
+            privileges = set(a.privileges) - ({"USAGE"} if a.kind == "type" and a.grantee == "PUBLIC" else set())
+            if not privileges:
+                continue  # PUBLIC's USAGE on a type is PostgreSQL's default
             key = (a.kind, a.object, a.schema, a.grantee)
-            held[key].add(a.privilege)
+            held[key] |= privileges
+            grantees_of[(a.kind, a.object)].add(a.grantee)
             if a.grantable:
                 grantable.add(key)
         objects: dict[tuple[str, str, str | None], None] = {}
@@ -207,7 +210,7 @@ class _Judge:
             if obj in foreign_owned:
                 continue
             expected = self.expected(kind, None if kind == "database" else schema)
-            grantees = {g for (k, o, _s, g) in held if (k, o) == (kind, obj)} | set(expected)
+            grantees = grantees_of[(kind, obj)] | set(expected)
             for grantee in sorted(grantees):
                 have = frozenset(held.get((kind, obj, schema, grantee), set()))
                 want = expected.get(grantee, frozenset())
