@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_postgresql as postgresql
 
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
+from components.platform_roles import declare_platform_roles
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -31,6 +31,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         provider = local_provider(settings, PROJECT_ROOT)
         schemas = declare_service_schemas(settings, provider)
         declare_maintenance(settings, provider, schemas)
+        declare_platform_roles(settings, provider, after=list(schemas.values()))
         outputs["schemas"] = {name: schema.schema.name for name, schema in schemas.items()}
         return outputs
     if settings.is_region_stack:
@@ -62,16 +63,20 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         database=settings.instance.database_name,
         rds_ca_bundle=str(ca_bundle),
     )
-    schemas = declare_service_schemas(settings, provider, SecretStore(
+    secret_store = SecretStore(
         kms_key_id=shared.kms_key_arn,
         host=shared.address,
         port=shared.port,
         name_prefix=f"{settings.name_prefix}/db",
         tags=settings.base_tags(),
-    ))
+    )
+    schemas = declare_service_schemas(settings, provider, secret_store)
+    platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     declare_maintenance(settings, provider, schemas)
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
+        # The ops runner's login (edumatrix_ops): a Secrets Manager secret under the CMK.
+        "opsSecretArn": platform_roles.ops_secret_arn,
         "address": shared.address,
         "port": shared.port,
         "arn": shared.arn,
@@ -111,7 +116,8 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
     if settings.ops_runner.enabled:
         topic = settings.ops_runner.alarm_topic_arn or (replicas.alarm_topic_arn if settings.replicas.count else None)
-        runner = declare_ops_runner(settings, shared, ops_login_secret_arn(settings, shared), topic)
+        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
+        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn, topic)
         outputs["opsRunnerFunctionName"] = runner.function_name
     return outputs
 
@@ -122,24 +128,6 @@ def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
     return ScheduledMaintenance(
         "edumatrix-db-maintenance", ScheduledMaintenanceArgs(model_for_settings(settings)),
         opts=pulumi.ResourceOptions(providers={"postgresql": provider}, depends_on=list(schemas.values())))
-
-
-def ops_login_secret_arn(settings: StackSettings, shared: SharedInstance) -> pulumi.Output[str]:
-    """The secret of the ops runner's database login (`edumatrix_ops`).
-
-    MERGE STEP: the platform roles of issue 11 part A (components/platform_roles.py) declare that login and its
-    secret (`PlatformRoles.ops_secret_arn`); pass that instead and delete this function. Until then this
-    branch declares the secret's name alone (no value), under the CMK, so the runner's wiring can be planned.
-    """
-    return aws.secretsmanager.Secret(
-        f"{settings.name_prefix}-ops-login-secret",
-        name=f"{settings.name_prefix}/db/platform/ops",
-        kms_key_id=shared.kms_key_arn,
-        recovery_window_in_days=30,
-        description="PostgreSQL login edumatrix_ops (platform)",
-        tags={**settings.base_tags(), "db-role": "edumatrix_ops"},
-        opts=pulumi.ResourceOptions(parent=shared),
-    ).arn
 
 
 def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_arn: pulumi.Input[str],

@@ -25,7 +25,7 @@ import pulumi_postgresql as postgresql
 import pulumi_random as random
 
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
-from config.access import PUBLIC, ObjectType, ServiceAccess, model_for_settings
+from config.access import PUBLIC, ObjectType, RoleSpec, ServiceAccess, model_for_settings
 from config.scram import scram_verifier
 from config.settings import StackSettings
 
@@ -91,7 +91,7 @@ class ServiceSchema(pulumi.ComponentResource):
                 create_role=r.create_role,
                 bypass_row_level_security=r.bypass_row_level_security,
                 replication=r.replication,
-                inherit=True,
+                inherit=r.inherit,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         owner = self.roles["owner"]
@@ -150,34 +150,12 @@ class ServiceSchema(pulumi.ComponentResource):
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
         if args.secret_store is not None:
-            store = args.secret_store
             for r in access.login_roles:
                 kind = r.kind.value
-                secret = aws.secretsmanager.Secret(
-                    f"{name}-{kind}-secret",
-                    name=f"{store.name_prefix}/{access.service}/{kind}",
-                    kms_key_id=store.kms_key_id,
-                    recovery_window_in_days=store.recovery_window_in_days,
-                    description=f"PostgreSQL login {r.name} ({access.schema})",
-                    tags={**store.tags, "db-role": r.name},
-                    opts=pulumi.ResourceOptions(parent=self),
+                self.secrets[kind] = login_secret(
+                    self, f"{name}-{kind}", args.secret_store, r, access.service, kind, self.passwords[kind],
+                    args.database, self.roles[kind],
                 )
-                aws.secretsmanager.SecretVersion(
-                    f"{name}-{kind}-secret-value",
-                    secret_id=secret.id,
-                    secret_string=pulumi.Output.json_dumps(
-                        {
-                            "username": r.name,
-                            "password": self.passwords[kind],
-                            "host": store.host,
-                            "port": store.port,
-                            "dbname": args.database,
-                            "engine": "postgres",
-                        }
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind]]),
-                )
-                self.secrets[kind] = secret
 
         self.register_outputs(
             {
@@ -187,6 +165,46 @@ class ServiceSchema(pulumi.ComponentResource):
                 "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
             }
         )
+
+
+def login_secret(
+    parent: pulumi.Resource,
+    name: str,
+    store: SecretStore,
+    role: RoleSpec,
+    group: str,
+    kind: str,
+    password: pulumi.Input[str],
+    database: str,
+    role_resource: pulumi.Resource,
+) -> aws.secretsmanager.Secret:
+    """A login's credentials in Secrets Manager under the CMK: `<prefix>/<group>/<kind>` (`group` is the
+    service, or `platform`), written after the role exists."""
+    secret = aws.secretsmanager.Secret(
+        f"{name}-secret",
+        name=f"{store.name_prefix}/{group}/{kind}",
+        kms_key_id=store.kms_key_id,
+        recovery_window_in_days=store.recovery_window_in_days,
+        description=f"PostgreSQL login {role.name} ({group})",
+        tags={**store.tags, "db-role": role.name},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.secretsmanager.SecretVersion(
+        f"{name}-secret-value",
+        secret_id=secret.id,
+        secret_string=pulumi.Output.json_dumps(
+            {
+                "username": role.name,
+                "password": password,
+                "host": store.host,
+                "port": store.port,
+                "dbname": database,
+                "engine": "postgres",
+            }
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_resource]),
+    )
+    return secret
 
 
 def _verifier_of(role: str, password: str) -> str:
@@ -245,6 +263,7 @@ def canonical_from_resources(
                     "role",
                     name,
                     ("login", bool(i.get("login"))),
+                    ("inherit", bool(i.get("inherit", True))),
                     ("connection_limit", int(i.get("connectionLimit", -1))),
                     ("superuser", bool(i.get("superuser"))),
                     ("create_database", bool(i.get("createDatabase"))),

@@ -60,6 +60,7 @@ MANAGED_PARAMETERS = frozenset(
         "rds.logical_replication",
         "idle_in_transaction_session_timeout",
         "max_connections",
+        "max_locks_per_transaction",
     }
 ) | maintenance_parameter_names()
 PERFORMANCE_INSIGHTS_RETENTION = (7, *range(31, 732, 31))

@@ -1,5 +1,6 @@
 """The `edumatrix-db` command: argument parsing and wiring only; the work is done in `edumatrix_db.offline`
-(plan, check, policy-config) and `edumatrix_db.database` (local, tenancy).
+(plan, check, policy-config), `edumatrix_db.database` (local, tenancy, guard) and `edumatrix_db.ops`
+(audit).
 
 Each command module registers its subcommands with `add_parsers(subparsers)` and sets `handler` on each,
 which takes the parsed args and returns the exit code.
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from config.errors import ConfigError
-from edumatrix_db.cli import lifecycle, local, plan
+from edumatrix_db.cli import audit, lifecycle, local, plan
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 
 __all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_parsers(sub)
     local.add_parsers(sub)
     lifecycle.add_parsers(sub)
+    audit.add_parsers(sub)
     return parser
 
 

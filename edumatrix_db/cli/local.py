@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from config.access import model_for_settings
+from config.access import AccessModel, model_for_settings
 from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.database import localpg
@@ -43,6 +44,11 @@ def _add_local_parser(
         "--server-only",
         action="store_true",
         help="start and bootstrap the server only; leave schemas and roles to `pulumi up --stack local`",
+    )
+    up.add_argument(
+        "--revoke-foreign",
+        action="store_true",
+        help="also revoke grants that give a service's objects to roles outside the service (reported otherwise)",
     )
     up.add_argument(
         "--destructive",
@@ -95,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"`local` commands need a local stack; {args.stack!r} is {settings.environment.value}")
         return 2
     model = model_for_settings(settings)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "admin": settings.instance.master_username,
         "max_connections": settings.instance.max_connections,
         "preferred_port": settings.local.preferred_port,
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.local_command == "up":
             return _up(args, model, kwargs)
-        server = localpg.LocalServer(args.root, database=model.database, **kwargs)  # type: ignore[arg-type]
+        server = localpg.LocalServer(args.root, database=model.database, **kwargs)
         if args.local_command == "down":
             print("stopped the local server" if server.stop() else "the local server was not running")
             return 0
@@ -123,12 +129,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> int:
-    from config.access import AccessModel
-
-    assert isinstance(model, AccessModel)
+def _up(args: argparse.Namespace, model: AccessModel, kwargs: dict[str, Any]) -> int:
     server, state, notes = localpg.up(
-        args.root, model, apply_model=not args.server_only, destructive=args.destructive, **kwargs
+        args.root,
+        model,
+        apply_model=not args.server_only,
+        destructive=args.destructive,
+        revoke_foreign=args.revoke_foreign,
+        **kwargs,
     )
     print(
         f"server: PostgreSQL {state.version} from {state.source} ({state.bindir}), run as OS user "
