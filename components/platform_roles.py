@@ -10,18 +10,15 @@ one Secrets Manager secret per login under the CMK (`<prefix>/platform/<kind>`).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_postgresql as postgresql
-import pulumi_random as random
 
-from components.service_schema import SecretStore, login_secret
+from components.service_schema import SecretStore, declare_role, login_secret
 from config.access import PlatformAccess, PlatformRoleKind, model_for_settings
-from config.scram import scram_verifier
 from config.settings import StackSettings
 
 
@@ -42,30 +39,10 @@ class PlatformRoles(pulumi.ComponentResource):
         self.roles: dict[str, postgresql.Role] = {}
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for r in platform.roles:
-            kind = r.kind.value
-            password = random.RandomPassword(
-                f"{name}-{kind}-password",
-                length=32,
-                special=False,
-                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-            )
-            self.passwords[kind] = password.result
-            self.roles[kind] = postgresql.Role(
-                f"{name}-{kind}",
-                name=r.name,
-                login=r.login,
-                password=password.result.apply(functools.partial(scram_verifier, r.name)),
-                connection_limit=r.connection_limit,
-                statement_timeout=r.statement_timeout_ms,
-                idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
-                superuser=r.superuser,
-                create_database=r.create_database,
-                create_role=r.create_role,
-                bypass_row_level_security=r.bypass_row_level_security,
-                replication=r.replication,
-                inherit=r.inherit,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            role, password = declare_role(self, f"{name}-{r.kind.value}", r)
+            self.roles[r.kind.value] = role
+            assert password is not None  # every platform role logs in
+            self.passwords[r.kind.value] = password
         previous: pulumi.Resource | None = None
         for m in platform.memberships:
             previous = postgresql.GrantRole(

@@ -66,34 +66,9 @@ class ServiceSchema(pulumi.ComponentResource):
         self.roles: dict[str, postgresql.Role] = {}
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for r in access.roles:
-            password = None
-            if r.login:
-                password = random.RandomPassword(
-                    f"{name}-{r.kind.value}-password",
-                    length=32,
-                    special=False,
-                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-                )
-                self.passwords[r.kind.value] = password.result
-            self.roles[r.kind.value] = postgresql.Role(
-                f"{name}-{r.kind.value}",
-                name=r.name,
-                login=r.login,
-                # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
-                password=(password.result.apply(functools.partial(_verifier_of, r.name)) if password else None),
-                connection_limit=r.connection_limit,
-                statement_timeout=r.statement_timeout_ms,
-                idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
-                search_paths=list(r.search_path) or None,
-                assume_role=r.assume_role,
-                superuser=r.superuser,
-                create_database=r.create_database,
-                create_role=r.create_role,
-                bypass_row_level_security=r.bypass_row_level_security,
-                replication=r.replication,
-                inherit=r.inherit,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            self.roles[r.kind.value], password = declare_role(self, f"{name}-{r.kind.value}", r)
+            if password is not None:
+                self.passwords[r.kind.value] = password
         owner = self.roles["owner"]
         self.schema = postgresql.Schema(
             f"{name}-schema",
@@ -165,6 +140,40 @@ class ServiceSchema(pulumi.ComponentResource):
                 "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
             }
         )
+
+
+def declare_role(
+    parent: pulumi.Resource, name: str, r: RoleSpec
+) -> tuple[postgresql.Role, pulumi.Output[str] | None]:
+    """The role `r` (every attribute stated), and for a login its generated password (`<name>-password`)."""
+    password = None
+    if r.login:
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["result"]),
+        ).result
+    role = postgresql.Role(
+        name,
+        name=r.name,
+        login=r.login,
+        # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
+        password=(password.apply(functools.partial(_verifier_of, r.name)) if password is not None else None),
+        connection_limit=r.connection_limit,
+        statement_timeout=r.statement_timeout_ms,
+        idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
+        search_paths=list(r.search_path) or None,
+        assume_role=r.assume_role,
+        superuser=r.superuser,
+        create_database=r.create_database,
+        create_role=r.create_role,
+        bypass_row_level_security=r.bypass_row_level_security,
+        replication=r.replication,
+        inherit=r.inherit,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return role, password
 
 
 def login_secret(

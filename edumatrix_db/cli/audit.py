@@ -78,20 +78,31 @@ def _connect(uri: str) -> psycopg.Connection[Any] | str:
         return f"cannot connect: {str(exc).strip()}"
 
 
-def run_audit_command(args: argparse.Namespace) -> int:
+def _open(args: argparse.Namespace, command: str) -> tuple[psycopg.Connection[Any], AccessModel] | None:
+    """The connection and model the arguments name, or None after printing why not (exit 2)."""
     try:
-        target = _target(args, ops=True)
+        target = _target(args, ops=command == "audit")
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
+        return None
     if isinstance(target, str):
-        print(f"audit: {target}", file=sys.stderr)
-        return EXIT_CONFIG
+        print(f"{command}: {target}", file=sys.stderr)
+        return None
     uri, model = target
+    if command == "guard" and args.where == "local":
+        return LocalServer(args.root, database=model.database).superuser(), model
     conn = _connect(uri)
     if isinstance(conn, str):
-        print(f"audit: {conn}", file=sys.stderr)
+        print(f"{command}: {conn}", file=sys.stderr)
+        return None
+    return conn, model
+
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    opened = _open(args, "audit")
+    if opened is None:
         return EXIT_CONFIG
+    conn, model = opened
     with conn:
         report = run_audit(conn, model)
     if args.format == "json":
@@ -119,22 +130,10 @@ def render_table(report: AuditReport, model: AccessModel, console: Console | Non
 
 
 def run_guard_command(args: argparse.Namespace) -> int:
-    try:
-        target = _target(args, ops=False)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    opened = _open(args, "guard")
+    if opened is None:
         return EXIT_CONFIG
-    if isinstance(target, str):
-        print(f"guard: {target}", file=sys.stderr)
-        return EXIT_CONFIG
-    uri, model = target
-    if args.where == "local":
-        conn: psycopg.Connection[Any] | str = LocalServer(args.root, database=model.database).superuser()
-    else:
-        conn = _connect(uri)
-    if isinstance(conn, str):
-        print(f"guard: {conn}", file=sys.stderr)
-        return EXIT_CONFIG
+    conn, model = opened
     with conn:
         try:
             notes = guard.install_guard(conn, model) if args.guard_command == "install" else guard.drop_guard(conn)
