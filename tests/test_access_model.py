@@ -182,3 +182,24 @@ def test_only_login_roles_get_connect_and_nobody_gets_temporary(model) -> None:
     connect = {g.role for g in model.all_grants() if g.object_type is ObjectType.DATABASE and g.privileges}
     assert connect == {r.name for r in model.roles if r.login}
     assert all("TEMPORARY" not in g.privileges for g in model.all_grants())
+
+
+def test_each_login_role_carries_exactly_its_session_settings(model) -> None:
+    feedback = model.service("feedback")
+    paths = "feedback_schema, extensions"
+    assert {r.kind.value: r.settings() for r in feedback.roles} == {
+        "owner": {},
+        "migrator": {"idle_in_transaction_session_timeout": "60000", "search_path": paths, "role": "feedback_owner"},
+        "app": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000", "search_path": paths},
+        "readonly": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000",
+                     "search_path": paths},
+    }
+
+
+def test_a_stacks_database_and_idle_timeout_reach_the_model() -> None:
+    settings = load_stack("dev")
+    instance = settings.instance.model_copy(update={"database_name": "otherdb",
+                                                    "idle_in_transaction_session_timeout_ms": 30_000})
+    model = model_for_settings(settings.model_copy(update={"instance": instance}))
+    assert model.database == "otherdb"
+    assert {r.settings().get("idle_in_transaction_session_timeout") for r in model.roles if r.login} == {"30000"}
