@@ -243,3 +243,24 @@ def test_a_platform_role_with_more_power_than_its_purpose_is_refused(model) -> N
 def test_advisory_locks_are_kept_for_the_owners_the_role_migrations_run_as(model) -> None:
     assert len(ADVISORY_LOCK_FUNCTIONS) == 21
     assert set(model.advisory_lock_roles) == {s.owner for s in model.services}
+
+
+def test_each_login_role_carries_exactly_its_session_settings(model) -> None:
+    feedback = model.service("feedback")
+    paths = "feedback_schema, extensions"
+    assert {r.kind.value: r.settings() for r in feedback.roles} == {
+        "owner": {},
+        "migrator": {"idle_in_transaction_session_timeout": "60000", "search_path": paths, "role": "feedback_owner"},
+        "app": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000", "search_path": paths},
+        "readonly": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000",
+                     "search_path": paths},
+    }
+
+
+def test_a_stacks_database_and_idle_timeout_reach_the_model() -> None:
+    settings = load_stack("dev")
+    instance = settings.instance.model_copy(update={"database_name": "otherdb",
+                                                    "idle_in_transaction_session_timeout_ms": 30_000})
+    model = model_for_settings(settings.model_copy(update={"instance": instance}))
+    assert model.database == "otherdb"
+    assert {r.settings().get("idle_in_transaction_session_timeout") for r in model.roles if r.login} == {"30000"}

@@ -42,9 +42,32 @@ def test_every_catalog_service_with_its_own_schema_passes():
     resource("postgresql:index/schema:Schema", "feedback_schema_owned_by_app", {
         "name": "feedback_schema", "owner": "feedback_app"}),
 ], ids=lambda r: r.name)
-def test_crossing_grant_is_reported_with_its_urn(bad):
+def test_crossing_grant_is_reported_with_its_urn_saying_what_crosses(bad):
     resources = [*service_access("feedback"), *service_access("statistics"), bad]
-    assert by_policy(run(resources, policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+    violations = run(resources, policies=access.POLICIES)
+    assert by_policy(violations) == {"service-grants-confined": [bad.urn]}
+    assert [v.message for v in violations] == [CROSSING[bad.name]]
+
+
+CROSSING = {
+    "feedback-reads-statistics": "grant gives feedback_app USAGE on statistics's schema statistics_schema",
+    "feedback-tables-in-statistics": "grant gives feedback_readonly SELECT on statistics's schema statistics_schema",
+    "public-usage": "grant gives USAGE to PUBLIC",
+    "public-usage-upper": "grant gives USAGE to PUBLIC",
+    "feedback-in-public-schema": "grant gives service role feedback_app CREATE on schema public, outside its own "
+                                 "feedback_schema",
+    "feedback-creates-in-extensions": "grant gives service role feedback_migrator CREATE, USAGE on schema "
+                                      "extensions, outside its own feedback_schema",
+    "feedback-functions-in-extensions": "grant gives service role feedback_app EXECUTE on schema extensions, outside "
+                                        "its own feedback_schema",
+    "feedback-create-db": "grant gives feedback_app CREATE on the database (only CONNECT/TEMPORARY)",
+    "statistics-future-tables-to-feedback": "default privileges gives feedback_app SELECT on statistics's schema "
+                                            "statistics_schema; default privileges makes statistics_owner's future "
+                                            "objects available to feedback_app of another service",
+    "public-future-tables": "default privileges gives SELECT to PUBLIC",
+    "feedback-member-of-statistics": "feedback_app is made a member of statistics_readonly, a role of another service",
+    "feedback_schema_owned_by_app": "schema feedback_schema is owned by feedback_app, not feedback_owner",
+}
 
 
 def test_usage_of_the_shared_extensions_schema_is_allowed():

@@ -1,0 +1,36 @@
+"""config/parameters.py: the parameter group every instance gets, parameter by parameter."""
+
+from __future__ import annotations
+
+from config.parameters import Parameter, platform_parameters
+from config.settings import InstanceSettings
+
+
+def test_the_default_instance_gets_the_platform_parameters_with_their_apply_methods():
+    assert platform_parameters(InstanceSettings()) == [
+        Parameter("rds.force_ssl", "1", "immediate"),
+        Parameter("ssl_min_protocol_version", "TLSv1.3", "immediate"),
+        Parameter("shared_preload_libraries", "pg_stat_statements,pgaudit", "pending-reboot"),
+        Parameter("pgaudit.log", "ddl,role", "immediate"),
+        Parameter("log_connections", "1", "immediate"),
+        Parameter("log_disconnections", "1", "immediate"),
+        Parameter("log_min_duration_statement", "100", "immediate"),
+        Parameter("rds.logical_replication", "1", "pending-reboot"),
+        Parameter("idle_in_transaction_session_timeout", "60000", "immediate"),
+        Parameter("max_connections", "1000", "pending-reboot"),
+    ]
+
+
+def test_the_stacks_typed_settings_become_their_parameters():
+    instance = InstanceSettings(ssl_min_protocol_version="TLSv1.2", log_min_duration_statement_ms=250,
+                                idle_in_transaction_session_timeout_ms=30_000, max_connections=800)
+    values = {p.name: p.value for p in platform_parameters(instance)}
+    assert (values["ssl_min_protocol_version"], values["log_min_duration_statement"],
+            values["idle_in_transaction_session_timeout"], values["max_connections"]) == ("TLSv1.2", "250", "30000",
+                                                                                        "800")
+
+
+def test_extra_parameters_come_after_the_platforms_sorted_and_apply_at_the_next_reboot():
+    instance = InstanceSettings(parameters={"work_mem": "65536", "autovacuum_naptime": "30"})
+    assert platform_parameters(instance)[-2:] == [Parameter("autovacuum_naptime", "30", "pending-reboot"),
+                                                  Parameter("work_mem", "65536", "pending-reboot")]
