@@ -10,13 +10,13 @@ from pathlib import Path
 
 from config.loader import STACKS_DIR, available_stacks, load_stack
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
-from edumatrix_db.offline import gate
+from edumatrix_db.offline import gate, parallel
 from edumatrix_db.offline.engine import Planner
 from edumatrix_db.offline.render import render_json, render_mermaid, render_tree
 
 
-def _print_warnings(planner: Planner) -> None:
-    for stack, messages in planner.warnings().items():
+def _print_warnings(warnings: dict[str, tuple[str, ...]]) -> None:
+    for stack, messages in warnings.items():
         for message in messages:
             print(f"warning: {stack}: {message}", file=sys.stderr)
 
@@ -24,7 +24,7 @@ def _print_warnings(planner: Planner) -> None:
 def _plan(args: argparse.Namespace) -> int:
     planner = Planner()
     recording = planner.plan(args.stack)
-    _print_warnings(planner)
+    _print_warnings(planner.warnings())
     if args.format == "json":
         violations = [v.to_json() for v in gate.check_recording(recording).violations]
         print(render_json(recording, {"violations": violations}))
@@ -41,10 +41,10 @@ def _check(args: argparse.Namespace) -> int:
     if not stacks:
         print(f"{stacks_dir}: no Pulumi.*.yaml stack files", file=sys.stderr)
         return EXIT_CONFIG
-    planner = Planner(stacks_dir)
-    reports = gate.check_stacks(stacks, planner)
+    result = parallel.check_stacks(stacks, stacks_dir, jobs=args.jobs)
+    reports = result.reports
     print(gate.render_json(reports) if args.format == "json" else gate.render_table(reports))
-    _print_warnings(planner)
+    _print_warnings(result.warnings)
     if any(r.error is not None for r in reports):
         return EXIT_CONFIG
     return EXIT_VIOLATIONS if any(r.failed for r in reports) else EXIT_OK
@@ -53,6 +53,13 @@ def _check(args: argparse.Namespace) -> int:
 def _policy_config(args: argparse.Namespace) -> int:
     print(json.dumps(gate.policy_config(load_stack(args.stack)), indent=2))
     return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +71,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                                          "(exit 1 on a mandatory violation, 2 on a configuration error)")
     check.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every stacks/Pulumi.*.yaml)")
     check.add_argument("--format", choices=("table", "json"), default="table")
+    check.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
+                       help="worker processes planning stacks at once (default: one per available CPU; "
+                            "1 plans them one after another in this process)")
     check.add_argument("--stacks-dir", default=str(STACKS_DIR), help=argparse.SUPPRESS)
     check.set_defaults(handler=_check)
     pconf = sub.add_parser("policy-config", help="print the policy pack config of a stack "

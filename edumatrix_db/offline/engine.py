@@ -371,12 +371,17 @@ async def _resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Planner:
-    """Plans stacks from `stacks/`, resolving stack references by planning the referenced stack."""
+    """Plans stacks from `stacks/`, resolving stack references by planning the referenced stack.
 
-    def __init__(self, stacks_dir: Path = STACKS_DIR, *, fast: bool = True) -> None:
+    `known_outputs` holds the outputs of stacks planned elsewhere (another worker process): a reference to
+    one of them reads those outputs instead of planning that stack again."""
+
+    def __init__(self, stacks_dir: Path = STACKS_DIR, *, fast: bool = True,
+                 known_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.stacks_dir = stacks_dir
         self.fast = fast
         self._cache: dict[str, Recording] = {}
+        self._known_outputs = dict(known_outputs or {})
         self._in_progress: list[str] = []
 
     def plan(self, stack: str) -> Recording:
@@ -392,13 +397,18 @@ class Planner:
             # Referenced stacks are planned first, outside this run: the StackReference mock then only reads
             # the cache instead of starting a nested program inside a resource registration.
             for referenced in settings.referenced_stacks():
-                self.plan(referenced)
+                if referenced not in self._known_outputs:
+                    self.plan(referenced)
             recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of,
                                     stacks_dir=self.stacks_dir, fast=self.fast)
         finally:
             self._in_progress.pop()
         self._cache[stack] = recording
         return recording
+
+    def planned(self, stack: str) -> Recording | None:
+        """The recording of `stack` if this planner planned it."""
+        return self._cache.get(stack)
 
     def warnings(self) -> dict[str, tuple[str, ...]]:
         """What each planned stack's program logged as a warning (shown by the CLI on stderr)."""
@@ -411,6 +421,8 @@ class Planner:
         StackReference's registration, would start a program within another program's run (it deadlocks).
         """
         stack = reference.split("/")[-1]
+        if stack in self._known_outputs:
+            return self._known_outputs[stack]
         if stack not in self._cache:
             raise RuntimeError(f"stack reference {reference!r} resolved before {stack!r} was planned: list it in "
                                "StackSettings.referenced_stacks()")
