@@ -12,9 +12,11 @@ from pathlib import Path
 from config.access import model_for_settings
 from config.catalog import load_catalog
 from config.errors import ConfigError
-from config.loader import load_stack
-from edumatrix_db.database import localpg
+from config.loader import PROJECT_ROOT, load_stack
 from edumatrix_db.database.tenancy import ID_TYPES, enable_tenant_isolation_sql
+
+# edumatrix_db.database.localpg (and psycopg) is imported by the commands that use it, not by every
+# `edumatrix-db` process: plan and check do not need it.
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +37,7 @@ def _add_local_parser(
     common.add_argument(
         "--root",
         type=Path,
-        default=localpg.PROJECT_ROOT,
+        default=PROJECT_ROOT,
         help="project root holding .local/ (default: the checkout)",
     )
     common.add_argument("--stack", default="local", help="stack file to read (default: local)")
@@ -89,6 +91,8 @@ def run_tenancy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edumatrix_db.database import localpg
+
     try:
         settings = load_stack(args.stack)
     except ConfigError as exc:
@@ -128,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> int:
     from config.access import AccessModel
+    from edumatrix_db.database import localpg
 
     assert isinstance(model, AccessModel)
     server, state, notes = localpg.up(

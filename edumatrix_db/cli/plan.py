@@ -66,7 +66,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     plan = sub.add_parser("plan", help="show what a stack declares (runs the program under mocks; no cloud)")
     plan.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     plan.add_argument("--format", choices=("tree", "json", "mermaid"), default="tree")
-    plan.set_defaults(handler=_plan)
+    plan.set_defaults(handler=_plan, offline=True)
     check = sub.add_parser("check", help="the policy gate: plan stacks under mocks and evaluate the policy pack "
                                          "(exit 1 on a mandatory violation, 2 on a configuration error)")
     check.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: every stacks/Pulumi.*.yaml)")
@@ -75,7 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        help="worker processes planning stacks at once (default: one per available CPU; "
                             "1 plans them one after another in this process)")
     check.add_argument("--stacks-dir", default=str(STACKS_DIR), help=argparse.SUPPRESS)
-    check.set_defaults(handler=_check)
+    check.set_defaults(handler=_check, offline=True)
     pconf = sub.add_parser("policy-config", help="print the policy pack config of a stack "
                                                  "(for pulumi preview --policy-pack-config)")
     pconf.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")

@@ -99,10 +99,12 @@ def _check_in_workers(stacks: Sequence[str], stacks_dir: Path, jobs: int,
     results: dict[str, _Checked] = {}
     running: dict[Future[_Checked], str] = {}
     # Objects alive now (modules, classes) are never collected again: the forked workers' collections then
-    # do not write to (and copy) the pages they share with this process.
+    # do not write to (and copy) the pages they share with this process, nor walk them. Workers collect
+    # (the CLI may have paused collection in this process); the fast engine pauses it during each run.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=gc.enable) as pool:
             while pending or running:
                 ready = [s for s in pending if all(r in results for r in references[s])]
                 if not ready and not running:
