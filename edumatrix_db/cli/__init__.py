@@ -4,7 +4,8 @@
 Each command module registers its subcommands with `add_parsers(subparsers)` and sets `handler` on each,
 which takes the parsed args and returns the exit code.
 
-Exit codes: 0 success, 1 a check found violations, 2 configuration or usage error.
+Exit codes: 0 success, 1 a check found violations, 2 configuration or usage error, 3 `diff` found a
+dangerous change.
 
 Importing the command modules (the Pulumi SDKs come with them) and running an offline command (one that
 sets `offline=True`) happen with Python's cyclic garbage collector paused: they allocate about a million
@@ -21,13 +22,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from config.errors import ConfigError
-from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
+from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_DANGER, EXIT_OK, EXIT_VIOLATIONS
 
-__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
+__all__ = ["EXIT_CONFIG", "EXIT_DANGER", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from edumatrix_db.cli import local, plan
+    from edumatrix_db.cli import diff, local, plan
 
     parser = argparse.ArgumentParser(
         prog="edumatrix-db",
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     plan.add_parsers(sub)
+    diff.add_parsers(sub)
     local.add_parsers(sub)
     return parser
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from config.loader import STACKS_DIR, available_stacks, load_stack
+from edumatrix_db.cli import progress
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 from edumatrix_db.offline import gate, parallel
 from edumatrix_db.offline.engine import Planner
@@ -41,10 +43,16 @@ def _check(args: argparse.Namespace) -> int:
     if not stacks:
         print(f"{stacks_dir}: no Pulumi.*.yaml stack files", file=sys.stderr)
         return EXIT_CONFIG
-    result = parallel.check_stacks(stacks, stacks_dir, jobs=args.jobs)
+    jobs = min(args.jobs or parallel.available_cpus(), len(stacks))
+    start = time.perf_counter()
+    with progress.counting(f"checking {len(stacks)} stacks on {jobs} worker(s)", len(stacks)) as advance:
+        result = parallel.check_stacks(stacks, stacks_dir, jobs=jobs,
+                                       on_done=lambda r: advance(f"{r.stack} ({r.resources} resources)"))
     reports = result.reports
     print(gate.render_json(reports) if args.format == "json" else gate.render_table(reports))
     _print_warnings(result.warnings)
+    print(f"checked {len(reports)} stack(s), {sum(r.resources for r in reports)} resources, in "
+          f"{time.perf_counter() - start:.1f} s on {jobs} worker(s)", file=sys.stderr)
     if any(r.error is not None for r in reports):
         return EXIT_CONFIG
     return EXIT_VIOLATIONS if any(r.failed for r in reports) else EXIT_OK

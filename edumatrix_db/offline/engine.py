@@ -70,7 +70,7 @@ class RecordedResource:
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "provider": self.provider, "inputs": self.inputs}
+                "provider": self.provider, "inputs": self.inputs, "protect": self.protect}
 
 
 @dataclass(frozen=True)
