@@ -42,7 +42,7 @@ def test_json_plan_has_the_documented_shape(capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["project"] == "edumatrix-db"
     assert plan["stack"] == "prod"
-    assert set(plan["resources"][0]) == {"urn", "type", "name", "parent", "provider", "inputs"}
+    assert set(plan["resources"][0]) == {"urn", "type", "name", "parent", "provider", "inputs", "protect"}
     instance = next(r for r in plan["resources"] if r["type"] == "aws:rds/instance:Instance")
     assert instance["inputs"]["multiAz"] is True  # camelCase, as the engine receives them
     assert plan["outputs"]["identifier"] == "edumatrix-prod"

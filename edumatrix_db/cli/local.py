@@ -10,9 +10,11 @@ from typing import Any
 
 from config.access import AccessModel, model_for_settings
 from config.errors import ConfigError
-from config.loader import load_stack
-from edumatrix_db.database import localpg
+from config.loader import PROJECT_ROOT, load_stack
 from edumatrix_db.database.tenancy import ID_TYPES, enable_tenant_isolation_sql
+
+# edumatrix_db.database.localpg (and psycopg) is imported by the commands that use it, not by every
+# `edumatrix-db` process: plan and check do not need it.
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +35,7 @@ def _add_local_parser(
     common.add_argument(
         "--root",
         type=Path,
-        default=localpg.PROJECT_ROOT,
+        default=PROJECT_ROOT,
         help="project root holding .local/ (default: the checkout)",
     )
     common.add_argument("--stack", default="local", help="stack file to read (default: local)")
@@ -92,6 +94,8 @@ def run_tenancy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edumatrix_db.database import localpg
+
     try:
         settings = load_stack(args.stack)
     except ConfigError as exc:
@@ -130,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace, model: AccessModel, kwargs: dict[str, Any]) -> int:
+    from edumatrix_db.database import localpg
+
     server, state, notes = localpg.up(
         args.root,
         model,

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import pq
+if TYPE_CHECKING:  # psycopg is imported where a connection is used: `tenancy sql` and plans do not load it
+    import psycopg
 
 from config.naming import belongs_to, check_identifier, quote_ident, schema_name
 
@@ -113,6 +113,8 @@ def enable_tenant_isolation(
 
 def set_tenant(conn: psycopg.Connection[Any], institution_id: object) -> None:
     """Set the tenant for the current transaction only (`set_config(..., true)`)."""
+    from psycopg import pq
+
     if conn.info.transaction_status == pq.TransactionStatus.IDLE:
         raise TenantNotSet("set_tenant outside a transaction would be lost at once; use tenant_transaction()")
     conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(institution_id)])
@@ -138,6 +140,8 @@ def scoped_execute(
     query and is gone when it ends: nothing leaks to the next user of a pooled connection. The connection
     must be in autocommit mode and idle (no transaction of its own open).
     """
+    from psycopg import pq
+
     if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
         raise TenantNotSet("scoped_execute needs an idle autocommit connection (it runs its own transaction)")
     with conn.pipeline():
