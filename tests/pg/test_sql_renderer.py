@@ -60,7 +60,7 @@ def test_the_admin_repairs_drifted_role_attributes(pg: Postgres) -> None:
     assert before == (True, role.connection_limit, False, False, False, False, False, True)
     assert after == before
     assert [c for c in report.changes if c.startswith("ALTER ROLE") and "SET" not in c] == [
-        f'ALTER ROLE "{role.name}" LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT {role.connection_limit}']
+        f'ALTER ROLE "{role.name}" LOGIN INHERIT CONNECTION LIMIT {role.connection_limit} NOCREATEDB NOCREATEROLE']
 
 
 @pytest.mark.parametrize("power", ["SUPERUSER", "BYPASSRLS", "REPLICATION"])
