@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: prereqs up down status test lint typecheck pytest check bench mutation clean
+.PHONY: prereqs up down status test lint typecheck pytest check bench mutation clean runner-package
 
 # System packages (PostgreSQL 15, pgaudit, python3-venv, ...): installed here when root with apt; otherwise
 # this stops before anything else with the one command to run. The list lives in scripts/prereqs.py.
@@ -60,6 +60,11 @@ mutation: $(STAMP)
 	rm -rf mutants
 	nice -n 10 $(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
+
+# The ops runner's Lambda package, build/ops-runner.zip (reproducible; README "The ops runner"). It ships the RDS
+# CA bundle from certs/rds-global-bundle.pem; CA_BUNDLE=/path/to/global-bundle.pem takes another file.
+runner-package: $(STAMP)
+	$(BIN)/python -m edumatrix_db.ops.runner_package $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info policy/venv mutants

@@ -25,7 +25,7 @@ import pulumi_postgresql as postgresql
 import pulumi_random as random
 
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
-from config.access import PUBLIC, ObjectType, ServiceAccess, model_for_settings
+from config.access import PUBLIC, ObjectType, RoleSpec, ServiceAccess, model_for_settings
 from config.scram import scram_verifier
 from config.settings import StackSettings
 
@@ -66,34 +66,9 @@ class ServiceSchema(pulumi.ComponentResource):
         self.roles: dict[str, postgresql.Role] = {}
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for r in access.roles:
-            password = None
-            if r.login:
-                password = random.RandomPassword(
-                    f"{name}-{r.kind.value}-password",
-                    length=32,
-                    special=False,
-                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-                )
-                self.passwords[r.kind.value] = password.result
-            self.roles[r.kind.value] = postgresql.Role(
-                f"{name}-{r.kind.value}",
-                name=r.name,
-                login=r.login,
-                # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
-                password=(password.result.apply(functools.partial(_verifier_of, r.name)) if password else None),
-                connection_limit=r.connection_limit,
-                statement_timeout=r.statement_timeout_ms,
-                idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
-                search_paths=list(r.search_path) or None,
-                assume_role=r.assume_role,
-                superuser=r.superuser,
-                create_database=r.create_database,
-                create_role=r.create_role,
-                bypass_row_level_security=r.bypass_row_level_security,
-                replication=r.replication,
-                inherit=True,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            self.roles[r.kind.value], password = declare_role(self, f"{name}-{r.kind.value}", r)
+            if password is not None:
+                self.passwords[r.kind.value] = password
         owner = self.roles["owner"]
         self.schema = postgresql.Schema(
             f"{name}-schema",
@@ -150,34 +125,12 @@ class ServiceSchema(pulumi.ComponentResource):
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
         if args.secret_store is not None:
-            store = args.secret_store
             for r in access.login_roles:
                 kind = r.kind.value
-                secret = aws.secretsmanager.Secret(
-                    f"{name}-{kind}-secret",
-                    name=f"{store.name_prefix}/{access.service}/{kind}",
-                    kms_key_id=store.kms_key_id,
-                    recovery_window_in_days=store.recovery_window_in_days,
-                    description=f"PostgreSQL login {r.name} ({access.schema})",
-                    tags={**store.tags, "db-role": r.name},
-                    opts=pulumi.ResourceOptions(parent=self),
+                self.secrets[kind] = login_secret(
+                    self, f"{name}-{kind}", args.secret_store, r, access.service, kind, self.passwords[kind],
+                    args.database, self.roles[kind],
                 )
-                aws.secretsmanager.SecretVersion(
-                    f"{name}-{kind}-secret-value",
-                    secret_id=secret.id,
-                    secret_string=pulumi.Output.json_dumps(
-                        {
-                            "username": r.name,
-                            "password": self.passwords[kind],
-                            "host": store.host,
-                            "port": store.port,
-                            "dbname": args.database,
-                            "engine": "postgres",
-                        }
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind]]),
-                )
-                self.secrets[kind] = secret
 
         self.register_outputs(
             {
@@ -187,6 +140,80 @@ class ServiceSchema(pulumi.ComponentResource):
                 "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
             }
         )
+
+
+def declare_role(
+    parent: pulumi.Resource, name: str, r: RoleSpec
+) -> tuple[postgresql.Role, pulumi.Output[str] | None]:
+    """The role `r` (every attribute stated), and for a login its generated password (`<name>-password`)."""
+    password = None
+    if r.login:
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["result"]),
+        ).result
+    role = postgresql.Role(
+        name,
+        name=r.name,
+        login=r.login,
+        # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
+        password=(password.apply(functools.partial(_verifier_of, r.name)) if password is not None else None),
+        connection_limit=r.connection_limit,
+        statement_timeout=r.statement_timeout_ms,
+        idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
+        search_paths=list(r.search_path) or None,
+        assume_role=r.assume_role,
+        superuser=r.superuser,
+        create_database=r.create_database,
+        create_role=r.create_role,
+        bypass_row_level_security=r.bypass_row_level_security,
+        replication=r.replication,
+        inherit=r.inherit,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return role, password
+
+
+def login_secret(
+    parent: pulumi.Resource,
+    name: str,
+    store: SecretStore,
+    role: RoleSpec,
+    group: str,
+    kind: str,
+    password: pulumi.Input[str],
+    database: str,
+    role_resource: pulumi.Resource,
+) -> aws.secretsmanager.Secret:
+    """A login's credentials in Secrets Manager under the CMK: `<prefix>/<group>/<kind>` (`group` is the
+    service, or `platform`), written after the role exists."""
+    secret = aws.secretsmanager.Secret(
+        f"{name}-secret",
+        name=f"{store.name_prefix}/{group}/{kind}",
+        kms_key_id=store.kms_key_id,
+        recovery_window_in_days=store.recovery_window_in_days,
+        description=f"PostgreSQL login {role.name} ({group})",
+        tags={**store.tags, "db-role": role.name},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.secretsmanager.SecretVersion(
+        f"{name}-secret-value",
+        secret_id=secret.id,
+        secret_string=pulumi.Output.json_dumps(
+            {
+                "username": role.name,
+                "password": password,
+                "host": store.host,
+                "port": store.port,
+                "dbname": database,
+                "engine": "postgres",
+            }
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_resource]),
+    )
+    return secret
 
 
 def _verifier_of(role: str, password: str) -> str:
@@ -245,6 +272,7 @@ def canonical_from_resources(
                     "role",
                     name,
                     ("login", bool(i.get("login"))),
+                    ("inherit", bool(i.get("inherit", True))),
                     ("connection_limit", int(i.get("connectionLimit", -1))),
                     ("superuser", bool(i.get("superuser"))),
                     ("create_database", bool(i.get("createDatabase"))),

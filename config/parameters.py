@@ -8,13 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.settings import InstanceSettings
 
 ApplyMethod = Literal["immediate", "pending-reboot"]
 
 # Libraries every instance preloads: query statistics and the audit extension (spec 4.A "query logging").
-PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit")
+# pg_cron: scheduled per-schema maintenance (config/maintenance.py).
+PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit", PG_CRON)
 PGAUDIT_LOG_CLASSES = ("ddl", "role")
+# Lock-table headroom: every login may take session advisory locks on RDS (the master user cannot revoke the
+# functions), and a full lock table refuses every new connection. 4x PostgreSQL's default of 64; measured
+# cost at max_connections=1000: shared memory 184 MB -> 257 MB (`postgres -C shared_memory_size`, PG 15).
+MAX_LOCKS_PER_TRANSACTION = 256
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ def platform_parameters(instance: InstanceSettings) -> list[Parameter]:
         Parameter("idle_in_transaction_session_timeout", str(instance.idle_in_transaction_session_timeout_ms),
                   "immediate"),
         Parameter("max_connections", str(instance.max_connections), "pending-reboot"),
+        Parameter("max_locks_per_transaction", str(MAX_LOCKS_PER_TRANSACTION), "pending-reboot"),
     ]
+    managed += [Parameter(name, value, "immediate") for name, value in AUTOVACUUM_PARAMETERS]
+    managed += [Parameter(name, value, "pending-reboot") for name, value in cron_parameters(instance.database_name)]
     extra = [Parameter(name, value, "pending-reboot") for name, value in sorted(instance.parameters.items())]
     return managed + extra

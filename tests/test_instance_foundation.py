@@ -40,13 +40,15 @@ def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource
 
 def assert_holds_every_part(recording: Recording, foundation: RecordedResource, name: str) -> None:
     """The five parts are the foundation's children; every key, network, parameter group and monitoring
-    role of the stack, and the instance's own log groups, are below it."""
+    role of the stack, and the instance's own log groups, are below it (the ops runner's own security groups,
+    roles and log group are the runner's)."""
     children = recording.children_of(foundation.urn)
     assert {(c.type, c.name) for c in children} == {(t, f"{name}-{s}") for t, s in PARTS.items()}
     below = {r.urn for r in descendants(recording, foundation.urn)}
     for type_token in PART_RESOURCES:
-        found = [r for r in recording.of_type(type_token) if type_token != "aws:cloudwatch/logGroup:LogGroup"
-                 or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/")]
+        found = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn and (
+                 type_token != "aws:cloudwatch/logGroup:LogGroup"
+                 or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/"))]
         assert found, type_token
         assert {r.urn for r in found} <= below, type_token
 

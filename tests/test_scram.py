@@ -44,7 +44,7 @@ def test_another_role_or_password_gets_another_salt():
 def test_pulumi_roles_carry_a_verifier_of_their_generated_password_never_the_password(prod: Recording):
     passwords = {r.name: r.props["result"] for r in prod.of_type("random:index/randomPassword:RandomPassword")}
     roles = [r for r in prod.of_type("postgresql:index/role:Role") if r.props.get("login")]
-    assert len(roles) == 27
+    assert len(roles) == 27 + 4  # three logins per service, four platform logins
     for role in roles:
         generated = passwords[f"{role.name}-password"]
         assert role.inputs["password"] == "[secret]"

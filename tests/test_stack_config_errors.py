@@ -199,7 +199,7 @@ def test_an_unknown_stack_suggests_the_nearest_stack(stacks_dir):
 
 def test_invalid_yaml_is_reported_with_the_file(stacks_dir):
     (stacks_dir / "Pulumi.bad.yaml").write_text("config:\n  edumatrix-db:environment: [dev\n")
-    with pytest.raises(ConfigError, match=r"Pulumi\.bad\.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"Pulumi\.bad\.yaml: line 3: not valid YAML"):
         load_stack("bad", stacks_dir)
 
 

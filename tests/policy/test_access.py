@@ -75,6 +75,17 @@ def test_usage_of_the_shared_extensions_schema_is_allowed():
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
+def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
+    usage = grant("feedback-migrator-cron", "feedback_migrator", "cron", ["USAGE"])
+    assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
+
+
+def test_an_app_role_may_not_use_schema_cron():
+    usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
+    assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {
+        "service-grants-confined": [usage.urn]}
+
+
 def test_revoking_from_public_is_allowed():
     revoke = grant("revoke-public-create", "public", "public", [], "schema")
     assert run([*service_access("feedback"), revoke], policies=access.POLICIES) == []
@@ -87,9 +98,42 @@ def test_service_role_with_cluster_power_is_reported(attribute):
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
 
-def test_non_service_role_may_replicate():
-    extraction = role("extraction_replicator", replication=True)
-    assert run([extraction], policies=access.POLICIES) == []
+@pytest.mark.parametrize(("name", "attribute"), [("edumatrix_extraction_replicator", "replication"),
+                                                  ("edumatrix_cdc_replicator", "replication"),
+                                                  ("edumatrix_data_mover", "bypassRowLevelSecurity")])
+def test_a_platform_role_may_hold_the_one_power_its_purpose_needs(name, attribute):
+    assert run([role(name, connectionLimit=2, **{attribute: True})], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize(("name", "attribute"), [("edumatrix_ops", "bypassRowLevelSecurity"),
+                                                  ("edumatrix_ops", "replication"),
+                                                  ("edumatrix_data_mover", "replication"),
+                                                  ("edumatrix_cdc_replicator", "superuser")])
+def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name, attribute):
+    bad = role(name, connectionLimit=2, **{attribute: True})
+    assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
+
+
+def test_a_role_outside_the_access_model_is_reported_even_without_powers():
+    stray = role("extraction_replicator", replication=True)
+    assert by_policy(run([stray], policies=access.POLICIES)) == {"service-role-attributes": [stray.urn]}
+
+
+@pytest.mark.parametrize(("member", "group"), [("feedback_app", "pg_read_all_data"),
+                                               ("feedback_readonly", "pg_signal_backend"),
+                                               ("edumatrix_ops", "pg_read_all_data"),
+                                               ("edumatrix_ops", "feedback_owner")])
+def test_a_membership_the_access_model_does_not_give_is_reported(member, group):
+    bad = resource("postgresql:index/grantRole:GrantRole", f"{member}-in-{group}", {"role": member,
+                                                                                    "grantRole": group})
+    assert by_policy(run([bad], policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+
+
+def test_the_platform_roles_memberships_pass():
+    grants = [resource("postgresql:index/grantRole:GrantRole", f"{m}-in-{g}", {"role": m, "grantRole": g})
+              for m, g in (("edumatrix_ops", "pg_monitor"), ("edumatrix_data_mover", "pg_read_all_data"),
+                           ("edumatrix_cdc_replicator", "rds_replication"))]
+    assert run(grants, policies=access.POLICIES) == []
 
 
 @pytest.mark.parametrize("timeout", [None, 0, 5001, 30000])
