@@ -10,7 +10,7 @@ def test_the_default_instance_gets_the_platform_parameters_with_their_apply_meth
     assert platform_parameters(InstanceSettings()) == [
         Parameter("rds.force_ssl", "1", "immediate"),
         Parameter("ssl_min_protocol_version", "TLSv1.3", "immediate"),
-        Parameter("shared_preload_libraries", "pg_stat_statements,pgaudit", "pending-reboot"),
+        Parameter("shared_preload_libraries", "pg_stat_statements,pgaudit,pg_cron", "pending-reboot"),
         Parameter("pgaudit.log", "ddl,role", "immediate"),
         Parameter("log_connections", "1", "immediate"),
         Parameter("log_disconnections", "1", "immediate"),
@@ -18,6 +18,13 @@ def test_the_default_instance_gets_the_platform_parameters_with_their_apply_meth
         Parameter("rds.logical_replication", "1", "pending-reboot"),
         Parameter("idle_in_transaction_session_timeout", "60000", "immediate"),
         Parameter("max_connections", "1000", "pending-reboot"),
+        Parameter("max_locks_per_transaction", "256", "pending-reboot"),
+        Parameter("autovacuum_vacuum_scale_factor", "0.05", "immediate"),
+        Parameter("autovacuum_analyze_scale_factor", "0.02", "immediate"),
+        Parameter("autovacuum_vacuum_insert_scale_factor", "0.05", "immediate"),
+        Parameter("autovacuum_vacuum_cost_limit", "2000", "immediate"),
+        Parameter("log_autovacuum_min_duration", "10000", "immediate"),
+        Parameter("cron.database_name", "edumatrix", "pending-reboot"),
     ]
 
 
