@@ -9,14 +9,14 @@ import json
 import pytest
 
 from config.loader import available_stacks
-from edumatrix_db.offline.engine import Planner, Recording, serialize_state
+from edumatrix_db.offline.engine import Planner, Recording, redact, serialize_state
 
 
 def _by_urn(recording: Recording) -> dict[str, tuple]:
     """Every recorded field of every resource, keyed by URN (registration order varies
     from run to run in both engines: the SDK awaits sets of resources)."""
-    return {r.urn: (r.type, r.name, r.parent, r.provider, r.custom, json.dumps(r.inputs, sort_keys=True),
-                    json.dumps(r.props, sort_keys=True), r.id, tuple(sorted(r.dependencies)), r.protect)
+    return {r.urn: (r.type, r.name, r.parent, r.provider, r.custom, json.dumps(redact(r.inputs), sort_keys=True),
+                    json.dumps(redact(r.props), sort_keys=True), r.id, tuple(sorted(r.dependencies)), r.protect)
             for r in recording.resources}
 
 

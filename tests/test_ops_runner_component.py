@@ -294,7 +294,7 @@ def test_a_region_stack_has_no_runner_of_its_own(tmp_path: Path) -> None:
     ("{memoryMb: 20000}", "opsRunner.memoryMb", "less than or equal to 10240"),
     ("{timeoutSeconds: 901}", "opsRunner.timeoutSeconds", "less than or equal to 900"),
     ("{timeoutSeconds: 600, auditEveryMinutes: 5}", "opsRunner", "must be shorter than the audit interval"),
-    ("{awsApiAccess: public}", "opsRunner.awsApiAccess", "'endpoints' or 'nat'"),
+    ("{awsApiAccess: public}", "opsRunner.awsApiAccess", "use one of: endpoints, nat"),
     ("{reservedConcurency: 1}", "opsRunner.reservedConcurency", "did you mean 'reservedConcurrency'?"),
 ])
 def test_impossible_runner_settings_name_the_key(tmp_path: Path, settings: str, key: str, text: str) -> None:

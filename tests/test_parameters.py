@@ -18,7 +18,9 @@ def test_the_default_instance_gets_the_platform_parameters_with_their_apply_meth
         Parameter("rds.logical_replication", "1", "pending-reboot"),
         Parameter("idle_in_transaction_session_timeout", "60000", "immediate"),
         Parameter("max_connections", "1000", "pending-reboot"),
+        # the lock table's headroom (issue 11: advisory locks cannot be revoked on RDS)
         Parameter("max_locks_per_transaction", "256", "pending-reboot"),
+        # scheduled maintenance (issue 17, config/maintenance.py)
         Parameter("autovacuum_vacuum_scale_factor", "0.05", "immediate"),
         Parameter("autovacuum_analyze_scale_factor", "0.02", "immediate"),
         Parameter("autovacuum_vacuum_insert_scale_factor", "0.05", "immediate"),

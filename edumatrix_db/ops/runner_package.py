@@ -53,8 +53,16 @@ PROJECT_PACKAGES: tuple[tuple[str, frozenset[str]], ...] = (
     ("edumatrix_db", frozenset({"cli", "offline"})),
 )
 PROJECT_DATA_SUFFIXES = (".py", ".yaml")
-# Build tooling, not runtime code (it imports Rich, which the package does not ship).
-PROJECT_FILES_LEFT_OUT = frozenset({"edumatrix_db/ops/runner_package.py"})
+# Build tooling, and operator commands that need libraries the package does not ship (Rich, Alembic,
+# SQLAlchemy): not runtime code of the runner's jobs.
+PROJECT_FILES_LEFT_OUT = frozenset({
+    "edumatrix_db/ops/runner_package.py",
+    "edumatrix_db/ops/migrate.py",
+    "edumatrix_db/ops/maintenance.py",
+    "edumatrix_db/ops/schemadoc.py",
+    "edumatrix_db/ops/health.py",
+    "edumatrix_db/ops/verify.py",
+})
 EXCLUDED_DIRS = frozenset({"__pycache__", "bin"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
