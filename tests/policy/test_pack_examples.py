@@ -24,6 +24,7 @@ from tests.policy.fixtures import (
     run,
     service_access,
 )
+from tests.policy.test_lambdas import NAME, policy_document, replaced
 
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
 
@@ -103,6 +104,29 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         'instance edumatrix-test is not selected by any AWS Backup plan'),
     "required-tags": (lambda: [instance(tags={})],
         'missing tags: service, environment, owner, data-classification, managed-by'),
+    # the ops runner's function, role and schedule (tests/policy/test_lambdas.py builds them as declared)
+    "lambda-in-vpc": (lambda: replaced(f"{NAME}-function", vpcConfig=MISSING),
+        "the function is not attached to a VPC (vpcConfig needs subnetIds and securityGroupIds): it cannot reach "
+        "the private database, and it would reach the internet directly"),
+    "lambda-supported-runtime": (lambda: replaced(f"{NAME}-function", runtime="python3.11"),
+        "runtime 'python3.11' is not a supported Lambda runtime here (allowed: python3.12, python3.13, "
+        "python3.14): deprecated runtimes get no security patches and then block function updates"),
+    "lambda-within-limits": (lambda: replaced(f"{NAME}-function", timeout=901),
+        "timeout 901: Lambda runs an invocation 1 to 900 s (default 3 s: set it)"),
+    "lambda-concurrency-dlq-cmk": (lambda: replaced(f"{NAME}-function", reservedConcurrentExecutions=MISSING),
+        "reservedConcurrentExecutions None: reserve at least 1 (0 stops the function, unset lets it take the "
+        "account's whole concurrency)"),
+    "lambda-log-group-cmk": (lambda: replaced(f"{NAME}-logs", kmsKeyId=MISSING),
+        "the function's log group /aws/lambda/edumatrix-test-ops-runner is not encrypted with the platform's CMK"),
+    "lambda-role-least-privilege": (lambda: replaced(f"{NAME}-policy", policy=policy_document(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
+        "the inline policy of function role edumatrix-test-ops-runner-role: secretsmanager:GetSecretValue on "
+        "every resource (\"*\" is allowed only for the ENI actions of a VPC function and for PutMetricData "
+        "conditioned on cloudwatch:namespace)"),
+    "scheduler-role-least-privilege": (lambda: replaced(f"{NAME}-scheduler-policy", policy=policy_document(
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})),
+        "schedule role edumatrix-test-ops-runner-scheduler-role may lambda:InvokeFunction on *: only "
+        "lambda:InvokeFunction on the target function"),
 }
 
 
