@@ -126,7 +126,7 @@ def check_stacks(stacks: Sequence[str], stacks_dir: Path = STACKS_DIR, *, jobs: 
                  on_done: Callable[[gate.StackReport], None] | None = None) -> GateResult:
     """Plan and check `stacks` on up to `jobs` worker processes (default: one per available CPU)."""
     jobs = min(jobs or available_cpus(), len(stacks))
-    if jobs <= 1:
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():  # no fork (Windows): sequential
         planner = Planner(stacks_dir)
         reports = []
         for stack in stacks:
