@@ -160,12 +160,13 @@ def _with_regions(base: Path, count: int) -> tuple[Path, list[str]]:
         shutil.copy(path, target / path.name)
     taken = {"us-east-1", *(s.removeprefix("prod-") for s in available_stacks())}
     regions = [r for r in AWS_REGIONS if r not in taken and not r.startswith(("us-gov", "cn-"))][:count]
-    for region in regions:
+    for number, region in enumerate(regions, start=1):
         text = TEMPLATE.read_text(encoding="utf-8")
-        for placeholder, value in {"<region>": region, "<vpc-id>": "vpc-0d1b2c3d4e5f60718",
-                                   "<subnet-id-a>": "subnet-0d1b2c3d4e5f60001",
-                                   "<subnet-id-b>": "subnet-0d1b2c3d4e5f60002",
-                                   "<client-security-group-id>": "sg-0d1b2c3d4e5f60101"}.items():
+        # Ids of this region's own VPC (the loader refuses ids shared by stacks in different regions).
+        for placeholder, value in {"<region>": region, "<vpc-id>": f"vpc-{number:017x}",
+                                   "<subnet-id-a>": f"subnet-{number * 16 + 1:017x}",
+                                   "<subnet-id-b>": f"subnet-{number * 16 + 2:017x}",
+                                   "<client-security-group-id>": f"sg-{number:017x}"}.items():
             text = text.replace(placeholder, value)
         (target / f"Pulumi.prod-{region}.yaml").write_text(text, encoding="utf-8")
     return target, available_stacks(target)

@@ -66,3 +66,11 @@ def test_check_jobs_must_be_positive(capsys):
         main(["check", "--jobs", "0"])
     assert exit_info.value.code == EXIT_CONFIG
     assert "give 1 or more" in capsys.readouterr().err
+
+
+def test_the_modules_loaded_before_forking_are_the_provider_classes_the_components_use():
+    import importlib
+
+    used = parallel.provider_modules_used()
+    assert ("pulumi_aws", "rds", "Instance") in used
+    assert all(hasattr(getattr(importlib.import_module(p), m), n) for p, m, n in used)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,21 +29,28 @@ from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_DANGER, EXIT_OK, EXIT_VIOLA
 __all__ = ["EXIT_CONFIG", "EXIT_DANGER", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from edumatrix_db.cli import audit, diff, lifecycle, local, plan
+# The offline commands and the modules that declare them: `edumatrix-db plan|check|policy-config|diff` parse
+# with only these, so they do not import what the database commands need (psycopg, Alembic, Rich: about 2 s
+# of CPU). Any other first argument (another command, --help) builds the whole parser.
+OFFLINE_COMMANDS = {"plan": "plan", "check": "plan", "policy-config": "plan", "diff": "diff"}
+COMMAND_MODULES = ("plan", "diff", "local", "lifecycle", "audit")
 
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edumatrix-db",
         description="The PostgreSQL platform of EDU Matrix Interlinked: offline plans, policy checks, "
                     "and the local database.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    plan.add_parsers(sub)
-    diff.add_parsers(sub)
-    local.add_parsers(sub)
-    lifecycle.add_parsers(sub)
-    audit.add_parsers(sub)
+    for name in modules:
+        importlib.import_module(f"edumatrix_db.cli.{name}").add_parsers(sub)
     return parser
+
+
+def _modules_for(argv: Sequence[str]) -> Sequence[str]:
+    module = OFFLINE_COMMANDS.get(argv[0]) if argv else None
+    return (module,) if module else COMMAND_MODULES
 
 
 @contextmanager
@@ -58,8 +66,9 @@ def _collector_paused(paused: bool = True) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     with _collector_paused():
-        parser = build_parser()
+        parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     try:
         with _collector_paused(getattr(args, "offline", False)):

@@ -8,8 +8,8 @@ Two ways to run, recording the same resources (tests/test_engine_speed.py compar
 - fast (the default): what a registration costs the SDK and an offline plan does not need is skipped.
   The mocked monitor's RPCs run inline on the program's event loop instead of in executor threads (no thread
   hand-off per registration), the SDK's per-resource Python stack
-  trace (source positions for the Pulumi service's UI) is not captured, the monitor serializes the plain
-  mocked state without pumping an event loop, and the cyclic garbage collector pauses during the run
+  trace (source positions for the Pulumi service's UI) is not captured, the monitor hands the plain
+  mocked state to protobuf directly, and the cyclic garbage collector pauses during the run
   (the SDK allocates tens of thousands of short-lived futures and closures per plan).
 - `fast=False`: the engine as it was (one executor thread per RPC, SDK stack traces, a full collection
   after each run): the baseline `bench/gate_bench.py` measures against.
@@ -25,7 +25,7 @@ import json
 import logging
 import runpy
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,21 +200,14 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
-def _complete(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends (the SDK's serializer on plain data) without an event loop."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    raise RuntimeError("the serializer suspended on data checked to be plain")
-
-
 def serialize_state(state: dict[str, Any]) -> struct_pb2.Struct:
-    """The SDK's own serializer, run to completion directly when the state is plain data (always, with
-    PlatformMocks), else through `_sync_await` as the SDK's MockMonitor does."""
+    """What the SDK's serializer makes of the mocked state: for plain data (always, with PlatformMocks) that
+    is the data itself without its top-level None values, which protobuf converts directly; anything else
+    goes through the SDK's serializer as in its MockMonitor."""
     if _is_plain(state):
-        return _complete(rpc.serialize_properties(state, {}))
+        struct = struct_pb2.Struct()
+        struct.update({key: value for key, value in state.items() if value is not None})
+        return struct
     return _sync_await(rpc.serialize_properties(state, {}))
 
 
