@@ -40,6 +40,8 @@ import psycopg
 from config.access import AccessModel, build_access_model
 from config.loader import PROJECT_ROOT
 from config.naming import quote_ident
+from config.parameters import LOG_MIN_ERROR_STATEMENT, LOG_PARAMETER_MAX_LENGTH
+from config.settings import InstanceSettings
 from edumatrix_db.database import sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
@@ -166,6 +168,8 @@ class LocalServer:
         admin: str = "edumatrix_admin",
         max_connections: int = 500,
         preferred_port: int = DEFAULT_PORT,
+        ssl_min_protocol_version: str = InstanceSettings().ssl_min_protocol_version,
+        temp_file_limit_mb: int = InstanceSettings().temp_file_limit_mb,
     ) -> None:
         self.root = (root or PROJECT_ROOT).resolve()
         self.base = self.root / ".local"
@@ -181,6 +185,8 @@ class LocalServer:
         self.admin = admin
         self.max_connections = max_connections
         self.preferred_port = preferred_port
+        self.ssl_min_protocol_version = ssl_min_protocol_version
+        self.temp_file_limit_mb = temp_file_limit_mb
 
     # -- who runs the server ---------------------------------------------------------------------------
     def _server_ids(self) -> tuple[int, int] | None:
@@ -372,6 +378,11 @@ class LocalServer:
             "log_disconnections": "on",
             "log_line_prefix": "'%m [%p] %q%u@%d '",
             "log_min_duration_statement": "100",
+            # The log hygiene of the RDS parameter group (config/parameters.py): no bind parameters in logged
+            # statements, no text of failed statements, a cap on one session's temporary files.
+            "log_parameter_max_length": LOG_PARAMETER_MAX_LENGTH,
+            "log_min_error_statement": LOG_MIN_ERROR_STATEMENT,
+            "temp_file_limit": f"'{self.temp_file_limit_mb}MB'",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
         }
         if tls:
@@ -380,7 +391,8 @@ class LocalServer:
                     "ssl": "on",
                     "ssl_cert_file": f"'{self.tls / 'server.crt'}'",
                     "ssl_key_file": f"'{self.tls / 'server.key'}'",
-                    "ssl_min_protocol_version": "'TLSv1.3'",
+                    # The stack's floor, as on RDS (default TLSv1.2); PostgreSQL negotiates 1.3 when the client can.
+                    "ssl_min_protocol_version": f"'{self.ssl_min_protocol_version}'",
                 }
             )
         if pgaudit:
