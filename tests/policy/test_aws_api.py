@@ -215,3 +215,14 @@ def test_retain_on_delete_unknown_to_the_analyzer_is_not_applicable_not_a_violat
     violations, not_applicable = gate.evaluate([backups], {}, policies=[aws_api.backup_replication_retained])
     assert violations == []
     assert "aws-api-backup-replication-retain" in not_applicable
+
+
+def test_policy_config_carries_what_only_the_stack_knows() -> None:
+    from config.loader import load_stack
+
+    prod = gate.policy_config(load_stack("prod"))
+    region = gate.policy_config(load_stack("prod-eu-west-1"))
+    assert prod["aws-api-secret-replica-regions"]["regions"] == ["eu-west-1"]
+    assert prod["aws-api-kms-key-region"]["defaultRegion"] == "us-east-1"
+    assert region["aws-api-replica-source-managed-password"] == {"sourceManagesMasterPassword": False}
+    assert "aws-api-replica-source-managed-password" not in prod
