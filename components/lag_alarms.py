@@ -39,6 +39,22 @@ class ReplicaLagAlarmsArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
+def alarm_topic(parent: pulumi.Resource, topic_name: str, key_name: str, what: str, *, region: str | None = None,
+                tags: Mapping[str, str] | None = None) -> pulumi.Output[str]:
+    """An SNS topic for CloudWatch alarms, encrypted with a key of its own (`PlatformKey` purpose `alarms`): the
+    key lets CloudWatch alarms publish and serves nothing else. Returns the topic's ARN."""
+    child = pulumi.ResourceOptions(parent=parent)
+    key = PlatformKey(key_name, PlatformKeyArgs(
+        description=f"{topic_name}: the topic {what} page (CloudWatch alarms publish with it)",
+        alias=key_name.removesuffix("-kms"),
+        purpose="alarms",
+        region=region,
+        tags=dict(tags or {}),
+    ), opts=child)
+    topic = aws.sns.Topic(topic_name, kms_master_key_id=key.arn, region=region, tags=dict(tags or {}), opts=child)
+    return topic.arn
+
+
 class ReplicaLagAlarms(pulumi.ComponentResource):
     """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica and the topic it pages."""
 
@@ -53,21 +69,8 @@ class ReplicaLagAlarms(pulumi.ComponentResource):
         if settings.alarm_topic_arn:
             self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn)
         else:
-            key = PlatformKey(f"{name}-kms", PlatformKeyArgs(
-                description=f"{name}: the replica-lag alarm topic (CloudWatch alarms publish with it)",
-                alias=f"{name}-alarms",
-                purpose="alarms",
-                region=args.region,
-                tags=tags,
-            ), opts=child)
-            topic = aws.sns.Topic(
-                f"{name}-topic",
-                kms_master_key_id=key.arn,
-                region=args.region,
-                tags=tags,
-                opts=child,
-            )
-            self.topic_arn = topic.arn
+            self.topic_arn = alarm_topic(self, f"{name}-topic", f"{name}-kms", "the replica-lag alarms",
+                                         region=args.region, tags=tags)
         alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{index}",

@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pulumi_postgresql as postgresql
 
 from components.kms_key import PlatformKey, PlatformKeyArgs
+from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
+from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
+from components.platform_roles import declare_platform_roles
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
-from components.service_schema import SecretStore, declare_service_schemas
+from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import model_for_settings
 from config.loader import PROJECT_ROOT
@@ -28,7 +32,10 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     """Declare every resource of the stack and return its outputs (name -> Output or value)."""
     outputs: dict[str, Any] = {"environment": settings.environment.value}
     if settings.is_local:
-        schemas = declare_service_schemas(settings, local_provider(settings, PROJECT_ROOT))
+        provider = local_provider(settings, PROJECT_ROOT)
+        schemas = declare_service_schemas(settings, provider)
+        declare_maintenance(settings, provider, schemas)
+        declare_platform_roles(settings, provider, after=list(schemas.values()))
         outputs["schemas"] = {name: schema.schema.name for name, schema in schemas.items()}
         return outputs
     if settings.is_region_stack:
@@ -88,7 +95,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Relative to the project root (where `pulumi up` runs the providers): every checkout plans the same.
         rds_ca_bundle=settings.instance.ca_bundle_path,
     )
-    schemas = declare_service_schemas(settings, provider, SecretStore(
+    secret_store = SecretStore(
         kms_key_id=shared.kms_key_arn,
         host=shared.address,
         port=shared.port,
@@ -96,12 +103,18 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         tags=settings.base_tags(),
         replica_keys=replica_keys,
         rotation=rotation,
-    ))
+    )
+    schemas = declare_service_schemas(settings, provider, secret_store)
+    platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
+    maintenance = declare_maintenance(settings, provider, schemas)
     if shared.master_secret is not None:
         # After every schema change of this `up`: the provider read the master password once, at its start.
-        RotationSchedule(f"{prefix}-master", shared.master_secret_arn, rotation, after=list(schemas.values()))
+        RotationSchedule(f"{prefix}-master", shared.master_secret_arn, rotation,
+                         after=[*schemas.values(), platform_roles, maintenance])
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
+        # The ops runner's login (edumatrix_ops): a Secrets Manager secret under the CMK.
+        "opsSecretArn": platform_roles.ops_secret_arn,
         "address": shared.address,
         "port": shared.port,
         "arn": shared.arn,
@@ -142,7 +155,77 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    if settings.ops_runner.enabled:
+        topic = settings.ops_runner.alarm_topic_arn or (replicas.alarm_topic_arn if settings.replicas.count else None)
+        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
+        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn, topic)
+        outputs["opsRunnerFunctionName"] = runner.function_name
     return outputs
+
+
+def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
+                        schemas: dict[str, ServiceSchema]) -> ScheduledMaintenance:
+    """pg_cron and pgstattuple, and USAGE on schema cron for each migrator, once the roles exist."""
+    return ScheduledMaintenance(
+        "edumatrix-db-maintenance", ScheduledMaintenanceArgs(model_for_settings(settings)),
+        opts=pulumi.ResourceOptions(providers={"postgresql": provider}, depends_on=list(schemas.values())))
+
+
+def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_arn: pulumi.Input[str],
+                       alarm_topic_arn: pulumi.Input[str] | None) -> OpsRunner:
+    """The ops runner of a primary stack, in the shared instance's VPC, beside the database.
+
+    Its routes: every `auditEveryMinutes` the audit (a schedule); after an availability, failover or recovery
+    event of the shared instance, `ping` (the runner reconnects through the new primary and says so). Another
+    issue adds its job to edumatrix_db/ops/runner.py and a `ScheduledJob` or `EventRoute` here (README, "The
+    ops runner").
+    """
+    every = settings.ops_runner.audit_every_minutes
+    audit = ScheduledJob(
+        name="audit", job="audit", expression=f"rate({every} minutes)",
+        description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
+        max_event_age_seconds=min(every * 60, 86_400),
+    )
+    # a primary AWS stack: the loader guarantees both
+    assert settings.network is not None
+    assert settings.aws_region is not None
+    instance_events = EventRoute(
+        name="instance-events",
+        job="ping",
+        pattern=shared.arn.apply(lambda arn: {
+            "source": ["aws.rds"],
+            "detail-type": ["RDS DB Instance Event"],
+            "detail": {"SourceArn": [arn], "EventCategories": ["availability", "failover", "recovery"]},
+        }),
+        description="The shared instance failed over, restarted or recovered: check the runner reaches it",
+    )
+    return OpsRunner(
+        f"{settings.name_prefix}-ops-runner",
+        OpsRunnerArgs(
+            settings=settings.ops_runner,
+            environment=settings.environment.value,
+            region=settings.aws_region,
+            vpc_id=settings.network.vpc_id,
+            subnet_ids=settings.network.subnet_ids,
+            database_security_group_id=shared.security_group_id,
+            database_port=settings.instance.port,
+            database_address=shared.address,
+            database_name=settings.instance.database_name,
+            database_secret_arn=secret_arn,
+            kms_key_arn=shared.kms_key_arn,
+            package=PROJECT_ROOT / settings.ops_runner.package_path,
+            model={
+                "database": settings.instance.database_name,
+                "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
+                "services": {name: override.patch() for name, override in settings.services.items()},
+            },
+            schedules=[audit],
+            event_routes=[instance_events],
+            alarm_topic_arn=alarm_topic_arn,
+            tags=settings.base_tags(),
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[shared]),
+    )
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:
@@ -205,12 +288,15 @@ def region_credentials(settings: StackSettings, primary: pulumi.StackReference) 
     assert settings.aws_region is not None
     region = settings.aws_region
     primary_prefix = stack_name_prefix(settings.region.primary_stack)
+    model = model_for_settings(settings)
     services = {access.service: {r.kind.value: service_secret_name(primary_prefix, access.service, r.kind.value)
                                  for r in access.login_roles}
-                for access in model_for_settings(settings).services}
+                for access in model.services}
     return {
         "masterSecretName": master_secret_name(primary_prefix),
         "masterSecretArn": primary.get_output("masterSecretArn").apply(
             lambda arn: replica_arn(str(arn), region) if arn else ""),
         "serviceSecretNames": services,
+        "platformSecretNames": {r.kind.value: service_secret_name(primary_prefix, "platform", r.kind.value)
+                                for r in model.platform.roles if r.login},
     }

@@ -33,7 +33,7 @@ import pulumi_random as random
 
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
 from components.secrets import CredentialSecret, CredentialSecretArgs, Rotation, rotate, service_secret_name
-from config.access import PUBLIC, ObjectType, ServiceAccess, model_for_settings
+from config.access import PUBLIC, ObjectType, RoleSpec, ServiceAccess, model_for_settings
 from config.naming import RoleKind
 from config.scram import SALT_BYTES, scram_verifier
 from config.settings import StackSettings
@@ -52,7 +52,7 @@ class SecretStore:
     host: pulumi.Input[str]
     port: pulumi.Input[int]
     stack_prefix: str
-    """Secret names are `<stack_prefix>/db/<service>/<kind>`, e.g. `edumatrix-prod/db/feedback/app`."""
+    """Secret names are `<stack_prefix>/db/<group>/<kind>`, e.g. `edumatrix-prod/db/feedback/app`."""
     tags: dict[str, str] = field(default_factory=dict)
     recovery_window_in_days: int = 30
     replica_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -82,43 +82,14 @@ class ServiceSchema(pulumi.ComponentResource):
         kinds[PUBLIC] = PUBLIC
 
         store = args.secret_store
-        rotated = {kind for kind in ROTATED_KINDS if store is not None and store.rotation is not None}
+        rotation = store.rotation if store is not None else None
         self.roles: dict[str, postgresql.Role] = {}
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for r in access.roles:
-            verifier = None
-            if r.login:
-                password = random.RandomPassword(
-                    f"{name}-{r.kind.value}-password",
-                    length=32,
-                    special=False,
-                    opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["result"]),
-                )
-                salt = random.RandomId(f"{name}-{r.kind.value}-scram-salt", byte_length=SALT_BYTES,
-                                       opts=pulumi.ResourceOptions(parent=self))
-                self.passwords[r.kind.value] = password.result
-                # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
-                verifier = pulumi.Output.all(password.result, salt.hex).apply(lambda v: _verifier_of(v[0], v[1]))
-            self.roles[r.kind.value] = postgresql.Role(
-                f"{name}-{r.kind.value}",
-                name=r.name,
-                login=r.login,
-                password=verifier,
-                connection_limit=r.connection_limit,
-                statement_timeout=r.statement_timeout_ms,
-                idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
-                search_paths=list(r.search_path) or None,
-                assume_role=r.assume_role,
-                superuser=r.superuser,
-                create_database=r.create_database,
-                create_role=r.create_role,
-                bypass_row_level_security=r.bypass_row_level_security,
-                replication=r.replication,
-                inherit=True,
-                # A rotated login's password belongs to its secret: the generated one is never sent again.
-                opts=pulumi.ResourceOptions(parent=self,
-                                            ignore_changes=["password"] if r.kind.value in rotated else None),
-            )
+            self.roles[r.kind.value], password = declare_role(
+                self, f"{name}-{r.kind.value}", r, rotated=rotation is not None and r.kind.value in ROTATED_KINDS)
+            if password is not None:
+                self.passwords[r.kind.value] = password
         owner = self.roles["owner"]
         self.schema = postgresql.Schema(
             f"{name}-schema",
@@ -177,18 +148,11 @@ class ServiceSchema(pulumi.ComponentResource):
         if store is not None:
             for r in access.login_roles:
                 kind = r.kind.value
-                self.secrets[kind] = CredentialSecret(f"{name}-{kind}", CredentialSecretArgs(
-                    name=service_secret_name(store.stack_prefix, access.service, kind),
-                    description=f"PostgreSQL login {r.name} ({access.schema})",
-                    kms_key_id=store.kms_key_id,
-                    value={"username": r.name, "password": self.passwords[kind], "host": store.host,
-                           "port": store.port, "dbname": args.database, "engine": "postgres"},
-                    replica_keys=store.replica_keys,
-                    tags={**store.tags, "db-role": r.name},
-                    recovery_window_in_days=store.recovery_window_in_days,
-                    depends_on=[self.roles[kind]],
-                ), opts=pulumi.ResourceOptions(parent=self))
-                if kind not in rotated or store.rotation is None:
+                self.secrets[kind] = login_secret(
+                    self, f"{name}-{kind}", store, r, access.service, kind, self.passwords[kind],
+                    args.database, self.roles[kind],
+                )
+                if rotation is None or kind not in ROTATED_KINDS:
                     continue
                 may_set_password = postgresql.GrantRole(
                     f"{name}-{kind}-in-{RDS_PASSWORD_ROLE}",
@@ -197,7 +161,7 @@ class ServiceSchema(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind], previous]),
                 )
                 previous = may_set_password
-                rotate(f"{name}-{kind}-rotation", self.secrets[kind].arn, store.rotation,
+                rotate(f"{name}-{kind}-rotation", self.secrets[kind].arn, rotation,
                        pulumi.ResourceOptions(parent=self, depends_on=[may_set_password]))
 
         self.register_outputs(
@@ -208,6 +172,70 @@ class ServiceSchema(pulumi.ComponentResource):
                 "secretArns": {kind: secret.arn for kind, secret in self.secrets.items()},
             }
         )
+
+
+def declare_role(
+    parent: pulumi.Resource, name: str, r: RoleSpec, *, rotated: bool = False
+) -> tuple[postgresql.Role, pulumi.Output[str] | None]:
+    """The role `r` (every attribute stated), and for a login its generated password (`<name>-password`),
+    set as a SCRAM verifier salted by a `RandomId` of its own (`<name>-scram-salt`, stable in state). A
+    `rotated` login's password belongs to its secret after creation: it is never sent again."""
+    password = verifier = None
+    if r.login:
+        password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["result"]),
+        ).result
+        salt = random.RandomId(f"{name}-scram-salt", byte_length=SALT_BYTES, opts=pulumi.ResourceOptions(parent=parent))
+        # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
+        verifier = pulumi.Output.all(password, salt.hex).apply(lambda v: _verifier_of(v[0], v[1]))
+    role = postgresql.Role(
+        name,
+        name=r.name,
+        login=r.login,
+        password=verifier,
+        connection_limit=r.connection_limit,
+        statement_timeout=r.statement_timeout_ms,
+        idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
+        search_paths=list(r.search_path) or None,
+        assume_role=r.assume_role,
+        superuser=r.superuser,
+        create_database=r.create_database,
+        create_role=r.create_role,
+        bypass_row_level_security=r.bypass_row_level_security,
+        replication=r.replication,
+        inherit=r.inherit,
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["password"] if rotated else None),
+    )
+    return role, password
+
+
+def login_secret(
+    parent: pulumi.Resource,
+    name: str,
+    store: SecretStore,
+    role: RoleSpec,
+    group: str,
+    kind: str,
+    password: pulumi.Input[str],
+    database: str,
+    role_resource: pulumi.Resource,
+) -> CredentialSecret:
+    """A login's credentials in Secrets Manager under the CMK: `<prefix>/db/<group>/<kind>` (`group` is the
+    service, or `platform`), written once after the role exists, copied into the store's replica regions."""
+    return CredentialSecret(name, CredentialSecretArgs(
+        name=service_secret_name(store.stack_prefix, group, kind),
+        description=f"PostgreSQL login {role.name} ({group})",
+        kms_key_id=store.kms_key_id,
+        value={"username": role.name, "password": password, "host": store.host, "port": store.port,
+               "dbname": database, "engine": "postgres"},
+        replica_keys=store.replica_keys,
+        tags={**store.tags, "db-role": role.name},
+        recovery_window_in_days=store.recovery_window_in_days,
+        depends_on=[role_resource],
+    ), opts=pulumi.ResourceOptions(parent=parent))
 
 
 def _verifier_of(password: str, salt_hex: str) -> str:
@@ -266,6 +294,7 @@ def canonical_from_resources(
                     "role",
                     name,
                     ("login", bool(i.get("login"))),
+                    ("inherit", bool(i.get("inherit", True))),
                     ("connection_limit", int(i.get("connectionLimit", -1))),
                     ("superuser", bool(i.get("superuser"))),
                     ("create_database", bool(i.get("createDatabase"))),

@@ -7,16 +7,22 @@ Both reduce to `AccessModel.canonical()`, a set of comparable tuples; a test che
 
 Per service (`feedback` as the example):
 - `feedback_owner`   NOLOGIN; owns `feedback_schema` and every object in it.
-- `feedback_migrator` LOGIN; member of the owner; its login setting `role = feedback_owner` makes every
-  session run as the owner (`SET ROLE` at login), so every table, sequence and function a migration
-  creates is owned by the owner and covered by the owner's default privileges. (Decision: default
-  privileges are declared `FOR ROLE <service>_owner` only; a migrator that `RESET ROLE`s on purpose creates
-  objects nobody else can use, which shows up at once in its own tests.)
+- `feedback_migrator` LOGIN, NOINHERIT; member of the owner; its login setting `role = feedback_owner` makes
+  every session run as the owner (`SET ROLE` at login), so every table, sequence and function a migration
+  creates is owned by the owner and covered by the owner's default privileges. NOINHERIT: after
+  `SET ROLE NONE` the migrator holds none of the owner's privileges, so it cannot create objects of its
+  own (which would escape the owner's default privileges and the platform's repairs).
 - `feedback_app`      LOGIN; USAGE on the schema; SELECT/INSERT/UPDATE/DELETE on tables; USAGE/SELECT on
   sequences; EXECUTE on functions. Statement timeout from the catalog (spec: 5 s transaction default).
 - `feedback_readonly` LOGIN; USAGE on the schema; SELECT on tables and sequences.
 No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION; only the login roles get
-CONNECT on the database; nobody gets TEMPORARY.
+CONNECT on the database; nobody gets TEMPORARY. PUBLIC holds nothing on the service's schema and objects.
+
+Platform roles (`PlatformAccess`, docs/platform-roles.md): the platform's own logins, never used by a
+service: `edumatrix_ops` (audit and metrics: member of `pg_monitor`, no data access), `edumatrix_data_mover`
+(restore, extraction copy, GDPR: BYPASSRLS, member of `pg_read_all_data` and `pg_write_all_data`) and one
+replication login per purpose (`edumatrix_extraction_replicator`, `edumatrix_cdc_replicator`; REPLICATION
+locally, membership in `rds_replication` on RDS, where the attribute cannot be granted).
 
 Database level: PUBLIC loses CONNECT and TEMPORARY on the database and everything on schema `public`;
 default EXECUTE on functions is revoked from PUBLIC for each owner role. Extensions: `pgcrypto` (column
@@ -41,6 +47,12 @@ DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000
 # Role memberships a service owner must never have: IAM-authenticated logins cannot be object owners
 # (pulumi-postgresql's documented trap: an `rds_iam` owner breaks password login for the provider).
 FORBIDDEN_OWNER_MEMBERSHIPS = frozenset({"rds_iam", "rds_superuser", "pg_write_all_data", "pg_read_all_data"})
+# Roles PostgreSQL (pg_*) or RDS (rds_*) define, which platform roles may be members of. Their names are not
+# identifiers the project may create (`pg_` is reserved), so they are quoted from this list only.
+PREDEFINED_ROLES = frozenset(
+    {"pg_monitor", "pg_read_all_data", "pg_write_all_data", "pg_signal_backend", "rds_replication"}
+)
+PLATFORM_PREFIX = "edumatrix"
 
 
 FORBIDDEN_ROLE_ATTRIBUTES = (
@@ -49,6 +61,39 @@ FORBIDDEN_ROLE_ATTRIBUTES = (
     "create_role",
     "bypass_row_level_security",
     "replication",
+)
+
+
+class Target(StrEnum):
+    """Where the model is applied: what RDS's master user can do differs from a local superuser's."""
+
+    LOCAL = "local"
+    RDS = "rds"
+
+
+class PlatformRoleKind(StrEnum):
+    """The platform's own roles (names `edumatrix_<kind>`): see `platform_access`."""
+
+    OPS = "ops"
+    DATA_MOVER = "data_mover"
+    EXTRACTION_REPLICATOR = "extraction_replicator"
+    CDC_REPLICATOR = "cdc_replicator"
+
+
+# The 21 advisory-lock functions (PostgreSQL 15; research: issue 11 section 1). Each is executable by PUBLIC
+# unless a superuser revokes it: any login could exhaust the shared lock table with session locks.
+ADVISORY_LOCK_FUNCTIONS = (
+    *(
+        f"pg_catalog.{name}({args})"
+        for args in ("bigint", "integer, integer")
+        for name in (
+            "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+            "pg_try_advisory_lock_shared", "pg_advisory_xact_lock", "pg_advisory_xact_lock_shared",
+            "pg_try_advisory_xact_lock", "pg_try_advisory_xact_lock_shared", "pg_advisory_unlock",
+            "pg_advisory_unlock_shared",
+        )
+    ),
+    "pg_catalog.pg_advisory_unlock_all()",
 )
 
 
@@ -82,10 +127,11 @@ class RoleSpec:
     """One role with its attributes and per-role settings (`ALTER ROLE ... SET`)."""
 
     name: str
-    service: str
-    kind: RoleKind
+    service: str  # the catalog service, or PLATFORM_PREFIX for a platform role
+    kind: RoleKind | PlatformRoleKind
     login: bool
     connection_limit: int
+    inherit: bool = True  # NOINHERIT: privileges of granted roles only after SET ROLE
     statement_timeout_ms: int | None = None
     idle_in_transaction_session_timeout_ms: int | None = None
     search_path: tuple[str, ...] = ()
@@ -189,11 +235,26 @@ class ServiceAccess:
 
 
 @dataclass(frozen=True)
+class PlatformAccess:
+    """The platform's own roles: who may use them is in docs/platform-roles.md; never a service."""
+
+    roles: tuple[RoleSpec, ...]
+    memberships: tuple[Membership, ...]
+    grants: tuple[Grant, ...]
+
+    def role(self, kind: PlatformRoleKind | str) -> RoleSpec:
+        return next(r for r in self.roles if r.kind is PlatformRoleKind(kind))
+
+
+@dataclass(frozen=True)
 class AccessModel:
     database: str
     services: tuple[ServiceAccess, ...]
     database_grants: tuple[Grant, ...]
     extensions: tuple[Extension, ...]
+    platform: PlatformAccess = field(default_factory=lambda: PlatformAccess((), (), ()))
+    target: Target = Target.LOCAL
+    admin: str = "edumatrix_admin"  # the platform admin (RDS master user): applies the model
     extensions_schema: str = EXTENSIONS_SCHEMA
     schemas_owned_by_admin: tuple[str, ...] = field(default=(EXTENSIONS_SCHEMA,))
 
@@ -205,10 +266,27 @@ class AccessModel:
 
     @property
     def roles(self) -> tuple[RoleSpec, ...]:
+        """The services' roles (the platform's are `platform.roles`)."""
         return tuple(r for s in self.services for r in s.roles)
 
+    @property
+    def all_roles(self) -> tuple[RoleSpec, ...]:
+        return (*self.roles, *self.platform.roles)
+
+    def all_memberships(self) -> tuple[Membership, ...]:
+        return (*(m for s in self.services for m in s.memberships), *self.platform.memberships)
+
     def all_grants(self) -> tuple[Grant, ...]:
-        return (*self.database_grants, *(g for s in self.services for g in s.grants))
+        return (*self.database_grants, *(g for s in self.services for g in s.grants), *self.platform.grants)
+
+    def service_of_role(self, role: str) -> ServiceAccess | None:
+        return next((s for s in self.services if any(r.name == role for r in s.roles)), None)
+
+    @property
+    def advisory_lock_roles(self) -> tuple[str, ...]:
+        """Who keeps EXECUTE on the advisory-lock functions where a superuser can revoke them from PUBLIC:
+        the owners, as migrations run as the owner (migration tools serialise themselves with these locks)."""
+        return tuple(s.owner for s in self.services)
 
     def all_default_privileges(self) -> tuple[DefaultPrivilege, ...]:
         return tuple(d for s in self.services for d in s.default_privileges)
@@ -216,11 +294,11 @@ class AccessModel:
     def canonical(self) -> frozenset[tuple[object, ...]]:
         """The comparable form both renderers reduce to (see `canonical_*` helpers)."""
         out: set[tuple[object, ...]] = set()
-        for r in self.roles:
+        for r in self.all_roles:
             out |= canonical_role(r)
         for s in self.services:
             out.add(("schema", s.schema, s.owner))
-            out |= {("member", m.member, m.group) for m in s.memberships}
+        out |= {("member", m.member, m.group) for m in self.all_memberships()}
         out |= {canonical_grant(g) for g in self.all_grants()}
         out |= {canonical_default(d) for d in self.all_default_privileges()}
         out |= {("extension", e.name, e.schema or "") for e in self.extensions}
@@ -233,6 +311,7 @@ def canonical_role(r: RoleSpec) -> set[tuple[object, ...]]:
         "role",
         r.name,
         ("login", r.login),
+        ("inherit", r.inherit),
         ("connection_limit", r.connection_limit),
         ("superuser", r.superuser),
         ("create_database", r.create_database),
@@ -280,6 +359,7 @@ def service_access(
             RoleKind.MIGRATOR,
             login=True,
             connection_limit=limits[RoleKind.MIGRATOR],
+            inherit=False,
             idle_in_transaction_session_timeout_ms=idle_in_transaction_ms,
             search_path=(schema, extensions_schema),
             assume_role=owner,
@@ -320,6 +400,9 @@ def service_access(
         grant(app, ObjectType.SEQUENCE, APP_SEQUENCE_PRIVILEGES),
         grant(readonly, ObjectType.SEQUENCE, READONLY_SEQUENCE_PRIVILEGES),
         grant(app, ObjectType.FUNCTION, {"EXECUTE"}),
+        # PUBLIC holds nothing on the schema or anything in it (a GRANT ... TO PUBLIC is drift, repaired).
+        *(grant(PUBLIC, t, ()) for t in (ObjectType.SCHEMA, ObjectType.TABLE, ObjectType.SEQUENCE,
+                                         ObjectType.FUNCTION)),
         *(grant(r, ObjectType.SCHEMA, {"USAGE"}, extensions_schema) for r in (owner, app, readonly)),
     )
 
@@ -365,14 +448,97 @@ def check_service_access(access: ServiceAccess) -> None:
         raise ValueError(f"owner role {owner.name} must be NOLOGIN")
 
 
+# Connection limits of the platform logins: they come out of the instance's reserved connections.
+PLATFORM_CONNECTION_LIMITS = {
+    PlatformRoleKind.OPS: 3,
+    PlatformRoleKind.DATA_MOVER: 4,
+    PlatformRoleKind.EXTRACTION_REPLICATOR: 2,
+    PlatformRoleKind.CDC_REPLICATOR: 2,
+}
+OPS_STATEMENT_TIMEOUT_MS = 60_000
+# The only powers a platform role may hold, by purpose (policy/access.py checks the same table).
+PLATFORM_ALLOWED_ATTRIBUTES: dict[PlatformRoleKind, frozenset[str]] = {
+    PlatformRoleKind.OPS: frozenset(),
+    PlatformRoleKind.DATA_MOVER: frozenset({"bypass_row_level_security"}),
+    PlatformRoleKind.EXTRACTION_REPLICATOR: frozenset({"replication"}),
+    PlatformRoleKind.CDC_REPLICATOR: frozenset({"replication"}),
+}
+
+
+def platform_roles_by_name() -> dict[str, tuple[PlatformRoleKind, frozenset[str]]]:
+    """Platform role name -> (kind, the predefined roles it may join on any target)."""
+    memberships = {m for t in Target for m in platform_access(DEFAULT_DATABASE, t).memberships}
+    return {
+        platform_role_name(k): (k, frozenset(m.group for m in memberships if m.member == platform_role_name(k)))
+        for k in PlatformRoleKind
+    }
+
+
+def platform_role_name(kind: PlatformRoleKind | str) -> str:
+    return check_identifier(f"{PLATFORM_PREFIX}_{PlatformRoleKind(kind).value}", "platform role name")
+
+
+def platform_access(
+    database: str, target: Target, *, idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS
+) -> PlatformAccess:
+    """The platform's roles. REPLICATION is an attribute locally; on RDS only membership in
+    `rds_replication` gives it (the master user cannot grant the attribute)."""
+    limits = PLATFORM_CONNECTION_LIMITS
+    ops, mover, extraction, cdc = (platform_role_name(k) for k in PlatformRoleKind)
+    replication_attribute = target is Target.LOCAL
+
+    def login(
+        name: str, kind: PlatformRoleKind, *, timeout_ms: int | None = None, bypass: bool = False,
+        replication: bool = False,
+    ) -> RoleSpec:
+        return RoleSpec(
+            name, PLATFORM_PREFIX, kind, login=True, connection_limit=limits[kind], statement_timeout_ms=timeout_ms,
+            idle_in_transaction_session_timeout_ms=idle_in_transaction_ms, bypass_row_level_security=bypass,
+            replication=replication,
+        )
+
+    roles = (
+        login(ops, PlatformRoleKind.OPS, timeout_ms=OPS_STATEMENT_TIMEOUT_MS),
+        login(mover, PlatformRoleKind.DATA_MOVER, bypass=True),
+        login(extraction, PlatformRoleKind.EXTRACTION_REPLICATOR, replication=replication_attribute),
+        login(cdc, PlatformRoleKind.CDC_REPLICATOR, replication=replication_attribute),
+    )
+    memberships = [
+        Membership(ops, "pg_monitor"),
+        Membership(mover, "pg_read_all_data"),
+        Membership(mover, "pg_write_all_data"),
+    ]
+    if not replication_attribute:
+        memberships += [Membership(extraction, "rds_replication"), Membership(cdc, "rds_replication")]
+    grants = tuple(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles)
+    access = PlatformAccess(roles=roles, memberships=tuple(memberships), grants=grants)
+    check_platform_access(access)
+    return access
+
+
+def check_platform_access(access: PlatformAccess) -> None:
+    """Each platform role holds only the power its purpose needs (raise ValueError naming the offender)."""
+    for r in access.roles:
+        held = {a for a in FORBIDDEN_ROLE_ATTRIBUTES if getattr(r, a)}
+        extra = held - PLATFORM_ALLOWED_ATTRIBUTES[PlatformRoleKind(r.kind)]
+        if extra:
+            raise ValueError(f"platform role {r.name} must not have {', '.join(sorted(extra))}")
+    for m in access.memberships:
+        if m.group not in PREDEFINED_ROLES:
+            raise ValueError(f"platform role {m.member} may only join predefined roles, not {m.group}")
+
+
 def build_access_model(
     catalog: Catalog,
     *,
     database: str = DEFAULT_DATABASE,
     idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
+    target: Target = Target.LOCAL,
+    admin: str = "edumatrix_admin",
 ) -> AccessModel:
     """The whole access model for a (possibly stack-overridden) catalog."""
     check_identifier(database, "database name")
+    check_identifier(admin, "admin role name")
     services = tuple(
         service_access(s, database, idle_in_transaction_ms=idle_in_transaction_ms) for s in catalog
     )
@@ -382,14 +548,22 @@ def build_access_model(
     )
     extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"))
     return AccessModel(
-        database=database, services=services, database_grants=database_grants, extensions=extensions
+        database=database,
+        services=services,
+        database_grants=database_grants,
+        extensions=extensions,
+        platform=platform_access(database, target, idle_in_transaction_ms=idle_in_transaction_ms),
+        target=target,
+        admin=admin,
     )
 
 
 def model_for_settings(settings: StackSettings) -> AccessModel:
-    """The access model of a stack: its catalog (with overrides), database name and timeouts."""
+    """The access model of a stack: its catalog (with overrides), database name, timeouts and target."""
     return build_access_model(
         settings.catalog(),
         database=settings.instance.database_name,
         idle_in_transaction_ms=settings.instance.idle_in_transaction_session_timeout_ms,
+        target=Target.LOCAL if settings.is_local else Target.RDS,
+        admin=settings.instance.master_username,
     )

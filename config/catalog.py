@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.errors import ConfigError, Problem
 from config.naming import RoleKind, check_identifier, role_name, schema_name
+from config.yamlfile import read_yaml
 
 CATALOG_PATH = Path(__file__).with_name("services.yaml")
 
@@ -139,8 +139,4 @@ def parse_catalog(data: Any, source: str) -> Catalog:
 @cache
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """Load and validate the catalog file (cached: it is read once per process)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(str(path), "", f"not valid YAML: {exc}")]) from None
-    return parse_catalog(data, str(path))
+    return parse_catalog(read_yaml(path, str(path)), str(path))

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Problem:
-    """One mistake: where it is (file and dotted key), what is wrong, and how to fix it."""
+    """One mistake: where it is (file and dotted key), what is wrong, and how to fix it.
+
+    `fix` is required: README promises file, key and fix for every configuration error.
+    """
 
     source: str
     key: str
     message: str
-    fix: str = ""
+    fix: str
 
     def render(self) -> str:
         text = f"{self.source}: {self.key}: {self.message}" if self.key else f"{self.source}: {self.message}"
@@ -43,6 +46,21 @@ class ConfigError(Exception):
         return self.render()
 
 
-def fail(source: str, key: str, message: str, fix: str = "") -> ConfigError:
+class SettingError(ValueError):
+    """A settings validator's refusal: what is wrong and the fix, optionally below the validated key.
+
+    Validators raise it instead of a bare ValueError; the loader turns it into a Problem. `key` is relative
+    to what the validator checks (a field name for a model validator, a sub-key such as a tag's name for a
+    field validator), so the Problem names the exact key.
+    """
+
+    def __init__(self, message: str, fix: str, *, key: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.key = key
+
+
+def fail(source: str, key: str, message: str, fix: str) -> ConfigError:
     """Build a ConfigError holding a single problem (callers `raise fail(...)`)."""
     return ConfigError([Problem(source, key, message, fix)])

@@ -1,31 +1,45 @@
 """Reading stack files into StackSettings, with errors a person can act on.
 
-Two entry points share one validator:
+Two entry points share one validator (`validate_config`):
 - `load_stack(name)` reads `stacks/Pulumi.<name>.yaml` (the CLI, the offline plan, the tests);
 - `settings_from_config(config, ...)` takes the flat `namespace:key -> value` map that the Pulumi engine
-  hands the program (`__main__.py` passes it in; values of structured keys arrive as JSON strings).
+  hands the program (`__main__.py` passes it in; every value arrives as a string, structured ones as JSON).
 Every mistake becomes a `ConfigError` naming the file, the key, what is wrong and the fix, raised before
 any resource is declared. All problems of a file are reported together.
+
+What a stack file may say:
+- keys are `namespace:key`; the namespaces are this project's (`edumatrix-db`), the providers' the program
+  uses (`aws`, `postgresql`, `random`; their keys are checked against the installed SDK's config list) and
+  Pulumi's own (`pulumi:`). Anything else is refused with a did-you-mean, since Pulumi ignores it silently;
+- values are read as YAML 1.2 (config.yamlfile: duplicate keys, YAML 1.1 spellings, non-UTF-8 bytes, sets
+  and dates are refused) and validated strictly: booleans are true/false, numbers are unquoted numbers.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
+import re
+import typing
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
+from enum import Enum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from config.catalog import load_catalog
-from config.errors import ConfigError, Problem
+from config.errors import ConfigError, Problem, SettingError
 from config.preflight import preflight_problems
-from config.regions import region_problems, resolve_region_stack, secret_replica_problems
+from config.regions import REGION_KEY, region_problems, resolve_region_stack, secret_replica_problems
 from config.settings import NAMESPACE, Environment, Model, StackSettings
+from config.stack_rules import network_reuse_problems, stack_problems
+from config.yamlfile import PathPart, dotted, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -42,6 +56,12 @@ RENAMED_KEYS: dict[str, str] = {
 FOREIGN_KEYS = {"aws:region": "aws_region"}
 # Fields of StackSettings the loader fills; a stack file cannot set them.
 DERIVED_FIELDS = {"stack", "source", "primary"}
+# Providers the program declares resources with: config namespace -> Python SDK package. A key in one of these
+# namespaces must be one the provider reads (its SDK's config/vars.py lists them).
+PROVIDER_PACKAGES = {"aws": "pulumi_aws", "postgresql": "pulumi_postgresql", "random": "pulumi_random"}
+# Pulumi's own namespace (e.g. `pulumi:tags`); not checked further.
+PULUMI_NAMESPACE = "pulumi"
+NAMESPACES = (NAMESPACE, *PROVIDER_PACKAGES, PULUMI_NAMESPACE)
 
 # The stacks directory sibling stack files are read from (a region stack reads its primary's file). The offline
 # engine sets it for the program it runs, so plans of a copied `stacks/` read the copy.
@@ -73,7 +93,11 @@ def display_path(path: Path) -> str:
 
 
 def read_stack_config(name: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[str, Any], str]:
-    """The `config:` map of a stack file, and the file's display name. Raises ConfigError."""
+    """The `config:` map of a stack file as written (config.yamlfile), and the file's display name.
+
+    Raises ConfigError for a missing, unreadable or non-UTF-8 file, invalid YAML, keys given twice, values YAML
+    cannot carry to the program as plain JSON, and a file that is not a `config:` mapping.
+    """
     path = stack_path(name, stacks_dir)
     source = display_path(path)
     if not path.is_file():
@@ -83,62 +107,89 @@ def read_stack_config(name: str, stacks_dir: Path = STACKS_DIR) -> tuple[dict[st
             source, "", f"no stack named {name!r}",
             (f"did you mean {hint[0]!r}? " if hint else "") + f"known stacks: {', '.join(known) or 'none'}",
         )])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(source, "", f"not valid YAML: {exc}", "fix the YAML syntax")]) from None
+    data = read_yaml(path, source, key_of=_stack_file_key) or {}
     if not isinstance(data, dict):
-        raise ConfigError([Problem(source, "", "a stack file is a mapping with a `config:` key")])
+        raise ConfigError([Problem(source, "config", "a stack file is a mapping with a `config:` key",
+                                   "start the file with `config:` and indent `namespace:key: value` lines below it")])
     extra = sorted(set(data) - {"config", "secretsprovider", "encryptedkey", "encryptionsalt"})
     if extra:
         raise ConfigError([Problem(source, extra[0], "unknown top-level key", "put settings under `config:`")])
     config = data.get("config") or {}
     if not isinstance(config, dict):
-        raise ConfigError([Problem(source, "config", "must be a mapping of `namespace:key: value`")])
+        raise ConfigError([Problem(source, "config", "must be a mapping of `namespace:key: value`",
+                                   "indent the settings below `config:`, one `namespace:key: value` per line")])
     return config, source
+
+
+def _stack_file_key(path: tuple[PathPart, ...]) -> str:
+    """Keys below `config:` are named as Pulumi names them (`edumatrix-db:instance.multiAz`)."""
+    return dotted(path[1:]) if path[:1] == ("config",) and len(path) > 1 else dotted(path)
 
 
 def load_stack(name: str, stacks_dir: Path = STACKS_DIR) -> StackSettings:
     """Read and validate `stacks/Pulumi.<name>.yaml`."""
     config, source = read_stack_config(name, stacks_dir)
-    return settings_from_config(config, stack=name, source=source, stacks_dir=stacks_dir)
+    return validate_config(config, stack=name, source=source, stacks_dir=stacks_dir)
 
 
 def settings_from_config(config: Mapping[str, Any], *, stack: str, source: str,
                          stacks_dir: Path | None = None) -> StackSettings:
-    """Validate a flat config map (`namespace:key -> value`) into StackSettings or raise ConfigError.
+    """Validate the config map the Pulumi engine hands the program (`namespace:key -> str`) into StackSettings.
 
-    A region stack is also checked against its primary's stack file in `stacks_dir` (default: the one in use).
+    The engine passes every value as a string (structured values as JSON) after reading the stack file with a
+    YAML 1.1 reader, which turns `yes` into true. So where the stack file exists (in the program's stacks
+    directory) its values are validated as written, and the file's own problems (keys given twice, encoding)
+    are reported; keys the file does not hold (set another way) are validated as the engine passes them.
     """
+    directory = stacks_dir or stacks_dir_in_use()
+    written: dict[str, Any] = {}
+    if stack_path(stack, directory).is_file():
+        written, _ = read_stack_config(stack, directory)
+    typed = {key: written[key] if key in written and not _is_secure(written[key]) else _decode(value)
+             for key, value in config.items()}
+    return validate_config(typed, stack=stack, source=source, stacks_dir=directory)
+
+
+def validate_config(config: Mapping[str, Any], *, stack: str, source: str,
+                    stacks_dir: Path | None = None) -> StackSettings:
+    """Validate a flat config map (`namespace:key -> value`, values as YAML wrote them) or raise ConfigError.
+
+    Types are strict: a boolean setting takes true or false, a number a number, text text. A region stack
+    is also checked against its primary's stack file in `stacks_dir` (default: the one in use).
+    """
+    directory = stacks_dir or stacks_dir_in_use()
     problems: list[Problem] = []
     raw: dict[str, Any] = {"stack": stack, "source": source}
     # Stack-file keys are aliases (camelCase); derived fields and other namespaces' keys are not settable here.
     allowed = _allowed_keys(StackSettings) - {to_camel(f) for f in (*DERIVED_FIELDS, *FOREIGN_KEYS.values())}
     for full_key, value in config.items():
-        namespace, _, key = str(full_key).partition(":")
+        namespace, colon, key = str(full_key).partition(":")
         if full_key in FOREIGN_KEYS:
             raw[FOREIGN_KEYS[full_key]] = value
-            continue
-        if namespace != NAMESPACE:
-            continue  # provider configuration (aws:*, postgresql:*) is the providers' business
-        if full_key in RENAMED_KEYS:
+        elif not colon:
+            problems.append(_key_without_namespace(source, str(full_key), allowed))
+        elif full_key in RENAMED_KEYS:
             problems.append(Problem(source, full_key, "this key was renamed",
                                     f"rename it to {RENAMED_KEYS[full_key]!r}"))
-            continue
-        if key not in allowed:
-            problems.append(_unknown_key(source, full_key, key, allowed))
-            continue
-        raw[key] = _decode(value)
+        elif namespace == NAMESPACE:
+            if key in allowed:
+                raw[key] = _decode(value)
+            else:
+                problems.append(_unknown_key(source, full_key, key, allowed))
+        elif namespace in PROVIDER_PACKAGES:
+            problems.extend(_provider_key_problems(source, namespace, key))
+        elif namespace != PULUMI_NAMESPACE:
+            problems.append(_unknown_namespace(source, full_key, namespace, key))
     if problems:
         raise ConfigError(problems)
     try:
-        settings = StackSettings.model_validate(raw)
+        settings = StackSettings.model_validate_json(json.dumps(raw), strict=True)
     except ValidationError as exc:
-        raise ConfigError(_translate(exc, source, raw)) from None
-    problems = cross_checks(settings)
+        raise ConfigError(_translate(exc, source, raw, directory)) from None
+    problems = cross_checks(settings) + network_reuse_problems(settings, directory, read_stack_config,
+                                                               available_stacks(directory))
     if problems:
         raise ConfigError(problems)
-    directory = stacks_dir or stacks_dir_in_use()
     settings, problems = resolve_region_stack(settings, directory, load=load_stack, read=read_stack_config,
                                               known=available_stacks(directory))
     problems += secret_replica_problems(settings, directory, read=read_stack_config, known=available_stacks(directory))
@@ -163,6 +214,9 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     if settings.is_local and settings.replicas.count:
         problems.append(Problem(src, f"{ns}:replicas.count", "the local stack has no RDS instance to replicate",
                                 "remove the key"))
+    if "ops_runner" in settings.model_fields_set and (settings.is_local or settings.is_region_stack):
+        problems.append(Problem(src, f"{ns}:opsRunner", "only a primary AWS stack runs the ops runner",
+                                "remove the key (the runner of the primary stack covers this database)"))
     if not settings.is_local:
         if not settings.aws_region:
             problems.append(Problem(src, "aws:region", "required for an AWS stack", "add `aws:region: us-east-1`"))
@@ -180,6 +234,10 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
         if inst.monitoring_interval_seconds == 0:
             problems.append(Problem(src, f"{ns}:instance.monitoringIntervalSeconds",
                                     "enhanced monitoring cannot be off in prod", "use 60 or less"))
+        if not settings.ops_runner.enabled:
+            problems.append(Problem(src, f"{ns}:opsRunner.enabled", "the isolation audit cannot be off in prod",
+                                    "remove the key (the default is true); only dev may turn it off"))
+    problems.extend(stack_problems(settings))
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()
@@ -199,7 +257,8 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
 
 
 def _decode(value: Any) -> Any:
-    """Structured values reach the program from the engine as JSON strings; decode those."""
+    """Structured values reach the program from the engine as JSON strings; decode those. (Top-level settings
+    are text or sections: a top-level number or boolean would arrive as "3" or "true" and need decoding too.)"""
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
@@ -208,15 +267,86 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def _is_secure(value: Any) -> bool:
+    """`{secure: ...}`: a value the stack file holds encrypted (the engine passes it decrypted)."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
 def _allowed_keys(model: type[BaseModel]) -> set[str]:
     return {(f.alias or name) for name, f in model.model_fields.items()}
+
+
+def _field_by_alias(model: type[BaseModel], key: str | int) -> FieldInfo | None:
+    return next((f for n, f in model.model_fields.items() if key in (n, f.alias)), None)
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    """Top-level settings that are sections (mappings of their own keys): alias -> model."""
+    out = {}
+    for name, field in StackSettings.model_fields.items():
+        model = _unwrap_model(field.annotation)
+        if model is not None and name not in DERIVED_FIELDS:
+            out[field.alias or name] = model
+    return out
 
 
 def _unknown_key(source: str, full_key: str, key: str, allowed: Iterable[str]) -> Problem:
     names = sorted(allowed)
     hint = difflib.get_close_matches(key, names, n=1)
-    fix = (f"did you mean '{NAMESPACE}:{hint[0]}'? " if hint else "") + f"allowed: {', '.join(names)}"
-    return Problem(source, full_key, "unknown key", fix)
+    if hint:
+        return Problem(source, full_key, "unknown key", f"did you mean '{NAMESPACE}:{hint[0]}'? allowed: "
+                                                        f"{', '.join(names)}")
+    # A key of a section written at the top level (`edumatrix-db:promote` for `region.promote`).
+    homes = [f"{NAMESPACE}:{section}.{match}" for section, model in _sections().items()
+             for match in difflib.get_close_matches(key, sorted(_allowed_keys(model)), n=1, cutoff=0.85)]
+    if homes:
+        return Problem(source, full_key, "unknown key", f"did you mean {' or '.join(map(repr, homes))}? (a key of "
+                                                        "that section, indented below it)")
+    return Problem(source, full_key, "unknown key", f"allowed: {', '.join(names)}")
+
+
+def _key_without_namespace(source: str, key: str, allowed: Iterable[str]) -> Problem:
+    known = [f"{NAMESPACE}:{name}" for name in allowed] + list(FOREIGN_KEYS)
+    hint = [k for k in known if k.partition(":")[2] == key] or difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+    return Problem(source, key, "a configuration key without a namespace: nothing reads it",
+                   (f"write it as {' or '.join(map(repr, hint))}" if hint else f"write it as '{NAMESPACE}:<key>'")
+                   + " (Pulumi configuration keys are namespace:key)")
+
+
+def _unknown_namespace(source: str, full_key: str, namespace: str, key: str) -> Problem:
+    hint = difflib.get_close_matches(namespace, NAMESPACES, n=1, cutoff=0.6)
+    listed = (f"{NAMESPACE} (this project), {', '.join(PROVIDER_PACKAGES)} (its providers), {PULUMI_NAMESPACE}")
+    return Problem(source, full_key, f"unknown namespace {namespace!r}: nothing reads this key, so the setting "
+                   "would be silently ignored",
+                   (f"did you mean '{hint[0]}:{key}'? " if hint else "remove it or fix the namespace; ")
+                   + f"namespaces: {listed}")
+
+
+@cache
+def provider_config_keys(namespace: str) -> frozenset[str]:
+    """The configuration keys a provider reads, from its installed Python SDK (`<package>/config/vars.py`)."""
+    spec = importlib.util.find_spec(PROVIDER_PACKAGES[namespace])
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    for location in spec.submodule_search_locations:
+        config_vars = Path(location) / "config" / "vars.py"
+        if config_vars.is_file():
+            return frozenset(re.findall(r"__config__\.get\w*\('(\w+)'\)", config_vars.read_text(encoding="utf-8")))
+    return frozenset()
+
+
+def _provider_key_problems(source: str, namespace: str, key: str) -> list[Problem]:
+    keys = provider_config_keys(namespace)
+    if key in keys:
+        return []
+    full_key = f"{namespace}:{key}"
+    if not keys:
+        return [Problem(source, full_key, f"the {namespace} provider reads no configuration", "remove the key")]
+    hint = difflib.get_close_matches(key, sorted(keys), n=1)
+    return [Problem(source, full_key, f"the {namespace} provider has no setting {key!r}",
+                    (f"did you mean '{namespace}:{hint[0]}'? " if hint else "")
+                    + f"see the provider's configuration reference ({len(keys)} keys, e.g. "
+                      f"{', '.join(sorted(keys)[:5])})")]
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -225,13 +355,28 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc:
         if not (isinstance(model, type) and issubclass(model, Model)):
             return None
-        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        field = _field_by_alias(model, part)
         if field is None:
             return model
         model = _unwrap_model(field.annotation)
         if model is None:
             return None
     return model if isinstance(model, type) and issubclass(model, Model) else None
+
+
+def _field_at(loc: tuple[Any, ...]) -> FieldInfo | None:
+    """The field the value at `loc` belongs to (a list item or mapping entry belongs to its list's field)."""
+    model: Any = StackSettings
+    found: FieldInfo | None = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            break
+        field = _field_by_alias(model, part)
+        if field is None:
+            continue
+        found = field
+        model = _unwrap_model(field.annotation)
+    return found
 
 
 def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
@@ -244,27 +389,172 @@ def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any]) -> list[Problem]:
+def _bounds(field: FieldInfo | None) -> dict[str, Any]:
+    """ge/le/gt/lt of a field, wherever its Annotated metadata put them."""
+    out: dict[str, Any] = {}
+
+    def visit(obj: Any) -> None:
+        for name in ("ge", "le", "gt", "lt"):
+            if getattr(obj, name, None) is not None and not isinstance(obj, type):
+                out.setdefault(name, getattr(obj, name))
+        for item in getattr(obj, "metadata", ()) or ():
+            visit(item)
+        for arg in typing.get_args(obj):
+            visit(arg)
+
+    if field is not None:
+        visit(field)
+        visit(field.annotation)
+    return out
+
+
+def _range_fix(field: FieldInfo | None, ctx: Mapping[str, Any]) -> str:
+    bounds = {**_bounds(field), **ctx}
+    low = bounds.get("ge", bounds.get("gt"))
+    high = bounds.get("le", bounds.get("lt"))
+    if low is not None and high is not None:
+        return f"use a value from {low} to {high}"
+    return f"use a value of at least {low}" if low is not None else f"use a value of at most {high}"
+
+
+def _example(field: FieldInfo | None, kind: type) -> str:
+    if field is not None and field.examples:
+        return f", e.g. {field.examples[0]}"
+    default = field.default if field is not None else None
+    return f", e.g. {json.dumps(default)}" if type(default) is kind else ""
+
+
+EXPECTED = {
+    "bool_type": "expected true or false", "int_type": "expected a whole number", "int_from_float":
+    "expected a whole number", "float_type": "expected a number", "string_type": "expected text",
+    "dict_type": "expected a mapping of keys", "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys", "list_type": "expected a list", "tuple_type":
+    "expected a list",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as YAML writes it: 'text', true, null, 15.1."""
+    return repr(value) if isinstance(value, str) else json.dumps(value)
+
+
+QUOTE_FIX = "quote the value so it stays text, e.g. '15' or '15.10' (unquoted, YAML reads 15.10 as the number 15.1)"
+
+
+def _type_fix(err_type: str, field: FieldInfo | None, value: Any) -> str:
+    if err_type == "bool_type":
+        return ("write true or false, without quotes (yes/no, on/off and y/n are YAML 1.1 spellings that YAML "
+                "readers disagree on)")
+    if err_type in ("int_type", "int_parsing", "int_from_float"):
+        return "write a whole number without quotes" + _example(field, int)
+    if err_type in ("float_type", "float_parsing"):
+        return "write a number without quotes" + _example(field, float)
+    if err_type == "string_type":
+        return QUOTE_FIX if isinstance(value, int | float) and not isinstance(value, bool) else \
+            "write text" + _example(field, str)
+    if err_type in ("dict_type", "model_type", "model_attributes_type"):
+        return ("give the section its keys, indented below it, or remove the line" if value is None
+                else "write a mapping: `key: value` lines indented below the key")
+    if err_type in ("list_type", "tuple_type"):
+        return "write a list: one `- item` per line, indented below the key"
+    return f"see {_described(field) or 'the key'} in config/settings.py for what it accepts"
+
+
+def _choices(field: FieldInfo | None) -> list[str]:
+    """The values an enum or Literal field allows, as a stack file writes them."""
+    found: list[str] = []
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            found.extend(str(member.value) for member in annotation)
+        elif typing.get_origin(annotation) is typing.Literal:
+            found.extend(str(arg) for arg in typing.get_args(annotation))
+        else:
+            for arg in typing.get_args(annotation):
+                visit(arg)
+
+    if field is not None:
+        visit(field.annotation)
+    return found
+
+
+def _described(field: FieldInfo | None) -> str:
+    return field.description or "" if field is not None else ""
+
+
+def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any], stacks_dir: Path) -> list[Problem]:
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors:
         loc = tuple(err["loc"])
+        if err["type"] == "too_short" and any(tuple(o["loc"])[:len(loc)] == loc and len(o["loc"]) > len(loc)
+                                              for o in errors):
+            continue  # "at least 2 items after validation, not 0": the items' own errors say why
         # pydantic puts union-member names into loc (e.g. 'function-after[...]'); keep only real keys
-        clean = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str")))]
-        top = clean[0] if clean else ""
-        key = "aws:region" if top == "aws_region" else f"{NAMESPACE}:{'.'.join(clean)}" if clean else ""
+        clean = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
+        field = _field_at(clean)
+        value = err.get("input")
         message = str(err["msg"]).removeprefix("Value error, ")
-        fix = ""
-        if err["type"] == "extra_forbidden":
+        error = (err.get("ctx") or {}).get("error")
+        err_type = err["type"]
+        if isinstance(error, SettingError):
+            message, fix = error.message, error.fix
+            clean = (*clean, *((error.key,) if error.key else ()))
+        elif err_type == "extra_forbidden":
             owner = _model_at(loc[:-1])
             allowed = sorted(_allowed_keys(owner)) if owner else []
             hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             message = "unknown key"
             fix = (f"did you mean {hint[0]!r}? " if hint else "") + f"allowed: {', '.join(allowed)}"
-        elif err["type"] == "missing":
-            message = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error", "assertion_error"):
-            message = f"{message} (got {err['input']!r})"
-        if err["type"] == "enum" and top == "environment":
-            fix = f"use one of: {', '.join(e.value for e in Environment)}"
+        elif err_type == "missing":
+            clean, message, fix = _missing(clean, field, raw, stacks_dir)
+        elif err_type == "string_pattern_mismatch":
+            what = _described(field) or f"in the form {(err.get('ctx') or {}).get('pattern')}"
+            message, fix = f"{value!r} is not {what}", f"write {what}" + _example(field, str)
+        elif err_type in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            message = f"{message} (got {_shown(value)})"
+            fix = _range_fix(field, err.get("ctx") or {})
+        elif err_type in ("too_short", "too_long"):
+            message = f"{message}" + (f": {_described(field)}" if _described(field) else "")
+            fix = "list fewer items" if err_type == "too_long" else "list more items"
+        elif err_type in ("literal_error", "enum"):
+            message = f"{_shown(value)} is not allowed"
+            fix = f"use one of: {', '.join(_choices(field)) or (err.get('ctx') or {}).get('expected', '')}"
+        elif err_type == "value_error":  # a validator that raised a plain ValueError (SettingError carries a fix)
+            fix = f"see the validator of {dotted(clean) or 'this section'} in config/settings.py for what it accepts"
+        else:
+            message = EXPECTED.get(err_type, message) + (f" (got {_shown(value)})" if "input" in err else "")
+            fix = _type_fix(err_type, field, value)
+        top = clean[0] if clean else ""
+        key = "aws:region" if top == "aws_region" else f"{NAMESPACE}:{dotted(clean)}" if clean else ""
         problems.append(Problem(source, key, message, fix))
     return problems
+
+
+def _missing(loc: tuple[PathPart, ...], field: FieldInfo | None, raw: Mapping[str, Any],
+             stacks_dir: Path) -> tuple[tuple[PathPart, ...], str, str]:
+    """The key, message and fix for a required key that is missing."""
+    region = raw.get("region")
+    if loc == ("region", "primaryStack") and isinstance(region, dict) and "promote" in region:
+        # `promote` on a stack that holds the primary itself: say what promote is for, not "add primaryStack".
+        followers = [name for name in available_stacks(stacks_dir) if _primary_of(name, stacks_dir) == raw["stack"]]
+        where = (f" (here: {', '.join(str(stack_path(f, Path('stacks'))) for f in followers)})" if followers
+                 else "")
+        return (("region", "promote"), "`promote` applies to a region stack (one whose region.primaryStack "
+                "names the stack it replicates); this stack holds the primary instance itself",
+                f"remove {REGION_KEY} from this file; to fail over, set promote: true in the region stack that "
+                f"replicates this one{where} (docs/failover-runbook.md)")
+    if loc == ("environment",):
+        return loc, "required key is missing", f"add `{NAMESPACE}:environment: dev` (one of: " \
+                                               f"{', '.join(e.value for e in Environment)})"
+    what = f" ({field.description})" if field is not None and field.description else ""
+    return loc, "required key is missing", f"add {NAMESPACE}:{dotted(loc)}{what}"
+
+
+def _primary_of(name: str, stacks_dir: Path) -> Any:
+    try:
+        config, _ = read_stack_config(name, stacks_dir)
+    except ConfigError:
+        return None
+    section = config.get(REGION_KEY)
+    return section.get("primaryStack") if isinstance(section, dict) else None

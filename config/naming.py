@@ -13,20 +13,47 @@ import re
 from enum import StrEnum
 
 MAX_IDENTIFIER_BYTES = 63
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")  # fullmatch: `$` would accept a trailing newline
 
-# Words PostgreSQL reserves (a subset that matters for schema/role/table names) and prefixes it owns.
-_RESERVED = frozenset(
+# PostgreSQL 15's keywords that are not plain identifiers everywhere, by `pg_get_keywords()` category
+# (tests/pg/test_reserved_words.py compares these with the server's own list, so they cannot drift):
+# R "reserved": no name at all; T "reserved (can be function or type name)": no schema or table name;
+# C "unreserved (cannot be function or type name)": no function or type name, and role names only
+# partly. Every name the project derives must work unquoted as a schema, role, table and function name,
+# so all three categories are refused; only the "unreserved" keywords (category U) are accepted.
+RESERVED_KEYWORDS = frozenset(
     {
-        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "authorization", "both", "case",
-        "cast", "check", "collate", "column", "constraint", "create", "current_role", "current_user",
-        "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for",
-        "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into", "leading",
-        "limit", "not", "null", "offset", "on", "only", "or", "order", "placing", "primary", "public",
-        "references", "returning", "select", "session_user", "some", "symmetric", "table", "then", "to",
-        "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case",
+        "cast", "check", "collate", "column", "constraint", "create", "current_catalog", "current_date",
+        "current_role", "current_time", "current_timestamp", "current_user", "default", "deferrable",
+        "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "from",
+        "grant", "group", "having", "in", "initially", "intersect", "into", "lateral", "leading", "limit",
+        "localtime", "localtimestamp", "not", "null", "offset", "on", "only", "or", "order", "placing",
+        "primary", "references", "returning", "select", "session_user", "some", "symmetric", "table",
+        "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where",
+        "window", "with",
     }
 )
+TYPE_FUNCTION_KEYWORDS = frozenset(
+    {
+        "authorization", "binary", "collation", "concurrently", "cross", "current_schema", "freeze", "full",
+        "ilike", "inner", "is", "isnull", "join", "left", "like", "natural", "notnull", "outer", "overlaps",
+        "right", "similar", "tablesample", "verbose",
+    }
+)
+COLUMN_NAME_KEYWORDS = frozenset(
+    {
+        "between", "bigint", "bit", "boolean", "char", "character", "coalesce", "dec", "decimal", "exists",
+        "extract", "float", "greatest", "grouping", "inout", "int", "integer", "interval", "least",
+        "national", "nchar", "none", "normalize", "nullif", "numeric", "out", "overlay", "position",
+        "precision", "real", "row", "setof", "smallint", "substring", "time", "timestamp", "treat", "trim",
+        "values", "varchar", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest",
+        "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmltable",
+    }
+)
+# Role names PostgreSQL refuses although they are no keyword ("role name "public" is reserved").
+RESERVED_ROLE_NAMES = frozenset({"public", "none"})
+RESERVED_WORDS = RESERVED_KEYWORDS | TYPE_FUNCTION_KEYWORDS | COLUMN_NAME_KEYWORDS | RESERVED_ROLE_NAMES
 
 
 class InvalidIdentifier(ValueError):
@@ -51,13 +78,13 @@ def check_identifier(name: str, what: str = "identifier") -> str:
             f"{what} {name!r} is {len(name.encode('utf-8'))} bytes; PostgreSQL identifiers are at most "
             f"{MAX_IDENTIFIER_BYTES} bytes (longer names are silently truncated)"
         )
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         raise InvalidIdentifier(
             f"{what} {name!r} is not a plain PostgreSQL identifier: use lower-case letters, digits and "
             "underscores, starting with a letter or underscore (no quotes, spaces, semicolons or capitals)"
         )
-    if name in _RESERVED:
-        raise InvalidIdentifier(f"{what} {name!r} is a reserved SQL word")
+    if name in RESERVED_WORDS:
+        raise InvalidIdentifier(f"{what} {name!r} is a reserved word in PostgreSQL (it would need quoting)")
     if name.startswith("pg_"):
         raise InvalidIdentifier(f"{what} {name!r} starts with 'pg_', which PostgreSQL reserves for itself")
     return name

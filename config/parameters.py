@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.parameter_table import ApplyMethod, parameter_table
 from config.settings import InstanceSettings
 
 # Libraries every instance preloads: query statistics and the audit extension (spec 4.A "query logging").
-PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit")
+# pg_cron: scheduled per-schema maintenance (config/maintenance.py).
+PRELOAD_LIBRARIES = ("pg_stat_statements", "pgaudit", PG_CRON)
 PGAUDIT_LOG_CLASSES = ("ddl", "role")
 # Log hygiene (spec 4.A GDPR). log_parameter_max_length=0: statements logged for their duration keep their text
 # but not their bind parameters (personal data, pgcrypto keys). It is superuser-only in PostgreSQL 15 (pg_settings
@@ -27,6 +29,10 @@ PGAUDIT_LOG_CLASSES = ("ddl", "role")
 # otherwise reach CloudWatch in clear.
 LOG_PARAMETER_MAX_LENGTH = "0"
 LOG_MIN_ERROR_STATEMENT = "panic"
+# Lock-table headroom: every login may take session advisory locks on RDS (the master user cannot revoke the
+# functions), and a full lock table refuses every new connection. 4x PostgreSQL's default of 64; measured
+# cost at max_connections=1000: shared memory 184 MB -> 257 MB (`postgres -C shared_memory_size`, PG 15).
+MAX_LOCKS_PER_TRANSACTION = 256
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ def platform_values(instance: InstanceSettings) -> dict[str, str]:
         "rds.logical_replication": "1",
         "idle_in_transaction_session_timeout": str(instance.idle_in_transaction_session_timeout_ms),
         "max_connections": str(instance.max_connections),
+        "max_locks_per_transaction": str(MAX_LOCKS_PER_TRANSACTION),
+        **dict(AUTOVACUUM_PARAMETERS),
+        **dict(cron_parameters(instance.database_name)),
         "log_parameter_max_length": LOG_PARAMETER_MAX_LENGTH,
         "log_min_error_statement": LOG_MIN_ERROR_STATEMENT,
         "temp_file_limit": str(instance.temp_file_limit_mb * 1024),  # the parameter's unit is kB

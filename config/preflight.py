@@ -37,8 +37,9 @@ def storage_problems(storage_type: str, allocated_gb: int, iops: int | None,
     if storage_type in PROVISIONED_IOPS_TYPES:
         low, high = (int(allocated_gb * r) for r in IOPS_PER_GB)
         if iops is None:
-            out.append(("iops", f"storageType {storage_type} needs provisioned IOPS",
-                        f"set iops between {low} and {high} (0.5-50 per GiB of {allocated_gb} GiB)"))
+            out.append(("storageType", f"storageType {storage_type} needs provisioned IOPS; RDS refuses it without",
+                        f"set {NAMESPACE}:instance.iops between {low} and {high} (0.5-50 per GiB of {allocated_gb} "
+                        "GiB), or use gp3"))
         elif not IOPS_PER_GB[0] <= iops / allocated_gb <= IOPS_PER_GB[1]:
             out.append(("iops", f"{iops} IOPS is {iops / allocated_gb:.2f} per GiB; RDS refuses it (\"Invalid iops "
                         f"to max storage (GB) ratio for engine name postgres and storage type {storage_type}\")",

@@ -37,3 +37,15 @@ def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int 
     server_key = hmac.new(salted, b"Server Key", "sha256").digest()
     b64 = base64.b64encode
     return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
+
+
+def verifier_matches(verifier: str, password: str) -> bool:
+    """Whether a stored verifier (PostgreSQL's `rolpassword`) is one of `password`: recomputed with its own
+    iterations and salt, since salts are random."""
+    try:
+        head, _keys = verifier.split("$", 1)[1].split("$")
+        iterations, salt = head.split(":")
+        expected = scram_verifier(password, salt=base64.b64decode(salt), iterations=int(iterations))
+    except (IndexError, ValueError):
+        return False
+    return hmac.compare_digest(expected, verifier)

@@ -8,14 +8,17 @@ some things (Multi-AZ and deletion protection in prod) cannot be turned off at a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from config import aws_names
 from config.catalog import Catalog, DataClassification, load_catalog
-from config.naming import check_identifier
+from config.errors import SettingError
+from config.maintenance import maintenance_parameter_names
 
 PROJECT = "edumatrix-db"
 NAMESPACE = PROJECT
@@ -40,6 +43,9 @@ class Model(BaseModel):
 CURRENT_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
 # Master user names an attacker tries first (Security Hub RDS.25 asks for a non-default admin name).
 DEFAULT_ADMIN_NAMES = frozenset({"postgres", "admin", "administrator", "root", "master", "rdsadmin", "user"})
+# Tags the platform puts on resources (base_tags, and the components' replica-of/role).
+PLATFORM_TAG_KEYS = frozenset({"service", "environment", "owner", "data-classification", "managed-by", "stack",
+                               "replica-of", "role"})
 # Parameters the platform owns: a stack cannot override them through `instance.parameters`.
 MANAGED_PARAMETERS = frozenset(
     {
@@ -59,14 +65,25 @@ MANAGED_PARAMETERS = frozenset(
         "log_min_error_statement",
         "temp_file_limit",
         "rds.restrict_password_commands",
+        "max_locks_per_transaction",
     }
-)
+) | maintenance_parameter_names()
 PERFORMANCE_INSIGHTS_RETENTION = (7, *range(31, 732, 31))
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 _WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _MAINT_WINDOW = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
                            r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+_PULUMI_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+InstanceClass = Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$", description="an RDS instance class",
+                                     examples=["db.r6g.large"])]
+
+
+def _optional(check: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    """A validator for an optional field: `check` when a value is given."""
+    return lambda value: None if value is None else check(value)
 
 
 def _minutes(hh: str, mm: str) -> int:
@@ -104,10 +121,11 @@ class InstanceTimeouts(Model):
             value = getattr(self, op)
             seconds = duration_seconds(value)
             if seconds is None:
-                raise ValueError(f"{op}: {value!r} is not a duration; write hours and/or minutes, e.g. 4h or 2h30m")
+                raise SettingError(f"{value!r} is not a duration", "write hours and/or minutes, e.g. 4h or 2h30m",
+                                   key=op)
             if seconds < floor * 60:
-                raise ValueError(f"{op}: {value} is shorter than the provider's own default ({floor}m); RDS "
-                                 f"operations on large instances take longer: use at least {floor}m")
+                raise SettingError(f"{value} is shorter than the provider's own default ({floor}m); RDS operations "
+                                   "on large instances take longer", f"use at least {floor}m", key=op)
         return self
 
 
@@ -118,10 +136,10 @@ REGION_TIMEOUTS = InstanceTimeouts(create="12h", update="8h", delete="2h")
 class NetworkSettings(Model):
     """Where the instance lives: an existing VPC and its private subnets (at least two AZs)."""
 
-    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
-    subnet_ids: Annotated[tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...],
-                          Field(min_length=2)]
-    allowed_security_group_ids: tuple[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")], ...] = ()
+    vpc_id: Annotated[str, AfterValidator(aws_names.check_vpc_id)]
+    subnet_ids: Annotated[tuple[Annotated[str, AfterValidator(aws_names.check_subnet_id)], ...],
+                          Field(min_length=2, description="private subnets in at least two availability zones")]
+    allowed_security_group_ids: tuple[Annotated[str, AfterValidator(aws_names.check_security_group_id)], ...] = ()
     allowed_cidrs: tuple[str, ...] = ()
 
     @field_validator("allowed_cidrs")
@@ -133,30 +151,34 @@ class NetworkSettings(Model):
             try:
                 net = ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a CIDR block: {exc}") from None
+                raise SettingError(f"{cidr!r} is not a CIDR block: {exc}",
+                                   "write a network and prefix length with the host bits zero, e.g. 10.20.0.0/16"
+                                   ) from None
             if not net.is_private:
-                raise ValueError(f"{cidr!r} is not a private range; the database is never reachable from the "
-                                 "internet")
+                raise SettingError(f"{cidr!r} is not a private range; the database is never reachable from the "
+                                   "internet", "name the private range of the clients' VPC (10.0.0.0/8, "
+                                   "172.16.0.0/12 or 192.168.0.0/16), or their security group")
         return value
 
     @model_validator(mode="after")
     def _someone_may_connect(self) -> NetworkSettings:
         if not self.allowed_security_group_ids and not self.allowed_cidrs:
-            raise ValueError("name at least one of allowedSecurityGroupIds or allowedCidrs: otherwise no "
-                             "client can reach port 5432")
+            raise SettingError("no client could reach port 5432",
+                               "name at least one of allowedSecurityGroupIds or allowedCidrs")
         if len(set(self.subnet_ids)) != len(self.subnet_ids):
-            raise ValueError("subnetIds lists a subnet twice")
+            raise SettingError("subnetIds lists a subnet twice", "remove the repeated subnet id", key="subnetIds")
         return self
 
 
 class InstanceSettings(Model):
     """The shared RDS PostgreSQL instance. Every default is the production posture."""
 
-    identifier: Annotated[str | None, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = None
+    identifier: Annotated[str | None, AfterValidator(_optional(aws_names.check_rds_identifier))] = None
     # A major version ("15") lets RDS apply minor upgrades (autoMinorVersionUpgrade); a pinned minor ("15.10")
     # needs autoMinorVersionUpgrade: false, or the next update would try to downgrade an upgraded instance.
-    engine_version: Annotated[str, Field(pattern=r"^(1[3-9])(\.\d+)?$")] = "15"
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.r6g.large"
+    engine_version: Annotated[str, Field(pattern=r"^(1[3-9])(\.\d+)?$", description="a PostgreSQL major version "
+                                         "from 13 (or major.minor), quoted", examples=["'15'"])] = "15"
+    instance_class: InstanceClass = "db.r6g.large"
     allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 100
     max_allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 1000
     storage_type: Literal["gp3", "io1", "io2"] = "gp3"
@@ -215,36 +237,39 @@ class InstanceSettings(Model):
     @field_validator("master_username")
     @classmethod
     def _non_default_admin(cls, value: str) -> str:
-        check_identifier(value, "masterUsername")
+        aws_names.check_master_username(value)
         if value in DEFAULT_ADMIN_NAMES:
-            raise ValueError(f"{value!r} is a default admin name attackers try first; choose another "
-                             "(e.g. edumatrix_admin)")
+            raise SettingError(f"{value!r} is a default admin name attackers try first (Security Hub RDS.25)",
+                               "choose another name, e.g. edumatrix_admin")
         return value
 
     @field_validator("database_name")
     @classmethod
     def _db_identifier(cls, value: str) -> str:
-        return check_identifier(value, "databaseName")
+        return aws_names.check_database_name(value)
 
     @field_validator("ca_cert_identifier")
     @classmethod
     def _current_ca(cls, value: str) -> str:
         if value not in CURRENT_CA_IDENTIFIERS:
-            raise ValueError(f"{value!r} is not a current RDS CA; allowed: {', '.join(CURRENT_CA_IDENTIFIERS)}")
+            raise SettingError(f"{value!r} is not a current RDS CA",
+                               f"use one of: {', '.join(CURRENT_CA_IDENTIFIERS)}")
         return value
 
     @field_validator("performance_insights_retention_days")
     @classmethod
     def _pi_retention(cls, value: int) -> int:
         if value not in PERFORMANCE_INSIGHTS_RETENTION:
-            raise ValueError("Performance Insights keeps data for 7 days or a multiple of 31 up to 731")
+            raise SettingError(f"Performance Insights cannot keep data for {value} days",
+                               "use 7, or a multiple of 31 up to 731 (e.g. 93)")
         return value
 
     @field_validator("monitoring_interval_seconds")
     @classmethod
     def _monitoring_interval(cls, value: int) -> int:
         if value not in MONITORING_INTERVALS:
-            raise ValueError(f"allowed intervals: {', '.join(map(str, MONITORING_INTERVALS))}")
+            raise SettingError(f"RDS has no {value}-second enhanced monitoring interval",
+                               f"use one of: {', '.join(map(str, MONITORING_INTERVALS))}")
         return value
 
     @field_validator("backup_window")
@@ -252,48 +277,70 @@ class InstanceSettings(Model):
     def _backup_window(cls, value: str) -> str:
         m = _WINDOW.match(value)
         if not m:
-            raise ValueError("write the window as HH:MM-HH:MM in UTC, e.g. 00:00-00:30")
+            raise SettingError(f"{value!r} is not a daily window", "write HH:MM-HH:MM in UTC, e.g. 00:00-00:30")
         start, end = _minutes(m[1], m[2]), _minutes(m[3], m[4])
         if (end - start) % 1440 < 30:
-            raise ValueError("RDS needs a backup window of at least 30 minutes")
+            raise SettingError(f"the backup window {value} is shorter than the 30 minutes RDS requires",
+                               "make it at least 30 minutes long, e.g. 00:00-00:30")
         return value
 
     @field_validator("maintenance_window")
     @classmethod
     def _maintenance_window(cls, value: str) -> str:
-        if not _MAINT_WINDOW.match(value):
-            raise ValueError("write the window as ddd:HH:MM-ddd:HH:MM in UTC, e.g. sun:02:00-sun:03:00")
+        # PreferredMaintenanceWindow: "ddd:hh24:mi-ddd:hh24:mi ... Must be at least 30 minutes" (CreateDBInstance).
+        m = _MAINT_WINDOW.match(value)
+        if not m:
+            raise SettingError(f"{value!r} is not a weekly window",
+                               "write ddd:HH:MM-ddd:HH:MM in UTC with lowercase days, e.g. sun:02:00-sun:03:00")
+        start = _DAYS.index(m[1]) * 1440 + _minutes(m[2], m[3])
+        end = _DAYS.index(m[4]) * 1440 + _minutes(m[5], m[6])
+        if (end - start) % (7 * 1440) < 30:
+            raise SettingError(f"the maintenance window {value} is shorter than the 30 minutes RDS requires",
+                               "make it at least 30 minutes long, e.g. sun:02:00-sun:03:00")
         return value
 
     @field_validator("parameters")
     @classmethod
     def _unmanaged_parameters(cls, value: dict[str, str]) -> dict[str, str]:
-        taken = sorted(set(value) & MANAGED_PARAMETERS)
-        if taken:
-            raise ValueError(
-                f"{', '.join(taken)} {'is' if len(taken) == 1 else 'are'} set by the platform from typed "
-                "settings (e.g. sslMinProtocolVersion, maxConnections); remove from parameters"
-            )
+        # PostgreSQL parameter names are case-insensitive: `Max_Connections` is `max_connections`.
+        for name in value:
+            if name.lower() in MANAGED_PARAMETERS:
+                raise SettingError(
+                    f"{name} is set by the platform from typed settings"
+                    + (f" (PostgreSQL reads {name!r} as {name.lower()!r})" if name != name.lower() else ""),
+                    "remove it from parameters; set the typed setting instead (e.g. sslMinProtocolVersion, "
+                    "maxConnections, logMinDurationStatementMs)", key=name)
+        spellings: dict[str, str] = {}
+        for name in value:
+            if name.lower() in spellings:
+                raise SettingError(f"{spellings[name.lower()]!r} and {name!r} are the same parameter "
+                                   "(PostgreSQL parameter names ignore case)", "keep one of them", key=name)
+            spellings[name.lower()] = name
         return value
 
     @model_validator(mode="after")
     def _storage_and_windows(self) -> InstanceSettings:
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
-            raise ValueError(
+            raise SettingError(
                 f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) is below allocatedStorageGb "
-                f"({self.allocated_storage_gb}); storage autoscaling needs a ceiling above the start size"
-            )
+                f"({self.allocated_storage_gb})", "storage autoscaling needs a ceiling at or above the start "
+                f"size: raise maxAllocatedStorageGb to {self.allocated_storage_gb} or more",
+                key="maxAllocatedStorageGb")
         if self.auto_minor_version_upgrade and "." in self.engine_version:
-            raise ValueError(
+            raise SettingError(
                 f"engineVersion {self.engine_version!r} pins a minor version while autoMinorVersionUpgrade is on: "
-                f"after RDS upgrades the instance the next update would try to downgrade it; write "
-                f"{self.engine_version.split('.')[0]!r} (or set autoMinorVersionUpgrade: false)"
-            )
+                "after RDS upgrades the instance the next update would try to downgrade it",
+                f"write {self.engine_version.split('.')[0]!r} (or set autoMinorVersionUpgrade: false)",
+                key="engineVersion")
         if self.reserved_connections >= self.max_connections:
-            raise ValueError("reservedConnections must be below maxConnections")
+            raise SettingError(f"reservedConnections ({self.reserved_connections}) is not below maxConnections "
+                               f"({self.max_connections})", "lower reservedConnections or raise maxConnections",
+                               key="reservedConnections")
         if _windows_overlap(self.backup_window, self.maintenance_window):
-            raise ValueError(f"backupWindow {self.backup_window} overlaps maintenanceWindow "
-                             f"{self.maintenance_window}; RDS rejects overlapping windows")
+            raise SettingError(f"backupWindow {self.backup_window} overlaps maintenanceWindow "
+                               f"{self.maintenance_window}; RDS rejects overlapping windows",
+                               "move one of them, e.g. backupWindow 00:00-00:30 and maintenanceWindow "
+                               "sun:02:00-sun:03:00", key="maintenanceWindow")
         return self
 
 
@@ -345,35 +392,47 @@ class LocalSettings(Model):
 # is in seconds and above 300; the spec's "< 100ms target" is not measurable by RDS metrics (README, "Limits").
 IDLE_REPLICA_LAG_SECONDS = 300
 DEFAULT_LAG_THRESHOLD_SECONDS = 600
-_SNS_TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 
 
 class LagAlarmSettings(Model):
     """How replica lag pages someone: threshold (seconds), how many one-minute periods, which SNS topic."""
 
-    lag_threshold_seconds: Annotated[int, Field(gt=IDLE_REPLICA_LAG_SECONDS, le=86_400)] = \
-        DEFAULT_LAG_THRESHOLD_SECONDS
+    lag_threshold_seconds: Annotated[int, Field(ge=1, le=86_400)] = DEFAULT_LAG_THRESHOLD_SECONDS
     # The alarm fires when `lagDatapointsToAlarm` of the last `lagEvaluationMinutes` minutes breach.
     lag_evaluation_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     lag_datapoints_to_alarm: Annotated[int, Field(ge=1, le=60)] = 3
     # An existing topic to page; without one each stack declares a CMK-encrypted topic of its own.
-    alarm_topic_arn: Annotated[str | None, Field(pattern=_SNS_TOPIC_ARN)] = None
+    # Alarms notify only topics of their own region (the loader checks it against aws:region).
+    alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
 
     @model_validator(mode="before")
     @classmethod
     def _renamed_threshold(cls, data: object) -> object:
         if isinstance(data, dict) and "lagThresholdMs" in data:
-            raise ValueError(
+            raise SettingError(
                 "lagThresholdMs was renamed lagThresholdSeconds: RDS reports ReplicaLag in seconds, and up to "
-                f"{IDLE_REPLICA_LAG_SECONDS} s on a primary without writes; write e.g. lagThresholdSeconds: "
-                f"{DEFAULT_LAG_THRESHOLD_SECONDS} (above {IDLE_REPLICA_LAG_SECONDS})")
+                f"{IDLE_REPLICA_LAG_SECONDS} s on a primary without writes",
+                f"rename it to lagThresholdSeconds, e.g. lagThresholdSeconds: {DEFAULT_LAG_THRESHOLD_SECONDS} "
+                f"(above {IDLE_REPLICA_LAG_SECONDS})", key="lagThresholdMs")
         return data
+
+    @field_validator("lag_threshold_seconds")
+    @classmethod
+    def _above_idle_lag(cls, value: int) -> int:
+        if value <= IDLE_REPLICA_LAG_SECONDS:
+            raise SettingError(
+                f"{value} s: \"a PostgreSQL read replica reports a replication lag of up to five minutes if there are "
+                "no user transactions occurring on the source DB instance\" (AWS), so this pages on quiet primaries",
+                f"use more than {IDLE_REPLICA_LAG_SECONDS}, e.g. {DEFAULT_LAG_THRESHOLD_SECONDS}")
+        return value
 
     @model_validator(mode="after")
     def _datapoints_fit(self) -> LagAlarmSettings:
         if self.lag_datapoints_to_alarm > self.lag_evaluation_minutes:
-            raise ValueError(f"lagDatapointsToAlarm ({self.lag_datapoints_to_alarm}) cannot exceed "
-                             f"lagEvaluationMinutes ({self.lag_evaluation_minutes})")
+            raise SettingError(f"lagDatapointsToAlarm ({self.lag_datapoints_to_alarm}) exceeds "
+                               f"lagEvaluationMinutes ({self.lag_evaluation_minutes})",
+                               "lower lagDatapointsToAlarm or raise lagEvaluationMinutes",
+                               key="lagDatapointsToAlarm")
         return self
 
 
@@ -381,7 +440,7 @@ class ReplicaSettings(LagAlarmSettings):
     """Same-region read replicas of the shared instance, for read-only clients (spec 8.B)."""
 
     count: Annotated[int, Field(ge=0, le=5)] = 0  # RDS allows up to 15; five is this platform's ceiling
-    instance_class: Annotated[str | None, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = None  # primary's
+    instance_class: InstanceClass | None = None  # primary's
 
 
 class RegionSettings(LagAlarmSettings):
@@ -390,15 +449,17 @@ class RegionSettings(LagAlarmSettings):
     `promote: true` turns the replica into a standalone primary (failover as a reviewed config change).
     """
 
-    primary_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+    primary_stack: Annotated[str, Field(pattern=_PULUMI_NAME, description="a stack name",
+                                        examples=["prod"])]
     promote: bool = False
-    instance_class: Annotated[str | None, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = None  # primary's
+    instance_class: InstanceClass | None = None  # primary's
     # Copy the primary's automated backups into this region (point-in-time recovery here), kept this long.
     # Turn off only where RDS does not support the region pair for automated-backup replication.
     replicate_backups: bool = True
     backup_replication_days: Annotated[int, Field(ge=1, le=35)] = 7
     # Pulumi organization of the primary stack (`<org>/edumatrix-db/<primaryStack>`); default: this one's.
-    organization: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = None
+    organization: Annotated[str | None, Field(pattern=_PULUMI_NAME, description="a Pulumi organization name",
+                                              examples=["edumatrix"])] = None
     # How long `pulumi up` waits for the replica's creation (a cross-region snapshot copy) and its promotion.
     timeouts: InstanceTimeouts = Field(default_factory=lambda: REGION_TIMEOUTS)
 
@@ -424,13 +485,55 @@ class SecretsSettings(Model):
     @classmethod
     def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError("replicaRegions lists a region twice")
+            raise SettingError("replicaRegions lists a region twice", "remove the repeated region")
         return value
 
 
 def stack_name_prefix(stack: str) -> str:
     """Prefix of a stack's AWS physical names: `edumatrix-<stack>` (a region stack names its primary's with it)."""
     return f"edumatrix-{stack}"
+
+
+# The ops runner (components/ops_runner.py, edumatrix_db/ops/runner.py): the Lambda runtime its package is built
+# for (make runner-package reads it too). python3.11 reached end of support on 2026-06-30; 3.13 runs to 2029-06-30
+# (Lambda runtimes table, https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html).
+OPS_RUNNER_RUNTIME = "python3.13"
+LOG_RETENTION_DAYS = Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
+
+
+class OpsRunnerSettings(Model):
+    """The platform's ops runner: a Lambda in the database's VPC running the scheduled and event-triggered jobs
+    (the isolation audit now; per-minute metrics and restore-test validation later). Declared by primary AWS
+    stacks; every default is the production posture."""
+
+    enabled: bool = True
+    # Lambda limits: memory 128-10,240 MB, timeout at most 900 s (Lambda quotas,
+    # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    timeout_seconds: Annotated[int, Field(ge=10, le=900)] = 120
+    # Concurrent runs at most; reserved out of the account's pool (which keeps at least 100 unreserved).
+    reserved_concurrency: Annotated[int, Field(ge=1, le=10)] = 2
+    # The audit runs every N minutes (EventBridge Scheduler `rate(N minutes)`); its findings alarm evaluates one
+    # interval, and an alarm's period times evaluation periods cannot exceed one day.
+    audit_every_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    # The lock-table use (pg_locks against max_locks_per_transaction x connections) that pages someone.
+    lock_table_alarm_percent: Annotated[int, Field(ge=1, le=100)] = 50
+    log_retention_days: LOG_RETENTION_DAYS = 365
+    # How the function reaches Secrets Manager and CloudWatch from private subnets: `endpoints` declares
+    # interface VPC endpoints for both (the function's egress then stays inside the VPC); `nat` relies on the
+    # VPC's own route (NAT gateway, or endpoints it already has) and opens HTTPS egress.
+    aws_api_access: Literal["endpoints", "nat"] = "endpoints"
+    # An existing SNS topic the runner's alarms page; default: the stack's replica-lag topic, else one of its own.
+    alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
+    # The package `make runner-package` builds, relative to the project root.
+    package_path: str = "build/ops-runner.zip"
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> OpsRunnerSettings:
+        if self.timeout_seconds >= self.audit_every_minutes * 60:
+            raise ValueError(f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
+                             f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)")
+        return self
 
 
 class PrimaryReference(Model):
@@ -449,7 +552,8 @@ class StackSettings(Model):
     source: str
     environment: Environment
     aws_region: str | None = None
-    owner: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = "platform-team"
+    owner: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="a team name in lowercase "
+                                "letters, digits and hyphens", examples=["platform-team"])] = "platform-team"
     data_classification: DataClassification = DataClassification.CONFIDENTIAL
     tags: dict[str, str] = Field(default_factory=dict)
     network: NetworkSettings | None = None
@@ -459,6 +563,7 @@ class StackSettings(Model):
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
     region: RegionSettings | None = None
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    ops_runner: OpsRunnerSettings = Field(default_factory=OpsRunnerSettings)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 
@@ -515,11 +620,16 @@ class StackSettings(Model):
     @field_validator("tags")
     @classmethod
     def _tag_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = {"service", "environment", "owner", "data-classification", "managed-by", "stack"}
-        clash = sorted(set(value) & reserved)
-        if clash:
-            raise ValueError(f"{', '.join(clash)} set by the platform; use owner/dataClassification keys instead")
         for key in value:
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r}: the aws: prefix is reserved by AWS")
+            if key in PLATFORM_TAG_KEYS:
+                raise SettingError(f"tag {key!r} is set by the platform",
+                                   "remove it; set edumatrix-db:owner / edumatrix-db:dataClassification instead",
+                                   key=key)
+            problem = aws_names.tag_problem(key, value[key])
+            if problem:
+                raise SettingError(*problem, key=key)
+        room = aws_names.TAGS_PER_RESOURCE - len(PLATFORM_TAG_KEYS)
+        if len(value) > room:
+            raise SettingError(f"{len(value)} tags; AWS allows {aws_names.TAGS_PER_RESOURCE} per resource and the "
+                               f"platform sets up to {len(PLATFORM_TAG_KEYS)}", f"keep at most {room} tags")
         return value

@@ -10,8 +10,9 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from config.access import EXTENSIONS_SCHEMA
+from config.access import EXTENSIONS_SCHEMA, PLATFORM_ALLOWED_ATTRIBUTES, platform_roles_by_name
 from config.catalog import load_catalog
+from config.maintenance import CRON_SCHEMA
 from config.naming import RoleKind, role_name, schema_name
 from policy.base import (
     PARAMETER_GROUP,
@@ -28,13 +29,20 @@ from policy.base import (
     setting,
 )
 
-# Role attributes no service role may have (pulumi-postgresql Role inputs).
+# Role attributes no service role may have (pulumi-postgresql Role inputs), with the access model's names.
 FORBIDDEN_ATTRIBUTES = {
     "superuser": "SUPERUSER",
     "createRole": "CREATEROLE",
     "createDatabase": "CREATEDB",
     "bypassRowLevelSecurity": "BYPASSRLS",
     "replication": "REPLICATION",
+}
+_MODEL_ATTRIBUTE = {
+    "superuser": "superuser",
+    "createRole": "create_role",
+    "createDatabase": "create_database",
+    "bypassRowLevelSecurity": "bypass_row_level_security",
+    "replication": "replication",
 }
 # What a service role may hold on the database itself (not on a schema).
 DATABASE_PRIVILEGES = frozenset({"CONNECT", "TEMPORARY"})
@@ -76,6 +84,9 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     if schema == EXTENSIONS_SCHEMA and service and set(privileges) <= {"USAGE"} and kind == "grant" \
             and props.get("objectType") == "schema":
         pass  # the shared, admin-owned schema of pgcrypto: using its functions is every service's right
+    elif schema == CRON_SCHEMA and service and role == role_name(service, RoleKind.MIGRATOR) \
+            and set(privileges) <= {"USAGE"} and kind == "grant" and props.get("objectType") == "schema":
+        pass  # pg_cron: a migrator schedules its own jobs; pg_cron's row security hides the others' jobs
     elif schema and schema_service and service != schema_service:
         problems.append(f"{kind} gives {role} {', '.join(privileges)} on {schema_service}'s schema {schema}")
     elif schema and service and schema != schema_name(service):
@@ -91,12 +102,25 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     return problems
 
 
+# The one RDS role a service login may join: rds_password lets the app and readonly logins set their own password
+# (AWS's single-user rotation function does, with rds.restrict_password_commands=1; components/service_schema.py).
+ROTATED_LOGIN_GROUP = "rds_password"
+ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY)
+
+
+def _rotation_membership(member: Any, granted: Any) -> bool:
+    service = service_of_role(member)
+    return granted == ROTATED_LOGIN_GROUP and service is not None and \
+        member in {role_name(service, kind) for kind in ROTATED_KINDS}
+
+
 def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None:
     for res in of_type(args.resources, PG_GRANT, PG_DEFAULT_PRIVILEGES):
         kind = "grant" if res.resource_type == PG_GRANT else "default privileges"
         problems = _check_grant(res.props, kind)
         if problems:
             report("; ".join(problems), res.urn)
+    platform = platform_roles_by_name()
     for res in of_type(args.resources, PG_GRANT_ROLE):
         member, granted = res.props.get("role"), res.props.get("grantRole")
         member_service, granted_service = service_of_role(member), service_of_role(granted)
@@ -104,6 +128,11 @@ def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None
             report(f"membership in {granted} is granted to PUBLIC", res.urn)
         elif member_service and granted_service and member_service != granted_service:
             report(f"{member} is made a member of {granted}, a role of another service", res.urn)
+        elif member_service and not granted_service and not _rotation_membership(member, granted):
+            report(f"service role {member} is made a member of {granted}, a role outside its service", res.urn)
+        elif str(member) in platform and str(granted) not in platform[str(member)][1]:
+            report(f"platform role {member} is made a member of {granted}, which the access model does not "
+                   "give it", res.urn)
     for res in of_type(args.resources, PG_SCHEMA):
         service = _schema_owners().get(str(res.props.get("name")))
         owner = res.props.get("owner")
@@ -114,7 +143,8 @@ def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None
 
 service_grants_confined = StackPolicy(
     "service-grants-confined",
-    "Grants, default privileges and role memberships never cross service schemas; nothing goes to PUBLIC.",
+    "Grants, default privileges and role memberships never cross service schemas; nothing goes to PUBLIC (the app "
+    "and readonly logins may join rds_password, which their password rotation needs).",
     types=[PG_GRANT, PG_DEFAULT_PRIVILEGES, PG_GRANT_ROLE, PG_SCHEMA], validate=_grants_confined,
     severity=Severity.CRITICAL, controls=["spec 2.B no cross-schema queries", "spec 4.A schema-level RBAC"],
     remediation="Grant a service's roles only on <service>_schema; cross-service data travels as events.",
@@ -122,19 +152,30 @@ service_grants_confined = StackPolicy(
 
 
 def _role_attributes(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if service_of_role(args.props.get("name")) is None:
-        return
-    granted = [label for key, label in FORBIDDEN_ATTRIBUTES.items() if args.props.get(key) is True]
-    if granted:
-        report(f"service role {args.props.get('name')} has {', '.join(granted)}", None)
+    name = str(args.props.get("name") or "")
+    granted = {key for key in FORBIDDEN_ATTRIBUTES if args.props.get(key) is True}
+    platform = platform_roles_by_name().get(name)
+    if service_of_role(name) is not None:
+        if granted:
+            report(f"service role {name} has {', '.join(FORBIDDEN_ATTRIBUTES[k] for k in sorted(granted))}", None)
+    elif platform is not None:
+        allowed = PLATFORM_ALLOWED_ATTRIBUTES[platform[0]]
+        extra = sorted(k for k in granted if _MODEL_ATTRIBUTE[k] not in allowed)
+        if extra:
+            report(f"platform role {name} has {', '.join(FORBIDDEN_ATTRIBUTES[k] for k in extra)}, beyond what "
+                   f"its purpose ({platform[0].value}) needs", None)
+    else:
+        report(f"role {name} is neither a service role nor a platform role of the access model", None)
 
 
 service_role_attributes = TypedResourcePolicy(
     "service-role-attributes",
-    "No service role is SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION.",
+    "No service role is SUPERUSER, CREATEROLE, CREATEDB, BYPASSRLS or REPLICATION; a platform role holds only "
+    "what its purpose needs (config/access.py); no other role is declared.",
     types=[PG_ROLE], validate=_role_attributes, severity=Severity.CRITICAL,
     controls=["spec 4.A schema-level RBAC", "spec 2 rls"],
-    remediation="Leave these Role inputs false; extraction uses its own replication role, not a service role.",
+    remediation="Leave these Role inputs false on service roles; BYPASSRLS and REPLICATION belong to the platform "
+                "roles of config/access.py (docs/platform-roles.md), declared by name there.",
 )
 
 

@@ -86,12 +86,13 @@ def _known_params(props: Mapping[str, Any]) -> Iterator[tuple[ParameterSpec, str
 
 def _source_manages_password(args: StackValidationArgs, report: ReportViolation) -> None:
     instances = of_type(args.resources, INSTANCE)
-    by_source = {str(i.props.get(k)): i for i in instances for k in ("arn", "identifier") if i.props.get(k)}
     other_stack = bool(setting(args, "sourceManagesMasterPassword", False))
     for replica in instances:
         if not is_replica(replica.props):
             continue
-        source = by_source.get(str(replica.props.get("replicateSourceDb")))
+        wanted = str(replica.props.get("replicateSourceDb"))
+        source = next((i for i in instances if i is not replica
+                       and wanted in (str(i.props.get("arn")), str(i.props.get("identifier")))), None)
         managed = flag(source.props, "manageMasterUserPassword") if source is not None else other_stack
         if managed:
             report("the replication source manages its master password in Secrets Manager; RDS answers "

@@ -25,6 +25,11 @@ TAGGABLE_TYPES = (
     "aws:secretsmanager/secret:Secret",
     "aws:backup/plan:Plan",
     "aws:backup/vault:Vault",
+    "aws:lambda/function:Function",
+    "aws:sqs/queue:Queue",
+    "aws:ec2/vpcEndpoint:VpcEndpoint",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    "aws:cloudwatch/eventRule:EventRule",
 )
 
 

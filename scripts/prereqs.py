@@ -98,6 +98,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(f"postgresql-{PG_MAJOR}", "pgcrypto (column encryption, spec 2)", _extension("pgcrypto")),
     Requirement(f"postgresql-{PG_MAJOR}", "pg_stat_statements (query metrics)", _extension("pg_stat_statements")),
     Requirement(f"postgresql-{PG_MAJOR}-pgaudit", "pgaudit (audit logging, spec 4.A)", _extension("pgaudit")),
+    Requirement(f"postgresql-{PG_MAJOR}-cron", "pg_cron (scheduled maintenance, spec 5.B)", _extension("pg_cron")),
 )
 
 
@@ -123,7 +124,8 @@ def main(argv: Sequence[str] | None = None, *, layout_finder: Callable[[], Layou
 
     absent = missing(layout_finder())
     if not absent:
-        out("prerequisites: PostgreSQL 15 with pgaudit, pgcrypto, pg_stat_statements and python3-venv are present")
+        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements and python3-venv "
+            "are present")
         return 0
     packages = packages_of(absent)
     apt = apt_get or shutil.which("apt-get")

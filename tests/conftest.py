@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 import shutil
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from config.loader import STACKS_DIR
 from edumatrix_db.offline.engine import Planner, Recording
+
+# Under `make mutation` (mutmut sets MUTANT_UNDER_TEST) property tests draw fewer examples, the same each run.
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, deadline=None)
+if os.environ.get("MUTANT_UNDER_TEST"):
+    settings.load_profile("mutation")
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +51,33 @@ def write_stack(stacks_dir: Path) -> Callable[[str, dict], Path]:
         return path
 
     return write
+
+
+# What makes a test slow: running the Pulumi program under the SDK's mocks (seconds per stack) or another process.
+_SLOW_CALLS = ("Planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"', 'main(["check"')
+
+
+@cache
+def _is_slow(function: Callable[..., object]) -> bool:
+    """Whether `function`, or a helper of its own module that it calls, runs the program or a process."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    if any(call in source for call in _SLOW_CALLS):
+        return True
+    module = getattr(function, "__module__", None)
+    helpers = [f for name, f in getattr(function, "__globals__", {}).items()
+               if inspect.isfunction(f) and f.__module__ == module and f"{name}(" in source]
+    return any(_is_slow(helper) for helper in helpers if helper is not function)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that runs the program or a process, itself or through a fixture, so that
+    `pytest -m "not postgres and not slow"` is the fast loop (and what `make mutation` runs per mutant)."""
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("postgres"):
+            continue
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_is_slow(f) for f in (item.function, *fixtures)):
+            item.add_marker(pytest.mark.slow)

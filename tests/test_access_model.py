@@ -9,11 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.access import (
+    ADVISORY_LOCK_FUNCTIONS,
     PUBLIC,
     Grant,
     Membership,
     ObjectType,
+    Target,
     build_access_model,
+    check_platform_access,
     check_service_access,
     model_for_settings,
     service_access,
@@ -126,20 +129,20 @@ def test_a_superuser_service_role_is_refused(model) -> None:
         check_service_access(dataclasses.replace(s, roles=roles))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_no_role_is_granted_anything_in_another_services_schema(catalog: Catalog) -> None:
     model = build_access_model(catalog)
     for s in model.services:
         for g in s.grants:
             assert g.schema in (None, s.schema, model.extensions_schema)
-            assert g.role in {r.name for r in s.roles}
+            assert g.role in {r.name for r in s.roles} or (g.role == PUBLIC and not g.privileges)
         for d in s.default_privileges:
             assert d.owner == s.owner
             assert d.schema in (None, s.schema)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_every_grant_on_existing_objects_has_an_identical_default_for_future_objects(
     catalog: Catalog,
@@ -149,13 +152,13 @@ def test_every_grant_on_existing_objects_has_an_identical_default_for_future_obj
         grants = {
             (g.role, g.object_type, g.privileges)
             for g in s.grants
-            if g.object_type in (ObjectType.TABLE, ObjectType.SEQUENCE, ObjectType.FUNCTION)
+            if g.object_type in (ObjectType.TABLE, ObjectType.SEQUENCE, ObjectType.FUNCTION) and g.role != PUBLIC
         }
         defaults = {(d.role, d.object_type, d.privileges) for d in s.default_privileges if d.role != PUBLIC}
         assert grants == defaults
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(catalogs)
 def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes(catalog: Catalog) -> None:
     model = build_access_model(catalog)
@@ -171,7 +174,7 @@ def test_readonly_roles_never_write_and_no_service_role_has_dangerous_attributes
         assert not (r.replication)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=min(50, settings().max_examples), deadline=None)  # fewer under mutation
 @given(specs)
 def test_connection_limits_come_from_the_catalog(spec: ServiceSpec) -> None:
     access = service_access(spec, "edumatrix")
@@ -180,5 +183,84 @@ def test_connection_limits_come_from_the_catalog(spec: ServiceSpec) -> None:
 
 def test_only_login_roles_get_connect_and_nobody_gets_temporary(model) -> None:
     connect = {g.role for g in model.all_grants() if g.object_type is ObjectType.DATABASE and g.privileges}
-    assert connect == {r.name for r in model.roles if r.login}
+    assert connect == {r.name for r in model.all_roles if r.login}
     assert all("TEMPORARY" not in g.privileges for g in model.all_grants())
+
+
+def test_the_migrator_does_not_inherit_the_owners_privileges_it_becomes_the_owner_instead(model) -> None:
+    for s in model.services:
+        assert s.role("migrator").inherit is False
+        assert all(r.inherit for r in s.roles if r.kind is not RoleKind.MIGRATOR)
+
+
+def test_public_holds_nothing_on_each_service_schema_and_its_objects(model) -> None:
+    for s in model.services:
+        public = {g.object_type: g.privileges for g in s.grants if g.role == PUBLIC}
+        assert public == {t: frozenset() for t in (ObjectType.SCHEMA, ObjectType.TABLE, ObjectType.SEQUENCE,
+                                                   ObjectType.FUNCTION)}
+
+
+def test_the_platform_has_an_ops_login_a_data_mover_and_a_replication_login_per_purpose(model) -> None:
+    assert {r.name: r.kind.value for r in model.platform.roles} == {
+        "edumatrix_ops": "ops",
+        "edumatrix_data_mover": "data_mover",
+        "edumatrix_extraction_replicator": "extraction_replicator",
+        "edumatrix_cdc_replicator": "cdc_replicator",
+    }
+    assert all(r.login and 0 < r.connection_limit <= 4 for r in model.platform.roles)
+
+
+def test_the_ops_login_monitors_and_holds_no_power_over_data(model) -> None:
+    ops = model.platform.role("ops")
+    assert {m.group for m in model.platform.memberships if m.member == ops.name} == {"pg_monitor"}
+    assert (ops.bypass_row_level_security, ops.replication, ops.superuser, ops.create_role) == (False,) * 4
+    assert [g for g in model.all_grants() if g.role == ops.name and g.object_type is not ObjectType.DATABASE] == []
+
+
+def test_only_the_data_mover_bypasses_rls_and_only_replicators_replicate(model) -> None:
+    assert {r.name for r in model.all_roles if r.bypass_row_level_security} == {"edumatrix_data_mover"}
+    assert {r.name for r in model.all_roles if r.replication} == {
+        "edumatrix_extraction_replicator", "edumatrix_cdc_replicator"}
+    mover = {m.group for m in model.platform.memberships if m.member == "edumatrix_data_mover"}
+    assert mover == {"pg_read_all_data", "pg_write_all_data"}
+
+
+def test_on_rds_replication_is_membership_in_rds_replication_not_the_attribute() -> None:
+    prod = model_for_settings(load_stack("prod"))
+    assert prod.target is Target.RDS
+    assert not any(r.replication for r in prod.all_roles)
+    assert {m.member for m in prod.platform.memberships if m.group == "rds_replication"} == {
+        "edumatrix_extraction_replicator", "edumatrix_cdc_replicator"}
+
+
+def test_a_platform_role_with_more_power_than_its_purpose_is_refused(model) -> None:
+    ops = dataclasses.replace(model.platform.role("ops"), bypass_row_level_security=True)
+    roles = tuple(ops if r.name == ops.name else r for r in model.platform.roles)
+    with pytest.raises(ValueError, match="edumatrix_ops must not have bypass_row_level_security"):
+        check_platform_access(dataclasses.replace(model.platform, roles=roles))
+
+
+def test_advisory_locks_are_kept_for_the_owners_the_role_migrations_run_as(model) -> None:
+    assert len(ADVISORY_LOCK_FUNCTIONS) == 21
+    assert set(model.advisory_lock_roles) == {s.owner for s in model.services}
+
+
+def test_each_login_role_carries_exactly_its_session_settings(model) -> None:
+    feedback = model.service("feedback")
+    paths = "feedback_schema, extensions"
+    assert {r.kind.value: r.settings() for r in feedback.roles} == {
+        "owner": {},
+        "migrator": {"idle_in_transaction_session_timeout": "60000", "search_path": paths, "role": "feedback_owner"},
+        "app": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000", "search_path": paths},
+        "readonly": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000",
+                     "search_path": paths},
+    }
+
+
+def test_a_stacks_database_and_idle_timeout_reach_the_model() -> None:
+    settings = load_stack("dev")
+    instance = settings.instance.model_copy(update={"database_name": "otherdb",
+                                                    "idle_in_transaction_session_timeout_ms": 30_000})
+    model = model_for_settings(settings.model_copy(update={"instance": instance}))
+    assert model.database == "otherdb"
+    assert {r.settings().get("idle_in_transaction_session_timeout") for r in model.roles if r.login} == {"30000"}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from config.catalog import Catalog, load_catalog, parse_catalog
+from config.catalog import load_catalog, parse_catalog
 from config.errors import ConfigError
 from config.naming import RoleKind
 
@@ -56,6 +57,12 @@ def test_unknown_catalog_fields_are_rejected():
 
 def test_overrides_resize_one_service_and_leave_the_rest():
     catalog = load_catalog().with_overrides({"feedback": {"pool_size": 2}})
-    assert isinstance(catalog, Catalog)
     assert catalog.get("feedback").pool_size == 2
-    assert catalog.get("statistics").pool_size == load_catalog().get("statistics").pool_size
+    assert catalog.get("statistics") == load_catalog().get("statistics")
+    assert load_catalog().get("feedback").pool_size != 2  # the loaded catalog itself is unchanged
+
+
+@pytest.mark.parametrize("patch", [{"pool_size": 0}, {"statement_timeout_ms": 5001}, {"pool_sise": 3}])
+def test_overrides_are_validated_like_the_catalog_itself(patch):
+    with pytest.raises(ValidationError):
+        load_catalog().with_overrides({"feedback": patch})

@@ -35,7 +35,7 @@ def test_check_without_arguments_checks_every_stack_file_and_passes(capsys):
 def test_check_json_lists_resources_and_violations_per_stack(capsys):
     assert main(["check", "prod", "dev", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"stacks"}
+    assert set(data) == {"stacks", "idle"}
     assert set(data["stacks"]) == {"prod", "dev"}
     prod = data["stacks"]["prod"]
     assert prod["resources"] > 10
@@ -90,3 +90,25 @@ def test_policy_config_prints_the_stacks_pack_config(capsys):
     config = json.loads(capsys.readouterr().out)
     assert config["rds-multi-az"] == {"required": False}
     assert config["connection-budget"]["maxConnections"] == 500
+
+
+def test_one_unreadable_stack_file_does_not_stop_check_judging_the_others(stacks_dir, capsys):
+    (stacks_dir / "Pulumi.dev.yaml").write_bytes(b"config:\n  edumatrix-db:environment: dev\n  # \xe9t\xe9\n")
+    assert main(["check", "--stacks-dir", str(stacks_dir), "--format", "json"]) == EXIT_CONFIG
+    out, err = capsys.readouterr()
+    data = json.loads(out)["stacks"]
+    assert "Pulumi.dev.yaml" in data["dev"]["error"]
+    assert "is not UTF-8 text" in data["dev"]["error"]
+    judged = {stack: report["resources"] for stack, report in data.items() if "error" not in report}
+    assert sorted(judged) == ["local", "prod", "prod-eu-west-1", "staging"]
+    assert min(judged.values()) > 0
+    assert "Traceback" not in err
+
+
+def test_plan_of_a_broken_stack_file_exits_2_with_file_key_and_fix(stacks_dir, capsys):
+    _edit(stacks_dir, "dev", "multiAz: false", "multiAz: no")
+    assert main(["plan", "dev", "--stacks-dir", str(stacks_dir)]) == EXIT_CONFIG
+    out, err = capsys.readouterr()
+    assert "Pulumi.dev.yaml: edumatrix-db:instance.multiAz: expected true or false (got 'no')" in err
+    assert "fix: write true or false" in err
+    assert out == ""

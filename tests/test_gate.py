@@ -2,6 +2,7 @@
 enforcement levels behave as under `pulumi preview --policy-pack`."""
 
 import dataclasses
+import json
 import runpy
 import shutil
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 from config.loader import STACKS_DIR, available_stacks, load_stack
 from edumatrix_db.offline import gate
 from edumatrix_db.offline.engine import Planner
-from policy.base import StackPolicy, TypedResourcePolicy
+from policy import encryption, rds
+from policy.base import INSTANCE, StackPolicy, TypedResourcePolicy
 from policy.pack import CONFIG_DIR, POLICIES
-from tests.policy.fixtures import instance, run
+from tests.policy.fixtures import instance, resource, run
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
@@ -137,7 +139,69 @@ def test_pulumi_policy_yaml_declares_a_python_pack():
     assert (POLICY_DIR / "requirements.txt").read_text().count("pulumi-policy") == 1
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
-def test_every_policy_is_exercised_by_a_policy_test(policy):
-    sources = "".join(p.read_text() for p in (Path(__file__).parent / "policy").glob("test_*.py"))
-    assert f'"{policy.name}"' in sources
+# -- policies that check nothing are reported, never counted as passed -------------------------------------
+
+def _never_applies(args, report):
+    args.not_applicable("nothing here is ever in scope")
+
+
+NEVER_APPLIES = StackPolicy("never-applies", "A policy that is not applicable to any stack.", types=[INSTANCE],
+                            validate=_never_applies, severity=pulumi_policy.Severity.LOW, remediation="-",
+                            controls=["test"])
+
+
+def _report(stack, resources, policies, config=None):
+    violations, not_applicable = gate.evaluate(resources, config or {}, policies=policies)
+    return gate.StackReport(stack, len(resources), violations, not_applicable, frozenset(r.type for r in resources))
+
+
+def test_a_policy_not_applicable_on_every_stack_shows_n_a_and_is_listed_as_checking_nothing():
+    policies = [NEVER_APPLIES, rds.multi_az]
+    reports = [_report("one", [instance()], policies), _report("two", [instance(multiAz=False)], policies)]
+    table = gate.render_table(reports, policies)
+    assert next(line for line in table.splitlines() if line.startswith("never-applies")).split()[1:] == ["n/a",
+                                                                                                          "n/a"]
+    assert "never-applies: not applicable: nothing here is ever in scope (one, two)" in table
+    assert "2 policies: 1 checked something, 1 checked nothing" in table
+    assert gate.idle_everywhere(reports, policies) == {
+        "never-applies": {"not applicable: nothing here is ever in scope": ["one", "two"]}}
+
+
+def test_a_policy_whose_resource_types_no_stack_declares_is_listed_as_checking_nothing():
+    reports = [_report("one", [instance()], [rds.multi_az, encryption.proxy_require_tls])]
+    assert gate.idle_everywhere(reports, [rds.multi_az, encryption.proxy_require_tls]) == {
+        "rds-proxy-require-tls": {"no aws:rds/proxy:Proxy declared": ["one"]}}
+
+
+def test_a_policy_that_checks_one_stack_of_the_run_is_not_idle():
+    policies = [encryption.proxy_require_tls]
+    proxy = resource("aws:rds/proxy:Proxy", "p", {"requireTls": True})
+    reports = [_report("without", [instance()], policies), _report("with", [proxy], policies)]
+    assert gate.idle_everywhere(reports, policies) == {}
+    assert reports[0].idle(policies) == {"rds-proxy-require-tls": "no aws:rds/proxy:Proxy declared"}
+
+
+def test_a_disabled_policy_is_reported_as_checking_nothing():
+    report = _report("one", [instance(multiAz=False)], [rds.multi_az], {"rds-multi-az": "disabled"})
+    assert report.idle([rds.multi_az]) == {"rds-multi-az": f"not applicable: {gate.DISABLED}"}
+
+
+def test_not_applicable_to_one_resource_still_checks_the_others():
+    def _only_the_second(args, report):
+        if args.name == "first":
+            args.not_applicable("not this one")
+        report("checked", None)
+
+    policy = TypedResourcePolicy("per-resource", "-", types=[INSTANCE], validate=_only_the_second,
+                                 severity=pulumi_policy.Severity.LOW, remediation="-", controls=["test"])
+    report = _report("one", [instance("first"), instance("second")], [policy])
+    assert [v.urn for v in report.violations] == [instance("second").urn]
+    assert report.idle([policy]) == {}
+
+
+def test_check_json_lists_the_policies_that_checked_nothing():
+    policies = [NEVER_APPLIES, rds.multi_az]
+    data = json.loads(gate.render_json([_report("one", [instance()], policies)], policies))
+    assert data["stacks"]["one"]["idle"]["never-applies"] == "not applicable: nothing here is ever in scope"
+    assert "rds-multi-az" not in data["stacks"]["one"]["idle"]
+    assert "never-applies" in data["idle"]

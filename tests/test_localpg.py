@@ -103,3 +103,17 @@ def test_without_any_system_server_the_pgserver_wheel_is_the_fallback(
     assert found.source == "pgserver"
     assert (found.bindir / "postgres").is_file()
     assert not found.has_ssl()  # the wheel has no TLS: `local up` says so
+
+
+def test_private_files_are_created_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "connections.json"
+    localpg.write_private(path, "{}\n")
+    assert (stat.S_IMODE(path.stat().st_mode), path.read_text()) == (0o600, "{}\n")
+
+
+def test_rewriting_a_private_file_takes_away_what_others_could_read(tmp_path: Path) -> None:
+    path = tmp_path / "connections.json"
+    path.write_text("old, longer content")
+    path.chmod(0o644)
+    localpg.write_private(path, "new")
+    assert (stat.S_IMODE(path.stat().st_mode), path.read_text()) == (0o600, "new")

@@ -42,7 +42,7 @@ def test_json_plan_has_the_documented_shape(capsys):
     plan = json.loads(capsys.readouterr().out)
     assert plan["project"] == "edumatrix-db"
     assert plan["stack"] == "prod"
-    assert set(plan["resources"][0]) == {"urn", "type", "name", "parent", "provider", "inputs"}
+    assert set(plan["resources"][0]) == {"urn", "type", "name", "parent", "provider", "inputs", "protect"}
     instance = next(r for r in plan["resources"] if r["type"] == "aws:rds/instance:Instance")
     assert instance["inputs"]["multiAz"] is True  # camelCase, as the engine receives them
     assert plan["outputs"]["identifier"] == "edumatrix-prod"
@@ -86,11 +86,10 @@ def test_an_unknown_stack_exits_2_with_the_error_and_no_traceback():
     assert "Traceback" not in result.stderr
 
 
-def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir, write_stack, capsys, monkeypatch):
+def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir, write_stack, capsys):
     write_stack("typo", {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
                          "edumatrix-db:instance": {"multiAZ": False}})
-    monkeypatch.setattr("edumatrix_db.cli.plan.Planner", lambda: Planner(stacks_dir))
-    assert main(["plan", "typo"]) == 2
+    assert main(["plan", "typo", "--stacks-dir", str(stacks_dir)]) == 2
     err = capsys.readouterr().err
     assert "Pulumi.typo.yaml: edumatrix-db:instance.multiAZ: unknown key" in err
     assert "did you mean 'multiAz'?" in err
@@ -107,7 +106,7 @@ def test_the_program_itself_refuses_bad_config_before_declaring_anything():
 def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_dir):
     config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
               "edumatrix-db:network": {"vpcId": "vpc-00000001",
-                                       "subnetIds": ["subnet-0000000001", "subnet-0000000002"],
+                                       "subnetIds": ["subnet-00000001", "subnet-00000002"],
                                        "allowedCidrs": ["10.0.0.0/8"]},
               "edumatrix-db:instance": {"caBundlePath": str(stacks_dir / "absent.pem")}}
     write_stack("nobundle", config)
@@ -117,11 +116,14 @@ def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_di
 def test_a_present_rds_ca_bundle_gives_no_warning(write_stack, stacks_dir):
     bundle = stacks_dir / "bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    package = stacks_dir / "ops-runner.zip"  # the ops runner's package, present too (else it warns)
+    package.write_bytes(b"PK\x05\x06" + bytes(18))
     config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
               "edumatrix-db:network": {"vpcId": "vpc-00000001",
-                                       "subnetIds": ["subnet-0000000001", "subnet-0000000002"],
+                                       "subnetIds": ["subnet-00000001", "subnet-00000002"],
                                        "allowedCidrs": ["10.0.0.0/8"]},
-              "edumatrix-db:instance": {"caBundlePath": str(bundle)}}
+              "edumatrix-db:instance": {"caBundlePath": str(bundle)},
+              "edumatrix-db:opsRunner": {"packagePath": str(package)}}
     write_stack("bundle", config)
     recording = Planner(stacks_dir).plan("bundle")
     assert recording.warnings == ()

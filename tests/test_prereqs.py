@@ -54,7 +54,7 @@ def _add_extension(pkglibdir: Path, extdir: Path, name: str) -> None:
 
 @pytest.fixture
 def without_pgaudit(tmp_path: Path):
-    debian_root, share_root = _fake_postgres_15(tmp_path, extensions=("pgcrypto", "pg_stat_statements"))
+    debian_root, share_root = _fake_postgres_15(tmp_path, extensions=("pgcrypto", "pg_stat_statements", "pg_cron"))
     return lambda: prereqs.find_layout(path="", debian_root=debian_root, share_root=share_root)
 
 

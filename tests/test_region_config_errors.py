@@ -155,11 +155,12 @@ def test_the_local_stack_cannot_ask_for_read_replicas(stacks: Path) -> None:
     assert _only_problem(stacks, "local").key == "edumatrix-db:replicas.count"
 
 
+# A VPC of its own: reusing another region stack's ids is refused (a VPC exists in one region only).
 _REGION_STACK = {
     "edumatrix-db:environment": "prod",
     "edumatrix-db:region": '{"primaryStack": "prod"}',
-    "edumatrix-db:network": '{"vpcId": "vpc-0e1b2c3d4e5f60718", "subnetIds": ["subnet-0e1b2c3d4e5f60001", '
-                            '"subnet-0e1b2c3d4e5f60002"], "allowedCidrs": ["10.30.0.0/16"]}',
+    "edumatrix-db:network": '{"vpcId": "vpc-0f1b2c3d4e5f60718", "subnetIds": ["subnet-0f1b2c3d4e5f60001", '
+                            '"subnet-0f1b2c3d4e5f60002"], "allowedCidrs": ["10.30.0.0/16"]}',
 }
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi_postgresql as postgresql
 import pytest
 
+from components.platform_roles import declare_platform_roles
 from components.providers import postgres_provider
 from components.service_schema import SecretStore, canonical_from_resources, declare_service_schemas
 from config.access import model_for_settings
@@ -20,6 +20,7 @@ class RecordingMocks:
     """What a program declared, as (type, name, inputs as the engine sees them), from the one engine."""
 
     def __init__(self, recording: Recording) -> None:
+        self.recording = recording
         self.resources: list[tuple[str, str, dict[str, Any]]] = [(r.type, r.name, r.inputs)
                                                                   for r in recording.resources]
 
@@ -50,7 +51,8 @@ def record(stack: str, *, secrets: bool) -> RecordingMocks:
             if secrets
             else None
         )
-        declare_service_schemas(settings, provider, store)
+        schemas = declare_service_schemas(settings, provider, store)
+        declare_platform_roles(settings, provider, store, after=list(schemas.values()))
 
     return RecordingMocks(run_program(stack, {}, settings=settings, program=program))
 
@@ -71,6 +73,7 @@ def _diff(a: frozenset[tuple[object, ...]], b: frozenset[tuple[object, ...]]) ->
     return f"only in pulumi resources:\n  {only_a}\nonly in the access model (SQL renderer):\n  {only_b}"
 
 
+@pytest.mark.slow  # its fixture, chosen by name, runs the program (tests/conftest.py cannot see that)
 @pytest.mark.parametrize("stack", ["local", "dev"])
 def test_pulumi_resources_state_exactly_the_access_model(stack: str, request: pytest.FixtureRequest) -> None:
     mocks: RecordingMocks = request.getfixturevalue(f"{stack}_stack")
@@ -99,15 +102,16 @@ def test_the_local_stack_declares_no_aws_resources(local_stack: RecordingMocks) 
 
 def test_every_login_role_gets_a_secret_encrypted_with_the_cmk(dev_stack: RecordingMocks) -> None:
     secrets = dev_stack.of_type("secretsmanager/secret:Secret")
-    assert len(secrets) == 9 * 3
+    assert len(secrets) == 9 * 3 + 4  # three logins per service, four platform logins
     assert all(i["kmsKeyId"].startswith("arn:aws:kms:") for _, _, i in secrets)
-    assert "edumatrix-dev/db/feedback/app" in {i["name"] for _, _, i in secrets}
-    assert len(dev_stack.of_type("secretsmanager/secretVersion:SecretVersion")) == 9 * 3
+    assert {"edumatrix-dev/db/feedback/app", "edumatrix-dev/db/platform/ops"} <= {i["name"] for _, _, i in secrets}
+    assert len(dev_stack.of_type("secretsmanager/secretVersion:SecretVersion")) == 9 * 3 + 4
 
 
 def test_child_names_derive_from_the_component_name(local_stack: RecordingMocks) -> None:
     names = {n for t, n, _ in local_stack.resources if t.startswith("postgresql:") and ":Provider" not in t}
-    prefixes = ("edumatrix-db-baseline", *(f"{s}-" for s in load_stack("local").catalog().names))
+    prefixes = ("edumatrix-db-baseline", "edumatrix-db-platform-",
+                *(f"{s}-" for s in load_stack("local").catalog().names))
     assert all(n.startswith(prefixes) for n in names), sorted(n for n in names if not n.startswith(prefixes))
 
 
@@ -122,8 +126,13 @@ def test_the_provider_is_not_a_superuser_and_verifies_the_server_certificate(
 
 def test_service_schema_components_use_the_type_token(local_stack: RecordingMocks) -> None:
     tokens = {t for t, _, _ in local_stack.resources if t.startswith("edumatrix:")}
-    assert tokens == {"edumatrix:database:ServiceSchema", "edumatrix:database:DatabaseBaseline"}
+    assert tokens == {"edumatrix:database:ServiceSchema", "edumatrix:database:DatabaseBaseline",
+                      "edumatrix:database:PlatformRoles"}
 
 
-def test_the_provider_resource_type_is_pulumi_postgresql() -> None:
-    assert postgresql.Provider.__module__.startswith("pulumi_postgresql")
+def test_every_postgresql_resource_goes_through_the_tls_verifying_provider(local_stack: RecordingMocks) -> None:
+    """No resource falls back to a default provider (which would read ambient PG* settings, without TLS)."""
+    (provider,) = local_stack.recording.of_type("pulumi:providers:postgresql")
+    resources = [r for r in local_stack.recording.resources if r.type.startswith("postgresql:")]
+    assert len(resources) > 9 * 4
+    assert {r.provider.rsplit("::", 1)[0] if r.provider else None for r in resources} == {provider.urn}

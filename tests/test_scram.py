@@ -52,7 +52,7 @@ def test_pulumi_roles_carry_a_verifier_of_their_generated_password_salted_by_the
     passwords = {r.name: r.props["result"] for r in prod.of_type("random:index/randomPassword:RandomPassword")}
     salts = {r.name: bytes.fromhex(r.props["hex"]) for r in prod.of_type("random:index/randomId:RandomId")}
     roles = [r for r in prod.of_type("postgresql:index/role:Role") if r.props.get("login")]
-    assert len(roles) == 27
+    assert len(roles) == 27 + 4  # three logins per service, four platform logins
     for role in roles:
         generated, salt = passwords[f"{role.name}-password"], salts[f"{role.name}-scram-salt"]
         assert role.inputs["password"] == "[secret]"

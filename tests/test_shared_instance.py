@@ -12,6 +12,12 @@ from edumatrix_db.offline.engine import Recording
 INSTANCE = "aws:rds/instance:Instance"
 
 
+def outside_the_runner(recording: Recording, type_token: str):
+    """The one resource of that type outside the ops runner (which has its own security groups and roles)."""
+    (found,) = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn]
+    return found
+
+
 def primary(recording: Recording):
     """The shared instance itself (prod also declares read replicas of it)."""
     (instance,) = [r for r in recording.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
@@ -78,13 +84,16 @@ def test_the_instance_is_private_in_the_configured_subnets_and_security_group(pr
     assert db.inputs["vpcSecurityGroupIds"] == [instance_security_group(prod).id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_security_group_and_the_rotation_function(prod):
-    rules = prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+def test_port_5432_is_admitted_only_from_the_configured_group_the_ops_runner_and_the_rotation_function(prod, db):
+    rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if r.inputs["securityGroupId"] == db.inputs["vpcSecurityGroupIds"][0]]
+    runner_group = next(r for r in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+                        if r.name == "edumatrix-prod-ops-runner-sg")
     rotator = prod.one("edumatrix:security:SecretRotator")
     (rotator_group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.parent == rotator.urn]
-    assert {r.inputs["securityGroupId"] for r in rules} == {instance_security_group(prod).id}
-    assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"]) for r in rules) == \
-        sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, rotator_group.id)])
+    assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"])
+                  for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id),
+                                             (5432, 5432, rotator_group.id)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 
@@ -122,7 +131,7 @@ def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
 
 
 def test_enhanced_monitoring_uses_its_own_role(prod, db):
-    role = prod.one("aws:iam/role:Role")
+    role = outside_the_runner(prod, "aws:iam/role:Role")
     assert "monitoring.rds.amazonaws.com" in role.inputs["assumeRolePolicy"]
     assert db.inputs["monitoringInterval"] == 60
     assert db.inputs["monitoringRoleArn"] == role.props["arn"]
@@ -142,7 +151,7 @@ def test_parameter_group_enforces_tls_audit_slow_query_logging_and_logical_repli
     values = params(prod)
     assert "rds.force_ssl" not in values  # 1 is postgres15's default on RDS; setting it diffs on every preview
     assert values["ssl_min_protocol_version"] == ("TLSv1.2", "immediate")
-    assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit", "pending-reboot")
+    assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit,pg_cron", "pending-reboot")
     assert values["pgaudit.log"][0] == "ddl,role"
     assert values["log_connections"][0] == values["log_disconnections"][0] == "1"
     assert values["log_min_duration_statement"][0] == "100"
@@ -194,3 +203,10 @@ def test_outputs_carry_address_not_endpoint_and_the_secret_and_key_arns(prod, db
     assert outputs["masterSecretArn"].startswith("arn:aws:secretsmanager:")
     assert outputs["kmsKeyArn"] == key_arn
     assert outputs["parameterGroupName"] == prod.one("aws:rds/parameterGroup:ParameterGroup").props["name"]
+
+
+def test_parameter_group_schedules_maintenance_autovacuum_now_and_pg_cron_at_the_next_reboot(prod):
+    values = params(prod)
+    assert values["cron.database_name"] == ("edumatrix", "pending-reboot")
+    assert values["autovacuum_vacuum_scale_factor"] == ("0.05", "immediate")
+    assert values["autovacuum_analyze_scale_factor"] == ("0.02", "immediate")

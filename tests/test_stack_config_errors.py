@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config import loader
+from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
 from config.settings import _windows_overlap
@@ -105,6 +106,40 @@ def test_dev_may_turn_off_multi_az_and_deletion_protection_explicitly(write_stac
     assert not settings.instance.deletion_protection
 
 
+def test_prod_cannot_turn_off_enhanced_monitoring(write_stack, stacks_dir):
+    config = with_(DEV, environment="prod", instance={"monitoringIntervalSeconds": 0})
+    message = error_for(write_stack, stacks_dir, config)
+    assert "edumatrix-db:instance.monitoringIntervalSeconds: enhanced monitoring cannot be off in prod" in message
+
+
+def test_dev_may_turn_off_enhanced_monitoring(write_stack, stacks_dir):
+    write_stack("quiet", with_(DEV, instance={"monitoringIntervalSeconds": 0}))
+    assert load_stack("quiet", stacks_dir).instance.monitoring_interval_seconds == 0
+
+
+def test_a_ca_that_is_not_current_is_rejected_naming_the_current_ones(write_stack, stacks_dir):
+    message = error_for(write_stack, stacks_dir, with_(DEV, instance={"caCertIdentifier": "rds-ca-2019"}))
+    assert "edumatrix-db:instance.caCertIdentifier: 'rds-ca-2019' is not a current RDS CA" in message
+    assert "rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1" in message
+
+
+def _demand() -> int:
+    return sum(s.total_connections() for s in load_catalog())
+
+
+def test_reserved_connections_are_kept_out_of_the_connection_budget(write_stack, stacks_dir):
+    """The pools fit maxConnections, but not once the reserved connections (admin, replication) are taken off."""
+    config = with_(DEV, instance={"maxConnections": _demand() + 10, "reservedConnections": 11})
+    message = error_for(write_stack, stacks_dir, config)
+    assert f"add up to {_demand()}, over the instance's budget of {_demand() - 1}" in message
+    assert f"(maxConnections {_demand() + 10} - reservedConnections 11)" in message
+
+
+def test_pools_that_fit_exactly_into_the_budget_are_accepted(write_stack, stacks_dir):
+    write_stack("exact", with_(DEV, instance={"maxConnections": _demand() + 10, "reservedConnections": 10}))
+    assert load_stack("exact", stacks_dir).instance.max_connections == _demand() + 10
+
+
 def test_pools_over_the_connection_budget_are_an_impossible_combination(write_stack, stacks_dir):
     config = with_(DEV, instance={"maxConnections": 300}, services={"students_platform": {"poolSize": 200}})
     message = error_for(write_stack, stacks_dir, config)
@@ -164,7 +199,7 @@ def test_an_unknown_stack_suggests_the_nearest_stack(stacks_dir):
 
 def test_invalid_yaml_is_reported_with_the_file(stacks_dir):
     (stacks_dir / "Pulumi.bad.yaml").write_text("config:\n  edumatrix-db:environment: [dev\n")
-    with pytest.raises(ConfigError, match=r"Pulumi\.bad\.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"Pulumi\.bad\.yaml: line 3: not valid YAML"):
         load_stack("bad", stacks_dir)
 
 

@@ -1,26 +1,36 @@
 """The `edumatrix-db` command: argument parsing and wiring only; the work is done in `edumatrix_db.offline`
-(plan, check, policy-config) and `edumatrix_db.database` (local, tenancy).
+(plan, check, policy-config), `edumatrix_db.database` (local, tenancy, guard) and `edumatrix_db.ops`
+(audit).
 
 Each command module registers its subcommands with `add_parsers(subparsers)` and sets `handler` on each,
 which takes the parsed args and returns the exit code.
 
-Exit codes: 0 success, 1 a check found violations, 2 configuration or usage error.
+Exit codes: 0 success, 1 a check found violations, 2 configuration or usage error, 3 `diff` found a
+dangerous change.
+
+Importing the command modules (the Pulumi SDKs come with them) and running an offline command (one that
+sets `offline=True`) happen with Python's cyclic garbage collector paused: they allocate about a million
+long-lived objects, and collecting while they are created is about a fifth of a `plan` (measured: 3.3 s
+instead of 4.1 s of CPU for `plan prod`, same peak memory). Other commands run with it on.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from config.errors import ConfigError
-from edumatrix_db.cli import local, plan
-from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
+from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_DANGER, EXIT_OK, EXIT_VIOLATIONS
 
-__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
+__all__ = ["EXIT_CONFIG", "EXIT_DANGER", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edumatrix_db.cli import audit, diff, lifecycle, local, plan
+
     parser = argparse.ArgumentParser(
         prog="edumatrix-db",
         description="The PostgreSQL platform of EDU Matrix Interlinked: offline plans, policy checks, "
@@ -28,14 +38,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     plan.add_parsers(sub)
+    diff.add_parsers(sub)
     local.add_parsers(sub)
+    lifecycle.add_parsers(sub)
+    audit.add_parsers(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@contextmanager
+def _collector_paused(paused: bool = True) -> Iterator[None]:
+    collecting = gc.isenabled()
+    if paused:
+        gc.disable()
     try:
-        return int(args.handler(args))
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    with _collector_paused():
+        parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with _collector_paused(getattr(args, "offline", False)):
+            return int(args.handler(args))
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return EXIT_CONFIG

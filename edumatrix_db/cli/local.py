@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from config.access import model_for_settings
-from config.catalog import load_catalog
+from config.access import AccessModel, model_for_settings
 from config.errors import ConfigError
-from config.loader import load_stack
-from edumatrix_db.database import localpg
+from config.loader import PROJECT_ROOT, load_stack
 from edumatrix_db.database.tenancy import ID_TYPES, enable_tenant_isolation_sql
+
+# edumatrix_db.database.localpg (and psycopg) is imported by the commands that use it, not by every
+# `edumatrix-db` process: plan and check do not need it.
 
 
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +35,7 @@ def _add_local_parser(
     common.add_argument(
         "--root",
         type=Path,
-        default=localpg.PROJECT_ROOT,
+        default=PROJECT_ROOT,
         help="project root holding .local/ (default: the checkout)",
     )
     common.add_argument("--stack", default="local", help="stack file to read (default: local)")
@@ -46,6 +46,11 @@ def _add_local_parser(
         "--server-only",
         action="store_true",
         help="start and bootstrap the server only; leave schemas and roles to `pulumi up --stack local`",
+    )
+    up.add_argument(
+        "--revoke-foreign",
+        action="store_true",
+        help="also revoke grants that give a service's objects to roles outside the service (reported otherwise)",
     )
     up.add_argument(
         "--destructive",
@@ -72,11 +77,11 @@ def _add_tenancy_parser(
 
 
 def run_tenancy(args: argparse.Namespace) -> int:
-    services = load_catalog().names
-    if args.service not in services:
-        hint = difflib.get_close_matches(args.service, services, n=1)
-        print(f"unknown service {args.service!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-              + f"; services: {', '.join(services)}", file=sys.stderr)
+    from edumatrix_db.cli.lifecycle import unknown_service
+
+    problem = unknown_service(args.service)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     try:
         statements = enable_tenant_isolation_sql(args.service, args.table, id_type=args.id_type)
@@ -89,6 +94,8 @@ def run_tenancy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edumatrix_db.database import localpg
+
     try:
         settings = load_stack(args.stack)
     except ConfigError as exc:
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"`local` commands need a local stack; {args.stack!r} is {settings.environment.value}")
         return 2
     model = model_for_settings(settings)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "admin": settings.instance.master_username,
         "max_connections": settings.instance.max_connections,
         "preferred_port": settings.local.preferred_port,
@@ -108,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.local_command == "up":
             return _up(args, model, kwargs)
-        server = localpg.LocalServer(args.root, database=model.database, **kwargs)  # type: ignore[arg-type]
+        server = localpg.LocalServer(args.root, database=model.database, **kwargs)
         if args.local_command == "down":
             print("stopped the local server" if server.stop() else "the local server was not running")
             return 0
@@ -128,12 +135,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> int:
-    from config.access import AccessModel
+def _up(args: argparse.Namespace, model: AccessModel, kwargs: dict[str, Any]) -> int:
+    from edumatrix_db.database import localpg
 
-    assert isinstance(model, AccessModel)
     server, state, notes = localpg.up(
-        args.root, model, apply_model=not args.server_only, destructive=args.destructive, **kwargs
+        args.root,
+        model,
+        apply_model=not args.server_only,
+        destructive=args.destructive,
+        revoke_foreign=args.revoke_foreign,
+        **kwargs,
     )
     print(
         f"server: PostgreSQL {state.version} from {state.source} ({state.bindir}), run as OS user "
@@ -154,11 +165,7 @@ def _up(args: argparse.Namespace, model: object, kwargs: dict[str, object]) -> i
             f"server only: admin {server.admin} can now run `pulumi up --stack local`; "
             f"admin URI in {server.connections_file}"
         )
-        server.connections_file.write_text(
-            json.dumps({"admin": server.admin_uri(), "database": model.database, "services": {}}, indent=2)
-            + "\n"
-        )
-        server.connections_file.chmod(0o600)
+        server.write_connections(model, {"admin": server.admin_uri(), "database": model.database, "services": {}})
         return 0
     print(
         f"database {model.database}: {len(model.services)} service schemas "

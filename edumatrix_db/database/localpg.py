@@ -39,15 +39,26 @@ import psycopg
 
 from config.access import AccessModel, build_access_model
 from config.loader import PROJECT_ROOT
+from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.naming import quote_ident
 from config.parameters import LOG_MIN_ERROR_STATEMENT, LOG_PARAMETER_MAX_LENGTH
+from config.scram import verifier_matches
 from config.settings import InstanceSettings
-from edumatrix_db.database import sql
+from edumatrix_db.database import cron, drift, guard, sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
 DEFAULT_PORT = 54329
 SERVER_USER_WHEN_ROOT = "postgres"
 
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600), never readable by others even for a moment
+    (`write_text` then `chmod` would leave a freshly created file world-readable in between)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its mode through O_CREAT
+        handle.write(text)
 
 class LocalServerError(RuntimeError):
     """The local server could not be found, set up or reached; the message says what to do."""
@@ -258,8 +269,7 @@ class LocalServer:
         return data
 
     def _save_passwords(self, passwords: dict[str, str]) -> None:
-        self.passwords_file.write_text(json.dumps(passwords, indent=2, sort_keys=True))
-        self.passwords_file.chmod(0o600)
+        write_private(self.passwords_file, json.dumps(passwords, indent=2, sort_keys=True))
 
     def _check_server_can_reach_base(self) -> None:
         """As root the server runs as another user, who must be able to traverse every parent directory."""
@@ -366,6 +376,8 @@ class LocalServer:
         self, port: int, pgaudit: bool, tls: bool = True, pg_stat_statements: bool = True
     ) -> None:
         libs = [name for name, ok in (("pg_stat_statements", pg_stat_statements), ("pgaudit", pgaudit)) if ok]
+        with_cron = find_binaries().has_library(PG_CRON)  # scheduled maintenance as on RDS (config/maintenance.py)
+        libs += [PG_CRON] if with_cron else []
         lines = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(port),
@@ -384,7 +396,11 @@ class LocalServer:
             "log_min_error_statement": LOG_MIN_ERROR_STATEMENT,
             "temp_file_limit": f"'{self.temp_file_limit_mb}MB'",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
+            **{name: f"'{value}'" for name, value in AUTOVACUUM_PARAMETERS},
         }
+        if with_cron:  # RDS runs pg_cron jobs in background workers (not modifiable there): the same here
+            cron_lines = (*cron_parameters(self.database), ("cron.use_background_workers", "on"))
+            lines.update({name: f"'{value}'" for name, value in cron_lines})
         if tls:
             lines.update(
                 {
@@ -527,29 +543,60 @@ class LocalServer:
             conn.execute(
                 f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode()
             )
-            for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None)):
+            cron_here = conn.execute("SELECT current_setting('cron.database_name', true) = current_database()")
+            extensions = [("pgcrypto", "extensions"), ("pgaudit", None), ("pg_stat_statements", "extensions"),
+                          ("pgstattuple", "extensions")]  # statements and bloat for docs/health
+            extensions += [(PG_CRON, None)] if cron_here.fetchone() == (True,) else []
+            for name, schema in extensions:
                 if name not in available:
                     continue  # the access model's apply reports it
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone() is None:
                     where = f" SCHEMA {quote_ident(schema)}" if schema else ""
-                    conn.execute(f"CREATE EXTENSION {quote_ident(name)}{where}".encode())
+                    conn.execute(f'CREATE EXTENSION "{name}"{where}'.encode())  # names: the constants above
                     changes.append(f"created extension {name}")
+            # docs/health read statistics of every service (pg_read_all_stats, pg_stat_scan_tables)
+            conn.execute(f"GRANT pg_monitor TO {quote_ident(self.admin)}".encode())
         return changes
 
     def admin_uri(self) -> str:
         return self.uri(self.admin, self.passwords()[self.admin])
 
-    def apply(self, model: AccessModel, *, destructive: bool = False) -> sql.ApplyReport:
-        """Apply the access model as the admin (over TLS), then give every login role a password."""
-        with psycopg.connect(self.admin_uri(), autocommit=True) as conn:
-            report = sql.apply(conn, model, destructive=destructive)
+    def superuser(self, dbname: str | None = None) -> psycopg.Connection[Any]:
+        """The bootstrap superuser, over the Unix socket (only the server's OS user reaches it)."""
+        return psycopg.connect(self.bootstrap_conninfo(dbname or self.database), autocommit=True)
+
+    def apply(
+        self, model: AccessModel, *, destructive: bool = False, revoke_foreign: bool = False
+    ) -> sql.ApplyReport:
+        """Apply the access model as the admin (over TLS), then, as the bootstrap superuser, what only a
+        superuser may do: roles with BYPASSRLS or REPLICATION, the advisory-lock lock-down, the grant
+        guard; check every login's password against the one in passwords.json (a role may change its own)."""
+        with psycopg.connect(self.admin_uri(), autocommit=True) as conn, self.superuser() as su:
+            guarded = [] if _guard_current(su, model) else guard.install_guard(su, model)
+            report = sql.apply(conn, model, destructive=destructive, revoke_foreign=revoke_foreign, privileged=su)
             passwords = self.passwords()
-            for role in model.roles:
-                if role.login and role.name not in passwords:
+            for role in model.all_roles:
+                if not role.login:
+                    continue
+                reserved = role.replication or role.bypass_row_level_security
+                if role.name not in passwords:
                     passwords[role.name] = sql.new_password()
-                    sql.set_password(conn, role.name, passwords[role.name])
+                    sql.set_password(su if reserved else conn, role.name, passwords[role.name])
                     report.changes.append(f"ALTER ROLE {role.name} PASSWORD <new>")
+                elif not _password_matches(su, role.name, passwords[role.name]):
+                    sql.set_password(su if reserved else conn, role.name, passwords[role.name])
+                    report.changes.append(f"ALTER ROLE {role.name} PASSWORD <from passwords.json>")
+                    report.warnings.append(
+                        f"the password of {role.name} had been changed outside the platform (a role may change "
+                        "its own): reset to the one in connections.json"
+                    )
             self._save_passwords(passwords)
+            report.changes += guard.lock_down_functions(su, model)
+            report.changes += guard.revoke_public_connect_elsewhere(su, model.database)
+            for other in ("postgres", "template1"):  # new databases copy template1
+                with self.superuser(other) as conn_other:
+                    report.changes += guard.lock_down_functions(conn_other, model)
+            report.changes += guarded
         return report
 
     def connections(self, model: AccessModel) -> dict[str, Any]:
@@ -567,11 +614,13 @@ class LocalServer:
                 }
                 for s in model.services
             },
+            # the platform's own logins (docs/platform-roles.md): never given to a service
+            "platform": {r.kind.value: self.uri(r.name, pw[r.name]) for r in model.platform.roles if r.login},
         }
 
-    def write_connections(self, model: AccessModel) -> Path:
-        self.connections_file.write_text(json.dumps(self.connections(model), indent=2) + "\n")
-        self.connections_file.chmod(0o600)
+    def write_connections(self, model: AccessModel, connections: dict[str, Any] | None = None) -> Path:
+        """Write `.local/connections.json` (it holds passwords: mode 0600 from the moment it exists)."""
+        write_private(self.connections_file, json.dumps(connections or self.connections(model), indent=2) + "\n")
         return self.connections_file
 
     # -- stop ------------------------------------------------------------------------------------------
@@ -582,6 +631,25 @@ class LocalServer:
             return False
         self._run([str(Path(state.bindir) / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"])
         return True
+
+
+def _password_matches(su: psycopg.Connection[Any], role: str, password: str) -> bool:
+    """Whether the role's stored SCRAM verifier is the one the platform set (superuser: reads pg_authid)."""
+    row = su.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [role]).fetchone()
+    return row is not None and verifier_matches(str(row[0]), password)
+
+
+def _guard_current(su: psycopg.Connection[Any], model: AccessModel) -> bool:
+    """The guard is installed, enabled, and its function is the one this model renders."""
+    row = su.execute(
+        "SELECT e.evtenabled, p.prosrc FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid "
+        "WHERE e.evtname = %s",
+        [drift.GUARD_TRIGGER],
+    ).fetchone()
+    if row is None or row[0] not in ("O", "A"):
+        return False
+    create = next(stmt for stmt in guard.guard_sql(model) if stmt.startswith("CREATE OR REPLACE FUNCTION"))
+    return bool(row[1]) and row[1] in create
 
 
 def _port_free(port: int) -> bool:
@@ -599,6 +667,7 @@ def up(
     *,
     apply_model: bool = True,
     destructive: bool = False,
+    revoke_foreign: bool = False,
     **server_kwargs: Any,
 ) -> tuple[LocalServer, State, list[str]]:
     """Start (or reuse) the local server, bootstrap it, apply the access model, write connections.json."""
@@ -607,9 +676,13 @@ def up(
     state, notes = server.start()
     notes += server.bootstrap()
     if apply_model:
-        report = server.apply(model, destructive=destructive)
+        report = server.apply(model, destructive=destructive, revoke_foreign=revoke_foreign)
+        with psycopg.connect(server.bootstrap_conninfo(model.database), autocommit=True) as conn:
+            notes += cron.apply_cron_access(conn, model)  # pg_cron's schema belongs to the superuser
         notes.append(f"access model: {len(report.changes)} change(s)")
         notes += [f"WARNING: {w}" for w in report.warnings]
+        notes += [f"found ({d.rule}{', ' + d.service if d.service else ''}): {d.object}: {d.message}; fix: "
+                  f"{d.fix}" for d in report.findings]
         notes += [f"orphan (left alone; pass --destructive to drop): {o}" for o in report.orphans]
         notes += [f"dropped: {d}" for d in report.dropped]
         server.write_connections(model)

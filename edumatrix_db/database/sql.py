@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from config.access import (
+    PREDEFINED_ROLES,
     PUBLIC,
     AccessModel,
     DefaultPrivilege,
@@ -36,6 +38,8 @@ from config.access import (
 )
 from config.naming import RoleKind, check_identifier, quote_ident
 from config.scram import scram_verifier
+from edumatrix_db.database import drift
+from edumatrix_db.database.catalog import read_catalog
 
 # relkinds and acldefault() letters per object type
 _RELKINDS = {ObjectType.TABLE: ["r", "p", "v", "m", "f"], ObjectType.SEQUENCE: ["S"]}
@@ -51,6 +55,12 @@ class ApplyReport:
     orphans: list[str] = field(default_factory=list)  # schemas/roles of services no longer in the catalog
     dropped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. an extension the server does not ship
+    findings: list[drift.Drift] = field(default_factory=list)  # what the apply left as it found it
+
+    @property
+    def skipped_foreign(self) -> list[drift.Drift]:
+        """Foreign grants found and left in place (revoked only with `revoke_foreign`)."""
+        return [d for d in self.findings if d.foreign]
 
     @property
     def changed(self) -> bool:
@@ -60,6 +70,11 @@ class ApplyReport:
 def grantee(role: str) -> str:
     """A grantee in SQL: PUBLIC is a keyword, everything else a quoted identifier."""
     return "PUBLIC" if role == PUBLIC else quote_ident(role)
+
+
+def quote_role(name: str) -> str:
+    """A role name: a checked identifier, or one of the predefined roles (`pg_monitor`, ...) the model names."""
+    return f'"{name}"' if name in PREDEFINED_ROLES else quote_ident(name)
 
 
 def qi(name: str) -> str:
@@ -73,9 +88,15 @@ def literal(value: str) -> str:
 
 
 class _Applier:
-    def __init__(self, conn: psycopg.Connection[Any], report: ApplyReport) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        report: ApplyReport,
+        privileged: psycopg.Connection[Any] | None = None,
+    ) -> None:
         self.conn = conn
         self.report = report
+        self.privileged = privileged
 
     def one(self, query: str, params: Iterable[Any] | dict[str, Any] = ()) -> Any:
         row = self.conn.execute(query.encode(), params).fetchone()  # type: ignore[arg-type]
@@ -88,38 +109,32 @@ class _Applier:
 
     # -- roles -----------------------------------------------------------------------------------------
     def role(self, r: RoleSpec) -> None:
+        """Create the role, or change only the attributes that differ (naming an attribute PostgreSQL
+        reserves for superusers, even to keep it, needs a superuser: see `privileged`)."""
         q = quote_ident(r.name)
-        attrs = " ".join(
-            [
-                "LOGIN" if r.login else "NOLOGIN",
-                "NOSUPERUSER",
-                "NOCREATEDB",
-                "NOCREATEROLE",
-                "NOBYPASSRLS",
-                "NOREPLICATION",
-                "INHERIT",
-                f"CONNECTION LIMIT {int(r.connection_limit)}",
-            ]
-        )
         state = self.conn.execute(
-            "SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
-            "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s",
+            "SELECT rolcanlogin, rolinherit, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
+            "rolreplication FROM pg_roles WHERE rolname = %s",
             [r.name],
         ).fetchone()
-        want = (
-            r.login,
-            r.connection_limit,
-            r.superuser,
-            r.create_database,
-            r.create_role,
-            r.bypass_row_level_security,
-            r.replication,
-            True,
+        want = (r.login, r.inherit, r.connection_limit, r.superuser, r.create_database, r.create_role,
+                r.bypass_row_level_security, r.replication)
+        words = (
+            ("LOGIN", "NOLOGIN"), ("INHERIT", "NOINHERIT"), None, ("SUPERUSER", "NOSUPERUSER"),
+            ("CREATEDB", "NOCREATEDB"), ("CREATEROLE", "NOCREATEROLE"), ("BYPASSRLS", "NOBYPASSRLS"),
+            ("REPLICATION", "NOREPLICATION"),
         )
+        defaults = (False, True, -1, False, False, False, False, False)
+        have = defaults if state is None else tuple(state)
+        changes = [  # for a new role: whatever differs from CREATE ROLE's defaults
+            f"CONNECTION LIMIT {int(value)}" if word is None else word[0 if value else 1]
+            for value, current, word in zip(want, have, words, strict=True)
+            if value != current
+        ]
         if state is None:
-            self.run(f"CREATE ROLE {q} {attrs}")
-        elif tuple(state) != want:
-            self.run(f"ALTER ROLE {q} {attrs}")
+            self.run_role(r, f"CREATE ROLE {q} {' '.join(changes) or 'NOLOGIN'}")
+        elif changes:
+            self.run_role(r, f"ALTER ROLE {q} {' '.join(changes)}", current=have)
         current = dict(
             s.split("=", 1)
             for s in self.one(
@@ -143,9 +158,27 @@ class _Applier:
                     rendered = literal(value)
                 self.run(f"ALTER ROLE {q} SET {quote_ident(key)} TO {rendered}")
 
+    def run_role(self, r: RoleSpec, stmt: str, current: tuple[Any, ...] | None = None) -> None:
+        """CREATE/ALTER ROLE through the privileged (superuser) connection when PostgreSQL reserves it for
+        superusers: a role that has or gets SUPERUSER, BYPASSRLS or REPLICATION."""
+        reserved = r.superuser or r.bypass_row_level_security or r.replication
+        if current is not None:
+            reserved = reserved or bool(current[3] or current[6] or current[7])
+        if reserved and self.privileged is not None:
+            self.privileged.execute(stmt.encode())
+            self.report.changes.append(stmt)
+            return
+        try:
+            with self.conn.transaction():
+                self.run(stmt)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            if not reserved:
+                raise
+            self.report.warnings.append(f"{r.name}: {exc} (a superuser must run: {stmt})")
+
     def membership(self, m: Membership) -> None:
         if not self.is_member(m.member, m.group):
-            self.run(f"GRANT {quote_ident(m.group)} TO {quote_ident(m.member)}")
+            self.run(f"GRANT {quote_role(m.group)} TO {quote_ident(m.member)}")
 
     def is_member(self, member: str, group: str) -> bool:
         return bool(
@@ -177,54 +210,23 @@ class _Applier:
 
     # -- grants ----------------------------------------------------------------------------------------
     def grant(self, g: Grant) -> None:
+        """A grant on the database or a schema. Grants on the objects inside a schema are repaired object by
+        object from the read-back (`repair`), skipping objects that someone else owns."""
         want = sorted(g.privileges)
         gid = "0" if g.role == PUBLIC else "(SELECT oid FROM pg_roles WHERE rolname = %(role)s)"
-        params = {"role": g.role, "name": g.schema or g.database, "want": want}
+        params = {"role": g.role, "name": g.schema or g.database}
         agg = "coalesce(array_agg(DISTINCT a.privilege_type ORDER BY a.privilege_type), '{}')"
         if g.object_type is ObjectType.DATABASE:
             target = f"DATABASE {quote_ident(g.database)}"
-            have = self.one(
-                f"SELECT {agg} FROM pg_database d, "
-                "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-                f"WHERE d.datname = %(name)s AND a.grantee = {gid}",
-                params,
-            )
-            ok = list(have) == want
+            source = "pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE d.datname"
         elif g.object_type is ObjectType.SCHEMA:
             assert g.schema is not None
             target = f"SCHEMA {qi(g.schema)}"
-            have = self.one(
-                f"SELECT {agg} FROM pg_namespace n, "
-                "aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
-                f"WHERE n.nspname = %(name)s AND a.grantee = {gid}",
-                params,
-            )
-            ok = list(have) == want
+            source = "pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a WHERE n.nspname"
         else:
-            assert g.schema is not None
-            target = f"ALL {_PLURAL[g.object_type]} IN SCHEMA {quote_ident(g.schema)}"
-            letter = _ACL_LETTER[g.object_type]
-            if g.object_type is ObjectType.FUNCTION:
-                objects = (
-                    "SELECT p.proacl AS acl, p.proowner AS owner FROM pg_proc p "
-                    "JOIN pg_namespace n ON n.oid = p.pronamespace "
-                    "WHERE n.nspname = %(name)s AND p.prokind IN ('f', 'a', 'w')"
-                )
-            else:
-                objects = (
-                    "SELECT c.relacl AS acl, c.relowner AS owner FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %(name)s AND c.relkind = ANY(%(kinds)s)"
-                )
-                params["kinds"] = _RELKINDS[g.object_type]
-            bad = self.one(
-                f"SELECT count(*) FROM ({objects}) o WHERE (SELECT {agg} FROM "
-                f"aclexplode(coalesce(o.acl, acldefault('{letter}', o.owner))) a WHERE a.grantee = {gid}) "
-                f"<> %(want)s::text[]",
-                params,
-            )
-            ok = bad == 0
-        if not ok:
+            return
+        have = self.one(f"SELECT {agg} FROM {source} = %(name)s AND a.grantee = {gid}", params)
+        if list(have) != want:
             self.run(f"REVOKE ALL ON {target} FROM {grantee(g.role)}")
             if want:
                 self.run(f"GRANT {', '.join(want)} ON {target} TO {grantee(g.role)}")
@@ -262,6 +264,36 @@ class _Applier:
             where = f" SCHEMA {quote_ident(schema)}" if schema else ""
             self.run(f"CREATE EXTENSION IF NOT EXISTS {quote_ident(name)}{where}")
 
+    # -- drift: what the read-back shows beyond the model ------------------------------------------------
+    def repair(self, model: AccessModel, revoke_foreign: bool) -> None:
+        for d in drift.evaluate(read_catalog(self.conn, model), model):
+            if not d.repair or (d.foreign and not revoke_foreign):
+                continue
+            try:
+                with self.conn.transaction(), self.acting_as(d.act_as):  # a savepoint per repair
+                    for stmt in d.repair:
+                        self.conn.execute(stmt.encode())
+            except psycopg.Error as exc:
+                self.report.warnings.append(f"could not repair {d.object} ({d.message}): {exc}".strip())
+            else:
+                self.report.changes.extend(d.repair)
+        self.report.findings = drift.evaluate(read_catalog(self.conn, model), model)
+
+    @contextmanager
+    def acting_as(self, role: str | None) -> Iterator[None]:
+        """Membership in `role` for the statements inside (ALTER DEFAULT PRIVILEGES FOR ROLE needs it)."""
+        if role is None or self.one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") or self.one(
+            "SELECT pg_has_role(current_user, %s, 'MEMBER')", [role]
+        ):
+            yield
+            return
+        me = drift.ident(self.one("SELECT current_user"))
+        self.conn.execute(f"GRANT {drift.ident(role)} TO {me}".encode())
+        try:
+            yield
+        finally:
+            self.conn.execute(f"REVOKE {drift.ident(role)} FROM {me}".encode())
+
     # -- services that left the catalog ----------------------------------------------------------------
     def orphans(self, model: AccessModel, destructive: bool) -> None:
         known = {s.service for s in model.services}
@@ -293,26 +325,39 @@ class _Applier:
                     self.report.dropped.append(stmt)
 
 
-def apply(conn: psycopg.Connection[Any], model: AccessModel, *, destructive: bool = False) -> ApplyReport:
-    """Bring the database the connection points at in line with the model, in one transaction."""
+def apply(
+    conn: psycopg.Connection[Any],
+    model: AccessModel,
+    *,
+    destructive: bool = False,
+    revoke_foreign: bool = False,
+    privileged: psycopg.Connection[Any] | None = None,
+) -> ApplyReport:
+    """Bring the database the connection points at in line with the model, in one transaction.
+
+    Then read the whole catalog back and repair every drift the model owns (`drift.py`); foreign grants
+    are revoked only with `revoke_foreign`; what remains is in `report.findings`. A repair that fails is
+    rolled back to its savepoint and reported, never the whole apply. `privileged` (an autocommit superuser
+    connection) creates and alters the roles PostgreSQL reserves to superusers (BYPASSRLS, REPLICATION).
+    """
     current_db = conn.execute("SELECT current_database()").fetchone()
     if current_db is None or current_db[0] != model.database:
         raise ValueError(
             f"connected to {current_db and current_db[0]!r}, the model is for {model.database!r}"
         )
     report = ApplyReport()
-    a = _Applier(conn, report)
+    a = _Applier(conn, report, privileged)
     with conn.transaction():
+        for r in model.all_roles:
+            a.role(r)
+        for m in model.all_memberships():
+            a.membership(m)
         for s in model.services:
-            for r in s.roles:
-                a.role(r)
-            for m in s.memberships:
-                a.membership(m)
             a.admin_can_act_as(s.owner)
         a.schema(model.extensions_schema, None)
         for ext in model.extensions:
             a.extension(ext.name, ext.schema)
-        for g in model.database_grants:
+        for g in (*model.database_grants, *model.platform.grants):
             a.grant(g)
         for s in model.services:
             a.schema(s.schema, s.owner)
@@ -321,6 +366,7 @@ def apply(conn: psycopg.Connection[Any], model: AccessModel, *, destructive: boo
             for g in s.grants:
                 a.grant(g)
         a.orphans(model, destructive)
+        a.repair(model, revoke_foreign)
     return report
 
 

@@ -1,10 +1,17 @@
 """Tenant isolation: every table carries `institution_id`; row-level security keeps tenants apart.
 
-The convention (docs/tenancy.md):
-- a service migration puts each table under isolation with `enable_tenant_isolation_sql(service, table)`
-  (or copies the SQL it prints: `edumatrix-db tenancy sql <service> <table>`): RLS enabled AND forced
-  (the owner is bound too), one policy `<service>_pol_tenant_isolation` comparing `institution_id` with
-  the transaction-local setting `app.institution_id`;
+The convention (docs/tenancy.md; `edumatrix-db audit` checks every table against it):
+- a service migration puts each table (and each partition) under isolation with
+  `enable_tenant_isolation_sql(service, table)` (or copies the SQL it prints: `edumatrix-db tenancy sql
+  <service> <table>`): `institution_id NOT NULL`, RLS enabled AND forced (the owner is bound too), one policy
+  `<service>_pol_tenant_isolation` comparing `institution_id` with the transaction-local setting
+  `app.institution_id`;
+- keys carry the tenant: `PRIMARY KEY (institution_id, id)`, `UNIQUE (institution_id, ...)`, foreign keys on
+  `(institution_id, ...)` to the parent's `(institution_id, ...)`; a key without it answers "does this value
+  exist for another tenant?" through its conflict error;
+- views are `security_invoker` (`secure_view_sql`), so the tables' policies apply to the reader; no
+  materialized views (no RLS applies to them); NOTIFY payloads carry identifiers only, never data (any role
+  may LISTEN on any channel);
 - the application sets the tenant per transaction, never per session: `set_config(..., true)` /
   `SET LOCAL`. A session-level `SET` would leak the tenant to the next client of a pooled connection
   (RDS Proxy, PgBouncer in transaction mode);
@@ -22,10 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import pq
+if TYPE_CHECKING:  # psycopg is imported where a connection is used: `tenancy sql` and plans do not load it
+    import psycopg
 
 from config.naming import belongs_to, check_identifier, quote_ident, schema_name
 
@@ -53,6 +60,15 @@ def current_tenant_expression(id_type: str = "uuid") -> str:
     return _CURRENT.format(setting=TENANT_SETTING, type=id_type)
 
 
+def expected_policy_expression(id_type: str = "uuid") -> str:
+    """The tenant policy's USING / WITH CHECK expression as PostgreSQL prints it back (`pg_get_expr`): what
+    the audit compares every policy with."""
+    current = f"NULLIF(current_setting('{TENANT_SETTING}'::text, true), ''::text)"
+    if id_type != "text":
+        current = f"({current})::{id_type}"
+    return f"({TENANT_COLUMN} = {current})"
+
+
 def enable_tenant_isolation_sql(service: str, table: str, *, id_type: str = "uuid") -> list[str]:
     """The statements a migration runs to put `<service>_schema.<table>` under tenant isolation.
 
@@ -68,12 +84,22 @@ def enable_tenant_isolation_sql(service: str, table: str, *, id_type: str = "uui
     tenant = current_tenant_expression(id_type)
     column = quote_ident(TENANT_COLUMN)
     return [
+        f"ALTER TABLE {qualified} ALTER COLUMN {column} SET NOT NULL",
         f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY",
         f"DROP POLICY IF EXISTS {policy} ON {qualified}",
         f"CREATE POLICY {policy} ON {qualified} AS PERMISSIVE FOR ALL TO PUBLIC "
         f"USING ({column} = {tenant}) WITH CHECK ({column} = {tenant})",
     ]
+
+
+def secure_view_sql(service: str, view: str) -> str:
+    """A view of `<service>_schema` that checks the tables' policies against the reader, not its owner."""
+    check_identifier(service, "service name")
+    check_identifier(view, "view name")
+    if not belongs_to(service, view):
+        raise ValueError(f"view {view!r} does not follow the convention {service}_<entity>")
+    return f"ALTER VIEW {quote_ident(schema_name(service))}.{quote_ident(view)} SET (security_invoker = true)"
 
 
 def enable_tenant_isolation(
@@ -87,6 +113,8 @@ def enable_tenant_isolation(
 
 def set_tenant(conn: psycopg.Connection[Any], institution_id: object) -> None:
     """Set the tenant for the current transaction only (`set_config(..., true)`)."""
+    from psycopg import pq
+
     if conn.info.transaction_status == pq.TransactionStatus.IDLE:
         raise TenantNotSet("set_tenant outside a transaction would be lost at once; use tenant_transaction()")
     conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(institution_id)])
@@ -112,6 +140,8 @@ def scoped_execute(
     query and is gone when it ends: nothing leaks to the next user of a pooled connection. The connection
     must be in autocommit mode and idle (no transaction of its own open).
     """
+    from psycopg import pq
+
     if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
         raise TenantNotSet("scoped_execute needs an idle autocommit connection (it runs its own transaction)")
     with conn.pipeline():

@@ -3,27 +3,40 @@ resource it registers (type, name, parent, provider, inputs as the engine sees t
 
 One engine serves `edumatrix-db plan`, `edumatrix-db check` and the tests. Each run happens in a fresh
 `contextvars` context, so runs do not leak Pulumi runtime state into each other.
+
+Two ways to run, recording the same resources (tests/test_engine_speed.py compares them on every stack):
+- fast (the default): what a registration costs the SDK and an offline plan does not need is skipped.
+  The mocked monitor's RPCs run inline on the program's event loop instead of in executor threads (no thread
+  hand-off per registration), the SDK's per-resource Python stack
+  trace (source positions for the Pulumi service's UI) is not captured, the monitor serializes the plain
+  mocked state without pumping an event loop, and the cyclic garbage collector pauses during the run
+  (the SDK allocates tens of thousands of short-lived futures and closures per plan).
+- `fast=False`: the engine as it was (one executor thread per RPC, SDK stack traces, a full collection
+  after each run): the baseline `bench/gate_bench.py` measures against.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import json
 import logging
 import runpy
 import threading
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
@@ -60,7 +73,7 @@ class RecordedResource:
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
-                "provider": self.provider, "inputs": self.inputs}
+                "provider": self.provider, "inputs": self.inputs, "protect": self.protect}
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,8 @@ def redact(value: Any) -> Any:
     """Replace secret-wrapped values by "[secret]" (recursively), keeping everything else."""
     if rpc.is_rpc_secret(value):
         return SECRET
+    if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
+        return {type(value).__name__: value.path}  # its path, not the object's repr (a memory address)
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -122,9 +137,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     outputs whose input was secret, come back as secrets.
     """
 
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+    def __init__(self, mocks: pulumi.runtime.Mocks, *, fast: bool = True) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self.fast = fast
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -138,7 +154,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         ))
         secret = set(request.additionalSecretOutputs) | {k for k, v in inputs.items() if rpc.is_rpc_secret(v)}
         state = {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in state.items()}
-        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        obj_proto = serialize_state(state) if self.fast else _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
         self.recorded.append(RecordedResource(
             urn=urn,
@@ -177,6 +193,38 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """Only JSON-like data (what the mocks return): no outputs, resources, assets or unknowns."""
+    if isinstance(value, _PLAIN):
+        return True
+    if type(value) is dict:
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if type(value) is list:
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def _complete(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (the SDK's serializer on plain data) without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the serializer suspended on data checked to be plain")
+
+
+def serialize_state(state: dict[str, Any]) -> struct_pb2.Struct:
+    """The SDK's own serializer, run to completion directly when the state is plain data (always, with
+    PlatformMocks), else through `_sync_await` as the SDK's MockMonitor does."""
+    if _is_plain(state):
+        return _complete(rpc.serialize_properties(state, {}))
+    return _sync_await(rpc.serialize_properties(state, {}))
+
+
 def stack_config_as_engine_passes_it(config: Mapping[str, Any]) -> dict[str, str]:
     """The engine hands programs config as strings; structured values as JSON."""
     out: dict[str, str] = {}
@@ -198,27 +246,32 @@ def run_program(
     program: Callable[[], None] | None = None,
     stack_outputs: Callable[[str], Mapping[str, Any]] | None = None,
     stacks_dir: Path = STACKS_DIR,
+    fast: bool = True,
 ) -> Recording:
     """Run `program` (default: the project's `__main__.py`) for `stack` under mocks and record it.
 
     `stacks_dir` is where the program's loader reads sibling stack files (a region stack's primary).
+    `fast=False` runs the engine as it was before the fast path (the benchmark's baseline).
     """
     region = settings.aws_region or DEFAULT_REGION
 
     def body() -> Recording:
-        # A private event loop per run, closed with its executor threads (and their loops) afterwards.
+        # A private event loop per run, closed with its executor (threads and their loops) afterwards.
         loop = asyncio.new_event_loop()
-        executor = _LoopTrackingExecutor()
+        executor = _InlineExecutor() if fast else _LoopTrackingExecutor()
         loop.set_default_executor(executor)
         asyncio.set_event_loop(loop)
         try:
-            return record()
+            with _offline_sdk() if fast else contextlib.nullcontext():
+                return record()
         finally:
             loop.run_until_complete(loop.shutdown_default_executor())
-            executor.close_loops()
+            if isinstance(executor, _LoopTrackingExecutor):
+                executor.close_loops()
             loop.close()
             asyncio.set_event_loop(None)
-            gc.collect()
+            if not fast:
+                gc.collect()
 
     def record() -> Recording:
         use_stacks_dir(stacks_dir)
@@ -226,7 +279,7 @@ def run_program(
         logger.propagate = False
         logger.handlers = [collected := _Collect()]
         mocks = PlatformMocks(region=region, stack_outputs=stack_outputs)
-        monitor = RecordingMonitor(mocks)
+        monitor = RecordingMonitor(mocks, fast=fast)
         pulumi.runtime.set_all_config(stack_config_as_engine_passes_it(config))
         pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor,
                                  organization=MOCK_ORGANIZATION, logger=logger)
@@ -248,6 +301,47 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+class _InlineExecutor(ThreadPoolExecutor):
+    """Runs what the SDK hands its executor (the mocked monitor's RPCs) at once, on the calling thread.
+
+    The SDK's `run_in_executor` exists to keep a real gRPC call off the event loop; the mocked monitor
+    answers from memory, so a thread hand-off per registration is pure cost."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the awaiting coroutine, as a thread's failure would be
+            future.set_exception(error)
+        return future
+
+
+_NO_STACK_TRACE = source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def _offline_sdk() -> Iterator[None]:
+    """For one fast run: no per-resource stack trace, and no cyclic garbage collection until it ends.
+
+    The SDK captures `traceback.extract_stack()` at every registration and turns each frame into a file URI
+    for the Pulumi service's source links; an offline plan never shows them. The collector pauses because
+    the SDK's futures and closures make tens of thousands of short-lived cycles per plan, which would trigger
+    a collection every few hundred allocations; they are collected normally after the run."""
+    capture = pulumi_resource._get_stack_trace
+    collecting = gc.isenabled()
+    pulumi_resource._get_stack_trace = lambda: _NO_STACK_TRACE
+    gc.disable()
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = capture
+        if collecting:
+            gc.enable()
 
 
 class _LoopTrackingExecutor(ThreadPoolExecutor):
@@ -286,11 +380,17 @@ async def _resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Planner:
-    """Plans stacks from `stacks/`, resolving stack references by planning the referenced stack."""
+    """Plans stacks from `stacks/`, resolving stack references by planning the referenced stack.
 
-    def __init__(self, stacks_dir: Path = STACKS_DIR) -> None:
+    `known_outputs` holds the outputs of stacks planned elsewhere (another worker process): a reference to
+    one of them reads those outputs instead of planning that stack again."""
+
+    def __init__(self, stacks_dir: Path = STACKS_DIR, *, fast: bool = True,
+                 known_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.stacks_dir = stacks_dir
+        self.fast = fast
         self._cache: dict[str, Recording] = {}
+        self._known_outputs = dict(known_outputs or {})
         self._in_progress: list[str] = []
 
     def plan(self, stack: str) -> Recording:
@@ -306,13 +406,18 @@ class Planner:
             # Referenced stacks are planned first, outside this run: the StackReference mock then only reads
             # the cache instead of starting a nested program inside a resource registration.
             for referenced in settings.referenced_stacks():
-                self.plan(referenced)
+                if referenced not in self._known_outputs:
+                    self.plan(referenced)
             recording = run_program(stack, config, settings=settings, stack_outputs=self._outputs_of,
-                                    stacks_dir=self.stacks_dir)
+                                    stacks_dir=self.stacks_dir, fast=self.fast)
         finally:
             self._in_progress.pop()
         self._cache[stack] = recording
         return recording
+
+    def planned(self, stack: str) -> Recording | None:
+        """The recording of `stack` if this planner planned it."""
+        return self._cache.get(stack)
 
     def warnings(self) -> dict[str, tuple[str, ...]]:
         """What each planned stack's program logged as a warning (shown by the CLI on stderr)."""
@@ -325,6 +430,8 @@ class Planner:
         StackReference's registration, would start a program within another program's run (it deadlocks).
         """
         stack = reference.split("/")[-1]
+        if stack in self._known_outputs:
+            return self._known_outputs[stack]
         if stack not in self._cache:
             raise RuntimeError(f"stack reference {reference!r} resolved before {stack!r} was planned: list it in "
                                "StackSettings.referenced_stacks()")

@@ -31,6 +31,7 @@ from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy
 from policy.pack import DEFAULT_ENFORCEMENT, POLICIES, load_policy_config
 
 PROVIDER_PREFIX = "pulumi:providers:"
+DISABLED = "disabled by the policy config"
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,25 @@ class StackReport:
     def failed(self) -> bool:
         return self.error is not None or any(v.mandatory for v in self.violations)
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"resources": self.resources, "violations": [v.to_json() for v in self.violations]}
+    def idle(self, policies: Iterable[PackPolicy] = POLICIES) -> dict[str, str]:
+        """The policies that checked nothing on this stack, and why (none of their resource types is declared,
+        or they said they do not apply). A stack stopped by a configuration error was not checked at all."""
+        if self.error is not None:
+            return {}
+        out: dict[str, str] = {}
+        reported = {v.policy for v in self.violations}
+        for policy in policies:
+            if policy.name in reported:
+                continue
+            if policy.name in self.not_applicable:
+                out[policy.name] = f"not applicable: {self.not_applicable[policy.name]}"
+            elif not policy.resource_types & self.types:
+                out[policy.name] = f"no {' or '.join(sorted(policy.resource_types))} declared"
+        return out
+
+    def to_json(self, policies: Iterable[PackPolicy] = POLICIES) -> dict[str, Any]:
+        out: dict[str, Any] = {"resources": self.resources, "violations": [v.to_json() for v in self.violations],
+                               "idle": self.idle(policies)}
         if self.error is not None:
             out["error"] = self.error
         return out
@@ -183,7 +201,8 @@ def _run(result: Any) -> None:
 def evaluate(resources: Sequence[RecordedResource], config: Mapping[str, Any], *, region: str | None = None,
              stack_urn: str = "", policies: Iterable[PackPolicy] = POLICIES,
              ) -> tuple[list[Violation], dict[str, str]]:
-    """Run every enabled policy over `resources`; returns the violations and the not-applicable reasons.
+    """Run every enabled policy over `resources`; returns the violations and, per policy that checked nothing
+    because it said so (or is disabled by the config), the reason.
 
     A stack policy's violation without a resource is attributed to `stack_urn`."""
     providers = _providers(resources, region)
@@ -195,29 +214,37 @@ def evaluate(resources: Sequence[RecordedResource], config: Mapping[str, Any], *
     for policy in policies:
         level = enforcement_of(policy, config)
         if level is EnforcementLevel.DISABLED:
+            not_applicable[policy.name] = DISABLED
             continue
         enforcement = (EnforcementLevel.MANDATORY if level is EnforcementLevel.REMEDIATE else level).value
         severity = policy.severity.value if policy.severity else "medium"
         settings = config_of(policy, config)
-
-
-        try:
-            if isinstance(policy, TypedResourcePolicy):
-                for res in resources:
-                    if res.type not in policy.resource_types:
-                        continue
-                    args = ResourceValidationArgs(res.type, props[res.urn], res.urn, res.name, _options(res),
-                                                  providers.get(res.provider), settings)
-
+        if isinstance(policy, TypedResourcePolicy):
+            # As under the analyzer, "not applicable" is a resource's answer: the policy still checks the others,
+            # and is not applicable to the stack only when it was not applicable to every resource it saw.
+            reasons: list[str] = []
+            checked = False
+            for res in resources:
+                if res.type not in policy.resource_types:
+                    continue
+                args = ResourceValidationArgs(res.type, props[res.urn], res.urn, res.name, _options(res),
+                                              providers.get(res.provider), settings)
+                try:
                     _run(policy.validate(args, _reporter(violations, policy.name, severity, enforcement, res.urn,
                                                          fixed=True)))
-            elif isinstance(policy, StackPolicy):
-                if stack_resources is None:
-                    stack_resources = _stack_view(resources, props, providers)
+                    checked = True
+                except _NotApplicableError as exc:
+                    reasons.append(exc.reason or "")
+            if reasons and not checked:
+                not_applicable[policy.name] = reasons[0]
+        elif isinstance(policy, StackPolicy):
+            if stack_resources is None:
+                stack_resources = _stack_view(resources, props, providers)
+            try:
                 _run(policy.validate(StackValidationArgs(stack_resources, settings),
                                      _reporter(violations, policy.name, severity, enforcement, stack_urn)))
-        except _NotApplicableError as exc:
-            not_applicable[policy.name] = exc.reason or ""
+            except _NotApplicableError as exc:
+                not_applicable[policy.name] = exc.reason or ""
     return violations, not_applicable
 
 
@@ -255,10 +282,27 @@ def check_stacks(stacks: Sequence[str], planner: Planner) -> list[StackReport]:
     return [check_stack(stack, planner) for stack in stacks]
 
 
-# -- output ----------------------------------------------------------------------------------------------
+# -- output ---------------------------------------------------------------------------------------------
 
-def render_json(reports: Sequence[StackReport]) -> str:
-    return json.dumps({"stacks": {r.stack: r.to_json() for r in reports}}, indent=2)
+def idle_everywhere(reports: Sequence[StackReport], policies: Sequence[PackPolicy] = POLICIES
+                    ) -> dict[str, dict[str, list[str]]]:
+    """Policies that checked nothing on any stack of the run (of those checked): policy -> reason -> stacks.
+    Such a policy proves nothing about these stacks, so the gate reports it instead of counting it as passed."""
+    checked = [r for r in reports if r.error is None]
+    idle = {r.stack: r.idle(policies) for r in checked}
+    out: dict[str, dict[str, list[str]]] = {}
+    for policy in policies:
+        if checked and all(policy.name in idle[r.stack] for r in checked):
+            reasons: dict[str, list[str]] = {}
+            for r in checked:
+                reasons.setdefault(idle[r.stack][policy.name], []).append(r.stack)
+            out[policy.name] = reasons
+    return out
+
+
+def render_json(reports: Sequence[StackReport], policies: Sequence[PackPolicy] = POLICIES) -> str:
+    return json.dumps({"stacks": {r.stack: r.to_json(policies) for r in reports},
+                       "idle": sorted(idle_everywhere(reports, policies))}, indent=2)
 
 
 def _cell(policy: PackPolicy, report: StackReport) -> str:
@@ -269,13 +313,16 @@ def _cell(policy: PackPolicy, report: StackReport) -> str:
         return f"FAIL {len(found)}"
     if found:
         return f"adv {len(found)}"
-    if policy.name in report.not_applicable or not (policy.resource_types & report.types):
+    if policy.name in report.not_applicable:
+        return "n/a"
+    if not policy.resource_types & report.types:
         return "-"
     return "pass"
 
 
 def render_table(reports: Sequence[StackReport], policies: Sequence[PackPolicy] = POLICIES) -> str:
-    """Policies as rows, stacks as columns; details of every finding below the table."""
+    """Policies as rows, stacks as columns; details of every finding below the table, then the policies that
+    checked nothing anywhere."""
     names = [p.name for p in policies]
     width = max(len(n) for n in names) + 2
     cols = [max(len(r.stack), 7) + 2 for r in reports]
@@ -285,7 +332,8 @@ def render_table(reports: Sequence[StackReport], policies: Sequence[PackPolicy] 
         lines.append(policy.name.ljust(width)
                      + "".join(_cell(policy, r).ljust(c) for r, c in zip(reports, cols, strict=True)))
     lines.append("")
-    lines.append("legend: pass | FAIL n (mandatory) | adv n (advisory) | - (nothing to check) | ERROR (config)")
+    lines.append("legend: pass | FAIL n (mandatory) | adv n (advisory) | n/a (the policy said it does not apply, or "
+                 "the config disables it) | - (no resource of its types) | ERROR (config)")
     for report in reports:
         if report.error is not None:
             lines.append(f"\n{report.stack}: configuration error, not checked\n{report.error}")
@@ -293,8 +341,15 @@ def render_table(reports: Sequence[StackReport], policies: Sequence[PackPolicy] 
         for v in report.violations:
             marker = "FAIL" if v.mandatory else "advisory"
             lines.append(f"\n{report.stack}: [{marker}] {v.policy} ({v.severity}): {v.message}\n    {v.urn}")
+    idle = idle_everywhere(reports, policies)
+    if idle:
+        lines.append("\nchecked nothing on any stack of this run (so not counted as passed):")
+        for name, reasons in idle.items():
+            lines.append(f"  {name}: " + "; ".join(f"{reason} ({', '.join(stacks)})"
+                                                  for reason, stacks in reasons.items()))
     failed = [r.stack for r in reports if r.failed]
     lines.append("")
     lines.append(f"gate: {'FAILED: ' + ', '.join(failed) if failed else 'passed'} "
-                 f"({len(reports)} stack{'s' if len(reports) != 1 else ''}, {len(policies)} policies)")
+                 f"({len(reports)} stack{'s' if len(reports) != 1 else ''}, {len(policies)} policies: "
+                 f"{len(policies) - len(idle)} checked something, {len(idle)} checked nothing)")
     return "\n".join(lines)

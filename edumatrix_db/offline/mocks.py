@@ -142,6 +142,21 @@ class PlatformMocks(pulumi.runtime.Mocks):
             function = inputs.get("parameters", {}).get("functionName", name)
             state.update(outputs={"RotationLambdaARN": arn_base.format(service="lambda") + f":function:{function}"},
                          id=f"serverlessrepo-{inputs.get('name', name)}")
+        elif typ == "aws:lambda/function:Function":
+            function_name = inputs.get("name") or name
+            ident = function_name
+            state.update(arn=arn_base.format(service="lambda") + f":function:{function_name}",
+                         invokeArn=f"arn:aws:apigateway:{region}:lambda:path/functions/{function_name}")
+        elif typ == "aws:sqs/queue:Queue":
+            queue_name = inputs.get("name") or name
+            ident = f"https://sqs.{region}.amazonaws.com/{self.account_id}/{queue_name}"
+            state.update(arn=arn_base.format(service="sqs") + f":{queue_name}", url=ident)
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            ident = f"vpce-{_hex(name)}"
+            service = str(inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+            state.update(arn=arn_base.format(service="ec2") + f":vpc-endpoint/{ident}", dnsEntries=[
+                {"dnsName": f"{ident}-{_hex(name + '1', 8)}.{service}.{region}.vpce.amazonaws.com",
+                 "hostedZoneId": "Z7HUB22UULQXV"}])
         elif typ == "random:index/randomId:RandomId":
             suffix = _hex(name + str(inputs.get("keepers")), 2 * int(inputs.get("byteLength", 4)))
             state.update(hex=suffix, dec=str(int(suffix, 16)), b64Std="", b64Url="", id=suffix)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
 import psycopg
 import pytest
 
+from config.scram import verifier_matches
+from edumatrix_db.database import sql
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -90,6 +93,33 @@ def test_service_passwords_never_reach_the_server_log(pg: Postgres) -> None:
     text = log_text(pg)
     leaked = [name for name, pw in pg.server.passwords().items() if pw in text]
     assert leaked == []
-    assert (
-        "SCRAM-SHA-256$" in text or "<REDACTED>" in text
-    )  # provisioning's ALTER ROLE ... PASSWORD was audited
+
+
+def test_provisioning_stored_verifiers_of_the_passwords(pg: Postgres) -> None:
+    """The server keeps a SCRAM verifier of each password (salted at random by the renderer, config/scram.py);
+    that the renderer, not the server, computed it is shown by the next test (the statement it sent)."""
+    passwords = pg.server.passwords()
+    with pg.superuser() as conn:
+        stored = dict(conn.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
+                                   [list(passwords)]).fetchall())
+    assert set(stored) == set(passwords)
+    assert [role for role, pw in passwords.items() if not verifier_matches(stored[role], pw)] == []
+
+
+def test_the_sql_renderer_sends_the_verifier_never_the_password(pg: Postgres) -> None:
+    """With every statement logged verbatim (log_statement=all, which pgaudit's redaction does not touch),
+    the log shows what `sql.set_password` sent."""
+    role = f"scram_probe_{uuid.uuid4().hex[:8]}"
+    secret = f"pw-{uuid.uuid4().hex}"
+    with pg.superuser() as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute("SET log_statement = 'all'")
+        sql.set_password(conn, role, secret)
+        conn.execute("RESET log_statement")
+        conn.execute(f"DROP ROLE {role}")
+    text = wait_for(pg, f"DROP ROLE {role}")
+    sent = [line for line in text.splitlines() if "statement: ALTER ROLE" in line and role in line]
+    assert sent, "the ALTER ROLE was not logged"
+    verifiers = [re.search(r"SCRAM-SHA-256\$[^' ]+", line) for line in sent]
+    assert all(v is not None and verifier_matches(v.group(0), secret) for v in verifiers), sent
+    assert secret not in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ def twice() -> Iterator[tuple[Path, subprocess.CompletedProcess[str], subprocess
 def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path, ...]) -> None:
     root = twice[0]
     data = json.loads((root / ".local" / "connections.json").read_text())
-    assert set(data) == {"admin", "database", "services"}
+    assert set(data) == {"admin", "database", "services", "platform"}
     assert data["database"] == "edumatrix"
     assert set(data["services"]) == set(load_catalog().names)
     for service, entry in data["services"].items():
@@ -57,6 +58,12 @@ def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path,
         for uri in entry["roles"].values():
             assert "sslmode=verify-full" in uri
             assert "sslrootcert=" in uri
+
+
+def test_connections_json_and_the_passwords_are_readable_by_their_owner_only(twice: tuple[Path, ...]) -> None:
+    local = twice[0] / ".local"
+    modes = {name: stat.S_IMODE((local / name).stat().st_mode) for name in ("connections.json", "passwords.json")}
+    assert modes == {"connections.json": 0o600, "passwords.json": 0o600}
 
 
 def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, ...]) -> None:
@@ -107,6 +114,45 @@ def test_local_up_says_which_server_it_used(twice: tuple[Path, ...]) -> None:
 def test_a_second_local_up_changes_nothing(twice: tuple[Path, ...]) -> None:
     second = twice[2]
     assert "access model: 0 change(s)" in second.stdout, second.stdout
+
+
+def superuser(root: Path) -> psycopg.Connection:
+    from edumatrix_db.database.localpg import LocalServer
+
+    return LocalServer(root).superuser()
+
+
+def test_local_up_survives_an_object_someone_else_owns_and_names_it(twice: tuple[Path, ...]) -> None:
+    root = twice[0]
+    with superuser(root) as su:
+        su.execute("CREATE TABLE jobs_portal_schema.jobs_portal_stray (id int); "
+                   "ALTER TABLE jobs_portal_schema.jobs_portal_stray OWNER TO jobs_portal_app")
+        try:
+            result = cli("local", "up", "--root", str(root))
+        finally:
+            su.execute("DROP TABLE jobs_portal_schema.jobs_portal_stray")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "found (ownership, jobs_portal): table jobs_portal_schema.jobs_portal_stray: owned by jobs_portal_app" \
+        in result.stdout
+
+
+def test_local_up_reports_a_foreign_grant_and_revokes_it_only_with_the_flag(twice: tuple[Path, ...]) -> None:
+    root = twice[0]
+    with superuser(root) as su:
+        su.execute("SET ROLE feedback_owner; CREATE TABLE feedback_schema.feedback_shared "
+                   "(institution_id uuid NOT NULL); RESET ROLE")
+        su.execute("GRANT SELECT ON feedback_schema.feedback_shared TO statistics_readonly")  # no guard for it
+        try:
+            reported = cli("local", "up", "--root", str(root))
+            revoked = cli("local", "up", "--root", str(root), "--revoke-foreign")
+            row = su.execute("SELECT has_table_privilege('statistics_readonly', "
+                             "'feedback_schema.feedback_shared', 'SELECT')").fetchone()
+        finally:
+            su.execute("DROP TABLE feedback_schema.feedback_shared")
+    assert (reported.returncode, revoked.returncode) == (0, 0), reported.stdout + revoked.stdout
+    assert "foreign grant: statistics_readonly holds SELECT" in reported.stdout
+    assert "foreign grant" not in revoked.stdout
+    assert row == (False,)
 
 
 def test_status_then_down_then_status(twice: tuple[Path, ...]) -> None:

@@ -43,6 +43,40 @@ def test_apply_repairs_drift_and_reports_the_statements_it_ran(pg: Postgres) -> 
     assert again.changes == []
 
 
+def role_attributes(conn, role: str) -> tuple:
+    return conn.execute("SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
+                        "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+
+
+def test_the_admin_repairs_drifted_role_attributes(pg: Postgres) -> None:
+    """The admin is no superuser (as on RDS): PostgreSQL 15 refuses it any ALTER ROLE that names SUPERUSER,
+    REPLICATION or BYPASSRLS, even to say NO, so the repair must name only what drifted."""
+    role = pg.model.service("news_system").role("readonly")
+    with pg.admin() as conn:
+        before = role_attributes(conn, role.name)
+        conn.execute(f'ALTER ROLE "{role.name}" NOLOGIN CREATEDB CREATEROLE NOINHERIT CONNECTION LIMIT 99')
+        report = sql.apply(conn, pg.model)
+        after = role_attributes(conn, role.name)
+    assert before == (True, role.connection_limit, False, False, False, False, False, True)
+    assert after == before
+    assert [c for c in report.changes if c.startswith("ALTER ROLE") and "SET" not in c] == [
+        f'ALTER ROLE "{role.name}" LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT {role.connection_limit}']
+
+
+@pytest.mark.parametrize("power", ["SUPERUSER", "BYPASSRLS", "REPLICATION"])
+def test_a_superuser_applying_the_model_takes_superuser_only_powers_away(pg: Postgres, power: str) -> None:
+    role = pg.model.service("news_system").role("app")
+    with pg.superuser() as conn:
+        conn.execute(f'ALTER ROLE "{role.name}" {power}')
+        try:
+            report = sql.apply(conn, pg.model)
+            after = role_attributes(conn, role.name)
+        finally:
+            conn.execute(f'ALTER ROLE "{role.name}" NO{power}')
+    assert after[2:7] == (False, False, False, False, False)
+    assert f'ALTER ROLE "{role.name}" NO{power}' in report.changes
+
+
 def test_a_service_removed_from_the_catalog_is_reported_and_left_alone(pg: Postgres) -> None:
     catalog = load_catalog()
     smaller = catalog.model_copy(update={"services": tuple(s for s in catalog if s.name != "statistics")})

@@ -136,3 +136,35 @@ def test_enabling_isolation_twice_is_harmless(isolated: Postgres) -> None:
             "SELECT count(*) FROM pg_policy WHERE polrelid = %s::regclass", [TABLE]
         ).fetchone()
     assert policies == (1,)
+
+
+def test_tables_and_views_written_by_the_convention_pass_the_audits_tenant_rules(pg: Postgres) -> None:
+    from edumatrix_db.database.tenancy import secure_view_sql
+    from edumatrix_db.ops.audit import run_audit
+
+    with pg.connect(pg.uri("courses_platform", "migrator")) as conn:
+        conn.execute(
+            "CREATE TABLE courses_platform_course (institution_id uuid NOT NULL, "
+            "id bigint GENERATED ALWAYS AS IDENTITY, code text NOT NULL, PRIMARY KEY (institution_id, id), "
+            "UNIQUE (institution_id, code))"
+        )
+        conn.execute(
+            "CREATE TABLE courses_platform_seat (institution_id uuid NOT NULL, "
+            "id bigint GENERATED ALWAYS AS IDENTITY, course_id bigint NOT NULL, PRIMARY KEY (institution_id, id), "
+            "FOREIGN KEY (institution_id, course_id) REFERENCES courses_platform_course (institution_id, id))"
+        )
+        for table in ("courses_platform_course", "courses_platform_seat"):
+            enable_tenant_isolation(conn, "courses_platform", table)
+        conn.execute("CREATE VIEW courses_platform_codes AS SELECT institution_id, code FROM courses_platform_course")
+        conn.execute(secure_view_sql("courses_platform", "courses_platform_codes").encode())
+    try:
+        with pg.superuser() as su:
+            report = run_audit(su, pg.model)
+        mine = [f for f in report.findings
+                if any(n in f.object for n in ("courses_platform_course", "courses_platform_seat",
+                                               "courses_platform_codes"))]
+        assert mine == []
+    finally:
+        with pg.connect(pg.uri("courses_platform", "migrator")) as conn:
+            conn.execute("DROP VIEW courses_platform_codes")
+            conn.execute("DROP TABLE courses_platform_seat, courses_platform_course")

@@ -42,14 +42,48 @@ def test_every_catalog_service_with_its_own_schema_passes():
     resource("postgresql:index/schema:Schema", "feedback_schema_owned_by_app", {
         "name": "feedback_schema", "owner": "feedback_app"}),
 ], ids=lambda r: r.name)
-def test_crossing_grant_is_reported_with_its_urn(bad):
+def test_crossing_grant_is_reported_with_its_urn_saying_what_crosses(bad):
     resources = [*service_access("feedback"), *service_access("statistics"), bad]
-    assert by_policy(run(resources, policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+    violations = run(resources, policies=access.POLICIES)
+    assert by_policy(violations) == {"service-grants-confined": [bad.urn]}
+    assert [v.message for v in violations] == [CROSSING[bad.name]]
+
+
+CROSSING = {
+    "feedback-reads-statistics": "grant gives feedback_app USAGE on statistics's schema statistics_schema",
+    "feedback-tables-in-statistics": "grant gives feedback_readonly SELECT on statistics's schema statistics_schema",
+    "public-usage": "grant gives USAGE to PUBLIC",
+    "public-usage-upper": "grant gives USAGE to PUBLIC",
+    "feedback-in-public-schema": "grant gives service role feedback_app CREATE on schema public, outside its own "
+                                 "feedback_schema",
+    "feedback-creates-in-extensions": "grant gives service role feedback_migrator CREATE, USAGE on schema "
+                                      "extensions, outside its own feedback_schema",
+    "feedback-functions-in-extensions": "grant gives service role feedback_app EXECUTE on schema extensions, outside "
+                                        "its own feedback_schema",
+    "feedback-create-db": "grant gives feedback_app CREATE on the database (only CONNECT/TEMPORARY)",
+    "statistics-future-tables-to-feedback": "default privileges gives feedback_app SELECT on statistics's schema "
+                                            "statistics_schema; default privileges makes statistics_owner's future "
+                                            "objects available to feedback_app of another service",
+    "public-future-tables": "default privileges gives SELECT to PUBLIC",
+    "feedback-member-of-statistics": "feedback_app is made a member of statistics_readonly, a role of another service",
+    "feedback_schema_owned_by_app": "schema feedback_schema is owned by feedback_app, not feedback_owner",
+}
 
 
 def test_usage_of_the_shared_extensions_schema_is_allowed():
     usage = grant("feedback-app-uses-extensions", "feedback_app", "extensions", ["USAGE"])
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
+
+
+def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
+    usage = grant("feedback-migrator-cron", "feedback_migrator", "cron", ["USAGE"])
+    assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
+
+
+def test_an_app_role_may_not_use_schema_cron():
+    usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
+    assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {
+        "service-grants-confined": [usage.urn]}
 
 
 def test_revoking_from_public_is_allowed():
@@ -64,9 +98,42 @@ def test_service_role_with_cluster_power_is_reported(attribute):
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
 
-def test_non_service_role_may_replicate():
-    extraction = role("extraction_replicator", replication=True)
-    assert run([extraction], policies=access.POLICIES) == []
+@pytest.mark.parametrize(("name", "attribute"), [("edumatrix_extraction_replicator", "replication"),
+                                                  ("edumatrix_cdc_replicator", "replication"),
+                                                  ("edumatrix_data_mover", "bypassRowLevelSecurity")])
+def test_a_platform_role_may_hold_the_one_power_its_purpose_needs(name, attribute):
+    assert run([role(name, connectionLimit=2, **{attribute: True})], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize(("name", "attribute"), [("edumatrix_ops", "bypassRowLevelSecurity"),
+                                                  ("edumatrix_ops", "replication"),
+                                                  ("edumatrix_data_mover", "replication"),
+                                                  ("edumatrix_cdc_replicator", "superuser")])
+def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name, attribute):
+    bad = role(name, connectionLimit=2, **{attribute: True})
+    assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
+
+
+def test_a_role_outside_the_access_model_is_reported_even_without_powers():
+    stray = role("extraction_replicator", replication=True)
+    assert by_policy(run([stray], policies=access.POLICIES)) == {"service-role-attributes": [stray.urn]}
+
+
+@pytest.mark.parametrize(("member", "group"), [("feedback_app", "pg_read_all_data"),
+                                               ("feedback_readonly", "pg_signal_backend"),
+                                               ("edumatrix_ops", "pg_read_all_data"),
+                                               ("edumatrix_ops", "feedback_owner")])
+def test_a_membership_the_access_model_does_not_give_is_reported(member, group):
+    bad = resource("postgresql:index/grantRole:GrantRole", f"{member}-in-{group}", {"role": member,
+                                                                                    "grantRole": group})
+    assert by_policy(run([bad], policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+
+
+def test_the_platform_roles_memberships_pass():
+    grants = [resource("postgresql:index/grantRole:GrantRole", f"{m}-in-{g}", {"role": m, "grantRole": g})
+              for m, g in (("edumatrix_ops", "pg_monitor"), ("edumatrix_data_mover", "pg_read_all_data"),
+                           ("edumatrix_cdc_replicator", "rds_replication"))]
+    assert run(grants, policies=access.POLICIES) == []
 
 
 @pytest.mark.parametrize("timeout", [None, 0, 5001, 30000])
@@ -106,3 +173,28 @@ def test_login_role_without_connection_limit_is_reported():
     unlimited = role("feedback_readonly", connectionLimit=-1)
     violations = run([unlimited, parameter_group()], policies=access.POLICIES)
     assert by_policy(violations) == {"connection-budget": [unlimited.urn]}
+
+
+def test_readonly_and_migrator_connection_limits_count_against_the_budget():
+    app = role("feedback_app", statementTimeout=5000, connectionLimit=900)
+    others = [role("feedback_readonly", connectionLimit=30), role("feedback_migrator", connectionLimit=30),
+              role("feedback_owner", login=False, connectionLimit=0)]
+    assert run([app, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
+    violations = run([app, *others, parameter_group(max_connections="1000")], policies=access.POLICIES)
+    assert [v.message for v in violations] == [
+        "service roles' connection limits add up to 960, over the budget of 950 "
+        "(max_connections of parameter group 1000 - 50 reserved)"]
+
+
+def test_roles_of_no_service_do_not_count_against_the_budget():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=900),
+             role("extraction_replicator", replication=True, connectionLimit=500)]
+    assert run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
+
+
+def test_the_smallest_max_connections_among_the_parameter_groups_is_the_budget():
+    roles = [role("feedback_app", statementTimeout=5000, connectionLimit=500)]
+    large, small = parameter_group("large", max_connections="1000"), parameter_group("small", max_connections="500")
+    assert run([*roles, large], policies=access.POLICIES) == []
+    for groups in ([large, small], [small, large]):
+        assert [v.policy for v in run([*roles, *groups], policies=access.POLICIES)] == ["connection-budget"]

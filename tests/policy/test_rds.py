@@ -67,3 +67,9 @@ def test_public_replica_is_reported():
 def test_non_postgres_instance_is_left_to_other_packs():
     mysql = instance(engine="mysql", publiclyAccessible=True, username="admin")
     assert run([mysql], policies=rds.POLICIES) == []
+
+
+def test_a_replica_without_deletion_protection_is_reported_in_prod():
+    rep = replica(deletionProtection=False)
+    assert by_policy(run([instance(), rep, parameter_group()], policies=rds.POLICIES)) == {
+        "rds-deletion-protection": [rep.urn]}

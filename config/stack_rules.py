@@ -1,0 +1,125 @@
+"""AWS rules that need a whole stack, or its sibling stack files, to check (config.aws_names has the per-value ones).
+
+- the instance identifier RDS will get, including the one derived from the stack name and the replicas'
+  `-replica-N` suffix;
+- a master user that would collide with a role the platform creates or RDS reserves;
+- an alarm topic in another region than the alarms that notify it;
+- (storage: config/preflight.py, with the other rules of the settings issue 10 added);
+- a VPC, subnet or security group that another stack file uses in another region (they exist in one region).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from config import aws_names
+from config.catalog import load_catalog
+from config.errors import ConfigError, Problem
+from config.naming import RoleKind
+from config.regions import partition_of
+from config.settings import NAMESPACE, LagAlarmSettings, StackSettings
+
+ConfigReader = Callable[[str, Path], tuple[dict[str, Any], str]]
+NETWORK_KEY = f"{NAMESPACE}:network"
+
+
+def stack_problems(settings: StackSettings) -> list[Problem]:
+    """Every rule of this module that needs only the stack itself."""
+    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings)]
+
+
+def identifier_problems(settings: StackSettings) -> list[Problem]:
+    """The RDS identifiers this stack declares: `instance.identifier` or `edumatrix-<stack>`, and its replicas'."""
+    if settings.is_local:
+        return []
+    key = f"{NAMESPACE}:instance.identifier"
+    given = settings.instance.identifier if settings.region is None else None
+    identifier = given or settings.name_prefix
+    count = settings.replicas.count if settings.region is None else 0
+    suffix = aws_names.REPLICA_SUFFIX.format(n=count) if count else ""
+    problem = aws_names.rds_identifier_problem(identifier, suffix=suffix)
+    if problem is None:
+        return []
+    message, fix = problem
+    if given:
+        return [Problem(settings.source, key, message, fix)]
+    fix = (f"rename the stack (and its file) to lowercase letters, digits and single hyphens, short enough for "
+           f"'edumatrix-<stack>{suffix}' to fit {aws_names.RDS_IDENTIFIER_MAX} characters")
+    if settings.region is None:
+        fix += f", or set {key}"
+    return [Problem(settings.source, "stack name", f"the instance identifier derived from the stack name: {message}",
+                    fix)]
+
+
+def master_user_problems(settings: StackSettings) -> list[Problem]:
+    """The master user must not be a role the platform creates for a service (it would take it over)."""
+    name = settings.instance.master_username
+    for service in load_catalog():  # role names do not depend on the stack's pool overrides
+        for kind in RoleKind:
+            if service.role(kind) == name:
+                return [Problem(settings.source, f"{NAMESPACE}:instance.masterUsername",
+                                f"{name!r} is the {kind.value} role of service {service.name!r}, which the platform "
+                                "creates with its own grants", "choose another name, e.g. edumatrix_admin")]
+    return []
+
+
+def alarm_topic_problems(settings: StackSettings) -> list[Problem]:
+    """CloudWatch alarms notify SNS topics of their own region and partition only: PutMetricAlarm answers
+    "ValidationError: Invalid region ca-central-1 specified. Only us-west-2 is supported."
+    (cds-snc/notification-terraform#128) or "Invalid partition aws specified. Only aws-us-gov is supported."
+    (aws-samples/amazon-cloudwatch-auto-alarms#61)."""
+    region = settings.aws_region
+    if region is None:
+        return []
+    sections: list[tuple[str, LagAlarmSettings]] = [("replicas", settings.replicas)]
+    if settings.region is not None:
+        sections.append(("region", settings.region))
+    problems = []
+    for section, alarms in sections:
+        if alarms.alarm_topic_arn is None:
+            continue
+        partition, topic_region = aws_names.topic_region(alarms.alarm_topic_arn)
+        if (partition, topic_region) != (partition_of(region), region):
+            problems.append(Problem(
+                settings.source, f"{NAMESPACE}:{section}.alarmTopicArn",
+                f"the topic is in {topic_region} ({partition}) and this stack's alarms in {region}; CloudWatch "
+                "alarms only notify topics of their own region",
+                f"use a topic in {region} (arn:{partition_of(region)}:sns:{region}:<account>:<name>), or remove the "
+                "key and the stack declares its own"))
+    return problems
+
+
+def network_reuse_problems(settings: StackSettings, stacks_dir: Path, read: ConfigReader,
+                           known: Iterable[str]) -> list[Problem]:
+    """A VPC, its subnets and security groups live in one region: another stack file naming the same id in
+    another region has a wrong id (one of the two files was copied and not updated)."""
+    if settings.network is None or settings.aws_region is None:
+        return []
+    mine = {"vpcId": {settings.network.vpc_id}, "subnetIds": set(settings.network.subnet_ids),
+            "allowedSecurityGroupIds": set(settings.network.allowed_security_group_ids)}
+    problems = []
+    for other in known:
+        if other == settings.stack:
+            continue
+        try:
+            config, source = read(other, stacks_dir)
+        except ConfigError:
+            continue  # judged on its own
+        region = config.get("aws:region")
+        network = config.get(NETWORK_KEY)
+        if not isinstance(region, str) or region == settings.aws_region or not isinstance(network, dict):
+            continue
+        for key, ids in mine.items():
+            theirs = network.get(key)
+            theirs = {theirs} if isinstance(theirs, str) else set(theirs) if isinstance(theirs, list) else set()
+            shared = sorted(ids & {t for t in theirs if isinstance(t, str)})
+            if shared:
+                problems.append(Problem(
+                    settings.source, f"{NETWORK_KEY}.{key}",
+                    f"{', '.join(shared)} {'is' if len(shared) == 1 else 'are'} also in {source}, a stack in "
+                    f"{region}; a VPC, its subnets and security groups exist in one region only",
+                    f"use the ids of this stack's VPC in {settings.aws_region} (one of the two files was copied "
+                    "without updating them)"))
+    return problems

@@ -1,0 +1,209 @@
+"""Every policy of the pack refuses at least one example, through the gate's own evaluation: a policy whose
+validator stopped reporting (or never reported) fails here, and a new policy without an example fails too.
+
+(This replaces a check that counted a policy as exercised when its name appeared in the test sources.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from policy.pack import POLICIES
+from tests.policy.fixtures import (
+    MISSING,
+    TAGS,
+    grant,
+    instance,
+    key_arn,
+    parameter_group,
+    replica,
+    resource,
+    role,
+    run,
+    service_access,
+)
+
+SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
+TIMEOUTS = {"create": "4h", "update": "4h", "delete": "2h"}
+SNS = "arn:aws:sns:eu-west-1:123456789012:pager"
+
+
+def _group(*params: tuple[str, str, str]) -> list:
+    return [resource("aws:rds/parameterGroup:ParameterGroup", "pg", {
+        "name": "pg", "family": "postgres15", "tags": dict(TAGS),
+        "parameters": [{"name": n, "value": v, "applyMethod": m} for n, v, m in params]})]
+
+
+# The AWS preflight group (policy/aws_api.py) and rds-log-hygiene; tests/policy/test_aws_api.py has the rest.
+AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "aws-api-replica-source-managed-password": (lambda: [instance(), replica(replicateSourceDb=SOURCE_ARN)],
+        'the replication source manages its master password in Secrets Manager; RDS answers "InvalidParameterValue: '
+        'Creating read replicas for source instance ... where ManageMasterUserPassword is enabled is not supported"'),
+    "aws-api-master-password-inputs": (lambda: [instance(passwordWo="x", passwordWoVersion=1)],
+        'manageMasterUserPassword "cannot be set if password or password_wo is provided" (got passwordWo)'),
+    "aws-api-rds-timeouts": (lambda: [instance()],
+        "custom timeouts missing or below the provider's defaults (create 0m, update 0m, delete 0m; defaults create "
+        "40m, update 80m, delete 60m): a cross-region replica of a large primary or a promotion with its Multi-AZ "
+        "conversion outlasts them and fails the `up` half-way"),
+    "aws-api-backup-replication-retain": (lambda: [resource(
+        "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication", "b",
+        {"sourceDbInstanceArn": SOURCE_ARN, "kmsKeyId": key_arn("eu-west-1"), "region": "eu-west-1"})],
+        "without retain_on_delete, removing this resource (a promotion does) calls the source region and waits up "
+        "to 75 minutes for it: during the outage that prompted the promotion the `up` fails"),
+    "aws-api-replica-kms-key": (lambda: [replica(kmsKeyId=key_arn())],
+        'a same-region replica always uses its source\'s key: "InvalidParameterCombination: Your request does not '
+        'require the KMS key parameter. Please remove the KMS key parameter and try your request again."'),
+    "aws-api-kms-key-region": (lambda: [resource("aws:cloudwatch/logGroup:LogGroup", "l", {
+        "name": "l", "kmsKeyId": key_arn("eu-west-1"), "tags": dict(TAGS)})],
+        'kmsKeyId is a key of eu-west-1, the resource is in us-east-1: "KMSKeyNotAccessibleFault: The specified KMS '
+        'key [...] does not exist, is not enabled or you do not have permissions to access it." (KMS keys are '
+        'regional)'),
+    "aws-api-rds-storage": (lambda: [instance(storageType="io1")],
+        "storageType: storageType io1 needs provisioned IOPS; RDS refuses it without"),
+    "aws-api-rds-identifier": (lambda: [instance(identifier="edumatrix-")],
+        "identifier 'edumatrix-': RDS takes 1-63 lowercase letters, digits and hyphens, starting with a letter, "
+        "without '--' or a trailing '-' (DBInstanceIdentifier)"),
+    "aws-api-backup-retention": (lambda: [instance(backupRetentionPeriod=40)],
+        "backupRetentionPeriod 40: RDS keeps automated backups 0-35 days"),
+    "aws-api-engine-lifecycle": (lambda: [instance()],
+        "engineLifecycleSupport is not set: RDS then enrolls the instance in Extended Support, billed once the major "
+        "version's standard support ends (default `open-source-rds-extended-support`)"),
+    "aws-api-database-insights": (lambda: [instance()],
+        "databaseInsightsMode is not set (standard or advanced): the Performance Insights console is retired and "
+        "RDS picks a mode"),
+    "aws-api-parameter-known": (lambda: _group(("shared_bufers", "1", "pending-reboot")),
+        "'shared_bufers' is not a postgres15 parameter on RDS (\"InvalidParameterValue\")"),
+    "aws-api-static-parameter-immediate": (lambda: _group(("max_connections", "100", "immediate")),
+        'max_connections is static: "InvalidParameterCombination: cannot use immediate apply method for static '
+        'parameter" (the provider sends `immediate` when applyMethod is not given)'),
+    "aws-api-parameter-family-default": (lambda: _group(("rds.force_ssl", "1", "pending-reboot")),
+        "rds.force_ssl=1 is the postgres15 default on RDS: the provider never reads it back, so every preview shows "
+        "a change (hashicorp/terraform-provider-aws#23335)"),
+    "aws-api-alarm-topic-region": (lambda: [resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+        "alarmActions": [SNS], "tags": dict(TAGS)})],
+        f"{SNS} is a topic of eu-west-1; CloudWatch alarms notify SNS topics of their own region (us-east-1)"),
+    "aws-api-replica-lag-alarm": (lambda: [resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+        "namespace": "AWS/RDS", "metricName": "ReplicaLag", "threshold": 0.1, "tags": dict(TAGS)})],
+        "threshold 0.1 s: a PostgreSQL replica reports up to 300 s of lag when its source has no writes, so this "
+        "pages on quiet primaries"),
+    "aws-api-alarm-topic-key": (lambda: [
+        resource("aws:sns/topic:Topic", "t", {"arn": SNS.replace("eu-west-1", "us-east-1"),
+                                              "kmsMasterKeyId": "alias/aws/sns", "tags": dict(TAGS)}),
+        resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+            "alarmActions": [SNS.replace("eu-west-1", "us-east-1")], "tags": dict(TAGS)})],
+        "alarm topic key 'alias/aws/sns': CloudWatch alarms cannot publish to a topic encrypted with alias/aws/sns "
+        '("CloudWatch Alarms does not have authorization to access the SNS topic encryption key"); use a '
+        "customer-managed key"),
+    "aws-api-secret-replica-cmk": (lambda: [resource("aws:secretsmanager/secret:Secret", "s", {
+        "name": "s", "kmsKeyId": key_arn(), "replicas": [{"region": "eu-west-1"}], "tags": dict(TAGS)})],
+        "the replica in eu-west-1 has no customer-managed key: Secrets Manager would use aws/secretsmanager there"),
+    "aws-api-secret-replica-regions": (lambda: [resource("aws:secretsmanager/secret:Secret", "s", {
+        "name": "s", "kmsKeyId": key_arn(), "tags": dict(TAGS)})],
+        "no copy in eu-west-1: a region stack there, once promoted, finds no credentials"),
+    "aws-api-rotation-rds-password": (lambda: [
+        parameter_group(),
+        resource("aws:secretsmanager/secret:Secret", "s", {"arn": "arn:s", "name": "s", "kmsKeyId": key_arn(),
+                                                          "tags": {**TAGS, "db-role": "feedback_app"}}),
+        resource("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:s"})],
+        "feedback_app is rotated by the single-user function (which runs ALTER USER as feedback_app) but is not a "
+        'member of rds_password: "ERROR: must be a member of rds_password to alter passwords"'),
+    "rds-log-hygiene": (lambda: [parameter_group(log_parameter_max_length=MISSING)],
+        "log_parameter_max_length is unset (-1: in full); 0 keeps bind parameters (personal data, pgcrypto keys) "
+        "out of the statements logged for their duration"),
+}
+
+# policy -> (resources with that policy's kind of mistake, the message it reports), with the prod policy config
+REFUSED: dict[str, tuple[Callable[[], list], str]] = {
+    "rds-not-publicly-accessible": (lambda: [instance(publiclyAccessible=True)],
+        'publiclyAccessible must be false (the instance must not get a public IP address)'),
+    "rds-storage-encrypted": (lambda: [instance(storageEncrypted=False)],
+        'storageEncrypted must be true'),
+    "rds-multi-az": (lambda: [instance(multiAz=False)],
+        'multiAz must be true in this environment (standby in a second availability zone)'),
+    "rds-deletion-protection": (lambda: [instance(deletionProtection=False)],
+        'deletionProtection must be true in this environment'),
+    "rds-enhanced-monitoring": (lambda: [instance(monitoringInterval=0)],
+        'monitoringInterval is 0; enhanced monitoring needs one of 1, 5, 10, 15, 30, 60 seconds'),
+    "rds-log-exports": (lambda: [instance(enabledCloudwatchLogsExports=["postgresql"])],
+        'enabledCloudwatchLogsExports lacks upgrade'),
+    "rds-iam-authentication": (lambda: [instance(iamDatabaseAuthenticationEnabled=False)],
+        'iamDatabaseAuthenticationEnabled must be true'),
+    "rds-automated-backups": (lambda: [instance(backupRetentionPeriod=7)],
+        'backupRetentionPeriod is 7 days; this environment needs at least 30'),
+    "rds-auto-minor-version-upgrade": (lambda: [instance(autoMinorVersionUpgrade=False)],
+        'autoMinorVersionUpgrade is false'),
+    "rds-copy-tags-to-snapshot": (lambda: [instance(copyTagsToSnapshot=False)],
+        'copyTagsToSnapshot must be true'),
+    "rds-custom-admin-username": (lambda: [instance(username="postgres")],
+        "username 'postgres' is a default admin name (or missing); choose a custom one"),
+    "rds-current-ca-certificate": (lambda: [instance(caCertIdentifier="rds-ca-2019")],
+        "caCertIdentifier 'rds-ca-2019' is not one of rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1"),
+    "rds-performance-insights": (lambda: [instance(performanceInsightsEnabled=False)],
+        'performanceInsightsEnabled must be true'),
+    "rds-platform-parameter-group": (lambda: [instance(parameterGroupName="default.postgres15")],
+        "parameterGroupName 'default.postgres15' is not a parameter group of this stack, so its parameters "
+        "cannot be checked"),
+    "rds-storage-cmk": (lambda: [instance(kmsKeyId="alias/aws/rds")],
+        "kmsKeyId 'alias/aws/rds' is an AWS-managed key; use the platform's customer-managed key"),
+    "rds-performance-insights-cmk": (lambda: [instance(performanceInsightsKmsKeyId=MISSING)],
+        "performanceInsightsKmsKeyId is not set: AWS would use its own managed key instead of the platform's CMK"),
+    "secrets-cmk": (lambda: [resource("aws:secretsmanager/secret:Secret", "s", {"name": "s", "tags": dict(TAGS)})],
+        "kmsKeyId is not set: AWS would use its own managed key instead of the platform's CMK"),
+    "backups-cmk": (lambda: [resource("aws:backup/vault:Vault", "v", {"name": "v", "tags": dict(TAGS)})],
+        "kmsKeyArn is not set: AWS would use its own managed key instead of the platform's CMK"),
+    "log-groups-cmk": (lambda: [resource("aws:cloudwatch/logGroup:LogGroup", "l", {"name": "l", "tags": dict(TAGS)})],
+        "kmsKeyId is not set: AWS would use its own managed key instead of the platform's CMK"),
+    "kms-key-rotation": (lambda: [resource("aws:kms/key:Key", "k", {"enableKeyRotation": False, "tags": dict(TAGS)})],
+        'enableKeyRotation must be true (spec: encrypted with rotation)'),
+    "rds-force-ssl": (lambda: [parameter_group(**{"rds.force_ssl": "0"})],
+        "rds.force_ssl is '0'; it must be '1' (before postgres15: set it; from there: leave it out, the default is 1)"),
+    "rds-tls-minimum-version": (lambda: [parameter_group(ssl_min_protocol_version="TLSv1.1")],
+        'ssl_min_protocol_version is TLSv1.1; at least TLSv1.2 is required'),
+    "rds-proxy-require-tls": (lambda: [resource("aws:rds/proxy:Proxy", "p", {"requireTls": False, "tags": dict(TAGS)})],
+        'requireTls must be true'),
+    "rds-pgaudit": (lambda: [parameter_group(shared_preload_libraries="pg_stat_statements")],
+        'shared_preload_libraries does not preload pgaudit'),
+    "rds-query-logging": (lambda: [parameter_group(log_min_duration_statement="-1")],
+        'log_min_duration_statement is -1; set 0-1000 ms to log slow queries'),
+    "service-grants-confined": (lambda: [*service_access("feedback"),
+                                        grant("cross", "feedback_app", "statistics_schema", ["USAGE"])],
+        "grant gives feedback_app USAGE on statistics's schema statistics_schema"),
+    "service-role-attributes": (lambda: [role("feedback_migrator", superuser=True)],
+        'service role feedback_migrator has SUPERUSER'),
+    "app-role-statement-timeout": (lambda: [role("feedback_app")],
+        'statementTimeout of feedback_app is unset ms; must be 1-5000'),
+    "connection-budget": (lambda: [role("feedback_app", statementTimeout=5000, connectionLimit=990),
+                                  parameter_group()],
+        "service roles' connection limits add up to 990, over the budget of 950 (max_connections of parameter "
+        "group 1000 - 50 reserved)"),
+    "logical-replication-enabled": (lambda: [parameter_group(**{"rds.logical_replication": "0"})],
+        'rds.logical_replication must be 1: extracting a service to its own instance replicates its schema logically'),
+    "replica-kms-key-in-region": (lambda: [instance(), replica(replicateSourceDb=SOURCE_ARN, region="eu-west-1",
+                                                              kmsKeyId=key_arn("us-east-1"))],
+        'replica in eu-west-1 uses kmsKeyId from us-east-1; a KMS key only encrypts in its own region'),
+    "rds-backup-plan-declared": (lambda: [instance()],
+        'instance edumatrix-test is not selected by any AWS Backup plan'),
+    "rds-backup-plan-coverage": (lambda: [instance(), resource("aws:backup/plan:Plan", "plan",
+                                                              {"name": "plan", "tags": dict(TAGS)})],
+        'instance edumatrix-test is not selected by any AWS Backup plan'),
+    "required-tags": (lambda: [instance(tags={})],
+        'missing tags: service, environment, owner, data-classification, managed-by'),
+    **AWS_API_EXAMPLES,
+}
+
+
+def test_every_policy_of_the_pack_has_an_example_it_refuses():
+    assert set(REFUSED) == {p.name for p in POLICIES}
+
+
+def test_every_aws_preflight_policy_has_an_example_it_refuses():
+    assert set(AWS_API_EXAMPLES) == {p.name for p in POLICIES if p.name.startswith("aws-api-")} | {"rds-log-hygiene"}
+
+
+@pytest.mark.parametrize("policy", sorted(REFUSED))
+def test_the_policy_refuses_its_example_saying_why(policy):
+    resources, message = REFUSED[policy]
+    config = {"aws-api-secret-replica-regions": {"regions": ["eu-west-1"]}}
+    assert [v.message for v in run(resources(), config=config) if v.policy == policy] == [message]

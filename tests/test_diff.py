@@ -1,0 +1,182 @@
+"""`edumatrix-db diff`: two plans compared by URN, secrets masked, and every class of dangerous change flagged
+(the table of replacing inputs is checked against the installed SDKs)."""
+
+import copy
+import inspect
+import json
+import re
+
+import pulumi_aws
+import pulumi_postgresql
+import pytest
+
+from edumatrix_db.cli import EXIT_CONFIG, main
+from edumatrix_db.offline.diff import diff_plans, render_json, render_markdown, render_text
+from edumatrix_db.offline.replacements import KMS_KEY, RDS_INSTANCE, STATEFUL
+
+STACK = "urn:pulumi:prod::edumatrix-db::"
+SDK_CLASSES = {
+    RDS_INSTANCE: pulumi_aws.rds.Instance,
+    KMS_KEY: pulumi_aws.kms.Key,
+    "aws:backup/vault:Vault": pulumi_aws.backup.Vault,
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": pulumi_aws.backup.VaultLockConfiguration,
+    "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
+        pulumi_aws.rds.InstanceAutomatedBackupsReplication,
+    "postgresql:index/subscription:Subscription": pulumi_postgresql.Subscription,
+}
+
+
+def resource(type_token: str, resource_name: str, /, protect: bool = False, **inputs) -> dict:
+    return {"urn": f"{STACK}{type_token}::{resource_name}", "type": type_token, "name": resource_name,
+            "parent": None, "provider": None, "inputs": inputs, "protect": protect}
+
+
+def plan(*resources: dict) -> dict:
+    return {"project": "edumatrix-db", "stack": "prod", "resources": list(resources), "outputs": {}}
+
+
+DB = resource(RDS_INSTANCE, "db", protect=True, identifier="edumatrix-prod", engine="postgres",
+              kmsKeyId="arn:aws:kms:us-east-1:1:key/a", storageEncrypted=True, deletionProtection=True,
+              instanceClass="db.r6g.large", tags={"owner": "platform"})
+KEY = resource(KMS_KEY, "key", enableKeyRotation=True, keyUsage="ENCRYPT_DECRYPT")
+ROLE = resource("postgresql:index/role:Role", "app", name="feedback_app", password="[secret]")
+
+
+def changed(base_resource: dict, **inputs) -> dict:
+    new = copy.deepcopy(base_resource)
+    new["inputs"].update(inputs)
+    return new
+
+
+def kinds(diff) -> list[tuple[str, str]]:
+    return [(d.kind, d.urn.rsplit("::", 1)[1]) for d in diff.dangers]
+
+
+def compare(base: list[dict], head: list[dict]):
+    return diff_plans(plan(*base), plan(*head), stack="prod", base_label="main")
+
+
+# -- the replacement table ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("type_token", sorted(STATEFUL))
+def test_every_replacing_input_in_the_table_is_an_input_of_the_sdk_resource(type_token):
+    parameters = inspect.signature(SDK_CLASSES[type_token]._internal_init).parameters
+    snake = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in STATEFUL[type_token].replaced_by}
+    assert sorted(snake - set(parameters)) == []
+
+
+def test_an_rds_identifier_is_renamed_in_place_not_replaced():
+    assert "identifier" not in STATEFUL[RDS_INSTANCE].replaced_by
+    diff = compare([DB], [changed(DB, identifier="edumatrix-main")])
+    assert diff.dangers == []
+    assert any("renamed in place" in note for note in diff.notes)
+
+
+# -- each danger ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("key", "value"), [("kmsKeyId", "arn:aws:kms:us-east-1:1:key/b"),
+                                            ("storageEncrypted", False), ("engine", "mysql")])
+def test_an_rds_input_that_forces_replacement_is_a_danger(key, value):
+    diff = compare([DB], [changed(DB, **{key: value})])
+    assert kinds(diff) == [("replace", "db")]
+    assert key in diff.dangers[0].message
+    assert diff.changed[0].replaced
+
+
+def test_a_removed_kms_key_is_scheduled_for_deletion():
+    diff = compare([DB, KEY], [DB])
+    assert kinds(diff) == [("delete", "key")]
+    assert "scheduled for deletion" in diff.dangers[0].message
+
+
+def test_a_kms_key_replaced_by_a_new_key_usage_is_a_danger():
+    assert kinds(compare([KEY], [changed(KEY, keyUsage="SIGN_VERIFY")])) == [("replace", "key")]
+
+
+def test_a_removed_backup_vault_and_a_changed_vault_lock_are_dangers():
+    vault = resource("aws:backup/vault:Vault", "vault", name="edumatrix-prod", kmsKeyArn="arn:k")
+    lock = resource("aws:backup/vaultLockConfiguration:VaultLockConfiguration", "lock", backupVaultName="v",
+                    minRetentionDays=30, changeableForDays=3)
+    diff = compare([vault, lock], [changed(lock, minRetentionDays=7)])
+    assert sorted(kinds(diff)) == [("delete", "vault"), ("replace", "lock")]
+
+
+def test_a_subscription_of_an_extraction_in_flight_is_replaced_by_a_new_conninfo_but_not_by_pausing_it():
+    sub = resource("postgresql:index/subscription:Subscription", "extract-news", name="news_extract",
+                   conninfo="[secret]", publications=["news"])
+    assert kinds(compare([sub], [changed(sub, publications=["news", "jobs"])])) == [("replace", "extract-news")]
+    assert compare([sub], [changed(sub, enabled=False)]).dangers == []
+
+
+def test_a_protected_resource_removed_is_a_danger_whatever_its_type():
+    topic = resource("aws:sns/topic:Topic", "alarms", protect=True)
+    assert kinds(compare([topic], [])) == [("protected-removed", "alarms")]
+
+
+def test_removing_the_protected_instance_is_both_a_deletion_and_a_protected_removal():
+    assert sorted(kinds(compare([DB], []))) == [("delete", "db"), ("protected-removed", "db")]
+
+
+def test_deletion_protection_turned_off_is_a_danger():
+    assert kinds(compare([DB], [changed(DB, deletionProtection=False)])) == [("deletion-protection-off", "db")]
+    gone = copy.deepcopy(DB)
+    del gone["inputs"]["deletionProtection"]
+    assert kinds(compare([DB], [gone])) == [("deletion-protection-off", "db")]
+
+
+def test_ordinary_changes_additions_and_removals_are_listed_without_danger():
+    role2 = resource("postgresql:index/role:Role", "jobs", name="jobs_app")
+    diff = compare([DB, ROLE], [changed(DB, instanceClass="db.r6g.xlarge", tags={"owner": "dba"}), role2])
+    assert diff.dangers == []
+    assert [r["name"] for r in diff.added] == ["jobs"]
+    assert [r["name"] for r in diff.removed] == ["app"]
+    assert [(c.path, c.before, c.after) for c in diff.changed[0].changes] == [
+        ("instanceClass", "db.r6g.large", "db.r6g.xlarge"), ("tags.owner", "platform", "dba")]
+
+
+def test_a_stack_new_at_the_base_is_all_additions():
+    diff = diff_plans(None, plan(DB), stack="prod", base_label="main")
+    assert [r["name"] for r in diff.added] == ["db"]
+    assert diff.dangers == []
+    assert any("does not exist at main" in n for n in diff.notes)
+
+
+def test_a_base_plan_without_protect_is_noted():
+    old = {k: v for k, v in ROLE.items() if k != "protect"}
+    assert any("protect" in n for n in compare([old], [ROLE]).notes)
+
+
+# -- secrets and output formats ----------------------------------------------------------------------------
+
+def test_secret_and_password_like_inputs_are_masked_in_every_format():
+    connection = resource("aws:secretsmanager/secretVersion:SecretVersion", "conn", secretString="hunter2-old")
+    diff = compare([connection], [changed(connection, secretString="hunter2-new")])
+    assert [c.path for c in diff.changed[0].changes] == ["secretString"]  # a change is still reported
+    for text in (render_text(diff), render_json(diff), render_markdown(diff)):
+        assert "hunter2" not in text
+        assert "[secret]" in text
+
+
+def test_json_lists_dangers_and_changes():
+    data = json.loads(render_json(compare([DB, KEY], [changed(DB, storageEncrypted=False)])))
+    assert set(data) == {"stack", "base", "added", "removed", "changed", "dangers", "notes"}
+    assert [d["kind"] for d in data["dangers"]] == ["delete", "replace"]
+    assert data["changed"][0]["changes"] == [
+        {"path": "storageEncrypted", "before": True, "after": False, "replaces": True}]
+
+
+def test_markdown_opens_with_a_caution_block_when_dangerous_and_tables_the_changes():
+    text = render_markdown(compare([DB], [changed(DB, kmsKeyId="arn:aws:kms:us-east-1:1:key/b")]))
+    assert text.index("> [!CAUTION]") < text.index("<summary>Changed (1)</summary>")
+    assert "| `db` | `kmsKeyId` |" in text
+    assert "**yes**" in text
+
+
+def test_text_shouts_the_dangers_before_the_details():
+    text = render_text(compare([DB, KEY], [DB]))
+    assert text.index("!!! DANGER") < text.index("removed:")
+
+
+def test_an_unknown_base_revision_exits_2_naming_it(capsys):
+    assert main(["diff", "prod", "--base", "no-such-revision-anywhere"]) == EXIT_CONFIG
+    assert "no-such-revision-anywhere" in capsys.readouterr().err

@@ -1,0 +1,75 @@
+"""The gate checked in worker processes gives the verdicts the sequential gate gives, stack for stack."""
+
+import json
+
+import pytest
+
+from config.loader import available_stacks
+from edumatrix_db.cli import EXIT_CONFIG, main
+from edumatrix_db.offline import gate, parallel
+from tests.region_support import (
+    add_secret_replica_region,
+    copy_stacks,
+    edit_stack,
+    region_stack_from_template,
+    write_stack,
+)
+
+
+def _normalized(reports: list[gate.StackReport]) -> dict:
+    """The gate's JSON with each stack's violations sorted (resources register in a varying order, and
+    violations follow resource order in both gates)."""
+    data = json.loads(gate.render_json(reports))
+    for stack in data["stacks"].values():
+        stack["violations"].sort(key=lambda v: json.dumps(v, sort_keys=True))
+    return data
+
+
+def test_parallel_gate_json_equals_the_sequential_gate_on_every_stack_file(planner):
+    stacks = available_stacks()
+    sequential = gate.check_stacks(stacks, planner)
+    assert _normalized(parallel.check_stacks(stacks, jobs=2).reports) == _normalized(sequential)
+
+
+@pytest.fixture(scope="module")
+def troubled(tmp_path_factory):
+    """Stacks with a mandatory violation (prod), a configuration error (staging) and two region stacks
+    reading prod's outputs."""
+    stacks = copy_stacks(tmp_path_factory.mktemp("troubled"))
+    edit_stack(stacks, "prod", "maxConnections: 1500", "maxConnections: 1500\n    backupRetentionDays: 7")
+    edit_stack(stacks, "staging", "edumatrix-db:environment: staging", "edumatrix-db:environment: stagin")
+    write_stack(stacks, "prod-ap-southeast-2", region_stack_from_template("ap-southeast-2"))
+    add_secret_replica_region(stacks, "ap-southeast-2")
+    return stacks
+
+
+def test_parallel_gate_reports_violations_and_errors_as_the_sequential_gate(troubled):
+    stacks = ["prod-ap-southeast-2", "staging", "prod", "prod-eu-west-1", "dev"]
+    sequential = parallel.check_stacks(stacks, troubled, jobs=1)
+    in_workers = parallel.check_stacks(stacks, troubled, jobs=2)
+    assert _normalized(in_workers.reports) == _normalized(sequential.reports)
+    assert [r.stack for r in in_workers.reports] == stacks
+    assert {v.policy for v in in_workers.reports[2].violations if v.mandatory} == {"rds-automated-backups"}
+    assert in_workers.reports[1].error is not None
+    assert in_workers.warnings == sequential.warnings
+
+
+def test_a_region_stack_checked_alone_plans_its_primary_without_reporting_it(troubled):
+    result = parallel.check_stacks(["prod-eu-west-1", "prod-ap-southeast-2"], troubled, jobs=2)
+    assert [r.stack for r in result.reports] == ["prod-eu-west-1", "prod-ap-southeast-2"]
+    assert all(r.error is None and r.resources > 0 for r in result.reports)
+    assert "prod" in result.warnings  # planned (its warnings are shown), not reported
+
+
+def test_region_stack_of_a_broken_primary_reports_the_primary_error(tmp_path):
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", "maxConnections: 1500", "maxConnections: 1500\n    multiAz: false")
+    reports = parallel.check_stacks(["prod", "prod-eu-west-1"], stacks, jobs=2).reports
+    assert all(r.error is not None and "multiAz" in r.error for r in reports)
+
+
+def test_check_jobs_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--jobs", "0"])
+    assert exit_info.value.code == EXIT_CONFIG
+    assert "give 1 or more" in capsys.readouterr().err

@@ -1,0 +1,24 @@
+"""The RDS side of scheduled maintenance, under mocks: pg_cron and pgstattuple installed, and USAGE on schema
+cron for every service's migrator and nobody else (the local server applies the same: tests/pg)."""
+
+from __future__ import annotations
+
+from config.access import model_for_settings
+from config.loader import load_stack
+from edumatrix_db.offline.engine import Recording
+
+MAINTENANCE = "edumatrix:database:ScheduledMaintenance"
+
+
+def test_prod_installs_pg_cron_and_pgstattuple_under_scheduled_maintenance(prod: Recording) -> None:
+    component = prod.one(MAINTENANCE)
+    extensions = {r.inputs["name"]: r.inputs.get("schema") for r in prod.children_of(component.urn)
+                  if r.type == "postgresql:index/extension:Extension"}
+    assert extensions == {"pg_cron": None, "pgstattuple": "extensions"}
+
+
+def test_only_each_services_migrator_may_use_schema_cron(prod: Recording) -> None:
+    grants = [r.inputs for r in prod.of_type("postgresql:index/grant:Grant") if r.inputs.get("schema") == "cron"]
+    migrators = {s.role("migrator").name for s in model_for_settings(load_stack("prod")).services}
+    assert {(g["role"], g["objectType"], tuple(g["privileges"])) for g in grants} == {
+        (m, "schema", ("USAGE",)) for m in migrators}
