@@ -160,14 +160,19 @@ def _with_regions(base: Path, count: int) -> tuple[Path, list[str]]:
         shutil.copy(path, target / path.name)
     taken = {"us-east-1", *(s.removeprefix("prod-") for s in available_stacks())}
     regions = [r for r in AWS_REGIONS if r not in taken and not r.startswith(("us-gov", "cn-"))][:count]
-    for region in regions:
+    for index, region in enumerate(regions):
         text = TEMPLATE.read_text(encoding="utf-8")
-        for placeholder, value in {"<region>": region, "<vpc-id>": "vpc-0d1b2c3d4e5f60718",
-                                   "<subnet-id-a>": "subnet-0d1b2c3d4e5f60001",
-                                   "<subnet-id-b>": "subnet-0d1b2c3d4e5f60002",
-                                   "<client-security-group-id>": "sg-0d1b2c3d4e5f60101"}.items():
+        for placeholder, value in {"<region>": region, "<vpc-id>": f"vpc-0d{index:02x}2c3d4e5f60718",
+                                   "<subnet-id-a>": f"subnet-0d{index:02x}2c3d4e5f60001",
+                                   "<subnet-id-b>": f"subnet-0d{index:02x}2c3d4e5f60002",
+                                   "<client-security-group-id>": f"sg-0d{index:02x}2c3d4e5f60101"}.items():
             text = text.replace(placeholder, value)
         (target / f"Pulumi.prod-{region}.yaml").write_text(text, encoding="utf-8")
+    # docs/new-region.md: each region is also listed in prod's secrets.replicaRegions
+    prod = target / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text(encoding="utf-8").replace(
+        "    replicaRegions:\n", "    replicaRegions:\n" + "".join(f"      - {r}\n" for r in regions), 1),
+        encoding="utf-8")
     return target, available_stacks(target)
 
 
