@@ -169,6 +169,11 @@ def _with_regions(base: Path, count: int) -> tuple[Path, list[str]]:
                                    "<client-security-group-id>": f"sg-{number:017x}"}.items():
             text = text.replace(placeholder, value)
         (target / f"Pulumi.prod-{region}.yaml").write_text(text, encoding="utf-8")
+    # docs/new-region.md: each region is also listed in prod's secrets.replicaRegions
+    prod = target / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text(encoding="utf-8").replace(
+        "    replicaRegions:\n", "    replicaRegions:\n" + "".join(f"      - {r}\n" for r in regions), 1),
+        encoding="utf-8")
     return target, available_stacks(target)
 
 

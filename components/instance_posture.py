@@ -13,7 +13,12 @@ import pulumi
 import pulumi_random as random
 
 from components.log_groups import LOG_EXPORTS
-from config.settings import InstanceSettings
+from config.settings import InstanceSettings, InstanceTimeouts
+
+# Engine lifecycle: without a value RDS enrolls the instance in Extended Support, billed once the major version's
+# standard support ends (SDK rds/instance.py, `engine_lifecycle_support`: "Default value is
+# `open-source-rds-extended-support`").
+EXTENDED_SUPPORT = {True: "open-source-rds-extended-support", False: "open-source-rds-extended-support-disabled"}
 
 
 def instance_posture(
@@ -26,6 +31,8 @@ def instance_posture(
     """Keyword arguments of `aws.rds.Instance` shared by every instance of the platform."""
     return {
         "storage_type": settings.storage_type,
+        "iops": settings.iops,
+        "storage_throughput": settings.storage_throughput_mibps,
         "max_allocated_storage": settings.max_allocated_storage_gb,
         "storage_encrypted": True,
         "publicly_accessible": False,
@@ -38,6 +45,8 @@ def instance_posture(
         "performance_insights_enabled": True,
         "performance_insights_kms_key_id": key_arn,
         "performance_insights_retention_period": settings.performance_insights_retention_days,
+        # Stated, not defaulted: the Performance Insights console is retired; its successor has two modes.
+        "database_insights_mode": settings.database_insights_mode,
         "monitoring_interval": settings.monitoring_interval_seconds,
         "monitoring_role_arn": monitoring_role_arn,
         "enabled_cloudwatch_logs_exports": list(LOG_EXPORTS),
@@ -55,3 +64,13 @@ def final_snapshot_identifier(name: str, identifier: str, parent: pulumi.Resourc
         opts=pulumi.ResourceOptions(parent=parent),
     )
     return pulumi.Output.concat(identifier, "-final-", suffix.hex)
+
+
+def engine_lifecycle(settings: InstanceSettings) -> str:
+    """The `engine_lifecycle_support` of an instance created with CreateDBInstance (replicas inherit it)."""
+    return EXTENDED_SUPPORT[settings.extended_support]
+
+
+def custom_timeouts(timeouts: InstanceTimeouts) -> pulumi.CustomTimeouts:
+    """The instance's operation timeouts, never below the provider's own (config.settings.InstanceTimeouts)."""
+    return pulumi.CustomTimeouts(create=timeouts.create, update=timeouts.update, delete=timeouts.delete)

@@ -36,6 +36,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.lag_alarms import alarm_topic
 from config.settings import OPS_RUNNER_RUNTIME, OpsRunnerSettings
 
 HANDLER = "edumatrix_db.ops.runner.handler"
@@ -312,8 +313,9 @@ class OpsRunner(pulumi.ComponentResource):
         if args.alarm_topic_arn is not None:
             topic_arn = pulumi.Output.from_input(args.alarm_topic_arn)
         else:
-            topic_arn = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=args.kms_key_arn, tags=tags,
-                                      opts=child).arn
+            # Under a key of its own: the data key gives CloudWatch alarms nothing (components/kms_key.py).
+            topic_arn = alarm_topic(self, f"{name}-alarms", f"{name}-alarms-kms", "the ops runner's alarms",
+                                    tags=tags)
         def alarm(suffix: str, description: str, **metric: Any) -> None:
             aws.cloudwatch.MetricAlarm(f"{name}-{suffix}", alarm_description=description, evaluation_periods=1,
                                        alarm_actions=[topic_arn], ok_actions=[topic_arn], tags=tags, opts=child,

@@ -11,17 +11,21 @@ from typing import Any
 import pulumi
 import pulumi_postgresql as postgresql
 
+from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.platform_roles import declare_platform_roles
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
+from components.secret_rotator import SecretRotator, SecretRotatorArgs
+from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import model_for_settings
 from config.loader import PROJECT_ROOT
-from config.settings import PROJECT, StackSettings
+from config.regions import partition_of
+from config.settings import PROJECT, StackSettings, stack_name_prefix
 
 
 def declare_platform(settings: StackSettings) -> dict[str, Any]:
@@ -38,15 +42,42 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs.update(declare_region(settings))
         return outputs
     assert settings.network is not None  # the loader guarantees a network for AWS stacks
+    assert settings.aws_region is not None
+    prefix = settings.name_prefix
+    # Copies of every credential in the region stacks' regions, each under a key of that region owned by this
+    # stack: the region stacks are deployed after this one, and a promoted region finds its credentials there.
+    replica_keys = {
+        region: PlatformKey(f"{prefix}-secrets-{region}", PlatformKeyArgs(
+            description=f"{settings.instance_identifier}: copies of its database credentials in {region}",
+            alias=f"{settings.instance_identifier}-secrets",
+            region=region,
+            tags=settings.base_tags(),
+        )).arn
+        for region in settings.secrets.replica_regions
+    }
     shared = SharedInstance(
-        settings.name_prefix,
+        prefix,
         SharedInstanceArgs(
             identifier=settings.instance_identifier,
             instance=settings.instance,
             network=settings.network,
             tags=settings.base_tags(),
+            master_secret_name=master_secret_name(prefix),
+            secret_replica_keys=replica_keys,
         ),
     )
+    rotator = SecretRotator(f"{prefix}-rotator", SecretRotatorArgs(
+        function_name=f"{prefix}-secret-rotation",
+        partition=partition_of(settings.aws_region),
+        vpc_id=settings.network.vpc_id,
+        subnet_ids=settings.network.subnet_ids,
+        database_security_group_id=shared.security_group_id,
+        kms_key_arn=shared.kms_key_arn,
+        port=settings.instance.port,
+        version=settings.secrets.rotation_application_version,
+        tags=settings.base_tags(),
+    ))
+    rotation = Rotation(rotator.function_arn, settings.secrets.rotation_days)
     ca_bundle = PROJECT_ROOT / settings.instance.ca_bundle_path
     if not ca_bundle.is_file():
         pulumi.log.warn(
@@ -61,18 +92,25 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         master_username=settings.instance.master_username,
         master_secret_arn=shared.master_secret_arn,
         database=settings.instance.database_name,
-        rds_ca_bundle=str(ca_bundle),
+        # Relative to the project root (where `pulumi up` runs the providers): every checkout plans the same.
+        rds_ca_bundle=settings.instance.ca_bundle_path,
     )
     secret_store = SecretStore(
         kms_key_id=shared.kms_key_arn,
         host=shared.address,
         port=shared.port,
-        name_prefix=f"{settings.name_prefix}/db",
+        stack_prefix=prefix,
         tags=settings.base_tags(),
+        replica_keys=replica_keys,
+        rotation=rotation,
     )
     schemas = declare_service_schemas(settings, provider, secret_store)
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
-    declare_maintenance(settings, provider, schemas)
+    maintenance = declare_maintenance(settings, provider, schemas)
+    if shared.master_secret is not None:
+        # After every schema change of this `up`: the provider read the master password once, at its start.
+        RotationSchedule(f"{prefix}-master", shared.master_secret_arn, rotation,
+                         after=[*schemas.values(), platform_roles, maintenance])
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
         # The ops runner's login (edumatrix_ops): a Secrets Manager secret under the CMK.
@@ -82,6 +120,9 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         "arn": shared.arn,
         "identifier": shared.identifier,
         "masterSecretArn": shared.master_secret_arn,
+        "masterPassword": settings.instance.master_password,
+        "secretReplicaRegions": list(settings.secrets.replica_regions),
+        "rotationFunctionArn": rotator.function_arn,
         "kmsKeyArn": shared.kms_key_arn,
         "parameterGroupName": shared.parameter_group_name,
         "region": settings.aws_region,
@@ -228,10 +269,34 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
         "parameterGroupName": replica.parameter_group_name,
         "databaseName": settings.replica_instance().database_name,
         "engineVersion": settings.replica_instance().engine_version,
-        "lagThresholdMs": settings.region.lag_threshold_ms,
+        "lagThresholdSeconds": settings.region.lag_threshold_seconds,
+        # The credentials a promoted region needs, in this region: copies of the primary stack's secrets.
+        **region_credentials(settings, primary),
     }
     if not settings.region.promote:
         outputs["replicationSourceArn"] = primary.require_output("arn")
         outputs["primaryKmsKeyArn"] = primary.require_output("kmsKeyArn")  # for the record: keys are regional
         outputs["replicaLagAlarmTopicArn"] = replica.alarm_topic_arn
     return outputs
+
+
+def region_credentials(settings: StackSettings, primary: pulumi.StackReference) -> dict[str, Any]:
+    """Names (and the master's ARN) of the primary's credential secrets as copied into this region. The names
+    are fixed, so they are known without the primary's outputs; clients connect to this stack's `address` (the
+    copies' `host` is the primary's until the runbook updates it after a promotion)."""
+    assert settings.region is not None
+    assert settings.aws_region is not None
+    region = settings.aws_region
+    primary_prefix = stack_name_prefix(settings.region.primary_stack)
+    model = model_for_settings(settings)
+    services = {access.service: {r.kind.value: service_secret_name(primary_prefix, access.service, r.kind.value)
+                                 for r in access.login_roles}
+                for access in model.services}
+    return {
+        "masterSecretName": master_secret_name(primary_prefix),
+        "masterSecretArn": primary.get_output("masterSecretArn").apply(
+            lambda arn: replica_arn(str(arn), region) if arn else ""),
+        "serviceSecretNames": services,
+        "platformSecretNames": {r.kind.value: service_secret_name(primary_prefix, "platform", r.kind.value)
+                                for r in model.platform.roles if r.login},
+    }

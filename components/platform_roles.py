@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_postgresql as postgresql
 
+from components.secrets import CredentialSecret
 from components.service_schema import SecretStore, declare_role, login_secret
 from config.access import PlatformAccess, PlatformRoleKind, model_for_settings
 from config.settings import StackSettings
@@ -64,7 +64,7 @@ class PlatformRoles(pulumi.ComponentResource):
                     parent=self, depends_on=[*self.roles.values(), *([previous] if previous else [])]
                 ),
             )
-        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        self.secrets: dict[str, CredentialSecret] = {}
         if args.secret_store is not None:
             for r in platform.roles:
                 kind = r.kind.value

@@ -59,13 +59,13 @@ def local_provider(
     path = project_root / settings.local.connections_file
     host, port = "127.0.0.1", settings.local.preferred_port
     username, password = settings.instance.master_username, ""
-    sslrootcert = str(project_root / ".local" / "tls" / "ca.crt")
+    sslrootcert = ".local/tls/ca.crt"
     if path.is_file():
         admin = urlsplit(json.loads(path.read_text())["admin"])
         query = dict(part.split("=", 1) for part in admin.query.split("&") if "=" in part)
         host, port = admin.hostname or host, admin.port or port
         username, password = unquote(admin.username or username), unquote(admin.password or "")
-        sslrootcert = unquote(query.get("sslrootcert", sslrootcert))
+        sslrootcert = _relative_to(project_root, unquote(query.get("sslrootcert", sslrootcert)))
     else:
         pulumi.log.warn(
             f"{path} not found: run `edumatrix-db local up --server-only` before `pulumi up --stack local`"
@@ -82,6 +82,14 @@ def local_provider(
     )
 
 
+def _relative_to(project_root: Path, path: str) -> str:
+    """`path` relative to the project root when it lies inside it: plans do not depend on the checkout's place."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root.resolve()))
+    except ValueError:
+        return path
+
+
 def rds_admin_provider(
     name: str,
     *,
@@ -93,8 +101,9 @@ def rds_admin_provider(
     rds_ca_bundle: str,
     opts: pulumi.ResourceOptions | None = None,
 ) -> postgresql.Provider:
-    """The provider of an AWS stack: the instance's `address`, the RDS-managed master password read from
-    its Secrets Manager secret, TLS verified against the RDS CA bundle (a PEM file path, e.g. AWS's
+    """The provider of an AWS stack: the instance's `address`, the master password read from its Secrets Manager
+    secret (the platform's, or the RDS-managed one; after rotation the secret is the only place it is right),
+    TLS verified against the RDS CA bundle (a PEM file path relative to the project root, e.g. AWS's
     `global-bundle.pem` committed to the repository)."""
     secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
     password = secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else "")

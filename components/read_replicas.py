@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.instance_posture import instance_posture
+from components.instance_posture import custom_timeouts, instance_posture
 from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
 from components.log_groups import RdsLogGroups, RdsLogGroupsArgs
 from config.settings import InstanceSettings, ReplicaSettings
@@ -27,7 +27,7 @@ class ReadReplicasArgs:
     source_arn: pulumi.Input[str]
     instance: InstanceSettings  # the primary's settings: replicas keep its family, posture and windows
     replicas: ReplicaSettings
-    kms_key_arn: pulumi.Input[str]  # the primary's CMK: storage, Performance Insights, logs, alarm topic
+    kms_key_arn: pulumi.Input[str]  # the primary's CMK: storage, Performance Insights, logs
     parameter_group_name: pulumi.Input[str]  # the primary's group: same family, same parameters
     subnet_group_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
@@ -84,12 +84,12 @@ class ReadReplicas(pulumi.ComponentResource):
                 **instance_posture(settings, key_arn=args.kms_key_arn, monitoring_role_arn=args.monitoring_role_arn,
                                    region=args.region),
                 tags={**tags, "replica-of": args.source_identifier},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs],
+                                            custom_timeouts=custom_timeouts(settings.timeouts)),
             ))
         alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
             replica_identifiers=[replica.identifier for replica in self.replicas],
             settings=args.replicas,
-            kms_key_arn=args.kms_key_arn,
             region=args.region,
             tags=tags,
         ), opts=pulumi.ResourceOptions(parent=self))

@@ -2,14 +2,25 @@
 
 Everything here is declared in the replica's region through the resources' `region` argument (pulumi_aws 7),
 except the enhanced-monitoring role (IAM is global). KMS keys are regional, so the replica's storage,
-Performance Insights, logs, replicated backups and alarm topic use a key created in its region: the
-primary's key ARN cannot be used here.
+Performance Insights, logs and replicated backups use a key created in its region (the alarm topic one of its
+own there): the primary's key ARN cannot be used here.
 
 Promotion (`promote=True`) drops `replicate_source_db`; the SDK documents that "removing the
 `replicate_source_db` attribute from an existing RDS Replicate database managed by the provider will promote
-the database to a fully standalone database". Promotion also turns on what only a primary needs: Multi-AZ,
-a final snapshot, an RDS-managed master secret in this region, and stops replicating the old primary's
-backups and alarming on a replica lag that no longer exists.
+the database to a fully standalone database". Promotion also turns on what only a primary needs: Multi-AZ and
+a final snapshot, and stops alarming on a replica lag that no longer exists. The master password stays what it
+was (a physical replica has its source's): its copy in this region is the primary stack's master secret,
+replicated here (components/secrets.py), and the region stack exports its name.
+
+The replicated automated backups are declared with `retain_on_delete`: deleting that resource (which promotion
+does) calls the *source* region and waits up to 75 minutes for it to confirm (terraform-provider-aws
+`instance_automated_backups_replication.go`: the delete opens "a new client to the source region"). During the
+regional outage that prompted the promotion that fails or hangs the `up`; with `retain_on_delete` Pulumi only
+forgets the resource, and the runbook stops the replication once the source region answers again
+(docs/failover-runbook.md, "Afterwards").
+
+Instance operations get long custom timeouts (`region.timeouts`, default create 12h): creating the replica copies
+a snapshot of the whole primary across regions, and a promotion is followed by the Multi-AZ conversion.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.instance_foundation import InstanceFoundation, InstanceFoundationArgs
-from components.instance_posture import final_snapshot_identifier, instance_posture
+from components.instance_posture import custom_timeouts, final_snapshot_identifier, instance_posture
 from components.lag_alarms import ReplicaLagAlarms, ReplicaLagAlarmsArgs
 from config.settings import InstanceSettings, NetworkSettings, RegionSettings
 
@@ -93,9 +104,6 @@ class RegionReplica(pulumi.ComponentResource):
             skip_final_snapshot=not final_snapshot,
             final_snapshot_identifier=(final_snapshot_identifier(name, args.identifier, self)
                                        if final_snapshot else None),
-            # A promoted primary gets its own managed master secret, in this region, under this region's key.
-            manage_master_user_password=True if promoted else None,
-            master_user_secret_kms_key_id=key_arn if promoted else None,
             deletion_protection=settings.deletion_protection,
             # A failover is applied now, not at the next maintenance window.
             apply_immediately=True if promoted else settings.apply_immediately,
@@ -104,7 +112,8 @@ class RegionReplica(pulumi.ComponentResource):
             tags={**tags, "role": "primary"} if promoted else {**tags, "role": "replica",
                                                                 "replica-of": args.primary_region},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[foundation.log_groups],
-                                        protect=settings.deletion_protection),
+                                        protect=settings.deletion_protection,
+                                        custom_timeouts=custom_timeouts(args.settings.timeouts)),
         )
 
         self.backups_replication = None
@@ -118,13 +127,13 @@ class RegionReplica(pulumi.ComponentResource):
                 kms_key_id=key_arn,
                 retention_period=args.settings.backup_replication_days,
                 region=region,
-                opts=child,
+                # Promotion deletes this resource; its delete waits on the (lost) source region. See above.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
             )
         if not promoted:
             alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
                 replica_identifiers=[self.instance.identifier],
                 settings=args.settings,
-                kms_key_arn=key_arn,
                 region=region,
                 tags=tags,
             ), opts=child)

@@ -1,9 +1,18 @@
 """Renderer 1 of the access model: one `ServiceSchema` component per service, with pulumi-postgresql.
 
 Children of `ServiceSchema("feedback", ...)`: four `Role`s (`feedback-owner`, ...), one `RandomPassword`
-per login role, the `Schema`, the migrator's membership in the owner (`GrantRole`), one `Grant` per
-(role, object type) and one `DefaultPrivileges` per (grantee, object type), and, when a secret store is
-given, a Secrets Manager secret per login role encrypted with the CMK.
+and one `RandomId` (the SCRAM salt, stable in state) per login role, the `Schema`, the migrator's membership
+in the owner (`GrantRole`), one `Grant` per (role, object type) and one `DefaultPrivileges` per (grantee,
+object type), and, when a secret store is given, a `CredentialSecret` per login role encrypted with the CMK
+and copied into the store's replica regions.
+
+Rotation (a store with `rotation`): the app and readonly logins' secrets are rotated by AWS's single-user
+rotation function, which logs in as the login itself and runs `ALTER USER ... WITH PASSWORD`. With
+`rds.restrict_password_commands=1` that needs membership in `rds_password`, granted here (a login without
+CREATEROLE can only change its own password). Once rotated, the secret is the source of truth: the role's
+password is not pushed again (`ignore_changes`). The migrator is not rotated: it logs in with `role` set to its
+owner, so `ALTER USER <migrator>` runs as the owner and PostgreSQL refuses it (tests/pg/test_password_rotation.py);
+its secret keeps the generated password (README, "Limits").
 
 Traps of the provider this file avoids:
 - `Role.roles` is never set: memberships are `GrantRole`s only (mixing the two makes them fight).
@@ -14,20 +23,25 @@ Traps of the provider this file avoids:
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
+from components.secrets import CredentialSecret, CredentialSecretArgs, Rotation, rotate, service_secret_name
 from config.access import PUBLIC, ObjectType, RoleSpec, ServiceAccess, model_for_settings
-from config.scram import scram_verifier
+from config.naming import RoleKind
+from config.scram import SALT_BYTES, scram_verifier
 from config.settings import StackSettings
+
+# Logins whose secrets AWS's single-user rotation function can rotate (see the module docstring).
+ROTATED_KINDS = frozenset({RoleKind.APP.value, RoleKind.READONLY.value})
+# RDS's role whose members may set passwords while rds.restrict_password_commands=1.
+RDS_PASSWORD_ROLE = "rds_password"
 
 
 @dataclass
@@ -37,10 +51,14 @@ class SecretStore:
     kms_key_id: pulumi.Input[str]
     host: pulumi.Input[str]
     port: pulumi.Input[int]
-    name_prefix: str
-    """Secret names are `<name_prefix>/<service>/<kind>`, e.g. `edumatrix-prod/db/feedback/app`."""
+    stack_prefix: str
+    """Secret names are `<stack_prefix>/db/<group>/<kind>`, e.g. `edumatrix-prod/db/feedback/app`."""
     tags: dict[str, str] = field(default_factory=dict)
     recovery_window_in_days: int = 30
+    replica_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Region -> a CMK there: the region stacks' regions, where copies of every secret are kept."""
+    rotation: Rotation | None = None
+    """How the app and readonly logins' secrets are rotated (None: not rotated)."""
 
 
 @dataclass
@@ -63,10 +81,13 @@ class ServiceSchema(pulumi.ComponentResource):
         kinds = {r.name: r.kind.value for r in access.roles}
         kinds[PUBLIC] = PUBLIC
 
+        store = args.secret_store
+        rotation = store.rotation if store is not None else None
         self.roles: dict[str, postgresql.Role] = {}
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for r in access.roles:
-            self.roles[r.kind.value], password = declare_role(self, f"{name}-{r.kind.value}", r)
+            self.roles[r.kind.value], password = declare_role(
+                self, f"{name}-{r.kind.value}", r, rotated=rotation is not None and r.kind.value in ROTATED_KINDS)
             if password is not None:
                 self.passwords[r.kind.value] = password
         owner = self.roles["owner"]
@@ -123,30 +144,43 @@ class ServiceSchema(pulumi.ComponentResource):
             )
             self.default_privileges.append(previous)
 
-        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
-        if args.secret_store is not None:
+        self.secrets: dict[str, CredentialSecret] = {}
+        if store is not None:
             for r in access.login_roles:
                 kind = r.kind.value
                 self.secrets[kind] = login_secret(
-                    self, f"{name}-{kind}", args.secret_store, r, access.service, kind, self.passwords[kind],
+                    self, f"{name}-{kind}", store, r, access.service, kind, self.passwords[kind],
                     args.database, self.roles[kind],
                 )
+                if rotation is None or kind not in ROTATED_KINDS:
+                    continue
+                may_set_password = postgresql.GrantRole(
+                    f"{name}-{kind}-in-{RDS_PASSWORD_ROLE}",
+                    role=r.name,
+                    grant_role=RDS_PASSWORD_ROLE,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.roles[kind], previous]),
+                )
+                previous = may_set_password
+                rotate(f"{name}-{kind}-rotation", self.secrets[kind].arn, rotation,
+                       pulumi.ResourceOptions(parent=self, depends_on=[may_set_password]))
 
         self.register_outputs(
             {
                 "schema": self.schema.name,
                 "roles": {kind: role.name for kind, role in self.roles.items()},
                 "passwords": pulumi.Output.secret(self.passwords),
-                "secretArns": {kind: s.arn for kind, s in self.secrets.items()},
+                "secretArns": {kind: secret.arn for kind, secret in self.secrets.items()},
             }
         )
 
 
 def declare_role(
-    parent: pulumi.Resource, name: str, r: RoleSpec
+    parent: pulumi.Resource, name: str, r: RoleSpec, *, rotated: bool = False
 ) -> tuple[postgresql.Role, pulumi.Output[str] | None]:
-    """The role `r` (every attribute stated), and for a login its generated password (`<name>-password`)."""
-    password = None
+    """The role `r` (every attribute stated), and for a login its generated password (`<name>-password`),
+    set as a SCRAM verifier salted by a `RandomId` of its own (`<name>-scram-salt`, stable in state). A
+    `rotated` login's password belongs to its secret after creation: it is never sent again."""
+    password = verifier = None
     if r.login:
         password = random.RandomPassword(
             f"{name}-password",
@@ -154,12 +188,14 @@ def declare_role(
             special=False,
             opts=pulumi.ResourceOptions(parent=parent, additional_secret_outputs=["result"]),
         ).result
+        salt = random.RandomId(f"{name}-scram-salt", byte_length=SALT_BYTES, opts=pulumi.ResourceOptions(parent=parent))
+        # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
+        verifier = pulumi.Output.all(password, salt.hex).apply(lambda v: _verifier_of(v[0], v[1]))
     role = postgresql.Role(
         name,
         name=r.name,
         login=r.login,
-        # A SCRAM verifier, never the clear text: PostgreSQL logs failing and slow statements.
-        password=(password.apply(functools.partial(_verifier_of, r.name)) if password is not None else None),
+        password=verifier,
         connection_limit=r.connection_limit,
         statement_timeout=r.statement_timeout_ms,
         idle_in_transaction_session_timeout=r.idle_in_transaction_session_timeout_ms,
@@ -171,7 +207,7 @@ def declare_role(
         bypass_row_level_security=r.bypass_row_level_security,
         replication=r.replication,
         inherit=r.inherit,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["password"] if rotated else None),
     )
     return role, password
 
@@ -186,38 +222,24 @@ def login_secret(
     password: pulumi.Input[str],
     database: str,
     role_resource: pulumi.Resource,
-) -> aws.secretsmanager.Secret:
-    """A login's credentials in Secrets Manager under the CMK: `<prefix>/<group>/<kind>` (`group` is the
-    service, or `platform`), written after the role exists."""
-    secret = aws.secretsmanager.Secret(
-        f"{name}-secret",
-        name=f"{store.name_prefix}/{group}/{kind}",
-        kms_key_id=store.kms_key_id,
-        recovery_window_in_days=store.recovery_window_in_days,
+) -> CredentialSecret:
+    """A login's credentials in Secrets Manager under the CMK: `<prefix>/db/<group>/<kind>` (`group` is the
+    service, or `platform`), written once after the role exists, copied into the store's replica regions."""
+    return CredentialSecret(name, CredentialSecretArgs(
+        name=service_secret_name(store.stack_prefix, group, kind),
         description=f"PostgreSQL login {role.name} ({group})",
+        kms_key_id=store.kms_key_id,
+        value={"username": role.name, "password": password, "host": store.host, "port": store.port,
+               "dbname": database, "engine": "postgres"},
+        replica_keys=store.replica_keys,
         tags={**store.tags, "db-role": role.name},
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    aws.secretsmanager.SecretVersion(
-        f"{name}-secret-value",
-        secret_id=secret.id,
-        secret_string=pulumi.Output.json_dumps(
-            {
-                "username": role.name,
-                "password": password,
-                "host": store.host,
-                "port": store.port,
-                "dbname": database,
-                "engine": "postgres",
-            }
-        ),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_resource]),
-    )
-    return secret
+        recovery_window_in_days=store.recovery_window_in_days,
+        depends_on=[role_resource],
+    ), opts=pulumi.ResourceOptions(parent=parent))
 
 
-def _verifier_of(role: str, password: str) -> str:
-    return scram_verifier(role, password)
+def _verifier_of(password: str, salt_hex: str) -> str:
+    return scram_verifier(password, salt=bytes.fromhex(salt_hex))
 
 
 def declare_service_schemas(

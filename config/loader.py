@@ -35,7 +35,8 @@ from pydantic.fields import FieldInfo
 
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem, SettingError
-from config.regions import REGION_KEY, region_problems, resolve_region_stack
+from config.preflight import preflight_problems
+from config.regions import REGION_KEY, region_problems, resolve_region_stack, secret_replica_problems
 from config.settings import NAMESPACE, Environment, Model, StackSettings
 from config.stack_rules import network_reuse_problems, stack_problems
 from config.yamlfile import PathPart, dotted, read_yaml
@@ -45,7 +46,11 @@ STACKS_DIR = PROJECT_ROOT / "stacks"
 
 # Keys that were renamed: old dotted key -> new dotted key. A stack file still using an old name gets an
 # error that says the new one (stack-file keys are an interface; they are never renamed silently).
-RENAMED_KEYS: dict[str, str] = {}
+RENAMED_KEYS: dict[str, str] = {
+    # ReplicaLag is reported in seconds (LagAlarmSettings reports the nested keys with the same advice).
+    f"{NAMESPACE}:region.lagThresholdMs": f"{NAMESPACE}:region.lagThresholdSeconds",
+    f"{NAMESPACE}:replicas.lagThresholdMs": f"{NAMESPACE}:replicas.lagThresholdSeconds",
+}
 
 # Keys of other namespaces the program reads.
 FOREIGN_KEYS = {"aws:region": "aws_region"}
@@ -187,6 +192,7 @@ def validate_config(config: Mapping[str, Any], *, stack: str, source: str,
         raise ConfigError(problems)
     settings, problems = resolve_region_stack(settings, directory, load=load_stack, read=read_stack_config,
                                               known=available_stacks(directory))
+    problems += secret_replica_problems(settings, directory, read=read_stack_config, known=available_stacks(directory))
     if problems:
         raise ConfigError(problems)
     return settings
@@ -204,6 +210,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
                 src, f"{ns}:services.{service}", "unknown service",
                 (f"did you mean {hint[0]!r}? " if hint else "") + f"services: {', '.join(catalog_names)}",
             ))
+    problems.extend(preflight_problems(settings))
     if settings.is_local and settings.replicas.count:
         problems.append(Problem(src, f"{ns}:replicas.count", "the local stack has no RDS instance to replicate",
                                 "remove the key"))

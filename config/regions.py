@@ -155,3 +155,63 @@ def _cannot_be_primary(name: str, stacks_dir: Path, read: ConfigReader) -> bool:
     except ConfigError:
         return False
     return REGION_KEY in config or config.get(f"{NAMESPACE}:environment") == "local"
+
+
+SECRETS_KEY = f"{NAMESPACE}:secrets.replicaRegions"
+
+
+def secret_replica_problems(settings: StackSettings, stacks_dir: Path, *, read: ConfigReader,
+                            known: list[str]) -> list[Problem]:
+    """A primary's `secrets.replicaRegions` must list the region of every region stack naming it.
+
+    The primary stack copies its credentials (master and service secrets) into those regions under keys of its
+    own there, so it needs them before any region stack is deployed; the list is written in its stack file (a
+    review shows it) and checked here against the region stack files, so a region stack cannot exist without its
+    copies. A region listed before its stack file exists is fine (deploy order: the primary first). A sibling file
+    that cannot be read, or names no valid region of the primary's partition, is left to its own check.
+    """
+    src, configured = settings.source, settings.secrets.replica_regions
+    if settings.is_region_stack:
+        if configured:
+            return [Problem(src, SECRETS_KEY, "a region stack's credentials are its primary's copies",
+                            f"remove the key; list this region in the secrets.replicaRegions of "
+                            f"{settings.region.primary_stack if settings.region else 'the primary'}")]
+        return []
+    if settings.is_local:
+        return []
+    named: dict[str, str] = {}
+    for other in known:
+        if other == settings.stack or _region_section(other, stacks_dir, read).get("primaryStack") != settings.stack:
+            continue
+        try:
+            config, _ = read(other, stacks_dir)
+        except ConfigError:
+            continue
+        region = config.get("aws:region")
+        if isinstance(region, str) and region in AWS_REGIONS and region != settings.aws_region and \
+                settings.aws_region and partition_of(region) == partition_of(settings.aws_region):
+            named[region] = other
+    problems: list[Problem] = []
+    if named and settings.instance.master_password == "rds-managed":
+        problems.append(Problem(
+            src, f"{NAMESPACE}:instance.masterPassword",
+            f"{', '.join(sorted(named.values()))} replicate{'s' if len(named) == 1 else ''} this instance, and RDS "
+            "cannot create a replica of an instance whose master password it manages (ManageMasterUserPassword)",
+            "remove masterPassword (default platform)"))
+    for region in sorted(set(named) - set(configured)):
+        problems.append(Problem(
+            src, SECRETS_KEY, f"stacks/Pulumi.{named[region]}.yaml replicates this stack into {region}, which is not "
+            "listed: after a promotion there, no credentials would be found in that region",
+            f"add {region} to {SECRETS_KEY} and `pulumi up` this stack before {named[region]}"))
+    for region in configured:
+        if region not in AWS_REGIONS:
+            hint = difflib.get_close_matches(region, AWS_REGIONS, n=1)
+            problems.append(Problem(src, SECRETS_KEY, f"{region!r} is not an AWS region",
+                                    f"did you mean {hint[0]!r}?" if hint else "use a region name, e.g. eu-west-1"))
+        elif region == settings.aws_region:
+            problems.append(Problem(src, SECRETS_KEY, f"{region} is this stack's own region: the secrets are there",
+                                    f"remove {region}"))
+        elif settings.aws_region and partition_of(region) != partition_of(settings.aws_region):
+            problems.append(Problem(src, SECRETS_KEY, f"Secrets Manager does not replicate from "
+                                    f"{settings.aws_region} into {region} (another partition)", f"remove {region}"))
+    return problems

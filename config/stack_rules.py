@@ -4,7 +4,7 @@
   `-replica-N` suffix;
 - a master user that would collide with a role the platform creates or RDS reserves;
 - an alarm topic in another region than the alarms that notify it;
-- a storage type that needs settings the stack does not give;
+- (storage: config/preflight.py, with the other rules of the settings issue 10 added);
 - a VPC, subnet or security group that another stack file uses in another region (they exist in one region).
 """
 
@@ -19,7 +19,7 @@ from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
 from config.naming import RoleKind
 from config.regions import partition_of
-from config.settings import NAMESPACE, InstanceSettings, LagAlarmSettings, StackSettings
+from config.settings import NAMESPACE, LagAlarmSettings, StackSettings
 
 ConfigReader = Callable[[str, Path], tuple[dict[str, Any], str]]
 NETWORK_KEY = f"{NAMESPACE}:network"
@@ -27,8 +27,7 @@ NETWORK_KEY = f"{NAMESPACE}:network"
 
 def stack_problems(settings: StackSettings) -> list[Problem]:
     """Every rule of this module that needs only the stack itself."""
-    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings),
-            *storage_problems(settings)]
+    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings)]
 
 
 def identifier_problems(settings: StackSettings) -> list[Problem]:
@@ -90,19 +89,6 @@ def alarm_topic_problems(settings: StackSettings) -> list[Problem]:
                 f"use a topic in {region} (arn:{partition_of(region)}:sns:{region}:<account>:<name>), or remove the "
                 "key and the stack declares its own"))
     return problems
-
-
-def storage_problems(settings: StackSettings) -> list[Problem]:
-    """io1/io2 need provisioned IOPS (CreateDBInstance `Iops`; research/issue10.md section 6)."""
-    inst = settings.instance
-    if inst.storage_type not in ("io1", "io2") or getattr(inst, "iops", None) is not None:
-        return []
-    if "iops" in InstanceSettings.model_fields:
-        fix = f"set {NAMESPACE}:instance.iops (0.5 to 50 per GiB of allocatedStorageGb), or use gp3"
-    else:
-        fix = "use storageType: gp3 (this platform has no provisioned-IOPS setting yet)"
-    return [Problem(settings.source, f"{NAMESPACE}:instance.storageType",
-                    f"storageType {inst.storage_type} needs provisioned IOPS; RDS refuses it without", fix)]
 
 
 def network_reuse_problems(settings: StackSettings, stacks_dir: Path, read: ConfigReader,

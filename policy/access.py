@@ -102,6 +102,18 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     return problems
 
 
+# The one RDS role a service login may join: rds_password lets the app and readonly logins set their own password
+# (AWS's single-user rotation function does, with rds.restrict_password_commands=1; components/service_schema.py).
+ROTATED_LOGIN_GROUP = "rds_password"
+ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY)
+
+
+def _rotation_membership(member: Any, granted: Any) -> bool:
+    service = service_of_role(member)
+    return granted == ROTATED_LOGIN_GROUP and service is not None and \
+        member in {role_name(service, kind) for kind in ROTATED_KINDS}
+
+
 def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None:
     for res in of_type(args.resources, PG_GRANT, PG_DEFAULT_PRIVILEGES):
         kind = "grant" if res.resource_type == PG_GRANT else "default privileges"
@@ -116,7 +128,7 @@ def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None
             report(f"membership in {granted} is granted to PUBLIC", res.urn)
         elif member_service and granted_service and member_service != granted_service:
             report(f"{member} is made a member of {granted}, a role of another service", res.urn)
-        elif member_service and not granted_service:
+        elif member_service and not granted_service and not _rotation_membership(member, granted):
             report(f"service role {member} is made a member of {granted}, a role outside its service", res.urn)
         elif str(member) in platform and str(granted) not in platform[str(member)][1]:
             report(f"platform role {member} is made a member of {granted}, which the access model does not "
@@ -131,7 +143,8 @@ def _grants_confined(args: StackValidationArgs, report: ReportViolation) -> None
 
 service_grants_confined = StackPolicy(
     "service-grants-confined",
-    "Grants, default privileges and role memberships never cross service schemas; nothing goes to PUBLIC.",
+    "Grants, default privileges and role memberships never cross service schemas; nothing goes to PUBLIC (the app "
+    "and readonly logins may join rds_password, which their password rotation needs).",
     types=[PG_GRANT, PG_DEFAULT_PRIVILEGES, PG_GRANT_ROLE, PG_SCHEMA], validate=_grants_confined,
     severity=Severity.CRITICAL, controls=["spec 2.B no cross-schema queries", "spec 4.A schema-level RBAC"],
     remediation="Grant a service's roles only on <service>_schema; cross-service data travels as events.",

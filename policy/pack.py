@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policy import access, audit, backup, encryption, lambdas, rds, replication, tags
+from policy import access, audit, aws_api, backup, encryption, lambdas, rds, replication, tags
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
@@ -26,6 +26,7 @@ POLICIES: list[PackPolicy] = [
     *backup.POLICIES,
     *lambdas.POLICIES,
     *tags.POLICIES,
+    *aws_api.POLICIES,
 ]
 
 

@@ -46,3 +46,14 @@ def region_stack_from_template(region: str, *, vpc: str = "0d1b2c3d4e5f60718") -
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     return text
+
+
+def add_secret_replica_region(stacks_dir: Path, region: str, primary: str = "prod") -> None:
+    """List `region` in the primary's `secrets.replicaRegions`, as docs/new-region.md tells a person to."""
+    path = stacks_dir / f"Pulumi.{primary}.yaml"
+    text = path.read_text(encoding="utf-8")
+    if "    replicaRegions:\n" in text:
+        text = text.replace("    replicaRegions:\n", f"    replicaRegions:\n      - {region}\n", 1)
+    else:
+        text += f"  edumatrix-db:secrets:\n    replicaRegions:\n      - {region}\n"
+    path.write_text(text, encoding="utf-8")

@@ -20,6 +20,18 @@ PARTS = {  # child component type -> name suffix (unchanged from before the foun
 PART_RESOURCES = ("aws:kms/key:Key", "aws:rds/subnetGroup:SubnetGroup", "aws:ec2/securityGroup:SecurityGroup",
                   "aws:rds/parameterGroup:ParameterGroup", "aws:iam/role:Role", "aws:cloudwatch/logGroup:LogGroup")
 REGION = "eu-west-1"
+# Keys and security groups of other concerns: the alarm topic's key, the rotation function's security group, and
+# the keys the primary stack copies its credentials under in other regions.
+OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner")
+
+
+def owned_elsewhere(recording: Recording, resource: RecordedResource) -> bool:
+    recorded = {r.urn: r for r in recording.resources}
+    ancestors, parent = [], resource.parent
+    while parent in recorded:
+        ancestors.append(recorded[parent])
+        parent = recorded[parent].parent
+    return any(a.type in OTHER_OWNERS or "-secrets-" in a.name for a in ancestors)
 
 
 def descendants(recording: Recording, urn: str) -> list[RecordedResource]:
@@ -40,15 +52,15 @@ def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource
 
 def assert_holds_every_part(recording: Recording, foundation: RecordedResource, name: str) -> None:
     """The five parts are the foundation's children; every key, network, parameter group and monitoring
-    role of the stack, and the instance's own log groups, are below it (the ops runner's own security groups,
-    roles and log group are the runner's)."""
+    role of the stack, and the instance's own log groups, are below it (but the alarm topic's key, the rotation
+    function's network, the credential copies' keys and the ops runner's security groups, roles and log group)."""
     children = recording.children_of(foundation.urn)
     assert {(c.type, c.name) for c in children} == {(t, f"{name}-{s}") for t, s in PARTS.items()}
     below = {r.urn for r in descendants(recording, foundation.urn)}
     for type_token in PART_RESOURCES:
-        found = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn and (
-                 type_token != "aws:cloudwatch/logGroup:LogGroup"
-                 or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/"))]
+        found = [r for r in recording.of_type(type_token) if not owned_elsewhere(recording, r)
+                 and (type_token != "aws:cloudwatch/logGroup:LogGroup"
+                      or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/"))]
         assert found, type_token
         assert {r.urn for r in found} <= below, type_token
 

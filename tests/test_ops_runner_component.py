@@ -75,8 +75,9 @@ def statements(policy: RecordedResource) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("stack", ["prod", "staging", "dev"])
 def test_each_primary_stack_declares_the_runner_with_exactly_its_resources(plans, stack) -> None:
     recording = plans[stack]
-    own_topic = 0 if recording.settings.replicas.count else 1  # without replicas: a topic of its own
-    expected = RUNNER_RESOURCES + Counter({"aws:sns/topic:Topic": own_topic})
+    own_topic = 0 if recording.settings.replicas.count else 1  # without replicas: a topic of its own, under its own key
+    expected = RUNNER_RESOURCES + Counter({"aws:sns/topic:Topic": own_topic,
+                                           "edumatrix:security:PlatformKey": own_topic})
     assert Counter(r.type for r in runner_children(recording)) == expected
 
 
@@ -201,7 +202,9 @@ def test_alarms_page_the_replica_lag_topic_where_there_is_one_else_a_topic_of_th
     for alarm in (r for r in runner_children(prod) if r.type == ALARM):
         assert alarm.inputs["alarmActions"] == [prod.outputs["replicaLagAlarmTopicArn"]]
     own = child(dev, "-alarms")
-    assert own.inputs["kmsMasterKeyId"] == dev.outputs["kmsKeyArn"]
+    key = next(k for k in dev.of_type("aws:kms/key:Key") if k.props["arn"] == own.inputs["kmsMasterKeyId"])
+    assert own.inputs["kmsMasterKeyId"] != dev.outputs["kmsKeyArn"]  # not the data key: one of the alarms' own
+    assert "cloudwatch.amazonaws.com" in key.inputs["policy"]
     for alarm in (r for r in runner_children(dev) if r.type == ALARM):
         assert alarm.inputs["alarmActions"] == [own.props["arn"]]
 

@@ -7,7 +7,13 @@ import pytest
 from config.loader import available_stacks
 from edumatrix_db.cli import EXIT_CONFIG, main
 from edumatrix_db.offline import gate, parallel
-from tests.region_support import copy_stacks, edit_stack, region_stack_from_template, write_stack
+from tests.region_support import (
+    add_secret_replica_region,
+    copy_stacks,
+    edit_stack,
+    region_stack_from_template,
+    write_stack,
+)
 
 
 def _normalized(reports: list[gate.StackReport]) -> dict:
@@ -33,6 +39,7 @@ def troubled(tmp_path_factory):
     edit_stack(stacks, "prod", "maxConnections: 1500", "maxConnections: 1500\n    backupRetentionDays: 7")
     edit_stack(stacks, "staging", "edumatrix-db:environment: staging", "edumatrix-db:environment: stagin")
     write_stack(stacks, "prod-ap-southeast-2", region_stack_from_template("ap-southeast-2"))
+    add_secret_replica_region(stacks, "ap-southeast-2")
     return stacks
 
 

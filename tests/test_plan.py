@@ -67,7 +67,7 @@ def test_tree_plan_shows_components_and_key_settings(capsys):
     tree = capsys.readouterr().out
     assert "edumatrix-prod  [edumatrix:database:SharedInstance]" in tree
     assert "multiAz: True" in tree
-    assert "rds.force_ssl=1" in tree
+    assert "rds.restrict_password_commands=1" in tree
 
 
 def test_mermaid_plan_draws_the_region_and_the_primary(capsys):

@@ -111,23 +111,29 @@ def test_each_replica_has_a_replica_lag_alarm(prod: Recording) -> None:
         assert alarm.inputs["namespace"] == "AWS/RDS"
         assert alarm.inputs["metricName"] == "ReplicaLag"
         assert alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
-        assert alarm.inputs["threshold"] == pytest.approx(0.1)  # 100 ms, in the metric's unit (seconds)
+        assert alarm.inputs["threshold"] == 600  # seconds: above the 300 s an idle primary's replicas report
         assert alarm.inputs["period"] == 60
-        assert alarm.inputs["treatMissingData"] == "breaching"
+        assert alarm.inputs["treatMissingData"] == "missing"
 
 
-def test_lag_alarms_page_a_topic_encrypted_with_the_cmk(prod: Recording) -> None:
+def test_lag_alarms_page_a_topic_encrypted_with_a_key_of_its_own(prod: Recording) -> None:
     topic = prod.one(TOPIC)
-    assert topic.inputs["kmsMasterKeyId"] == prod.outputs["kmsKeyArn"]
+    key = next(k for k in prod.of_type("aws:kms/key:Key") if k.props["arn"] == topic.inputs["kmsMasterKeyId"])
+    assert topic.inputs["kmsMasterKeyId"] != prod.outputs["kmsKeyArn"]  # not the data key
+    assert key.inputs["enableKeyRotation"] is True
     for alarm in prod.of_type(ALARM):
         assert alarm.inputs["alarmActions"] == [topic.props["arn"]]
 
 
-def test_the_cmk_lets_cloudwatch_alarms_publish_to_encrypted_topics() -> None:
-    statements = json.loads(key_policy("123456789012", "aws", "us-east-1"))["Statement"]
-    alarms = next(s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"})
+def test_only_the_alarm_key_lets_cloudwatch_alarms_publish() -> None:
+    def cloudwatch(purpose: str) -> list[dict]:
+        statements = json.loads(key_policy("123456789012", "aws", "us-east-1", purpose=purpose))["Statement"]
+        return [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+
+    (alarms,) = cloudwatch("alarms")
     assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert cloudwatch("data") == []
 
 
 def test_an_existing_alarm_topic_is_paged_instead_of_declaring_one(tmp_path: Path) -> None:

@@ -12,7 +12,13 @@ from config.errors import ConfigError, Problem
 from config.loader import load_stack, settings_from_config
 from config.regions import AWS_REGIONS, partition_of
 from edumatrix_db.offline.engine import Planner
-from tests.region_support import copy_stacks, edit_stack, region_stack_from_template, write_stack
+from tests.region_support import (
+    add_secret_replica_region,
+    copy_stacks,
+    edit_stack,
+    region_stack_from_template,
+    write_stack,
+)
 
 EU = "prod-eu-west-1"
 
@@ -60,6 +66,7 @@ def test_a_region_stack_naming_a_missing_primary_stack_is_rejected(stacks: Path)
 
 def test_promotion_while_another_region_is_primary_is_rejected(stacks: Path) -> None:
     edit_stack(stacks, EU, "promote: false", "promote: true")
+    add_secret_replica_region(stacks, "eu-central-1")
     write_stack(stacks, "prod-eu-central-1",
                 region_stack_from_template("eu-central-1").replace("promote: false", "promote: true"))
     problem = _only_problem(stacks, "prod-eu-central-1")
@@ -70,6 +77,7 @@ def test_promotion_while_another_region_is_primary_is_rejected(stacks: Path) -> 
 
 def test_one_promoted_region_next_to_unpromoted_ones_is_accepted(stacks: Path) -> None:
     edit_stack(stacks, EU, "promote: false", "promote: true")
+    add_secret_replica_region(stacks, "eu-central-1")
     write_stack(stacks, "prod-eu-central-1", region_stack_from_template("eu-central-1"))
     assert load_stack(EU, stacks).region.promote is True  # type: ignore[union-attr]
     assert load_stack("prod-eu-central-1", stacks).region.promote is False  # type: ignore[union-attr]
@@ -97,6 +105,7 @@ def test_a_region_stack_cannot_replicate_itself(stacks: Path) -> None:
 
 def test_a_region_stack_keeps_its_primarys_environment(stacks: Path) -> None:
     edit_stack(stacks, EU, "primaryStack: prod", "primaryStack: staging")
+    add_secret_replica_region(stacks, "eu-west-1", primary="staging")
     problem = _only_problem(stacks, EU)
     assert problem.key == "edumatrix-db:environment"
     assert problem.fix == "set edumatrix-db:environment: staging"
@@ -110,10 +119,10 @@ def test_a_replica_cannot_cross_partitions(stacks: Path) -> None:
 
 
 def test_a_typo_in_the_region_section_names_the_right_key(stacks: Path) -> None:
-    edit_stack(stacks, EU, "lagThresholdMs: 100", "lagTresholdMs: 100")
+    edit_stack(stacks, EU, "lagThresholdSeconds: 600", "lagTresholdSeconds: 600")
     problem = _only_problem(stacks, EU)
-    assert problem.key == "edumatrix-db:region.lagTresholdMs"
-    assert problem.fix.startswith("did you mean 'lagThresholdMs'?")
+    assert problem.key == "edumatrix-db:region.lagTresholdSeconds"
+    assert problem.fix.startswith("did you mean 'lagThresholdSeconds'?")
 
 
 def test_the_planner_refuses_a_bad_region_stack_before_running_anything(stacks: Path) -> None:

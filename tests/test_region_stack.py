@@ -74,15 +74,21 @@ def test_every_regional_resource_is_pinned_to_the_stacks_region(region: Recordin
     assert {r.name: r.inputs.get("region") for r in regional} == {r.name: REGION for r in regional}
 
 
+def data_key(region: Recording):
+    """The region's data key (the alarm topic has a key of its own)."""
+    (key,) = [k for k in region.of_type(KEY) if "-lag-" not in k.name]
+    return key
+
+
 def test_the_regional_key_lives_in_the_replicas_region(region: Recording) -> None:
-    key = region.one(KEY)
+    key = data_key(region)
     assert key.inputs["region"] == REGION
     assert key.props["arn"].startswith(f"arn:aws:kms:{REGION}:")
     assert key.inputs["enableKeyRotation"] is True
 
 
 def test_the_replica_is_encrypted_with_the_regional_key_not_the_primarys(region: Recording) -> None:
-    key_arn = region.one(KEY).props["arn"]
+    key_arn = data_key(region).props["arn"]
     replica = region.one(INSTANCE)
     assert replica.inputs["storageEncrypted"] is True
     assert replica.inputs["kmsKeyId"] == key_arn
@@ -91,11 +97,13 @@ def test_the_replica_is_encrypted_with_the_regional_key_not_the_primarys(region:
     assert region.outputs["primaryKmsKeyArn"] != key_arn
 
 
-def test_logs_backups_and_alarm_topic_use_the_regional_key(region: Recording) -> None:
-    key_arn = region.one(KEY).props["arn"]
+def test_logs_and_backups_use_the_regional_key_and_the_alarm_topic_one_of_its_region(region: Recording) -> None:
+    key_arn = data_key(region).props["arn"]
     assert {g.inputs["kmsKeyId"] for g in region.of_type("aws:cloudwatch/logGroup:LogGroup")} == {key_arn}
     assert region.one(BACKUPS).inputs["kmsKeyId"] == key_arn
-    assert region.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"] == key_arn
+    topic_key = region.one("aws:sns/topic:Topic").inputs["kmsMasterKeyId"]
+    assert topic_key != key_arn
+    assert topic_key.startswith(f"arn:aws:kms:{REGION}:")
 
 
 def test_the_replica_has_its_own_network_and_parameter_group_in_the_primarys_family(region: Recording) -> None:
@@ -141,13 +149,13 @@ def test_the_primarys_automated_backups_are_replicated_into_the_region(planner: 
     assert backups["retentionPeriod"] == 7
 
 
-def test_the_lag_alarm_threshold_is_the_specs_100_ms_in_seconds(region: Recording) -> None:
+def test_the_lag_alarm_pages_on_lag_above_what_an_idle_primary_reports(region: Recording) -> None:
     alarm = region.one(ALARM).inputs
-    assert region.outputs["lagThresholdMs"] == 100
-    assert alarm["threshold"] == pytest.approx(0.1)
+    assert region.outputs["lagThresholdSeconds"] == 600
+    assert alarm["threshold"] == 600
     assert alarm["metricName"] == "ReplicaLag"
     assert alarm["dimensions"] == {"DBInstanceIdentifier": f"edumatrix-prod-{REGION}"}
-    assert alarm["treatMissingData"] == "breaching"
+    assert alarm["treatMissingData"] == "missing"
 
 
 def test_a_region_stack_declares_no_shared_instance(region: Recording) -> None:
@@ -186,12 +194,9 @@ def test_promotion_removes_the_replication_source(promoted: Recording) -> None:
 
 def test_promotion_turns_on_primary_only_settings(promoted: Recording) -> None:
     primary = promoted.one(INSTANCE).inputs
-    key_arn = promoted.one(KEY).props["arn"]
     assert primary["multiAz"] is True
     assert primary["skipFinalSnapshot"] is False
     assert re.fullmatch(rf"edumatrix-prod-{REGION}-final-[0-9a-f]{{8}}", primary["finalSnapshotIdentifier"])
-    assert primary["manageMasterUserPassword"] is True
-    assert primary["masterUserSecretKmsKeyId"] == key_arn
     assert primary["backupRetentionPeriod"] == 30
     assert primary["deletionProtection"] is True
     assert primary["applyImmediately"] is True
@@ -204,10 +209,11 @@ def test_promotion_stops_backup_replication_and_replica_lag_alarms(promoted: Rec
 
 def test_promotion_keeps_the_regional_key_network_and_parameter_group(region: Recording,
                                                                       promoted: Recording) -> None:
-    kept = ("aws:kms/key:Key", "aws:rds/subnetGroup:SubnetGroup", "aws:ec2/securityGroup:SecurityGroup",
+    kept = ("aws:rds/subnetGroup:SubnetGroup", "aws:ec2/securityGroup:SecurityGroup",
             "aws:rds/parameterGroup:ParameterGroup", INSTANCE)
     for type_token in kept:
         assert promoted.one(type_token).urn == region.one(type_token).urn  # same resource: updated in place
+    assert data_key(promoted).urn == data_key(region).urn
     assert promoted.one(INSTANCE).inputs["kmsKeyId"] == region.one(INSTANCE).inputs["kmsKeyId"]
 
 

@@ -46,7 +46,7 @@ def record(stack: str, *, secrets: bool) -> RecordingMocks:
                 kms_key_id="arn:aws:kms:us-east-1:123456789012:key/mock",
                 host="db.example.internal",
                 port=5432,
-                name_prefix=f"edumatrix-{stack}/db",
+                stack_prefix=f"edumatrix-{stack}",
             )
             if secrets
             else None

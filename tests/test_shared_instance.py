@@ -31,7 +31,18 @@ def db(prod: Recording):
 
 @pytest.fixture(scope="module")
 def key_arn(prod: Recording) -> str:
-    return prod.one("aws:kms/key:Key").props["arn"]
+    return data_key(prod).props["arn"]
+
+
+def data_key(prod: Recording):
+    """The instance's CMK (the alarm topic and the credential copies in other regions have keys of their own)."""
+    (key,) = [k for k in prod.of_type("aws:kms/key:Key") if k.name == "edumatrix-prod-kms-key"]
+    return key
+
+
+def instance_security_group(prod: Recording):
+    (group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "edumatrix-prod-net-sg"]
+    return group
 
 
 def params(prod: Recording) -> dict[str, tuple[str, str]]:
@@ -39,16 +50,17 @@ def params(prod: Recording) -> dict[str, tuple[str, str]]:
     return {p["name"]: (p["value"], p["applyMethod"]) for p in group.inputs["parameters"]}
 
 
-def test_storage_performance_insights_and_master_secret_use_the_customer_managed_key(db, key_arn):
+def test_storage_performance_insights_and_master_secret_use_the_customer_managed_key(prod, db, key_arn):
     assert db.inputs["storageEncrypted"] is True
     assert db.inputs["kmsKeyId"] == key_arn
     assert db.inputs["performanceInsightsEnabled"] is True
     assert db.inputs["performanceInsightsKmsKeyId"] == key_arn
-    assert db.inputs["masterUserSecretKmsKeyId"] == key_arn
+    master = next(s for s in prod.of_type("aws:secretsmanager/secret:Secret") if s.inputs["name"].endswith("/master"))
+    assert master.inputs["kmsKeyId"] == key_arn
 
 
 def test_the_key_rotates_and_lets_cloudwatch_logs_encrypt_only_this_accounts_groups(prod):
-    key = prod.one("aws:kms/key:Key").inputs
+    key = data_key(prod).inputs
     assert key["enableKeyRotation"] is True
     policy = json.loads(key["policy"])
     logs = next(s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs."))
@@ -56,8 +68,10 @@ def test_the_key_rotates_and_lets_cloudwatch_logs_encrypt_only_this_accounts_gro
     assert "123456789012:log-group:*" in json.dumps(logs["Condition"])
 
 
-def test_master_password_is_managed_by_rds_under_a_non_default_name(db):
-    assert db.inputs["manageMasterUserPassword"] is True
+def test_the_master_password_is_the_platforms_passed_write_only_under_a_non_default_name(db):
+    assert "manageMasterUserPassword" not in db.inputs  # RDS refuses replicas of a managed-password source
+    assert db.inputs["passwordWo"] == "[secret]"
+    assert db.inputs["passwordWoVersion"] == 1
     assert "password" not in db.inputs
     assert db.inputs["username"] == "edumatrix_admin"
 
@@ -67,17 +81,19 @@ def test_the_instance_is_private_in_the_configured_subnets_and_security_group(pr
     subnets = prod.one("aws:rds/subnetGroup:SubnetGroup")
     assert db.inputs["dbSubnetGroupName"] == subnets.props["name"]
     assert len(subnets.inputs["subnetIds"]) == 3
-    group = outside_the_runner(prod, "aws:ec2/securityGroup:SecurityGroup")
-    assert db.inputs["vpcSecurityGroupIds"] == [group.id]
+    assert db.inputs["vpcSecurityGroupIds"] == [instance_security_group(prod).id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_security_group_and_the_ops_runner(prod, db):
+def test_port_5432_is_admitted_only_from_the_configured_group_the_ops_runner_and_the_rotation_function(prod, db):
     rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
              if r.inputs["securityGroupId"] == db.inputs["vpcSecurityGroupIds"][0]]
     runner_group = next(r for r in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
                         if r.name == "edumatrix-prod-ops-runner-sg")
+    rotator = prod.one("edumatrix:security:SecretRotator")
+    (rotator_group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.parent == rotator.urn]
     assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"])
-                  for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id)])
+                  for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id),
+                                             (5432, 5432, rotator_group.id)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 
@@ -133,8 +149,8 @@ def test_logs_are_exported_to_cmk_encrypted_groups_created_before_the_instance(p
 
 def test_parameter_group_enforces_tls_audit_slow_query_logging_and_logical_replication(prod, db):
     values = params(prod)
-    assert values["rds.force_ssl"] == ("1", "immediate")
-    assert values["ssl_min_protocol_version"][0] == "TLSv1.3"
+    assert "rds.force_ssl" not in values  # 1 is postgres15's default on RDS; setting it diffs on every preview
+    assert values["ssl_min_protocol_version"] == ("TLSv1.2", "immediate")
     assert values["shared_preload_libraries"] == ("pg_stat_statements,pgaudit,pg_cron", "pending-reboot")
     assert values["pgaudit.log"][0] == "ddl,role"
     assert values["log_connections"][0] == values["log_disconnections"][0] == "1"
@@ -166,10 +182,9 @@ def _descendants(recording, urn):
 def test_the_instance_and_its_parts_hang_under_the_shared_instance_component(prod, db):
     instance_side = _descendants(prod, prod.one("edumatrix:database:SharedInstance").urn)
     parts = [db, prod.one("aws:rds/parameterGroup:ParameterGroup"), prod.one("aws:rds/subnetGroup:SubnetGroup"),
-             outside_the_runner(prod, "aws:ec2/securityGroup:SecurityGroup"),
+             instance_security_group(prod), data_key(prod),
              *(g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if "/edumatrix-prod/" in g.inputs["name"])]
     assert {p.urn for p in parts} <= instance_side
-    assert {k.urn for k in prod.of_type("aws:kms/key:Key")} <= instance_side
 
 
 def test_every_aws_resource_belongs_to_a_platform_component(prod):

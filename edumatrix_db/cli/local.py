@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         "admin": settings.instance.master_username,
         "max_connections": settings.instance.max_connections,
         "preferred_port": settings.local.preferred_port,
+        "ssl_min_protocol_version": settings.instance.ssl_min_protocol_version,
+        "temp_file_limit_mb": settings.instance.temp_file_limit_mb,
     }
     try:
         if args.local_command == "up":

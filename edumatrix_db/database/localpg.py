@@ -41,7 +41,9 @@ from config.access import AccessModel, build_access_model
 from config.loader import PROJECT_ROOT
 from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.naming import quote_ident
-from config.scram import scram_verifier
+from config.parameters import LOG_MIN_ERROR_STATEMENT, LOG_PARAMETER_MAX_LENGTH
+from config.scram import verifier_matches
+from config.settings import InstanceSettings
 from edumatrix_db.database import cron, drift, guard, sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
@@ -177,6 +179,8 @@ class LocalServer:
         admin: str = "edumatrix_admin",
         max_connections: int = 500,
         preferred_port: int = DEFAULT_PORT,
+        ssl_min_protocol_version: str = InstanceSettings().ssl_min_protocol_version,
+        temp_file_limit_mb: int = InstanceSettings().temp_file_limit_mb,
     ) -> None:
         self.root = (root or PROJECT_ROOT).resolve()
         self.base = self.root / ".local"
@@ -192,6 +196,8 @@ class LocalServer:
         self.admin = admin
         self.max_connections = max_connections
         self.preferred_port = preferred_port
+        self.ssl_min_protocol_version = ssl_min_protocol_version
+        self.temp_file_limit_mb = temp_file_limit_mb
 
     # -- who runs the server ---------------------------------------------------------------------------
     def _server_ids(self) -> tuple[int, int] | None:
@@ -384,6 +390,11 @@ class LocalServer:
             "log_disconnections": "on",
             "log_line_prefix": "'%m [%p] %q%u@%d '",
             "log_min_duration_statement": "100",
+            # The log hygiene of the RDS parameter group (config/parameters.py): no bind parameters in logged
+            # statements, no text of failed statements, a cap on one session's temporary files.
+            "log_parameter_max_length": LOG_PARAMETER_MAX_LENGTH,
+            "log_min_error_statement": LOG_MIN_ERROR_STATEMENT,
+            "temp_file_limit": f"'{self.temp_file_limit_mb}MB'",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
             **{name: f"'{value}'" for name, value in AUTOVACUUM_PARAMETERS},
         }
@@ -396,7 +407,8 @@ class LocalServer:
                     "ssl": "on",
                     "ssl_cert_file": f"'{self.tls / 'server.crt'}'",
                     "ssl_key_file": f"'{self.tls / 'server.key'}'",
-                    "ssl_min_protocol_version": "'TLSv1.3'",
+                    # The stack's floor, as on RDS (default TLSv1.2); PostgreSQL negotiates 1.3 when the client can.
+                    "ssl_min_protocol_version": f"'{self.ssl_min_protocol_version}'",
                 }
             )
         if pgaudit:
@@ -624,7 +636,7 @@ class LocalServer:
 def _password_matches(su: psycopg.Connection[Any], role: str, password: str) -> bool:
     """Whether the role's stored SCRAM verifier is the one the platform set (superuser: reads pg_authid)."""
     row = su.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", [role]).fetchone()
-    return row is not None and row[0] == scram_verifier(role, password)
+    return row is not None and verifier_matches(str(row[0]), password)
 
 
 def _guard_current(su: psycopg.Connection[Any], model: AccessModel) -> bool:

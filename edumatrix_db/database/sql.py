@@ -372,7 +372,7 @@ def apply(
 
 def set_password(conn: psycopg.Connection[Any], role: str, password: str) -> None:
     """Set a login role's password as a SCRAM verifier (the clear text never reaches the server)."""
-    conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {literal(scram_verifier(role, password))}".encode())
+    conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {literal(scram_verifier(password))}".encode())
 
 
 def new_password() -> str:

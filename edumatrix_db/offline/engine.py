@@ -67,6 +67,9 @@ class RecordedResource:
     id: str | None = None  # the (mocked) physical id
     dependencies: tuple[str, ...] = ()  # URNs this resource waits for (explicit and from inputs)
     protect: bool = False  # Pulumi's `protect` option: `pulumi destroy` refuses to delete it
+    retain_on_delete: bool = False  # Pulumi's `retain_on_delete`: a delete only forgets it, AWS is not called
+    ignore_changes: tuple[str, ...] = ()  # inputs whose later changes Pulumi ignores
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # {"create": "4h", ...} as the program set them
 
     def to_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
@@ -165,6 +168,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             id=id_ or None,
             dependencies=tuple(request.dependencies),
             protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            ignore_changes=tuple(request.ignoreChanges),
+            custom_timeouts={op: value for op in ("create", "update", "delete")
+                             if (value := getattr(request.customTimeouts, op))},
         ))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 

@@ -25,7 +25,7 @@ from pulumi_policy.policy import PolicyCustomTimeouts, _NotApplicableError
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.errors import ConfigError
-from config.settings import StackSettings
+from config.settings import StackSettings, duration_seconds
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy
 from policy.pack import DEFAULT_ENFORCEMENT, POLICIES, load_policy_config
@@ -108,7 +108,13 @@ def policy_config(settings: StackSettings) -> dict[str, Any]:
     put("connection-budget", "reservedConnections", settings.instance.reserved_connections)
     put("connection-budget", "maxConnections", settings.instance.max_connections)
     if settings.aws_region:
-        put("replica-kms-key-in-region", "defaultRegion", settings.aws_region)
+        for policy in ("replica-kms-key-in-region", "aws-api-replica-kms-key", "aws-api-kms-key-region",
+                       "aws-api-alarm-topic-region"):
+            put(policy, "defaultRegion", settings.aws_region)
+    put("aws-api-secret-replica-regions", "regions", list(settings.secrets.replica_regions))
+    if settings.primary is not None:  # a region stack: its replication source is in the primary's stack
+        put("aws-api-replica-source-managed-password", "sourceManagesMasterPassword",
+            settings.primary.instance.master_password == "rds-managed")
     return config
 
 
@@ -129,11 +135,32 @@ def config_of(policy: PackPolicy, config: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- presenting recorded resources as the engine does ----------------------------------------------------
 
-_NO_TIMEOUTS = PolicyCustomTimeouts(0, 0, 0)
+class RecordedOptions(PolicyResourceOptions):
+    """The options the analyzer passes (custom timeouts in seconds, protect, ignore_changes), plus what the
+    analyzer protocol leaves out but the recording has: `retain_on_delete` (None under a real `pulumi preview`,
+    where a policy can only say it could not check it)."""
+
+    retain_on_delete: bool | None
+
+    def __init__(self, resource: RecordedResource) -> None:
+        timeouts = PolicyCustomTimeouts(*(_seconds(resource.custom_timeouts.get(op, ""))
+                                          for op in ("create", "update", "delete")))
+        super().__init__(resource.protect, list(resource.ignore_changes), None, [], timeouts, [], resource.parent)
+        self.retain_on_delete = resource.retain_on_delete
+
+
+def _seconds(duration: str) -> float:
+    """Seconds of a custom timeout as the program wrote it (`4h`, `90m`, `2h30m`); 0 when unset."""
+    if not duration:
+        return 0
+    seconds = duration_seconds(duration)
+    if seconds is None:
+        raise ValueError(f"not a duration: {duration!r}")
+    return seconds
 
 
 def _options(resource: RecordedResource) -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], _NO_TIMEOUTS, [], resource.parent)
+    return RecordedOptions(resource)
 
 
 def _providers(resources: Sequence[RecordedResource], region: str | None) -> dict[str | None, PolicyProviderResource]:

@@ -133,6 +133,15 @@ class PlatformMocks(pulumi.runtime.Mocks):
             secret_name = inputs.get("name") or name
             state.update(arn=arn_base.format(service="secretsmanager") + f":secret:{secret_name}-{_hex(name, 6)}")
             ident = state["arn"]
+        elif typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            secret_arn = str(inputs.get("secretId", ""))
+            state.update(arn=secret_arn, secretArn=secret_arn, versionId=f"mock-{_hex(name, 12)}")
+            ident = f"{secret_arn}|{state['versionId']}"
+        elif typ == "aws:serverlessrepository/cloudFormationStack:CloudFormationStack":
+            # The single-user rotation application's one output (its template's Outputs).
+            function = inputs.get("parameters", {}).get("functionName", name)
+            state.update(outputs={"RotationLambdaARN": arn_base.format(service="lambda") + f":function:{function}"},
+                         id=f"serverlessrepo-{inputs.get('name', name)}")
         elif typ == "aws:lambda/function:Function":
             function_name = inputs.get("name") or name
             ident = function_name

@@ -74,10 +74,21 @@ def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, .
             assert conn.pgconn.ssl_in_use
 
 
-def test_clients_limited_to_tls_1_2_are_refused(twice: tuple[Path, ...]) -> None:
+def test_clients_limited_to_tls_1_1_are_refused(twice: tuple[Path, ...]) -> None:
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(data["admin"] + "&ssl_max_protocol_version=TLSv1.2").close()
+        psycopg.connect(data["admin"] + "&ssl_max_protocol_version=TLSv1.1").close()
+
+
+def test_tls_1_2_clients_connect_as_on_rds_and_others_get_tls_1_3(twice: tuple[Path, ...]) -> None:
+    """The local floor is the stack's sslMinProtocolVersion (TLSv1.2, what RDS for PostgreSQL 15 offers);
+    a client that can speak 1.3 still gets it."""
+    data = json.loads((twice[0] / ".local" / "connections.json").read_text())
+    query = "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    with psycopg.connect(data["admin"] + "&ssl_max_protocol_version=TLSv1.2") as conn:
+        assert conn.execute(query).fetchone() == ("TLSv1.2",)
+    with psycopg.connect(data["admin"]) as conn:
+        assert conn.execute(query).fetchone() == ("TLSv1.3",)
 
 
 def test_a_client_that_does_not_trust_the_local_ca_is_refused(

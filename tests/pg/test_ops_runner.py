@@ -42,7 +42,7 @@ class OpsLogin:
 def ops_login(pg: Postgres) -> Iterator[OpsLogin]:
     login = OpsLogin(f"runner_probe_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24))
     with pg.admin() as conn:
-        conn.execute(f"CREATE ROLE {login.name} LOGIN PASSWORD '{scram_verifier(login.name, login.password)}' "
+        conn.execute(f"CREATE ROLE {login.name} LOGIN PASSWORD '{scram_verifier(login.password)}' "
                      "IN ROLE pg_monitor")
         conn.execute(f"GRANT CONNECT ON DATABASE {pg.model.database} TO {login.name}")
     yield login

@@ -27,10 +27,12 @@ def key_arn(region: str = REGION, key: str = "e6766703-97da-5b21-9a5b-ef0cd900cc
 
 
 def resource(type_: str, name: str, props: Mapping[str, Any], *, provider: str | None = None,
-             parent: str | None = None) -> RecordedResource:
+             parent: str | None = None, custom_timeouts: Mapping[str, str] | None = None,
+             retain_on_delete: bool = False) -> RecordedResource:
     clean = {k: v for k, v in props.items() if v is not MISSING}
     return RecordedResource(urn=f"urn:pulumi:test::edumatrix-db::{type_}::{name}", type=type_, name=name,
-                            parent=parent, provider=provider, custom=True, inputs=dict(clean), props=clean)
+                            parent=parent, provider=provider, custom=True, inputs=dict(clean), props=clean,
+                            custom_timeouts=dict(custom_timeouts or {}), retain_on_delete=retain_on_delete)
 
 
 def instance_props(**overrides: Any) -> dict[str, Any]:
@@ -68,11 +70,12 @@ def replica(name: str = "edumatrix-test-replica", **overrides: Any) -> RecordedR
     return resource("aws:rds/instance:Instance", name, props)
 
 
-PLATFORM_PARAMETERS = {
-    "rds.force_ssl": "1", "ssl_min_protocol_version": "TLSv1.3",
+PLATFORM_PARAMETERS = {  # as config/parameters.py sends them for postgres15 (rds.force_ssl is its default there)
+    "ssl_min_protocol_version": "TLSv1.2",
     "shared_preload_libraries": "pg_stat_statements,pgaudit", "pgaudit.log": "ddl,role", "log_connections": "1",
     "log_disconnections": "1", "log_min_duration_statement": "100", "rds.logical_replication": "1",
-    "idle_in_transaction_session_timeout": "60000", "max_connections": "1000",
+    "idle_in_transaction_session_timeout": "60000", "max_connections": "1000", "log_parameter_max_length": "0",
+    "log_min_error_statement": "panic", "temp_file_limit": "1048576", "rds.restrict_password_commands": "1",
 }
 
 

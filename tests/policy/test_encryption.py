@@ -82,8 +82,7 @@ def test_violation_is_reported_by_that_policy_on_that_resource(policy, name, ove
 
 @pytest.mark.parametrize(("policy", "parameter", "value"), [
     ("rds-force-ssl", "rds.force_ssl", "0"),
-    ("rds-force-ssl", "rds.force_ssl", MISSING),
-    ("rds-tls-minimum-version", "ssl_min_protocol_version", "TLSv1.2"),
+    ("rds-tls-minimum-version", "ssl_min_protocol_version", "TLSv1.1"),
     ("rds-tls-minimum-version", "ssl_min_protocol_version", MISSING),
 ])
 def test_parameter_group_without_tls_enforcement_is_reported(policy, parameter, value):
@@ -91,10 +90,27 @@ def test_parameter_group_without_tls_enforcement_is_reported(policy, parameter, 
     assert by_policy(run([instance(), group], policies=encryption.POLICIES)) == {policy: [group.urn]}
 
 
+def test_force_ssl_left_out_on_postgres15_is_the_family_default_and_compliant():
+    group = parameter_group(**{"rds.force_ssl": MISSING})
+    assert run([instance(), group], policies=encryption.POLICIES) == []
+
+
+def test_force_ssl_left_out_before_postgres15_is_reported():
+    group = parameter_group(**{"rds.force_ssl": MISSING})
+    older = resource(group.type, group.name, {**group.props, "family": "postgres14"})
+    assert by_policy(run([instance(), older], policies=encryption.POLICIES)) == {"rds-force-ssl": [older.urn]}
+
+
+def test_tls_1_2_meets_the_default_minimum():
+    group = parameter_group(ssl_min_protocol_version="TLSv1.2")
+    assert run([group], policies=encryption.POLICIES) == []
+
+
 def test_tls_minimum_follows_policy_config():
     group = parameter_group(ssl_min_protocol_version="TLSv1.2")
-    config = {"rds-tls-minimum-version": {"minimumVersion": "TLSv1.2"}}
-    assert run([group], config=config, policies=encryption.POLICIES) == []
+    config = {"rds-tls-minimum-version": {"minimumVersion": "TLSv1.3"}}
+    assert by_policy(run([group], config=config, policies=encryption.POLICIES)) == {
+        "rds-tls-minimum-version": [group.urn]}
 
 
 def test_same_region_replica_inherits_its_sources_key():

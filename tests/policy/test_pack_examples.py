@@ -27,6 +27,93 @@ from tests.policy.fixtures import (
 from tests.policy.test_lambdas import NAME, policy_document, replaced
 
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
+TIMEOUTS = {"create": "4h", "update": "4h", "delete": "2h"}
+SNS = "arn:aws:sns:eu-west-1:123456789012:pager"
+
+
+def _group(*params: tuple[str, str, str]) -> list:
+    return [resource("aws:rds/parameterGroup:ParameterGroup", "pg", {
+        "name": "pg", "family": "postgres15", "tags": dict(TAGS),
+        "parameters": [{"name": n, "value": v, "applyMethod": m} for n, v, m in params]})]
+
+
+# The AWS preflight group (policy/aws_api.py) and rds-log-hygiene; tests/policy/test_aws_api.py has the rest.
+AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "aws-api-replica-source-managed-password": (lambda: [instance(), replica(replicateSourceDb=SOURCE_ARN)],
+        'the replication source manages its master password in Secrets Manager; RDS answers "InvalidParameterValue: '
+        'Creating read replicas for source instance ... where ManageMasterUserPassword is enabled is not supported"'),
+    "aws-api-master-password-inputs": (lambda: [instance(passwordWo="x", passwordWoVersion=1)],
+        'manageMasterUserPassword "cannot be set if password or password_wo is provided" (got passwordWo)'),
+    "aws-api-rds-timeouts": (lambda: [instance()],
+        "custom timeouts missing or below the provider's defaults (create 0m, update 0m, delete 0m; defaults create "
+        "40m, update 80m, delete 60m): a cross-region replica of a large primary or a promotion with its Multi-AZ "
+        "conversion outlasts them and fails the `up` half-way"),
+    "aws-api-backup-replication-retain": (lambda: [resource(
+        "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication", "b",
+        {"sourceDbInstanceArn": SOURCE_ARN, "kmsKeyId": key_arn("eu-west-1"), "region": "eu-west-1"})],
+        "without retain_on_delete, removing this resource (a promotion does) calls the source region and waits up "
+        "to 75 minutes for it: during the outage that prompted the promotion the `up` fails"),
+    "aws-api-replica-kms-key": (lambda: [replica(kmsKeyId=key_arn())],
+        'a same-region replica always uses its source\'s key: "InvalidParameterCombination: Your request does not '
+        'require the KMS key parameter. Please remove the KMS key parameter and try your request again."'),
+    "aws-api-kms-key-region": (lambda: [resource("aws:cloudwatch/logGroup:LogGroup", "l", {
+        "name": "l", "kmsKeyId": key_arn("eu-west-1"), "tags": dict(TAGS)})],
+        'kmsKeyId is a key of eu-west-1, the resource is in us-east-1: "KMSKeyNotAccessibleFault: The specified KMS '
+        'key [...] does not exist, is not enabled or you do not have permissions to access it." (KMS keys are '
+        'regional)'),
+    "aws-api-rds-storage": (lambda: [instance(storageType="io1")],
+        "storageType: storageType io1 needs provisioned IOPS; RDS refuses it without"),
+    "aws-api-rds-identifier": (lambda: [instance(identifier="edumatrix-")],
+        "identifier 'edumatrix-': RDS takes 1-63 lowercase letters, digits and hyphens, starting with a letter, "
+        "without '--' or a trailing '-' (DBInstanceIdentifier)"),
+    "aws-api-backup-retention": (lambda: [instance(backupRetentionPeriod=40)],
+        "backupRetentionPeriod 40: RDS keeps automated backups 0-35 days"),
+    "aws-api-engine-lifecycle": (lambda: [instance()],
+        "engineLifecycleSupport is not set: RDS then enrolls the instance in Extended Support, billed once the major "
+        "version's standard support ends (default `open-source-rds-extended-support`)"),
+    "aws-api-database-insights": (lambda: [instance()],
+        "databaseInsightsMode is not set (standard or advanced): the Performance Insights console is retired and "
+        "RDS picks a mode"),
+    "aws-api-parameter-known": (lambda: _group(("shared_bufers", "1", "pending-reboot")),
+        "'shared_bufers' is not a postgres15 parameter on RDS (\"InvalidParameterValue\")"),
+    "aws-api-static-parameter-immediate": (lambda: _group(("max_connections", "100", "immediate")),
+        'max_connections is static: "InvalidParameterCombination: cannot use immediate apply method for static '
+        'parameter" (the provider sends `immediate` when applyMethod is not given)'),
+    "aws-api-parameter-family-default": (lambda: _group(("rds.force_ssl", "1", "pending-reboot")),
+        "rds.force_ssl=1 is the postgres15 default on RDS: the provider never reads it back, so every preview shows "
+        "a change (hashicorp/terraform-provider-aws#23335)"),
+    "aws-api-alarm-topic-region": (lambda: [resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+        "alarmActions": [SNS], "tags": dict(TAGS)})],
+        f"{SNS} is a topic of eu-west-1; CloudWatch alarms notify SNS topics of their own region (us-east-1)"),
+    "aws-api-replica-lag-alarm": (lambda: [resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+        "namespace": "AWS/RDS", "metricName": "ReplicaLag", "threshold": 0.1, "tags": dict(TAGS)})],
+        "threshold 0.1 s: a PostgreSQL replica reports up to 300 s of lag when its source has no writes, so this "
+        "pages on quiet primaries"),
+    "aws-api-alarm-topic-key": (lambda: [
+        resource("aws:sns/topic:Topic", "t", {"arn": SNS.replace("eu-west-1", "us-east-1"),
+                                              "kmsMasterKeyId": "alias/aws/sns", "tags": dict(TAGS)}),
+        resource("aws:cloudwatch/metricAlarm:MetricAlarm", "a", {
+            "alarmActions": [SNS.replace("eu-west-1", "us-east-1")], "tags": dict(TAGS)})],
+        "alarm topic key 'alias/aws/sns': CloudWatch alarms cannot publish to a topic encrypted with alias/aws/sns "
+        '("CloudWatch Alarms does not have authorization to access the SNS topic encryption key"); use a '
+        "customer-managed key"),
+    "aws-api-secret-replica-cmk": (lambda: [resource("aws:secretsmanager/secret:Secret", "s", {
+        "name": "s", "kmsKeyId": key_arn(), "replicas": [{"region": "eu-west-1"}], "tags": dict(TAGS)})],
+        "the replica in eu-west-1 has no customer-managed key: Secrets Manager would use aws/secretsmanager there"),
+    "aws-api-secret-replica-regions": (lambda: [resource("aws:secretsmanager/secret:Secret", "s", {
+        "name": "s", "kmsKeyId": key_arn(), "tags": dict(TAGS)})],
+        "no copy in eu-west-1: a region stack there, once promoted, finds no credentials"),
+    "aws-api-rotation-rds-password": (lambda: [
+        parameter_group(),
+        resource("aws:secretsmanager/secret:Secret", "s", {"arn": "arn:s", "name": "s", "kmsKeyId": key_arn(),
+                                                          "tags": {**TAGS, "db-role": "feedback_app"}}),
+        resource("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:s"})],
+        "feedback_app is rotated by the single-user function (which runs ALTER USER as feedback_app) but is not a "
+        'member of rds_password: "ERROR: must be a member of rds_password to alter passwords"'),
+    "rds-log-hygiene": (lambda: [parameter_group(log_parameter_max_length=MISSING)],
+        "log_parameter_max_length is unset (-1: in full); 0 keeps bind parameters (personal data, pgcrypto keys) "
+        "out of the statements logged for their duration"),
+}
 
 # policy -> (resources with that policy's kind of mistake, the message it reports), with the prod policy config
 REFUSED: dict[str, tuple[Callable[[], list], str]] = {
@@ -72,9 +159,9 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "kms-key-rotation": (lambda: [resource("aws:kms/key:Key", "k", {"enableKeyRotation": False, "tags": dict(TAGS)})],
         'enableKeyRotation must be true (spec: encrypted with rotation)'),
     "rds-force-ssl": (lambda: [parameter_group(**{"rds.force_ssl": "0"})],
-        "rds.force_ssl is '0'; it must be '1'"),
-    "rds-tls-minimum-version": (lambda: [parameter_group(ssl_min_protocol_version="TLSv1.2")],
-        'ssl_min_protocol_version is TLSv1.2; at least TLSv1.3 is required'),
+        "rds.force_ssl is '0'; it must be '1' (before postgres15: set it; from there: leave it out, the default is 1)"),
+    "rds-tls-minimum-version": (lambda: [parameter_group(ssl_min_protocol_version="TLSv1.1")],
+        'ssl_min_protocol_version is TLSv1.1; at least TLSv1.2 is required'),
     "rds-proxy-require-tls": (lambda: [resource("aws:rds/proxy:Proxy", "p", {"requireTls": False, "tags": dict(TAGS)})],
         'requireTls must be true'),
     "rds-pgaudit": (lambda: [parameter_group(shared_preload_libraries="pg_stat_statements")],
@@ -127,6 +214,7 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})),
         "schedule role edumatrix-test-ops-runner-scheduler-role may lambda:InvokeFunction on *: only "
         "lambda:InvokeFunction on the target function"),
+    **AWS_API_EXAMPLES,
 }
 
 
@@ -138,7 +226,12 @@ def test_every_policy_of_the_pack_has_an_example_it_refuses():
     assert set(REFUSED) | {policy for policy, _, _ in VIOLATIONS} == {p.name for p in POLICIES}
 
 
+def test_every_aws_preflight_policy_has_an_example_it_refuses():
+    assert set(AWS_API_EXAMPLES) == {p.name for p in POLICIES if p.name.startswith("aws-api-")} | {"rds-log-hygiene"}
+
+
 @pytest.mark.parametrize("policy", sorted(REFUSED))
 def test_the_policy_refuses_its_example_saying_why(policy):
     resources, message = REFUSED[policy]
-    assert [v.message for v in run(resources()) if v.policy == policy] == [message]
+    config = {"aws-api-secret-replica-regions": {"regions": ["eu-west-1"]}}
+    assert [v.message for v in run(resources(), config=config) if v.policy == policy] == [message]
