@@ -24,8 +24,8 @@ class PlatformKeyArgs:
 
 def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "amazonaws.com") -> str:
     """Key policy: the account administers the key through IAM; CloudWatch Logs may use it for this
-    account's log groups in this region; this account's CloudWatch alarms may publish to topics it encrypts
-    (RDS, Secrets Manager, PI and Backup use it via IAM + kms:ViaService)."""
+    account's log groups in this region (RDS, Secrets Manager, PI and Backup use it via IAM + kms:ViaService).
+    Alarm topics have a key of their own (components/alarm_topic.py): CloudWatch never uses this one."""
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -46,15 +46,6 @@ def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "
                 "Condition": {"ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*",
                 }},
-            },
-            {
-                # Lag alarms publish to SNS topics encrypted with this key (components/lag_alarms.py).
-                "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
         ],
     })

@@ -24,18 +24,18 @@ PERIOD_SECONDS = 60  # RDS publishes ReplicaLag once a minute
 
 @dataclass(frozen=True)
 class ReplicaLagAlarmsArgs:
-    """One alarm per replica identifier; pages `alarm_topic_arn` or a topic declared here."""
+    """One alarm per replica identifier; pages `settings.alarm_topic_arn` if the stack names one, else
+    `topic_arn` (the region's `AlarmTopic`)."""
 
     replica_identifiers: Sequence[pulumi.Input[str]]
     settings: LagAlarmSettings
-    # Encrypts the topic declared when `settings.alarm_topic_arn` is not given (a CMK in `region`).
-    kms_key_arn: pulumi.Input[str]
+    topic_arn: pulumi.Input[str]
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
 class ReplicaLagAlarms(pulumi.ComponentResource):
-    """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica and the topic it pages."""
+    """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica."""
 
     topic_arn: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
@@ -45,17 +45,7 @@ class ReplicaLagAlarms(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         settings = args.settings
-        if settings.alarm_topic_arn:
-            self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn)
-        else:
-            topic = aws.sns.Topic(
-                f"{name}-topic",
-                kms_master_key_id=args.kms_key_arn,
-                region=args.region,
-                tags=tags,
-                opts=child,
-            )
-            self.topic_arn = topic.arn
+        self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn or args.topic_arn)
         alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{index}",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -39,6 +40,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
             tags=settings.base_tags(),
         ),
     )
+    topic = alarm_topic(settings)
     ca_bundle = PROJECT_ROOT / settings.instance.ca_bundle_path
     if not ca_bundle.is_file():
         pulumi.log.warn(
@@ -79,6 +81,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         "engineVersionActual": shared.engine_version_actual,
         "parameterFamily": settings.instance.parameter_family,
         "backupRetentionDays": settings.instance.backup_retention_days,
+        "alarmTopicArn": topic.arn,
     })
     if settings.replicas.count > 0:
         replicas = ReadReplicas(
@@ -92,6 +95,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                 parameter_group_name=shared.parameter_group_name,
                 subnet_group_name=shared.subnet_group_name,
                 security_group_id=shared.security_group_id,
+                alarm_topic_arn=topic.arn,
                 monitoring_role_arn=shared.monitoring_role_arn,
                 tags=settings.base_tags(),
                 region=settings.aws_region,
@@ -102,6 +106,16 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
     return outputs
+
+
+def alarm_topic(settings: StackSettings) -> AlarmTopic:
+    """The stack's alarm topic, in its region: every alarm and RDS event subscription of the stack pages it."""
+    return AlarmTopic(f"{settings.name_prefix}-alarms", AlarmTopicArgs(
+        topic_name=f"{settings.name_prefix}-alarms",
+        subscriptions=settings.alarms.subscriptions,
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ))
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:
@@ -119,6 +133,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
     assert settings.network is not None
     assert settings.aws_region is not None
     primary = pulumi.StackReference(primary_stack_reference_name(settings))
+    topic = alarm_topic(settings)
     replica = RegionReplica(
         settings.name_prefix,
         RegionReplicaArgs(
@@ -129,6 +144,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
             instance=settings.replica_instance(),
             network=settings.network,
             settings=settings.region,
+            alarm_topic_arn=topic.arn,
             tags=settings.base_tags(),
         ),
     )
@@ -146,6 +162,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
         "databaseName": settings.replica_instance().database_name,
         "engineVersion": settings.replica_instance().engine_version,
         "lagThresholdMs": settings.region.lag_threshold_ms,
+        "alarmTopicArn": topic.arn,
     }
     if not settings.region.promote:
         outputs["replicationSourceArn"] = primary.require_output("arn")

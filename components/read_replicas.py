@@ -27,10 +27,11 @@ class ReadReplicasArgs:
     source_arn: pulumi.Input[str]
     instance: InstanceSettings  # the primary's settings: replicas keep its family, posture and windows
     replicas: ReplicaSettings
-    kms_key_arn: pulumi.Input[str]  # the primary's CMK: storage, Performance Insights, logs, alarm topic
+    kms_key_arn: pulumi.Input[str]  # the primary's CMK: storage, Performance Insights, logs
     parameter_group_name: pulumi.Input[str]  # the primary's group: same family, same parameters
     subnet_group_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]  # the region's AlarmTopic: what the lag alarms page
     monitoring_role_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     region: str | None = None
@@ -89,7 +90,7 @@ class ReadReplicas(pulumi.ComponentResource):
         alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
             replica_identifiers=[replica.identifier for replica in self.replicas],
             settings=args.replicas,
-            kms_key_arn=args.kms_key_arn,
+            topic_arn=args.alarm_topic_arn,
             region=args.region,
             tags=tags,
         ), opts=pulumi.ResourceOptions(parent=self))

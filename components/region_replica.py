@@ -2,7 +2,7 @@
 
 Everything here is declared in the replica's region through the resources' `region` argument (pulumi_aws 7),
 except the enhanced-monitoring role (IAM is global). KMS keys are regional, so the replica's storage,
-Performance Insights, logs, replicated backups and alarm topic use a key created in its region: the
+Performance Insights, logs and replicated backups use a key created in its region: the
 primary's key ARN cannot be used here.
 
 Promotion (`promote=True`) drops `replicate_source_db`; the SDK documents that "removing the
@@ -35,6 +35,7 @@ class RegionReplicaArgs:
     instance: InstanceSettings  # the primary's instance settings with this region's overrides
     network: NetworkSettings  # a VPC in `region`
     settings: RegionSettings
+    alarm_topic_arn: pulumi.Input[str]  # this region's AlarmTopic: what the lag alarms page
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -124,7 +125,7 @@ class RegionReplica(pulumi.ComponentResource):
             alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
                 replica_identifiers=[self.instance.identifier],
                 settings=args.settings,
-                kms_key_arn=key_arn,
+                topic_arn=args.alarm_topic_arn,
                 region=region,
                 tags=tags,
             ), opts=child)

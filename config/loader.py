@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
+from config.monitoring import monitoring_problems
 from config.regions import region_problems, resolve_region_stack
 from config.settings import NAMESPACE, Environment, Model, StackSettings
 
@@ -173,6 +174,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
         if inst.monitoring_interval_seconds == 0:
             problems.append(Problem(src, f"{ns}:instance.monitoringIntervalSeconds",
                                     "enhanced monitoring cannot be off in prod", "use 60 or less"))
+    problems.extend(monitoring_problems(settings))
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from config.loader import STACKS_DIR
 
@@ -46,3 +47,9 @@ def region_stack_from_template(region: str, *, vpc: str = "0d1b2c3d4e5f60718") -
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     return text
+
+
+def data_key(recording: Any) -> Any:
+    """The stack's data key (storage, secrets, logs): every KMS key but the alarm topic's own."""
+    (key,) = [r for r in recording.of_type("aws:kms/key:Key") if "edumatrix:monitoring:AlarmTopic$" not in r.urn]
+    return key

@@ -11,7 +11,7 @@ import pytest
 
 from config.loader import PROJECT_ROOT, STACKS_DIR, available_stacks, load_stack
 from edumatrix_db.offline.engine import Planner, Recording
-from tests.region_support import TEMPLATE, copy_stacks, region_stack_from_template, write_stack
+from tests.region_support import TEMPLATE, copy_stacks, data_key, region_stack_from_template, write_stack
 
 NEW_REGION = "ap-southeast-2"
 NEW_STACK = f"prod-{NEW_REGION}"
@@ -64,7 +64,7 @@ def test_the_new_stack_plans_a_replica_of_prod_in_its_region(stacks: Path, plan:
 
 
 def test_the_new_replica_is_encrypted_with_a_key_of_its_region(plan: Recording) -> None:
-    key = plan.one("aws:kms/key:Key")
+    key = data_key(plan)
     assert key.inputs["region"] == NEW_REGION
     assert key.props["arn"].startswith(f"arn:aws:kms:{NEW_REGION}:")
     assert plan.one("aws:rds/instance:Instance").inputs["kmsKeyId"] == key.props["arn"]

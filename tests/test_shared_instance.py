@@ -8,6 +8,7 @@ import re
 import pytest
 
 from edumatrix_db.offline.engine import Recording
+from tests.region_support import data_key
 
 INSTANCE = "aws:rds/instance:Instance"
 
@@ -25,7 +26,7 @@ def db(prod: Recording):
 
 @pytest.fixture(scope="module")
 def key_arn(prod: Recording) -> str:
-    return prod.one("aws:kms/key:Key").props["arn"]
+    return data_key(prod).props["arn"]
 
 
 def params(prod: Recording) -> dict[str, tuple[str, str]]:
@@ -42,7 +43,7 @@ def test_storage_performance_insights_and_master_secret_use_the_customer_managed
 
 
 def test_the_key_rotates_and_lets_cloudwatch_logs_encrypt_only_this_accounts_groups(prod):
-    key = prod.one("aws:kms/key:Key").inputs
+    key = data_key(prod).inputs
     assert key["enableKeyRotation"] is True
     policy = json.loads(key["policy"])
     logs = next(s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs."))
@@ -160,7 +161,7 @@ def test_the_instance_and_its_parts_hang_under_the_shared_instance_component(pro
              prod.one("aws:ec2/securityGroup:SecurityGroup"),
              *(g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if "/edumatrix-prod/" in g.inputs["name"])]
     assert {p.urn for p in parts} <= instance_side
-    assert {k.urn for k in prod.of_type("aws:kms/key:Key")} <= instance_side
+    assert data_key(prod).urn in instance_side
 
 
 def test_every_aws_resource_belongs_to_a_platform_component(prod):
