@@ -565,6 +565,9 @@ class LocalServer:
     # -- stop ------------------------------------------------------------------------------------------
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
+        from edumatrix_db.database.pooler import Pooler
+
+        Pooler(self).stop()  # the pooler in front of it first
         state = self.state()
         if state is None or not self.is_running():
             return False
@@ -601,6 +604,10 @@ def up(
         notes += [f"orphan (left alone; pass --destructive to drop): {o}" for o in report.orphans]
         notes += [f"dropped: {d}" for d in report.dropped]
         server.write_connections(model)
+        from edumatrix_db.database import pooler
+
+        _, port = pooler.up(server, model)  # PgBouncer in front, its URIs added to connections.json
+        notes.append(f"pooler: PgBouncer on 127.0.0.1:{port} (transaction mode, TLS, one pool per service)")
     return server, state, notes
 
 
