@@ -73,7 +73,7 @@ def test_the_console_script_and_python_dash_m_reach_the_same_command() -> None:
     result = subprocess.run([sys.executable, "-m", "edumatrix_db.cli", "--help"], cwd=ROOT,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0
-    assert "{plan,check,policy-config,local,tenancy}" in result.stdout
+    assert "{plan,check,policy-config,local,tenancy,metrics}" in result.stdout
 
 
 def test_the_pulumi_program_needs_none_of_the_tooling() -> None:

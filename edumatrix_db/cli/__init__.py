@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from config.errors import ConfigError
-from edumatrix_db.cli import local, plan
+from edumatrix_db.cli import local, metrics, plan
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 
 __all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "build_parser", "main"]
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     plan.add_parsers(sub)
     local.add_parsers(sub)
+    metrics.add_parsers(sub)
     return parser
 
 

@@ -515,12 +515,13 @@ class LocalServer:
             conn.execute(
                 f"CREATE SCHEMA IF NOT EXISTS extensions AUTHORIZATION {quote_ident(self.admin)}".encode()
             )
-            for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None)):
+            for name, schema in (("pgcrypto", "extensions"), ("pgaudit", None), ("pg_stat_statements", "extensions")):
                 if name not in available:
                     continue  # the access model's apply reports it
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name]).fetchone() is None:
                     where = f" SCHEMA {quote_ident(schema)}" if schema else ""
-                    conn.execute(f"CREATE EXTENSION {quote_ident(name)}{where}".encode())
+                    # (a pg_ name: quote_ident refuses those for objects we name, not for extensions)
+                    conn.execute(f'CREATE EXTENSION "{name}"{where}'.encode())
                     changes.append(f"created extension {name}")
         return changes
 
