@@ -11,12 +11,15 @@ from typing import Any
 import pulumi
 
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
+from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.service_schema import SecretStore, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
+from config.connections import effective_proxy_mode, proxy_pools
 from config.loader import PROJECT_ROOT
+from config.naming import RoleKind
 from config.settings import PROJECT, StackSettings
 
 
@@ -83,6 +86,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         "backupRetentionDays": settings.instance.backup_retention_days,
         "alarmTopicArn": topic.arn,
     })
+    replicas = None
     if settings.replicas.count > 0:
         replicas = ReadReplicas(
             f"{settings.name_prefix}-replicas",
@@ -105,7 +109,50 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None)
+    outputs["connections"] = layer.connections  # what service stacks read (StackReference)
+    outputs["dnsZoneId"] = layer.zone_id
+    outputs["proxyNames"] = layer.proxy_names
     return outputs
+
+
+def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: dict[str, Any],
+                     reader_addresses: pulumi.Output[list[str]] | None) -> ConnectionLayer:
+    """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings."""
+    assert settings.network is not None
+    catalog = settings.catalog()
+    mode = effective_proxy_mode(settings)
+    inst = settings.instance
+    logins = []
+    for spec in catalog:
+        limits = spec.connection_limits()
+        logins.append(ServiceLogins(
+            service=spec.name,
+            roles={k: spec.role(k) for k in (RoleKind.MIGRATOR, RoleKind.APP, RoleKind.READONLY)},
+            secret_arns={RoleKind(k): secret.arn for k, secret in schemas[spec.name].secrets.items()},
+            pool_sizes={k: limits[k] for k in (RoleKind.APP, RoleKind.READONLY)},
+            statement_timeout_ms=spec.statement_timeout_ms,
+        ))
+    return ConnectionLayer(f"{settings.name_prefix}-connections", ConnectionLayerArgs(
+        name_prefix=settings.name_prefix,
+        mode=mode,
+        pools=proxy_pools(catalog, mode=mode, max_connections=inst.max_connections,
+                          reserved=inst.reserved_connections, idle_pool_percent=settings.connections.idle_pool_percent),
+        settings=settings.connections,
+        services=logins,
+        network=settings.network,
+        instance_identifier=shared.identifier,
+        instance_address=shared.address,
+        instance_security_group_id=shared.security_group_id,
+        port=inst.port,
+        database=inst.database_name,
+        kms_key_arn=shared.kms_key_arn,
+        zone_name=settings.connections.dns_zone or f"{settings.stack}.db.edumatrix.internal",
+        reader_addresses=reader_addresses,
+        replica_count=settings.replicas.count,
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 
 def alarm_topic(settings: StackSettings) -> AlarmTopic:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from config.catalog import load_catalog
+from config.connections import connection_problems
 from config.errors import ConfigError, Problem
 from config.monitoring import monitoring_problems
 from config.regions import region_problems, resolve_region_stack
@@ -175,6 +176,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
             problems.append(Problem(src, f"{ns}:instance.monitoringIntervalSeconds",
                                     "enhanced monitoring cannot be off in prod", "use 60 or less"))
     problems.extend(monitoring_problems(settings))
+    problems.extend(connection_problems(settings))
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()

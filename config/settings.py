@@ -414,7 +414,8 @@ class ConnectionSettings(Model):
     # shared: one proxy, one READ_WRITE endpoint per service (per-service metrics through EndpointName);
     # per-service: one proxy per service (per-service pool caps in the proxy; 9 of the 20 proxies a region
     # allows, each billed per vCPU of the instance); none: services connect to the instance directly.
-    proxy: Literal["shared", "per-service", "none"] = "shared"
+    # Default (unset): shared in a primary AWS stack; none locally and in region stacks, which cannot have one.
+    proxy: Literal["shared", "per-service", "none"] | None = None
     # RDS Proxy connectionBorrowTimeout: how long a client waits for a pooled connection (spec: 30 s max).
     borrow_timeout_seconds: Annotated[int, Field(ge=1, le=SPEC_POOL_WAIT_SECONDS)] = SPEC_POOL_WAIT_SECONDS
     # The services' own pool idle timeout (spec: 10 minutes), exported with the connection settings.

@@ -133,6 +133,21 @@ class PlatformMocks(pulumi.runtime.Mocks):
             secret_name = inputs.get("name") or name
             state.update(arn=arn_base.format(service="secretsmanager") + f":secret:{secret_name}-{_hex(name, 6)}")
             ident = state["arn"]
+        elif typ == "aws:rds/proxy:Proxy":
+            proxy_name = inputs.get("name") or name
+            ident = proxy_name
+            resource_id = f"prx-{_hex(proxy_name)}"
+            state.update(arn=arn_base.format(service="rds") + f":db-proxy:{resource_id}",
+                         endpoint=f"{proxy_name}.proxy-c{_hex(proxy_name + region, 12)}.{region}.rds.amazonaws.com")
+        elif typ == "aws:rds/proxyEndpoint:ProxyEndpoint":
+            endpoint_name = inputs.get("dbProxyEndpointName") or name
+            ident = f"{inputs.get('dbProxyName')}/{endpoint_name}"
+            state.update(arn=arn_base.format(service="rds") + f":db-proxy-endpoint:prx-endpoint-{_hex(endpoint_name)}",
+                         endpoint=f"{endpoint_name}.endpoint.proxy-c{_hex(endpoint_name + region, 12)}.{region}"
+                                  ".rds.amazonaws.com", isDefault=False)
+        elif typ == "aws:route53/zone:Zone":
+            ident = f"Z{_hex(name, 20).upper()}"
+            state.update(zoneId=ident, arn=f"arn:aws:route53:::hostedzone/{ident}")
         elif typ == "aws:sns/topic:Topic":
             topic_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
             state.update(name=topic_name, arn=arn_base.format(service="sns") + f":{topic_name}")
