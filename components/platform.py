@@ -12,6 +12,7 @@ import pulumi
 
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
+from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.providers import local_provider, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
@@ -19,6 +20,7 @@ from components.service_schema import SecretStore, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.connections import effective_proxy_mode, proxy_pools
 from config.loader import PROJECT_ROOT
+from config.monitoring import instance_memory_gib
 from config.naming import RoleKind
 from config.settings import PROJECT, StackSettings
 
@@ -113,6 +115,27 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     outputs["connections"] = layer.connections  # what service stacks read (StackReference)
     outputs["dnsZoneId"] = layer.zone_id
     outputs["proxyNames"] = layer.proxy_names
+    memory = instance_memory_gib(settings.instance.instance_class, settings.alarms)
+    assert memory is not None  # the loader refuses a class it cannot size
+    alarms = DatabaseAlarms(f"{settings.name_prefix}-alarms-db", DatabaseAlarmsArgs(
+        name_prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        settings=settings.alarms,
+        topic_arn=topic.arn,
+        instance_identifier=shared.identifier,
+        instance_memory_gib=memory,
+        allocated_storage_gb=settings.instance.allocated_storage_gb,
+        max_allocated_storage_gb=settings.instance.max_allocated_storage_gb,
+        max_connections=settings.instance.max_connections,
+        services=settings.catalog().names,
+        postgresql_log_group=f"/aws/rds/instance/{settings.instance_identifier}/postgresql",
+        proxy_names=layer.proxy_names,
+        endpoint_names=layer.endpoint_names,
+        replica_identifiers=replicas.identifiers if replicas else (),
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
+    outputs["alarmNames"] = alarms.alarm_names
     return outputs
 
 

@@ -370,7 +370,7 @@ class LocalServer:
             "shared_preload_libraries": f"'{','.join(libs)}'",
             "log_connections": "on",
             "log_disconnections": "on",
-            "log_line_prefix": "'%m [%p] %q%u@%d '",
+            "log_line_prefix": "'%t:%r:%u@%d:[%p]:'",  # RDS's fixed prefix, so log lines read as on RDS
             "log_min_duration_statement": "100",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
         }
