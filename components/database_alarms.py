@@ -46,7 +46,7 @@ SECURITY_FILTERS: dict[str, tuple[str, str]] = {
 }
 # RDS event subscriptions (spec 4.B): what a person must know about the instance and the proxies.
 INSTANCE_EVENT_CATEGORIES = ("failover", "failure", "low storage", "configuration change", "security",
-                             "security patching", "availability")
+                             "security patching", "availability", "maintenance")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policy import access, audit, backup, encryption, rds, replication, tags
+from policy import access, audit, backup, connections, encryption, rds, replication, tags
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
@@ -25,6 +25,7 @@ POLICIES: list[PackPolicy] = [
     *replication.POLICIES,
     *backup.POLICIES,
     *tags.POLICIES,
+    *connections.POLICIES,
 ]
 
 
