@@ -15,27 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tenant_reads import SCRIPTS, pgbench_path, setup  # the sibling benchmark's table and script
-
-
-def tps(pgbench: str, script: Path, uri: str, seconds: float, clients: int) -> float:
-    import re
-
-    out = subprocess.run([pgbench, "-n", "-M", "extended", "-c", str(clients), "-j", str(min(clients, 2)),
-                          "-T", str(int(seconds)), "-f", str(script), uri],
-                         capture_output=True, text=True, check=False)
-    m = re.search(r"^tps = ([\d.]+)", out.stdout, re.M)
-    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
-    if out.returncode != 0 or not m or (failed and failed[1] != "0"):
-        raise SystemExit(f"pgbench failed:\n{out.stdout}{out.stderr}")
-    return float(m[1])
+from tenant_reads import SCRIPTS, pgbench_path, run, setup  # the sibling benchmark's table and script
 
 
 def main() -> None:
@@ -59,11 +45,11 @@ def main() -> None:
         script.write_text(SCRIPTS["documented"])
         for clients in args.clients:
             for uri in uris.values():  # warm-up
-                tps(pgbench, script, uri, 1, clients)
+                run(pgbench, script, uri, 1, clients, mode="extended")
             results: dict[str, list[float]] = {name: [] for name in uris}
             for i in range(args.rounds):
                 for name in (list(uris) if i % 2 == 0 else list(reversed(uris))):
-                    results[name].append(tps(pgbench, script, uris[name], args.seconds, clients))
+                    results[name].append(run(pgbench, script, uris[name], args.seconds, clients, mode="extended"))
             ratios = [p / d for p, d in zip(results["pooled"], results["direct"], strict=True)]
             print(f"tenant-scoped reads (documented pipeline), pgbench -M extended, {clients} client(s), TLS, "
                   f"{args.rounds} rounds x {args.seconds:.0f}s:")

@@ -33,6 +33,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.network import client_sources
 from config.connections import PROXIED_KINDS, ProxyPool
 from config.naming import RoleKind
 from config.settings import ConnectionSettings, NetworkSettings
@@ -189,12 +190,7 @@ class ConnectionLayer(pulumi.ComponentResource):
         group admits the proxy)."""
         group = aws.ec2.SecurityGroup(f"{name}-proxy-sg", description=f"RDS Proxy of {args.name_prefix}",
                                       vpc_id=args.network.vpc_id, region=args.region, tags=tags, opts=child)
-        sources: list[tuple[str, dict[str, Any]]] = [
-            *((f"sg-{i}", {"referenced_security_group_id": g}) for i, g in
-              enumerate(args.network.allowed_security_group_ids)),
-            *((f"cidr-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.network.allowed_cidrs)),
-        ]
-        for suffix, source in sources:
+        for suffix, source in client_sources(args.network.allowed_security_group_ids, args.network.allowed_cidrs):
             aws.vpc.SecurityGroupIngressRule(f"{name}-proxy-from-{suffix}", security_group_id=group.id,
                                              ip_protocol="tcp", from_port=args.port, to_port=args.port,
                                              description="PostgreSQL clients to RDS Proxy", region=args.region,

@@ -4,7 +4,6 @@ of the local server, which writes RDS's fixed prefix (`%t:%r:%u@%d:[%p]:`) and p
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import psycopg
@@ -13,19 +12,15 @@ import pytest
 from components.database_alarms import SECURITY_FILTERS
 from tests.cloudwatch_patterns import matches
 from tests.pg.conftest import Postgres
+from tests.pg.test_audit import wait_for
 
 pytestmark = pytest.mark.postgres
 
 RDS_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC:127\.0\.0\.1\(\d+\):[a-z_]+@edumatrix:\[\d+\]:")
 
 
-def lines_with(pg: Postgres, needle: str, timeout: float = 5.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [line for line in pg.server.log_file.read_text(errors="replace").splitlines() if needle in line]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+def lines_with(pg: Postgres, needle: str) -> list[str]:
+    return [line for line in wait_for(pg, needle).splitlines() if needle in line]
 
 
 def which(line: str) -> set[str]:
