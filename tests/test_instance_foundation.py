@@ -31,7 +31,8 @@ def descendants(recording: Recording, urn: str) -> list[RecordedResource]:
     return found
 
 
-ALARM_TOPIC = "edumatrix:monitoring:AlarmTopic$"
+# Components with keys, groups or roles of their own: the alarm topic's key, the proxy's group and role.
+OTHER_OWNERS = ("edumatrix:monitoring:AlarmTopic$", "edumatrix:network:ConnectionLayer$")
 
 
 def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource:
@@ -42,14 +43,15 @@ def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource
 
 
 def assert_holds_every_part(recording: Recording, foundation: RecordedResource, name: str) -> None:
-    """The five parts are the foundation's children; every key (but the alarm topic's own), network, parameter
-    group and monitoring role of the stack, and the instance's own log groups, are below it."""
+    """The five parts are the foundation's children; every key, network, parameter group and role of the stack
+    (but the alarm topic's and the proxy's own), and the instance's own log groups, are below it."""
     children = recording.children_of(foundation.urn)
     assert {(c.type, c.name) for c in children} == {(t, f"{name}-{s}") for t, s in PARTS.items()}
     below = {r.urn for r in descendants(recording, foundation.urn)}
     for type_token in PART_RESOURCES:
         found = [r for r in recording.of_type(type_token) if (type_token != "aws:cloudwatch/logGroup:LogGroup"
-                 or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/")) and ALARM_TOPIC not in r.urn]
+                 or r.inputs["name"].startswith(f"/aws/rds/instance/{name}/"))
+                 and not any(other in r.urn for other in OTHER_OWNERS)]
         assert found, type_token
         assert {r.urn for r in found} <= below, type_token
 

@@ -57,19 +57,30 @@ def test_master_password_is_managed_by_rds_under_a_non_default_name(db):
     assert db.inputs["username"] == "edumatrix_admin"
 
 
+def own(prod, type_token: str):
+    """The one resource of `type_token` that belongs to the shared instance (the proxy has its own group and
+    role in the connection layer)."""
+    (found,) = [r for r in prod.of_type(type_token) if "edumatrix:network:ConnectionLayer$" not in r.urn]
+    return found
+
+
 def test_the_instance_is_private_in_the_configured_subnets_and_security_group(prod, db):
     assert db.inputs["publiclyAccessible"] is False
-    subnets = prod.one("aws:rds/subnetGroup:SubnetGroup")
+    subnets = own(prod, "aws:rds/subnetGroup:SubnetGroup")
     assert db.inputs["dbSubnetGroupName"] == subnets.props["name"]
     assert len(subnets.inputs["subnetIds"]) == 3
-    group = prod.one("aws:ec2/securityGroup:SecurityGroup")
+    group = own(prod, "aws:ec2/securityGroup:SecurityGroup")
     assert db.inputs["vpcSecurityGroupIds"] == [group.id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_security_group(prod):
-    rules = prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    assert [(r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"]) for r in rules] == [
-        (5432, 5432, "sg-0a1b2c3d4e5f60101")]
+def test_port_5432_is_admitted_only_from_the_configured_security_group_and_the_proxy(prod):
+    group = own(prod, "aws:ec2/securityGroup:SecurityGroup").id
+    (proxy_group,) = [g.id for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+                      if "edumatrix:network:ConnectionLayer" in g.urn]
+    rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if r.inputs["securityGroupId"] == group]
+    assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"]) for r in rules) == \
+        sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, proxy_group)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 
@@ -107,7 +118,7 @@ def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
 
 
 def test_enhanced_monitoring_uses_its_own_role(prod, db):
-    role = prod.one("aws:iam/role:Role")
+    role = own(prod, "aws:iam/role:Role")
     assert "monitoring.rds.amazonaws.com" in role.inputs["assumeRolePolicy"]
     assert db.inputs["monitoringInterval"] == 60
     assert db.inputs["monitoringRoleArn"] == role.props["arn"]
@@ -157,8 +168,8 @@ def _descendants(recording, urn):
 
 def test_the_instance_and_its_parts_hang_under_the_shared_instance_component(prod, db):
     instance_side = _descendants(prod, prod.one("edumatrix:database:SharedInstance").urn)
-    parts = [db, prod.one("aws:rds/parameterGroup:ParameterGroup"), prod.one("aws:rds/subnetGroup:SubnetGroup"),
-             prod.one("aws:ec2/securityGroup:SecurityGroup"),
+    parts = [db, prod.one("aws:rds/parameterGroup:ParameterGroup"), own(prod, "aws:rds/subnetGroup:SubnetGroup"),
+             own(prod, "aws:ec2/securityGroup:SecurityGroup"),
              *(g for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup") if "/edumatrix-prod/" in g.inputs["name"])]
     assert {p.urn for p in parts} <= instance_side
     assert data_key(prod).urn in instance_side

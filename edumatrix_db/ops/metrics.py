@@ -157,9 +157,11 @@ def collect(conn: psycopg.Connection[Any], previous: Sample | None, *, model: Ac
         average: float | None = None
         prior = before.get(access.service)
         if prior is not None:
-            if calls >= prior.calls_total and exec_ms >= prior.exec_time_ms_total:
+            if calls >= prior.calls_total:
                 statements_delta = calls - prior.calls_total
-                average = (exec_ms - prior.exec_time_ms_total) / statements_delta if statements_delta else 0.0
+                # (a float sum over several entries may come out a hair lower in another order: never < 0)
+                spent = max(0.0, exec_ms - prior.exec_time_ms_total)
+                average = spent / statements_delta if statements_delta else 0.0
             else:
                 warnings.append(f"{access.service}: pg_stat_statements counters went backwards (reset or "
                                 "eviction); no delta this interval")

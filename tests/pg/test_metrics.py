@@ -36,6 +36,10 @@ def monitor(pg: Postgres) -> Iterator[psycopg.Connection[Any]]:
         su.execute(f"GRANT USAGE ON SCHEMA extensions TO {MONITOR}")
     with psycopg.connect(pg.server.uri(MONITOR, password), autocommit=True) as conn:
         yield conn
+    with pg.superuser() as su:  # leave the database holding exactly the access model (test_sql_renderer)
+        su.execute(f"REVOKE ALL ON SCHEMA extensions FROM {MONITOR}")
+        su.execute(f"REVOKE ALL ON DATABASE {pg.model.database} FROM {MONITOR}")
+        su.execute(f"DROP ROLE {MONITOR}")
 
 
 def sample(pg: Postgres, monitor: psycopg.Connection[Any], previous: metrics.Sample | None = None) -> metrics.Sample:
