@@ -546,7 +546,9 @@ def build_access_model(
         Grant(PUBLIC, ObjectType.DATABASE, database, frozenset()),
         Grant(PUBLIC, ObjectType.SCHEMA, database, frozenset(), "public"),
     )
-    extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"))
+    # pg_stat_statements: per-service query time and statement rates for the metrics collector (ops/metrics.py).
+    extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"),
+                  Extension("pg_stat_statements", EXTENSIONS_SCHEMA))
     return AccessModel(
         database=database,
         services=services,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from config.loader import STACKS_DIR
 
@@ -57,3 +58,7 @@ def add_secret_replica_region(stacks_dir: Path, region: str, primary: str = "pro
     else:
         text += f"  edumatrix-db:secrets:\n    replicaRegions:\n      - {region}\n"
     path.write_text(text, encoding="utf-8")
+def data_key(recording: Any) -> Any:
+    """The stack's data key (storage, secrets, logs): every KMS key but the alarm topic's own."""
+    (key,) = [r for r in recording.of_type("aws:kms/key:Key") if "edumatrix:monitoring:AlarmTopic$" not in r.urn]
+    return key

@@ -106,8 +106,8 @@ def test_public_loses_the_database_and_schema_public_and_default_execute(model) 
         ]
 
 
-def test_pgcrypto_and_pgaudit_are_installed(model) -> None:
-    assert {e.name for e in model.extensions} == {"pgcrypto", "pgaudit"}
+def test_pgcrypto_pgaudit_and_pg_stat_statements_are_installed(model) -> None:
+    assert {e.name for e in model.extensions} == {"pgcrypto", "pgaudit", "pg_stat_statements"}
 
 
 def test_grant_rejects_privileges_that_do_not_exist_for_the_object_type() -> None:
