@@ -210,8 +210,9 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                        alarm_topic_arn: pulumi.Input[str]) -> OpsRunner:
     """The ops runner of a primary stack, in the shared instance's VPC, beside the database.
 
-    Its routes: every `auditEveryMinutes` the audit (a schedule); after an availability, failover or recovery
-    event of the shared instance, `ping` (the runner reconnects through the new primary and says so). Another
+    Its routes: every `auditEveryMinutes` the audit and every minute the metrics (schedules); after an
+    availability, failover or recovery event of the shared instance, `ping` (the runner reconnects through the
+    new primary and says so). Another
     issue adds its job to edumatrix_db/ops/runner.py and a `ScheduledJob` or `EventRoute` here (README, "The
     ops runner").
     """
@@ -220,6 +221,14 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         name="audit", job="audit", expression=f"rate({every} minutes)",
         description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
         max_event_age_seconds=min(every * 60, 86_400),
+    )
+    # The collector's per-service figures (edumatrix_db/ops/metrics.py), every minute: the alarms on them
+    # (components/database_alarms.py) evaluate one-minute periods. A sample that could not start within its
+    # minute is dropped: the next one is due.
+    metrics = ScheduledJob(
+        name="metrics", job="metrics", expression="rate(1 minute)",
+        description="Per-service metrics (connections, statements, query time, pool use, schema sizes)",
+        max_event_age_seconds=60,
     )
     # a primary AWS stack: the loader guarantees both
     assert settings.network is not None
@@ -254,7 +263,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
                 "services": {name: override.patch() for name, override in settings.services.items()},
             },
-            schedules=[audit],
+            schedules=[audit, metrics],
             event_routes=[instance_events],
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),

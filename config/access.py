@@ -510,7 +510,11 @@ def platform_access(
     ]
     if not replication_attribute:
         memberships += [Membership(extraction, "rds_replication"), Membership(cdc, "rds_replication")]
-    grants = tuple(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles)
+    grants = (
+        *(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles),
+        # The metrics job reads pg_stat_statements, which lives in the shared `extensions` schema.
+        Grant(ops, ObjectType.SCHEMA, database, frozenset({"USAGE"}), EXTENSIONS_SCHEMA),
+    )
     access = PlatformAccess(roles=roles, memberships=tuple(memberships), grants=grants)
     check_platform_access(access)
     return access
