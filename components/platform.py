@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_postgresql as postgresql
 
+from components.backups import BackupPlatform, BackupPlatformArgs
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
@@ -155,12 +156,49 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    alarm_topic: pulumi.Input[str] | None = None
     if settings.ops_runner.enabled:
         topic = settings.ops_runner.alarm_topic_arn or (replicas.alarm_topic_arn if settings.replicas.count else None)
         assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
         runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn, topic)
         outputs["opsRunnerFunctionName"] = runner.function_name
+        alarm_topic = runner.alarm_topic_arn
+    if settings.backups.enabled:
+        backups = declare_backups(settings, shared, settings.backups.alarm_topic_arn or alarm_topic)
+        outputs["backupPlanId"] = backups.plan_id
+        outputs["backupVaultArns"] = {"daily": backups.daily_vault_arn, "sixHourly": backups.six_hourly_vault_arn,
+                                      **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
+        outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
     return outputs
+
+
+def declare_backups(settings: StackSettings, shared: SharedInstance | RegionReplica,
+                    alarm_topic_arn: pulumi.Input[str] | None) -> BackupPlatform:
+    """AWS Backup for the shared instance (and, by tag, the extraction targets), or for a promoted region's
+    instance (then with the defaults and no copies: that stack knows no other region); components/backups.py."""
+    assert settings.aws_region is not None  # an AWS stack
+    backups = settings.backups
+    return BackupPlatform(f"{settings.name_prefix}-backup", BackupPlatformArgs(
+        stack=settings.stack,
+        prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        instance_arn=shared.arn,
+        subnet_group_name=shared.subnet_group_name,
+        security_group_id=shared.security_group_id,
+        daily_retention_days=backups.daily_retention_days,
+        six_hourly_retention_days=backups.six_hourly_retention_days,
+        start_window_minutes=backups.start_window_minutes,
+        completion_window_minutes=backups.completion_window_minutes,
+        compliance_lock=settings.is_prod,
+        lock_grace_days=backups.lock_grace_days,
+        copy_regions=() if settings.is_region_stack else settings.secrets.replica_regions,
+        copy_retention_days=backups.copy_retention_days,
+        restore_test_schedule=backups.restore_test_schedule,
+        restore_test_validation_hours=backups.restore_test_validation_hours,
+        alarm_topic_arn=alarm_topic_arn,
+        partition=partition_of(settings.aws_region),
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 
 def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
@@ -273,6 +311,9 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
         # The credentials a promoted region needs, in this region: copies of the primary stack's secrets.
         **region_credentials(settings, primary),
     }
+    if settings.region.promote:  # now a primary: AWS Backup covers it (spec 6.A, RDS.26)
+        backups = declare_backups(settings, replica, None)
+        outputs["backupPlanId"] = backups.plan_id
     if not settings.region.promote:
         outputs["replicationSourceArn"] = primary.require_output("arn")
         outputs["primaryKmsKeyArn"] = primary.require_output("kmsKeyArn")  # for the record: keys are regional
