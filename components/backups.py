@@ -21,8 +21,9 @@ What it declares, and why each piece looks the way it does:
 - Restore testing: weekly, the latest daily recovery point of the last 7 days restored into the instance's
   subnet group and security group (otherwise RDS restore tests use the default VPC, absent or wrong here), a
   validation window for the ops runner's `restore-verify` job, which the restore job's event starts.
-- Alarms: failed and expired backup jobs per vault, failed copy jobs, failed restore (test) jobs, and a backup
-  job that ran longer than an hour (spec 3.A), from the ops runner's `BackupJobMinutes` metric.
+- Alarms: failed and expired backup jobs per vault, failed copy jobs, failed restore (test) jobs, a failed
+  restore-test validation, and a backup job that ran longer than an hour (spec 3.A), the last two from the ops
+  runner's metrics (`RestoreValidationFailed`, `BackupJobMinutes`; edumatrix_db/ops/backup_jobs.py).
 """
 
 from __future__ import annotations
@@ -214,6 +215,10 @@ class BackupPlatform(pulumi.ComponentResource):
         alarm("restore-failed", "An AWS Backup restore job of an RDS recovery point failed (the weekly restore "
               "test, or a restore someone started)", namespace="AWS/Backup", metric="NumberOfRestoreJobsFailed",
               dimensions={"ResourceType": "RDS"}, period=86_400)
+        alarm("restore-validation-failed", "The weekly restore test restored an instance the ops runner found "
+              "wrong (missing schema, isolation finding) or could not reach: its log and the restore job's "
+              "validation message say what", namespace="EduMatrix/Database", metric="RestoreValidationFailed",
+              dimensions={"Environment": args.environment}, statistic="Maximum", period=86_400)
         alarm("backup-over-an-hour", f"A backup job of {args.environment} ran longer than "
               f"{BACKUP_WINDOW_MINUTES} minutes (spec 3.A: backups within a 1-hour window); the ops runner "
               "publishes BackupJobMinutes when AWS Backup reports the job complete", namespace="EduMatrix/Database",

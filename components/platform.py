@@ -237,6 +237,9 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         }),
         description="The shared instance failed over, restarted or recovered: check the runner reaches it",
     )
+    routes = [instance_events]
+    if settings.backups.enabled:
+        routes += backup_event_routes(settings)
     return OpsRunner(
         f"{settings.name_prefix}-ops-runner",
         OpsRunnerArgs(
@@ -258,12 +261,31 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "services": {name: override.patch() for name, override in settings.services.items()},
             },
             schedules=[audit],
-            event_routes=[instance_events],
+            event_routes=routes,
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
+            reports_restore_tests=settings.backups.enabled,
         ),
         opts=pulumi.ResourceOptions(depends_on=[shared]),
     )
+
+
+def backup_event_routes(settings: StackSettings) -> list[EventRoute]:
+    """AWS Backup's events the runner acts on: a finished restore test (validate the restored instance, report
+    to AWS Backup) and a finished backup job of this stack's vaults (its duration, for the 1-hour alarm)."""
+    vaults = [f"{settings.name_prefix}-daily", f"{settings.name_prefix}-six-hourly"]
+    return [
+        EventRoute(
+            name="restore-tests", job="restore-verify",
+            pattern={"source": ["aws.backup"], "detail-type": ["Restore Job State Change"],
+                     "detail": {"status": ["COMPLETED"], "restoreTestingPlanArn": [{"exists": True}]}},
+            description="AWS Backup restored a recovery point for a restore test: validate it and report"),
+        EventRoute(
+            name="backup-jobs", job="backup-job-duration",
+            pattern={"source": ["aws.backup"], "detail-type": ["Backup Job State Change"],
+                     "detail": {"state": ["COMPLETED"], "backupVaultName": vaults}},
+            description="An AWS Backup job of the shared instance completed: publish how long it took"),
+    ]
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:

@@ -4,6 +4,7 @@ the selection, restore testing inside the instance's network, the alarms; and th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,11 +100,27 @@ def test_restore_tests_land_in_the_instances_subnet_group_and_security_group(pla
 
 def test_failed_expired_copy_restore_and_long_backups_page_someone(plans) -> None:
     metrics = sorted({a.inputs["metricName"] for a in plans["prod"].of_type(ALARM)
-                      if a.inputs.get("namespace") in ("AWS/Backup",) or a.inputs["metricName"] == "BackupJobMinutes"})
+                      if a.inputs.get("namespace") == "AWS/Backup"
+                      or a.inputs["metricName"] in ("BackupJobMinutes", "RestoreValidationFailed")})
     assert metrics == ["BackupJobMinutes", "NumberOfBackupJobsExpired", "NumberOfBackupJobsFailed",
-                       "NumberOfCopyJobsFailed", "NumberOfRestoreJobsFailed"]
+                       "NumberOfCopyJobsFailed", "NumberOfRestoreJobsFailed", "RestoreValidationFailed"]
     long_backup = next(a for a in plans["prod"].of_type(ALARM) if a.inputs["metricName"] == "BackupJobMinutes")
     assert (long_backup.inputs["threshold"], long_backup.inputs["comparisonOperator"]) == (60, "GreaterThanThreshold")
+
+
+def test_the_runner_validates_restore_tests_and_times_backup_jobs_on_aws_backups_events(plans) -> None:
+    rules = {r.name: r.inputs for r in plans["prod"].of_type("aws:cloudwatch/eventRule:EventRule")}
+    targets = {t.name: t.inputs for t in plans["prod"].of_type("aws:cloudwatch/eventTarget:EventTarget")}
+    restore = next(json.loads(r["eventPattern"]) for n, r in rules.items() if n.endswith("-restore-tests"))
+    assert restore["detail-type"] == ["Restore Job State Change"]
+    assert restore["detail"] == {"status": ["COMPLETED"], "restoreTestingPlanArn": [{"exists": True}]}
+    jobs = {n: t["inputTransformer"]["inputTemplate"] for n, t in targets.items()}
+    assert any('"job": "restore-verify"' in template for template in jobs.values())
+    assert any('"job": "backup-job-duration"' in template for template in jobs.values())
+    policy = next(p for p in plans["prod"].of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("ops-runner-policy"))
+    (report,) = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Sid"] == "ReportRestoreTestResults"]
+    assert (report["Action"], report["Condition"]) == ("backup:PutRestoreValidationResult",
+                                                       {"StringEquals": {"aws:RequestedRegion": "us-east-1"}})
 
 
 def test_a_promoted_region_backs_up_its_instance(tmp_path: Path) -> None:

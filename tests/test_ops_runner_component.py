@@ -33,16 +33,17 @@ RUNNER_RESOURCES = Counter({
     "aws:ec2/securityGroup:SecurityGroup": 2,            # the runner's, its endpoints'
     EGRESS: 2,                                           # to the database, to its endpoints
     INGRESS: 2,                                          # on the database's group, on the endpoints' group
-    "aws:ec2/vpcEndpoint:VpcEndpoint": 2,                # Secrets Manager, CloudWatch
+    "aws:ec2/vpcEndpoint:VpcEndpoint": 3,                # Secrets Manager, CloudWatch, AWS Backup (issue 15)
     "aws:cloudwatch/logGroup:LogGroup": 1,
     "aws:sqs/queue:Queue": 1,
     ROLE: 2,                                             # execution role, scheduler role
     ROLE_POLICY: 2,
     FUNCTION: 1,
     SCHEDULE: 1,
-    "aws:cloudwatch/eventRule:EventRule": 1,
-    "aws:cloudwatch/eventTarget:EventTarget": 1,
-    "aws:lambda/permission:Permission": 1,
+    # instance events; AWS Backup's restore tests and backup jobs (issue 15, components/platform.py)
+    "aws:cloudwatch/eventRule:EventRule": 3,
+    "aws:cloudwatch/eventTarget:EventTarget": 3,
+    "aws:lambda/permission:Permission": 3,
     ALARM: 3,                                            # errors, audit findings, lock table
 })
 
@@ -152,7 +153,9 @@ def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_
     assert by_sid["PublishMetricsInOneNamespace"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "EduMatrix/Database"}}
     on_everything = {s["Sid"] for s in by_sid.values() if s["Resource"] == "*"}
-    assert on_everything == {"ManageVpcNetworkInterfaces", "PublishMetricsInOneNamespace"}
+    # PutRestoreValidationResult has no resource-level permission: "*" in the stack's region (issue 15)
+    assert on_everything == {"ManageVpcNetworkInterfaces", "PublishMetricsInOneNamespace", "ReportRestoreTestResults"}
+    assert by_sid["ReportRestoreTestResults"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
     assert not [a for s in by_sid.values() for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
                 if a.endswith("*")]
 
