@@ -117,7 +117,8 @@ def test_the_runner_validates_restore_tests_and_times_backup_jobs_on_aws_backups
     jobs = {n: t["inputTransformer"]["inputTemplate"] for n, t in targets.items()}
     assert any('"job": "restore-verify"' in template for template in jobs.values())
     assert any('"job": "backup-job-duration"' in template for template in jobs.values())
-    policy = next(p for p in plans["prod"].of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("ops-runner-policy"))
+    policy = next(p for p in plans["prod"].of_type("aws:iam/rolePolicy:RolePolicy")
+                  if p.name.endswith("ops-runner-policy"))
     (report,) = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Sid"] == "ReportRestoreTestResults"]
     assert (report["Action"], report["Condition"]) == ("backup:PutRestoreValidationResult",
                                                        {"StringEquals": {"aws:RequestedRegion": "us-east-1"}})
