@@ -29,6 +29,7 @@ settings: those are restored exactly as the source has them, so they name the se
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import subprocess
@@ -42,6 +43,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
@@ -249,10 +251,33 @@ def move_to_schema(entry: DumpEntry, schema: str, staging: str) -> DumpEntry:
     return replace(entry, sql=re.sub(rf"\b{re.escape(schema)}\b", staging, entry.sql))
 
 
+_LIBPQ_ENV = {"host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
+              "user": "PGUSER", "password": "PGPASSWORD", "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT",
+              "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT",
+              "options": "PGOPTIONS", "application_name": "PGAPPNAME", "target_session_attrs": "PGTARGETSESSIONATTRS"}
+
+
+def libpq_env(uri: str) -> dict[str, str]:
+    """The environment a libpq program (pg_dump, psql) connects with: the URI's parts as PG* variables, so the
+    password never appears on a command line (where `ps` shows it)."""
+    parts = conninfo_to_dict(uri)
+    unknown = sorted(set(parts) - set(_LIBPQ_ENV))
+    if unknown:
+        raise RestoreError(f"connection parameters {', '.join(unknown)} are not supported here; use a URI with "
+                           f"{', '.join(sorted(_LIBPQ_ENV))}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update({_LIBPQ_ENV[k]: str(v) for k, v in parts.items() if v is not None})
+    return env
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def pg_dump(uri: str, schema: str, section: str, snapshot: str) -> str:
     args = [find_binaries().exe("pg_dump"), "--schema-only", f"--section={section}", "--no-owner", "--no-acl",
-            "--no-subscriptions", "--no-publications", f"--snapshot={snapshot}", "-n", schema, "-d", uri]
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+            "--no-subscriptions", "--no-publications", f"--snapshot={snapshot}", "-n", schema]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=libpq_env(uri))
     if proc.returncode != 0:
         raise RestoreError(f"pg_dump --section={section} of {schema} failed: {proc.stderr.strip()}")
     return proc.stdout
@@ -354,36 +379,52 @@ class _Restore:
             "GROUP BY c.oid, c.relname ORDER BY pg_table_size(c.oid) DESC, c.relname", (self.schema,)).fetchall()
         return [(name, list(columns), int(size)) for name, columns, size in rows]
 
-    def copy_table(self, snapshot: str, table: str, columns: Sequence[str], progress: Progress, task: Any) -> TableCopy:
-        done = TableCopy(table)
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-        with connect(self.request.source_uri, "source") as src, self.owner_session() as dst:
-            src.autocommit = False
-            src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            src.execute("SET row_security = off")
-            out = sql.SQL("COPY {}.{} ({}) TO STDOUT (FORMAT binary)").format(
-                sql.Identifier(self.schema), sql.Identifier(table), cols)
-            into = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT binary)").format(
-                sql.Identifier(self.staging), sql.Identifier(table), cols)
-            with src.cursor().copy(out) as reader, dst.cursor().copy(into) as writer:
-                for chunk in reader:
-                    writer.write(chunk)
-                    done.bytes += len(chunk)
-                    progress.update(task, advance=len(chunk))
-            src.rollback()
-            row = dst.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(self.staging), sql.Identifier(table))).fetchone()
-            done.rows = int(row[0]) if row else 0
-        return done
+    def copy_table(self, snapshot: str, table: str, columns: Sequence[str], size: int, progress: Progress,
+                   task: Any) -> TableCopy:
+        """One table's rows: `psql` running `COPY ... TO STDOUT (FORMAT binary)` on the source, in the exported
+        snapshot, piped into `psql` running `COPY ... FROM STDIN` on the target as the owner. Two C processes and
+        a pipe: the rows never pass through Python (whose lock would serialise the parallel streams)."""
+        cols = ", ".join(_ident(c) for c in columns)
+        source_sql = [
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+            "SET row_security = off",
+            f"COPY {_ident(self.schema)}.{_ident(table)} ({cols}) TO STDOUT (FORMAT binary)", "COMMIT"]
+        target_sql = [f"SET ROLE {_ident(self.access.owner)}",
+                      f"COPY {_ident(self.staging)}.{_ident(table)} ({cols}) FROM STDIN (FORMAT binary)"]
+        psql = find_binaries().exe("psql")
+
+        def command(statements: list[str]) -> list[str]:
+            return [psql, "-X", "-v", "ON_ERROR_STOP=1", *(a for st in statements for a in ("-c", st))]
+
+        reader = subprocess.Popen([*command(source_sql), "-q"], env=libpq_env(self.request.source_uri),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert reader.stdout is not None
+        try:  # an interruption stops the writer (subprocess.run kills it) and the reader here
+            writer = subprocess.run(command(target_sql), env=libpq_env(self.request.target_uri), stdin=reader.stdout,
+                                    capture_output=True, text=True, check=False)
+        except BaseException:
+            reader.kill()
+            reader.wait()
+            raise
+        finally:
+            reader.stdout.close()
+        if writer.returncode != 0:
+            reader.kill()
+        reader.wait()
+        errors = (reader.stderr.read().decode(errors="replace") if reader.stderr else "").strip()
+        if reader.returncode != 0 or writer.returncode != 0:
+            raise RestoreError(f"copying {self.schema}.{table} failed: {errors or writer.stderr.strip()}")
+        copied = re.findall(r"^COPY (\d+)$", writer.stdout, re.MULTILINE)
+        progress.update(task, advance=size)
+        return TableCopy(table, rows=int(copied[-1]) if copied else 0, bytes=size)
 
     def copy_data(self, snapshot: str, tables: list[tuple[str, list[str], int]]) -> None:
         with Progress(TextColumn("[bold]copy[/bold] {task.description}"), BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), TimeElapsedColumn(), console=self.console, transient=True) as progress:
             task = progress.add_task(f"{len(tables)} tables", total=max(1, sum(size for _, _, size in tables)))
             with ThreadPoolExecutor(max_workers=max(1, self.request.jobs)) as pool:
-                futures = [pool.submit(self.copy_table, snapshot, name, columns, progress, task)
-                           for name, columns, _ in tables]
+                futures = [pool.submit(self.copy_table, snapshot, name, columns, size, progress, task)
+                           for name, columns, size in tables]
                 self.result.tables = [f.result() for f in futures]
 
     def sequences(self, snapshot_conn: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> None:
