@@ -112,28 +112,23 @@ class BackupPlatform(pulumi.ComponentResource):
                 region=region, tags=tags), opts=child)
             copies[region] = vault(f"daily-{region}", args.copy_retention_days, regional_key.arn, region)
 
+        def rule(rule_name: str, vault: aws.backup.Vault, schedule: str, days: int,
+                 copies: Sequence[aws.backup.Vault] = ()) -> aws.backup.PlanRuleArgs:
+            return aws.backup.PlanRuleArgs(
+                rule_name=rule_name, target_vault_name=vault.name, schedule=schedule,
+                schedule_expression_timezone=TIMEZONE, start_window=args.start_window_minutes,
+                completion_window=args.completion_window_minutes, enable_continuous_backup=False,
+                lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=days),
+                recovery_point_tags={**tags, "rule": rule_name},
+                copy_actions=[aws.backup.PlanRuleCopyActionArgs(
+                    destination_vault_arn=copy.arn,
+                    lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=args.copy_retention_days),
+                ) for copy in copies])
+
         plan = aws.backup.Plan(
             f"{name}-plan", name=args.prefix, tags=tags, opts=child,
-            rules=[
-                aws.backup.PlanRuleArgs(
-                    rule_name="daily", target_vault_name=daily.name, schedule=DAILY_SCHEDULE,
-                    schedule_expression_timezone=TIMEZONE, start_window=args.start_window_minutes,
-                    completion_window=args.completion_window_minutes, enable_continuous_backup=False,
-                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.daily_retention_days),
-                    recovery_point_tags={**tags, "rule": "daily"},
-                    copy_actions=[aws.backup.PlanRuleCopyActionArgs(
-                        destination_vault_arn=copy.arn,
-                        lifecycle=aws.backup.PlanRuleCopyActionLifecycleArgs(delete_after=args.copy_retention_days),
-                    ) for copy in copies.values()],
-                ),
-                aws.backup.PlanRuleArgs(
-                    rule_name="six-hourly", target_vault_name=six_hourly.name, schedule=SIX_HOURLY_SCHEDULE,
-                    schedule_expression_timezone=TIMEZONE, start_window=args.start_window_minutes,
-                    completion_window=args.completion_window_minutes, enable_continuous_backup=False,
-                    lifecycle=aws.backup.PlanRuleLifecycleArgs(delete_after=args.six_hourly_retention_days),
-                    recovery_point_tags={**tags, "rule": "six-hourly"},
-                ),
-            ])
+            rules=[rule("daily", daily, DAILY_SCHEDULE, args.daily_retention_days, list(copies.values())),
+                   rule("six-hourly", six_hourly, SIX_HOURLY_SCHEDULE, args.six_hourly_retention_days)])
 
         role = aws.iam.Role(
             f"{name}-role", name=f"{args.prefix}-backup", description="AWS Backup: back up and restore the "

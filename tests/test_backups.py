@@ -12,7 +12,7 @@ import pytest
 from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.offline.engine import Planner, Recording
-from tests.region_support import copy_stacks, edit_stack
+from tests.region_support import copy_stacks, edit_stack, stack_errors
 
 PLAN = "aws:backup/plan:Plan"
 VAULT = "aws:backup/vault:Vault"
@@ -133,11 +133,7 @@ def test_a_promoted_region_backs_up_its_instance(tmp_path: Path) -> None:
 
 
 def _errors(tmp_path: Path, stack: str, text: str, anchor: str = "  edumatrix-db:network:") -> str:
-    stacks = copy_stacks(tmp_path)
-    edit_stack(stacks, stack, anchor, f"{text}\n{anchor}")
-    with pytest.raises(ConfigError) as caught:
-        load_stack(stack, stacks)
-    return str(caught.value)
+    return stack_errors(tmp_path, stack, text, anchor)
 
 
 def test_prod_cannot_turn_aws_backup_off(tmp_path: Path) -> None:

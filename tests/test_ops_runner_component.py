@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
-from tests.region_support import copy_stacks, edit_stack
+from tests.region_support import copy_stacks, edit_stack, stack_errors
 
 RUNNER = "edumatrix:ops:OpsRunner"
 FUNCTION = "aws:lambda/function:Function"
@@ -277,12 +276,8 @@ def test_dev_may_turn_the_runner_off(tmp_path: Path) -> None:
 
 
 def errors_for(tmp_path: Path, stack: str, runner_settings: str) -> str:
-    stacks = copy_stacks(tmp_path)
     anchor = "  edumatrix-db:network:" if stack != "prod-eu-west-1" else "  edumatrix-db:region:"
-    edit_stack(stacks, stack, anchor, f"  edumatrix-db:opsRunner: {runner_settings}\n{anchor}")
-    with pytest.raises(ConfigError) as caught:
-        load_stack(stack, stacks)
-    return str(caught.value)
+    return stack_errors(tmp_path, stack, f"  edumatrix-db:opsRunner: {runner_settings}", anchor)
 
 
 def test_prod_cannot_turn_the_audit_off(tmp_path: Path) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import pytest
 
 from config.access import AccessModel
 from edumatrix_db.database import localpg
-from tests.pg.conftest import free_port, scratch_root
+from tests.pg.conftest import provisioned
 
 
 @dataclass
@@ -39,15 +36,5 @@ class Server:
 
 @contextmanager
 def local_server(prefix: str, model: AccessModel) -> Iterator[Server]:
-    root = scratch_root(prefix)
-    server = None
-    try:
-        try:
-            server, _state, _notes = localpg.up(root, model, preferred_port=free_port())
-        except localpg.LocalServerError as exc:
-            pytest.fail(f"the recovery drills need a PostgreSQL server and could not start one: {exc}")
-        yield Server(server, json.loads(server.connections_file.read_text()))
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with provisioned(prefix, model) as (server, _state, connections):
+        yield Server(server, connections)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -289,3 +290,14 @@ def test_a_source_without_the_schema_exits_2(pg: Postgres, servers, capsys) -> N
     assert code == 2
     assert _target_state(target, pg.model) == before
     assert "the source has no schema news_system_schema" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, servers, capsys) -> None:
+    source, target = servers
+    code = main(["restore-schema", SERVICE, "--from", source.mover_uri, "--to", target.admin_uri, "--replace",
+                 "--verify", "--jobs", "2", "--format", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (summary["targetSchema"], summary["replaced"], summary["verify"]["ok"]) == (SCHEMA, True, True)
+    assert summary["tables"] == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10}
