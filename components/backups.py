@@ -87,16 +87,19 @@ class BackupPlatform(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("edumatrix:backup:BackupPlatform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # The vaults and their keys outlive any `pulumi destroy` where the locks are in compliance mode (prod):
+        # a deleted key would make every recovery point in its vaults unreadable.
+        kept = pulumi.ResourceOptions(parent=self, protect=args.compliance_lock)
         tags = dict(args.tags)
         key = PlatformKey(f"{name}-key", PlatformKeyArgs(
             description=f"{args.prefix}: AWS Backup vaults (recovery points of the shared instance)",
-            alias=f"{args.prefix}-backup", tags=tags), opts=child)
+            alias=f"{args.prefix}-backup", tags=tags), opts=kept)
 
         def vault(suffix: str, retention: int, key_arn: pulumi.Input[str], region: str | None = None
                   ) -> aws.backup.Vault:
             vault_name = f"{args.prefix}-{suffix}"
             created = aws.backup.Vault(f"{name}-{suffix}", name=vault_name, kms_key_arn=key_arn, force_destroy=False,
-                                       region=region, tags=tags, opts=child)
+                                       region=region, tags=tags, opts=kept)
             aws.backup.VaultLockConfiguration(
                 f"{name}-{suffix}-lock", backup_vault_name=created.name, min_retention_days=retention,
                 changeable_for_days=args.lock_grace_days if args.compliance_lock else None, region=region,
@@ -109,7 +112,7 @@ class BackupPlatform(pulumi.ComponentResource):
         for region in args.copy_regions:
             regional_key = PlatformKey(f"{name}-key-{region}", PlatformKeyArgs(
                 description=f"{args.prefix}: copies of its daily backups in {region}", alias=f"{args.prefix}-backup",
-                region=region, tags=tags), opts=child)
+                region=region, tags=tags), opts=kept)
             copies[region] = vault(f"daily-{region}", args.copy_retention_days, regional_key.arn, region)
 
         def rule(rule_name: str, vault: aws.backup.Vault, schedule: str, days: int,

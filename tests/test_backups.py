@@ -59,6 +59,13 @@ def test_prod_locks_in_compliance_mode_after_the_grace_period_and_dev_in_governa
     assert {lock.get("changeableForDays") for lock in _locks(plans["dev"]).values()} == {None}
 
 
+def test_prod_protects_its_vaults_and_their_keys_from_pulumi_destroy(plans) -> None:
+    keys = [k for k in plans["prod"].of_type("aws:kms/key:Key") if "-backup-key" in k.name]
+    assert len(keys) == 2  # the vaults' key, the DR region's key
+    assert all(r.protect for r in [*plans["prod"].of_type(VAULT), *keys])
+    assert not any(r.protect for r in plans["dev"].of_type(VAULT))
+
+
 def test_every_vault_is_under_a_customer_managed_key_of_its_region(plans) -> None:
     vaults = {v.inputs["name"]: v.inputs for v in plans["prod"].of_type(VAULT)}
     assert {name: v["kmsKeyArn"].split(":")[3] for name, v in vaults.items()} == {
