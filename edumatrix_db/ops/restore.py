@@ -192,6 +192,27 @@ SELECT o.kind, o.name, pg_get_userbyid(o.owner) AS owner,
 """
 
 
+DEPENDENTS_QUERY = """
+SELECT DISTINCT v.oid::regclass::text || ' (view on ' || t.oid::regclass::text || ')'
+  FROM pg_depend d
+  JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+  JOIN pg_class v ON v.oid = r.ev_class
+  JOIN pg_class t ON t.oid = d.refobjid AND d.refclassid = 'pg_class'::regclass
+ WHERE t.relnamespace = %(schema)s::regnamespace AND v.relnamespace <> t.relnamespace
+UNION
+SELECT DISTINCT c.conrelid::regclass::text || ' (foreign key ' || c.conname || ' to '
+       || c.confrelid::regclass::text || ')'
+  FROM pg_constraint c JOIN pg_class t ON t.oid = c.confrelid
+ WHERE c.contype = 'f' AND t.relnamespace = %(schema)s::regnamespace
+   AND (SELECT relnamespace FROM pg_class WHERE oid = c.conrelid) <> t.relnamespace
+"""
+
+
+def outside_dependents(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+    """Objects of other schemas that depend on `schema` (views, foreign keys): replacing it would drop them."""
+    return sorted(str(r[0]) for r in conn.execute(DEPENDENTS_QUERY, {"schema": schema}).fetchall())
+
+
 def isolation_problems(conn: psycopg.Connection[Any], access: ServiceAccess, schema: str) -> list[str]:
     """How the source's schema departs from the model's isolation: objects another role owns, grants to
     roles outside the service (or PUBLIC). The restore never copies grants; it refuses such a source."""
@@ -341,6 +362,11 @@ class _Restore:
             raise RestoreError(f"the target already has schema {self.final}: pass --replace to restore beside it "
                                "and swap it in one transaction, or --as NEW_SCHEMA to restore beside it")
         self.result.replaced = exists
+        dependents = outside_dependents(target, self.final) if exists else []
+        if dependents:
+            raise RestoreError(f"replacing {self.final} on the target would drop objects of other schemas that depend "
+                               f"on it: {', '.join(dependents)}; nothing was changed (isolation forbids them: remove "
+                               "them first, or restore beside with --as)")
         if target.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.access.owner,)).fetchone() is None:
             raise RestoreError(f"the target has no role {self.access.owner}: apply the access model there first "
                                "(`pulumi up`, or `edumatrix-db local up` locally)")

@@ -301,3 +301,19 @@ def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, s
     assert code == 0
     assert (summary["targetSchema"], summary["replaced"], summary["verify"]["ok"]) == (SCHEMA, True, True)
     assert summary["tables"] == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10}
+
+
+@pytest.mark.postgres
+def test_replacing_a_schema_another_schema_depends_on_is_refused(pg: Postgres, servers) -> None:
+    source, target = servers
+    with target.superuser() as su:
+        su.execute("CREATE VIEW statistics_schema.statistics_feedback AS SELECT id FROM feedback_schema.feedback_entry")
+    try:
+        before = _target_state(target, pg.model)
+        with pytest.raises(RestoreError, match=r"would drop objects of other schemas that depend on it: "
+                                               r"statistics_schema\.statistics_feedback \(view on "):
+            _restore(source, target, pg.model, replace=True)
+        assert _target_state(target, pg.model) == before
+    finally:
+        with target.superuser() as su:
+            su.execute("DROP VIEW statistics_schema.statistics_feedback")
