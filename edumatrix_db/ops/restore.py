@@ -59,6 +59,9 @@ from edumatrix_db.ops.verify import VerifyError, VerifyReport, verify_schema
 STAGING_MARK = "edumatrix restore-schema staging"
 """The comment on a staging schema: what a later run recognises (and drops) as an interrupted restore's."""
 COPY_CHUNK = 1 << 20
+SESSION_WITHOUT_TIMEOUTS = "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0"
+"""A restore's sessions copy and index whole tables, and hold the source snapshot open while they do: the
+per-role timeouts of the access model (statement, idle in transaction) would cut them off on large schemas."""
 PHASES = ("checks", "schema", "data", "sequences", "indexes", "verify", "swap")
 """The steps in order; `on_phase` is called at the start of each (tests interrupt a restore there)."""
 
@@ -412,10 +415,11 @@ class _Restore:
         a pipe: the rows never pass through Python (whose lock would serialise the parallel streams)."""
         cols = ", ".join(_ident(c) for c in columns)
         source_sql = [
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f"SET TRANSACTION SNAPSHOT '{snapshot}'",
+            SESSION_WITHOUT_TIMEOUTS, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            f"SET TRANSACTION SNAPSHOT '{snapshot}'",
             "SET row_security = off",
             f"COPY {_ident(self.schema)}.{_ident(table)} ({cols}) TO STDOUT (FORMAT binary)", "COMMIT"]
-        target_sql = [f"SET ROLE {_ident(self.access.owner)}",
+        target_sql = [SESSION_WITHOUT_TIMEOUTS, f"SET ROLE {_ident(self.access.owner)}",
                       f"COPY {_ident(self.staging)}.{_ident(table)} ({cols}) FROM STDIN (FORMAT binary)"]
         psql = find_binaries().exe("psql")
 
@@ -507,6 +511,7 @@ class _Restore:
         empty (pg_dump's statements name every schema)."""
         conn = connect(self.request.target_uri, "target")
         try:
+            conn.execute(SESSION_WITHOUT_TIMEOUTS)
             conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.access.owner)))
             conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
         except BaseException:
@@ -592,6 +597,9 @@ class _Restore:
             self.drop_leftovers(target)
             # One snapshot of the source for the DDL, every table's rows and the sequences.
             snap = connect(self.request.source_uri, "source")
+            # The exporting transaction stays open, idle, while the tables are copied: the platform roles'
+            # idle_in_transaction_session_timeout (60 s) would end it and invalidate the snapshot for the rest.
+            snap.execute(SESSION_WITHOUT_TIMEOUTS)
             snap.autocommit = False
             snap.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = snap.execute("SELECT pg_export_snapshot()").fetchone()

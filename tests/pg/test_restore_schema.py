@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -317,3 +318,21 @@ def test_replacing_a_schema_another_schema_depends_on_is_refused(pg: Postgres, s
     finally:
         with target.superuser() as su:
             su.execute("DROP VIEW statistics_schema.statistics_feedback")
+
+
+@pytest.mark.postgres
+def test_a_copy_longer_than_the_roles_idle_timeout_keeps_its_snapshot(pg: Postgres, servers) -> None:
+    """The source snapshot's transaction idles while tables are copied; the platform roles' idle-in-transaction
+    timeout (60 s on RDS) must not end it: here 1 s, and a copy phase that starts 2 s later."""
+    source, target = servers
+    with source.superuser() as su:
+        su.execute("ALTER ROLE edumatrix_data_mover SET idle_in_transaction_session_timeout = '1s'")
+    try:
+        request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, replace=True, verify=True)
+        result = restore_schema(request, pg.model, console=_quiet(),
+                                on_phase=lambda phase: time.sleep(2) if phase == "data" else None)
+    finally:
+        with source.superuser() as su:
+            su.execute("ALTER ROLE edumatrix_data_mover RESET idle_in_transaction_session_timeout")
+    assert result.verify is not None
+    assert result.verify.ok
