@@ -144,6 +144,8 @@ def main() -> None:
             rates.append(mb / fast)
             table.add_row(str(size), f"{mb:,.0f}", f"{base:.1f}", f"{mb / base:.1f}", f"{fast:.1f}",
                           f"{mb / fast:.1f}", f"{base / fast:.2f}x")
+            console.print(f"  {mb:,.0f} MB: baseline {base:.1f} s, restore-schema {fast:.1f} s, ratio "
+                          f"{base / fast:.2f}x")
     finally:
         source.stop()
         target.stop()
