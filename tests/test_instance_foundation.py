@@ -22,7 +22,8 @@ PART_RESOURCES = ("aws:kms/key:Key", "aws:rds/subnetGroup:SubnetGroup", "aws:ec2
 REGION = "eu-west-1"
 # Keys and security groups of other concerns: the alarm topic's key, the rotation function's security group, and
 # the keys the primary stack copies its credentials under in other regions.
-OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner")
+OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner",
+                "edumatrix:backup:BackupPlatform")
 
 
 def owned_elsewhere(recording: Recording, resource: RecordedResource) -> bool:

@@ -13,8 +13,9 @@ INSTANCE = "aws:rds/instance:Instance"
 
 
 def outside_the_runner(recording: Recording, type_token: str):
-    """The one resource of that type outside the ops runner (which has its own security groups and roles)."""
-    (found,) = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn]
+    """The one resource of that type outside the ops runner and AWS Backup (which have their own roles)."""
+    (found,) = [r for r in recording.of_type(type_token)
+                if "edumatrix:ops:OpsRunner$" not in r.urn and "edumatrix:backup:BackupPlatform$" not in r.urn]
     return found
 
 
