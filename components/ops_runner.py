@@ -111,6 +111,8 @@ class OpsRunnerArgs:
     schedules: Sequence[ScheduledJob] = ()
     event_routes: Sequence[EventRoute] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    reports_restore_tests: bool = False
+    """Its `restore-verify` job reports AWS Backup restore tests (PutRestoreValidationResult; an endpoint)."""
 
 
 def package_hash(package: Path) -> str | None:
@@ -120,10 +122,21 @@ def package_hash(package: Path) -> str | None:
     return base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
 
 
+RESTORE_RESULTS_SID = "ReportRestoreTestResults"
+
+
+def restore_results_statement(region: str) -> dict[str, Any]:
+    """backup:PutRestoreValidationResult has no resource-level permission (it takes a restore job id, and IAM
+    lists no resource type for it), so it is allowed on "*" in the stack's region only."""
+    return {"Sid": RESTORE_RESULTS_SID, "Effect": "Allow", "Action": "backup:PutRestoreValidationResult",
+            "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": region}}}
+
+
 def execution_policy(*, log_group_arn: str, secret_arn: str, key_arn: str, queue_arn: str, region: str,
-                     dns_suffix: str = "amazonaws.com") -> str:
-    """The runner role's one inline policy (JSON)."""
+                     dns_suffix: str = "amazonaws.com", restore_results: bool = False) -> str:
+    """The runner role's one inline policy (JSON); `restore_results`: it reports AWS Backup restore tests."""
     via = {"secretsmanager": f"secretsmanager.{region}.{dns_suffix}", "sqs": f"sqs.{region}.{dns_suffix}"}
+    extra = [restore_results_statement(region)] if restore_results else []
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -139,6 +152,7 @@ def execution_policy(*, log_group_arn: str, secret_arn: str, key_arn: str, queue
             {"Sid": "SendDeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
             {"Sid": "PublishMetricsInOneNamespace", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
              "Resource": "*", "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}},
+            *extra,
         ],
     })
 
@@ -226,7 +240,8 @@ class OpsRunner(pulumi.ComponentResource):
             policy=pulumi.Output.all(logs.arn, args.database_secret_arn, args.kms_key_arn, queue.arn,
                                      dns_suffix).apply(
                 lambda v: execution_policy(log_group_arn=v[0], secret_arn=v[1], key_arn=v[2], queue_arn=v[3],
-                                           region=args.region, dns_suffix=v[4])),
+                                           region=args.region, dns_suffix=v[4],
+                                           restore_results=args.reports_restore_tests)),
             opts=child)
 
         environment: dict[str, pulumi.Input[str]] = {
@@ -376,6 +391,8 @@ class OpsRunner(pulumi.ComponentResource):
                                args.database_secret_arn),
             "monitoring": ("EDUMATRIX_CLOUDWATCH_ENDPOINT", "cloudwatch:PutMetricData", "*"),
         }
+        if args.reports_restore_tests:
+            calls["backup"] = ("EDUMATRIX_BACKUP_ENDPOINT", "backup:PutRestoreValidationResult", "*")
         urls: dict[str, pulumi.Output[str]] = {}
         for service, (variable, action, resource) in calls.items():
             endpoint = aws.ec2.VpcEndpoint(

@@ -14,6 +14,7 @@ import pulumi_postgresql as postgresql
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
+from components.backups import BackupPlatform, BackupPlatformArgs
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
@@ -195,7 +196,42 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
                                     settings.ops_runner.alarm_topic_arn or topic.arn)
         outputs["opsRunnerFunctionName"] = runner.function_name
+    if settings.backups.enabled:
+        backups = declare_backups(settings, shared, settings.backups.alarm_topic_arn or topic.arn)
+        outputs["backupPlanId"] = backups.plan_id
+        outputs["backupVaultArns"] = {"daily": backups.daily_vault_arn, "sixHourly": backups.six_hourly_vault_arn,
+                                      **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
+        outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
     return outputs
+
+
+def declare_backups(settings: StackSettings, shared: SharedInstance | RegionReplica,
+                    alarm_topic_arn: pulumi.Input[str] | None) -> BackupPlatform:
+    """AWS Backup for the shared instance (and, by tag, the extraction targets), or for a promoted region's
+    instance (then with the defaults and no copies: that stack knows no other region); components/backups.py."""
+    assert settings.aws_region is not None  # an AWS stack
+    backups = settings.backups
+    return BackupPlatform(f"{settings.name_prefix}-backup", BackupPlatformArgs(
+        stack=settings.stack,
+        prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        instance_arn=shared.arn,
+        subnet_group_name=shared.subnet_group_name,
+        security_group_id=shared.security_group_id,
+        daily_retention_days=backups.daily_retention_days,
+        six_hourly_retention_days=backups.six_hourly_retention_days,
+        start_window_minutes=backups.start_window_minutes,
+        completion_window_minutes=backups.completion_window_minutes,
+        compliance_lock=settings.is_prod,
+        lock_grace_days=backups.lock_grace_days,
+        copy_regions=() if settings.is_region_stack else settings.secrets.replica_regions,
+        copy_retention_days=backups.copy_retention_days,
+        restore_test_schedule=backups.restore_test_schedule,
+        restore_test_validation_hours=backups.restore_test_validation_hours,
+        alarm_topic_arn=alarm_topic_arn,
+        partition=partition_of(settings.aws_region),
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 
 def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
@@ -243,6 +279,9 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         }),
         description="The shared instance failed over, restarted or recovered: check the runner reaches it",
     )
+    routes = [instance_events]
+    if settings.backups.enabled:
+        routes += backup_event_routes(settings)
     return OpsRunner(
         f"{settings.name_prefix}-ops-runner",
         OpsRunnerArgs(
@@ -264,9 +303,10 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "services": {name: override.patch() for name, override in settings.services.items()},
             },
             schedules=[audit, metrics],
-            event_routes=[instance_events],
+            event_routes=routes,
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
+            reports_restore_tests=settings.backups.enabled,
         ),
         opts=pulumi.ResourceOptions(depends_on=[shared]),
     )
@@ -319,6 +359,22 @@ def alarm_topic(settings: StackSettings) -> AlarmTopic:
         region=settings.aws_region,
         tags=settings.base_tags(),
     ))
+def backup_event_routes(settings: StackSettings) -> list[EventRoute]:
+    """AWS Backup's events the runner acts on: a finished restore test (validate the restored instance, report
+    to AWS Backup) and a finished backup job of this stack's vaults (its duration, for the 1-hour alarm)."""
+    vaults = [f"{settings.name_prefix}-daily", f"{settings.name_prefix}-six-hourly"]
+    return [
+        EventRoute(
+            name="restore-tests", job="restore-verify",
+            pattern={"source": ["aws.backup"], "detail-type": ["Restore Job State Change"],
+                     "detail": {"status": ["COMPLETED"], "restoreTestingPlanArn": [{"exists": True}]}},
+            description="AWS Backup restored a recovery point for a restore test: validate it and report"),
+        EventRoute(
+            name="backup-jobs", job="backup-job-duration",
+            pattern={"source": ["aws.backup"], "detail-type": ["Backup Job State Change"],
+                     "detail": {"state": ["COMPLETED"], "backupVaultName": vaults}},
+            description="An AWS Backup job of the shared instance completed: publish how long it took"),
+    ]
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:
@@ -369,6 +425,9 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
         **region_credentials(settings, primary),
         "alarmTopicArn": topic.arn,
     }
+    if settings.region.promote:  # now a primary: AWS Backup covers it (spec 6.A, RDS.26)
+        backups = declare_backups(settings, replica, topic.arn)
+        outputs["backupPlanId"] = backups.plan_id
     if not settings.region.promote:
         outputs["replicationSourceArn"] = primary.require_output("arn")
         outputs["primaryKmsKeyArn"] = primary.require_output("kmsKeyArn")  # for the record: keys are regional

@@ -61,6 +61,8 @@ class RegionReplica(pulumi.ComponentResource):
     identifier: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
     parameter_group_name: pulumi.Output[str]
+    subnet_group_name: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
     backups_replication: aws.rds.InstanceAutomatedBackupsReplication | None
     alarm_topic_arn: pulumi.Output[str] | None
 
@@ -146,6 +148,8 @@ class RegionReplica(pulumi.ComponentResource):
         self.identifier = self.instance.identifier
         self.kms_key_arn = key_arn
         self.parameter_group_name = foundation.parameter_group_name
+        self.subnet_group_name = foundation.subnet_group_name  # where AWS Backup's restore tests of a promoted
+        self.security_group_id = foundation.security_group_id  # region land
         self.register_outputs({
             "address": self.address,
             "arn": self.arn,

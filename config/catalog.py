@@ -43,6 +43,10 @@ class ServiceSpec(BaseModel):
     statement_timeout_ms: int = Field(ge=100, le=5000)
     owner_team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     data_classification: DataClassification
+    # Full recovery restores services in this order, 1 first (spec 6.B "service priority order";
+    # docs/recovery-runbook.md says why each is where it is).
+    # (Optional for catalogs built in code; config/services.yaml numbers every service, a test checks it.)
+    recovery_priority: int | None = Field(default=None, ge=1, le=100)
 
     @field_validator("name")
     @classmethod
@@ -90,7 +94,15 @@ class Catalog(BaseModel):
             raise ValueError(f"service names must be unique; repeated: {', '.join(dupes)}")
         if not value:
             raise ValueError("the catalog lists no service")
+        priorities = sorted(s.recovery_priority or 0 for s in value)
+        if any(priorities) and priorities != list(range(1, len(value) + 1)):
+            raise ValueError(f"recovery_priority must number the services 1 to {len(value)}, each once; got "
+                             f"{', '.join(map(str, priorities))}")
         return value
+
+    def recovery_order(self) -> tuple[ServiceSpec, ...]:
+        """The services in the order a full recovery restores them."""
+        return tuple(sorted(self.services, key=lambda s: s.recovery_priority or len(self.services) + 1))
 
     def __iter__(self) -> Iterator[ServiceSpec]:  # type: ignore[override]
         return iter(self.services)

@@ -219,6 +219,11 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     if "ops_runner" in settings.model_fields_set and (settings.is_local or settings.is_region_stack):
         problems.append(Problem(src, f"{ns}:opsRunner", "only a primary AWS stack runs the ops runner",
                                 "remove the key (the runner of the primary stack covers this database)"))
+    problems.extend(backup_window_problems(settings))
+    if "backups" in settings.model_fields_set and (settings.is_local or settings.is_region_stack):
+        problems.append(Problem(src, f"{ns}:backups", "only a primary AWS stack declares AWS Backup",
+                                "remove the key (the primary stack's plan covers this database and copies its "
+                                "daily backups into this region)"))
     if not settings.is_local:
         if not settings.aws_region:
             problems.append(Problem(src, "aws:region", "required for an AWS stack", "add `aws:region: us-east-1`"))
@@ -239,6 +244,9 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
         if not settings.ops_runner.enabled:
             problems.append(Problem(src, f"{ns}:opsRunner.enabled", "the isolation audit cannot be off in prod",
                                     "remove the key (the default is true); only dev may turn it off"))
+        if not settings.backups.enabled:
+            problems.append(Problem(src, f"{ns}:backups.enabled", "AWS Backup cannot be off in prod (spec 6.A, "
+                                    "Security Hub RDS.26)", "remove the key (the default is true)"))
     problems.extend(stack_problems(settings))
     problems.extend(monitoring_problems(settings))
     problems.extend(connection_problems(settings))
@@ -258,6 +266,34 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
             f"raise {ns}:instance.maxConnections",
         ))
     return problems
+
+
+RETRY_MINUTES = 10
+"""AWS Backup retries a job that could not start "at least every 10 minutes" within its start window (AWS
+Backup API, BackupRule StartWindowMinutes)."""
+
+
+def backup_window_problems(settings: StackSettings) -> list[Problem]:
+    """The instance's own backup window (RDS automated backups, the point-in-time owner) against AWS Backup's
+    daily job at 00:00 UTC. While RDS backs the instance up, AWS Backup's snapshot cannot start; the job waits
+    in CREATED and retries every 10 minutes until its start window closes, then EXPIRES. So the RDS window must
+    end at least one retry before AWS Backup's start window does (default: 00:00-00:30 against 00:00-01:00)."""
+    if settings.is_local or settings.is_region_stack or not settings.backups.enabled:
+        return []
+    start, end = (int(t[:2]) * 60 + int(t[3:]) for t in settings.instance.backup_window.split("-"))
+    end = end if end > start else end + 24 * 60  # a window over midnight
+    window_end = settings.backups.start_window_minutes
+    overlaps = start < window_end or end > 24 * 60  # it starts inside AWS Backup's start window, or crosses 00:00
+    if overlaps and (end % (24 * 60) if end > 24 * 60 else end) > window_end - RETRY_MINUTES:
+        return [Problem(
+            settings.source, f"{NAMESPACE}:instance.backupWindow",
+            f"the RDS backup window {settings.instance.backup_window} runs into AWS Backup's daily job (00:00 UTC, "
+            f"start window {window_end} minutes): its last retry would find the instance still backing up, and "
+            "the job would expire",
+            f"end the RDS window by {(window_end - RETRY_MINUTES) // 60:02d}:{(window_end - RETRY_MINUTES) % 60:02d}"
+            f" UTC, or move it after {window_end // 60:02d}:{window_end % 60:02d}, or raise "
+            f"{NAMESPACE}:backups.startWindowMinutes")]
+    return []
 
 
 def _decode(value: Any) -> Any:

@@ -664,6 +664,46 @@ class ConnectionSettings(Model):
         return self
 
 
+class BackupSettings(Model):
+    """AWS Backup for a primary stack (spec 6.A, 4.A): the spec's rules as snapshot rules in two vaults under a
+    customer-managed key, copies of the daily backups to each region stack's region, a weekly restore test.
+
+    Point-in-time recovery is owned by RDS (the instance's automated backups: `instance.backupRetentionDays`,
+    `instance.backupWindow`); AWS Backup takes no continuous backups here (docs/recovery-runbook.md, "Who owns
+    point-in-time recovery"). AWS Backup's schedules are fixed by the spec: daily at 00:00 UTC and every 6 hours.
+    """
+
+    enabled: bool = True
+    # The spec's "full" backups: daily at 00:00 UTC, 30 days (4.A: "30 days minimum retention").
+    daily_retention_days: Annotated[int, Field(ge=30, le=3650)] = 30
+    # The spec's "incremental" backups: every 6 hours, 7 days (RDS snapshots are incremental at the storage level).
+    six_hourly_retention_days: Annotated[int, Field(ge=1, le=29)] = 7
+    # A job that has not started this long after its scheduled time is not run (AWS Backup: at least 60 minutes).
+    start_window_minutes: Annotated[int, Field(ge=60, le=720)] = 60
+    # AWS Backup cancels a job still running this long after it started (spec 3.A: a backup within 1 hour; the
+    # alarm fires at 60 minutes, the job is given more before it is cancelled).
+    completion_window_minutes: Annotated[int, Field(ge=120, le=1440)] = 180
+    # Vault lock: governance outside prod (IAM can still remove it); compliance in prod, immutable after this
+    # many days (AWS Backup: at least 3, the 72-hour cooling-off period).
+    lock_grace_days: Annotated[int, Field(ge=3, le=365)] = 14
+    # Copies of the daily backups in every region stack's region (secrets.replicaRegions), kept this long.
+    copy_retention_days: Annotated[int, Field(ge=30, le=3650)] = 30
+    # The restore test: weekly (Sunday 03:00 UTC), restored into the instance's subnet group and security
+    # group, validated by the ops runner within this many hours, then deleted by AWS Backup.
+    restore_test_schedule: str = "cron(0 3 ? * SUN *)"
+    restore_test_validation_hours: Annotated[int, Field(ge=1, le=168)] = 4
+    # Existing SNS topic for the backup alarms; default: the ops runner's alarm topic (replica-lag topic, else
+    # the runner's own).
+    alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
+
+    @model_validator(mode="after")
+    def _windows(self) -> BackupSettings:
+        if self.completion_window_minutes < self.start_window_minutes + 60:
+            raise ValueError(f"completionWindowMinutes ({self.completion_window_minutes}) must be at least 60 "
+                             f"minutes longer than startWindowMinutes ({self.start_window_minutes})")
+        return self
+
+
 class PrimaryReference(Model):
     """What a region stack knows statically about its primary (read from the primary's stack file by the
     loader; never written in a stack file). Runtime values (ARN, addresses) come from a StackReference."""
@@ -694,6 +734,7 @@ class StackSettings(Model):
     ops_runner: OpsRunnerSettings = Field(default_factory=OpsRunnerSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    backups: BackupSettings = Field(default_factory=BackupSettings)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 

@@ -1,28 +1,46 @@
-"""AWS Backup plan coverage of RDS instances (Security Hub RDS.26).
+"""AWS Backup (spec 6.A, 4.A; Security Hub RDS.26): coverage, vault locks, rule retention against the locks,
+copies, and the constraints of AWS Backup for RDS that the SDK's mocks accept but AWS refuses or ignores.
 
-The project does not declare backup plans yet. Until it does, uncovered instances are reported as
-advisory; once a stack declares any backup plan or selection, coverage becomes mandatory: every primary
-instance must be selected by a plan (by ARN, wildcard, or tags).
+Sources, each cited where its rule is checked:
+- Vault lock: "If the job's retention period is shorter than that minimum retention period, then the vault
+  fails that backup or copy job" (AWS Backup API, PutBackupVaultLockConfiguration, MinRetentionDays);
+  "AWS Backup enforces a 72-hour cooling-off period ... Therefore, you must set ChangeableForDays to 3 or
+  greater" (CloudFormation AWS::Backup::BackupVault LockConfigurationType); without ChangeableForDays the
+  lock is in governance mode (pulumi-aws `backup.VaultLockConfiguration.changeable_for_days`).
+- Continuous backup of an RDS instance makes AWS Backup own `backup_retention_period` and the backup window;
+  IaC setting them too drifts (hashicorp/terraform-provider-aws#33465). This platform lets RDS own
+  point-in-time recovery (docs/recovery-runbook.md), so AWS Backup rules are snapshot rules.
+- Cold storage: AWS Backup's "Feature availability by resource" lists no cold-storage transition for RDS.
+- Restore tests of RDS go to the default VPC unless `RestoreMetadataOverrides` name the subnet group and
+  security groups (AWS Backup, "Restore testing inferred metadata").
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, Severity, StackValidationArgs
+from pulumi_policy import PolicyResource, ReportViolation, Severity, StackValidationArgs
 
 from policy.base import (
     BACKUP_PLAN,
     BACKUP_SELECTION,
+    BACKUP_VAULT,
     INSTANCE,
     PackPolicy,
     StackPolicy,
+    arn_region,
     is_postgres_instance,
     is_replica,
     of_type,
+    setting,
 )
+
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+LOCK_COOLING_OFF_DAYS = 3
+SPEC_DAILY_RETENTION_DAYS = 30
 
 
 def _selects(selection: Mapping[str, Any], instance: PolicyResource) -> bool:
@@ -43,42 +61,204 @@ def _primaries(args: StackValidationArgs) -> list[PolicyResource]:
 
 
 def _uncovered(args: StackValidationArgs, report: ReportViolation) -> None:
+    primaries = _primaries(args)
+    if not primaries:
+        args.not_applicable("no primary instance in this stack")
+        return
     selections = of_type(args.resources, BACKUP_SELECTION)
-    for inst in _primaries(args):
+    for inst in primaries:
         if not any(_selects(s.props, inst) for s in selections):
             report(f"instance {inst.props.get('identifier', inst.name)} is not selected by any AWS Backup plan",
                    inst.urn)
 
 
-def _advisory(args: StackValidationArgs, report: ReportViolation) -> None:
-    if of_type(args.resources, BACKUP_PLAN, BACKUP_SELECTION):
-        args.not_applicable("the stack declares backup plans: rds-backup-plan-coverage applies")
-        return
-    _uncovered(args, report)
-
-
-def _mandatory(args: StackValidationArgs, report: ReportViolation) -> None:
-    if not of_type(args.resources, BACKUP_PLAN, BACKUP_SELECTION):
-        args.not_applicable("no backup plan declared yet: rds-backup-plan-declared reports (advisory)")
-        return
-    _uncovered(args, report)
-
-
-_REMEDIATION = ("Declare an aws.backup.Plan (daily at 00:00 UTC, 30 days, copy to the DR region's vault) and an "
-                "aws.backup.Selection naming the instance ARN.")
-
-backup_plan_declared = StackPolicy(
-    "rds-backup-plan-declared",
-    "Advisory until the project declares AWS Backup plans: instances not covered by one are listed.",
-    types=[INSTANCE, BACKUP_PLAN, BACKUP_SELECTION], validate=_advisory, severity=Severity.MEDIUM,
-    controls=["RDS.26"], remediation=_REMEDIATION, enforcement_level=EnforcementLevel.ADVISORY,
-)
-
 backup_plan_coverage = StackPolicy(
     "rds-backup-plan-coverage",
-    "Once a stack declares AWS Backup plans, every primary instance is selected by one.",
-    types=[INSTANCE, BACKUP_PLAN, BACKUP_SELECTION], validate=_mandatory, severity=Severity.HIGH,
-    controls=["RDS.26"], remediation=_REMEDIATION,
+    "Every primary instance is selected by an AWS Backup plan (by ARN, wildcard or tag).",
+    types=[INSTANCE, BACKUP_PLAN, BACKUP_SELECTION], validate=_uncovered, severity=Severity.HIGH,
+    controls=["RDS.26", "spec 6.A"],
+    remediation="Keep backups.enabled (components/backups.py selects the shared instance by ARN and extraction "
+                "targets by the tag edumatrix-backup=<stack>).",
 )
 
-POLICIES: list[PackPolicy] = [backup_plan_declared, backup_plan_coverage]
+
+def _locks(args: StackValidationArgs) -> dict[str, PolicyResource]:
+    return {str(lock.props.get("backupVaultName")): lock for lock in of_type(args.resources, VAULT_LOCK)}
+
+
+def _vault_lock(args: StackValidationArgs, report: ReportViolation) -> None:
+    vaults = of_type(args.resources, BACKUP_VAULT)
+    if not vaults:
+        args.not_applicable("no backup vault in this stack")
+        return
+    compliance = bool(setting(args, "complianceMode", False))
+    locks = _locks(args)
+    for vault in vaults:
+        name = str(vault.props.get("name"))
+        lock = locks.get(name)
+        if lock is None:
+            report(f"backup vault {name} has no vault lock: anyone with backup:DeleteRecoveryPoint can delete its "
+                   "recovery points (spec 4.A: backups kept 30 days minimum)", vault.urn)
+            continue
+        if not lock.props.get("minRetentionDays"):
+            report(f"the lock of {name} sets no minRetentionDays: it enforces no retention", lock.urn)
+        grace = lock.props.get("changeableForDays")
+        if compliance and grace is None:
+            report(f"the lock of {name} is in governance mode (no changeableForDays); production requires "
+                   "compliance mode (backups.lockGraceDays)", lock.urn)
+        if grace is not None and int(grace) < LOCK_COOLING_OFF_DAYS:
+            report(f"changeableForDays {grace} on {name}: AWS Backup enforces a 72-hour cooling-off period, "
+                   f"\"you must set ChangeableForDays to {LOCK_COOLING_OFF_DAYS} or greater\"", lock.urn)
+
+
+backup_vault_lock = StackPolicy(
+    "backup-vault-lock",
+    "Every backup vault has a vault lock with a minimum retention; in production in compliance mode.",
+    types=[BACKUP_VAULT, VAULT_LOCK], validate=_vault_lock, severity=Severity.HIGH, controls=["spec 4.A backups"],
+    remediation="Declare aws.backup.VaultLockConfiguration for the vault (components/backups.py does).",
+    config={"complianceMode": {"type": "boolean", "default": False}},
+)
+
+
+def _rules(plan: PolicyResource) -> Iterable[Mapping[str, Any]]:
+    return [r for r in plan.props.get("rules") or [] if isinstance(r, Mapping)]
+
+
+def _delete_after(block: Any) -> int | None:
+    if isinstance(block, Mapping) and block.get("deleteAfter") is not None:
+        return int(block["deleteAfter"])
+    return None
+
+
+def _retention(args: StackValidationArgs, report: ReportViolation) -> None:
+    plans = of_type(args.resources, BACKUP_PLAN)
+    if not plans:
+        args.not_applicable("no backup plan in this stack")
+        return
+    locks = _locks(args)
+    vaults_by_arn = {str(v.props.get("arn")): str(v.props.get("name")) for v in of_type(args.resources, BACKUP_VAULT)}
+    minimum_daily = int(setting(args, "minimumDailyRetentionDays", SPEC_DAILY_RETENTION_DAYS))
+    longest = 0
+    for plan in plans:
+        for rule in _rules(plan):
+            name, kept = rule.get("ruleName"), _delete_after(rule.get("lifecycle"))
+            longest = max(longest, kept or 0)
+            lock = locks.get(str(rule.get("targetVaultName")))
+            floor = int(lock.props.get("minRetentionDays") or 0) if lock else 0
+            if kept is None and lock is not None:
+                pass  # kept forever: above any minimum
+            elif kept is not None and kept < floor:
+                report(f"rule {name} keeps recovery points {kept} days but vault {rule.get('targetVaultName')} is "
+                       f"locked at {floor}: \"the vault fails that backup or copy job\" (AWS Backup, vault lock); "
+                       "put the rule in a vault locked at its own retention", plan.urn)
+            for copy in rule.get("copyActions") or []:
+                copy_kept = _delete_after(copy.get("lifecycle"))
+                vault = vaults_by_arn.get(str(copy.get("destinationVaultArn")))
+                copy_lock = locks.get(vault) if vault else None
+                copy_floor = int(copy_lock.props.get("minRetentionDays") or 0) if copy_lock else 0
+                if copy_kept is not None and copy_kept < copy_floor:
+                    report(f"rule {name} copies to {vault} for {copy_kept} days; its lock requires {copy_floor}: "
+                           "every copy job would fail", plan.urn)
+    if longest and longest < minimum_daily:
+        report(f"no rule keeps recovery points {minimum_daily} days (longest: {longest}); spec 4.A/6.A: daily full "
+               f"backups kept {minimum_daily} days", plans[0].urn)
+
+
+backup_rule_retention = StackPolicy(
+    "backup-rule-retention",
+    "A rule's retention (and each copy's) is at least its vault lock's minimum; one rule keeps 30 days.",
+    types=[BACKUP_PLAN, BACKUP_VAULT, VAULT_LOCK], validate=_retention, severity=Severity.HIGH,
+    controls=["spec 4.A backups", "spec 6.A"],
+    remediation="Keep each rule in the vault locked at its retention (daily: 30 days, six-hourly: 7 days).",
+    config={"minimumDailyRetentionDays": {"type": "integer", "minimum": 1, "default": SPEC_DAILY_RETENTION_DAYS}},
+)
+
+
+def _copies(args: StackValidationArgs, report: ReportViolation) -> None:
+    plans = of_type(args.resources, BACKUP_PLAN)
+    if not plans:
+        args.not_applicable("no backup plan in this stack")
+        return
+    vaults = {str(v.props.get("arn")): v for v in of_type(args.resources, BACKUP_VAULT)}
+    default_region = setting(args, "defaultRegion", "")
+    for plan in plans:
+        for rule in _rules(plan):
+            target = next((v for v in vaults.values() if v.props.get("name") == rule.get("targetVaultName")), None)
+            source_region = (target.props.get("region") if target else None) or default_region
+            for copy in rule.get("copyActions") or []:
+                arn = str(copy.get("destinationVaultArn"))
+                vault = vaults.get(arn)
+                if vault is None:
+                    report(f"rule {rule.get('ruleName')} copies to {arn}, a vault this stack does not declare: its "
+                           "key and lock are not checked (declare the DR vault here, with region=)", plan.urn)
+                    continue
+                if arn_region(arn) and arn_region(arn) == source_region:
+                    report(f"rule {rule.get('ruleName')} copies to {vault.props.get('name')} in its own region "
+                           f"{source_region}: a copy protects against the loss of a region only in another one",
+                           plan.urn)
+                if _delete_after(copy.get("lifecycle")) is None:
+                    report(f"rule {rule.get('ruleName')}'s copy to {vault.props.get('name')} has no lifecycle: "
+                           "kept forever, beyond the retention the spec states", plan.urn)
+
+
+backup_copy_rules = StackPolicy(
+    "backup-copy-rules",
+    "Copies go to a vault of another region that the stack declares (its key and lock checked), with a lifecycle.",
+    types=[BACKUP_PLAN, BACKUP_VAULT], validate=_copies, severity=Severity.MEDIUM, controls=["spec 8.A", "spec 6.A"],
+    remediation="Declare the DR vault in the primary stack with region=<DR region> and a key of that region.",
+    config={"defaultRegion": {"type": "string", "default": ""}},
+)
+
+
+def _rds_rules(args: StackValidationArgs, report: ReportViolation) -> None:
+    plans = of_type(args.resources, BACKUP_PLAN)
+    if not plans:
+        args.not_applicable("no backup plan in this stack")
+        return
+    for plan in plans:
+        for rule in _rules(plan):
+            lifecycle = rule.get("lifecycle") or {}
+            if lifecycle.get("coldStorageAfter") is not None or lifecycle.get("optInToArchiveForSupportedResources"):
+                report(f"rule {rule.get('ruleName')} moves recovery points to cold storage: RDS recovery points "
+                       "cannot transition to cold storage (AWS Backup, feature availability by resource)", plan.urn)
+            if rule.get("enableContinuousBackup"):
+                report(f"rule {rule.get('ruleName')} takes continuous backups: AWS Backup would own the instance's "
+                       "backup retention and window, which the instance also declares (drift on every up: "
+                       "hashicorp/terraform-provider-aws#33465); here RDS owns point-in-time recovery", plan.urn)
+
+
+backup_rds_rules = StackPolicy(
+    "backup-rds-rules",
+    "AWS Backup rules take snapshots (RDS owns point-in-time recovery) and never move RDS to cold storage.",
+    types=[BACKUP_PLAN], validate=_rds_rules, severity=Severity.HIGH, controls=["spec 6.A"],
+    remediation="Remove enableContinuousBackup and coldStorageAfter from the rule.",
+)
+
+
+def _restore_tests(args: StackValidationArgs, report: ReportViolation) -> None:
+    selections = [s for s in of_type(args.resources, RESTORE_TESTING_SELECTION)
+                  if str(s.props.get("protectedResourceType")) == "RDS"]
+    if not selections:
+        args.not_applicable("no RDS restore testing selection in this stack")
+        return
+    for selection in selections:
+        overrides = {str(k).lower() for k in (selection.props.get("restoreMetadataOverrides") or {})}
+        missing = sorted({"dbsubnetgroupname", "vpcsecuritygroupids"} - overrides)
+        if missing:
+            report(f"restore testing selection {selection.props.get('name')} does not override "
+                   f"{', '.join(missing)}: RDS restore tests go to the default VPC otherwise (AWS Backup, 'Restore "
+                   "testing inferred metadata') and cannot be reached or fail", selection.urn)
+        if not selection.props.get("validationWindowHours"):
+            report(f"restore testing selection {selection.props.get('name')} has no validation window: the ops "
+                   "runner's restore-verify cannot report its result", selection.urn)
+
+
+backup_restore_test_network = StackPolicy(
+    "backup-restore-test-network",
+    "RDS restore tests restore into the instance's subnet group and security group, with a validation window.",
+    types=[RESTORE_TESTING_SELECTION], validate=_restore_tests, severity=Severity.MEDIUM, controls=["spec 6.A"],
+    remediation="Set restore_metadata_overrides dbsubnetgroupname and vpcsecuritygroupids (components/backups.py).",
+)
+
+POLICIES: list[PackPolicy] = [backup_plan_coverage, backup_vault_lock, backup_rule_retention, backup_copy_rules,
+                              backup_rds_rules, backup_restore_test_network]

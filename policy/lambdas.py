@@ -37,7 +37,10 @@ ENI_ACTIONS = frozenset({
 })
 # ...except PutMetricData, which has no resource-level permission, when conditioned on its namespace
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
-NAMESPACE_CONDITIONED = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
+# ...and PutRestoreValidationResult (the restore-test validation reports its result), which takes a restore job
+# id and has no resource-level permission, when conditioned on the region (aws:RequestedRegion).
+NAMESPACE_CONDITIONED = {"cloudwatch:PutMetricData": "cloudwatch:namespace",
+                         "backup:PutRestoreValidationResult": "aws:RequestedRegion"}
 
 
 def _listed(value: Any) -> list[str]:

@@ -13,7 +13,8 @@ from policy import access, audit, aws_api, backup, connections, encryption, lamb
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
-# A policy is mandatory unless it says otherwise (only rds-backup-plan-declared does, by design).
+# Every policy is mandatory (rds-backup-plan-declared, advisory until AWS Backup was declared, is gone: RDS.26 is
+# mandatory since issue 15).
 DEFAULT_ENFORCEMENT = EnforcementLevel.MANDATORY
 CONFIG_DIR = Path(__file__).resolve().with_name("config")
 

@@ -34,6 +34,20 @@ def edit_stack(stacks_dir: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def stack_errors(tmp_path: Path, stack: str, lines: str, anchor: str) -> str:
+    """The loader's message for a copy of the stack files where `lines` were put before `anchor` in `stack`."""
+    from config.errors import ConfigError
+    from config.loader import load_stack
+
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, stack, anchor, f"{lines}\n{anchor}")
+    try:
+        load_stack(stack, stacks)
+    except ConfigError as error:
+        return str(error)
+    raise AssertionError(f"{stack} loaded without an error after adding {lines!r}")
+
+
 def region_stack_from_template(region: str, *, vpc: str = "0d1b2c3d4e5f60718") -> str:
     """The template with its placeholders filled the way docs/new-region.md tells a person to."""
     values = {

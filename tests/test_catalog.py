@@ -17,7 +17,8 @@ SPEC_SCHEMAS = [  # section 1 of the spec, in its order
 
 def _entry(**overrides):
     entry = {"name": "feedback", "title": "User Feedback", "pool_size": 10, "readonly_pool_size": 3,
-             "statement_timeout_ms": 5000, "owner_team": "content-team", "data_classification": "internal"}
+             "statement_timeout_ms": 5000, "owner_team": "content-team", "data_classification": "internal",
+             "recovery_priority": 1}
     return {**entry, **overrides}
 
 
@@ -66,3 +67,15 @@ def test_overrides_resize_one_service_and_leave_the_rest():
 def test_overrides_are_validated_like_the_catalog_itself(patch):
     with pytest.raises(ValidationError):
         load_catalog().with_overrides({"feedback": patch})
+
+
+def test_full_recovery_starts_with_the_institutions_and_ends_with_the_derived_analytics():
+    order = [s.name for s in load_catalog().recovery_order()]
+    assert order[0] == "edu_matrix_hub"  # every other service's rows belong to an institution
+    assert order[-1] == "statistics"  # derived from the others: recomputed last
+    assert sorted(s.recovery_priority or 0 for s in load_catalog()) == list(range(1, 10))
+
+
+def test_recovery_priorities_must_number_the_services_once_each():
+    with pytest.raises(ConfigError, match="recovery_priority must number the services 1 to 2, each once; got 0, 1"):
+        parse_catalog({"services": [_entry(), _entry(name="news_system", recovery_priority=None)]}, "services.yaml")

@@ -72,9 +72,10 @@ def test_policy_names_are_unique():
     assert len(names) == len(set(names))
 
 
-def test_only_rds_backup_plan_declared_is_advisory():
+def test_no_policy_is_advisory_since_aws_backup_is_declared():
+    """RDS.26 (rds-backup-plan-coverage) was the one advisory policy until issue 15 declared AWS Backup."""
     advisory = [p.name for p in POLICIES if p.enforcement_level is pulumi_policy.EnforcementLevel.ADVISORY]
-    assert advisory == ["rds-backup-plan-declared"]
+    assert advisory == []
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.json")), ids=lambda p: p.name)

@@ -23,7 +23,8 @@ REGION = "eu-west-1"
 # Keys and security groups of other concerns: the alarm topic's key, the rotation function's security group, and
 # the keys the primary stack copies its credentials under in other regions.
 OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner",
-                "edumatrix:monitoring:AlarmTopic", "edumatrix:network:ConnectionLayer")
+                "edumatrix:monitoring:AlarmTopic", "edumatrix:network:ConnectionLayer",
+                "edumatrix:backup:BackupPlatform")
 
 
 def owned_elsewhere(recording: Recording, resource: RecordedResource) -> bool:

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
-from tests.region_support import copy_stacks, edit_stack
+from tests.region_support import copy_stacks, edit_stack, stack_errors
 
 RUNNER = "edumatrix:ops:OpsRunner"
 FUNCTION = "aws:lambda/function:Function"
@@ -33,16 +32,17 @@ RUNNER_RESOURCES = Counter({
     "aws:ec2/securityGroup:SecurityGroup": 2,            # the runner's, its endpoints'
     EGRESS: 2,                                           # to the database, to its endpoints
     INGRESS: 2,                                          # on the database's group, on the endpoints' group
-    "aws:ec2/vpcEndpoint:VpcEndpoint": 2,                # Secrets Manager, CloudWatch
+    "aws:ec2/vpcEndpoint:VpcEndpoint": 3,                # Secrets Manager, CloudWatch, AWS Backup (issue 15)
     "aws:cloudwatch/logGroup:LogGroup": 1,
     "aws:sqs/queue:Queue": 1,
     ROLE: 2,                                             # execution role, scheduler role
     ROLE_POLICY: 2,
     FUNCTION: 1,
     SCHEDULE: 2,                                         # the audit, the metrics
-    "aws:cloudwatch/eventRule:EventRule": 1,
-    "aws:cloudwatch/eventTarget:EventTarget": 1,
-    "aws:lambda/permission:Permission": 1,
+    # instance events; AWS Backup's restore tests and backup jobs (issue 15, components/platform.py)
+    "aws:cloudwatch/eventRule:EventRule": 3,
+    "aws:cloudwatch/eventTarget:EventTarget": 3,
+    "aws:lambda/permission:Permission": 3,
     ALARM: 3,                                            # errors, audit findings, lock table
 })
 
@@ -148,7 +148,9 @@ def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_
     assert by_sid["PublishMetricsInOneNamespace"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "EduMatrix/Database"}}
     on_everything = {s["Sid"] for s in by_sid.values() if s["Resource"] == "*"}
-    assert on_everything == {"ManageVpcNetworkInterfaces", "PublishMetricsInOneNamespace"}
+    # PutRestoreValidationResult has no resource-level permission: "*" in the stack's region (issue 15)
+    assert on_everything == {"ManageVpcNetworkInterfaces", "PublishMetricsInOneNamespace", "ReportRestoreTestResults"}
+    assert by_sid["ReportRestoreTestResults"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
     assert not [a for s in by_sid.values() for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
                 if a.endswith("*")]
 
@@ -279,12 +281,8 @@ def test_dev_may_turn_the_runner_off(tmp_path: Path) -> None:
 
 
 def errors_for(tmp_path: Path, stack: str, runner_settings: str) -> str:
-    stacks = copy_stacks(tmp_path)
     anchor = "  edumatrix-db:network:" if stack != "prod-eu-west-1" else "  edumatrix-db:region:"
-    edit_stack(stacks, stack, anchor, f"  edumatrix-db:opsRunner: {runner_settings}\n{anchor}")
-    with pytest.raises(ConfigError) as caught:
-        load_stack(stack, stacks)
-    return str(caught.value)
+    return stack_errors(tmp_path, stack, f"  edumatrix-db:opsRunner: {runner_settings}", anchor)
 
 
 def test_prod_cannot_turn_the_audit_off(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_served_pack_lists_every_policy_with_its_enforcement(analyzer):
     assert info.name == "edumatrix-db"
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert list(levels) == [p.name for p in POLICIES]
-    assert levels["rds-backup-plan-declared"] == analyzer_pb2.ADVISORY
+    assert levels["rds-backup-plan-coverage"] == analyzer_pb2.MANDATORY
     assert levels["rds-not-publicly-accessible"] == analyzer_pb2.MANDATORY
 
 

@@ -73,7 +73,8 @@ def test_the_master_password_is_the_platforms_passed_write_only_under_a_non_defa
 def own(prod, type_token: str):
     """The one resource of `type_token` that belongs to the shared instance (the proxy, the ops runner and the
     rotation function have groups and roles of their own)."""
-    others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$")
+    others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$",
+              "edumatrix:backup:BackupPlatform$")
     (found,) = [r for r in prod.of_type(type_token) if not any(owner in r.urn for owner in others)]
     return found
 

@@ -109,7 +109,7 @@ def policy_config(settings: StackSettings) -> dict[str, Any]:
     put("connection-budget", "maxConnections", settings.instance.max_connections)
     if settings.aws_region:
         for policy in ("replica-kms-key-in-region", "aws-api-replica-kms-key", "aws-api-kms-key-region",
-                       "aws-api-alarm-topic-region"):
+                       "aws-api-alarm-topic-region", "backup-copy-rules"):
             put(policy, "defaultRegion", settings.aws_region)
     put("aws-api-secret-replica-regions", "regions", list(settings.secrets.replica_regions))
     if settings.primary is not None:  # a region stack: its replication source is in the primary's stack

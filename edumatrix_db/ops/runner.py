@@ -117,6 +117,8 @@ class Clients:
 
     secrets: Any
     cloudwatch: Any
+    backup: Any = None
+    """AWS Backup (restore-test results), for the jobs of edumatrix_db/ops/backup_jobs.py."""
 
 
 def aws_clients(environ: Mapping[str, str] = os.environ) -> Clients:
@@ -127,6 +129,7 @@ def aws_clients(environ: Mapping[str, str] = os.environ) -> Clients:
     return Clients(
         secrets=boto3.client("secretsmanager", endpoint_url=environ.get("EDUMATRIX_SECRETSMANAGER_ENDPOINT") or None),
         cloudwatch=boto3.client("cloudwatch", endpoint_url=environ.get("EDUMATRIX_CLOUDWATCH_ENDPOINT") or None),
+        backup=boto3.client("backup", endpoint_url=environ.get("EDUMATRIX_BACKUP_ENDPOINT") or None),
     )
 
 
@@ -183,10 +186,11 @@ class JobContext:
             raise RunnerError(f"secret {self.config.secret_arn} lacks username or password")
         return dict(secret)
 
-    def conninfo(self) -> dict[str, Any]:
-        """Keyword arguments of `psycopg.connect` (the password included: never log this)."""
+    def conninfo(self, host: str | None = None) -> dict[str, Any]:
+        """Keyword arguments of `psycopg.connect` (the password included: never log this). `host`: another
+        instance with the same logins (a restored copy of the database)."""
         secret = self.credentials()
-        host = self.config.host or secret.get("host")
+        host = host or self.config.host or secret.get("host")
         if not host:
             raise RunnerError("no database host: neither EDUMATRIX_DB_HOST nor the secret's `host` is set")
         options = f"-c statement_timeout={self.statement_timeout_ms}"
@@ -206,11 +210,11 @@ class JobContext:
         }
 
     @contextmanager
-    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+    def connect(self, host: str | None = None) -> Iterator[psycopg.Connection[Any]]:
         if not Path(self.config.sslrootcert).is_file():
             raise RunnerError(f"the RDS CA bundle {self.config.sslrootcert} is missing: the package must ship "
                               "certs/rds-global-bundle.pem (make runner-package)")
-        with psycopg.connect(autocommit=True, **self.conninfo()) as conn:
+        with psycopg.connect(autocommit=True, **self.conninfo(host)) as conn:
             yield conn
 
     def model(self) -> AccessModel:
@@ -391,3 +395,5 @@ def metrics(ctx: JobContext) -> dict[str, Any]:
         log.warning("metrics: %s", warning)
     return {"services": len(sample.services), "datapoints": len(data),
             "rates": sample.interval_seconds is not None, "warnings": list(sample.warnings)}
+# The jobs of other issues, registered by importing their modules (after everything they import from here).
+from edumatrix_db.ops import backup_jobs  # noqa: E402,F401  (issue 15: restore-verify, backup-job-duration)

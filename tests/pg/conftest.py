@@ -10,6 +10,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,22 +61,28 @@ def scratch_root(prefix: str) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def pg() -> Iterator[Postgres]:
-    root = scratch_root("edumatrix-pg-")
-    model = build_access_model(load_catalog())
+@contextmanager
+def provisioned(prefix: str, model: AccessModel) -> Iterator[tuple[localpg.LocalServer, localpg.State, dict[str, Any]]]:
+    """A local server of its own (root under /tmp), provisioned like production; stopped and removed after."""
+    root = scratch_root(prefix)
     server = None
     try:
         try:
             server, state, _notes = localpg.up(root, model, preferred_port=free_port())
         except localpg.LocalServerError as exc:
             pytest.fail(f"PostgreSQL tests need a PostgreSQL server and could not start one: {exc}")
-        connections = json.loads(server.connections_file.read_text())
-        yield Postgres(server, state, model, connections)
+        yield server, state, json.loads(server.connections_file.read_text())
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Postgres]:
+    model = build_access_model(load_catalog())
+    with provisioned("edumatrix-pg-", model) as (server, state, connections):
+        yield Postgres(server, state, model, connections)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,12 @@
-"""policy/backup.py: RDS.26 advisory until backup plans exist, then mandatory coverage."""
+"""policy/backup.py: RDS.26 coverage (mandatory), vault locks, rule retention against the locks, copies, the
+RDS limits of AWS Backup. Each policy: the stack as components/backups.py declares it passes; one change
+that AWS would refuse, or that breaks the spec, fails with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
 
 from edumatrix_db.offline.gate import Violation
 from policy import backup
@@ -6,19 +14,73 @@ from tests.policy.fixtures import TAGS, instance, replica, resource, run
 
 PLAN = "aws:backup/plan:Plan"
 SELECTION = "aws:backup/selection:Selection"
+VAULT = "aws:backup/vault:Vault"
+LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+TESTING = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+DR_ARN = "arn:aws:backup:eu-west-1:123456789012:backup-vault:edumatrix-test-daily-eu-west-1"
+CONFIG = {"backup-copy-rules": {"defaultRegion": "us-east-1"}}
 
 
-def _plan():
-    return resource(PLAN, "edumatrix-test-backup-plan", {"name": "edumatrix-test", "tags": dict(TAGS)})
+def _vault(name: str, region: str = "us-east-1"):
+    props: dict[str, Any] = {"name": name, "kmsKeyArn": f"arn:aws:kms:{region}:123456789012:key/k", "tags": dict(TAGS),
+                             "arn": f"arn:aws:backup:{region}:123456789012:backup-vault:{name}"}
+    if region != "us-east-1":
+        props["region"] = region
+    return resource(VAULT, name, props)
 
 
-def _summary(violations: list[Violation]) -> list[tuple[str, str, str]]:
-    return [(v.policy, v.enforcement, v.urn) for v in violations]
+def _lock(vault: str, days: int, grace: int | None = 14):
+    props: dict[str, Any] = {"backupVaultName": vault, "minRetentionDays": days}
+    if grace is not None:
+        props["changeableForDays"] = grace
+    return resource(LOCK, f"{vault}-lock", props)
 
 
-def test_without_backup_plans_uncovered_instances_are_advisory():
+def _rule(name: str, vault: str, days: int, **extra: Any) -> dict[str, Any]:
+    return {"ruleName": name, "targetVaultName": vault, "lifecycle": {"deleteAfter": days},
+            "enableContinuousBackup": False, **extra}
+
+
+def _plan(*rules: dict[str, Any]):
+    rules = rules or (
+        _rule("daily", "edumatrix-test-daily", 30,
+              copyActions=[{"destinationVaultArn": DR_ARN, "lifecycle": {"deleteAfter": 30}}]),
+        _rule("six-hourly", "edumatrix-test-six-hourly", 7))
+    return resource(PLAN, "edumatrix-test-backup-plan", {"name": "edumatrix-test", "rules": list(rules),
+                                                          "tags": dict(TAGS)})
+
+
+def _testing(**overrides: Any):
+    props = {"name": "edumatrix_test_weekly_instance", "protectedResourceType": "RDS", "validationWindowHours": 4,
+             "restoreMetadataOverrides": {"dbsubnetgroupname": "edumatrix-test-subnets",
+                                          "vpcsecuritygroupids": '["sg-0123456789abcdef0"]'}, **overrides}
+    return resource(TESTING, "edumatrix-test-restore-testing-selection", props)
+
+
+def declared(*, plan=None, locks=None, testing=None) -> list:
+    """The backup resources as components/backups.py declares them for a stack with one DR region."""
     inst = instance()
-    assert _summary(run([inst], policies=backup.POLICIES)) == [("rds-backup-plan-declared", "advisory", inst.urn)]
+    vaults = [_vault("edumatrix-test-daily"), _vault("edumatrix-test-six-hourly"),
+              _vault("edumatrix-test-daily-eu-west-1", "eu-west-1")]
+    locks = locks if locks is not None else [_lock("edumatrix-test-daily", 30), _lock("edumatrix-test-six-hourly", 7),
+                                             _lock("edumatrix-test-daily-eu-west-1", 30)]
+    selection = resource(SELECTION, "db-selection", {"resources": [inst.props["arn"]]})
+    return [inst, *vaults, *locks, plan or _plan(), selection, testing or _testing()]
+
+
+def _summary(violations: list[Violation]) -> list[tuple[str, str]]:
+    return [(v.policy, v.message) for v in violations]
+
+
+def test_the_declared_backups_pass_every_backup_policy():
+    assert run(declared(), policies=backup.POLICIES, config=CONFIG) == []
+
+
+def test_an_instance_no_plan_selects_is_a_mandatory_violation_even_without_any_plan():
+    inst = instance()
+    (violation,) = run([inst], policies=backup.POLICIES)
+    assert (violation.policy, violation.enforcement, violation.urn) == ("rds-backup-plan-coverage", "mandatory",
+                                                                        inst.urn)
 
 
 def test_replicas_need_no_backup_plan_of_their_own():
@@ -29,14 +91,14 @@ def test_replicas_need_no_backup_plan_of_their_own():
 def test_with_a_backup_plan_an_unselected_instance_is_mandatory():
     inst = instance()
     other = resource(SELECTION, "other-selection", {"resources": ["arn:aws:rds:us-east-1:123456789012:db:other"]})
-    assert _summary(run([inst, _plan(), other], policies=backup.POLICIES)) == [
-        ("rds-backup-plan-coverage", "mandatory", inst.urn)]
+    assert [(v.policy, v.urn) for v in run([inst, _plan(), other], policies=[backup.backup_plan_coverage])] == [
+        ("rds-backup-plan-coverage", inst.urn)]
 
 
 def test_selection_by_arn_covers_the_instance():
     inst = instance()
     selection = resource(SELECTION, "db-selection", {"resources": [inst.props["arn"]]})
-    assert run([inst, _plan(), selection], policies=backup.POLICIES) == []
+    assert run([inst, selection], policies=[backup.backup_plan_coverage]) == []
 
 
 def test_selection_by_wildcard_or_tag_covers_the_instance():
@@ -44,5 +106,80 @@ def test_selection_by_wildcard_or_tag_covers_the_instance():
     wildcard = resource(SELECTION, "all-dbs", {"resources": ["arn:aws:rds:*:*:db:*"]})
     by_tag = resource(SELECTION, "by-tag", {"selectionTags": [
         {"type": "STRINGEQUALS", "key": "service", "value": "edumatrix-db"}]})
-    assert run([inst, _plan(), wildcard], policies=backup.POLICIES) == []
-    assert run([inst, _plan(), by_tag], policies=backup.POLICIES) == []
+    assert run([inst, wildcard], policies=[backup.backup_plan_coverage]) == []
+    assert run([inst, by_tag], policies=[backup.backup_plan_coverage]) == []
+
+
+def test_a_vault_without_a_lock_is_refused():
+    locks = [_lock("edumatrix-test-daily", 30), _lock("edumatrix-test-daily-eu-west-1", 30)]
+    assert _summary(run(declared(locks=locks), policies=[backup.backup_vault_lock])) == [
+        ("backup-vault-lock", "backup vault edumatrix-test-six-hourly has no vault lock: anyone with "
+         "backup:DeleteRecoveryPoint can delete its recovery points (spec 4.A: backups kept 30 days minimum)")]
+
+
+def test_a_governance_lock_is_refused_in_prod_and_accepted_in_dev():
+    locks = [_lock("edumatrix-test-daily", 30, None), _lock("edumatrix-test-six-hourly", 7, None),
+             _lock("edumatrix-test-daily-eu-west-1", 30, None)]
+    prod = run(declared(locks=locks), policies=[backup.backup_vault_lock])
+    assert len(prod) == 3
+    assert "is in governance mode (no changeableForDays); production requires compliance mode" in prod[0].message
+    assert run(declared(locks=locks), environment="dev", policies=[backup.backup_vault_lock]) == []
+
+
+def test_a_compliance_lock_inside_the_cooling_off_period_is_refused():
+    locks = [_lock("edumatrix-test-daily", 30, 2), _lock("edumatrix-test-six-hourly", 7),
+             _lock("edumatrix-test-daily-eu-west-1", 30)]
+    (violation,) = run(declared(locks=locks), policies=[backup.backup_vault_lock])
+    assert 'you must set ChangeableForDays to 3 or greater' in violation.message
+
+
+def test_a_rule_kept_less_than_its_vault_lock_is_refused():
+    plan = _plan(_rule("six-hourly", "edumatrix-test-daily", 7),
+                 _rule("daily", "edumatrix-test-daily", 30))
+    assert _summary(run(declared(plan=plan), policies=[backup.backup_rule_retention])) == [
+        ("backup-rule-retention", "rule six-hourly keeps recovery points 7 days but vault edumatrix-test-daily is "
+         "locked at 30: \"the vault fails that backup or copy job\" (AWS Backup, vault lock); put the rule in a vault "
+         "locked at its own retention")]
+
+
+def test_a_copy_kept_less_than_the_destination_lock_is_refused():
+    plan = _plan(_rule("daily", "edumatrix-test-daily", 30,
+                       copyActions=[{"destinationVaultArn": DR_ARN, "lifecycle": {"deleteAfter": 7}}]))
+    (violation,) = run(declared(plan=plan), policies=[backup.backup_rule_retention])
+    assert violation.message == ("rule daily copies to edumatrix-test-daily-eu-west-1 for 7 days; its lock requires "
+                                 "30: every copy job would fail")
+
+
+def test_a_plan_without_a_30_day_rule_is_refused():
+    plan = _plan(_rule("daily", "edumatrix-test-six-hourly", 7))
+    (violation,) = run(declared(plan=plan), policies=[backup.backup_rule_retention])
+    assert violation.message.startswith("no rule keeps recovery points 30 days (longest: 7)")
+
+
+@pytest.mark.parametrize(("copy", "message"), [
+    ({"destinationVaultArn": "arn:aws:backup:eu-west-1:123456789012:backup-vault:elsewhere",
+      "lifecycle": {"deleteAfter": 30}}, "a vault this stack does not declare"),
+    ({"destinationVaultArn": "arn:aws:backup:us-east-1:123456789012:backup-vault:edumatrix-test-six-hourly",
+      "lifecycle": {"deleteAfter": 30}}, "in its own region us-east-1"),
+    ({"destinationVaultArn": DR_ARN}, "has no lifecycle: kept forever"),
+])
+def test_copies_go_to_a_declared_vault_of_another_region_with_a_lifecycle(copy, message):
+    plan = _plan(_rule("daily", "edumatrix-test-daily", 30, copyActions=[copy]))
+    (violation,) = run(declared(plan=plan), policies=[backup.backup_copy_rules], config=CONFIG)
+    assert message in violation.message
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"enableContinuousBackup": True}, "hashicorp/terraform-provider-aws#33465"),
+    ({"lifecycle": {"deleteAfter": 120, "coldStorageAfter": 30}}, "cannot transition to cold storage"),
+])
+def test_continuous_backups_and_cold_storage_are_refused_for_rds(extra, message):
+    plan = _plan({**_rule("daily", "edumatrix-test-daily", 30), **extra})
+    (violation,) = run(declared(plan=plan), policies=[backup.backup_rds_rules])
+    assert message in violation.message
+
+
+def test_a_restore_test_without_the_network_overrides_is_refused():
+    testing = _testing(restoreMetadataOverrides={"dbsubnetgroupname": "edumatrix-test-subnets"})
+    (violation,) = run(declared(testing=testing), policies=[backup.backup_restore_test_network])
+    assert "does not override vpcsecuritygroupids: RDS restore tests go to the default VPC" in violation.message

@@ -161,3 +161,15 @@ def test_the_allowed_runtimes_follow_policy_config() -> None:
 ])
 def test_the_documented_exceptions_and_denies_are_not_findings(statement: dict[str, Any]) -> None:
     assert lambdas.statement_problems(statement) == []
+
+
+def test_restore_test_results_may_name_every_resource_only_in_the_stacks_region():
+    """backup:PutRestoreValidationResult has no resource-level permission: "*" is accepted with a region
+    condition, and refused without one."""
+    from policy.lambdas import statement_problems
+
+    statement = {"Effect": "Allow", "Action": "backup:PutRestoreValidationResult", "Resource": "*"}
+    assert statement_problems({**statement, "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}) == []
+    assert statement_problems(statement) == [
+        'backup:PutRestoreValidationResult on every resource ("*" is allowed only for the ENI actions of a VPC '
+        'function and for PutMetricData conditioned on cloudwatch:namespace)']

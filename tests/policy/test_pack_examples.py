@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from policy.pack import POLICIES
+from tests.policy import test_backup as backup_examples
 from tests.policy.fixtures import (
     MISSING,
     TAGS,
@@ -184,11 +185,32 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "replica-kms-key-in-region": (lambda: [instance(), replica(replicateSourceDb=SOURCE_ARN, region="eu-west-1",
                                                               kmsKeyId=key_arn("us-east-1"))],
         'replica in eu-west-1 uses kmsKeyId from us-east-1; a KMS key only encrypts in its own region'),
-    "rds-backup-plan-declared": (lambda: [instance()],
+    "rds-backup-plan-coverage": (lambda: [instance()],
         'instance edumatrix-test is not selected by any AWS Backup plan'),
-    "rds-backup-plan-coverage": (lambda: [instance(), resource("aws:backup/plan:Plan", "plan",
-                                                              {"name": "plan", "tags": dict(TAGS)})],
-        'instance edumatrix-test is not selected by any AWS Backup plan'),
+    "backup-vault-lock": (lambda: backup_examples.declared(locks=[
+        backup_examples._lock("edumatrix-test-six-hourly", 7),
+        backup_examples._lock("edumatrix-test-daily-eu-west-1", 30)]),
+        "backup vault edumatrix-test-daily has no vault lock: anyone with backup:DeleteRecoveryPoint can delete "
+        "its recovery points (spec 4.A: backups kept 30 days minimum)"),
+    "backup-rule-retention": (lambda: backup_examples.declared(plan=backup_examples._plan(
+        backup_examples._rule("daily", "edumatrix-test-daily", 30),
+        backup_examples._rule("six-hourly", "edumatrix-test-daily", 7))),
+        'rule six-hourly keeps recovery points 7 days but vault edumatrix-test-daily is locked at 30: "the vault '
+        'fails that backup or copy job" (AWS Backup, vault lock); put the rule in a vault locked at its own '
+        'retention'),
+    "backup-copy-rules": (lambda: backup_examples.declared(plan=backup_examples._plan(backup_examples._rule(
+        "daily", "edumatrix-test-daily", 30, copyActions=[{"destinationVaultArn": backup_examples.DR_ARN}]))),
+        "rule daily's copy to edumatrix-test-daily-eu-west-1 has no lifecycle: kept forever, beyond the retention "
+        "the spec states"),
+    "backup-rds-rules": (lambda: backup_examples.declared(plan=backup_examples._plan(backup_examples._rule(
+        "daily", "edumatrix-test-daily", 30, enableContinuousBackup=True))),
+        "rule daily takes continuous backups: AWS Backup would own the instance's backup retention and window, "
+        "which the instance also declares (drift on every up: hashicorp/terraform-provider-aws#33465); here RDS "
+        "owns point-in-time recovery"),
+    "backup-restore-test-network": (lambda: backup_examples.declared(testing=backup_examples._testing(
+        validationWindowHours=None)),
+        "restore testing selection edumatrix_test_weekly_instance has no validation window: the ops runner's "
+        "restore-verify cannot report its result"),
     "required-tags": (lambda: [instance(tags={})],
         'missing tags: service, environment, owner, data-classification, managed-by'),
     # the ops runner's function, role and schedule (tests/policy/test_lambdas.py builds them as declared)
