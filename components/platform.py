@@ -12,9 +12,9 @@ import pulumi
 import pulumi_postgresql as postgresql
 
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
+from components.backups import BackupPlatform, BackupPlatformArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
-from components.backups import BackupPlatform, BackupPlatformArgs
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob

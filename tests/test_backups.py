@@ -108,10 +108,10 @@ def test_restore_tests_land_in_the_instances_subnet_group_and_security_group(pla
 def test_failed_expired_copy_restore_and_long_backups_page_someone(plans) -> None:
     metrics = sorted({a.inputs["metricName"] for a in plans["prod"].of_type(ALARM)
                       if a.inputs.get("namespace") == "AWS/Backup"
-                      or a.inputs["metricName"] in ("BackupJobMinutes", "RestoreValidationFailed")})
+                      or a.inputs.get("metricName") in ("BackupJobMinutes", "RestoreValidationFailed")})
     assert metrics == ["BackupJobMinutes", "NumberOfBackupJobsExpired", "NumberOfBackupJobsFailed",
                        "NumberOfCopyJobsFailed", "NumberOfRestoreJobsFailed", "RestoreValidationFailed"]
-    long_backup = next(a for a in plans["prod"].of_type(ALARM) if a.inputs["metricName"] == "BackupJobMinutes")
+    long_backup = next(a for a in plans["prod"].of_type(ALARM) if a.inputs.get("metricName") == "BackupJobMinutes")
     assert (long_backup.inputs["threshold"], long_backup.inputs["comparisonOperator"]) == (60, "GreaterThanThreshold")
 
 
