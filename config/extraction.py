@@ -187,3 +187,17 @@ def path_between(current: Phase | None, requested: Phase) -> tuple[Phase, ...] |
                     nxt.append((cand, (*path, cand)))
         frontier = nxt
     return None
+
+
+# -- names both sides use for the replication objects (added by the declared side, #12) -------------------------
+REPLICATION_PREFIX = "edumatrix_extract_"
+
+
+def publication_name(service: str) -> str:
+    """The publication on the shared instance covering the service's schema: `edumatrix_extract_<service>`."""
+    return f"{REPLICATION_PREFIX}{service}"
+
+
+def subscription_name(service: str) -> str:
+    """The subscription on the target, and its replication slot on the shared instance (same name)."""
+    return f"{REPLICATION_PREFIX}{service}"

@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from config import aws_names
 from config.catalog import Catalog, DataClassification, load_catalog
 from config.errors import SettingError
+from config.extraction import Phase
 from config.maintenance import maintenance_parameter_names
 
 PROJECT = "edumatrix-db"
@@ -45,7 +46,7 @@ CURRENT_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc3
 DEFAULT_ADMIN_NAMES = frozenset({"postgres", "admin", "administrator", "root", "master", "rdsadmin", "user"})
 # Tags the platform puts on resources (base_tags, and the components' replica-of/role).
 PLATFORM_TAG_KEYS = frozenset({"service", "environment", "owner", "data-classification", "managed-by", "stack",
-                               "replica-of", "role"})
+                               "replica-of", "role", "extraction-of", "extraction-phase"})
 # Parameters the platform owns: a stack cannot override them through `instance.parameters`.
 MANAGED_PARAMETERS = frozenset(
     {
@@ -657,6 +658,39 @@ class ConnectionSettings(Model):
         return self
 
 
+# Extraction (spec 3.B, config/extraction.py): an alarm on the source's oldest replication slot. A slot that stops
+# advancing keeps WAL on the shared instance until its storage fills; RDS reports OldestReplicationSlotLag in bytes.
+DEFAULT_SLOT_LAG_ALARM_MB = 1024
+
+
+class ExtractionInstance(Model):
+    """What the extraction target changes from the shared instance's settings; everything else (encryption,
+    TLS, network, backups, monitoring, protection) is the shared instance's, so the target is as secure."""
+
+    identifier: Annotated[str | None, AfterValidator(_optional(aws_names.check_rds_identifier))] = None
+    instance_class: InstanceClass | None = None
+    allocated_storage_gb: Annotated[int | None, Field(ge=20, le=65536)] = None
+    max_allocated_storage_gb: Annotated[int | None, Field(ge=20, le=65536)] = None
+    multi_az: bool | None = None
+    # Why a prod target runs in one availability zone (required with multiAz: false in prod; the policy reads it).
+    single_az_reason: Annotated[str | None, Field(min_length=10, max_length=256)] = None
+
+
+class ExtractionSettings(Model):
+    """One service's extraction: the phase it is in and the phases it went through (oldest first).
+
+    `history` is the record of the updates already applied (each a `pulumi up` of one phase); the loader checks
+    that `history` followed by `phase` is a path of allowed moves from "not extracted" (config/extraction.py),
+    so a skipped phase or an impossible move is refused with the allowed next phase. A pull request that moves
+    the phase appends the old phase to `history`: the reviewer sees exactly one step.
+    """
+
+    phase: Phase
+    history: tuple[Phase, ...] = ()
+    instance: ExtractionInstance = Field(default_factory=ExtractionInstance)
+    slot_lag_alarm_mb: Annotated[int, Field(ge=16, le=1_048_576)] = DEFAULT_SLOT_LAG_ALARM_MB
+
+
 class PrimaryReference(Model):
     """What a region stack knows statically about its primary (read from the primary's stack file by the
     loader; never written in a stack file). Runtime values (ARN, addresses) come from a StackReference."""
@@ -687,6 +721,8 @@ class StackSettings(Model):
     ops_runner: OpsRunnerSettings = Field(default_factory=OpsRunnerSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    # Services being extracted to an instance of their own, by service name (config/extraction.py).
+    extractions: dict[str, ExtractionSettings] = Field(default_factory=dict)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 
