@@ -6,14 +6,16 @@ phase (config/extraction.py `FACTS`):
   the shared instance's own component under another type token, so it stands on an `InstanceFoundation` of its
   own (CMK, network, parameter group with logical replication, monitoring role, log groups) with the shared
   instance's settings and posture (config/extraction_plan.py `target_instance_settings`) and its own
-  platform-kept master secret; a pulumi-postgresql provider logging in to it as its master user; the
+  platform-kept master secret; its own `DatabaseAlarms` (instance metrics, log filters, events, dashboard)
+  paging the region's alarm topic; a pulumi-postgresql provider logging in to it as its master user; the
   database baseline and the service's `ServiceSchema` on it (the same component the shared instance uses, with
   the target's secret store: `<prefix>-<service>/db/...` under the target's CMK);
 - replicate, cutover: a `SchemaPublication` of the service's schema on the shared instance, a `Subscription`
   on the target connecting to the shared instance as the platform's extraction replication login
-  (`edumatrix_extraction_replicator`, a platform secret, never the service's), and an alarm on the shared
-  instance's `OldestReplicationSlotLag` paging the region's alarm topic;
-- complete, cleanup, rollback: no publication, subscription or slot alarm.
+  (`edumatrix_extraction_replicator`, a platform secret, never the service's). The slot it creates on the
+  shared instance is watched by the stack's `OldestReplicationSlotLag` alarm (components/database_alarms.py;
+  the policy `extraction-slot-lag-alarm` refuses a replicating stack without it);
+- complete, cleanup, rollback: no publication or subscription (so no slot).
 Where the service's traffic goes (its DNS name) and what its roles may do on the shared instance are decided
 in components/platform.py and config/extraction_plan.py from the same facts.
 """
@@ -25,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_postgresql as postgresql
 
+from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
 from components.providers import rds_admin_provider
 from components.publication import SchemaPublication
@@ -36,12 +38,8 @@ from components.service_schema import SecretStore, ServiceSchema, ServiceSchemaA
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import AccessModel
 from config.extraction import FACTS, Phase, publication_name, subscription_name
-from config.settings import InstanceSettings, NetworkSettings
+from config.settings import AlarmSettings, InstanceSettings, NetworkSettings
 
-RDS_NAMESPACE = "AWS/RDS"
-SLOT_LAG_METRIC = "OldestReplicationSlotLag"
-PERIOD_SECONDS = 60
-SLOT_LAG_EVALUATION_MINUTES = 5
 # The subscriber verifies nothing it cannot read: RDS gives a subscription no CA file path we could verify, so
 # the link requires TLS (rds.force_ssl on the shared instance refuses anything else) without verify-full.
 SUBSCRIPTION_SSLMODE = "require"
@@ -80,8 +78,10 @@ class ServiceExtractionArgs:
     source: SourceInstance
     stack_prefix: str
     ca_bundle_path: str
+    environment: str
+    alarm_settings: AlarmSettings
     alarm_topic_arn: pulumi.Input[str]
-    slot_lag_alarm_bytes: int
+    instance_memory_gib: float
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -106,6 +106,24 @@ class ServiceExtraction(pulumi.ComponentResource):
             instance_tags={"extraction-phase": args.phase.value},
             master_secret_name=master_secret_name(target_prefix),
         ), opts=pulumi.ResourceOptions(parent=self))
+        inst = args.target_instance
+        # The instance's own alarms, as the shared instance has them (the per-service alarms follow the
+        # service's collector metrics, which do not depend on the instance: declared once, by the stack).
+        DatabaseAlarms(f"{args.target_identifier}-alarms", DatabaseAlarmsArgs(
+            name_prefix=args.target_identifier,
+            environment=args.environment,
+            settings=args.alarm_settings,
+            topic_arn=args.alarm_topic_arn,
+            instance_identifier=self.target.identifier,
+            instance_memory_gib=args.instance_memory_gib,
+            allocated_storage_gb=inst.allocated_storage_gb,
+            max_allocated_storage_gb=inst.max_allocated_storage_gb,
+            max_connections=inst.max_connections,
+            services=(),
+            postgresql_log_group=f"/aws/rds/instance/{args.target_identifier}/postgresql",
+            region=args.region,
+            tags=tags,
+        ), opts=pulumi.ResourceOptions(parent=self, depends_on=[self.target]))
         provider = rds_admin_provider(
             f"{args.target_identifier}-postgresql",
             address=self.target.address,
@@ -157,28 +175,6 @@ class ServiceExtraction(pulumi.ComponentResource):
                 slot_name=subscription_name(args.service),
                 opts=pulumi.ResourceOptions.merge(on_target, pulumi.ResourceOptions(
                     depends_on=[self.publication, self.schema])),
-            )
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-slot-lag",
-                alarm_description=pulumi.Output.concat(
-                    f"Replication slot of the {args.service} extraction on ", source.identifier,
-                    f" holds more than {args.slot_lag_alarm_bytes // (1024 * 1024)} MiB of WAL: the target stopped "
-                    "applying; runbook: docs/extraction-runbook.md"),
-                namespace=RDS_NAMESPACE,
-                metric_name=SLOT_LAG_METRIC,
-                dimensions={"DBInstanceIdentifier": source.identifier},
-                statistic="Maximum",
-                period=PERIOD_SECONDS,
-                evaluation_periods=SLOT_LAG_EVALUATION_MINUTES,
-                datapoints_to_alarm=SLOT_LAG_EVALUATION_MINUTES,
-                threshold=args.slot_lag_alarm_bytes,
-                comparison_operator="GreaterThanThreshold",
-                treat_missing_data="missing",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
-                region=args.region,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({
             "phase": args.phase.value,

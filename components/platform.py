@@ -29,7 +29,13 @@ from components.service_schema import SecretStore, ServiceSchema, declare_servic
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
 from config.extraction import FACTS
-from config.extraction_plan import hostname, target_identifier, target_instance_settings, target_model
+from config.extraction_plan import (
+    hostname,
+    target_identifier,
+    target_instance_settings,
+    target_memory_gib,
+    target_model,
+)
 from config.connections import effective_proxy_mode, proxy_pools
 from config.loader import PROJECT_ROOT
 from config.monitoring import instance_memory_gib
@@ -290,19 +296,24 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
     out: dict[str, ServiceExtraction] = {}
     for service, extraction in settings.extractions.items():
         phase_facts = FACTS[extraction.phase]
+        target = target_instance_settings(settings, service)
+        memory = target_memory_gib(settings, service)
+        assert memory is not None  # the loader refuses a class it cannot size
         out[service] = ServiceExtraction(f"{settings.name_prefix}-extract-{hostname(service)}", ServiceExtractionArgs(
             service=service,
             phase=extraction.phase,
             schema=full.service(service).schema,
             target_identifier=target_identifier(settings, service),
-            target_instance=target_instance_settings(settings, service),
+            target_instance=target,
             network=settings.network,
             target_model=target_model(full, service, phase_facts),
             source=source,
             stack_prefix=settings.name_prefix,
             ca_bundle_path=settings.instance.ca_bundle_path,
+            environment=settings.environment.value,
+            alarm_settings=settings.alarms,
             alarm_topic_arn=topic_arn,
-            slot_lag_alarm_bytes=extraction.slot_lag_alarm_mb * 1024 * 1024,
+            instance_memory_gib=memory,
             region=settings.aws_region,
             tags=settings.base_tags(),
         ), opts=pulumi.ResourceOptions(depends_on=[shared, platform_roles, *after]))

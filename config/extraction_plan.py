@@ -31,7 +31,9 @@ from config.access import (
 )
 from config.errors import Problem
 from config.extraction import FACTS, Phase, PhaseFacts, move_problem
+from config.monitoring import INSTANCE_MEMORY_GIB, instance_memory_gib
 from config.naming import RoleKind
+from config.preflight import instance_problems
 from config.settings import NAMESPACE, ExtractionSettings, InstanceSettings, StackSettings
 from config import aws_names
 
@@ -64,6 +66,16 @@ def target_instance_settings(settings: StackSettings, service: str) -> InstanceS
         if value is not None:
             update[field] = value
     return settings.instance.model_copy(update=update)
+
+
+def target_memory_gib(settings: StackSettings, service: str) -> float | None:
+    """The target's memory for its alarms: the stack's `alarms.instanceMemoryGb` describes the shared instance's
+    class, so a target of another class is sized from the table."""
+    target_class = target_instance_settings(settings, service).instance_class
+    if target_class == settings.instance.instance_class:
+        return instance_memory_gib(target_class, settings.alarms)
+    memory = INSTANCE_MEMORY_GIB.get(target_class)
+    return float(memory) if memory is not None else None
 
 
 def facts(settings: StackSettings, service: str) -> PhaseFacts | None:
@@ -168,6 +180,15 @@ def extraction_problems(settings: StackSettings, catalog_names: tuple[str, ...])
                                     f"{hostname(service)}"))
         else:
             owners[identifier] = f"the extraction target of {service}"
+        target = target_instance_settings(settings, service)
+        if target_memory_gib(settings, service) is None:
+            problems.append(Problem(src, f"{key}.instance.instanceClass", f"the memory of {target.instance_class} "
+                                    "is not in config/monitoring.py INSTANCE_MEMORY_GIB, so the target's 'memory > 80 %"
+                                    " used' alarm has no total", "choose a listed class or add it to the table"))
+        for problem in instance_problems(src, target, local=False):  # what RDS would refuse of the target
+            problems.append(dataclasses.replace(
+                problem, key=problem.key.replace(f"{NAMESPACE}:instance.", f"{key}.instance.", 1),
+                message=f"the extraction target of {service}: {problem.message}"))
         inst = extraction.instance
         if settings.is_prod and inst.multi_az is False and not inst.single_az_reason:
             problems.append(Problem(src, f"{key}.instance.multiAz", "a prod extraction target runs Multi-AZ "

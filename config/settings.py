@@ -658,11 +658,6 @@ class ConnectionSettings(Model):
         return self
 
 
-# Extraction (spec 3.B, config/extraction.py): an alarm on the source's oldest replication slot. A slot that stops
-# advancing keeps WAL on the shared instance until its storage fills; RDS reports OldestReplicationSlotLag in bytes.
-DEFAULT_SLOT_LAG_ALARM_MB = 1024
-
-
 class ExtractionInstance(Model):
     """What the extraction target changes from the shared instance's settings; everything else (encryption,
     TLS, network, backups, monitoring, protection) is the shared instance's, so the target is as secure."""
@@ -688,7 +683,6 @@ class ExtractionSettings(Model):
     phase: Phase
     history: tuple[Phase, ...] = ()
     instance: ExtractionInstance = Field(default_factory=ExtractionInstance)
-    slot_lag_alarm_mb: Annotated[int, Field(ge=16, le=1_048_576)] = DEFAULT_SLOT_LAG_ALARM_MB
 
 
 class PrimaryReference(Model):
