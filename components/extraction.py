@@ -162,19 +162,20 @@ class ServiceExtraction(pulumi.ComponentResource):
                 sslrootcert=args.ca_bundle_path,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            conninfo = pulumi.Output.all(source.address, source.port, source.replicator_password).apply(
+            conninfo = pulumi.Output.all(
+                source.address, source.port, source.replicator_password).apply(
                 lambda v: f"host={v[0]} port={v[1]} dbname={model.database} user={source.replicator_login} "
                           f"password={v[2]} sslmode={SUBSCRIPTION_SSLMODE}")
             self.subscription = postgresql.Subscription(
                 f"{name}-subscription",
                 name=subscription_name(args.service),
                 database=model.database,
-                conninfo=pulumi.Output.secret(conninfo),
+                conninfo=conninfo,  # secret: it carries the replicator's (secret) password
                 publications=[publication_name(args.service)],
                 create_slot=True,
                 slot_name=subscription_name(args.service),
                 opts=pulumi.ResourceOptions.merge(on_target, pulumi.ResourceOptions(
-                    depends_on=[self.publication, self.schema])),
+                    depends_on=[self.publication, self.schema], additional_secret_outputs=["conninfo"])),
             )
         self.register_outputs({
             "phase": args.phase.value,

@@ -14,8 +14,8 @@ import pulumi_postgresql as postgresql
 
 from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
-from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
+from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
@@ -28,6 +28,7 @@ from components.secrets import Rotation, RotationSchedule, master_secret_name, r
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
+from config.connections import effective_proxy_mode, proxy_pools
 from config.extraction import FACTS
 from config.extraction_plan import (
     hostname,
@@ -36,7 +37,6 @@ from config.extraction_plan import (
     target_memory_gib,
     target_model,
 )
-from config.connections import effective_proxy_mode, proxy_pools
 from config.loader import PROJECT_ROOT
 from config.monitoring import instance_memory_gib
 from config.naming import RoleKind
@@ -291,7 +291,8 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
     source = SourceInstance(
         identifier=shared.identifier, address=shared.address, port=shared.port,
         master_username=settings.instance.master_username, master_password=master_password(shared.master_secret_arn),
-        replicator_login=replicator, replicator_password=platform_roles.passwords[PlatformRoleKind.EXTRACTION_REPLICATOR],
+        replicator_login=replicator,
+        replicator_password=platform_roles.passwords[PlatformRoleKind.EXTRACTION_REPLICATOR],
     )
     out: dict[str, ServiceExtraction] = {}
     for service, extraction in settings.extractions.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
+from config import aws_names
 from config.access import (
     APP_SEQUENCE_PRIVILEGES,
     APP_TABLE_PRIVILEGES,
@@ -35,7 +36,6 @@ from config.monitoring import INSTANCE_MEMORY_GIB, instance_memory_gib
 from config.naming import RoleKind
 from config.preflight import instance_problems
 from config.settings import NAMESPACE, ExtractionSettings, InstanceSettings, StackSettings
-from config import aws_names
 
 KEY = f"{NAMESPACE}:extractions"
 # What the app role keeps on the shared instance once the service's traffic has moved: reads only.
@@ -185,10 +185,10 @@ def extraction_problems(settings: StackSettings, catalog_names: tuple[str, ...])
             problems.append(Problem(src, f"{key}.instance.instanceClass", f"the memory of {target.instance_class} "
                                     "is not in config/monitoring.py INSTANCE_MEMORY_GIB, so the target's 'memory > 80 %"
                                     " used' alarm has no total", "choose a listed class or add it to the table"))
-        for problem in instance_problems(src, target, local=False):  # what RDS would refuse of the target
+        for found in instance_problems(src, target, local=False):  # what RDS would refuse of the target
             problems.append(dataclasses.replace(
-                problem, key=problem.key.replace(f"{NAMESPACE}:instance.", f"{key}.instance.", 1),
-                message=f"the extraction target of {service}: {problem.message}"))
+                found, key=found.key.replace(f"{NAMESPACE}:instance.", f"{key}.instance.", 1),
+                message=f"the extraction target of {service}: {found.message}"))
         inst = extraction.instance
         if settings.is_prod and inst.multi_az is False and not inst.single_az_reason:
             problems.append(Problem(src, f"{key}.instance.multiAz", "a prod extraction target runs Multi-AZ "
