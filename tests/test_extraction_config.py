@@ -99,9 +99,10 @@ def test_a_retry_after_rollback_is_accepted() -> None:
 
 
 def test_an_unknown_phase_names_the_phases() -> None:
-    [(key, message, fix)] = problems({"feedback": {"phase": "migrate"}})
+    [(key, _message, fix)] = problems({"feedback": {"phase": "migrate"}})
     assert key == f"{KEY}.feedback.phase"
-    assert "prepare" in fix and "cutover" in fix
+    assert "prepare" in fix
+    assert "cutover" in fix
 
 
 def test_an_unknown_service_is_refused_with_a_suggestion() -> None:
@@ -131,7 +132,7 @@ def test_stacks_without_a_shared_rds_instance_cannot_extract(stack: str) -> None
 
 
 def test_a_single_az_prod_target_needs_a_reason() -> None:
-    [(key, message, fix)] = problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod")
+    [(key, _message, fix)] = problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod")
     assert key == f"{KEY}.feedback.instance.multiAz"
     assert "singleAzReason" in fix
 

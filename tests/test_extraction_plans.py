@@ -29,6 +29,7 @@ RECORD = "aws:route53/record:Record"
 GRANT = "postgresql:index/grant:Grant"
 ROLE = "postgresql:index/role:Role"
 WRITTEN = "      phase: replicate\n      history: [prepare]\n"
+REPLICATION = {"edumatrix-staging-extract-feedback-publication", "edumatrix-staging-extract-feedback-subscription"}
 
 
 def _phase_lines(phase: Phase) -> str:
@@ -190,7 +191,7 @@ def _diff(plans: dict[Phase, Recording], before: Phase, after: Phase) -> tuple[s
 def test_prepare_to_replicate_adds_the_replication_and_changes_only_the_phase_tag(
         plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.PREPARE, Phase.REPLICATE)
-    assert added == {"edumatrix-staging-extract-feedback-publication", "edumatrix-staging-extract-feedback-subscription"}
+    assert added == REPLICATION
     assert removed == set()
     assert changed == {"edumatrix-staging-feedback-db"}
 
@@ -214,9 +215,10 @@ def test_replicate_to_cutover_moves_the_name_and_fences_writes_and_nothing_else(
 def test_cutover_to_complete_removes_replication_and_lifts_the_freeze(plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.COMPLETE)
     assert added == set()
-    assert removed == {"edumatrix-staging-extract-feedback-publication",
-                       "edumatrix-staging-extract-feedback-subscription"}
-    assert changed == {"edumatrix-staging-feedback-db", "feedback-migrator", "edumatrix-staging-feedback-feedback-migrator"}
+    assert removed == REPLICATION
+    # the phase tag; the migrator's connection limit on both instances
+    assert changed == {"edumatrix-staging-feedback-db", "feedback-migrator",
+                       "edumatrix-staging-feedback-feedback-migrator"}
 
 
 def test_complete_to_cleanup_removes_only_the_old_schema_and_its_logins(plans: dict[Phase, Recording]) -> None:
@@ -236,8 +238,7 @@ def test_cutover_to_rollback_returns_writes_and_the_name_and_stops_replication(
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.ROLLBACK)
     replicate_to_cutover = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
     assert added == replicate_to_cutover[1]  # the proxy endpoint is back
-    assert removed == {"edumatrix-staging-extract-feedback-publication",
-                       "edumatrix-staging-extract-feedback-subscription"}
+    assert removed == REPLICATION
     assert changed == replicate_to_cutover[2]
 
 
@@ -249,7 +250,7 @@ def test_every_allowed_move_is_one_of_the_compared_ones() -> None:
 
 def test_rollback_to_replicate_restores_the_replication(plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.ROLLBACK, Phase.REPLICATE)
-    assert added == {"edumatrix-staging-extract-feedback-publication", "edumatrix-staging-extract-feedback-subscription"}
+    assert added == REPLICATION
     assert removed == set()
     assert changed == {"edumatrix-staging-feedback-db"}
 
