@@ -157,7 +157,8 @@ def render_mermaid(recording: Recording) -> str:
         node = _node_id("svc_" + service)
         if service in extracted:
             inst, phase = extracted[service]
-            facts = FACTS.get(phase_named(phase)) if phase_named(phase) else None
+            named = phase_named(phase)
+            facts = FACTS[named] if named is not None else None
             if subscription_name(service) in subscriptions:
                 lines.append(f"  {target} == \"logical replication: {publication_name(service)}\" ==> "
                              f"{_node_id(inst.name)}")
