@@ -31,6 +31,7 @@ import pulumi_postgresql as postgresql
 
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
+from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.providers import rds_admin_provider
 from components.publication import SchemaPublication
 from components.secrets import CredentialSecret, master_secret_name
@@ -143,6 +144,11 @@ class ServiceExtraction(pulumi.ComponentResource):
             access=model.service(args.service), database=model.database, extensions_schema=model.extensions_schema,
             secret_store=store,
         ), opts=pulumi.ResourceOptions.merge(on_target, pulumi.ResourceOptions(depends_on=[baseline])))
+        # pg_cron and pgstattuple on the target too, and USAGE on schema cron for the service's migrator: its
+        # maintenance jobs are scheduled by its migrations, which run here once the traffic has moved.
+        ScheduledMaintenance(f"{args.target_identifier}-maintenance", ScheduledMaintenanceArgs(model),
+                             opts=pulumi.ResourceOptions.merge(on_target, pulumi.ResourceOptions(
+                                 depends_on=[self.schema])))
         self.secrets = self.schema.secrets
         self.address = self.target.address
 

@@ -181,6 +181,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                                     if FACTS[settings.extractions[service].phase].traffic_on_target})
     if extractions:
         outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,
+                                            "history": [p.value for p in settings.extractions[service].history],
                                             "targetAddress": e.address, "targetIdentifier": e.target.identifier}
                                   for service, e in extractions.items()}
     outputs["connections"] = layer.connections  # what service stacks read (StackReference)

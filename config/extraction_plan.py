@@ -31,7 +31,7 @@ from config.access import (
     ServiceAccess,
 )
 from config.errors import Problem
-from config.extraction import FACTS, Phase, PhaseFacts, move_problem
+from config.extraction import FACTS, Phase, PhaseFacts, move_problem, phase_named
 from config.monitoring import INSTANCE_MEMORY_GIB, instance_memory_gib
 from config.naming import RoleKind
 from config.preflight import instance_problems
@@ -231,3 +231,27 @@ def _fix(key: str, current: Phase | None, at_phase: bool) -> str:
         return f"set {key}.phase to one of: {', '.join(allowed)}"
     return f"correct {key}.history: after {current.value if current else 'not extracted'} comes one of: " \
            f"{', '.join(allowed)}"
+
+
+# -- one update at a time: a stack file against the one deployed before it -----------------------------------
+def update_problem(service: str, before: tuple[str, tuple[str, ...]] | None,
+                   after: tuple[str, tuple[str, ...]] | None) -> str | None:
+    """Why moving `service` from `before` to `after` ((phase, history) of the base and the new stack file; None:
+    no entry) is not one allowed update, or None. `edumatrix-db diff` reports it (the loader cannot see the base)."""
+    if before == after:
+        return None
+    old_phase = phase_named(before[0]) if before else None
+    new_phase = phase_named(after[0]) if after else None
+    problem = move_problem(service, old_phase, new_phase)
+    if problem is not None:
+        return problem
+    if after is None or before is None:
+        if after is not None and after[1]:
+            return (f"{service} is new to this stack but its history lists {', '.join(after[1])}: the history records "
+                    "the phases applied to this stack, none yet")
+        return None
+    expected = before[1] if old_phase == new_phase else (*before[1], before[0])
+    if tuple(after[1]) != tuple(expected):
+        return (f"the history of {service} must become [{', '.join(expected)}] with this update (the phases applied "
+                f"before it), not [{', '.join(after[1])}]")
+    return None

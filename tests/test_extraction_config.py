@@ -12,10 +12,11 @@ import pytest
 from config.access import full_model_for_settings, model_for_settings
 from config.errors import ConfigError
 from config.extraction import FACTS, Phase, allowed_next, can_move, path_between
-from config.extraction_plan import fence_writes, freeze_migrations, source_access
+from config.extraction_plan import fence_writes, freeze_migrations, source_access, update_problem
 from config.loader import read_stack_config, validate_config
 from config.naming import RoleKind
 from config.settings import StackSettings
+from edumatrix_db.offline.diff import diff_plans
 from edumatrix_db.offline.gate import policy_config
 
 KEY = "edumatrix-db:extractions"
@@ -192,3 +193,44 @@ def test_the_stacks_access_model_follows_the_phase(phase: Phase) -> None:
         assert _feedback(settings) == source_access(full, FACTS[phase])
     others = [a for a in model_for_settings(settings).services if a.service != "feedback"]
     assert others == [a for a in full_model_for_settings(settings).services if a.service != "feedback"]
+
+
+# -- one phase per update: the base stack file against the new one (`edumatrix-db diff`) ------------------------
+def test_one_phase_appended_to_the_history_is_one_update() -> None:
+    assert update_problem("feedback", ("prepare", ()), ("replicate", ("prepare",))) is None
+
+
+def test_two_phases_in_one_update_are_reported_with_the_allowed_next() -> None:
+    problem = update_problem("feedback", ("prepare", ()), ("cutover", ("prepare", "replicate")))
+    assert problem is not None
+    assert "cannot move from prepare to cutover; allowed next: replicate" in problem
+
+
+def test_a_history_rewritten_in_the_same_update_is_reported() -> None:
+    problem = update_problem("feedback", ("replicate", ("prepare",)), ("cutover", ("replicate",)))
+    assert problem is not None
+    assert "must become [prepare, replicate]" in problem
+
+
+def test_a_new_entry_cannot_claim_an_applied_history() -> None:
+    problem = update_problem("feedback", None, ("prepare", ("prepare",)))
+    assert problem is not None
+
+
+def test_removing_an_entry_after_cutover_is_reported_and_before_it_is_not() -> None:
+    assert update_problem("feedback", ("replicate", ("prepare",)), None) is None
+    problem = update_problem("feedback", ("cutover", ("prepare", "replicate")), None)
+    assert problem is not None
+    assert "allowed next: complete, rollback" in problem
+
+
+def test_the_diff_reports_a_skipped_phase_as_a_danger() -> None:
+    def plan(phase: str, history: list[str]) -> dict[str, Any]:
+        return {"resources": [], "outputs": {"extractions": {"feedback": {"phase": phase, "history": history}}}}
+
+    result = diff_plans(plan("prepare", []), plan("cutover", ["prepare", "replicate"]), stack="staging",
+                        base_label="main")
+    assert [d.kind for d in result.dangers] == ["extraction-move"]
+    assert result.dangerous
+    assert diff_plans(plan("prepare", []), plan("replicate", ["prepare"]), stack="staging",
+                      base_label="main").dangers == []
