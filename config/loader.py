@@ -363,7 +363,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             return None
         field = _field_by_alias(model, part)
         if field is None:
-            return model
+            continue  # a mapping's own key (a service name): the model stays the mapping's value model
         model = _unwrap_model(field.annotation)
         if model is None:
             return None

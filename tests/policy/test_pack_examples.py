@@ -294,3 +294,10 @@ def test_a_single_az_target_the_stack_file_explains_passes_rds_multi_az_and_the_
               "extraction-target-as-secure": {"singleAzTargets": {"edumatrix-test-feedback": "archive"}}}
     found = run([instance(), _target(multiAz=False)], config=config)
     assert [v.policy for v in found if v.policy in ("rds-multi-az", "extraction-target-as-secure")] == []
+
+
+def test_a_service_login_made_a_replication_login_on_rds_is_refused():
+    """RDS grants REPLICATION by membership in rds_replication: a service role there could decode every table."""
+    membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "feedback_app",
+                                                                        "grantRole": "rds_replication"})
+    assert [v.policy for v in run([membership]) if v.policy == "service-grants-confined"] == ["service-grants-confined"]
