@@ -271,6 +271,8 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "database": settings.instance.database_name,
                 "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
                 "services": {name: override.patch() for name, override in settings.services.items()},
+                # What each extraction leaves on the shared instance (fenced writes, frozen migrator, no schema).
+                "extractions": {name: e.phase.value for name, e in settings.extractions.items()},
             },
             schedules=[audit],
             event_routes=[instance_events],

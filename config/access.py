@@ -563,9 +563,9 @@ def build_access_model(
 def model_for_settings(settings: StackSettings) -> AccessModel:
     """The access model of a stack's (shared) instance: its catalog (with overrides), database name, timeouts and
     target, with each service being extracted as its phase leaves it there (config/extraction_plan.py)."""
-    from config.extraction_plan import source_model  # it builds on this module
+    from config.extraction_plan import phases, source_model  # it builds on this module
 
-    return source_model(full_model_for_settings(settings), settings)
+    return source_model(full_model_for_settings(settings), phases(settings))
 
 
 def full_model_for_settings(settings: StackSettings) -> AccessModel:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Mapping
 
 from config import aws_names
 from config.access import (
@@ -78,10 +79,9 @@ def target_memory_gib(settings: StackSettings, service: str) -> float | None:
     return float(memory) if memory is not None else None
 
 
-def facts(settings: StackSettings, service: str) -> PhaseFacts | None:
-    """The phase facts of `service` in this stack (None: not being extracted)."""
-    extraction = settings.extractions.get(service)
-    return FACTS[extraction.phase] if extraction is not None else None
+def phases(settings: StackSettings) -> dict[str, Phase]:
+    """service -> its phase, for every service the stack extracts."""
+    return {service: extraction.phase for service, extraction in settings.extractions.items()}
 
 
 # -- the access model per instance and phase -------------------------------------------------------------------
@@ -125,12 +125,14 @@ def freeze_migrations(access: ServiceAccess) -> ServiceAccess:
     return dataclasses.replace(access, roles=roles)
 
 
-def source_model(model: AccessModel, settings: StackSettings) -> AccessModel:
-    """The stack's access model as the shared instance holds it: each extracted service as its phase says;
-    a service whose schema was cleaned up is no longer on the shared instance."""
+def source_model(model: AccessModel, phase_of: Mapping[str, Phase]) -> AccessModel:
+    """The stack's access model as the shared instance holds it, given each extracted service's phase: each as
+    its phase says; a service whose schema was cleaned up is no longer on the shared instance. (The program
+    passes the stack file's phases, the ops runner those the program gave it, so its audit judges the same.)"""
     services = []
     for access in model.services:
-        phase_facts = facts(settings, access.service)
+        phase = phase_of.get(access.service)
+        phase_facts = FACTS[phase] if phase is not None else None
         if phase_facts is not None and not phase_facts.source_schema:
             continue
         services.append(source_access(access, phase_facts))

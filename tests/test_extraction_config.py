@@ -18,6 +18,7 @@ from config.naming import RoleKind
 from config.settings import StackSettings
 from edumatrix_db.offline.diff import diff_plans
 from edumatrix_db.offline.gate import policy_config
+from edumatrix_db.ops.runner import RunnerConfig
 
 KEY = "edumatrix-db:extractions"
 STATES: list[Phase | None] = [None, *Phase]
@@ -234,3 +235,10 @@ def test_the_diff_reports_a_skipped_phase_as_a_danger() -> None:
     assert result.dangerous
     assert diff_plans(plan("prepare", []), plan("replicate", ["prepare"]), stack="staging",
                       base_label="main").dangers == []
+
+
+def test_the_ops_runners_audit_judges_the_shared_instance_as_the_phase_leaves_it() -> None:
+    """The program hands the runner each extraction's phase; its access model then matches the stack's."""
+    settings = load({"feedback": {"phase": "cutover", "history": ["prepare", "replicate"]}})
+    runner = RunnerConfig(environment="staging", secret_arn="arn", model={"extractions": {"feedback": "cutover"}})
+    assert runner.access_model().services == model_for_settings(settings).services

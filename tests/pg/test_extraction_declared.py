@@ -14,7 +14,6 @@ import pytest
 from components.publication import SchemaPublicationProvider, drop_publication, publication_sql
 from config.extraction import FACTS, Phase, publication_name
 from config.extraction_plan import source_model
-from config.settings import StackSettings
 from edumatrix_db.database import sql
 from tests.pg.conftest import Postgres
 
@@ -101,16 +100,11 @@ def test_a_changed_schema_or_name_replaces_the_publication() -> None:
     assert provider.diff("d/p", old, {**old, "port": 5433}).replaces == []
 
 
-def _phase_settings(phase: Phase) -> StackSettings:
-    return StackSettings.model_validate({"stack": "local", "source": "-", "environment": "staging",
-                                         "extractions": {SERVICE: {"phase": phase.value}}})
-
-
 @pytest.fixture
 def cutover_applied(pg: Postgres, tables: None) -> Iterator[None]:
     """The shared instance as the cutover phase leaves it (renderer 2), restored to the full model after."""
     with pg.admin() as conn:
-        sql.apply(conn, source_model(pg.model, _phase_settings(Phase.CUTOVER)), privileged=pg.superuser())
+        sql.apply(conn, source_model(pg.model, {SERVICE: Phase.CUTOVER}), privileged=pg.superuser())
     try:
         yield
     finally:

@@ -301,3 +301,13 @@ def test_a_service_login_made_a_replication_login_on_rds_is_refused():
     membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "feedback_app",
                                                                         "grantRole": "rds_replication"})
     assert [v.policy for v in run([membership]) if v.policy == "service-grants-confined"] == ["service-grants-confined"]
+
+
+def test_an_extracted_services_roles_count_once_against_the_connection_budget():
+    from tests.policy.fixtures import service_roles
+
+    group = parameter_group(max_connections="100")
+    once = [v for v in run([group, *service_roles("feedback", pool=40)]) if v.policy == "connection-budget"]
+    twice = [v for v in run([group, *service_roles("feedback", pool=40), *service_roles("feedback", pool=40)])
+             if v.policy == "connection-budget"]
+    assert once == twice == []
