@@ -11,7 +11,7 @@ on the source is `logical-replication-enabled` (policy/replication.py); no servi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, Severity, StackValidationArgs
@@ -101,12 +101,22 @@ def _weaker(target: PolicyResource, source: PolicyResource, resources: list[Poli
     return out
 
 
-def _target_as_secure(args: StackValidationArgs, report: ReportViolation) -> None:
+def _found(args: StackValidationArgs, find: Callable[[list[PolicyResource]], list[PolicyResource]],
+           idle: str) -> tuple[list[PolicyResource], list[PolicyResource]] | None:
+    """(every resource, what `find` picks), or None after telling the gate the policy had nothing to check."""
     resources = list(args.resources)
-    found = targets(resources)
+    found = find(resources)
     if not found:
-        args.not_applicable("no extraction target in this stack")
+        args.not_applicable(idle)
+        return None
+    return resources, found
+
+
+def _target_as_secure(args: StackValidationArgs, report: ReportViolation) -> None:
+    picked = _found(args, targets, "no extraction target in this stack")
+    if picked is None:
         return
+    resources, found = picked
     shared = sources(resources)
     if not shared:
         args.not_applicable("no shared instance to compare the extraction targets with")
@@ -138,11 +148,10 @@ def _replicating(resources: list[PolicyResource]) -> list[PolicyResource]:
 
 
 def _slot_lag_alarm(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = list(args.resources)
-    links = _replicating(resources)
-    if not links:
-        args.not_applicable("no logical replication declared in this stack")
+    picked = _found(args, _replicating, "no logical replication declared in this stack")
+    if picked is None:
         return
+    resources, links = picked
     watched = {str((a.props.get("dimensions") or {}).get("DBInstanceIdentifier"))
                for a in of_type(resources, METRIC_ALARM)
                if a.props.get("metricName") == SLOT_LAG_METRIC and a.props.get("alarmActions")}
@@ -165,11 +174,10 @@ slot_lag_alarm = StackPolicy(
 
 
 def _replication_left(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = list(args.resources)
-    found = targets(resources)
-    if not found:
-        args.not_applicable("no extraction target in this stack")
+    picked = _found(args, targets, "no extraction target in this stack")
+    if picked is None:
         return
+    resources, found = picked
     subscriptions = {str(r.props.get("name")): r for r in of_type(resources, SUBSCRIPTION)}
     publications = {str(r.props.get("publication")): r for r in of_type(resources, PUBLICATION)}
     for target in found:
@@ -198,11 +206,10 @@ no_replication_left = StackPolicy(
 
 
 def _replication_login(args: StackValidationArgs, report: ReportViolation) -> None:
-    resources = list(args.resources)
-    subscriptions = of_type(resources, SUBSCRIPTION)
-    if not subscriptions:
-        args.not_applicable("no subscription in this stack")
+    picked = _found(args, lambda resources: of_type(resources, SUBSCRIPTION), "no subscription in this stack")
+    if picked is None:
         return
+    _, subscriptions = picked
     login = platform_role_name(PlatformRoleKind.EXTRACTION_REPLICATOR)
     for sub in subscriptions:
         fields = dict(part.split("=", 1) for part in str(sub.props.get("conninfo") or "").split() if "=" in part)
