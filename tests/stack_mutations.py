@@ -211,7 +211,7 @@ MUTATIONS: list[Mutation] = [
     _config("dev", f"{NS}:tags: {{{'k' * 129}: x}}", f"{NS}:tags.{'k' * 129}", "shorten the key", "tag-key-long"),
     _config("dev", f"{NS}:tags: {{owner: me}}", f"{NS}:tags.owner", f"{NS}:owner", "tag-platform-key"),
     _config("dev", f"{NS}:tags: {{role: writer}}", f"{NS}:tags.role", "remove it", "tag-component-key"),
-    _config("dev", f"{NS}:tags: {{{', '.join(f't{i}: x' for i in range(43))}}}", f"{NS}:tags", "at most 42",
+    _config("dev", f"{NS}:tags: {{{', '.join(f't{i}: x' for i in range(41))}}}", f"{NS}:tags", "at most 40",
             "tags-too-many"),
     # -- storage ---------------------------------------------------------------------------------------------
     _instance("prod", PROD_ANCHOR, "storageType: io1", f"{NS}:instance.storageType", "gp3", "storage-io1-no-iops"),

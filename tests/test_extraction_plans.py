@@ -30,6 +30,8 @@ GRANT = "postgresql:index/grant:Grant"
 ROLE = "postgresql:index/role:Role"
 WRITTEN = "      phase: replicate\n      history: [prepare]\n"
 REPLICATION = {"edumatrix-staging-extract-feedback-publication", "edumatrix-staging-extract-feedback-subscription"}
+# Changed by every move: the target's phase tag, and the ops runner's function, whose audit model carries the phase.
+MOVED = {"edumatrix-staging-feedback-db", "edumatrix-staging-ops-runner-function"}
 
 
 def _phase_lines(phase: Phase) -> str:
@@ -193,7 +195,7 @@ def test_prepare_to_replicate_adds_the_replication_and_changes_only_the_phase_ta
     added, removed, changed = _diff(plans, Phase.PREPARE, Phase.REPLICATE)
     assert added == REPLICATION
     assert removed == set()
-    assert changed == {"edumatrix-staging-feedback-db"}
+    assert changed == MOVED
 
 
 def test_replicate_to_cutover_moves_the_name_and_fences_writes_and_nothing_else(
@@ -201,8 +203,7 @@ def test_replicate_to_cutover_moves_the_name_and_fences_writes_and_nothing_else(
     added, removed, changed = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
     assert added == set()
     assert removed == {"edumatrix-staging-connections-feedback"}  # its proxy endpoint: traffic is on the target
-    assert changed == {
-        "edumatrix-staging-feedback-db",  # the phase tag
+    assert changed == MOVED | {
         "edumatrix-staging-connections-feedback",  # the DNS name, now the target
         "edumatrix-staging-connections-shared",  # the proxy no longer logs in as feedback's roles
         "edumatrix-staging-connections-proxy-secrets",  # nor reads their secrets
@@ -217,8 +218,7 @@ def test_cutover_to_complete_removes_replication_and_lifts_the_freeze(plans: dic
     assert added == set()
     assert removed == REPLICATION
     # the phase tag; the migrator's connection limit on both instances
-    assert changed == {"edumatrix-staging-feedback-db", "feedback-migrator",
-                       "edumatrix-staging-feedback-feedback-migrator"}
+    assert changed == MOVED | {"feedback-migrator", "edumatrix-staging-feedback-feedback-migrator"}
 
 
 def test_complete_to_cleanup_removes_only_the_old_schema_and_its_logins(plans: dict[Phase, Recording]) -> None:
@@ -230,7 +230,7 @@ def test_complete_to_cleanup_removes_only_the_old_schema_and_its_logins(plans: d
                if r["urn"] != old_schema.urn and not _descends(complete, complete.by_urn(r["urn"]), old_schema.urn)]
     assert outside == ["edumatrix-db-maintenance-feedback-cron"]  # its migrator's USAGE on schema cron
     assert any(r["type"] == "postgresql:index/schema:Schema" for r in d.removed)
-    assert {c.name for c in d.changed} == {"edumatrix-staging-feedback-db"}
+    assert {c.name for c in d.changed} == MOVED
 
 
 def test_cutover_to_rollback_returns_writes_and_the_name_and_stops_replication(
@@ -252,7 +252,7 @@ def test_rollback_to_replicate_restores_the_replication(plans: dict[Phase, Recor
     added, removed, changed = _diff(plans, Phase.ROLLBACK, Phase.REPLICATE)
     assert added == REPLICATION
     assert removed == set()
-    assert changed == {"edumatrix-staging-feedback-db"}
+    assert changed == MOVED
 
 
 def test_the_tree_shows_the_phase(plans: dict[Phase, Recording]) -> None:
