@@ -532,8 +532,10 @@ class OpsRunnerSettings(Model):
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> OpsRunnerSettings:
         if self.timeout_seconds >= self.audit_every_minutes * 60:
-            raise ValueError(f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
-                             f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)")
+            raise SettingError(
+                f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
+                f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)",
+                "lower timeoutSeconds or raise auditEveryMinutes", key="timeoutSeconds")
         return self
 
 
@@ -560,7 +562,9 @@ class Subscription(Model):
         if not ok:
             expected = {"email": "an e-mail address", "sms": "an E.164 phone number (+4915112345678)",
                         "https": "an https:// URL", "sqs": "an SQS queue ARN", "lambda": "a Lambda function ARN"}
-            raise ValueError(f"endpoint {self.endpoint!r} is not {expected[self.protocol]} ({self.protocol})")
+            raise SettingError(f"endpoint {self.endpoint!r} is not {expected[self.protocol]} ({self.protocol})",
+                               f"give {expected[self.protocol]}, or the protocol that fits this endpoint",
+                               key="endpoint")
         return self
 
 
@@ -649,12 +653,15 @@ class ConnectionSettings(Model):
     @model_validator(mode="after")
     def _timeouts_in_order(self) -> ConnectionSettings:
         if self.proxy_idle_client_timeout_seconds <= self.client_idle_timeout_seconds:
-            raise ValueError(
+            raise SettingError(
                 f"proxyIdleClientTimeoutSeconds ({self.proxy_idle_client_timeout_seconds}) must be longer than "
                 f"clientIdleTimeoutSeconds ({self.client_idle_timeout_seconds}): clients close idle connections "
-                "first, the proxy never cuts one a client still counts as open")
+                "first, the proxy never cuts one a client still counts as open",
+                f"raise proxyIdleClientTimeoutSeconds above {self.client_idle_timeout_seconds}",
+                key="proxyIdleClientTimeoutSeconds")
         if self.retry_base_ms > self.retry_cap_ms:
-            raise ValueError(f"retryBaseMs ({self.retry_base_ms}) cannot exceed retryCapMs ({self.retry_cap_ms})")
+            raise SettingError(f"retryBaseMs ({self.retry_base_ms}) cannot exceed retryCapMs ({self.retry_cap_ms})",
+                               f"lower retryBaseMs to {self.retry_cap_ms} or less", key="retryBaseMs")
         return self
 
 

@@ -26,7 +26,6 @@ from policy.base import (
     PackPolicy,
     StackPolicy,
     TypedResourcePolicy,
-    arn_region,
     is_replica,
     of_type,
     setting,
@@ -236,10 +235,8 @@ def _alarm_actions(args: StackValidationArgs, report: ReportViolation) -> None:
         actions = _as_list(alarm.props.get("alarmActions") or [])
         if not actions:
             report(f"alarm {alarm.props.get('name')} pages nobody (no alarmActions)", alarm.urn)
-        region = alarm.props.get("region")
+        # The topic's Region against the alarm's: aws-api-alarm-topic-region (policy/aws_api.py) checks it.
         for action in actions:
-            if region and arn_region(action) and arn_region(action) != region:
-                report(f"alarm in {region} notifies {action}: alarm actions must be in the alarm's Region", alarm.urn)
             topic = topics.get(action)
             if topic is None:
                 continue  # an existing topic named in the stack file (alarmTopicArn): not ours to check
@@ -254,7 +251,8 @@ def _alarm_actions(args: StackValidationArgs, report: ReportViolation) -> None:
 
 alarm_actions = StackPolicy(
     "alarm-actions-encrypted-topic",
-    "Every alarm pages someone: an SNS topic in its own Region, encrypted with a CMK CloudWatch may use.",
+    "Every alarm pages someone: an SNS topic encrypted with a CMK CloudWatch may use (its Region: "
+    "aws-api-alarm-topic-region).",
     types=[ALARM, TOPIC, KEY], validate=_alarm_actions, severity=Severity.HIGH, controls=["spec 4.B"],
     remediation="Page the stack's AlarmTopic (components/alarm_topic.py).",
 )

@@ -156,7 +156,7 @@ def test_per_service_proxies_give_each_service_its_own_pool(tmp_path: Path) -> N
     ("prod-eu-west-1", "  edumatrix-db:network:\n", "  edumatrix-db:connections:\n    proxy: shared\n"
      "  edumatrix-db:network:\n", r"connections.proxy: a region stack's instance is a read replica"),
     ("prod", "  edumatrix-db:replicas:\n", "  edumatrix-db:connections:\n    proxy: pgbouncer\n"
-     "  edumatrix-db:replicas:\n", r"connections.proxy: Input should be 'shared', 'per-service' or 'none'"),
+     "  edumatrix-db:replicas:\n", r"connections.proxy: 'pgbouncer' is not allowed"),
 ])
 def test_impossible_connection_settings_are_config_errors(tmp_path: Path, stack: str, old: str, new: str,
                                                           message: str) -> None:

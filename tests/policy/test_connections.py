@@ -37,7 +37,8 @@ def test_the_prod_plan_passes_every_connection_and_alarm_policy(prod: Recording)
     assert run(prod.resources, policies=connections.POLICIES) == []
 
 
-@pytest.mark.parametrize(("type_token", "edit", "policy", "message"), [
+# (type, edit of a compliant resource, the policy that must report it, a piece of its message)
+BROKEN: list[tuple[str, Edit, str, str]] = [
     (connections.PROXY, lambda p: p["auths"][0].update(iamAuth="DISABLED"), "rds-proxy-authentication",
      "iamAuth must be REQUIRED"),
     (connections.PROXY, lambda p: p["auths"][0].update(clientPasswordAuthType="POSTGRES_MD5"),
@@ -60,12 +61,15 @@ def test_the_prod_plan_passes_every_connection_and_alarm_policy(prod: Recording)
     (connections.PROXY_TARGET, lambda p: p.update(dbInstanceIdentifier="edumatrix-prod-replica-1"),
      "rds-proxy-quotas-and-target", "is a read replica"),
     (connections.ALARM, lambda p: p.update(alarmActions=[]), "alarm-actions-encrypted-topic", "pages nobody"),
-    (connections.ALARM, lambda p: p.update(alarmActions=["arn:aws:sns:eu-west-1:123456789012:elsewhere"]),
-     "alarm-actions-encrypted-topic", "must be in the alarm's Region"),
     (connections.TOPIC, lambda p: p.update(kmsMasterKeyId="alias/aws/sns"), "alarm-actions-encrypted-topic",
      "alias/aws/sns cannot admit CloudWatch"),
     (connections.EVENT_SUBSCRIPTION, lambda p: p.update(enabled=False), "rds-event-subscriptions", "RDS.2"),
-])
+]
+# Stack policies whose example needs more than one edited resource have a test of their own below.
+EXAMPLES_ELSEWHERE = {"rds-proxy-role-scoped"}
+
+
+@pytest.mark.parametrize(("type_token", "edit", "policy", "message"), BROKEN)
 def test_a_broken_resource_is_reported_by_its_policy(prod: Recording, type_token: str, edit: Edit, policy: str,
                                                      message: str) -> None:
     found = violations_after(prod, type_token, edit)
