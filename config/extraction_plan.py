@@ -216,7 +216,7 @@ def _path_problems(src: str, key: str, service: str, extraction: ExtractionSetti
             done = ", ".join(p.value for p in steps[:index]) or "nothing yet"
             previously_done = current is not None and current in (Phase.COMPLETE, Phase.CLEANUP)
             if requested is Phase.PREPARE and previously_done:
-                problem = (f"{service} was already extracted (history: {done}); a service is extracted once")
+                problem = f"{service} was already extracted; a service is extracted once"
             return [Problem(src, where, f"{problem} (applied so far: {done})",
                             _fix(key, current, index == len(extraction.history)))]
         current = requested
@@ -228,7 +228,8 @@ def _fix(key: str, current: Phase | None, at_phase: bool) -> str:
 
     allowed = allowed_next(current)
     if not allowed:
-        return f"{key} is final; remove nothing and keep phase: {current.value if current else ''}"
+        return (f"keep {key}.phase: {current.value if current else ''} for good (removing the entry would declare "
+                "the schema on the shared instance again)")
     if at_phase:
         return f"set {key}.phase to one of: {', '.join(allowed)}"
     return f"correct {key}.history: after {current.value if current else 'not extracted'} comes one of: " \
