@@ -74,6 +74,9 @@ class ConnectionLayerArgs:
     replica_count: int = 0
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    moved: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Extracted services whose traffic is on their own instance: service -> that instance's address. Their
+    name points there (no proxy), and so do their migrations (components/extraction.py)."""
 
 
 def _nth(index: int, values: Sequence[str]) -> str:
@@ -120,10 +123,13 @@ class ConnectionLayer(pulumi.ComponentResource):
             role = self._proxy_role(name, args, region_name, child, tags)
             by_service = {s.service: s for s in args.services}
             for pool in args.pools:
+                served_here = [s for s in pool.services if s not in args.moved]
+                if not served_here:
+                    continue  # a per-service proxy of an extracted service: its traffic is on its own instance
                 proxy = self._proxy(f"{name}-{hostname(pool.name)}", f"{args.name_prefix}-{hostname(pool.name)}",
-                                    [by_service[s] for s in pool.services], pool, args, role, proxy_sg, child, tags)
+                                    [by_service[s] for s in served_here], pool, args, role, proxy_sg, child, tags)
                 self.proxy_names.append(proxy.name)
-                for served in pool.services:
+                for served in served_here:
                     proxy_of[served] = proxy
                     if args.mode == "per-service":
                         service_hosts[served] = proxy.endpoint
@@ -143,6 +149,8 @@ class ConnectionLayer(pulumi.ComponentResource):
                     service_hosts[served] = endpoint.endpoint
                     self.endpoint_names[served] = endpoint.db_proxy_endpoint_name
         address = pulumi.Output.from_input(args.instance_address)
+        for service, target in args.moved.items():
+            service_hosts[service] = pulumi.Output.from_input(target)
         for logins in args.services:
             service_hosts.setdefault(logins.service, address)
 
@@ -217,7 +225,7 @@ class ConnectionLayer(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        arns = [s.secret_arns[k] for s in args.services for k in PROXIED_KINDS]
+        arns = [s.secret_arns[k] for s in args.services if s.service not in args.moved for k in PROXIED_KINDS]
         aws.iam.RolePolicy(
             f"{name}-proxy-secrets",
             role=role.id,
@@ -280,7 +288,8 @@ class ConnectionLayer(pulumi.ComponentResource):
             proxy.arn.apply(lambda arn: arn.replace(":rds:", ":rds-db:", 1).replace(":db-proxy:", ":dbuser:", 1))
             if proxy is not None else "")
         kinds = (RoleKind.APP, RoleKind.READONLY, RoleKind.MIGRATOR)
-        return pulumi.Output.all(target, region, dbuser, args.instance_address,
+        own_instance = args.moved.get(service.service, args.instance_address)
+        return pulumi.Output.all(target, region, dbuser, own_instance,
                                  *(service.secret_arns[k] for k in kinds)).apply(
             lambda v: connection_settings(service, args, target=v[0], region=v[1], dbuser_base=v[2],
                                           instance_address=v[3], secrets=dict(zip(kinds, v[4:], strict=True))))
@@ -319,8 +328,11 @@ def connection_settings(service: ServiceLogins, args: ConnectionLayerArgs, *, ta
         "viaProxy": via_proxy,
         "app": login(RoleKind.APP, name, target, proxied=via_proxy),
         # A reader name spreads over several replicas, each with its own certificate name: none to pin.
-        "readonly": login(RoleKind.READONLY, f"reader.{zone}", None, proxied=False),
-        "migrations": login(RoleKind.MIGRATOR, f"primary.{zone}", instance_address, proxied=False),
+        "readonly": (login(RoleKind.READONLY, name, instance_address, proxied=False) if service.service in args.moved
+                     else login(RoleKind.READONLY, f"reader.{zone}", None, proxied=False)),
+        # An extracted service's migrations (and reads) go to its own instance, by its own name.
+        "migrations": (login(RoleKind.MIGRATOR, name, instance_address, proxied=False) if service.service in args.moved
+                       else login(RoleKind.MIGRATOR, f"primary.{zone}", instance_address, proxied=False)),
         "retry": {"strategy": "exponential backoff with full jitter: sleep random(0, min(capMs, baseMs * 2^n))",
                   "baseMs": settings.retry_base_ms, "capMs": settings.retry_cap_ms,
                   "maxAttempts": settings.retry_attempts},

@@ -6,6 +6,7 @@ replicas), and a region stack (a cross-region replica of a primary stack's insta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -15,19 +16,28 @@ from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.backups import BackupPlatform, BackupPlatformArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
+from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
-from components.platform_roles import declare_platform_roles
-from components.providers import local_provider, rds_admin_provider
+from components.platform_roles import PlatformRoles, declare_platform_roles
+from components.providers import local_provider, master_password, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
-from config.access import model_for_settings
+from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
 from config.connections import effective_proxy_mode, proxy_pools
+from config.extraction import FACTS
+from config.extraction_plan import (
+    hostname,
+    target_identifier,
+    target_instance_settings,
+    target_memory_gib,
+    target_model,
+)
 from config.loader import PROJECT_ROOT
 from config.monitoring import instance_memory_gib
 from config.naming import RoleKind
@@ -115,6 +125,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     schemas = declare_service_schemas(settings, provider, secret_store)
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
+    extractions = declare_extractions(settings, shared, platform_roles, topic.arn, after=[*schemas.values()])
     if shared.master_secret is not None:
         # After every schema change of this `up`: the provider read the master password once, at its start.
         RotationSchedule(f"{prefix}-master", shared.master_secret_arn, rotation,
@@ -166,7 +177,14 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
-    layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None)
+    layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None,
+                             moved={service: e for service, e in extractions.items()
+                                    if FACTS[settings.extractions[service].phase].traffic_on_target})
+    if extractions:
+        outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,
+                                            "history": [p.value for p in settings.extractions[service].history],
+                                            "targetAddress": e.address, "targetIdentifier": e.target.identifier}
+                                  for service, e in extractions.items()}
     outputs["connections"] = layer.connections  # what service stacks read (StackReference)
     outputs["dnsZoneId"] = layer.zone_id
     outputs["proxyNames"] = layer.proxy_names
@@ -301,6 +319,8 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "database": settings.instance.database_name,
                 "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
                 "services": {name: override.patch() for name, override in settings.services.items()},
+                # What each extraction leaves on the shared instance (fenced writes, frozen migrator, no schema).
+                "extractions": {name: e.phase.value for name, e in settings.extractions.items()},
             },
             schedules=[audit, metrics],
             event_routes=routes,
@@ -312,9 +332,55 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
     )
 
 
+def declare_extractions(settings: StackSettings, shared: SharedInstance, platform_roles: PlatformRoles,
+                        topic_arn: pulumi.Input[str], after: list[pulumi.Resource]) -> dict[str, ServiceExtraction]:
+    """One `ServiceExtraction` per service in `extractions:`, as its phase says (components/extraction.py)."""
+    if not settings.extractions:
+        return {}
+    assert settings.network is not None
+    full = full_model_for_settings(settings)
+    replicator = platform_role_name(PlatformRoleKind.EXTRACTION_REPLICATOR)
+    source = SourceInstance(
+        identifier=shared.identifier, address=shared.address, port=shared.port,
+        master_username=settings.instance.master_username, master_password=master_password(shared.master_secret_arn),
+        replicator_login=replicator,
+        replicator_password=platform_roles.passwords[PlatformRoleKind.EXTRACTION_REPLICATOR],
+    )
+    out: dict[str, ServiceExtraction] = {}
+    for service, extraction in settings.extractions.items():
+        phase_facts = FACTS[extraction.phase]
+        target = target_instance_settings(settings, service)
+        memory = target_memory_gib(settings, service)
+        assert memory is not None  # the loader refuses a class it cannot size
+        out[service] = ServiceExtraction(f"{settings.name_prefix}-extract-{hostname(service)}", ServiceExtractionArgs(
+            service=service,
+            phase=extraction.phase,
+            schema=full.service(service).schema,
+            target_identifier=target_identifier(settings, service),
+            target_instance=target,
+            network=settings.network,
+            target_model=target_model(full, service, phase_facts),
+            source=source,
+            stack_prefix=settings.name_prefix,
+            ca_bundle_path=settings.instance.ca_bundle_path,
+            environment=settings.environment.value,
+            alarm_settings=settings.alarms,
+            alarm_topic_arn=topic_arn,
+            instance_memory_gib=memory,
+            region=settings.aws_region,
+            tags=settings.base_tags(),
+        ), opts=pulumi.ResourceOptions(depends_on=[shared, platform_roles, *after]))
+    return out
+
+
 def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: dict[str, Any],
-                     reader_addresses: pulumi.Output[list[str]] | None) -> ConnectionLayer:
-    """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings."""
+                     reader_addresses: pulumi.Output[list[str]] | None,
+                     moved: Mapping[str, ServiceExtraction] | None = None) -> ConnectionLayer:
+    """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings.
+
+    A service in `moved` (extracted, its traffic on its own instance) gets its name pointed at that instance,
+    with the target's login secrets, and is no longer served by the shared instance's proxy."""
+    moved = moved or {}
     assert settings.network is not None
     catalog = settings.catalog()
     mode = effective_proxy_mode(settings)
@@ -325,7 +391,8 @@ def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: d
         logins.append(ServiceLogins(
             service=spec.name,
             roles={k: spec.role(k) for k in (RoleKind.MIGRATOR, RoleKind.APP, RoleKind.READONLY)},
-            secret_arns={RoleKind(k): secret.arn for k, secret in schemas[spec.name].secrets.items()},
+            secret_arns={RoleKind(k): secret.arn for k, secret in
+                         (moved[spec.name].secrets if spec.name in moved else schemas[spec.name].secrets).items()},
             pool_sizes={k: limits[k] for k in (RoleKind.APP, RoleKind.READONLY)},
             statement_timeout_ms=spec.statement_timeout_ms,
         ))
@@ -348,6 +415,7 @@ def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: d
         replica_count=settings.replicas.count,
         region=settings.aws_region,
         tags=settings.base_tags(),
+        moved={service: extraction.address for service, extraction in moved.items()},
     ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 

@@ -105,15 +105,19 @@ def rds_admin_provider(
     secret (the platform's, or the RDS-managed one; after rotation the secret is the only place it is right),
     TLS verified against the RDS CA bundle (a PEM file path relative to the project root, e.g. AWS's
     `global-bundle.pem` committed to the repository)."""
-    secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
-    password = secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else "")
     return postgres_provider(
         name,
         host=address,
         port=port,
         username=master_username,
-        password=pulumi.Output.secret(password),
+        password=master_password(master_secret_arn),
         database=database,
         sslrootcert=rds_ca_bundle,
         opts=opts,
     )
+
+
+def master_password(master_secret_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The master password as its Secrets Manager secret holds it now (after rotation the only right place)."""
+    secret = aws.secretsmanager.get_secret_version_output(secret_id=master_secret_arn)
+    return pulumi.Output.secret(secret.secret_string.apply(lambda text: json.loads(text)["password"] if text else ""))

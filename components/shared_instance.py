@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pulumi
 import pulumi_aws as aws
@@ -45,6 +46,8 @@ class SharedInstanceArgs:
     instance: InstanceSettings
     network: NetworkSettings
     tags: Mapping[str, str] = field(default_factory=dict)
+    instance_tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the RDS instance only, beside `tags` (an extraction target's phase)."""
     master_secret_name: str = ""
     """The platform's master secret (`instance.masterPassword: platform`); required in that mode."""
     secret_replica_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -69,9 +72,11 @@ class SharedInstance(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
     subnet_group_name: pulumi.Output[str]
     monitoring_role_arn: pulumi.Output[str] | None
+    TYPE: ClassVar[str] = "edumatrix:database:SharedInstance"
+    """The component's type token; an extraction target is the same instance under its own token."""
 
     def __init__(self, name: str, args: SharedInstanceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("edumatrix:database:SharedInstance", name, None, opts)
+        super().__init__(self.TYPE, name, None, opts)
         settings = args.instance
         tags = dict(args.tags)
 
@@ -121,7 +126,7 @@ class SharedInstance(pulumi.ComponentResource):
             final_snapshot_identifier=(final_snapshot_identifier(name, args.identifier, self)
                                        if settings.final_snapshot else None),
             apply_immediately=settings.apply_immediately,
-            tags=tags,
+            tags={**tags, **args.instance_tags},
             **instance_posture(settings, key_arn=key_arn, monitoring_role_arn=foundation.monitoring_role_arn),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[foundation.log_groups],
                                         protect=settings.deletion_protection,

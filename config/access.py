@@ -565,7 +565,15 @@ def build_access_model(
 
 
 def model_for_settings(settings: StackSettings) -> AccessModel:
-    """The access model of a stack: its catalog (with overrides), database name, timeouts and target."""
+    """The access model of a stack's (shared) instance: its catalog (with overrides), database name, timeouts and
+    target, with each service being extracted as its phase leaves it there (config/extraction_plan.py)."""
+    from config.extraction_plan import phases, source_model  # it builds on this module
+
+    return source_model(full_model_for_settings(settings), phases(settings))
+
+
+def full_model_for_settings(settings: StackSettings) -> AccessModel:
+    """The access model of a stack with no extraction applied (what an extraction target starts from)."""
     return build_access_model(
         settings.catalog(),
         database=settings.instance.database_name,

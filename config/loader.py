@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 from config.catalog import load_catalog
 from config.connections import connection_problems
 from config.errors import ConfigError, Problem, SettingError
+from config.extraction_plan import extraction_problems
 from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
 from config.regions import REGION_KEY, region_problems, resolve_region_stack, secret_replica_problems
@@ -250,6 +251,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     problems.extend(stack_problems(settings))
     problems.extend(monitoring_problems(settings))
     problems.extend(connection_problems(settings))
+    problems.extend(extraction_problems(settings, catalog_names))
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()
@@ -397,7 +399,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
             return None
         field = _field_by_alias(model, part)
         if field is None:
-            return model
+            continue  # a mapping's own key (a service name): the model stays the mapping's value model
         model = _unwrap_model(field.annotation)
         if model is None:
             return None

@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from config import aws_names
 from config.catalog import Catalog, DataClassification, load_catalog
 from config.errors import SettingError
+from config.extraction import Phase
 from config.maintenance import maintenance_parameter_names
 
 PROJECT = "edumatrix-db"
@@ -45,7 +46,7 @@ CURRENT_CA_IDENTIFIERS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc3
 DEFAULT_ADMIN_NAMES = frozenset({"postgres", "admin", "administrator", "root", "master", "rdsadmin", "user"})
 # Tags the platform puts on resources (base_tags, and the components' replica-of/role).
 PLATFORM_TAG_KEYS = frozenset({"service", "environment", "owner", "data-classification", "managed-by", "stack",
-                               "replica-of", "role"})
+                               "replica-of", "role", "extraction-of", "extraction-phase"})
 # Parameters the platform owns: a stack cannot override them through `instance.parameters`.
 MANAGED_PARAMETERS = frozenset(
     {
@@ -692,16 +693,44 @@ class BackupSettings(Model):
     # group, validated by the ops runner within this many hours, then deleted by AWS Backup.
     restore_test_schedule: str = "cron(0 3 ? * SUN *)"
     restore_test_validation_hours: Annotated[int, Field(ge=1, le=168)] = 4
-    # Existing SNS topic for the backup alarms; default: the ops runner's alarm topic (replica-lag topic, else
-    # the runner's own).
+    # Existing SNS topic for the backup alarms; default: the region's alarm topic (components/alarm_topic.py).
     alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
 
     @model_validator(mode="after")
     def _windows(self) -> BackupSettings:
         if self.completion_window_minutes < self.start_window_minutes + 60:
-            raise ValueError(f"completionWindowMinutes ({self.completion_window_minutes}) must be at least 60 "
-                             f"minutes longer than startWindowMinutes ({self.start_window_minutes})")
+            raise SettingError(f"completionWindowMinutes ({self.completion_window_minutes}) must be at least 60 "
+                               f"minutes longer than startWindowMinutes ({self.start_window_minutes})",
+                               f"set completionWindowMinutes to {self.start_window_minutes + 60} or more",
+                               key="completionWindowMinutes")
         return self
+
+
+class ExtractionInstance(Model):
+    """What the extraction target changes from the shared instance's settings; everything else (encryption,
+    TLS, network, backups, monitoring, protection) is the shared instance's, so the target is as secure."""
+
+    identifier: Annotated[str | None, AfterValidator(_optional(aws_names.check_rds_identifier))] = None
+    instance_class: InstanceClass | None = None
+    allocated_storage_gb: Annotated[int | None, Field(ge=20, le=65536)] = None
+    max_allocated_storage_gb: Annotated[int | None, Field(ge=20, le=65536)] = None
+    multi_az: bool | None = None
+    # Why a prod target runs in one availability zone (required with multiAz: false in prod; the policy reads it).
+    single_az_reason: Annotated[str | None, Field(min_length=10, max_length=256)] = None
+
+
+class ExtractionSettings(Model):
+    """One service's extraction: the phase it is in and the phases it went through (oldest first).
+
+    `history` is the record of the updates already applied (each a `pulumi up` of one phase); the loader checks
+    that `history` followed by `phase` is a path of allowed moves from "not extracted" (config/extraction.py),
+    so a skipped phase or an impossible move is refused with the allowed next phase. A pull request that moves
+    the phase appends the old phase to `history`: the reviewer sees exactly one step.
+    """
+
+    phase: Phase
+    history: tuple[Phase, ...] = ()
+    instance: ExtractionInstance = Field(default_factory=ExtractionInstance)
 
 
 class PrimaryReference(Model):
@@ -735,6 +764,10 @@ class StackSettings(Model):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
+
+
+    # Services being extracted to an instance of their own, by service name (config/extraction.py).
+    extractions: dict[str, ExtractionSettings] = Field(default_factory=dict)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 

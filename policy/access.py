@@ -218,6 +218,9 @@ def _connection_budget(args: StackValidationArgs, report: ReportViolation) -> No
         return
     reserved = setting(args, "reservedConnections", RESERVED_CONNECTIONS)
     demand = 0
+    # An extracted service's roles exist on the shared instance and on its target, each instance with its own
+    # max_connections: a role counts once against the shared instance's budget.
+    roles = list({str(r.props.get("name")): r for r in roles}.values())
     for role in roles:
         limit = role.props.get("connectionLimit", -1)
         login = role.props.get("login") is True

@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policy import access, audit, aws_api, backup, connections, encryption, lambdas, rds, replication, tags
+from policy import access, audit, aws_api, backup, connections, encryption, extraction, lambdas, rds, replication, tags
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
@@ -29,6 +29,7 @@ POLICIES: list[PackPolicy] = [
     *tags.POLICIES,
     *aws_api.POLICIES,
     *connections.POLICIES,
+    *extraction.POLICIES,
 ]
 
 

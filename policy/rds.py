@@ -71,6 +71,9 @@ def _multi_az(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not _postgres(args) or is_replica(args.props) or not setting(args, "required", True):
         return
     if not flag(args.props, "multiAz"):
+        # An extraction target whose stack file says why it runs in one zone (config/extraction_plan.py).
+        if args.props.get("identifier") in (setting(args, "singleAzTargets", {}) or {}):
+            return
         report("multiAz must be true in this environment (standby in a second availability zone)", None)
 
 
@@ -80,8 +83,12 @@ multi_az = TypedResourcePolicy(
     types=[INSTANCE], validate=_multi_az, severity=Severity.HIGH,
     controls=["RDS.5", "CKV_AWS_157"],
     config={"required": {"type": "boolean", "default": True,
-                         "description": "Whether Multi-AZ is required (policy/config/<env>.json)"}},
-    remediation="Remove `multiAz: false` from the stack file (only dev may turn it off).",
+                         "description": "Whether Multi-AZ is required (policy/config/<env>.json)"},
+            "singleAzTargets": {"type": "object", "default": {},
+                                "description": "extraction targets allowed one zone: identifier -> the stack "
+                                               "file's reason (edumatrix-db policy-config fills it)"}},
+    remediation="Remove `multiAz: false` from the stack file (only dev may turn it off; an extraction target "
+                "may, with extractions.<service>.instance.singleAzReason).",
 )
 
 

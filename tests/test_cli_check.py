@@ -69,7 +69,8 @@ def test_table_marks_a_failing_policy_and_the_failed_stack(stacks_dir, capsys):
     assert main(["check", "staging", "--stacks-dir", str(stacks_dir)]) == EXIT_VIOLATIONS
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("rds-automated-backups"))
-    assert row.split()[1:] == ["FAIL", "1"]
+    # the shared instance and staging's extraction target, which takes the shared instance's settings
+    assert row.split()[1:] == ["FAIL", "2"]
     assert "gate: FAILED: staging" in out
 
 

@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.extraction_plan import update_problem
 from edumatrix_db.offline.replacements import RDS_INSTANCE, STATEFUL, replacing_inputs
 
 SECRET = "[secret]"
 # Inputs shown masked even if the program forgot to mark them secret.
 _SENSITIVE = re.compile(r"password|secret|conninfo|token|private_?key|credential", re.IGNORECASE)
-DANGER_KINDS = ("replace", "delete", "protected-removed", "deletion-protection-off")
+DANGER_KINDS = ("replace", "delete", "protected-removed", "deletion-protection-off", "extraction-move")
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,26 @@ def diff_plans(base: Mapping[str, Any] | None, head: Mapping[str, Any] | None, *
         if after["type"] == RDS_INSTANCE and renamed:
             notes.append(f"RDS instance {after['name']} is renamed in place ({renamed.before} -> {renamed.after}), "
                          "not replaced: its endpoint address changes, so clients must follow the new name")
+    dangers.extend(_extraction_dangers(base or {}, head or {}))
     return PlanDiff(stack, base_label, added, removed, changed, dangers, notes)
+
+
+def _extraction_dangers(base: Mapping[str, Any], head: Mapping[str, Any]) -> list[Danger]:
+    """An extraction moved by more (or other) than one allowed phase since the base (`extractions` output)."""
+    def entries(plan: Mapping[str, Any]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        found = (plan.get("outputs") or {}).get("extractions") or {}
+        return {s: (str(e.get("phase")), tuple(e.get("history") or ())) for s, e in found.items()
+                if isinstance(e, Mapping)}
+
+    old, new = entries(base), entries(head)
+    out = []
+    for service in sorted(old.keys() | new.keys()):
+        problem = update_problem(service, old.get(service), new.get(service))
+        if problem is not None:
+            out.append(Danger("extraction-move", "", "edumatrix:extraction:ServiceExtraction",
+                              f"extraction of {service}: {problem} (one phase per update: "
+                              "docs/extraction-declared.md)"))
+    return out
 
 
 # -- rendering -------------------------------------------------------------------------------------------

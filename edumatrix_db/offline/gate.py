@@ -25,6 +25,7 @@ from pulumi_policy.policy import PolicyCustomTimeouts, _NotApplicableError
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from config.errors import ConfigError
+from config.extraction_plan import target_identifier
 from config.settings import StackSettings, duration_seconds
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy
@@ -112,6 +113,11 @@ def policy_config(settings: StackSettings) -> dict[str, Any]:
                        "aws-api-alarm-topic-region", "backup-copy-rules"):
             put(policy, "defaultRegion", settings.aws_region)
     put("aws-api-secret-replica-regions", "regions", list(settings.secrets.replica_regions))
+    single_az = {target_identifier(settings, service): e.instance.single_az_reason
+                 for service, e in settings.extractions.items() if e.instance.single_az_reason}
+    if single_az:
+        put("rds-multi-az", "singleAzTargets", single_az)
+        put("extraction-target-as-secure", "singleAzTargets", single_az)
     if settings.primary is not None:  # a region stack: its replication source is in the primary's stack
         put("aws-api-replica-source-managed-password", "sourceManagesMasterPassword",
             settings.primary.instance.master_password == "rds-managed")

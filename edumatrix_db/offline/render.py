@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from config.extraction import FACTS, phase_named, publication_name, subscription_name
 from edumatrix_db.offline.engine import RecordedResource, Recording
 
 # The inputs worth showing in the tree for each resource type (everything is in the JSON format).
@@ -34,7 +35,26 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
     "postgresql:index/grant:Grant": ("role", "schema", "objectType", "privileges"),
     "postgresql:index/defaultPrivileges:DefaultPrivileges": ("owner", "role", "schema", "objectType",
                                                              "privileges"),
+    "postgresql:index/subscription:Subscription": ("name", "publications", "slotName"),
+    "pulumi-python:dynamic/edumatrix:SchemaPublication": ("publication", "schema", "host"),
 }
+
+
+EXTRACTION = "edumatrix:extraction:ServiceExtraction"
+SUBSCRIPTION = "postgresql:index/subscription:Subscription"
+
+
+def _extraction_of(resource: RecordedResource) -> tuple[str, str] | None:
+    """(service, phase) of an extraction target instance (its tags), else None."""
+    tags = resource.inputs.get("tags") if resource.type == "aws:rds/instance:Instance" else None
+    if isinstance(tags, dict) and tags.get("extraction-of"):
+        return str(tags["extraction-of"]), str(tags.get("extraction-phase", ""))
+    return None
+
+
+def extraction_phases(recording: Recording) -> dict[str, str]:
+    """service -> phase of every extraction in the plan (from the target instances' tags)."""
+    return dict(found for r in recording.resources if (found := _extraction_of(r)) is not None)
 
 
 def _short(value: Any) -> str:
@@ -49,10 +69,16 @@ def render_tree(recording: Recording) -> str:
     """An indented tree: components with their children, custom resources with their key settings."""
     lines = [f"{recording.project} / {recording.stack}  ({len(recording.resources)} resources)"]
     known = {r.urn for r in recording.resources}
+    phases = extraction_phases(recording)
+    for service, phase in sorted(phases.items()):
+        lines.append(f"  extraction: {service} in phase {phase}")
 
     def walk(resource: RecordedResource, depth: int) -> None:
         pad = "  " * depth
         lines.append(f"{pad}- {resource.name}  [{resource.type}]")
+        found = _extraction_of(resource)
+        if found is not None:
+            lines.append(f"{pad}    extraction: {found[0]}, phase {found[1]}")
         for key in KEY_SETTINGS.get(resource.type, ()):
             if key in resource.inputs and resource.inputs[key] not in (None, "", [], {}):
                 lines.append(f"{pad}    {key}: {_short(resource.inputs[key])}")
@@ -100,6 +126,9 @@ def render_mermaid(recording: Recording) -> str:
     for inst in instances:
         ident = inst.props.get("identifier", inst.name)
         role = "replica" if inst.inputs.get("replicateSourceDb") else "primary"
+        found = _extraction_of(inst)
+        if found is not None:
+            role = f"extraction target of {found[0]} · phase {found[1]}"
         by_region.setdefault(str(inst.inputs.get("region") or default_region), []).append(
             f"    {_node_id(inst.name)}[(\"{ident}<br/>{role} · {inst.inputs.get('instanceClass', '')}\")]")
     primary_stack = recording.settings.region.primary_stack if recording.settings.region else None
@@ -116,10 +145,27 @@ def render_mermaid(recording: Recording) -> str:
         if origin:
             lines.append(f"  {arn_to_node.get(origin, _node_id(origin))} -. async replication .-> "
                          f"{_node_id(inst.name)}")
-    primaries = [i for i in instances if not i.inputs.get("replicateSourceDb")]
+    primaries = [i for i in instances if not i.inputs.get("replicateSourceDb") and _extraction_of(i) is None]
     target = _node_id(primaries[0].name) if primaries else "local_postgresql"
     if not primaries and schemas:
         lines.append('  local_postgresql[("local PostgreSQL")]')
-    for schema in schemas:
-        lines.append(f"  {_node_id('svc_' + schema.name)}([\"{schema.name}\"]) --> {target}")
+    extracted = {found[0]: (inst, found[1]) for inst in instances if (found := _extraction_of(inst)) is not None}
+    subscriptions = {str(r.inputs.get("name")) for r in recording.of_type(SUBSCRIPTION)}
+    services = [s.name for s in schemas if EXTRACTION not in s.urn]
+    services += [service for service in extracted if service not in services]  # cleaned up on the shared instance
+    for service in services:
+        node = _node_id("svc_" + service)
+        if service in extracted:
+            inst, phase = extracted[service]
+            named = phase_named(phase)
+            facts = FACTS[named] if named is not None else None
+            if subscription_name(service) in subscriptions:
+                lines.append(f"  {target} == \"logical replication: {publication_name(service)}\" ==> "
+                             f"{_node_id(inst.name)}")
+            if facts is not None and facts.traffic_on_target:
+                lines.append(f"  {node}([\"{service}\"]) --> {_node_id(inst.name)}")
+                if facts.source_schema:
+                    lines.append(f"  {node} -. read-only schema .- {target}")
+                continue
+        lines.append(f"  {node}([\"{service}\"]) --> {target}")
     return "\n".join(lines)

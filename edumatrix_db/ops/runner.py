@@ -75,7 +75,8 @@ class RunnerConfig:
     dbname: str | None = None
     sslrootcert: str = str(PACKAGED_CA_BUNDLE)
     model: Mapping[str, Any] = field(default_factory=dict)
-    """The stack's access-model inputs: `database`, `idleInTransactionMs`, `services` (catalog overrides)."""
+    """The stack's access-model inputs: `database`, `idleInTransactionMs`, `services` (catalog overrides),
+    `extractions` (service -> phase)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunnerConfig:
@@ -108,7 +109,14 @@ class RunnerConfig:
             kwargs["database"] = str(self.model["database"])
         if self.model.get("idleInTransactionMs"):
             kwargs["idle_in_transaction_ms"] = int(self.model["idleInTransactionMs"])
-        return build_access_model(catalog, **kwargs)
+        model = build_access_model(catalog, **kwargs)
+        extractions = self.model.get("extractions") or {}
+        if extractions:  # the shared instance as each extraction's phase leaves it (config/extraction_plan.py)
+            from config.extraction import Phase
+            from config.extraction_plan import source_model
+
+            model = source_model(model, {service: Phase(phase) for service, phase in extractions.items()})
+        return model
 
 
 @dataclass(frozen=True)

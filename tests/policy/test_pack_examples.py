@@ -116,6 +116,41 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
         "out of the statements logged for their duration"),
 }
 
+def _target(phase: str = "replicate", **overrides: object) -> object:
+    """An extraction target of feedback: the shared instance's posture under a key of its own."""
+    props: dict = {"identifier": "edumatrix-test-feedback", "kmsKeyId": key_arn(key="f1"),
+                   "performanceInsightsKmsKeyId": key_arn(key="f1"),
+                   "tags": {**TAGS, "extraction-of": "feedback", "extraction-phase": phase}, **overrides}
+    return instance("edumatrix-test-feedback-db", **props)
+
+
+def _subscription(**overrides: object) -> object:
+    props: dict = {"name": "edumatrix_extract_feedback", "database": "edumatrix",
+                   "publications": ["edumatrix_extract_feedback"], "slotName": "edumatrix_extract_feedback",
+                   "conninfo": "host=db port=5432 dbname=edumatrix user=edumatrix_extraction_replicator "
+                               "password=x sslmode=require", **overrides}
+    return resource("postgresql:index/subscription:Subscription", "sub", props)
+
+
+# Extraction (policy/extraction.py).
+EXTRACTION_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "extraction-target-as-secure": (lambda: [instance(), _target(kmsKeyId=key_arn())],
+        "extraction target edumatrix-test-feedback is less secure than the shared instance: it shares the shared "
+        "instance's KMS key instead of a key of its own"),
+    "extraction-slot-lag-alarm": (lambda: [instance(), _target(), _subscription()],
+        "1 replication resource(s) create a slot on edumatrix-test, but no alarm with actions watches its "
+        "OldestReplicationSlotLag: a stalled subscriber would keep WAL until the disk fills"),
+    "extraction-no-replication-left": (lambda: [instance(), _target("complete"), _subscription()],
+        "the extraction of feedback is in phase complete, which has no replication, but its subscription is still "
+        "declared (its slot would hold WAL on the shared instance)"),
+    "extraction-replication-login": (lambda: [_subscription(conninfo="host=db user=feedback_migrator "
+                                                                     "sslmode=require")],
+        "subscription edumatrix_extract_feedback connects as feedback_migrator, not the platform's replication "
+        "login edumatrix_extraction_replicator: a login that may decode the whole database is a platform secret, "
+        "never a service's"),
+}
+
+
 # policy -> (resources with that policy's kind of mistake, the message it reports), with the prod policy config
 REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "rds-not-publicly-accessible": (lambda: [instance(publiclyAccessible=True)],
@@ -237,6 +272,7 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         "schedule role edumatrix-test-ops-runner-scheduler-role may lambda:InvokeFunction on *: only "
         "lambda:InvokeFunction on the target function"),
     **AWS_API_EXAMPLES,
+    **EXTRACTION_EXAMPLES,
 }
 
 
@@ -260,3 +296,43 @@ def test_the_policy_refuses_its_example_saying_why(policy):
     resources, message = REFUSED[policy]
     config = {"aws-api-secret-replica-regions": {"regions": ["eu-west-1"]}}
     assert [v.message for v in run(resources(), config=config) if v.policy == policy] == [message]
+
+
+def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies():
+    alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "slot", {
+        "metricName": "OldestReplicationSlotLag", "dimensions": {"DBInstanceIdentifier": "edumatrix-test"},
+        "alarmActions": [SNS]})
+    found = run([instance(), _target(), _subscription(), alarm])
+    assert [v.message for v in found if v.policy.startswith("extraction-")] == []
+
+
+def test_the_target_policy_names_each_weaker_setting():
+    found = run([instance(), _target(multiAz=False, deletionProtection=False, backupRetentionPeriod=7)])
+    messages = [v.message for v in found if v.policy == "extraction-target-as-secure"]
+    assert len(messages) == 3
+    assert any("one availability zone" in m for m in messages)
+    assert any("backups are kept 7 days, the shared instance's 30" in m for m in messages)
+
+
+def test_a_single_az_target_the_stack_file_explains_passes_rds_multi_az_and_the_target_policy():
+    config = {"rds-multi-az": {"singleAzTargets": {"edumatrix-test-feedback": "archive"}},
+              "extraction-target-as-secure": {"singleAzTargets": {"edumatrix-test-feedback": "archive"}}}
+    found = run([instance(), _target(multiAz=False)], config=config)
+    assert [v.policy for v in found if v.policy in ("rds-multi-az", "extraction-target-as-secure")] == []
+
+
+def test_a_service_login_made_a_replication_login_on_rds_is_refused():
+    """RDS grants REPLICATION by membership in rds_replication: a service role there could decode every table."""
+    membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "feedback_app",
+                                                                        "grantRole": "rds_replication"})
+    assert [v.policy for v in run([membership]) if v.policy == "service-grants-confined"] == ["service-grants-confined"]
+
+
+def test_an_extracted_services_roles_count_once_against_the_connection_budget():
+    from tests.policy.fixtures import service_roles
+
+    group = parameter_group(max_connections="100")
+    once = [v for v in run([group, *service_roles("feedback", pool=40)]) if v.policy == "connection-budget"]
+    twice = [v for v in run([group, *service_roles("feedback", pool=40), *service_roles("feedback", pool=40)])
+             if v.policy == "connection-budget"]
+    assert once == twice == []

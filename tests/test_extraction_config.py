@@ -1,0 +1,244 @@
+"""The `extractions:` stack key (issue 12): every impossible move, unknown services, a service extracted twice
+and unsafe targets are refused with the file, the key and the allowed next phase, before anything is declared;
+and what each phase does to the access model (write fence, migration freeze, schema gone)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from config.access import full_model_for_settings, model_for_settings
+from config.errors import ConfigError
+from config.extraction import FACTS, Phase, allowed_next, can_move, path_between
+from config.extraction_plan import fence_writes, freeze_migrations, source_access, update_problem
+from config.loader import read_stack_config, validate_config
+from config.naming import RoleKind
+from config.settings import StackSettings
+from edumatrix_db.offline.diff import diff_plans
+from edumatrix_db.offline.gate import policy_config
+from edumatrix_db.ops.runner import RunnerConfig
+
+KEY = "edumatrix-db:extractions"
+STATES: list[Phase | None] = [None, *Phase]
+
+
+def _config(stack: str, extractions: dict[str, Any] | None, **sections: Any) -> tuple[dict[str, Any], str]:
+    config, source = read_stack_config(stack)
+    config = copy.deepcopy(config)
+    config.pop(KEY, None)
+    if extractions is not None:
+        config[KEY] = extractions
+    for key, value in sections.items():
+        config[f"edumatrix-db:{key}"] = value
+    return config, source
+
+
+def load(extractions: dict[str, Any] | None, stack: str = "staging", **sections: Any) -> StackSettings:
+    config, source = _config(stack, extractions, **sections)
+    return validate_config(config, stack=stack, source=source)
+
+
+def problems(extractions: dict[str, Any], stack: str = "staging", **sections: Any) -> list[tuple[str, str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load(extractions, stack, **sections)
+    return [(p.key, p.message, p.fix) for p in caught.value.problems]
+
+
+def _entry(current: Phase | None, requested: Phase) -> dict[str, Any]:
+    """A stack file entry: `current` reached the shortest way, then `requested`."""
+    history = [p.value for p in (path_between(None, current) or ())] if current else []
+    return {"phase": requested.value, "history": history}
+
+
+IMPOSSIBLE = [(c, r) for c in STATES for r in Phase
+              if not can_move(c, r) and (c is None or path_between(None, c) is not None)]
+
+
+@pytest.mark.parametrize(("current", "requested"), IMPOSSIBLE,
+                         ids=[f"{c.value if c else 'none'}-to-{r.value}" for c, r in IMPOSSIBLE])
+def test_every_impossible_move_is_refused_at_the_phase_naming_the_allowed_next_phases(
+        current: Phase | None, requested: Phase) -> None:
+    [(key, message, fix)] = problems({"feedback": _entry(current, requested)})
+    assert key == f"{KEY}.feedback.phase"
+    assert requested.value in message
+    for allowed in allowed_next(current):
+        assert allowed in fix
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_phase_reached_by_allowed_moves_is_accepted(phase: Phase) -> None:
+    settings = load({"feedback": _entry(path_between(None, phase)[-2] if len(path_between(None, phase) or ()) > 1
+                                        else None, phase)})
+    assert settings.extractions["feedback"].phase is phase
+
+
+def test_a_skipped_phase_in_the_history_is_refused_at_the_history() -> None:
+    [(key, message, fix)] = problems({"feedback": {"phase": "complete", "history": ["prepare", "cutover"]}})
+    assert key == f"{KEY}.feedback.history"
+    assert "cannot move from prepare to cutover" in message
+    assert "replicate" in fix
+
+
+def test_a_phase_listed_twice_in_a_row_in_the_history_is_refused() -> None:
+    [(key, message, _)] = problems({"feedback": {"phase": "replicate", "history": ["prepare", "prepare"]}})
+    assert key == f"{KEY}.feedback.history"
+    assert "twice" in message
+
+
+def test_a_service_extracted_again_after_its_cleanup_is_refused() -> None:
+    done = ["prepare", "replicate", "cutover", "complete", "cleanup"]
+    [(key, message, _)] = problems({"feedback": {"phase": "prepare", "history": done}})
+    assert key == f"{KEY}.feedback.phase"
+    assert "already extracted" in message
+
+
+def test_a_retry_after_rollback_is_accepted() -> None:
+    settings = load({"feedback": {"phase": "replicate",
+                                  "history": ["prepare", "replicate", "cutover", "rollback"]}})
+    assert settings.extractions["feedback"].phase is Phase.REPLICATE
+
+
+def test_an_unknown_phase_names_the_phases() -> None:
+    [(key, _message, fix)] = problems({"feedback": {"phase": "migrate"}})
+    assert key == f"{KEY}.feedback.phase"
+    assert "prepare" in fix
+    assert "cutover" in fix
+
+
+def test_an_unknown_service_is_refused_with_a_suggestion() -> None:
+    [(key, message, fix)] = problems({"feedbak": {"phase": "prepare"}})
+    assert (key, message) == (f"{KEY}.feedbak", "unknown service")
+    assert "did you mean 'feedback'?" in fix
+
+
+def test_two_services_extracted_to_one_instance_are_refused() -> None:
+    found = problems({"feedback": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}},
+                      "statistics": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}}})
+    assert [k for k, _, _ in found] == [f"{KEY}.statistics.instance.identifier"]
+    assert "extraction target of feedback" in found[0][1]
+
+
+def test_a_target_named_like_the_shared_instance_is_refused() -> None:
+    [(key, message, _)] = problems({"feedback": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging"}}})
+    assert key == f"{KEY}.feedback.instance.identifier"
+    assert "shared instance" in message
+
+
+@pytest.mark.parametrize("stack", ["local", "prod-eu-west-1"])
+def test_stacks_without_a_shared_rds_instance_cannot_extract(stack: str) -> None:
+    [(key, _, fix)] = problems({"feedback": {"phase": "prepare"}}, stack=stack)
+    assert key == KEY
+    assert "primary stack" in fix
+
+
+def test_a_single_az_prod_target_needs_a_reason() -> None:
+    [(key, _message, fix)] = problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod")
+    assert key == f"{KEY}.feedback.instance.multiAz"
+    assert "singleAzReason" in fix
+
+
+def test_a_stated_single_az_reason_reaches_the_policy_config() -> None:
+    reason = "a cold archive service; restores from backups within the hour are accepted"
+    settings = load({"feedback": {"phase": "prepare", "instance": {"multiAz": False, "singleAzReason": reason}}},
+                    "prod")
+    config = policy_config(settings)
+    assert config["rds-multi-az"]["singleAzTargets"] == {"edumatrix-prod-feedback": reason}
+    assert config["extraction-target-as-secure"]["singleAzTargets"] == {"edumatrix-prod-feedback": reason}
+
+
+def test_a_target_class_without_known_memory_is_refused() -> None:
+    [(key, _, _)] = problems({"feedback": {"phase": "prepare", "instance": {"instanceClass": "db.zz9.huge"}}})
+    assert key == f"{KEY}.feedback.instance.instanceClass"
+
+
+def test_a_target_that_rds_would_refuse_names_the_extraction_key() -> None:
+    found = problems({"feedback": {"phase": "prepare", "instance": {"allocatedStorageGb": 50}}},
+                     instance={"instanceClass": "db.r6g.large", "allocatedStorageGb": 400,
+                               "storageThroughputMibps": 600})
+    assert [k for k, _, _ in found] == [f"{KEY}.feedback.instance.storageThroughputMibps"]
+    assert found[0][1].startswith("the extraction target of feedback: ")
+
+
+# -- the access model in each phase ------------------------------------------------------------------------------
+def _feedback(settings: StackSettings) -> Any:
+    return next(a for a in model_for_settings(settings).services if a.service == "feedback")
+
+
+def test_fencing_leaves_the_app_role_reads_only() -> None:
+    access = full_model_for_settings(load(None)).service("feedback")
+    fenced = fence_writes(access)
+    app = access.role(RoleKind.APP).name
+    for grant in fenced.grants + fenced.default_privileges:  # type: ignore[operator]
+        if grant.role == app and grant.object_type.value in ("table", "sequence"):
+            assert grant.privileges == {"SELECT"}
+    assert [g for g in fenced.grants if g.role != app] == [g for g in access.grants if g.role != app]
+
+
+def test_freezing_sets_the_migrators_connection_limit_to_zero_and_nothing_else() -> None:
+    access = full_model_for_settings(load(None)).service("feedback")
+    frozen = freeze_migrations(access)
+    changed = [(a, b) for a, b in zip(access.roles, frozen.roles, strict=True) if a != b]
+    assert [(a.kind, b.connection_limit) for a, b in changed] == [(RoleKind.MIGRATOR, 0)]
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_the_stacks_access_model_follows_the_phase(phase: Phase) -> None:
+    path = path_between(None, phase) or ()
+    settings = load({"feedback": {"phase": phase.value, "history": [p.value for p in path[:-1]]}})
+    full = full_model_for_settings(settings).service("feedback")
+    if not FACTS[phase].source_schema:
+        assert "feedback" not in [a.service for a in model_for_settings(settings).services]
+    else:
+        assert _feedback(settings) == source_access(full, FACTS[phase])
+    others = [a for a in model_for_settings(settings).services if a.service != "feedback"]
+    assert others == [a for a in full_model_for_settings(settings).services if a.service != "feedback"]
+
+
+# -- one phase per update: the base stack file against the new one (`edumatrix-db diff`) ------------------------
+def test_one_phase_appended_to_the_history_is_one_update() -> None:
+    assert update_problem("feedback", ("prepare", ()), ("replicate", ("prepare",))) is None
+
+
+def test_two_phases_in_one_update_are_reported_with_the_allowed_next() -> None:
+    problem = update_problem("feedback", ("prepare", ()), ("cutover", ("prepare", "replicate")))
+    assert problem is not None
+    assert "cannot move from prepare to cutover; allowed next: replicate" in problem
+
+
+def test_a_history_rewritten_in_the_same_update_is_reported() -> None:
+    problem = update_problem("feedback", ("replicate", ("prepare",)), ("cutover", ("replicate",)))
+    assert problem is not None
+    assert "must become [prepare, replicate]" in problem
+
+
+def test_a_new_entry_cannot_claim_an_applied_history() -> None:
+    problem = update_problem("feedback", None, ("prepare", ("prepare",)))
+    assert problem is not None
+
+
+def test_removing_an_entry_after_cutover_is_reported_and_before_it_is_not() -> None:
+    assert update_problem("feedback", ("replicate", ("prepare",)), None) is None
+    problem = update_problem("feedback", ("cutover", ("prepare", "replicate")), None)
+    assert problem is not None
+    assert "allowed next: complete, rollback" in problem
+
+
+def test_the_diff_reports_a_skipped_phase_as_a_danger() -> None:
+    def plan(phase: str, history: list[str]) -> dict[str, Any]:
+        return {"resources": [], "outputs": {"extractions": {"feedback": {"phase": phase, "history": history}}}}
+
+    result = diff_plans(plan("prepare", []), plan("cutover", ["prepare", "replicate"]), stack="staging",
+                        base_label="main")
+    assert [d.kind for d in result.dangers] == ["extraction-move"]
+    assert result.dangerous
+    assert diff_plans(plan("prepare", []), plan("replicate", ["prepare"]), stack="staging",
+                      base_label="main").dangers == []
+
+
+def test_the_ops_runners_audit_judges_the_shared_instance_as_the_phase_leaves_it() -> None:
+    """The program hands the runner each extraction's phase; its access model then matches the stack's."""
+    settings = load({"feedback": {"phase": "cutover", "history": ["prepare", "replicate"]}})
+    runner = RunnerConfig(environment="staging", secret_arn="arn", model={"extractions": {"feedback": "cutover"}})
+    assert runner.access_model().services == model_for_settings(settings).services
