@@ -29,6 +29,7 @@ from typing import ClassVar
 import pulumi
 import pulumi_postgresql as postgresql
 
+from components.backups import SELECTION_TAG
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.database_baseline import DatabaseBaseline, DatabaseBaselineArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
@@ -78,6 +79,8 @@ class ServiceExtractionArgs:
     """The access model of the target: only this service (config/extraction_plan.py `target_model`)."""
     source: SourceInstance
     stack_prefix: str
+    backup_selection: str
+    """The value of the `edumatrix-backup` tag that puts the target into the stack's AWS Backup selection."""
     ca_bundle_path: str
     environment: str
     alarm_settings: AlarmSettings
@@ -104,7 +107,8 @@ class ServiceExtraction(pulumi.ComponentResource):
             network=args.network,
             # The phase is on the instance only: it is what a reviewer (and policy) reads; one tag per move.
             tags=tags,
-            instance_tags={"extraction-phase": args.phase.value},
+            # and the stack's backup selection takes it by tag (components/backups.py)
+            instance_tags={"extraction-phase": args.phase.value, SELECTION_TAG: args.backup_selection},
             master_secret_name=master_secret_name(target_prefix),
         ), opts=pulumi.ResourceOptions(parent=self))
         inst = args.target_instance

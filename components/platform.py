@@ -357,6 +357,7 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
             phase=extraction.phase,
             schema=full.service(service).schema,
             target_identifier=target_identifier(settings, service),
+            backup_selection=settings.stack,
             target_instance=target,
             network=settings.network,
             target_model=target_model(full, service, phase_facts),

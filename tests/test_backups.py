@@ -170,3 +170,10 @@ def test_an_rds_backup_window_that_would_expire_the_daily_job_is_refused(tmp_pat
         load_stack("dev", stacks)
     assert "the RDS backup window 00:20-00:55 runs into AWS Backup's daily job" in str(caught.value)
     assert "end the RDS window by 00:50 UTC" in str(caught.value)
+
+
+def test_an_extraction_target_is_in_its_stacks_backup_selection_by_tag(planner: Planner) -> None:
+    staging = planner.plan("staging")  # extracts feedback (stacks/Pulumi.staging.yaml)
+    (tag,) = staging.one(SELECTION).inputs["selectionTags"]
+    target = next(i for i in staging.of_type(INSTANCE) if "edumatrix:extraction:TargetInstance$" in i.urn)
+    assert target.inputs["tags"][tag["key"]] == tag["value"] == "staging"
