@@ -4,6 +4,7 @@
   `-replica-N` suffix;
 - a master user that would collide with a role the platform creates or RDS reserves;
 - an alarm topic in another region than the alarms that notify it;
+- the Lambda, CloudFormation, dashboard and queue names a primary stack derives from its name;
 - (storage: config/preflight.py, with the other rules of the settings issue 10 added);
 - a VPC, subnet or security group that another stack file uses in another region (they exist in one region).
 """
@@ -27,7 +28,8 @@ NETWORK_KEY = f"{NAMESPACE}:network"
 
 def stack_problems(settings: StackSettings) -> list[Problem]:
     """Every rule of this module that needs only the stack itself."""
-    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings)]
+    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings),
+            *derived_name_problems(settings)]
 
 
 def identifier_problems(settings: StackSettings) -> list[Problem]:
@@ -51,6 +53,21 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
         fix += f", or set {key}"
     return [Problem(settings.source, "stack name", f"the instance identifier derived from the stack name: {message}",
                     fix)]
+
+
+def derived_name_problems(settings: StackSettings) -> list[Problem]:
+    """The names a primary stack derives from `edumatrix-<stack>` (the rotation function and its application, the
+    ops runner, the dashboard) whatever instance.identifier says: each must fit its AWS API."""
+    if settings.is_local or settings.region is not None:
+        return []
+    broken = aws_names.derived_name_problems(settings.name_prefix)
+    if not broken:
+        return []
+    names = "; ".join(f"{what}: {name!r}" for what, name in broken)
+    longest = max(len(t.format(prefix="")) for what, t, _ in aws_names.DERIVED_NAMES if "Lambda" in what)
+    return [Problem(settings.source, "stack name", f"AWS refuses names this stack derives from its name: {names}",
+                    f"rename the stack (and its file) to letters, digits and hyphens, at most "
+                    f"{64 - len('edumatrix-') - longest} characters")]
 
 
 def master_user_problems(settings: StackSettings) -> list[Problem]:

@@ -172,6 +172,9 @@ MUTATIONS: list[Mutation] = [
              "rename the stack", name="Dev_Test"),
     Mutation("stack-name-too-long", "prod", "count: 2", "count: 2", "stack name", "rename the stack",
              name="production-" + "x" * 35),
+    # no replicas in dev, so the identifier (50 characters) fits; the rotation function's name (66) does not
+    Mutation("stack-name-too-long-for-lambda", "dev", "multiAz: false", "multiAz: false", "stack name",
+             "at most 38 characters", name="d" * 40),
     Mutation("stack-name-trailing-hyphen", "staging", "count: 1", "count: 1", "stack name", "rename the stack",
              name="staging-"),
     _instance("prod", PROD_ANCHOR, "databaseName: _edumatrix", f"{NS}:instance.databaseName", "e.g. edumatrix",
