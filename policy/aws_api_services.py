@@ -19,6 +19,7 @@ from config.rds_extensions import PRELOADED_EXTENSIONS, supported_extensions
 from policy.base import (
     INSTANCE,
     PARAMETER_GROUP,
+    REGION_CONFIG,
     SECRET,
     PackPolicy,
     StackPolicy,
@@ -29,6 +30,7 @@ from policy.base import (
     of_type,
     parameters,
     resource_region,
+    validation_region,
 )
 
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -49,11 +51,6 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 PG_EXTENSION = "postgresql:index/extension:Extension"
 
 
-def _region(args: ResourceValidationArgs) -> str | None:
-    return resource_region(args.props, args.provider.props if args.provider else None,
-                           args.get_config().get("defaultRegion"))
-
-
 def _stack_region(res: PolicyResource, default: str | None) -> str | None:
     return resource_region(res.props, res.provider.props if res.provider else None, default)
 
@@ -63,9 +60,6 @@ def _json(text: Any) -> Any:
         return json.loads(str(text))
     except ValueError:
         return None
-
-
-_REGION_CONFIG = {"defaultRegion": {"type": "string", "description": "the stack's aws:region"}}
 
 
 # -- KMS aliases -----------------------------------------------------------------------------------------
@@ -84,7 +78,7 @@ def _alias_name(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if name.startswith("alias/aws/"):
         report(f"alias {name!r}: \"The alias/aws/ prefix is reserved for AWS managed keys\" (CreateAlias)", None)
     key = args.props.get("targetKeyId")
-    key_region, region = arn_region(key), _region(args)
+    key_region, region = arn_region(key), validation_region(args)
     if key_region and region and key_region != region:
         report(f"the alias is in {region}, its key in {key_region}: an alias and its key must be in the same "
                "Region (CreateAlias TargetKeyId)", None)
@@ -96,7 +90,7 @@ kms_alias_name = TypedResourcePolicy(
     "Region (AWS KMS API reference, CreateAlias: \"The alias/aws/ prefix is reserved for AWS managed keys\"; SDK "
     "kms/alias.py: \"The name must start with the word alias followed by a forward slash\").",
     types=[KMS_ALIAS], validate=_alias_name, severity=Severity.HIGH, controls=["issue 10 preflight"],
-    config=_REGION_CONFIG,
+    config=REGION_CONFIG,
     remediation="components/keys.py names aliases alias/<stack>-<purpose>; keep that form.",
 )
 
@@ -119,7 +113,7 @@ kms_alias_unique = StackPolicy(
     "aws-api-kms-alias-unique",
     "An alias name is used once per Region (KMS CreateAlias: AlreadyExistsException).",
     types=[KMS_ALIAS], validate=_alias_unique, severity=Severity.HIGH, controls=["issue 10 preflight"],
-    config=_REGION_CONFIG,
+    config=REGION_CONFIG,
     remediation="Give each PlatformKey of a region a distinct purpose.",
 )
 
@@ -466,7 +460,7 @@ metric_filter_log_group = StackPolicy(
     "created (PutMetricFilter: ResourceNotFoundException; RDS creates /aws/rds/instance/... only when it first "
     "exports logs).",
     types=[METRIC_FILTER, LOG_GROUP], validate=_filters_on_declared_groups, severity=Severity.HIGH,
-    controls=["issue 10 preflight"], config=_REGION_CONFIG,
+    controls=["issue 10 preflight"], config=REGION_CONFIG,
     remediation="Declare the group (components/rds_log_groups.py) and pass its name from the resource.",
 )
 
@@ -605,7 +599,7 @@ def _topic_policy(args: ResourceValidationArgs, report: ReportViolation) -> None
         if topic and resources and topic not in resources:
             report(f"statement {i} names {', '.join(map(str, resources))}, not this topic ({topic}): it grants "
                    "nothing on the topic the policy is attached to", None)
-    region, topic_region = _region(args), arn_region(topic)
+    region, topic_region = validation_region(args), arn_region(topic)
     if region and topic_region and region != topic_region:
         report(f"the policy is set in {region}, the topic is in {topic_region}: \"NotFound: Topic does not exist\"",
                None)
@@ -617,7 +611,7 @@ topic_policy = TypedResourcePolicy(
     "SetTopicAttributes: \"Policy statement action out of service scope!\"; SNS developer guide, \"Access policy "
     "language\").",
     types=[TOPIC_POLICY], validate=_topic_policy, severity=Severity.HIGH, controls=["issue 10 preflight"],
-    config=_REGION_CONFIG,
+    config=REGION_CONFIG,
     remediation="components/alarm_topic.py builds the policy from the topic's ARN.",
 )
 
@@ -647,7 +641,7 @@ def _subscription(args: ResourceValidationArgs, report: ReportViolation) -> None
         report("a firehose subscription needs subscriptionRoleArn", None)
     if props.get("endpointAutoConfirms") and protocol not in ("http", "https"):
         report("endpointAutoConfirms applies to http/https endpoints only", None)
-    region, topic_region = _region(args), arn_region(props.get("topic"))
+    region, topic_region = validation_region(args), arn_region(props.get("topic"))
     if region and topic_region and region != topic_region:
         report(f"the subscription is made in {region}, the topic is in {topic_region}: Subscribe is called in the "
                "topic's Region (\"InvalidParameter: Invalid parameter: TopicArn\")", None)
@@ -659,7 +653,7 @@ subscription = TypedResourcePolicy(
     "firehose with a subscription role; auto-confirmation only for http(s) (SNS API Subscribe; SDK "
     "sns/topic_subscription.py).",
     types=[SUBSCRIPTION], validate=_subscription, severity=Severity.HIGH, controls=["issue 10 preflight"],
-    config=_REGION_CONFIG,
+    config=REGION_CONFIG,
     remediation="alarms.emails takes addresses; components/alarm_topic.py subscribes them in the topic's region.",
 )
 

@@ -3,7 +3,6 @@ passes it; each mistake, one edit of the prod plan away, is reported by its poli
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,28 +10,17 @@ from typing import Any
 import pytest
 
 from config.loader import available_stacks
-from edumatrix_db.offline.engine import RecordedResource, Recording
+from edumatrix_db.offline.engine import Recording
 from policy import aws_api_services as svc
-from tests.policy.fixtures import run
+from tests.policy.fixtures import messages_after_edit, run
 
 Edit = Callable[[dict[str, Any]], None]
 AWS_STACKS = [s for s in available_stacks() if s != "local"]
 
 
-def messages_after(prod: Recording, type_token: str, edit: Edit, *, which: int = 0) -> dict[str, list[str]]:
-    """The service preflight over prod's resources with one resource of `type_token` edited."""
-    target = [r for r in prod.resources if r.type == type_token][which]
-    resources: list[RecordedResource] = []
-    for res in prod.resources:
-        if res is target:
-            props = json.loads(json.dumps(res.props))
-            edit(props)
-            res = dataclasses.replace(res, props=props, inputs=props)
-        resources.append(res)
-    out: dict[str, list[str]] = {}
-    for v in run(resources, policies=svc.POLICIES):
-        out.setdefault(v.policy, []).append(v.message)
-    return out
+def messages_after(prod: Recording, type_token: str, edit: Edit) -> dict[str, list[str]]:
+    """The service preflight over prod's resources with the first resource of `type_token` edited."""
+    return messages_after_edit(prod.resources, type_token, edit, svc.POLICIES)
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
@@ -42,27 +30,12 @@ def test_every_aws_stack_passes_the_service_preflight(planner, stack: str) -> No
                                                 region=recording.settings.aws_region)] == []
 
 
-def _policy_doc(edit: Callable[[dict[str, Any]], None]) -> Edit:
+def _in_json(key: str, edit: Callable[[dict[str, Any]], None]) -> Edit:
+    """An edit of the JSON document held as text in props[key] (a policy, a dashboard body, a secret value)."""
     def apply(props: dict[str, Any]) -> None:
-        document = json.loads(props["policy"])
+        document = json.loads(props[key])
         edit(document)
-        props["policy"] = json.dumps(document)
-    return apply
-
-
-def _dashboard_body(edit: Callable[[dict[str, Any]], None]) -> Edit:
-    def apply(props: dict[str, Any]) -> None:
-        body = json.loads(props["dashboardBody"])
-        edit(body)
-        props["dashboardBody"] = json.dumps(body)
-    return apply
-
-
-def _secret_value(edit: Callable[[dict[str, Any]], None]) -> Edit:
-    def apply(props: dict[str, Any]) -> None:
-        value = json.loads(props["secretString"])
-        edit(value)
-        props["secretString"] = json.dumps(value)
+        props[key] = json.dumps(document)
     return apply
 
 
@@ -104,10 +77,10 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
     (svc.RECORD, lambda p: p.update(name="feedback.prod.db.edumatrix.internal"), "aws-api-route53-record-zone",
      "CNAME feedback.prod.db.edumatrix.internal is declared twice"),
     (svc.DASHBOARD, lambda p: p.update(dashboardName="edumatrix/prod"), "aws-api-dashboard", "valid characters"),
-    (svc.DASHBOARD, _dashboard_body(lambda b: b["widgets"][0].update(width=25)), "aws-api-dashboard",
+    (svc.DASHBOARD, _in_json("dashboardBody", lambda b: b["widgets"][0].update(width=25)), "aws-api-dashboard",
      "widget 0: width 25 is outside 1-24"),
-    (svc.DASHBOARD, _dashboard_body(lambda b: b["widgets"][0]["properties"].pop("region")), "aws-api-dashboard",
-     "a metric widget needs properties.region"),
+    (svc.DASHBOARD, _in_json("dashboardBody", lambda b: b["widgets"][0]["properties"].pop("region")),
+     "aws-api-dashboard", "a metric widget needs properties.region"),
     (svc.DASHBOARD, lambda p: p.update(dashboardBody="widgets: []"), "aws-api-dashboard", "not a JSON object"),
     (svc.METRIC_FILTER, lambda p: p["metricTransformation"].update(dimensions={"User": "$user"}),
      "aws-api-metric-filter", "dimensions and defaultValue"),
@@ -121,15 +94,16 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
      "at most 65536"),
     (svc.SECRET_VERSION, lambda p: p.update(secretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:other"),
      "aws-api-rotated-secret-value", "is rotated but has no value in this stack"),
-    (svc.SECRET_VERSION, _secret_value(lambda v: v.pop("host")), "aws-api-rotated-secret-value", "lacks host"),
+    (svc.SECRET_VERSION, _in_json("secretString", lambda v: v.pop("host")), "aws-api-rotated-secret-value",
+     "lacks host"),
     (svc.SAR_STACK, lambda p: p.update(capabilities=["CAPABILITY_IAM"]), "aws-api-rotation-application",
      "lack CAPABILITY_RESOURCE_POLICY"),
     (svc.SAR_STACK, lambda p: p["parameters"].pop("vpcSecurityGroupIds"), "aws-api-rotation-application",
      "vpcSubnetIds and vpcSecurityGroupIds go together"),
     (svc.SAR_STACK, lambda p: p.pop("semanticVersion"), "aws-api-rotation-application", "not pinned"),
-    (svc.TOPIC_POLICY, _policy_doc(lambda d: d["Statement"][0].update(Action="sqs:SendMessage")),
+    (svc.TOPIC_POLICY, _in_json("policy", lambda d: d["Statement"][0].update(Action="sqs:SendMessage")),
      "aws-api-sns-topic-policy", "out of service scope"),
-    (svc.TOPIC_POLICY, _policy_doc(lambda d: d["Statement"][1].update(
+    (svc.TOPIC_POLICY, _in_json("policy", lambda d: d["Statement"][1].update(
         Resource="arn:aws:sns:us-east-1:123456789012:other")), "aws-api-sns-topic-policy",
      "statement 1 names arn:aws:sns:us-east-1:123456789012:other, not this topic"),
     (svc.TOPIC_POLICY, lambda p: p.update(region="eu-west-1"), "aws-api-sns-topic-policy", "Topic does not exist"),
