@@ -499,10 +499,12 @@ def _rotated_have_values(args: StackValidationArgs, report: ReportViolation) -> 
     secrets = {str(s.props.get(f)): s for s in of_type(args.resources, SECRET) for f in ("arn", "id", "name")
                if s.props.get(f)}
     values: dict[str, list[Any]] = {}
+    versions: dict[str, set[str]] = {}
     for version in of_type(args.resources, SECRET_VERSION):
         secret = secrets.get(str(version.props.get("secretId")))
         if secret is not None:
             values.setdefault(secret.urn, []).append(version.props.get("secretString"))
+            versions.setdefault(secret.urn, set()).add(version.urn)
     for rotation in of_type(args.resources, SECRET_ROTATION):
         secret = secrets.get(str(rotation.props.get("secretId")))
         if secret is None:
@@ -513,6 +515,10 @@ def _rotated_have_values(args: StackValidationArgs, report: ReportViolation) -> 
                    "createSecret (\"ResourceNotFoundException: Secrets Manager can't find the specified secret "
                    "value for staging label: AWSCURRENT\")", rotation.urn)
             continue
+        if not versions[secret.urn] & {d.urn for d in rotation.dependencies or []}:
+            report(f"the rotation of {secret.name} does not wait for its value: with rotateImmediately it can start "
+                   "before the value is written and fail at createSecret; take secret_id from the version "
+                   "(version.secret_arn) or depend on it", rotation.urn)
         for text in strings:
             if not isinstance(text, str):
                 continue  # write-only or unknown until apply
@@ -526,9 +532,10 @@ def _rotated_have_values(args: StackValidationArgs, report: ReportViolation) -> 
 
 rotated_secret_value = StackPolicy(
     "aws-api-rotated-secret-value",
-    "Every rotated secret has a value, a JSON object with the keys the RDS PostgreSQL rotation function reads "
-    "(engine, host, username, password) (Secrets Manager user guide, \"JSON structure of AWS Secrets Manager "
-    "secrets\"; \"Troubleshoot rotation\": can't find the specified secret value for staging label AWSCURRENT).",
+    "Every rotated secret has a value, written before the rotation starts, a JSON object with the keys the RDS "
+    "PostgreSQL rotation function reads (engine, host, username, password) (Secrets Manager user guide, \"JSON "
+    "structure of AWS Secrets Manager secrets\"; \"Troubleshoot rotation\": can't find the specified secret value "
+    "for staging label AWSCURRENT).",
     types=[SECRET_ROTATION, SECRET, SECRET_VERSION], validate=_rotated_have_values, severity=Severity.HIGH,
     controls=["issue 10 preflight"],
     remediation="components/secrets.py CredentialSecret writes the version before its rotation.",

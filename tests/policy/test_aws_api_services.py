@@ -3,6 +3,7 @@ passes it; each mistake, one edit of the prod plan away, is reported by its poli
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -134,6 +135,14 @@ def test_a_broken_resource_of_the_prod_plan_is_reported_by_its_policy(prod: Reco
 
 def test_every_service_preflight_policy_is_broken_at_least_once_on_the_prod_plan() -> None:
     assert {policy for _, _, policy, _ in BROKEN} == {p.name for p in svc.POLICIES}
+
+
+def test_a_rotation_that_does_not_wait_for_its_secret_value_is_reported(prod: Recording) -> None:
+    first = next(r for r in prod.resources if r.type == svc.SECRET_ROTATION)
+    resources = [dataclasses.replace(r, dependencies=()) if r is first else r for r in prod.resources]
+    found = [v.message for v in run(resources, policies=svc.POLICIES) if v.policy == "aws-api-rotated-secret-value"]
+    assert len(found) == 1, found
+    assert "does not wait for its value" in found[0]
 
 
 def test_the_extension_list_refuses_what_rds_15_dropped_and_keeps_what_the_platform_uses() -> None:
