@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
@@ -603,7 +604,7 @@ def _topic_policy(args: ResourceValidationArgs, report: ReportViolation) -> None
                    "of service scope!\"", None)
         resources = statement.get("Resource")
         resources = [resources] if isinstance(resources, str) else list(resources or [])
-        if topic and resources and topic not in resources:
+        if topic and resources and not any(fnmatchcase(topic, str(r)) for r in resources):
             report(f"statement {i} names {', '.join(map(str, resources))}, not this topic ({topic}): it grants "
                    "nothing on the topic the policy is attached to", None)
     region, topic_region = validation_region(args), arn_region(topic)

@@ -145,6 +145,12 @@ def test_a_rotation_that_does_not_wait_for_its_secret_value_is_reported(prod: Re
     assert "does not wait for its value" in found[0]
 
 
+def test_a_topic_policy_statement_on_a_wildcard_that_covers_the_topic_is_accepted(prod: Recording) -> None:
+    found = messages_after(prod, svc.TOPIC_POLICY, _in_json("policy", lambda d: d["Statement"][0].update(
+        Resource="arn:aws:sns:us-east-1:123456789012:edumatrix-prod-*")))
+    assert "aws-api-sns-topic-policy" not in found
+
+
 def test_the_extension_list_refuses_what_rds_15_dropped_and_keeps_what_the_platform_uses() -> None:
     from config.rds_extensions import supported_extensions
 
