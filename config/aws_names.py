@@ -52,6 +52,31 @@ def check_rds_identifier(identifier: str) -> str:
     return identifier
 
 
+# -- names derived from the stack name ---------------------------------------------------------------------------
+# A primary stack names these `edumatrix-<stack>-...` whatever instance.identifier says, so the stack name must fit
+# each API. Lambda CreateFunction FunctionName: 1-64 of [a-zA-Z0-9-_]; CloudFormation StackName: "must start with
+# an alphabetic character and can't be longer than 128 characters" of [a-zA-Z0-9-] (the provider prefixes the
+# rotation application's stack with `serverlessrepo-`); CloudWatch PutDashboard DashboardName: "The maximum
+# length is 255, and valid characters are A-Z, a-z, 0-9, "-", and "_""; SQS QueueName: up to 80 of [a-zA-Z0-9-_].
+_LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DERIVED_NAMES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("the rotation function's Lambda name (64 of A-Z a-z 0-9 - _)", "{prefix}-secret-rotation", _LAMBDA_NAME),
+    ("the ops runner's Lambda name (64 of A-Z a-z 0-9 - _)", "{prefix}-ops-runner", _LAMBDA_NAME),
+    ("the rotation application's CloudFormation stack name (128 of A-Z a-z 0-9 -, a letter first)",
+     "serverlessrepo-{prefix}-secret-rotation", re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")),
+    ("the database dashboard's name (255 of A-Z a-z 0-9 - _)", "{prefix}-database",
+     re.compile(r"^[A-Za-z0-9_-]{1,255}$")),
+    ("the ops runner's dead-letter queue name (80 of A-Z a-z 0-9 - _)", "{prefix}-ops-runner-dlq",
+     re.compile(r"^[A-Za-z0-9_-]{1,80}$")),
+)
+
+
+def derived_name_problems(prefix: str) -> list[tuple[str, str]]:
+    """(what, name) of every name derived from `prefix` that its AWS API refuses."""
+    return [(what, name) for what, template, pattern in DERIVED_NAMES
+            if not pattern.match(name := template.format(prefix=prefix))]
+
+
 # -- database name and master user -----------------------------------------------------------------------------
 # CreateDBInstance `DBName` (PostgreSQL): 1-63 letters, digits or underscores, beginning with a letter, not a
 # reserved word. `MasterUsername`: "Must be 1 to 16 letters, numbers, or underscores. First character must be a

@@ -41,7 +41,7 @@ from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
 from config.regions import REGION_KEY, region_problems, resolve_region_stack, secret_replica_problems
 from config.settings import NAMESPACE, Environment, Model, StackSettings
-from config.stack_rules import network_reuse_problems, stack_problems
+from config.stack_rules import network_reuse_problems, stack_problems, zone_reuse_problems
 from config.yamlfile import PathPart, dotted, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -189,8 +189,9 @@ def validate_config(config: Mapping[str, Any], *, stack: str, source: str,
         settings = StackSettings.model_validate_json(json.dumps(raw), strict=True)
     except ValidationError as exc:
         raise ConfigError(_translate(exc, source, raw, directory)) from None
-    problems = cross_checks(settings) + network_reuse_problems(settings, directory, read_stack_config,
-                                                               available_stacks(directory))
+    siblings = available_stacks(directory)
+    problems = (cross_checks(settings) + network_reuse_problems(settings, directory, read_stack_config, siblings)
+                + zone_reuse_problems(settings, directory, read_stack_config, siblings))
     if problems:
         raise ConfigError(problems)
     settings, problems = resolve_region_stack(settings, directory, load=load_stack, read=read_stack_config,

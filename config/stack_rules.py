@@ -4,6 +4,8 @@
   `-replica-N` suffix;
 - a master user that would collide with a role the platform creates or RDS reserves;
 - an alarm topic in another region than the alarms that notify it;
+- the Lambda, CloudFormation, dashboard and queue names a primary stack derives from its name;
+- a private DNS zone of the same name as another stack's in the same VPC;
 - (storage: config/preflight.py, with the other rules of the settings issue 10 added);
 - a VPC, subnet or security group that another stack file uses in another region (they exist in one region).
 """
@@ -18,7 +20,7 @@ from config import aws_names
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
 from config.naming import RoleKind
-from config.regions import partition_of
+from config.regions import REGION_KEY, partition_of
 from config.settings import NAMESPACE, LagAlarmSettings, StackSettings
 
 ConfigReader = Callable[[str, Path], tuple[dict[str, Any], str]]
@@ -27,7 +29,8 @@ NETWORK_KEY = f"{NAMESPACE}:network"
 
 def stack_problems(settings: StackSettings) -> list[Problem]:
     """Every rule of this module that needs only the stack itself."""
-    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings)]
+    return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings),
+            *derived_name_problems(settings)]
 
 
 def identifier_problems(settings: StackSettings) -> list[Problem]:
@@ -51,6 +54,21 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
         fix += f", or set {key}"
     return [Problem(settings.source, "stack name", f"the instance identifier derived from the stack name: {message}",
                     fix)]
+
+
+def derived_name_problems(settings: StackSettings) -> list[Problem]:
+    """The names a primary stack derives from `edumatrix-<stack>` (the rotation function and its application, the
+    ops runner, the dashboard) whatever instance.identifier says: each must fit its AWS API."""
+    if settings.is_local or settings.region is not None:
+        return []
+    broken = aws_names.derived_name_problems(settings.name_prefix)
+    if not broken:
+        return []
+    names = "; ".join(f"{what}: {name!r}" for what, name in broken)
+    longest = max(len(t.format(prefix="")) for what, t, _ in aws_names.DERIVED_NAMES if "Lambda" in what)
+    return [Problem(settings.source, "stack name", f"AWS refuses names this stack derives from its name: {names}",
+                    f"rename the stack (and its file) to letters, digits and hyphens, at most "
+                    f"{64 - len('edumatrix-') - longest} characters")]
 
 
 def master_user_problems(settings: StackSettings) -> list[Problem]:
@@ -88,6 +106,43 @@ def alarm_topic_problems(settings: StackSettings) -> list[Problem]:
                 "alarms only notify topics of their own region",
                 f"use a topic in {region} (arn:{partition_of(region)}:sns:{region}:<account>:<name>), or remove the "
                 "key and the stack declares its own"))
+    return problems
+
+
+CONNECTIONS_KEY = f"{NAMESPACE}:connections"
+
+
+def dns_zone_name(stack: str, dns_zone: str | None) -> str:
+    """The private zone a primary stack's connection layer declares (components/platform.py)."""
+    return dns_zone or f"{stack}.db.edumatrix.internal"
+
+
+def zone_reuse_problems(settings: StackSettings, stacks_dir: Path, read: ConfigReader,
+                        known: Iterable[str]) -> list[Problem]:
+    """Two private hosted zones of one name cannot share a VPC: the second `up` fails with "ConflictingDomainExists:
+    The VPC ... has already been associated with the hosted zone ... with the same domain name"
+    (confluentinc/terraform-provider-confluent#395; Route 53 API AssociateVPCWithHostedZone)."""
+    if settings.network is None or settings.is_local or settings.region is not None:
+        return []
+    zone = dns_zone_name(settings.stack, settings.connections.dns_zone)
+    problems = []
+    for other in known:
+        if other == settings.stack:
+            continue
+        try:
+            config, source = read(other, stacks_dir)
+        except ConfigError:
+            continue  # judged on its own
+        network, connections = config.get(NETWORK_KEY), config.get(CONNECTIONS_KEY) or {}
+        if (REGION_KEY in config or not isinstance(network, dict) or not isinstance(connections, dict)
+                or network.get("vpcId") != settings.network.vpc_id or config.get("aws:region") != settings.aws_region):
+            continue
+        if dns_zone_name(other, connections.get("dnsZone")) == zone:
+            problems.append(Problem(
+                settings.source, f"{CONNECTIONS_KEY}.dnsZone",
+                f"{source} declares the private zone {zone} in the same VPC {settings.network.vpc_id}; Route 53 "
+                "refuses a second zone of that name there (\"ConflictingDomainExists\")",
+                f"give this stack another dnsZone (the default is {settings.stack}.db.edumatrix.internal)"))
     return problems
 
 

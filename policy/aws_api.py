@@ -27,6 +27,7 @@ from policy.base import (
     LOG_GROUP,
     PARAMETER_GROUP,
     PG_GRANT_ROLE,
+    REGION_CONFIG,
     SECRET,
     PackPolicy,
     StackPolicy,
@@ -38,8 +39,8 @@ from policy.base import (
     is_postgres_instance,
     is_replica,
     of_type,
-    resource_region,
     setting,
+    validation_region,
 )
 
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -53,11 +54,6 @@ PROVIDER_TIMEOUT_SECONDS = {"create": 40 * 60, "update": 80 * 60, "delete": 60 *
 IDLE_REPLICA_LAG_SECONDS = 300
 INSIGHTS_RETENTION = {"standard": 7, "advanced": 465}
 _IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
-
-
-def _region(args: ResourceValidationArgs) -> str | None:
-    default = args.get_config().get("defaultRegion")
-    return resource_region(args.props, args.provider.props if args.provider else None, default)
 
 
 def _family_table(props: Mapping[str, Any]) -> Any:
@@ -187,7 +183,7 @@ def _replica_kms(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
     if not is_postgres_instance(props) or not is_replica(props):
         return
-    cross = is_cross_region_replica(props, _region(args))
+    cross = is_cross_region_replica(props, validation_region(args))
     if cross and not props.get("kmsKeyId"):
         report("a cross-region replica of an encrypted source needs kmsKeyId, a key of its own region: "
                "\"InvalidParameterCombination: Cannot create a cross region unencrypted read replica from "
@@ -204,7 +200,7 @@ replica_kms_key = TypedResourcePolicy(
     "`KmsKeyId`; cloudposse/terraform-aws-rds-replica#5, terraform-aws-modules/terraform-aws-rds#428).",
     types=[INSTANCE], validate=_replica_kms, severity=Severity.HIGH,
     controls=["issue 10 preflight"],
-    config={"defaultRegion": {"type": "string", "description": "the stack's aws:region"}},
+    config=REGION_CONFIG,
     remediation="components/read_replicas.py passes no key; components/region_replica.py the regional PlatformKey.",
 )
 
@@ -218,7 +214,7 @@ _KEY_INPUTS = {
 
 
 def _keys_of_region(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    region = _region(args)
+    region = validation_region(args)
     for key_input in _KEY_INPUTS.get(args.resource_type, ()):
         key_region = arn_region(args.props.get(key_input))
         if region and key_region and key_region != region:
@@ -233,7 +229,7 @@ kms_key_region = TypedResourcePolicy(
     "hashicorp/terraform-provider-aws#16362).",
     types=list(_KEY_INPUTS), validate=_keys_of_region, severity=Severity.HIGH,
     controls=["issue 10 preflight"],
-    config={"defaultRegion": {"type": "string", "description": "the stack's aws:region"}},
+    config=REGION_CONFIG,
     remediation="Use the PlatformKey declared in the resource's region.",
 )
 
@@ -407,7 +403,7 @@ def _actions(props: Mapping[str, Any]) -> list[str]:
 
 
 def _alarm_topic_region(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    region = _region(args)
+    region = validation_region(args)
     for action in _actions(args.props):
         action_region = arn_region(action)
         if action.startswith("arn:") and ":sns:" in action and region and action_region != region:
@@ -421,7 +417,7 @@ alarm_topic_region = TypedResourcePolicy(
     "\"CloudWatch alarms can only notify an SNS topic in their own region\").",
     types=[METRIC_ALARM], validate=_alarm_topic_region, severity=Severity.HIGH,
     controls=["issue 10 preflight"],
-    config={"defaultRegion": {"type": "string", "description": "the stack's aws:region"}},
+    config=REGION_CONFIG,
     remediation="Use a topic of the alarm's region (alarmTopicArn), or let the stack declare one.",
 )
 

@@ -141,6 +141,16 @@ def resource_region(props: Mapping[str, Any], provider_props: Mapping[str, Any] 
     return props.get("region") or (provider_props or {}).get("region") or default
 
 
+def validation_region(args: ResourceValidationArgs) -> str | None:
+    """Where the validated resource lives: its own `region`, its provider's, else the `defaultRegion` policy config
+    (the stack's aws:region; REGION_CONFIG is its schema)."""
+    provider = args.provider.props if args.provider else None
+    return resource_region(args.props, provider, args.get_config().get("defaultRegion"))
+
+
+REGION_CONFIG = {"defaultRegion": {"type": "string", "description": "the stack's aws:region"}}
+
+
 def is_aws_managed_key(key: Any) -> bool:
     """An AWS-managed key named by its alias (`alias/aws/rds`), i.e. not a customer-managed key."""
     text = str(key or "")

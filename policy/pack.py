@@ -9,7 +9,20 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policy import access, audit, aws_api, backup, connections, encryption, extraction, lambdas, rds, replication, tags
+from policy import (
+    access,
+    audit,
+    aws_api,
+    aws_api_services,
+    backup,
+    connections,
+    encryption,
+    extraction,
+    lambdas,
+    rds,
+    replication,
+    tags,
+)
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
@@ -28,6 +41,7 @@ POLICIES: list[PackPolicy] = [
     *lambdas.POLICIES,
     *tags.POLICIES,
     *aws_api.POLICIES,
+    *aws_api_services.POLICIES,
     *connections.POLICIES,
     *extraction.POLICIES,
 ]

@@ -172,6 +172,13 @@ MUTATIONS: list[Mutation] = [
              "rename the stack", name="Dev_Test"),
     Mutation("stack-name-too-long", "prod", "count: 2", "count: 2", "stack name", "rename the stack",
              name="production-" + "x" * 35),
+    # no replicas in dev, so the identifier (50 characters) fits; the rotation function's name (66) does not
+    Mutation("stack-name-too-long-for-lambda", "dev", "multiAz: false", "multiAz: false", "stack name",
+             "at most 38 characters", name="d" * 40),
+    # a copy of dev in dev's VPC naming dev's zone: Route 53 refuses the second zone ("ConflictingDomainExists")
+    Mutation("dns-zone-of-another-stack-in-the-same-vpc", "dev", "edumatrix-db:connections:\n",
+             "edumatrix-db:connections:\n    dnsZone: dev.db.edumatrix.internal\n", f"{NS}:connections.dnsZone",
+             "give this stack another dnsZone", name="devblue"),
     Mutation("stack-name-trailing-hyphen", "staging", "count: 1", "count: 1", "stack name", "rename the stack",
              name="staging-"),
     _instance("prod", PROD_ANCHOR, "databaseName: _edumatrix", f"{NS}:instance.databaseName", "e.g. edumatrix",

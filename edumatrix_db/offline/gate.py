@@ -262,6 +262,8 @@ def _stack_view(resources: Sequence[RecordedResource], props: Mapping[str, Mappi
     for res in resources:
         if res.parent in view:
             view[res.urn].parent = view[res.parent]
+        # what the resource waits for (explicit depends_on and its inputs' resources), as the analyzer passes it
+        view[res.urn].dependencies = [view[d] for d in res.dependencies if d in view]
     return list(view.values())
 
 

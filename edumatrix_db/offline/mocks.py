@@ -147,6 +147,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             ident = function_name
             state.update(arn=arn_base.format(service="lambda") + f":function:{function_name}",
                          invokeArn=f"arn:aws:apigateway:{region}:lambda:path/functions/{function_name}")
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            # An EventBridge rule's ARN (events, `rule/NAME`): the lambda Permission's sourceArn must equal it.
+            rule_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+            ident = rule_name
+            state.update(name=rule_name, arn=arn_base.format(service="events") + f":rule/{rule_name}")
         elif typ == "aws:sqs/queue:Queue":
             queue_name = inputs.get("name") or name
             ident = f"https://sqs.{region}.amazonaws.com/{self.account_id}/{queue_name}"

@@ -3,7 +3,9 @@ that evaluates policies through the gate's own code path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from config.catalog import load_catalog
@@ -143,6 +145,24 @@ def run(resources: Iterable[RecordedResource], *, environment: str = "prod", con
     merged = {**load_policy_config(environment), **(config or {})}
     violations, _ = evaluate(list(resources), merged, region=region, stack_urn=STACK_URN, policies=policies)
     return violations
+
+
+def messages_after_edit(resources: Iterable[RecordedResource], type_token: str, edit: Callable[[dict[str, Any]], None],
+                        policies: Iterable[PackPolicy], *, which: int = 0) -> dict[str, list[str]]:
+    """policy -> messages, over `resources` with the `which`-th resource of `type_token` edited in place of it."""
+    resources = list(resources)
+    target = [r for r in resources if r.type == type_token][which]
+    edited: list[RecordedResource] = []
+    for res in resources:
+        if res is target:
+            props = json.loads(json.dumps(res.props))
+            edit(props)
+            res = dataclasses.replace(res, props=props, inputs=props)
+        edited.append(res)
+    out: dict[str, list[str]] = {}
+    for v in run(edited, policies=policies):
+        out.setdefault(v.policy, []).append(v.message)
+    return out
 
 
 def by_policy(violations: Iterable[Violation]) -> dict[str, list[str]]:

@@ -10,27 +10,16 @@ from typing import Any
 
 import pytest
 
-from edumatrix_db.offline.engine import RecordedResource, Recording
+from edumatrix_db.offline.engine import Recording
 from policy import connections
-from tests.policy.fixtures import run
+from tests.policy.fixtures import messages_after_edit, run
 
 Edit = Callable[[dict[str, Any]], None]
 
 
 def violations_after(prod: Recording, type_token: str, edit: Edit, *, which: int = 0) -> dict[str, list[str]]:
     """Run the policies over prod's resources with one resource of `type_token` edited."""
-    target = [r for r in prod.resources if r.type == type_token][which]
-    resources: list[RecordedResource] = []
-    for res in prod.resources:
-        if res is target:
-            props = json.loads(json.dumps(res.props))
-            edit(props)
-            res = dataclasses.replace(res, props=props, inputs=props)
-        resources.append(res)
-    out: dict[str, list[str]] = {}
-    for v in run(resources, policies=connections.POLICIES):
-        out.setdefault(v.policy, []).append(v.message)
-    return out
+    return messages_after_edit(prod.resources, type_token, edit, connections.POLICIES, which=which)
 
 
 def test_the_prod_plan_passes_every_connection_and_alarm_policy(prod: Recording) -> None:

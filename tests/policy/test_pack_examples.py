@@ -6,6 +6,7 @@ validator stopped reporting (or never reported) fails here, and a new policy wit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -30,6 +31,20 @@ from tests.policy.test_lambdas import NAME, policy_document, replaced
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
 TIMEOUTS = {"create": "4h", "update": "4h", "delete": "2h"}
 SNS = "arn:aws:sns:eu-west-1:123456789012:pager"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
+ALIAS = "aws:kms/alias:Alias"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+PERMISSION = "aws:lambda/permission:Permission"
+ZONE = "aws:route53/zone:Zone"
+RECORD = "aws:route53/record:Record"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+SAR = "aws:serverlessrepository/cloudFormationStack:CloudFormationStack"
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+EXTENSION = "postgresql:index/extension:Extension"
 
 
 def _group(*params: tuple[str, str, str]) -> list:
@@ -111,6 +126,87 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
         resource("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:s"})],
         "feedback_app is rotated by the single-user function (which runs ALTER USER as feedback_app) but is not a "
         'member of rds_password: "ERROR: must be a member of rds_password to alter passwords"'),
+    # policy/aws_api_services.py (tests/policy/test_aws_api_services.py breaks the prod plan one edit at a time)
+    "aws-api-kms-alias-name": (lambda: [resource(ALIAS, "a", {"name": "alias/aws/edumatrix", "targetKeyId": "k"})],
+        "alias 'alias/aws/edumatrix': \"The alias/aws/ prefix is reserved for AWS managed keys\" (CreateAlias)"),
+    "aws-api-kms-alias-unique": (lambda: [resource(ALIAS, "a", {"name": "alias/x", "targetKeyId": "k"}),
+                                          resource(ALIAS, "b", {"name": "alias/x", "targetKeyId": "l"})],
+        "alias/x is declared twice in us-east-1 (also by a): \"AlreadyExistsException: An alias with the name ... "
+        "already exists\""),
+    "aws-api-event-target-input": (lambda: [resource(EVENT_TARGET, "t", {
+        "arn": FUNCTION_ARN, "input": "{}", "inputPath": "$.detail"})],
+        'input and inputPath are mutually exclusive (SDK cloudwatch/event_target.py: "Conflicts with")'),
+    "aws-api-lambda-permission-source": (lambda: [resource(PERMISSION, "p", {
+        "action": "lambda:InvokeFunction", "function": "f", "principal": "events.amazonaws.com"})],
+        "events.amazonaws.com may invoke the function on behalf of any resource of any account: set sourceArn "
+        '(Lambda developer guide, "Using resource-based policies for Lambda": confused deputy)'),
+    "aws-api-event-target-lambda-permission": (lambda: [resource(EVENT_TARGET, "t", {"arn": FUNCTION_ARN})],
+        "the target invokes Lambda function f, but no lambda Permission lets events.amazonaws.com invoke it from its "
+        "rule: EventBridge's invocations fail (FailedInvocations) and nothing else reports it"),
+    "aws-api-route53-zone": (lambda: [resource(ZONE, "z", {"name": "db.edumatrix.internal", "tags": dict(TAGS)})],
+        "db.edumatrix.internal is under a top-level domain nobody delegates: as a public zone (no vpcs) its names "
+        "never resolve; make it a private zone associated with the VPC"),
+    "aws-api-route53-record": (lambda: [resource(RECORD, "r", {
+        "zoneId": "Z1", "name": "primary.db.edumatrix.internal", "type": "CNAME", "records": ["a.example.com"]})],
+        'a record that is not an alias needs ttl and records: Route 53 answers "InvalidInput: Invalid request: '
+        'Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId]"'),
+    "aws-api-route53-record-zone": (lambda: [
+        resource(ZONE, "z", {"name": "db.edumatrix.internal", "zoneId": "Z1", "vpcs": [{"vpcId": "vpc-1"}]}),
+        resource(RECORD, "r", {"zoneId": "Z1", "name": "db.edumatrix.internal", "type": "CNAME", "ttl": 60,
+                               "records": ["a.example.com"]})],
+        '"InvalidChangeBatch: RRSet of type CNAME with DNS name db.edumatrix.internal. is not permitted at apex in '
+        'zone db.edumatrix.internal."'),
+    "aws-api-dashboard": (lambda: [resource(DASHBOARD, "d", {"dashboardName": "edumatrix test",
+                                                             "dashboardBody": '{"widgets": []}'})],
+        "dashboardName 'edumatrix test': \"The maximum length is 255, and valid characters are A-Z, a-z, 0-9, "
+        '\\"-\\", and \\"_\\"\" (PutDashboard)'),
+    "aws-api-metric-filter": (lambda: [resource(METRIC_FILTER, "f", {
+        "name": "f", "pattern": "", "logGroupName": "g", "metricTransformation": {
+            "name": "Errors", "namespace": "EduMatrix", "value": "1", "defaultValue": "0",
+            "dimensions": {"Service": "$.service"}}})],
+        'metricTransformation sets dimensions and defaultValue: "Conflicts with" (SDK; CloudWatch Logs '
+        "MetricTransformation: \"If you specify dimensions, you can't also specify a default value\")"),
+    "aws-api-metric-filter-log-group": (lambda: [resource(METRIC_FILTER, "f", {
+        "name": "f", "pattern": "", "logGroupName": "/aws/rds/instance/x/postgresql",
+        "metricTransformation": {"name": "Errors", "namespace": "EduMatrix", "value": "1"}})],
+        "log group /aws/rds/instance/x/postgresql is not declared in this stack (in us-east-1): PutMetricFilter "
+        'answers "ResourceNotFoundException: The specified log group does not exist" until RDS or Lambda first '
+        "writes to it"),
+    "aws-api-secret-version": (lambda: [resource(SECRET_VERSION, "v", {"secretId": "arn:s"})],
+        "a secret version takes exactly one of secretString, secretBinary, secretStringWo (got none; SDK "
+        "secretsmanager/secret_version.py)"),
+    "aws-api-rotated-secret-value": (lambda: [
+        resource("aws:secretsmanager/secret:Secret", "s", {"arn": "arn:s", "name": "s", "kmsKeyId": key_arn(),
+                                                          "tags": dict(TAGS)}),
+        resource("aws:secretsmanager/secretRotation:SecretRotation", "r", {"secretId": "arn:s"})],
+        "s is rotated but has no value in this stack: the rotation function fails at createSecret "
+        "(\"ResourceNotFoundException: Secrets Manager can't find the specified secret value for staging label: "
+        'AWSCURRENT")'),
+    "aws-api-rotation-application": (lambda: [resource(SAR, "app", {
+        "name": "edumatrix-test-rotation", "semanticVersion": "1.1.671", "capabilities": ["CAPABILITY_IAM"],
+        "applicationId": "arn:aws:serverlessrepo:us-east-1:297356227824:applications/"
+                         "SecretsManagerRDSPostgreSQLRotationSingleUser",
+        "parameters": {"endpoint": "https://secretsmanager.us-east-1.amazonaws.com", "functionName": "rotate"},
+        "tags": dict(TAGS)})],
+        "capabilities lack CAPABILITY_RESOURCE_POLICY: the rotation application creates an IAM role and a resource "
+        'policy ("Requires capabilities : [CAPABILITY_IAM, CAPABILITY_RESOURCE_POLICY]")'),
+    "aws-api-sns-topic-policy": (lambda: [resource(TOPIC_POLICY, "p", {"arn": TOPIC, "policy": json.dumps({
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                       "Action": "sns:Publish", "Resource": SNS}]})})],
+        f"statement 0 names {SNS}, not this topic ({TOPIC}): it grants nothing on the topic the policy is attached "
+        "to"),
+    "aws-api-sns-subscription": (lambda: [resource(SUBSCRIPTION, "s", {
+        "protocol": "email", "endpoint": "dba-oncall", "topic": TOPIC})],
+        "endpoint 'dba-oncall' is not a email endpoint (SNS Subscribe Endpoint: email address, URL, E.164 number or "
+        'ARN by protocol): "InvalidParameter: Invalid parameter: Endpoint"'),
+    "aws-api-pg-extension-supported": (lambda: [instance(), resource(EXTENSION, "e", {
+        "name": "timescaledb", "database": "edumatrix"})],
+        "timescaledb is not an extension RDS for PostgreSQL 15 offers: CREATE EXTENSION fails (\"could not open "
+        'extension control file")'),
+    "aws-api-pg-extension-preload": (lambda: [parameter_group(), resource(EXTENSION, "e", {
+        "name": "pg_cron", "database": "postgres"})],
+        "pg_cron is not in shared_preload_libraries: CREATE EXTENSION fails (\"unrecognized configuration parameter "
+        'cron.database_name"; AWS RDS user guide, pg_cron: "add pg_cron to the shared_preload_libraries parameter")'),
     "rds-log-hygiene": (lambda: [parameter_group(log_parameter_max_length=MISSING)],
         "log_parameter_max_length is unset (-1: in full); 0 keeps bind parameters (personal data, pgcrypto keys) "
         "out of the statements logged for their duration"),
