@@ -68,6 +68,11 @@ DERIVED_NAMES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
      re.compile(r"^[A-Za-z0-9_-]{1,255}$")),
     ("the ops runner's dead-letter queue name (80 of A-Z a-z 0-9 - _)", "{prefix}-ops-runner-dlq",
      re.compile(r"^[A-Za-z0-9_-]{1,80}$")),
+    # components/backups.py names it with the prefix's hyphens as underscores (same length): "Must be between 1
+    # and 50 characters long and contain only alphanumeric characters and underscores" (pulumi_aws
+    # backup/restore_testing_plan.py, from the AWS Backup API's RestoreTestingPlanName).
+    ("the restore testing plan's name (50 of A-Z a-z 0-9 _)", "{prefix}_weekly",
+     re.compile(r"^[A-Za-z0-9_-]{1,50}$")),
 )
 
 

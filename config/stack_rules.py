@@ -21,7 +21,7 @@ from config.catalog import load_catalog
 from config.errors import ConfigError, Problem
 from config.naming import RoleKind
 from config.regions import REGION_KEY, partition_of
-from config.settings import NAMESPACE, LagAlarmSettings, StackSettings
+from config.settings import NAMESPACE, LagAlarmSettings, StackSettings, stack_name_prefix
 
 ConfigReader = Callable[[str, Path], tuple[dict[str, Any], str]]
 NETWORK_KEY = f"{NAMESPACE}:network"
@@ -65,10 +65,14 @@ def derived_name_problems(settings: StackSettings) -> list[Problem]:
     if not broken:
         return []
     names = "; ".join(f"{what}: {name!r}" for what, name in broken)
-    longest = max(len(t.format(prefix="")) for what, t, _ in aws_names.DERIVED_NAMES if "Lambda" in what)
     return [Problem(settings.source, "stack name", f"AWS refuses names this stack derives from its name: {names}",
                     f"rename the stack (and its file) to letters, digits and hyphens, at most "
-                    f"{64 - len('edumatrix-') - longest} characters")]
+                    f"{longest_stack_name()} characters")]
+
+
+def longest_stack_name() -> int:
+    """The longest stack name whose derived names (aws_names.DERIVED_NAMES) AWS accepts."""
+    return max(n for n in range(1, 64) if not aws_names.derived_name_problems(stack_name_prefix("a" * n)))
 
 
 def master_user_problems(settings: StackSettings) -> list[Problem]:

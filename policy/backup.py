@@ -18,6 +18,7 @@ Sources, each cited where its rule is checked:
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,6 +40,10 @@ from policy.base import (
 
 VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
 RESTORE_TESTING_SELECTION = "aws:backup/restoreTestingSelection:RestoreTestingSelection"
+RESTORE_TESTING_PLAN = "aws:backup/restoreTestingPlan:RestoreTestingPlan"
+# "Must be between 1 and 50 characters long and contain only alphanumeric characters and underscores";
+# start_window_hours "Must be between 1 and 168" (pulumi_aws backup/restore_testing_plan.py, AWS Backup API).
+_RESTORE_TESTING_PLAN_NAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 LOCK_COOLING_OFF_DAYS = 3
 SPEC_DAILY_RETENTION_DAYS = 30
 
@@ -236,6 +241,14 @@ backup_rds_rules = StackPolicy(
 
 
 def _restore_tests(args: StackValidationArgs, report: ReportViolation) -> None:
+    for plan in of_type(args.resources, RESTORE_TESTING_PLAN):
+        name = str(plan.props.get("name") or "")
+        if not _RESTORE_TESTING_PLAN_NAME.match(name):
+            report(f"restore testing plan name {name!r}: AWS Backup takes 1-50 letters, digits and underscores",
+                   plan.urn)
+        hours = plan.props.get("startWindowHours")
+        if hours is not None and not 1 <= int(hours) <= 168:
+            report(f"restore testing plan {name}: startWindowHours {hours} is outside 1-168", plan.urn)
     selections = [s for s in of_type(args.resources, RESTORE_TESTING_SELECTION)
                   if str(s.props.get("protectedResourceType")) == "RDS"]
     if not selections:
@@ -255,8 +268,10 @@ def _restore_tests(args: StackValidationArgs, report: ReportViolation) -> None:
 
 backup_restore_test_network = StackPolicy(
     "backup-restore-test-network",
-    "RDS restore tests restore into the instance's subnet group and security group, with a validation window.",
-    types=[RESTORE_TESTING_SELECTION], validate=_restore_tests, severity=Severity.MEDIUM, controls=["spec 6.A"],
+    "RDS restore tests restore into the instance's subnet group and security group, with a validation window; "
+    "restore testing plans have names and start windows AWS Backup takes.",
+    types=[RESTORE_TESTING_SELECTION, RESTORE_TESTING_PLAN], validate=_restore_tests, severity=Severity.MEDIUM,
+    controls=["spec 6.A"],
     remediation="Set restore_metadata_overrides dbsubnetgroupname and vpcsecuritygroupids (components/backups.py).",
 )
 

@@ -174,7 +174,10 @@ MUTATIONS: list[Mutation] = [
              name="production-" + "x" * 35),
     # no replicas in dev, so the identifier (50 characters) fits; the rotation function's name (66) does not
     Mutation("stack-name-too-long-for-lambda", "dev", "multiAz: false", "multiAz: false", "stack name",
-             "at most 38 characters", name="d" * 40),
+             "at most 33 characters", name="d" * 40),
+    # the rotation function's name fits (62), the restore testing plan's (51, AWS Backup: 50) does not
+    Mutation("stack-name-too-long-for-backup-restore-testing", "dev", "multiAz: false", "multiAz: false",
+             "stack name", "the restore testing plan's name", name="d" * 34),
     # a copy of dev in dev's VPC naming dev's zone: Route 53 refuses the second zone ("ConflictingDomainExists")
     Mutation("dns-zone-of-another-stack-in-the-same-vpc", "dev", "edumatrix-db:connections:\n",
              "edumatrix-db:connections:\n    dnsZone: dev.db.edumatrix.internal\n", f"{NS}:connections.dnsZone",

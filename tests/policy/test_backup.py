@@ -183,3 +183,16 @@ def test_a_restore_test_without_the_network_overrides_is_refused():
     testing = _testing(restoreMetadataOverrides={"dbsubnetgroupname": "edumatrix-test-subnets"})
     (violation,) = run(declared(testing=testing), policies=[backup.backup_restore_test_network])
     assert "does not override vpcsecuritygroupids: RDS restore tests go to the default VPC" in violation.message
+
+
+@pytest.mark.parametrize(("props", "message"), [
+    ({"name": "edumatrix-test-weekly", "startWindowHours": 1},
+     "restore testing plan name 'edumatrix-test-weekly': AWS Backup takes 1-50 letters, digits and underscores"),
+    ({"name": "e" * 51, "startWindowHours": 1}, "AWS Backup takes 1-50 letters, digits and underscores"),
+    ({"name": "edumatrix_test_weekly", "startWindowHours": 169}, "startWindowHours 169 is outside 1-168"),
+])
+def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props, message):
+    plan = resource("aws:backup/restoreTestingPlan:RestoreTestingPlan", "edumatrix-test-restore-testing", props)
+    found = [m for p, m in _summary(run([*declared(), plan], policies=backup.POLICIES, config=CONFIG))
+             if p == "backup-restore-test-network"]
+    assert len(found) == 1 and message in found[0]
