@@ -195,4 +195,5 @@ def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props, message):
     plan = resource("aws:backup/restoreTestingPlan:RestoreTestingPlan", "edumatrix-test-restore-testing", props)
     found = [m for p, m in _summary(run([*declared(), plan], policies=backup.POLICIES, config=CONFIG))
              if p == "backup-restore-test-network"]
-    assert len(found) == 1 and message in found[0]
+    (reported,) = found
+    assert message in reported
