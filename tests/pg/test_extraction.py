@@ -5,7 +5,7 @@ refusals first, then replication, injected failures, the cutover, rollback, cuto
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -204,14 +204,7 @@ class Injected(RuntimeError):
     pass
 
 
-@dataclass
-class Failed:
-    step: str
-    error: ExtractError
-    writer: Writer
-
-
-def fail_at(step: str):  # noqa: ANN201 - a hook
+def fail_at(step: str) -> Callable[[str], None]:
     def hook(name: str) -> None:
         if name == step:
             raise Injected(f"injected at {step}")
@@ -244,7 +237,7 @@ def test_a_pause_that_cannot_finish_in_time_is_undone(replicating: Stage) -> Non
     with psycopg.connect(replicating.app_uri(), autocommit=True, prepare_threshold=None) as long_running:
         long_running.execute("BEGIN")
         long_running.execute(f"SELECT count(*) FROM {SCHEMA}.{ITEMS}")
-        with pytest.raises(ExtractError, match="PAUSE did not finish within 0.5 s"):
+        with pytest.raises(ExtractError, match=r"PAUSE did not finish within 0\.5 s"):
             replicating.extraction(pause_timeout=0.5).cutover()
         long_running.execute("COMMIT")
     writer = replicating.writer()
