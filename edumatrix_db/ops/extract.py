@@ -280,7 +280,11 @@ class Extraction:
             if hook:
                 hook(name)
 
-        with self.sides() as (src, tgt):
+        try:
+            switch.check()
+        except TrafficError as exc:
+            raise ExtractError(str(exc)) from exc
+        with self.sides() as (src, tgt), switch.held():
             old, new = (src, tgt) if to == "target" else (tgt, src)
             # forward: the replication that keeps `new` current; back: the one created for the way back
             forward = (n.subscription, n.publication) if to == "target" else (n.reverse_subscription,
@@ -288,10 +292,6 @@ class Extraction:
             back = (n.reverse_subscription, n.reverse_publication) if to == "target" else (n.subscription,
                                                                                            n.publication)
             # (the subscription of `forward` lives on `new`, the one of `back` on `old`)
-            try:
-                switch.check()
-            except TrafficError as exc:
-                raise ExtractError(str(exc)) from exc
             if switch.pointing_at() == to and not fenced(new, n.access):
                 result.notes.append(f"traffic is already on the {to}: nothing to do")
                 return result
@@ -305,7 +305,12 @@ class Extraction:
                 result.notes.append(f"checks passed: every table streaming, lag {subscription_lag(new, forward[0])}")
                 return result
             undo: list[tuple[str, Callable[[], None]]] = []
-            snapshot_conn: psycopg.Connection[Any] | None = None
+            # set up before the freeze: the way back's publication, the connection verify will read through
+            ensure_publication(new, back[1], n.schema)
+            snapshot_conn: psycopg.Connection[Any] | None = connect(
+                self.target_uri if to == "target" else self.source_uri, "verify")
+            # the old side too: reverse replication writes into it from the moment traffic resumes
+            old_snapshot = connect(self.source_uri if to == "target" else self.target_uri, "verify")
             resumed = False
             try:
                 step("pause")
@@ -318,7 +323,7 @@ class Extraction:
                 end_sessions(old, n.access)
                 step("catch-up")
                 lsn = current_lsn(old)
-                result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout)
+                result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout, subscriber=new)
                 step("reverse-replication")
                 set_subscription_enabled(new, forward[0], False)
                 undo.append(("re-enable forward replication", lambda: set_subscription_enabled(new, forward[0], True)))
@@ -327,9 +332,10 @@ class Extraction:
                 step("sequences")
                 result.sequences = move_sequences(old, new, n.schema)
                 # the snapshot `verify` compares: the new side exactly as the freeze left it
-                snapshot_conn = connect(self.target_uri if to == "target" else self.source_uri, "verify")
-                snapshot_conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                snapshot_conn.execute("SELECT 1")
+                assert snapshot_conn is not None
+                for conn in (snapshot_conn, old_snapshot):
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    conn.execute("SELECT 1")
                 step("switch")
                 switch.point_at(to)
                 undo.append(("point traffic back", lambda: switch.point_at("source" if to == "target" else "target")))
@@ -343,6 +349,7 @@ class Extraction:
             except BaseException as exc:
                 if snapshot_conn is not None:
                     snapshot_conn.close()
+                old_snapshot.close()
                 result.undone = _undo(undo, self.console)
                 raise ExtractError(f"{result.direction} failed at step {result.steps[-1]}: {exc}; undone: "
                                    f"{', '.join(result.undone) or 'nothing to undo'}; traffic is on the "
@@ -351,8 +358,8 @@ class Extraction:
             assert snapshot_conn is not None
             try:
                 step("verify")
-                with snapshot_conn:
-                    report = verify.verify_schema(old, snapshot_conn, n.schema, console=self.console)
+                with snapshot_conn, old_snapshot:
+                    report = verify.verify_schema(old_snapshot, snapshot_conn, n.schema, console=self.console)
                 result.verify = report
             except BaseException as exc:
                 result.verify_error = str(exc)
@@ -581,15 +588,29 @@ def subscription_lag(conn: psycopg.Connection[Any], subscription: str) -> dict[s
 
 
 def current_lsn(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    """The flush position: the fence's commit and every write before it are flushed (a commit flushes the WAL
+    before it), while the write position may include later records that only the WAL writer flushes, up to
+    wal_writer_delay (200 ms) later; a subscriber can confirm only what is flushed."""
+    row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
     assert row is not None
     return str(row[0])
 
 
-def wait_applied(publisher: psycopg.Connection[Any], slot: str, lsn: str, timeout: float) -> float:
-    """Wait until the subscriber has confirmed (applied and flushed) everything up to `lsn`; seconds waited."""
+def wait_applied(publisher: psycopg.Connection[Any], slot: str, lsn: str, timeout: float,
+                 subscriber: psycopg.Connection[Any] | None = None) -> float:
+    """Wait until the subscriber has confirmed (applied and flushed) everything up to `lsn`; seconds waited.
+
+    The apply worker commits asynchronously (a subscription's default) and confirms a position only once its
+    own commit is flushed, which the WAL writer does every wal_writer_delay (200 ms): so the subscriber is
+    made to flush its WAL now by a synchronous commit of its own (one transaction id each poll), and the
+    publisher commits an empty transaction too: its flush wakes the walsender, which then asks the
+    subscriber for its position (a keepalive) instead of waiting for its next timer."""
     started = time.monotonic()
     while True:
+        for conn in (subscriber, publisher):
+            if conn is not None:
+                with conn.transaction():
+                    conn.execute("SELECT pg_current_xact_id()")
         row = publisher.execute(
             "SELECT confirmed_flush_lsn >= %s::pg_lsn, active FROM pg_replication_slots WHERE slot_name = %s",
             (lsn, slot)).fetchone()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,26 @@ class PgBouncerSwitch:
         return psycopg.connect(self.admin_uri, autocommit=True, cursor_factory=psycopg.ClientCursor,
                                connect_timeout=5)
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep one admin connection open for the commands inside (RELOAD, RESUME): no connection set-up
+        inside the freeze."""
+        if self._held is not None:  # already held by an outer switch
+            yield
+            return
+        self._held = self._admin()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            held.close()
+
+    _held: psycopg.Connection[Any] | None = None
+
     def _command(self, text: str) -> None:
+        if self._held is not None and not self._held.closed:
+            self._held.execute(text)
+            return
         with self._admin() as conn:
             conn.execute(text)
 
@@ -147,10 +167,9 @@ class PgBouncerSwitch:
 
     def resume(self) -> None:
         """RESUME every pool (a pool that is not paused is left alone)."""
-        with self._admin() as conn:
-            for alias in self.aliases:
-                try:
-                    conn.execute(f"RESUME {alias}")
-                except psycopg.Error as exc:
-                    if "not paused" not in str(exc):
-                        raise
+        for alias in self.aliases:
+            try:
+                self._command(f"RESUME {alias}")
+            except psycopg.Error as exc:
+                if "not paused" not in str(exc):
+                    raise

@@ -135,6 +135,8 @@ class Writer:
     acknowledged: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)
+    """When each write started (time.monotonic), beside its latency: the bench attributes writes to switches."""
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     tenant: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -155,6 +157,7 @@ class Writer:
                     self.acknowledged.append(int(row[0]))
                 except psycopg.Error as exc:
                     self.errors.append(str(exc).strip())
+                self.started.append(started)
                 self.latencies.append(time.monotonic() - started)
                 time.sleep(0.002)
 
