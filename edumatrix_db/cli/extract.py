@@ -81,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _status(out, status)
         elif op is Operation.VERIFY:
-            report = ex.verify()
+            report, phase = ex.verify(), ex.live_phase()
+            # While replicating, the target's sequences are behind by design: cutover moves them.
+            tables_equal = (not report.missing_tables and not report.extra_tables
+                            and all(t.equal for t in report.tables))
+            ok = report.ok or (tables_equal and phase in ("prepare", "replicate"))
             if args.format == "json":
-                print(json.dumps(report.to_json(), indent=2, sort_keys=True))
+                print(json.dumps({**report.to_json(), "phase": phase, "ok": ok}, indent=2, sort_keys=True))
             else:
                 report.render(out)
-            return EXIT_OK if report.ok else EXIT_VIOLATIONS
+                if ok and not report.ok:
+                    out.print(f"phase {phase}: sequences behind the source is expected; cutover moves them")
+            return EXIT_OK if ok else EXIT_VIOLATIONS
         elif op is Operation.FINISH:
             _changes(out, ex.finish())
         else:

@@ -239,6 +239,10 @@ class Extraction:
             out["phase"] = self.phase(src, tgt)
         return out
 
+    def live_phase(self) -> str | None:
+        with self.sides() as (src, tgt):
+            return self.phase(src, tgt)
+
     def phase(self, src: psycopg.Connection[Any], tgt: psycopg.Connection[Any]) -> str | None:
         """The live phase, read from the two servers and the pooler (None: not started)."""
         n = self.n

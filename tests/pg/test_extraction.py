@@ -4,6 +4,7 @@ refusals first, then replication, injected failures, the cutover, rollback, cuto
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from edumatrix_db.cli import main
 from edumatrix_db.database.localpg import find_binaries
 from edumatrix_db.ops import extract
 from edumatrix_db.ops.extract import CUTOVER_STEPS, ExtractError, Extraction, SwitchResult
@@ -153,6 +155,24 @@ def test_status_reports_every_table_streaming_and_the_slot_active(replicating: S
     status = replicating.extraction().status()
     assert (status["phase"], status["tables"], [s["active"] for s in status["slots"]]) == (
         "replicate", {"feedback_item": "streaming", "feedback_vote": "streaming"}, [True])
+
+
+def test_status_as_json_through_the_command(replicating: Stage, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["extract", "feedback", "status", "--format", "json", "--source", replicating.source_master,
+                 "--target", replicating.target_master])
+    status = json.loads(capsys.readouterr().out)
+    assert (code, status["phase"], sorted(status["tables"]), status["slots"][0]["slot"]) == (
+        0, "replicate", ["feedback_item", "feedback_vote"], "edumatrix_extract_feedback")
+
+
+def test_verify_through_the_command_passes_while_replicating(replicating: Stage,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Tables equal; the sequences are behind by design until cutover moves them."""
+    wait_equal(replicating.extraction())
+    code = main(["extract", "feedback", "verify", "--format", "json", "--source", replicating.source_master,
+                 "--target", replicating.target_master])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report["ok"], [t["equal"] for t in report["tables"]]) == (0, True, [True, True])
 
 
 def test_a_subscriber_killed_while_streaming_catches_up_after_restart(replicating: Stage) -> None:
