@@ -61,20 +61,16 @@ class PhaseFacts:
     """No migration may run for the service: DDL is not replicated, so the two sides would diverge."""
 
 
-FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({
-    Phase.PREPARE: PhaseFacts(target_instance=True, replication=False, traffic_on_target=False,
-                              source_writable=True, source_schema=True, migrations_frozen=True),
-    Phase.REPLICATE: PhaseFacts(target_instance=True, replication=True, traffic_on_target=False,
-                                source_writable=True, source_schema=True, migrations_frozen=True),
-    Phase.CUTOVER: PhaseFacts(target_instance=True, replication=True, traffic_on_target=True,
-                              source_writable=False, source_schema=True, migrations_frozen=True),
-    Phase.COMPLETE: PhaseFacts(target_instance=True, replication=False, traffic_on_target=True,
-                               source_writable=False, source_schema=True, migrations_frozen=False),
-    Phase.CLEANUP: PhaseFacts(target_instance=True, replication=False, traffic_on_target=True,
-                              source_writable=False, source_schema=False, migrations_frozen=False),
-    Phase.ROLLBACK: PhaseFacts(target_instance=True, replication=False, traffic_on_target=False,
-                               source_writable=True, source_schema=True, migrations_frozen=True),
-})
+_FACTS_TABLE = (
+    # phase            target  replication  traffic_on_target  source_writable  source_schema  migrations_frozen
+    (Phase.PREPARE,    True,   False,       False,             True,            True,          True),
+    (Phase.REPLICATE,  True,   True,        False,             True,            True,          True),
+    (Phase.CUTOVER,    True,   True,        True,              False,           True,          True),
+    (Phase.COMPLETE,   True,   False,       True,              False,           True,          False),
+    (Phase.CLEANUP,    True,   False,       True,              False,           False,         False),
+    (Phase.ROLLBACK,   True,   False,       False,             True,            True,          True),
+)
+FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({row[0]: PhaseFacts(*row[1:]) for row in _FACTS_TABLE})
 
 FIRST_PHASE = Phase.PREPARE
 """The only phase a service may enter from not being extracted."""

@@ -340,6 +340,10 @@ def test_rollback_loses_no_write_made_on_the_target(replicating: Stage, cut_over
     assert rows_by_id(replicating.source_master, ids) == dict.fromkeys(ids, 1)
 
 
+def test_a_second_rollback_changes_nothing(replicating: Stage, rolled_back: Writer) -> None:
+    assert replicating.extraction().rollback().notes == ["traffic is already on the source: nothing to do"]
+
+
 # -- cutover again, then finish ---------------------------------------------------------------------------
 def test_finish_removes_replication_and_leaves_the_source_read_only(replicating: Stage, rolled_back: Writer) -> None:
     wait_streaming(replicating)
