@@ -423,7 +423,7 @@ class Extraction:
             for conn, sub in ((tgt, n.subscription), (src, n.reverse_subscription)):
                 if subscription_exists(conn, sub):
                     drop_subscription(conn, sub)
-                    changes.append(f"dropped subscription {sub} and its slot")
+                    changes.append(f"dropped subscription {sub}")
             for conn, pub in ((src, n.publication), (tgt, n.reverse_publication)):
                 if conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (pub,)).fetchone():
                     conn.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)))
@@ -431,7 +431,7 @@ class Extraction:
             for conn, slot in ((src, n.subscription), (tgt, n.reverse_subscription)):
                 if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
                     conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                    changes.append(f"dropped leftover slot {slot}")
+                    changes.append(f"dropped slot {slot}")
             if not fenced(src, n.access):
                 set_fence(src, n.access, fenced=True)
                 changes.append(f"source schema {n.schema} is read-only for the service's roles")
@@ -544,10 +544,12 @@ def set_subscription_enabled(conn: psycopg.Connection[Any], name: str, enabled: 
 
 
 def drop_subscription(conn: psycopg.Connection[Any], name: str) -> None:
-    """Drop a subscription and its slot on the publisher (a disabled one cannot reach it: drop the slot there)."""
+    """Drop a subscription; an enabled one drops its slot on the publisher. A disabled one is detached from
+    its slot first (enabling it to drop the slot would replay what its slot holds): the caller drops the slot
+    on the publisher (`finish` does)."""
     ident = sql.Identifier(name)
     if not subscription_enabled(conn, name):
-        conn.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(ident))
+        conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident))
     conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
 
 
