@@ -430,7 +430,7 @@ class Extraction:
                     changes.append(f"dropped publication {pub}")
             for conn, slot in ((src, n.subscription), (tgt, n.reverse_subscription)):
                 if conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
-                    conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                    drop_slot(conn, slot)
                     changes.append(f"dropped slot {slot}")
             if not fenced(src, n.access):
                 set_fence(src, n.access, fenced=True)
@@ -658,12 +658,21 @@ def stop_reverse(old: psycopg.Connection[Any], subscription: str) -> None:
         set_subscription_enabled(old, subscription, False)
 
 
-def advance_slot(conn: psycopg.Connection[Any], slot: str, timeout: float = 5.0) -> None:
+def advance_slot(conn: psycopg.Connection[Any], slot: str) -> None:
     """Move a disabled subscription's slot to the current position (waits for its walsender to exit)."""
+    _retry_in_use(lambda: conn.execute("SELECT pg_replication_slot_advance(%s, pg_current_wal_lsn())", (slot,)))
+
+
+def drop_slot(conn: psycopg.Connection[Any], slot: str) -> None:
+    _retry_in_use(lambda: conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,)))
+
+
+def _retry_in_use(action: Callable[[], object], timeout: float = 5.0) -> None:
+    """Run `action` until no walsender holds the slot it needs (a disabled subscription's exits shortly)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            conn.execute("SELECT pg_replication_slot_advance(%s, pg_current_wal_lsn())", (slot,))
+            action()
             return
         except psycopg.errors.ObjectInUse:
             if time.monotonic() > deadline:
