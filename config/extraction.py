@@ -20,7 +20,9 @@ shared instance still takes the service's writes, and which phase may follow.
   instance for a retention period;
 - cleanup: the old schema is dropped from the shared instance (explicit, separate, irreversible);
 - rollback: the service's traffic is back on the shared instance, writable again; the target is no longer
-  authoritative (it is re-seeded by going to `replicate` again, or the extraction is abandoned).
+  authoritative but replication runs again and keeps it current (reverse replication brought the writes made
+  on the target back first), so `replicate` and another cutover may follow, or the extraction is abandoned.
+  The operated side also reports this phase after a cutover that was undone.
 
 Abandoning (removing the service's entry) is allowed only while the shared instance is authoritative:
 from prepare, replicate and rollback. Pure data: no resources, no connections.
@@ -68,7 +70,7 @@ _FACTS_TABLE = (
     (Phase.CUTOVER,    True,   True,        True,              False,           True,          True),
     (Phase.COMPLETE,   True,   False,       True,              False,           True,          False),
     (Phase.CLEANUP,    True,   False,       True,              False,           False,         False),
-    (Phase.ROLLBACK,   True,   False,       False,             True,            True,          True),
+    (Phase.ROLLBACK,   True,   True,        False,             True,            True,          True),
 )
 FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({row[0]: PhaseFacts(*row[1:]) for row in _FACTS_TABLE})
 
