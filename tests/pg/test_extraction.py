@@ -217,6 +217,18 @@ def test_a_dry_run_checks_and_changes_nothing(replicating: Stage) -> None:
             can_write_directly(replicating, "source")) == (True, "source", True)
 
 
+def test_a_table_created_during_replication_makes_cutover_refuse_before_the_freeze(replicating: Stage) -> None:
+    wait_streaming(replicating)
+    with replicating.source_conn() as src:
+        src.execute(f"CREATE TABLE {SCHEMA}.feedback_late (id bigint PRIMARY KEY)")
+        try:
+            with pytest.raises(ExtractError, match="feedback_late: missing on the target"):
+                replicating.extraction().cutover()
+        finally:
+            src.execute(f"DROP TABLE {SCHEMA}.feedback_late")
+    assert (replicating.switch().pointing_at(), can_write_directly(replicating, "source")) == ("source", True)
+
+
 FAILING_STEPS = [s for s in CUTOVER_STEPS if s not in ("preflight", "verify")]
 
 
