@@ -122,7 +122,7 @@ def _status(out: Console, status: dict[str, Any]) -> None:
     out.print(table)
     for slot in status["slots"]:
         out.print(f"slot {slot['slot']}: {'active' if slot['active'] else 'INACTIVE'}, wal {slot['wal_status']}, "
-                  f"retains {extract._bytes(slot['retained_bytes'])}")
+                  f"retains {extract._bytes(slot['retained_bytes'])}, replay lag {slot['replay_lag_seconds']} s")
     lag = status["lag"]
     out.print(f"lag: last message {lag['seconds_since_last_message']} s ago, received {lag['received_lsn']}")
 

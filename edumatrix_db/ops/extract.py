@@ -569,11 +569,16 @@ def copy_progress(conn: psycopg.Connection[Any]) -> tuple[int, int]:
 
 
 def slot_health(conn: psycopg.Connection[Any], slot: str) -> list[dict[str, Any]]:
+    """The slot on its publisher: active, WAL status, bytes retained behind the current position, and the
+    subscriber's replay lag in seconds as the walsender measures it (pg_stat_replication)."""
     rows = conn.execute(
-        "SELECT slot_name, active, wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
-        "safe_wal_size FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchall()
-    return [{"slot": s, "active": a, "wal_status": w, "retained_bytes": lag, "safe_wal_size": safe}
-            for s, a, w, lag, safe in rows]
+        "SELECT s.slot_name, s.active, s.wal_status, "
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint, s.safe_wal_size, "
+        "extract(epoch FROM r.replay_lag) FROM pg_replication_slots s "
+        "LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = %s", (slot,)).fetchall()
+    return [{"slot": s, "active": a, "wal_status": w, "retained_bytes": lag, "safe_wal_size": safe,
+             "replay_lag_seconds": None if replay is None else round(float(replay), 3)}
+            for s, a, w, lag, safe, replay in rows]
 
 
 def slot_lag_bytes(conn: psycopg.Connection[Any], slot: str) -> int | None:
