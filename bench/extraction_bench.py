@@ -38,14 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edumatrix_db.database.localpg import find_binaries
 from edumatrix_db.ops.extract import Extraction
-from tests.pg.extraction_support import (
-    ITEMS,
-    SCHEMA,
-    Stage,
-    Writer,
-    build_stage,
-    create_service_tables,
-)
+from tests.pg import extraction_support as drill
+from tests.pg.extraction_support import Stage, Writer
 
 console = Console(width=200)
 
@@ -63,7 +57,7 @@ def naive_freeze(stage: Stage) -> float:
         tgt.execute("CREATE DATABASE naive_extraction")
     target = stage.target.bootstrap_conninfo("naive_extraction")
     started = time.monotonic()
-    dump = subprocess.Popen([bins.exe("pg_dump"), f"--schema={SCHEMA}", "--no-owner", "--no-acl",
+    dump = subprocess.Popen([bins.exe("pg_dump"), f"--schema={drill.SCHEMA}", "--no-owner", "--no-acl",
                              "--dbname", stage.source_master], stdout=subprocess.PIPE)
     restore = subprocess.run([bins.exe("psql"), "-q", "-v", "ON_ERROR_STOP=0", "--dbname", target],
                              stdin=dump.stdout, capture_output=True, check=False)
@@ -72,7 +66,7 @@ def naive_freeze(stage: Stage) -> float:
     if dump.returncode != 0:
         raise SystemExit(f"pg_dump failed ({dump.returncode})")
     with psycopg.connect(target, autocommit=True) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{ITEMS}").fetchone()
+        row = conn.execute(f"SELECT count(*) FROM {drill.SCHEMA}.{drill.ITEMS}").fetchone()
     if not row or not row[0]:
         raise SystemExit(f"the naive restore copied nothing: {restore.stderr.decode()[-500:]}")
     return took
@@ -86,14 +80,14 @@ def observed(writer: Writer, start: float, end: float) -> float:
 
 def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
     console.rule(f"{rows:,} rows")
-    stage = build_stage()
+    stage = drill.build_stage()
     try:
-        create_service_tables(stage, rows=rows)
+        drill.create_service_tables(stage, rows=rows)
         with stage.source_conn() as src:
             src.execute("VACUUM ANALYZE")
             size = src.execute("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c "
                                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
-                               "AND c.relkind = 'r'", (SCHEMA,)).fetchone()
+                               "AND c.relkind = 'r'", (drill.SCHEMA,)).fetchone()
         console.print(f"schema size on the source: {size[0] if size else '?'}")
         naive = naive_freeze(stage)
         console.print(f"naive extraction (writes stopped, dump | restore): {naive:.2f} s")
@@ -124,15 +118,15 @@ def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
         if writer.errors:
             raise SystemExit(f"the writer saw errors: {writer.errors[:3]}")
         with stage.source_conn() as src:
-            found = src.execute(f"SELECT count(DISTINCT id), count(*) FROM {SCHEMA}.{ITEMS} WHERE id = ANY(%s)",
-                                (writer.acknowledged,)).fetchone()
+            found = src.execute(f"SELECT count(DISTINCT id), count(*) FROM {drill.SCHEMA}.{drill.ITEMS} "
+                                "WHERE id = ANY(%s)", (writer.acknowledged,)).fetchone()
         if found is None or found[0] != len(writer.acknowledged) or found[1] != len(writer.acknowledged):
             raise SystemExit(f"acknowledged writes missing or duplicated on the source: {found} of "
                              f"{len(writer.acknowledged)}")
         wait_caught_up(stage)
         verify_s = timed(lambda: ex.verify())
         with stage.source_conn() as src, stage.target_conn() as tgt:
-            count_s = timed(lambda: [c.execute(f"SELECT count(*) FROM {SCHEMA}.{ITEMS}").fetchone()
+            count_s = timed(lambda: [c.execute(f"SELECT count(*) FROM {drill.SCHEMA}.{drill.ITEMS}").fetchone()
                                      for c in (src, tgt)])
         c = client["cutover"]
         return {"rows": rows, "size": size[0] if size else "?", "naive": naive, "copy": initial_copy,
