@@ -118,8 +118,9 @@ def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
         if writer.errors:
             raise SystemExit(f"the writer saw errors: {writer.errors[:3]}")
         with stage.source_conn() as src:
-            found = src.execute(f"SELECT count(DISTINCT id), count(*) FROM {drill.SCHEMA}.{drill.ITEMS} "
-                                "WHERE id = ANY(%s)", (writer.acknowledged,)).fetchone()
+            # a hash join with the acknowledged ids (`id = ANY(array)` compares every row with every id)
+            found = src.execute(f"SELECT count(DISTINCT t.id), count(*) FROM unnest(%s::bigint[]) AS a(id) "
+                                f"JOIN {drill.SCHEMA}.{drill.ITEMS} AS t USING (id)", (writer.acknowledged,)).fetchone()
         if found is None or found[0] != len(writer.acknowledged) or found[1] != len(writer.acknowledged):
             raise SystemExit(f"acknowledged writes missing or duplicated on the source: {found} of "
                              f"{len(writer.acknowledged)}")
