@@ -129,8 +129,8 @@ def main(argv: Sequence[str] | None = None, *, layout_finder: Callable[[], Layou
 
     absent = missing(layout_finder())
     if not absent:
-        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements and python3-venv "
-            "are present")
+        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements, PgBouncer and "
+            "python3-venv are present")
         return 0
     packages = packages_of(absent)
     apt = apt_get or shutil.which("apt-get")
