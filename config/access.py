@@ -460,7 +460,10 @@ OPS_STATEMENT_TIMEOUT_MS = 60_000
 PLATFORM_ALLOWED_ATTRIBUTES: dict[PlatformRoleKind, frozenset[str]] = {
     PlatformRoleKind.OPS: frozenset(),
     PlatformRoleKind.DATA_MOVER: frozenset({"bypass_row_level_security"}),
-    PlatformRoleKind.EXTRACTION_REPLICATOR: frozenset({"replication"}),
+    # The initial copy of an extraction reads every row of the service's tables through this login; under
+    # forced RLS only a BYPASSRLS reader sees them all (PG15 refuses or filters otherwise). Its REPLICATION
+    # already lets it decode every row of the database, so this adds no read power (docs/extraction-runbook.md).
+    PlatformRoleKind.EXTRACTION_REPLICATOR: frozenset({"replication", "bypass_row_level_security"}),
     PlatformRoleKind.CDC_REPLICATOR: frozenset({"replication"}),
 }
 
@@ -500,13 +503,14 @@ def platform_access(
     roles = (
         login(ops, PlatformRoleKind.OPS, timeout_ms=OPS_STATEMENT_TIMEOUT_MS),
         login(mover, PlatformRoleKind.DATA_MOVER, bypass=True),
-        login(extraction, PlatformRoleKind.EXTRACTION_REPLICATOR, replication=replication_attribute),
+        login(extraction, PlatformRoleKind.EXTRACTION_REPLICATOR, replication=replication_attribute, bypass=True),
         login(cdc, PlatformRoleKind.CDC_REPLICATOR, replication=replication_attribute),
     )
     memberships = [
         Membership(ops, "pg_monitor"),
         Membership(mover, "pg_read_all_data"),
         Membership(mover, "pg_write_all_data"),
+        Membership(extraction, "pg_read_all_data"),  # the initial copy of an extraction (SELECT on its tables)
     ]
     if not replication_attribute:
         memberships += [Membership(extraction, "rds_replication"), Membership(cdc, "rds_replication")]

@@ -20,7 +20,9 @@ shared instance still takes the service's writes, and which phase may follow.
   instance for a retention period;
 - cleanup: the old schema is dropped from the shared instance (explicit, separate, irreversible);
 - rollback: the service's traffic is back on the shared instance, writable again; the target is no longer
-  authoritative (it is re-seeded by going to `replicate` again, or the extraction is abandoned).
+  authoritative but replication runs again and keeps it current (reverse replication brought the writes made
+  on the target back first), so `replicate` and another cutover may follow, or the extraction is abandoned.
+  The operated side also reports this phase after a cutover that was undone.
 
 Abandoning (removing the service's entry) is allowed only while the shared instance is authoritative:
 from prepare, replicate and rollback. Pure data: no resources, no connections.
@@ -61,20 +63,16 @@ class PhaseFacts:
     """No migration may run for the service: DDL is not replicated, so the two sides would diverge."""
 
 
-FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({
-    Phase.PREPARE: PhaseFacts(target_instance=True, replication=False, traffic_on_target=False,
-                              source_writable=True, source_schema=True, migrations_frozen=True),
-    Phase.REPLICATE: PhaseFacts(target_instance=True, replication=True, traffic_on_target=False,
-                                source_writable=True, source_schema=True, migrations_frozen=True),
-    Phase.CUTOVER: PhaseFacts(target_instance=True, replication=True, traffic_on_target=True,
-                              source_writable=False, source_schema=True, migrations_frozen=True),
-    Phase.COMPLETE: PhaseFacts(target_instance=True, replication=False, traffic_on_target=True,
-                               source_writable=False, source_schema=True, migrations_frozen=False),
-    Phase.CLEANUP: PhaseFacts(target_instance=True, replication=False, traffic_on_target=True,
-                              source_writable=False, source_schema=False, migrations_frozen=False),
-    Phase.ROLLBACK: PhaseFacts(target_instance=True, replication=False, traffic_on_target=False,
-                               source_writable=True, source_schema=True, migrations_frozen=True),
-})
+_FACTS_TABLE = (
+    # phase            target  replication  traffic_on_target  source_writable  source_schema  migrations_frozen
+    (Phase.PREPARE,    True,   False,       False,             True,            True,          True),
+    (Phase.REPLICATE,  True,   True,        False,             True,            True,          True),
+    (Phase.CUTOVER,    True,   True,        True,              False,           True,          True),
+    (Phase.COMPLETE,   True,   False,       True,              False,           True,          False),
+    (Phase.CLEANUP,    True,   False,       True,              False,           False,         False),
+    (Phase.ROLLBACK,   True,   True,        False,             True,            True,          True),
+)
+FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({row[0]: PhaseFacts(*row[1:]) for row in _FACTS_TABLE})
 
 FIRST_PHASE = Phase.PREPARE
 """The only phase a service may enter from not being extracted."""

@@ -220,12 +220,16 @@ def test_the_ops_login_monitors_and_holds_no_power_over_data(model) -> None:
     assert beyond_connect == [(ObjectType.SCHEMA, "extensions", frozenset({"USAGE"}))]
 
 
-def test_only_the_data_mover_bypasses_rls_and_only_replicators_replicate(model) -> None:
-    assert {r.name for r in model.all_roles if r.bypass_row_level_security} == {"edumatrix_data_mover"}
+def test_only_the_data_mover_and_the_extraction_copy_bypass_rls_and_only_replicators_replicate(model) -> None:
+    """The extraction replicator's initial copy reads every tenant's rows (docs/extraction-runbook.md)."""
+    assert {r.name for r in model.all_roles if r.bypass_row_level_security} == {
+        "edumatrix_data_mover", "edumatrix_extraction_replicator"}
     assert {r.name for r in model.all_roles if r.replication} == {
         "edumatrix_extraction_replicator", "edumatrix_cdc_replicator"}
     mover = {m.group for m in model.platform.memberships if m.member == "edumatrix_data_mover"}
     assert mover == {"pg_read_all_data", "pg_write_all_data"}
+    copier = {m.group for m in model.platform.memberships if m.member == "edumatrix_extraction_replicator"}
+    assert copier == {"pg_read_all_data"}
 
 
 def test_on_rds_replication_is_membership_in_rds_replication_not_the_attribute() -> None:

@@ -41,6 +41,7 @@ def test_on_rds_the_replicators_join_rds_replication_instead_of_holding_the_attr
         ("edumatrix_data_mover", "pg_read_all_data"),
         ("edumatrix_data_mover", "pg_write_all_data"),
         ("edumatrix_extraction_replicator", "rds_replication"),
+        ("edumatrix_extraction_replicator", "pg_read_all_data"),
         ("edumatrix_cdc_replicator", "rds_replication"),
     }
 

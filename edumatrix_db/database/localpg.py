@@ -396,6 +396,9 @@ class LocalServer:
             "log_min_error_statement": LOG_MIN_ERROR_STATEMENT,
             "temp_file_limit": f"'{self.temp_file_limit_mb}MB'",
             "fsync": "off",  # a local, disposable database; never a setting of a real stack
+            # rds.logical_replication=1 in the RDS parameter group (config/parameters.py): service extraction
+            # replicates a schema to another instance by logical replication (docs/extraction-runbook.md).
+            "wal_level": "logical",
             **{name: f"'{value}'" for name, value in AUTOVACUUM_PARAMETERS},
         }
         if with_cron:  # RDS runs pg_cron jobs in background workers (not modifiable there): the same here

@@ -63,6 +63,8 @@ PROJECT_FILES_LEFT_OUT = frozenset({
     "edumatrix_db/ops/health.py",
     "edumatrix_db/ops/verify.py",
     "edumatrix_db/ops/restore.py",
+    "edumatrix_db/ops/extract.py",
+    "edumatrix_db/ops/traffic.py",
 })
 EXCLUDED_DIRS = frozenset({"__pycache__", "bin"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")

@@ -293,7 +293,8 @@ def bucket_count(estimated_rows: int) -> int:
     return max(1, min(MAX_BUCKETS, math.ceil(max(estimated_rows, 1) / ROWS_PER_BUCKET)))
 
 
-def _shape_problem(source: TableShape, target: TableShape) -> str | None:
+def shape_problem(source: TableShape, target: TableShape) -> str | None:
+    """Why two tables' shapes differ (columns, their order and types, the primary key), or None."""
     if source.columns != target.columns:
         missing = [c.name for c in source.columns if c not in target.columns]
         extra = [c.name for c in target.columns if c not in source.columns]
@@ -377,7 +378,7 @@ def verify_schema(
         rows_done = 0
         for shape in common:
             progress.update(task, description=f"{schema}.{shape.name}")
-            problem = _shape_problem(shape, tgt_shapes[shape.name])
+            problem = shape_problem(shape, tgt_shapes[shape.name])
             if problem:
                 verdict = TableVerdict(shape.name, shape_problem=problem)
             else:

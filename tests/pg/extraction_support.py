@@ -1,0 +1,273 @@
+"""Two real PostgreSQL servers (wal_level=logical), PgBouncer in front, and a writer through it: the stage of
+the extraction drills (tests/pg/test_extraction.py) and of bench/extraction_bench.py.
+
+The source is provisioned like the shared instance (the whole access model); the target like a fresh
+instance of its own (bootstrap only: `clone-schema` applies the service's part of the model). The service's
+login passwords on the target are the source's (in production: the service's secret, which the target's
+roles are created with), so the pooler logs in to either side with the same credentials.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+
+from config.access import build_access_model
+from config.catalog import load_catalog
+from config.naming import RoleKind
+from edumatrix_db.database import localpg, tenancy
+from edumatrix_db.database import sql as access_sql
+from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
+from edumatrix_db.ops.traffic import Backend, PgBouncerSwitch
+from tests.pg.conftest import free_port, scratch_root
+
+SERVICE = "feedback"
+SCHEMA = "feedback_schema"
+ITEMS = "feedback_item"
+VOTES = "feedback_vote"
+
+
+def _port_of(server: localpg.LocalServer) -> int:
+    return server._port()
+
+
+@dataclass
+class Bouncer:
+    """A PgBouncer of the drills, in transaction mode, run as the servers' OS user."""
+
+    server: localpg.LocalServer
+    directory: Path
+    port: int
+    ini: Path
+
+    def admin_uri(self) -> str:
+        pw = self.server.passwords()[self.server.admin]
+        return f"postgresql://{self.server.admin}:{quote(pw, safe='')}@127.0.0.1:{self.port}/pgbouncer?sslmode=disable"
+
+    def client_uri(self, role: str, password: str, alias: str) -> str:
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{alias}?sslmode=disable"
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.directory / "pgbouncer.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        import os
+
+        pid = self.pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                return
+            for _ in range(200):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.02)
+
+
+def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, service: str) -> Bouncer:
+    directory = source.base / "drill-pgbouncer"
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    source._give(directory)
+    pw = source.passwords()
+    model = build_access_model(load_catalog())
+    access = next(a for a in model.services if a.service == service)
+    users = [source.admin, access.role(RoleKind.APP).name, access.role(RoleKind.READONLY).name]
+    userlist = directory / "userlist.txt"
+    userlist.write_text("".join(f'"{u}" "{pw[u]}"\n' for u in users))
+    userlist.chmod(0o600)
+    source._give(userlist)
+    port = free_port()
+    app, readonly = pooled_aliases(service)
+    backend = f"host=127.0.0.1 port={_port_of(source)} dbname={model.database}"
+    ini = directory / "pgbouncer.ini"
+    ini.write_text("\n".join([
+        "[databases]",
+        f"{app} = {backend} pool_size=4",
+        f"{readonly} = {backend} pool_size=2",
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1", f"listen_port = {port}", "unix_socket_dir =",
+        "auth_type = scram-sha-256", f"auth_file = {userlist}",
+        f"admin_users = {source.admin}", "pool_mode = transaction", "max_client_conn = 200",
+        "ignore_startup_parameters = extra_float_digits",
+        # encrypted to both servers; not verified: the two local CAs share one subject name, so OpenSSL
+        # cannot tell them apart in one bundle (production verifies against the RDS CA bundle)
+        "server_tls_sslmode = require",
+        f"logfile = {source.log_dir / 'drill-pgbouncer.log'}", f"pidfile = {directory / 'pgbouncer.pid'}",
+        "query_wait_timeout = 60",
+    ]) + "\n")
+    ini.chmod(0o644)
+    source._give(ini)
+    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    source._run([exe, "-d", "-q", str(ini)])
+    bouncer = Bouncer(source, directory, port, ini)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(bouncer.admin_uri(), autocommit=True, cursor_factory=psycopg.ClientCursor):
+                return bouncer
+        except psycopg.OperationalError:
+            time.sleep(0.05)
+    raise RuntimeError(f"PgBouncer did not start: {(source.log_dir / 'drill-pgbouncer.log').read_text()[-2000:]}")
+
+
+@dataclass
+class Writer:
+    """Inserts rows through the pooler, one autocommit transaction each, and records what was acknowledged
+    and how long each write took (the client-observed freeze is the longest)."""
+
+    uri: str
+    acknowledged: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)
+    """When each write started (time.monotonic), beside its latency: the bench attributes writes to switches."""
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    tenant: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def run(self) -> None:
+        with psycopg.connect(self.uri, autocommit=True, prepare_threshold=None) as conn:
+            n = 0
+            while not self.stop_event.is_set():
+                n += 1
+                started = time.monotonic()
+                try:
+                    with conn.transaction():
+                        tenancy.set_tenant(conn, self.tenant)
+                        row = conn.execute(
+                            f"INSERT INTO {SCHEMA}.{ITEMS} (institution_id, body) VALUES (%s, %s) RETURNING id",
+                            (self.tenant, f"write {n}")).fetchone()
+                    assert row is not None
+                    self.acknowledged.append(int(row[0]))
+                except psycopg.Error as exc:
+                    self.errors.append(str(exc).strip())
+                self.started.append(started)
+                self.latencies.append(time.monotonic() - started)
+                time.sleep(0.002)
+
+    def start(self) -> Writer:
+        self.thread = threading.Thread(target=self.run, name="drill-writer", daemon=True)
+        self.thread.start()
+        while not self.acknowledged and not self.errors:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread:
+            self.thread.join(30)
+
+    @property
+    def max_latency(self) -> float:
+        return max(self.latencies, default=0.0)
+
+
+@dataclass
+class Stage:
+    source: localpg.LocalServer
+    target: localpg.LocalServer
+    bouncer: Bouncer
+    service: str = SERVICE
+
+    @property
+    def source_master(self) -> str:
+        return self.source.bootstrap_conninfo("edumatrix")
+
+    @property
+    def target_master(self) -> str:
+        return self.target.bootstrap_conninfo("edumatrix")
+
+    def replicator_uri(self, server: localpg.LocalServer) -> str:
+        return server.uri("edumatrix_extraction_replicator",
+                          self.source.passwords()["edumatrix_extraction_replicator"])
+
+    def switch(self, pause_timeout: float = 2.0) -> PgBouncerSwitch:
+        backends = {"source": Backend("127.0.0.1", _port_of(self.source), "edumatrix"),
+                    "target": Backend("127.0.0.1", _port_of(self.target), "edumatrix")}
+        return PgBouncerSwitch(self.bouncer.admin_uri(), self.bouncer.ini, pooled_aliases(self.service), backends,
+                               pause_timeout=pause_timeout)
+
+    def extraction(self, service: str | None = None, *, target_uri: str | None = None,
+                   pause_timeout: float = 2.0) -> Extraction:
+        return Extraction(service or self.service, self.source_master, target_uri or self.target_master,
+                          replication_uri=self.replicator_uri(self.source),
+                          target_replication_uri=self.replicator_uri(self.target),
+                          switch=self.switch(pause_timeout))
+
+    def app_uri(self) -> str:
+        role = f"{self.service}_app"
+        return self.bouncer.client_uri(role, self.source.passwords()[role], self.service)
+
+    def writer(self) -> Writer:
+        return Writer(self.app_uri()).start()
+
+    def source_conn(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.source_master, autocommit=True)
+
+    def target_conn(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.target_master, autocommit=True)
+
+    def target_passwords(self) -> None:
+        """The service's logins and the replication login get the source's passwords on the target."""
+        pw = self.source.passwords()
+        with self.target_conn() as conn:
+            for role in (f"{self.service}_app", f"{self.service}_readonly", f"{self.service}_migrator",
+                         "edumatrix_extraction_replicator"):
+                access_sql.set_password(conn, role, pw[role])
+
+    def stop(self) -> None:
+        self.bouncer.stop()
+        for server in (self.source, self.target):
+            server.stop()
+            shutil.rmtree(server.root, ignore_errors=True)
+
+
+def build_stage(service: str = SERVICE) -> Stage:
+    model = build_access_model(load_catalog())
+    source, _, _ = localpg.up(scratch_root("extract-src-"), model, preferred_port=free_port())
+    target, _, _ = localpg.up(scratch_root("extract-tgt-"), service_model(service), preferred_port=free_port(),
+                              apply_model=False)
+    bouncer = start_bouncer(source, target, service)
+    return Stage(source, target, bouncer, service)
+
+
+def create_service_tables(stage: Stage, rows: int = 2000) -> None:
+    """The drill's schema on the source: a tenant table under forced RLS with a sequence, a table with a
+    composite key, a function and a trigger; `rows` rows to copy."""
+    with psycopg.connect(stage.source.uri(f"{stage.service}_migrator",
+                                          stage.source.passwords()[f"{stage.service}_migrator"]),
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {ITEMS} (institution_id uuid NOT NULL, id bigserial, body text, "
+                     "updated_at timestamptz, PRIMARY KEY (institution_id, id))")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {VOTES} (institution_id uuid NOT NULL, item_id bigint NOT NULL, "
+                     "voter int NOT NULL, score smallint, PRIMARY KEY (institution_id, item_id, voter))")
+        conn.execute(f"CREATE OR REPLACE FUNCTION {stage.service}_fn_touch() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$BEGIN NEW.updated_at := coalesce(NEW.updated_at, now()); RETURN NEW; END$$")
+        conn.execute(f"CREATE OR REPLACE TRIGGER {stage.service}_trg_touch BEFORE INSERT OR UPDATE ON {ITEMS} "
+                     f"FOR EACH ROW EXECUTE FUNCTION {stage.service}_fn_touch()")
+        for table in (ITEMS, VOTES):
+            for statement in tenancy.enable_tenant_isolation_sql(stage.service, table):
+                conn.execute(statement)
+    mover = stage.source.uri("edumatrix_data_mover", stage.source.passwords()["edumatrix_data_mover"])
+    with psycopg.connect(mover, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {SCHEMA}.{ITEMS} (institution_id, body) SELECT "
+                     "('00000000-0000-0000-0000-00000000000' || (g %% 3))::uuid, repeat('x', 40) || g "
+                     "FROM generate_series(1, %s) g", (rows,))
+        conn.execute(f"INSERT INTO {SCHEMA}.{VOTES} SELECT institution_id, id, 1, 5 FROM {SCHEMA}.{ITEMS} "
+                     "WHERE id % 2 = 0 ON CONFLICT DO NOTHING")
