@@ -100,6 +100,14 @@ class Catalog(BaseModel):
                              f"{', '.join(map(str, priorities))}")
         return value
 
+    def only(self, *names: str) -> Catalog:
+        """The catalog of an instance holding only these services (an extraction target), in recovery order
+        renumbered 1..n."""
+        kept = [s for s in self.recovery_order() if s.name in names]
+        renumbered = [s.model_copy(update={"recovery_priority": i if s.recovery_priority else None})
+                      for i, s in enumerate(kept, start=1)]
+        return Catalog(services=tuple(renumbered))
+
     def recovery_order(self) -> tuple[ServiceSpec, ...]:
         """The services in the order a full recovery restores them."""
         return tuple(sorted(self.services, key=lambda s: s.recovery_priority or len(self.services) + 1))

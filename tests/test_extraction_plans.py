@@ -233,12 +233,14 @@ def test_complete_to_cleanup_removes_only_the_old_schema_and_its_logins(plans: d
     assert {c.name for c in d.changed} == MOVED
 
 
-def test_cutover_to_rollback_returns_writes_and_the_name_and_stops_replication(
+def test_cutover_to_rollback_returns_writes_and_the_name_and_keeps_replication(
         plans: dict[Phase, Recording]) -> None:
+    """Forward replication stays: the target is kept current for another try (config/extraction.py, rollback;
+    the operated side's `rollback` restarts it)."""
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.ROLLBACK)
     replicate_to_cutover = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
     assert added == replicate_to_cutover[1]  # the proxy endpoint is back
-    assert removed == REPLICATION
+    assert removed == set()
     assert changed == replicate_to_cutover[2]
 
 
@@ -248,9 +250,10 @@ def test_every_allowed_move_is_one_of_the_compared_ones() -> None:
     assert {(a, b) for a, nexts in NEXT.items() for b in nexts} == compared
 
 
-def test_rollback_to_replicate_restores_the_replication(plans: dict[Phase, Recording]) -> None:
+def test_rollback_to_replicate_keeps_the_replication_that_ran_through_rollback(
+        plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.ROLLBACK, Phase.REPLICATE)
-    assert added == REPLICATION
+    assert added == set()
     assert removed == set()
     assert changed == MOVED
 

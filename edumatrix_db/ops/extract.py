@@ -81,7 +81,7 @@ def names(service: str, catalog: Catalog | None = None) -> Names:
     known = [s.name for s in catalog]
     if service not in known:
         raise ExtractError(f"unknown service {service!r}; the catalog (config/services.yaml) has: {', '.join(known)}")
-    model = build_access_model(Catalog(services=tuple(s for s in catalog if s.name == service)))
+    model = build_access_model(catalog.only(service))
     access = model.services[0]
     base = f"edumatrix_extract_{service}"
     return Names(service, access.schema, base, base, f"{base}_back", f"{base}_back", access)
@@ -90,7 +90,7 @@ def names(service: str, catalog: Catalog | None = None) -> Names:
 def service_model(service: str, catalog: Catalog | None = None) -> AccessModel:
     """The access model of a target instance holding only this service."""
     catalog = catalog or load_catalog()
-    return build_access_model(Catalog(services=tuple(s for s in catalog if s.name == service)))
+    return build_access_model(catalog.only(service))
 
 
 def connect(uri: str, side: str) -> psycopg.Connection[Any]:
