@@ -132,8 +132,10 @@ class ServiceSchema(pulumi.ComponentResource):
         self.default_privileges: list[postgresql.DefaultPrivileges] = []
         for d in access.default_privileges:
             scope = "" if d.schema is not None else "-everywhere"
+            # the owner's defaults keep their first names; another creator's (the GDPR definer) say whose
+            creator = "" if d.owner == access.owner else f"-of-{kinds[d.owner]}"
             previous = postgresql.DefaultPrivileges(
-                f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}",
+                f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}{creator}",
                 owner=d.owner,
                 role=d.role,
                 database=d.database,
