@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_postgresql as postgresql
 
+from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
@@ -105,6 +106,12 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         rotation=rotation,
     )
     schemas = declare_service_schemas(settings, provider, secret_store)
+    if any(s.holds_personal_data for s in settings.catalog()):
+        # GDPR: the erasure ledger outside the instance, replayed after a restore (docs/gdpr.md)
+        outputs["erasureLedgerTable"] = ErasureLedger(f"{prefix}-gdpr-ledger", ErasureLedgerArgs(
+            table_name=settings.erasure_ledger_table, kms_key_arn=shared.kms_key_arn, replica_keys=replica_keys,
+            tags=settings.base_tags(),
+        )).table_name
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
     if shared.master_secret is not None:

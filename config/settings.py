@@ -598,6 +598,11 @@ class StackSettings(Model):
         return stack_name_prefix(self.stack)
 
     @property
+    def erasure_ledger_table(self) -> str:
+        """The GDPR erasure ledger's DynamoDB table (components/erasure_ledger.py, docs/gdpr.md)."""
+        return f"{self.name_prefix}-gdpr-erasure-ledger"
+
+    @property
     def instance_identifier(self) -> str:
         return self.instance.identifier or self.name_prefix
 

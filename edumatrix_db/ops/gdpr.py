@@ -183,7 +183,7 @@ def export(
         ledgers.started(ledger, request, service)
         step = _run_step(targets.get(service), service, EXPORT, subject)
         if step.status == "done":
-            ledgers.confirmed(ledger, request, service, _sizes(step.result))
+            ledgers.confirmed(ledger, request, service, section_sizes(step.result))
         else:
             ledgers.failed(ledger, request, service, step.error or "")
         report.steps.append(step)
@@ -191,7 +191,7 @@ def export(
     return report
 
 
-def _sizes(section: Any) -> Any:
+def section_sizes(section: Any) -> Any:
     """What the ledger keeps of an export: the number of items per key."""
     if isinstance(section, dict):
         return {k: len(v) if isinstance(v, list | dict) else 1 for k, v in section.items()}

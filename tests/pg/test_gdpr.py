@@ -4,6 +4,7 @@ restore, and pgaudit's object audit (docs/gdpr.md)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.drift import evaluate
 from edumatrix_db.ops import gdpr
@@ -295,3 +297,44 @@ def test_the_audit_reports_a_contract_function_owned_by_the_owner_without_securi
     (message,) = [m for obj, m in _gdpr_findings(contracts, "jobs_portal") if "erase_subject(p uuid)" in obj]
     assert "owned by jobs_portal_owner, not jobs_portal_gdpr_definer" in message
     assert "not SECURITY DEFINER" in message
+
+
+def cli(pg: Postgres, *argv: str) -> int:
+    return main(["gdpr", *argv, "local", "--root", str(pg.server.root)])
+
+
+def test_the_command_exports_one_document_with_a_section_per_service(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], tmp_path: Path
+) -> None:
+    subject, _ = people
+    out = tmp_path / "export.json"
+    assert cli(contracts, "export", str(subject), "--services", ",".join(SERVICES), "--output", str(out)) == 0
+    document = json.loads(out.read_text())
+    assert document["subject"] == str(subject)
+    assert sorted(document["services"]) == sorted(SERVICES)
+    assert out.stat().st_mode & 0o077 == 0
+
+
+def test_the_command_erases_and_reports_per_service(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], capsys: pytest.CaptureFixture[str]
+) -> None:
+    subject, other = people
+    assert cli(contracts, "erase", str(subject), "--services", ",".join(SERVICES), "--format", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {s: v["status"] for s, v in report["services"].items()} == dict.fromkeys(SERVICES, "done")
+    assert sum(rows_of(contracts, subject).values()) == 0
+    assert sum(rows_of(contracts, other).values()) == 6
+
+
+def test_the_command_refuses_a_service_without_personal_data(
+    contracts: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(contracts, "erase", str(uuid.uuid4()), "--services", "news_system") == 2
+    assert "news_system hold no personal data" in capsys.readouterr().err
+
+
+def test_the_command_refuses_a_subject_that_is_not_a_uuid(
+    contracts: Postgres, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(contracts, "export", "jane@example.org") == 2
+    assert "is not a UUID" in capsys.readouterr().err
