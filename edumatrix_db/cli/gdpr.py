@@ -32,29 +32,33 @@ from edumatrix_db.ops.ledger import DynamoLedger, FileLedger, Ledger, requests
 LOCAL_LEDGER = Path(".local") / "gdpr-ledger.sqlite"
 
 
+def _add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("where", nargs="?", choices=["local"], help="the local server (`local up`)")
+    p.add_argument("--stack", help="an AWS stack: credentials from its secrets, its DynamoDB ledger")
+    p.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root holding .local/")
+    p.add_argument("--ledger", type=Path, help=f"a ledger file instead of the target's ({LOCAL_LEDGER})")
+
+
 def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    target = argparse.ArgumentParser(add_help=False)
-    target.add_argument("where", nargs="?", choices=["local"], help="the local server (`local up`)")
-    target.add_argument("--stack", help="an AWS stack: credentials from its secrets, its DynamoDB ledger")
-    target.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root holding .local/")
-    target.add_argument("--ledger", type=Path, help=f"a ledger file instead of the target's ({LOCAL_LEDGER})")
     parser = subparsers.add_parser("gdpr", help="erase or export a person across the services (docs/gdpr.md)")
     sub = parser.add_subparsers(dest="gdpr_command", required=True)
     for action, text in (("erase", "erase the subject in every service holding personal data (resumes an "
                                    "unfinished erasure)"),
                          ("export", "one JSON document with the subject's data, a section per service")):
-        p = sub.add_parser(action, parents=[target], help=text)
+        p = sub.add_parser(action, help=text)
         p.add_argument("subject", help="the person's platform-wide id (a UUID)")
+        _add_target(p)
         p.add_argument("--services", help="comma-separated subset of the services holding personal data")
         p.add_argument("--requested-by", default=None, help="who asked (recorded in the ledger; default: $USER)")
         p.add_argument("--format", choices=["table", "json"], default="table")
         if action == "export":
             p.add_argument("--output", type=Path, help="write the document here (default: stdout)")
-    replay = sub.add_parser("replay", parents=[target], help="after a restore: run every recorded erasure of "
-                                                           "SERVICE again (as its gdpr login)")
+    replay = sub.add_parser("replay", help="after a restore: run every recorded erasure of SERVICE again (as its "
+                                           "gdpr login)")
     replay.add_argument("service")
+    _add_target(replay)
     replay.add_argument("--uri", help="the restored database (default: the target's gdpr login of SERVICE)")
-    sub.add_parser("ledger", parents=[target], help="the ledger's requests as JSON")
+    _add_target(sub.add_parser("ledger", help="the ledger's requests as JSON"))
     parser.set_defaults(handler=run_gdpr_command)
 
 

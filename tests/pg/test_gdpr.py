@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from config.naming import contract_functions
 from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.drift import evaluate
@@ -29,13 +30,22 @@ SERVICES = ("students_platform", "courses_platform")
 INSTITUTIONS = (uuid.UUID(int=1), uuid.UUID(int=2))
 
 
+EXAMPLE_TABLES = {"students_platform": ("students_platform_contact", "students_platform_student"),
+                  "courses_platform": ("courses_platform_enrolment", "courses_platform_course")}
+
+
 @pytest.fixture(scope="module")
-def contracts(pg: Postgres) -> Postgres:
-    """Each example service's migration, run as its migrator, then `local up`'s apply (repairs, grants)."""
+def contracts(pg: Postgres) -> Iterator[Postgres]:
+    """Each example service's migration, run as its migrator; dropped afterwards (the server is shared)."""
     for service in SERVICES:
         with pg.connect(pg.uri(service, "migrator")) as conn:
             conn.execute((EXAMPLES / f"{service}.sql").read_text().encode())
-    return pg
+    yield pg
+    for service in SERVICES:
+        with pg.connect(pg.uri(service, "migrator")) as conn:
+            for function in contract_functions(service):
+                conn.execute(f"DROP FUNCTION {function}")
+            conn.execute(f"DROP TABLE {', '.join(EXAMPLE_TABLES[service])}")
 
 
 def seed(pg: Postgres, subject: uuid.UUID) -> None:
@@ -299,8 +309,8 @@ def test_the_audit_reports_a_contract_function_owned_by_the_owner_without_securi
     assert "not SECURITY DEFINER" in message
 
 
-def cli(pg: Postgres, *argv: str) -> int:
-    return main(["gdpr", *argv, "local", "--root", str(pg.server.root)])
+def cli(pg: Postgres, action: str, subject: str, *options: str) -> int:
+    return main(["gdpr", action, subject, "local", "--root", str(pg.server.root), *options])
 
 
 def test_the_command_exports_one_document_with_a_section_per_service(
@@ -338,3 +348,15 @@ def test_the_command_refuses_a_subject_that_is_not_a_uuid(
 ) -> None:
     assert cli(contracts, "export", "jane@example.org") == 2
     assert "is not a UUID" in capsys.readouterr().err
+
+
+def test_the_ledger_command_lists_who_asked_to_erase_whom_and_who_confirmed(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], capsys: pytest.CaptureFixture[str]
+) -> None:
+    subject, _ = people
+    assert cli(contracts, "erase", str(subject), "--services", "students_platform", "--requested-by", "dpo") == 0
+    capsys.readouterr()
+    assert main(["gdpr", "ledger", "local", "--root", str(contracts.server.root)]) == 0
+    (entry,) = [r for r in json.loads(capsys.readouterr().out) if r["subject"] == str(subject)]
+    assert (entry["action"], entry["requested_by"], list(entry["confirmed"])) == ("erase", "dpo",
+                                                                                 ["students_platform"])
