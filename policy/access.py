@@ -107,10 +107,10 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     return problems
 
 
-# The one RDS role a service login may join: rds_password lets the app and readonly logins set their own password
+# The one RDS role a service login may join: rds_password lets the app, readonly and gdpr logins set their own password
 # (AWS's single-user rotation function does, with rds.restrict_password_commands=1; components/service_schema.py).
 ROTATED_LOGIN_GROUP = "rds_password"
-ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY)
+ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY, RoleKind.GDPR)
 
 
 def _rotation_membership(member: Any, granted: Any) -> bool:

@@ -75,7 +75,8 @@ def _ledger_declared(args: StackValidationArgs, report: ReportViolation) -> None
     ledgers = [t for t in of_type(args.resources, TABLE)
                if (t.props.get("tags") or {}).get("purpose") == LEDGER_PURPOSE]
     if not ledgers:
-        report(f"{len(logins)} services hold personal data but no erasure ledger is declared: a restore would "
+        names = ", ".join(sorted(str(r.props.get("name")) for r in logins))
+        report(f"services hold personal data ({names}) but no erasure ledger is declared: a restore would "
                "bring erased people back", None)
 
 

@@ -19,7 +19,7 @@ from edumatrix_db.offline.engine import Recording
 from edumatrix_db.ops import gdpr, ledger
 from edumatrix_db.ops.ledger import DynamoLedger, FileLedger
 from policy import gdpr as gdpr_policy
-from tests.policy.fixtures import TAGS, by_policy, key_arn, resource, run
+from tests.policy.fixtures import by_policy, key_arn, ledger_table_props, resource, run
 
 TABLE = gdpr_policy.TABLE
 SUBJECT = "3f0c5d7e-2b1a-4c9d-8e7f-6a5b4c3d2e1f"
@@ -122,22 +122,19 @@ def test_the_ledger_is_append_only_by_its_resource_policy(prod: Recording) -> No
     assert set(statement["Action"]) == {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:DeleteTable"}
 
 
-def table_props(**overrides: Any) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "name": "edumatrix-test-gdpr-erasure-ledger", "billingMode": "PAY_PER_REQUEST",
-        "serverSideEncryption": {"enabled": True, "kmsKeyArn": key_arn()},
-        "pointInTimeRecovery": {"enabled": True}, "deletionProtectionEnabled": True,
-        "replicas": [{"regionName": "eu-west-1", "kmsKeyArn": key_arn("eu-west-1"), "pointInTimeRecovery": True,
-                      "deletionProtectionEnabled": True}],
-        "streamEnabled": True, "streamViewType": "NEW_AND_OLD_IMAGES",
-        "tags": {**TAGS, "purpose": "gdpr-erasure-ledger"},
-    }
-    props.update(overrides)
-    return props
+def test_prod_counts_personal_data_reads_per_service_from_its_postgresql_log(prod: Recording) -> None:
+    filters = prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    reads = {f.props["metricTransformation"]["name"]: f.props for f in filters
+             if f.props["metricTransformation"]["namespace"] == "EduMatrix/GDPR"}
+    holding = sorted(s.name for s in load_catalog() if s.holds_personal_data)
+    assert sorted(reads) == [f"PersonalDataReads.{s}" for s in holding]
+    feedback = reads["PersonalDataReads.feedback"]
+    assert feedback["logGroupName"] == "/aws/rds/instance/edumatrix-prod/postgresql"
+    assert feedback["pattern"] == '"AUDIT: OBJECT," ",READ," ",feedback_schema."'
 
 
 def test_the_ledger_table_as_declared_passes() -> None:
-    assert run([resource(TABLE, "ledger", table_props())], policies=gdpr_policy.POLICIES) == []
+    assert run([resource(TABLE, "ledger", ledger_table_props())], policies=gdpr_policy.POLICIES) == []
 
 
 @pytest.mark.parametrize("broken", [
@@ -149,12 +146,12 @@ def test_the_ledger_table_as_declared_passes() -> None:
                    "deletionProtectionEnabled": True}]},
 ], ids=["aws-owned-key", "no-pitr", "deletable", "replicas-without-streams", "replica-key-of-another-region"])
 def test_an_unprotected_ledger_table_is_refused(broken: dict[str, Any]) -> None:
-    violations = run([resource(TABLE, "ledger", table_props(**broken))], policies=gdpr_policy.POLICIES)
+    violations = run([resource(TABLE, "ledger", ledger_table_props(**broken))], policies=gdpr_policy.POLICIES)
     assert list(by_policy(violations)) == ["dynamodb-table-protected"]
 
 
 def test_personal_data_without_a_ledger_is_refused_on_aws() -> None:
     login = resource("postgresql:index/role:Role", "feedback-gdpr", {"name": "feedback_gdpr", "login": True})
-    key = resource("aws:kms/key:Key", "key", {"enableKeyRotation": True, "tags": dict(TAGS)})
+    key = resource("aws:kms/key:Key", "key", {"enableKeyRotation": True})
     violations = run([login, key], policies=gdpr_policy.POLICIES)
     assert list(by_policy(violations)) == ["gdpr-erasure-ledger-declared"]

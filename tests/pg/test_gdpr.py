@@ -5,6 +5,7 @@ restore, and pgaudit's object audit (docs/gdpr.md)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from components.personal_data_reads import read_pattern
 from config.naming import contract_functions
 from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
@@ -261,6 +263,21 @@ def test_object_audit_logs_a_read_of_a_personal_table_and_not_of_another(contrac
     lines = _audit_lines(contracts, since)
     assert any("READ,SELECT,TABLE,students_platform_schema.students_platform_student" in line for line in lines)
     assert not any("courses_platform_course" in line for line in lines)
+
+
+def _matches(pattern: str, line: str) -> bool:
+    """CloudWatch Logs' rule for a pattern of quoted terms: every term occurs in the line (case-sensitive)."""
+    return all(term in line for term in re.findall(r'"([^"]*)"', pattern))
+
+
+def test_the_personal_data_read_filters_count_a_real_read_for_its_service_only(contracts: Postgres) -> None:
+    since = len(contracts.server.log_file.read_text(errors="replace"))
+    with contracts.connect(contracts.uri("courses_platform", "app")) as conn, conn.transaction():
+        conn.execute("SELECT set_config('app.institution_id', %s, true)", [str(INSTITUTIONS[1])])
+        conn.execute("SELECT count(*) FROM courses_platform_enrolment")
+    (line,) = [line for line in _audit_lines(contracts, since) if "courses_platform_enrolment" in line]
+    assert _matches(read_pattern("courses_platform"), line)
+    assert not _matches(read_pattern("students_platform"), line)
 
 
 def test_the_audit_finds_the_contracts_in_place(contracts: Postgres) -> None:
