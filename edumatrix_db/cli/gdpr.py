@@ -116,8 +116,7 @@ def run_gdpr_command(args: argparse.Namespace) -> int:
     requested_by = args.requested_by or getpass.getuser()
     run = gdpr.erase if args.gdpr_command == "erase" else gdpr.export
     with counting(f"gdpr {args.gdpr_command}", len(services)) as advance:
-        report = run(subject, model=model, targets=targets, ledger=ledger, services=wanted,
-                     requested_by=requested_by, progress=advance)
+        report = run(subject, gdpr.Orchestration(model, targets, ledger, wanted, requested_by, advance))
     out = Console()
     if args.gdpr_command == "export":  # the document on stdout or in --output; the report then on stderr
         document = json.dumps(report.document(), indent=2, sort_keys=True) + "\n"

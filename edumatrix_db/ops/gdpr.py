@@ -130,64 +130,55 @@ def _run_step(conninfo: str | None, service: str, action: str, subject: str) -> 
     return ServiceStep(service, "done", result=result, seconds=time.monotonic() - began)
 
 
-def erase(
-    subject: str,
-    *,
-    model: AccessModel,
-    targets: Targets,
-    ledger: Ledger,
-    services: Sequence[str] | None = None,
-    requested_by: str = "edumatrix-db",
-    progress: Callable[[str], None] = lambda _: None,
-) -> GdprReport:
-    """Erase the subject in every service holding personal data (or `services`), resuming the subject's
+@dataclass(frozen=True)
+class Orchestration:
+    """What `erase` and `export` need besides the subject."""
+
+    model: AccessModel
+    targets: Targets
+    ledger: Ledger
+    services: Sequence[str] | None = None  # None: every service holding personal data
+    requested_by: str = "edumatrix-db"
+    progress: Callable[[str], None] = lambda _: None
+
+
+def erase(subject: str, run: Orchestration) -> GdprReport:
+    """Erase the subject in every service holding personal data (or `run.services`), resuming the subject's
     unfinished erasure if there is one. Each service's result is confirmed in the ledger as it completes;
     a failing service is reported and left for the next run, the others still run."""
     subject = check_subject(subject)
-    request = ledgers.open_erasure(ledger, subject)
+    request = ledgers.open_erasure(run.ledger, subject)
     resumed = request is not None
     if request is None:
-        request = ledgers.new_request(ledger, ERASE, subject, personal_services(model, services), requested_by)
-    report = GdprReport(ERASE, subject, request.request_id, resumed)
-    for service in request.services:
-        if service in request.confirmed:
-            report.steps.append(ServiceStep(service, "skipped", result=request.confirmed[service]["result"]))
-        else:
-            ledgers.started(ledger, request, service)
-            step = _run_step(targets.get(service), service, ERASE, subject)
-            if step.status == "done":
-                ledgers.confirmed(ledger, request, service, step.result)
-            else:
-                ledgers.failed(ledger, request, service, step.error or "")
-            report.steps.append(step)
-        progress(service)
-    return report
+        request = ledgers.new_request(run.ledger, ERASE, subject, personal_services(run.model, run.services),
+                                      run.requested_by)
+    return _call_each(GdprReport(ERASE, subject, request.request_id, resumed), request, run)
 
 
-def export(
-    subject: str,
-    *,
-    model: AccessModel,
-    targets: Targets,
-    ledger: Ledger,
-    services: Sequence[str] | None = None,
-    requested_by: str = "edumatrix-db",
-    progress: Callable[[str], None] = lambda _: None,
-) -> GdprReport:
-    """Export the subject from every service holding personal data (or `services`): `report.document()`.
+def export(subject: str, run: Orchestration) -> GdprReport:
+    """Export the subject from every service holding personal data (or `run.services`): `report.document()`.
     The ledger records the request and, per service, the number of items of each section (never the data)."""
     subject = check_subject(subject)
-    request = ledgers.new_request(ledger, EXPORT, subject, personal_services(model, services), requested_by)
-    report = GdprReport(EXPORT, subject, request.request_id, resumed=False)
+    request = ledgers.new_request(run.ledger, EXPORT, subject, personal_services(run.model, run.services),
+                                  run.requested_by)
+    return _call_each(GdprReport(EXPORT, subject, request.request_id, resumed=False), request, run)
+
+
+def _call_each(report: GdprReport, request: Request, run: Orchestration) -> GdprReport:
+    """Call the request's services one by one, through their own logins; the ledger records each step."""
     for service in request.services:
-        ledgers.started(ledger, request, service)
-        step = _run_step(targets.get(service), service, EXPORT, subject)
-        if step.status == "done":
-            ledgers.confirmed(ledger, request, service, section_sizes(step.result))
+        if service in request.confirmed:  # an erasure resumed: this service confirmed before
+            report.steps.append(ServiceStep(service, "skipped", result=request.confirmed[service]["result"]))
         else:
-            ledgers.failed(ledger, request, service, step.error or "")
-        report.steps.append(step)
-        progress(service)
+            ledgers.started(run.ledger, request, service)
+            step = _run_step(run.targets.get(service), service, report.action, report.subject)
+            if step.status == "done":
+                kept = step.result if report.action == ERASE else section_sizes(step.result)
+                ledgers.confirmed(run.ledger, request, service, kept)
+            else:
+                ledgers.failed(run.ledger, request, service, step.error or "")
+            report.steps.append(step)
+        run.progress(service)
     return report
 
 

@@ -21,6 +21,7 @@ from config.naming import contract_functions
 from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.drift import evaluate
+from edumatrix_db.database.tenancy import enable_tenant_isolation
 from edumatrix_db.ops import gdpr
 from edumatrix_db.ops.ledger import FileLedger, requests
 from tests.pg.conftest import Postgres
@@ -42,6 +43,8 @@ def contracts(pg: Postgres) -> Iterator[Postgres]:
     for service in SERVICES:
         with pg.connect(pg.uri(service, "migrator")) as conn:
             conn.execute((EXAMPLES / f"{service}.sql").read_text().encode())
+            for table in EXAMPLE_TABLES[service]:  # what the example's comment says the migration does
+                enable_tenant_isolation(conn, service, table)
     yield pg
     for service in SERVICES:
         with pg.connect(pg.uri(service, "migrator")) as conn:
@@ -102,8 +105,8 @@ def targets(pg: Postgres) -> dict[str, str]:
 
 
 def run_erase(pg: Postgres, subject: uuid.UUID, ledger: FileLedger, **kwargs: Any) -> gdpr.GdprReport:
-    return gdpr.erase(str(subject), model=pg.model, ledger=ledger, services=SERVICES,
-                      **{"targets": targets(pg), **kwargs})
+    return gdpr.erase(str(subject), gdpr.Orchestration(**{"model": pg.model, "targets": targets(pg), "ledger": ledger,
+                                                          "services": SERVICES, **kwargs}))
 
 
 def test_erase_removes_the_subjects_rows_in_every_tenant_of_both_services_and_nothing_else(
@@ -159,8 +162,7 @@ def test_export_returns_every_row_of_the_subject_from_both_services_in_one_docum
     contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], ledger: FileLedger
 ) -> None:
     subject, _ = people
-    report = gdpr.export(str(subject), model=contracts.model, targets=targets(contracts), ledger=ledger,
-                         services=SERVICES)
+    report = gdpr.export(str(subject), gdpr.Orchestration(contracts.model, targets(contracts), ledger, SERVICES))
     document = report.document()
     assert set(document["services"]) == set(SERVICES)
     students = document["services"]["students_platform"]

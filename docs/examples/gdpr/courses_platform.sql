@@ -16,18 +16,10 @@ CREATE TABLE IF NOT EXISTS courses_platform_enrolment (
   FOREIGN KEY (institution_id, course_id) REFERENCES courses_platform_course (institution_id, id));
 CREATE INDEX IF NOT EXISTS courses_platform_enrolment_subject ON courses_platform_enrolment (subject_id);
 
-ALTER TABLE courses_platform_course ENABLE ROW LEVEL SECURITY;
-ALTER TABLE courses_platform_course FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS courses_platform_pol_tenant_isolation ON courses_platform_course;
-CREATE POLICY courses_platform_pol_tenant_isolation ON courses_platform_course AS PERMISSIVE FOR ALL TO PUBLIC
-  USING (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid)
-  WITH CHECK (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid);
-ALTER TABLE courses_platform_enrolment ENABLE ROW LEVEL SECURITY;
-ALTER TABLE courses_platform_enrolment FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS courses_platform_pol_tenant_isolation ON courses_platform_enrolment;
-CREATE POLICY courses_platform_pol_tenant_isolation ON courses_platform_enrolment AS PERMISSIVE FOR ALL TO PUBLIC
-  USING (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid)
-  WITH CHECK (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid);
+-- Tenant isolation of each table, in the same migration (docs/tenancy.md): the statements printed by
+--   edumatrix-db tenancy sql courses_platform courses_platform_course
+--   edumatrix-db tenancy sql courses_platform courses_platform_enrolment
+-- (a Python migration calls edumatrix_db.database.tenancy.enable_tenant_isolation instead; the tests do).
 
 GRANT SELECT ON courses_platform_enrolment TO rds_pgaudit;  -- object audit of the personal table
 

@@ -20,18 +20,10 @@ CREATE TABLE IF NOT EXISTS students_platform_contact (
 CREATE INDEX IF NOT EXISTS students_platform_student_subject ON students_platform_student (subject_id);
 CREATE INDEX IF NOT EXISTS students_platform_contact_subject ON students_platform_contact (subject_id);
 
-ALTER TABLE students_platform_student ENABLE ROW LEVEL SECURITY;
-ALTER TABLE students_platform_student FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS students_platform_pol_tenant_isolation ON students_platform_student;
-CREATE POLICY students_platform_pol_tenant_isolation ON students_platform_student AS PERMISSIVE FOR ALL TO PUBLIC
-  USING (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid)
-  WITH CHECK (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid);
-ALTER TABLE students_platform_contact ENABLE ROW LEVEL SECURITY;
-ALTER TABLE students_platform_contact FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS students_platform_pol_tenant_isolation ON students_platform_contact;
-CREATE POLICY students_platform_pol_tenant_isolation ON students_platform_contact AS PERMISSIVE FOR ALL TO PUBLIC
-  USING (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid)
-  WITH CHECK (institution_id = NULLIF(current_setting('app.institution_id', true), '')::uuid);
+-- Tenant isolation of each table, in the same migration (docs/tenancy.md): the statements printed by
+--   edumatrix-db tenancy sql students_platform students_platform_student
+--   edumatrix-db tenancy sql students_platform students_platform_contact
+-- (a Python migration calls edumatrix_db.database.tenancy.enable_tenant_isolation instead; the tests do).
 
 -- Access tracking: pgaudit's object audit logs every statement touching a table its role (rds_pgaudit) holds
 -- a privilege on. The catalog lists these tables as personal; `edumatrix-db audit` reports one without it.
