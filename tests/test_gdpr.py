@@ -155,3 +155,11 @@ def test_personal_data_without_a_ledger_is_refused_on_aws() -> None:
     key = resource("aws:kms/key:Key", "key", {"enableKeyRotation": True})
     violations = run([login, key], policies=gdpr_policy.POLICIES)
     assert list(by_policy(violations)) == ["gdpr-erasure-ledger-declared"]
+
+
+def test_a_region_stack_uses_its_primarys_ledger_and_credentials() -> None:
+    from config.loader import load_stack
+
+    region = load_stack("prod-eu-west-1")
+    assert (region.erasure_ledger_table, region.credentials_prefix) == ("edumatrix-prod-gdpr-erasure-ledger",
+                                                                        "edumatrix-prod")

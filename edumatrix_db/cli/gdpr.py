@@ -92,7 +92,7 @@ def _targets(args: argparse.Namespace, settings: StackSettings, services: tuple[
 
     client = boto3.client("secretsmanager", region_name=settings.aws_region)
     ca = str(PROJECT_ROOT / settings.instance.ca_bundle_path)
-    return gdpr.stack_targets(settings.name_prefix, services, client, ca)
+    return gdpr.stack_targets(settings.credentials_prefix, services, client, ca)
 
 
 def run_gdpr_command(args: argparse.Namespace) -> int:

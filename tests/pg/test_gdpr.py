@@ -379,3 +379,15 @@ def test_the_ledger_command_lists_who_asked_to_erase_whom_and_who_confirmed(
     (entry,) = [r for r in json.loads(capsys.readouterr().out) if r["subject"] == str(subject)]
     assert (entry["action"], entry["requested_by"], list(entry["confirmed"])) == ("erase", "dpo",
                                                                                  ["students_platform"])
+
+
+def test_the_replay_command_runs_the_recorded_erasures_again(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], capsys: pytest.CaptureFixture[str]
+) -> None:
+    subject, _ = people
+    assert cli(contracts, "erase", str(subject), "--services", "students_platform") == 0
+    seed(contracts, subject)  # as a restore from before the erasure would bring the person back
+    root = str(contracts.server.root)
+    assert main(["gdpr", "replay", "students_platform", "local", "--root", root]) == 0
+    assert rows_of(contracts, subject)["students_platform_student"] == 0
+    assert "erasure(s) replayed" in capsys.readouterr().err
