@@ -15,14 +15,21 @@ Per service (`feedback` as the example):
 - `feedback_app`      LOGIN; USAGE on the schema; SELECT/INSERT/UPDATE/DELETE on tables; USAGE/SELECT on
   sequences; EXECUTE on functions. Statement timeout from the catalog (spec: 5 s transaction default).
 - `feedback_readonly` LOGIN; USAGE on the schema; SELECT on tables and sequences.
-No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION; only the login roles get
-CONNECT on the database; nobody gets TEMPORARY. PUBLIC holds nothing on the service's schema and objects.
+No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION (one exception below); only the
+login roles get CONNECT on the database; nobody gets TEMPORARY. PUBLIC holds nothing on the service's schema
+and objects.
+
+A service holding personal data (catalog `personal_tables`, docs/gdpr.md) has two more: `feedback_gdpr`
+(LOGIN: EXECUTE on the GDPR contract functions, nothing else) and `feedback_gdpr_definer` (NOLOGIN, BYPASSRLS,
+owns those SECURITY DEFINER functions; SELECT/UPDATE/DELETE on its own schema's tables only), see `_gdpr_access`.
 
 Platform roles (`PlatformAccess`, docs/platform-roles.md): the platform's own logins, never used by a
 service: `edumatrix_ops` (audit and metrics: member of `pg_monitor`, no data access), `edumatrix_data_mover`
-(restore, extraction copy, GDPR: BYPASSRLS, member of `pg_read_all_data` and `pg_write_all_data`) and one
+(restore, extraction copy: BYPASSRLS, member of `pg_read_all_data` and `pg_write_all_data`), one
 replication login per purpose (`edumatrix_extraction_replicator`, `edumatrix_cdc_replicator`; REPLICATION
-locally, membership in `rds_replication` on RDS, where the attribute cannot be granted).
+locally, membership in `rds_replication` on RDS, where the attribute cannot be granted), and pgaudit's
+object-audit role `rds_pgaudit` (NOLOGIN; SELECT on the personal tables, granted outside this model's
+schema-wide grants and judged by the read-back).
 
 Database level: PUBLIC loses CONNECT and TEMPORARY on the database and everything on schema `public`;
 default EXECUTE on functions is revoked from PUBLIC for each owner role. Extensions: `pgcrypto` (column

@@ -603,7 +603,7 @@ class LocalServer:
     def connections(self, model: AccessModel) -> dict[str, Any]:
         """The shape other teams build on:
         {"admin": URI, "database": NAME, "services": {SERVICE: {"schema": NAME,
-         "roles": {"migrator": URI, "app": URI, "readonly": URI}}}}"""
+         "roles": {"migrator": URI, "app": URI, "readonly": URI[, "gdpr": URI]}}}}  (gdpr: docs/gdpr.md)"""
         pw = self.passwords()
         return {
             "admin": self.admin_uri(),
