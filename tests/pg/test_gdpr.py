@@ -22,7 +22,7 @@ from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.drift import evaluate
 from edumatrix_db.database.tenancy import enable_tenant_isolation
-from edumatrix_db.ops import gdpr
+from edumatrix_db.ops import gdpr, migrate
 from edumatrix_db.ops.ledger import FileLedger, requests
 from tests.pg.conftest import Postgres
 
@@ -392,3 +392,33 @@ def test_the_replay_command_runs_the_recorded_erasures_again(
     assert main(["gdpr", "replay", "students_platform", "local", "--root", root]) == 0
     assert rows_of(contracts, subject)["students_platform_student"] == 0
     assert "erasure(s) replayed" in capsys.readouterr().err
+
+
+@pytest.fixture
+def feedback_at_head(pg: Postgres) -> Iterator[Postgres]:
+    """feedback's real migrations (migrations/feedback, 0005 is its GDPR contract), downgraded afterwards."""
+    uri = pg.uri("feedback", "migrator")
+    migrate.upgrade("feedback", uri)
+    try:
+        yield pg
+    finally:
+        migrate.downgrade("feedback", uri, "base")
+
+
+def test_feedbacks_own_migration_implements_the_contract(feedback_at_head: Postgres, ledger: FileLedger) -> None:
+    pg = feedback_at_head
+    author, other = uuid.uuid4(), uuid.uuid4()
+    with pg.superuser() as su:
+        for person in (author, other):
+            for inst in INSTITUTIONS:
+                su.execute("INSERT INTO feedback_schema.feedback_entry (institution_id, author_id, subject, rating) "
+                           "VALUES (%s, %s, 'course', 4)", [inst, person])
+    report = gdpr.erase(str(author), gdpr.Orchestration(pg.model, targets(pg), ledger, ["feedback"]))
+    assert [(s.service, s.status, s.result) for s in report.steps] == [
+        ("feedback", "done", {"feedback_entry": 2, "feedback_response": 0})]
+    with pg.superuser() as su:
+        left = su.execute("SELECT author_id, count(*) FROM feedback_schema.feedback_entry GROUP BY 1").fetchall()
+    assert left == [(other, 2)]
+    with pg.admin() as conn:
+        assert [d for d in evaluate(read_catalog(conn, pg.model), pg.model) if d.rule == "gdpr"
+                and d.service == "feedback"] == []
