@@ -279,3 +279,24 @@ def test_a_stacks_database_and_idle_timeout_reach_the_model() -> None:
     model = model_for_settings(settings.model_copy(update={"instance": instance}))
     assert model.database == "otherdb"
     assert {r.settings().get("idle_in_transaction_session_timeout") for r in model.roles if r.login} == {"30000"}
+
+
+def test_a_gdpr_login_may_connect_and_use_its_schema_and_holds_no_table_privilege(model) -> None:
+    for s in model.services:
+        if not s.personal_tables:
+            continue
+        gdpr = f"{s.service}_gdpr"
+        assert {(g.object_type, g.schema, g.privileges) for g in s.grants if g.role == gdpr} == {
+            (ObjectType.DATABASE, None, frozenset({"CONNECT"})), (ObjectType.SCHEMA, s.schema, frozenset({"USAGE"}))}
+        assert {(d.owner, d.object_type, d.privileges) for d in s.default_privileges if d.role == gdpr} == {
+            (f"{s.service}_gdpr_definer", ObjectType.FUNCTION, frozenset({"EXECUTE"}))}
+
+
+def test_a_gdpr_definer_reaches_only_its_own_schema(model) -> None:
+    for s in model.services:
+        definer = f"{s.service}_gdpr_definer"
+        grants = [g for g in model.all_grants() if g.role == definer]
+        assert all(g.schema == s.schema for g in grants)
+        assert [m.group for m in model.all_memberships() if m.member == definer] == []
+        assert [m.member for m in model.all_memberships() if m.group == definer] == (
+            [s.owner] if s.personal_tables else [])
