@@ -22,7 +22,7 @@ from edumatrix_db.cli import main
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.drift import evaluate
 from edumatrix_db.database.tenancy import enable_tenant_isolation
-from edumatrix_db.ops import gdpr, migrate
+from edumatrix_db.ops import gdpr
 from edumatrix_db.ops.ledger import FileLedger, requests
 from tests.pg.conftest import Postgres
 
@@ -394,19 +394,8 @@ def test_the_replay_command_runs_the_recorded_erasures_again(
     assert "erasure(s) replayed" in capsys.readouterr().err
 
 
-@pytest.fixture
-def feedback_at_head(pg: Postgres) -> Iterator[Postgres]:
-    """feedback's real migrations (migrations/feedback, 0005 is its GDPR contract), downgraded afterwards."""
-    uri = pg.uri("feedback", "migrator")
-    migrate.upgrade("feedback", uri)
-    try:
-        yield pg
-    finally:
-        migrate.downgrade("feedback", uri, "base")
-
-
-def test_feedbacks_own_migration_implements_the_contract(feedback_at_head: Postgres, ledger: FileLedger) -> None:
-    pg = feedback_at_head
+def test_feedbacks_own_migration_implements_the_contract(migrated: Postgres, ledger: FileLedger) -> None:
+    pg = migrated  # feedback's real migrations; 0005 is its GDPR contract
     author, other = uuid.uuid4(), uuid.uuid4()
     with pg.superuser() as su:
         for person in (author, other):
