@@ -77,13 +77,14 @@ def pgbench_path() -> str:
     raise SystemExit("pgbench not found: install postgresql-client (Debian: postgresql-client-15)")
 
 
-def run(pgbench: str, script: Path, uri: str, seconds: float, clients: int) -> float:
+def run(pgbench: str, script: Path, uri: str, seconds: float, clients: int, mode: str = "prepared") -> float:
+    """pgbench's tps for `script`; `mode` is its -M (query protocol): prepared, extended or simple."""
     out = subprocess.run(
         [
             pgbench,
             "-n",
             "-M",
-            "prepared",
+            mode,
             "-c",
             str(clients),
             "-T",

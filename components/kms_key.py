@@ -1,9 +1,8 @@
 """A customer-managed KMS key with rotation, usable by RDS, Performance Insights, Secrets Manager,
 CloudWatch Logs and AWS Backup in one region (spec 4.A: AES-256 at rest, keys rotated).
 
-Two purposes, two key policies: a `data` key (storage, secrets, logs: CloudWatch Logs may use it for this account's
-log groups) and an `alarms` key that only encrypts an alarm topic (CloudWatch alarms may use it to publish). The
-data key gives CloudWatch alarms nothing, so an alarm topic never shares a key with the data.
+CloudWatch alarms get nothing from this key: an alarm topic has a key of its own (components/alarm_topic.py), so
+the topic never shares a key with the data.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -26,17 +24,12 @@ class PlatformKeyArgs:
     # Days KMS waits before deleting a scheduled key (7-30): the longest grace by default.
     deletion_window_days: int = 30
     alias: str | None = None
-    purpose: Literal["data", "alarms"] = "data"
 
 
-KeyPurpose = Literal["data", "alarms"]
-
-
-def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "amazonaws.com",
-               purpose: KeyPurpose = "data") -> str:
-    """Key policy: the account administers the key through IAM (RDS, Secrets Manager, PI and Backup use it via
-    IAM + kms:ViaService); a data key lets CloudWatch Logs use it for this account's log groups in this region;
-    an alarms key lets this account's CloudWatch alarms publish to the topic it encrypts, and nothing else."""
+def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "amazonaws.com") -> str:
+    """Key policy: the account administers the key through IAM; CloudWatch Logs may use it for this
+    account's log groups in this region (RDS, Secrets Manager, PI and Backup use it via IAM + kms:ViaService).
+    Alarm topics have a key of their own (components/alarm_topic.py): CloudWatch never uses this one."""
     admin = {
         "Sid": "AccountAdministersThroughIam",
         "Effect": "Allow",
@@ -44,16 +37,6 @@ def key_policy(account_id: str, partition: str, region: str, dns_suffix: str = "
         "Action": "kms:*",
         "Resource": "*",
     }
-    if purpose == "alarms":
-        return json.dumps({"Version": "2012-10-17", "Statement": [admin, {
-            # Lag alarms publish to the SNS topic this key encrypts (components/lag_alarms.py).
-            "Sid": "CloudWatchAlarmsPublishToTheAlarmTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }]})
     return json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -90,7 +73,7 @@ class PlatformKey(pulumi.ComponentResource):
         region = (pulumi.Output.from_input(args.region) if args.region
                   else aws.get_region_output(opts=invoke_opts).region)
         policy = pulumi.Output.all(identity.account_id, partition.partition, region, partition.dns_suffix).apply(
-            lambda v: key_policy(v[0], v[1], v[2], v[3], args.purpose)
+            lambda v: key_policy(v[0], v[1], v[2], v[3])
         )
         self.key = aws.kms.Key(
             f"{name}-key",

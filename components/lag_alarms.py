@@ -9,8 +9,8 @@ evaluation (`treat_missing_data=missing`) instead of paging: the alarm pages on 
 data-sync method) is not a CloudWatch metric: it is read from `pg_stat_replication` / `pg_replication_slots` on
 the publisher (see docs/failover-runbook.md).
 
-The topic the alarms page is encrypted with a key of its own (`PlatformKey` purpose `alarms`), whose policy lets
-CloudWatch alarms use it and nothing else; the data key grants CloudWatch alarms nothing.
+The alarms page the region's alarm topic (components/alarm_topic.py, under a key of its own) unless the stack
+names another topic.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.kms_key import PlatformKey, PlatformKeyArgs
 from config.settings import LagAlarmSettings
 
 REPLICA_LAG_METRIC = "ReplicaLag"
@@ -31,32 +30,18 @@ PERIOD_SECONDS = 60  # RDS publishes ReplicaLag once a minute
 
 @dataclass(frozen=True)
 class ReplicaLagAlarmsArgs:
-    """One alarm per replica identifier; pages `alarm_topic_arn` or a topic declared here (under its own key)."""
+    """One alarm per replica identifier; pages `settings.alarm_topic_arn` if the stack names one, else
+    `topic_arn` (the region's `AlarmTopic`)."""
 
     replica_identifiers: Sequence[pulumi.Input[str]]
     settings: LagAlarmSettings
+    topic_arn: pulumi.Input[str]
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def alarm_topic(parent: pulumi.Resource, topic_name: str, key_name: str, what: str, *, region: str | None = None,
-                tags: Mapping[str, str] | None = None) -> pulumi.Output[str]:
-    """An SNS topic for CloudWatch alarms, encrypted with a key of its own (`PlatformKey` purpose `alarms`): the
-    key lets CloudWatch alarms publish and serves nothing else. Returns the topic's ARN."""
-    child = pulumi.ResourceOptions(parent=parent)
-    key = PlatformKey(key_name, PlatformKeyArgs(
-        description=f"{topic_name}: the topic {what} page (CloudWatch alarms publish with it)",
-        alias=key_name.removesuffix("-kms"),
-        purpose="alarms",
-        region=region,
-        tags=dict(tags or {}),
-    ), opts=child)
-    topic = aws.sns.Topic(topic_name, kms_master_key_id=key.arn, region=region, tags=dict(tags or {}), opts=child)
-    return topic.arn
-
-
 class ReplicaLagAlarms(pulumi.ComponentResource):
-    """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica and the topic it pages."""
+    """`edumatrix:monitoring:ReplicaLagAlarms`: a `ReplicaLag` alarm per replica."""
 
     topic_arn: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
@@ -66,11 +51,7 @@ class ReplicaLagAlarms(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         settings = args.settings
-        if settings.alarm_topic_arn:
-            self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn)
-        else:
-            self.topic_arn = alarm_topic(self, f"{name}-topic", f"{name}-kms", "the replica-lag alarms",
-                                         region=args.region, tags=tags)
+        self.topic_arn = pulumi.Output.from_input(settings.alarm_topic_arn or args.topic_arn)
         alarms = [
             aws.cloudwatch.MetricAlarm(
                 f"{name}-{index}",

@@ -30,6 +30,14 @@ class DatabaseNetworkArgs:
                    allowed_cidrs=network.allowed_cidrs, port=port, tags=tags, region=region)
 
 
+def client_sources(security_group_ids: Sequence[str], cidrs: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """The allowed clients as (name suffix, ingress-rule source argument) pairs: one rule per source."""
+    return [
+        *((f"sg-{i}", {"referenced_security_group_id": g}) for i, g in enumerate(security_group_ids)),
+        *((f"cidr-{i}", {"cidr_ipv4": c}) for i, c in enumerate(cidrs)),
+    ]
+
+
 class DatabaseNetwork(pulumi.ComponentResource):
     """`edumatrix:network:DatabaseNetwork`: subnet group + security group with explicit ingress rules."""
 
@@ -60,11 +68,7 @@ class DatabaseNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        sources: list[tuple[str, dict[str, str]]] = [
-            *((f"sg-{i}", {"referenced_security_group_id": g}) for i, g in enumerate(args.allowed_security_group_ids)),
-            *((f"cidr-{i}", {"cidr_ipv4": c}) for i, c in enumerate(args.allowed_cidrs)),
-        ]
-        for suffix, source in sources:
+        for suffix, source in client_sources(args.allowed_security_group_ids, args.allowed_cidrs):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-from-{suffix}",
                 security_group_id=group.id,

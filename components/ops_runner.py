@@ -36,7 +36,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.lag_alarms import alarm_topic
 from config.settings import OPS_RUNNER_RUNTIME, OpsRunnerSettings
 
 HANDLER = "edumatrix_db.ops.runner.handler"
@@ -105,11 +104,12 @@ class OpsRunnerArgs:
     """The platform CMK: log group, dead-letter queue, environment, the secret and (when declared) the topic."""
     package: Path
     """The zip `make runner-package` builds; a missing file is reported as a warning (plans still work)."""
+    alarm_topic_arn: pulumi.Input[str]
+    """What the runner's alarms page: the region's AlarmTopic (components/alarm_topic.py) or the stack's own."""
     model: Mapping[str, Any] = field(default_factory=dict)
     """The access model's stack inputs (`database`, `idleInTransactionMs`, `services` overrides) for the audit."""
     schedules: Sequence[ScheduledJob] = ()
     event_routes: Sequence[EventRoute] = ()
-    alarm_topic_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -310,12 +310,7 @@ class OpsRunner(pulumi.ComponentResource):
 
         # -- alarms ----------------------------------------------------------------------------------------
         interval_seconds = settings.audit_every_minutes * 60  # the audit's schedule (components/platform.py)
-        if args.alarm_topic_arn is not None:
-            topic_arn = pulumi.Output.from_input(args.alarm_topic_arn)
-        else:
-            # Under a key of its own: the data key gives CloudWatch alarms nothing (components/kms_key.py).
-            topic_arn = alarm_topic(self, f"{name}-alarms", f"{name}-alarms-kms", "the ops runner's alarms",
-                                    tags=tags)
+        topic_arn = pulumi.Output.from_input(args.alarm_topic_arn)
         def alarm(suffix: str, description: str, **metric: Any) -> None:
             aws.cloudwatch.MetricAlarm(f"{name}-{suffix}", alarm_description=description, evaluation_periods=1,
                                        alarm_actions=[topic_arn], ok_actions=[topic_arn], tags=tags, opts=child,

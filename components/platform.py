@@ -11,6 +11,9 @@ from typing import Any
 import pulumi
 import pulumi_postgresql as postgresql
 
+from components.alarm_topic import AlarmTopic, AlarmTopicArgs
+from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
+from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
@@ -25,7 +28,10 @@ from components.secrets import Rotation, RotationSchedule, master_secret_name, r
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import model_for_settings
+from config.connections import effective_proxy_mode, proxy_pools
 from config.loader import PROJECT_ROOT
+from config.monitoring import instance_memory_gib
+from config.naming import RoleKind
 from config.regions import partition_of
 from config.settings import PROJECT, StackSettings, stack_name_prefix
 
@@ -80,6 +86,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         tags=settings.base_tags(),
     ))
     rotation = Rotation(rotator.function_arn, settings.secrets.rotation_days)
+    topic = alarm_topic(settings)
     ca_bundle = PROJECT_ROOT / settings.instance.ca_bundle_path
     if not ca_bundle.is_file():
         pulumi.log.warn(
@@ -146,7 +153,9 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         "engineVersionActual": shared.engine_version_actual,
         "parameterFamily": settings.instance.parameter_family,
         "backupRetentionDays": settings.instance.backup_retention_days,
+        "alarmTopicArn": topic.arn,
     })
+    replicas = None
     if settings.replicas.count > 0:
         replicas = ReadReplicas(
             f"{settings.name_prefix}-replicas",
@@ -159,6 +168,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                 parameter_group_name=shared.parameter_group_name,
                 subnet_group_name=shared.subnet_group_name,
                 security_group_id=shared.security_group_id,
+                alarm_topic_arn=topic.arn,
                 monitoring_role_arn=shared.monitoring_role_arn,
                 tags=settings.base_tags(),
                 region=settings.aws_region,
@@ -168,10 +178,35 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None)
+    outputs["connections"] = layer.connections  # what service stacks read (StackReference)
+    outputs["dnsZoneId"] = layer.zone_id
+    outputs["proxyNames"] = layer.proxy_names
+    memory = instance_memory_gib(settings.instance.instance_class, settings.alarms)
+    assert memory is not None  # the loader refuses a class it cannot size
+    alarms = DatabaseAlarms(f"{settings.name_prefix}-alarms-db", DatabaseAlarmsArgs(
+        name_prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        settings=settings.alarms,
+        topic_arn=topic.arn,
+        instance_identifier=shared.identifier,
+        instance_memory_gib=memory,
+        allocated_storage_gb=settings.instance.allocated_storage_gb,
+        max_allocated_storage_gb=settings.instance.max_allocated_storage_gb,
+        max_connections=settings.instance.max_connections,
+        services=settings.catalog().names,
+        postgresql_log_group=f"/aws/rds/instance/{settings.instance_identifier}/postgresql",
+        proxy_names=layer.proxy_names,
+        endpoint_names=layer.endpoint_names,
+        replica_identifiers=replicas.identifiers if replicas else (),
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
+    outputs["alarmNames"] = alarms.alarm_names
     if settings.ops_runner.enabled:
-        topic = settings.ops_runner.alarm_topic_arn or (replicas.alarm_topic_arn if settings.replicas.count else None)
         assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
-        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn, topic)
+        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
+                                    settings.ops_runner.alarm_topic_arn or topic.arn)
         outputs["opsRunnerFunctionName"] = runner.function_name
     return outputs
 
@@ -185,11 +220,12 @@ def declare_maintenance(settings: StackSettings, provider: postgresql.Provider,
 
 
 def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_arn: pulumi.Input[str],
-                       alarm_topic_arn: pulumi.Input[str] | None) -> OpsRunner:
+                       alarm_topic_arn: pulumi.Input[str]) -> OpsRunner:
     """The ops runner of a primary stack, in the shared instance's VPC, beside the database.
 
-    Its routes: every `auditEveryMinutes` the audit (a schedule); after an availability, failover or recovery
-    event of the shared instance, `ping` (the runner reconnects through the new primary and says so). Another
+    Its routes: every `auditEveryMinutes` the audit and every minute the metrics (schedules); after an
+    availability, failover or recovery event of the shared instance, `ping` (the runner reconnects through the
+    new primary and says so). Another
     issue adds its job to edumatrix_db/ops/runner.py and a `ScheduledJob` or `EventRoute` here (README, "The
     ops runner").
     """
@@ -198,6 +234,14 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         name="audit", job="audit", expression=f"rate({every} minutes)",
         description="The isolation audit (edumatrix_db/ops/audit.py) inside the VPC",
         max_event_age_seconds=min(every * 60, 86_400),
+    )
+    # The collector's per-service figures (edumatrix_db/ops/metrics.py), every minute: the alarms on them
+    # (components/database_alarms.py) evaluate one-minute periods. A sample that could not start within its
+    # minute is dropped: the next one is due.
+    metrics = ScheduledJob(
+        name="metrics", job="metrics", expression="rate(1 minute)",
+        description="Per-service metrics (connections, statements, query time, pool use, schema sizes)",
+        max_event_age_seconds=60,
     )
     # a primary AWS stack: the loader guarantees both
     assert settings.network is not None
@@ -232,13 +276,62 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 "idleInTransactionMs": settings.instance.idle_in_transaction_session_timeout_ms,
                 "services": {name: override.patch() for name, override in settings.services.items()},
             },
-            schedules=[audit],
+            schedules=[audit, metrics],
             event_routes=[instance_events],
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
         ),
         opts=pulumi.ResourceOptions(depends_on=[shared]),
     )
+
+
+def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: dict[str, Any],
+                     reader_addresses: pulumi.Output[list[str]] | None) -> ConnectionLayer:
+    """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings."""
+    assert settings.network is not None
+    catalog = settings.catalog()
+    mode = effective_proxy_mode(settings)
+    inst = settings.instance
+    logins = []
+    for spec in catalog:
+        limits = spec.connection_limits()
+        logins.append(ServiceLogins(
+            service=spec.name,
+            roles={k: spec.role(k) for k in (RoleKind.MIGRATOR, RoleKind.APP, RoleKind.READONLY)},
+            secret_arns={RoleKind(k): secret.arn for k, secret in schemas[spec.name].secrets.items()},
+            pool_sizes={k: limits[k] for k in (RoleKind.APP, RoleKind.READONLY)},
+            statement_timeout_ms=spec.statement_timeout_ms,
+        ))
+    return ConnectionLayer(f"{settings.name_prefix}-connections", ConnectionLayerArgs(
+        name_prefix=settings.name_prefix,
+        mode=mode,
+        pools=proxy_pools(catalog, mode=mode, max_connections=inst.max_connections,
+                          reserved=inst.reserved_connections, idle_pool_percent=settings.connections.idle_pool_percent),
+        settings=settings.connections,
+        services=logins,
+        network=settings.network,
+        instance_identifier=shared.identifier,
+        instance_address=shared.address,
+        instance_security_group_id=shared.security_group_id,
+        port=inst.port,
+        database=inst.database_name,
+        kms_key_arn=shared.kms_key_arn,
+        zone_name=settings.connections.dns_zone or f"{settings.stack}.db.edumatrix.internal",
+        reader_addresses=reader_addresses,
+        replica_count=settings.replicas.count,
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared]))
+
+
+def alarm_topic(settings: StackSettings) -> AlarmTopic:
+    """The stack's alarm topic, in its region: every alarm and RDS event subscription of the stack pages it."""
+    return AlarmTopic(f"{settings.name_prefix}-alarms", AlarmTopicArgs(
+        topic_name=f"{settings.name_prefix}-alarms",
+        subscriptions=settings.alarms.subscriptions,
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ))
 
 
 def primary_stack_reference_name(settings: StackSettings) -> str:
@@ -256,6 +349,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
     assert settings.network is not None
     assert settings.aws_region is not None
     primary = pulumi.StackReference(primary_stack_reference_name(settings))
+    topic = alarm_topic(settings)
     replica = RegionReplica(
         settings.name_prefix,
         RegionReplicaArgs(
@@ -266,6 +360,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
             instance=settings.replica_instance(),
             network=settings.network,
             settings=settings.region,
+            alarm_topic_arn=topic.arn,
             tags=settings.base_tags(),
         ),
     )
@@ -285,6 +380,7 @@ def declare_region(settings: StackSettings) -> dict[str, Any]:
         "lagThresholdSeconds": settings.region.lag_threshold_seconds,
         # The credentials a promoted region needs, in this region: copies of the primary stack's secrets.
         **region_credentials(settings, primary),
+        "alarmTopicArn": topic.arn,
     }
     if not settings.region.promote:
         outputs["replicationSourceArn"] = primary.require_output("arn")

@@ -55,8 +55,9 @@ class PlatformRoles(pulumi.ComponentResource):
             )
         for g in platform.grants:  # one after another: they all touch the database's ACL row
             previous = postgresql.Grant(
-                f"{name}-{kinds[g.role]}-{g.object_type.value}",
+                f"{name}-{kinds[g.role]}-{g.object_type.value}" + (f"-{g.schema}" if g.schema else ""),
                 database=g.database,
+                schema=g.schema,
                 role=g.role,
                 object_type=g.object_type.value,
                 privileges=sorted(g.privileges),

@@ -31,6 +31,7 @@ class ReadReplicasArgs:
     parameter_group_name: pulumi.Input[str]  # the primary's group: same family, same parameters
     subnet_group_name: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]  # the region's AlarmTopic: what the lag alarms page
     monitoring_role_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     region: str | None = None
@@ -90,6 +91,7 @@ class ReadReplicas(pulumi.ComponentResource):
         alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
             replica_identifiers=[replica.identifier for replica in self.replicas],
             settings=args.replicas,
+            topic_arn=args.alarm_topic_arn,
             region=args.region,
             tags=tags,
         ), opts=pulumi.ResourceOptions(parent=self))

@@ -46,6 +46,7 @@ class RegionReplicaArgs:
     instance: InstanceSettings  # the primary's instance settings with this region's overrides
     network: NetworkSettings  # a VPC in `region`
     settings: RegionSettings
+    alarm_topic_arn: pulumi.Input[str]  # this region's AlarmTopic: what the lag alarms page
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -134,6 +135,7 @@ class RegionReplica(pulumi.ComponentResource):
             alarms = ReplicaLagAlarms(f"{name}-lag", ReplicaLagAlarmsArgs(
                 replica_identifiers=[self.instance.identifier],
                 settings=args.settings,
+                topic_arn=args.alarm_topic_arn,
                 region=region,
                 tags=tags,
             ), opts=child)

@@ -600,7 +600,11 @@ def platform_access(
     ]
     if not replication_attribute:
         memberships += [Membership(extraction, "rds_replication"), Membership(cdc, "rds_replication")]
-    grants = tuple(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles if r.login)
+    grants = (
+        *(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles if r.login),
+        # The metrics job reads pg_stat_statements, which lives in the shared `extensions` schema.
+        Grant(ops, ObjectType.SCHEMA, database, frozenset({"USAGE"}), EXTENSIONS_SCHEMA),
+    )
     access = PlatformAccess(roles=roles, memberships=tuple(memberships), grants=grants)
     check_platform_access(access)
     return access
@@ -636,7 +640,9 @@ def build_access_model(
         Grant(PUBLIC, ObjectType.DATABASE, database, frozenset()),
         Grant(PUBLIC, ObjectType.SCHEMA, database, frozenset(), "public"),
     )
-    extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"))
+    # pg_stat_statements: per-service query time and statement rates for the metrics collector (ops/metrics.py).
+    extensions = (Extension("pgcrypto", EXTENSIONS_SCHEMA), Extension("pgaudit"),
+                  Extension("pg_stat_statements", EXTENSIONS_SCHEMA))
     return AccessModel(
         database=database,
         services=services,

@@ -34,7 +34,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
 from config.catalog import load_catalog
+from config.connections import connection_problems
 from config.errors import ConfigError, Problem, SettingError
+from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
 from config.regions import REGION_KEY, region_problems, resolve_region_stack, secret_replica_problems
 from config.settings import NAMESPACE, Environment, Model, StackSettings
@@ -238,6 +240,8 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
             problems.append(Problem(src, f"{ns}:opsRunner.enabled", "the isolation audit cannot be off in prod",
                                     "remove the key (the default is true); only dev may turn it off"))
     problems.extend(stack_problems(settings))
+    problems.extend(monitoring_problems(settings))
+    problems.extend(connection_problems(settings))
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()

@@ -105,6 +105,12 @@ def schema_name(service: str) -> str:
     return check_identifier(f"{service}_schema", "schema name")
 
 
+def version_table_name(service: str) -> str:
+    """`<service>_schema_version`: the table in the service's schema where its migrations (Alembic) record the
+    applied revision. Platform bookkeeping, not tenant data: the audit exempts it from tenant isolation."""
+    return check_identifier(f"{service}_schema_version", "version table")
+
+
 def role_name(service: str, kind: RoleKind | str) -> str:
     """`<service>_<kind>`, e.g. `feedback_app`."""
     return check_identifier(f"{service}_{RoleKind(kind).value}", "role name")

@@ -531,8 +531,136 @@ class OpsRunnerSettings(Model):
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> OpsRunnerSettings:
         if self.timeout_seconds >= self.audit_every_minutes * 60:
-            raise ValueError(f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
-                             f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)")
+            raise SettingError(
+                f"timeoutSeconds ({self.timeout_seconds}) must be shorter than the audit interval "
+                f"(auditEveryMinutes {self.audit_every_minutes} = {self.audit_every_minutes * 60} s)",
+                "lower timeoutSeconds or raise auditEveryMinutes", key="timeoutSeconds")
+        return self
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:(sqs|lambda):[a-z0-9-]+:\d{12}:[A-Za-z0-9_:.-]+$")
+
+
+class Subscription(Model):
+    """Who is paged: one SNS subscription of the alarm topic."""
+
+    protocol: Literal["email", "sms", "https", "sqs", "lambda"]
+    endpoint: Annotated[str, Field(min_length=3, max_length=2048)]
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> Subscription:
+        ok = {
+            "email": bool(_EMAIL.match(self.endpoint)),
+            "sms": bool(_E164.match(self.endpoint)),
+            "https": self.endpoint.startswith("https://"),
+            "sqs": bool(_ARN.match(self.endpoint)) and ":sqs:" in self.endpoint,
+            "lambda": bool(_ARN.match(self.endpoint)) and ":lambda:" in self.endpoint,
+        }[self.protocol]
+        if not ok:
+            expected = {"email": "an e-mail address", "sms": "an E.164 phone number (+4915112345678)",
+                        "https": "an https:// URL", "sqs": "an SQS queue ARN", "lambda": "a Lambda function ARN"}
+            raise SettingError(f"endpoint {self.endpoint!r} is not {expected[self.protocol]} ({self.protocol})",
+                               f"give {expected[self.protocol]}, or the protocol that fits this endpoint",
+                               key="endpoint")
+        return self
+
+
+class AlarmSettings(Model):
+    """The alarm topic and the thresholds of every trigger (spec 2.A, 3.A, 4.B)."""
+
+    # Who the alarm topic pages. Prod must name at least one (an alarm nobody receives is not an alarm).
+    subscriptions: tuple[Subscription, ...] = ()
+    # 3.A performance: cpu "> 70% sustained": above the threshold for `cpuSustainedMinutes`.
+    cpu_percent: Annotated[float, Field(gt=0, le=100)] = 70
+    cpu_sustained_minutes: Annotated[int, Field(ge=5, le=60)] = 15
+    # 3.A memory "> 80% usage": FreeableMemory below (100 - memoryUsedPercent) % of the class's memory.
+    memory_used_percent: Annotated[float, Field(gt=0, lt=100)] = 80
+    # The class's memory when INSTANCE_MEMORY_GIB does not know the class.
+    instance_memory_gb: Annotated[float | None, Field(gt=0, le=4096)] = None
+    # 3.A connections "> 75% pool": DatabaseConnections above this share of max_connections.
+    connections_percent: Annotated[float, Field(gt=0, le=100)] = 75
+    # 2.A alerts "80% pool utilization": proxy borrowed / allowed connections, and each service's share of its
+    # own pool (the collector's PoolUtilization metric).
+    pool_utilization_percent: Annotated[float, Field(gt=0, le=100)] = 80
+    # 2.A "wait time": the proxy's borrow latency. The spec's 30 s is the hard cap (connectionBorrowTimeout);
+    # the alarm warns long before clients time out. No spec value: 1 s, a thirtieth of the cap.
+    borrow_latency_ms: Annotated[int, Field(ge=1, le=30_000)] = 1000
+    # 3.A queryTime "> 100ms average", per service (the collector's AverageQueryTime).
+    query_time_ms: Annotated[float, Field(gt=0, le=60_000)] = 100
+    # Pinned proxy connections defeat pooling (SET, advisory locks, LISTEN, ...). No spec value: a quarter of
+    # the borrowed connections pinned for 15 minutes means a service keeps session state.
+    pinned_percent: Annotated[float, Field(gt=0, le=100)] = 25
+    # 3.A capacity "> 80% used": FreeStorageSpace below (100 - storageUsedPercent) % of allocatedStorageGb,
+    # and the database's size above storageUsedPercent % of maxAllocatedStorageGb (autoscaling's ceiling).
+    storage_used_percent: Annotated[float, Field(gt=0, lt=100)] = 80
+    # 3.A growth "> 10% monthly", judged on a 7-day rate (an alarm cannot look back further).
+    growth_percent_per_month: Annotated[float, Field(gt=0, le=1000)] = 10
+    # 3.A wal "> 50GB size": TransactionLogsDiskUsage.
+    wal_gb: Annotated[float, Field(gt=0, le=65536)] = 50
+    # Logical replication slots hold WAL until consumed; a forgotten slot fills the disk. No spec value.
+    replication_slot_lag_gb: Annotated[float, Field(gt=0, le=65536)] = 10
+    replication_slot_disk_gb: Annotated[float, Field(gt=0, le=65536)] = 20
+    # Transaction ID wraparound: PostgreSQL stops accepting writes near 2^31 (2,147,483,647); AWS's guidance is
+    # to act at 1 billion ("Implement an early warning system for transaction ID wraparound in RDS for PostgreSQL").
+    max_used_transaction_ids: Annotated[int, Field(ge=100_000_000, le=2_000_000_000)] = 1_000_000_000
+    # 4.B security alerts, counted per 5 minutes from the exported PostgreSQL log.
+    failed_logins_per_5_minutes: Annotated[int, Field(ge=1, le=10_000)] = 5
+    privilege_changes_per_5_minutes: Annotated[int, Field(ge=1, le=10_000)] = 1
+    schema_changes_per_5_minutes: Annotated[int, Field(ge=1, le=10_000)] = 1
+    # 4.B "unusual access patterns": anomaly bands this many standard deviations wide.
+    anomaly_band_width: Annotated[float, Field(ge=1, le=10)] = 3
+    # RDS event subscriptions (failover, failure, low storage, configuration and security changes).
+    event_subscriptions: bool = True
+
+
+# The connection layer (spec 2.A pooling, 3.B "deploy database proxy layer", 5.B connection settings). Why a
+# shared proxy is the default: docs/connections.md, "Shared proxy or one per service".
+SPEC_POOL_WAIT_SECONDS = 30  # 2.A timeout "30 seconds max"
+SPEC_POOL_IDLE_SECONDS = 600  # 2.A idleTimeout "10 minutes"
+_DNS_NAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class ConnectionSettings(Model):
+    """How services connect: RDS Proxy mode, pool timeouts, retry policy, and the private DNS zone their
+    stable names live in (stack key `edumatrix-db:connections`)."""
+
+    # shared: one proxy, one READ_WRITE endpoint per service (per-service metrics through EndpointName);
+    # per-service: one proxy per service (per-service pool caps in the proxy; 9 of the 20 proxies a region
+    # allows, each billed per vCPU of the instance); none: services connect to the instance directly.
+    # Default (unset): shared in a primary AWS stack; none locally and in region stacks, which cannot have one.
+    proxy: Literal["shared", "per-service", "none"] | None = None
+    # RDS Proxy connectionBorrowTimeout: how long a client waits for a pooled connection (spec: 30 s max).
+    borrow_timeout_seconds: Annotated[int, Field(ge=1, le=SPEC_POOL_WAIT_SECONDS)] = SPEC_POOL_WAIT_SECONDS
+    # The services' own pool idle timeout (spec: 10 minutes), exported with the connection settings.
+    client_idle_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = SPEC_POOL_IDLE_SECONDS
+    # RDS Proxy idleClientTimeout (AWS: 1-28,800 s, default 1,800): longer than the clients' idle timeout, so
+    # clients close idle connections first instead of finding them cut by the proxy.
+    proxy_idle_client_timeout_seconds: Annotated[int, Field(ge=1, le=28_800)] = 1800
+    # Share of the proxy's pool it may keep open while idle (maxIdleConnectionsPercent = this % of
+    # maxConnectionsPercent).
+    idle_pool_percent: Annotated[int, Field(ge=0, le=100)] = 50
+    # Retry policy of the exported settings (spec 2.A "exponential backoff"): delay = min(cap, base * 2^n)
+    # with full jitter, at most `retryAttempts` attempts.
+    retry_base_ms: Annotated[int, Field(ge=10, le=10_000)] = 100
+    retry_cap_ms: Annotated[int, Field(ge=100, le=60_000)] = 5000
+    retry_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    # The private hosted zone of the stable per-service names; default `<stack>.db.edumatrix.internal`.
+    dns_zone: Annotated[str | None, Field(max_length=200, pattern=_DNS_NAME)] = None
+
+    @model_validator(mode="after")
+    def _timeouts_in_order(self) -> ConnectionSettings:
+        if self.proxy_idle_client_timeout_seconds <= self.client_idle_timeout_seconds:
+            raise SettingError(
+                f"proxyIdleClientTimeoutSeconds ({self.proxy_idle_client_timeout_seconds}) must be longer than "
+                f"clientIdleTimeoutSeconds ({self.client_idle_timeout_seconds}): clients close idle connections "
+                "first, the proxy never cuts one a client still counts as open",
+                f"raise proxyIdleClientTimeoutSeconds above {self.client_idle_timeout_seconds}",
+                key="proxyIdleClientTimeoutSeconds")
+        if self.retry_base_ms > self.retry_cap_ms:
+            raise SettingError(f"retryBaseMs ({self.retry_base_ms}) cannot exceed retryCapMs ({self.retry_cap_ms})",
+                               f"lower retryBaseMs to {self.retry_cap_ms} or less", key="retryBaseMs")
         return self
 
 
@@ -564,6 +692,8 @@ class StackSettings(Model):
     region: RegionSettings | None = None
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     ops_runner: OpsRunnerSettings = Field(default_factory=OpsRunnerSettings)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from policy import access, audit, aws_api, backup, encryption, gdpr, lambdas, rds, replication, tags
+from policy import access, audit, aws_api, backup, connections, encryption, gdpr, lambdas, rds, replication, tags
 from policy.base import PackPolicy
 
 PACK_NAME = "edumatrix-db"
@@ -27,6 +27,7 @@ POLICIES: list[PackPolicy] = [
     *lambdas.POLICIES,
     *tags.POLICIES,
     *aws_api.POLICIES,
+    *connections.POLICIES,
     *gdpr.POLICIES,
 ]
 

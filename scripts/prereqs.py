@@ -77,6 +77,10 @@ def _extension(name: str) -> Callable[[Layout], bool]:
     return present
 
 
+def _pgbouncer(_: Layout) -> bool:
+    return bool(shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin"))
+
+
 def _python_venv(_: Layout) -> bool:
     # Debian's python3 ships venv without ensurepip until python3-venv is installed.
     probe = subprocess.run([sys.executable, "-c", "import ensurepip, venv"], capture_output=True, check=False)
@@ -99,6 +103,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(f"postgresql-{PG_MAJOR}", "pg_stat_statements (query metrics)", _extension("pg_stat_statements")),
     Requirement(f"postgresql-{PG_MAJOR}-pgaudit", "pgaudit (audit logging, spec 4.A)", _extension("pgaudit")),
     Requirement(f"postgresql-{PG_MAJOR}-cron", "pg_cron (scheduled maintenance, spec 5.B)", _extension("pg_cron")),
+    Requirement("pgbouncer", "PgBouncer (the local pooler, like RDS Proxy in production)", _pgbouncer),
 )
 
 
@@ -124,8 +129,8 @@ def main(argv: Sequence[str] | None = None, *, layout_finder: Callable[[], Layou
 
     absent = missing(layout_finder())
     if not absent:
-        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements and python3-venv "
-            "are present")
+        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements, PgBouncer and "
+            "python3-venv are present")
         return 0
     packages = packages_of(absent)
     apt = apt_get or shutil.which("apt-get")

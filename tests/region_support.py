@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from config.loader import STACKS_DIR
 
@@ -57,3 +58,15 @@ def add_secret_replica_region(stacks_dir: Path, region: str, primary: str = "pro
     else:
         text += f"  edumatrix-db:secrets:\n    replicaRegions:\n      - {region}\n"
     path.write_text(text, encoding="utf-8")
+def data_key(recording: Any) -> Any:
+    """The stack's data key (storage, secrets, logs): the key of the instance's foundation (the alarm topic and
+    the credential copies in other regions have keys of their own)."""
+    by_urn = {r.urn: r for r in recording.resources}
+
+    def under_foundation(key: Any) -> bool:
+        parent = by_urn.get(key.parent)  # the PlatformKey component
+        grandparent = by_urn.get(parent.parent) if parent is not None else None
+        return grandparent is not None and grandparent.type == "edumatrix:database:InstanceFoundation"
+
+    (key,) = [r for r in recording.of_type("aws:kms/key:Key") if under_foundation(r)]
+    return key

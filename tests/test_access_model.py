@@ -108,8 +108,8 @@ def test_public_loses_the_database_and_schema_public_and_default_execute(model) 
         ]
 
 
-def test_pgcrypto_and_pgaudit_are_installed(model) -> None:
-    assert {e.name for e in model.extensions} == {"pgcrypto", "pgaudit"}
+def test_pgcrypto_pgaudit_and_pg_stat_statements_are_installed(model) -> None:
+    assert {e.name for e in model.extensions} == {"pgcrypto", "pgaudit", "pg_stat_statements"}
 
 
 def test_grant_rejects_privileges_that_do_not_exist_for_the_object_type() -> None:
@@ -225,7 +225,10 @@ def test_the_ops_login_monitors_and_holds_no_power_over_data(model) -> None:
     ops = model.platform.role("ops")
     assert {m.group for m in model.platform.memberships if m.member == ops.name} == {"pg_monitor"}
     assert (ops.bypass_row_level_security, ops.replication, ops.superuser, ops.create_role) == (False,) * 4
-    assert [g for g in model.all_grants() if g.role == ops.name and g.object_type is not ObjectType.DATABASE] == []
+    # beyond CONNECT: only USAGE on `extensions`, where pg_stat_statements' view lives (the metrics job)
+    beyond_connect = [(g.object_type, g.schema, g.privileges) for g in model.all_grants()
+                      if g.role == ops.name and g.object_type is not ObjectType.DATABASE]
+    assert beyond_connect == [(ObjectType.SCHEMA, "extensions", frozenset({"USAGE"}))]
 
 
 def test_only_the_data_mover_bypasses_rls_and_only_replicators_replicate(model) -> None:

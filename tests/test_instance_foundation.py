@@ -22,7 +22,8 @@ PART_RESOURCES = ("aws:kms/key:Key", "aws:rds/subnetGroup:SubnetGroup", "aws:ec2
 REGION = "eu-west-1"
 # Keys and security groups of other concerns: the alarm topic's key, the rotation function's security group, and
 # the keys the primary stack copies its credentials under in other regions.
-OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner")
+OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner",
+                "edumatrix:monitoring:AlarmTopic", "edumatrix:network:ConnectionLayer")
 
 
 def owned_elsewhere(recording: Recording, resource: RecordedResource) -> bool:
@@ -43,6 +44,7 @@ def descendants(recording: Recording, urn: str) -> list[RecordedResource]:
     return found
 
 
+# Components with keys, groups or roles of their own: the alarm topic's key, the proxy's group and role.
 def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource:
     owner = recording.one(owner_type)
     (foundation,) = [r for r in recording.children_of(owner.urn) if r.type == FOUNDATION]
@@ -52,8 +54,9 @@ def the_foundation_of(recording: Recording, owner_type: str) -> RecordedResource
 
 def assert_holds_every_part(recording: Recording, foundation: RecordedResource, name: str) -> None:
     """The five parts are the foundation's children; every key, network, parameter group and monitoring
-    role of the stack, and the instance's own log groups, are below it (but the alarm topic's key, the rotation
-    function's network, the credential copies' keys and the ops runner's security groups, roles and log group)."""
+    role of the stack, and the instance's own log groups, are below it (but the alarm topic's key, the proxy's
+    network and role, the rotation function's network, the credential copies' keys and the ops runner's security
+    groups, roles and log group)."""
     children = recording.children_of(foundation.urn)
     assert {(c.type, c.name) for c in children} == {(t, f"{name}-{s}") for t, s in PARTS.items()}
     below = {r.urn for r in descendants(recording, foundation.urn)}

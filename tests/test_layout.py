@@ -75,7 +75,7 @@ def test_the_console_script_and_python_dash_m_reach_the_same_command() -> None:
     assert result.returncode == 0
     listed = re.search(r"\{([a-z,-]+)\}", result.stdout)
     assert listed is not None
-    stable = {"plan", "check", "policy-config", "local", "tenancy", "migrate", "audit", "guard", "diff"}
+    stable = {"plan", "check", "policy-config", "local", "tenancy", "migrate", "audit", "guard", "diff", "metrics"}
     assert stable <= set(listed[1].split(","))
 
 

@@ -39,7 +39,7 @@ RUNNER_RESOURCES = Counter({
     ROLE: 2,                                             # execution role, scheduler role
     ROLE_POLICY: 2,
     FUNCTION: 1,
-    SCHEDULE: 1,
+    SCHEDULE: 2,                                         # the audit, the metrics
     "aws:cloudwatch/eventRule:EventRule": 1,
     "aws:cloudwatch/eventTarget:EventTarget": 1,
     "aws:lambda/permission:Permission": 1,
@@ -74,11 +74,7 @@ def statements(policy: RecordedResource) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("stack", ["prod", "staging", "dev"])
 def test_each_primary_stack_declares_the_runner_with_exactly_its_resources(plans, stack) -> None:
-    recording = plans[stack]
-    own_topic = 0 if recording.settings.replicas.count else 1  # without replicas: a topic of its own, under its own key
-    expected = RUNNER_RESOURCES + Counter({"aws:sns/topic:Topic": own_topic,
-                                           "edumatrix:security:PlatformKey": own_topic})
-    assert Counter(r.type for r in runner_children(recording)) == expected
+    assert Counter(r.type for r in runner_children(plans[stack])) == RUNNER_RESOURCES
 
 
 def test_the_local_and_region_stacks_have_no_runner(planner: Planner) -> None:
@@ -186,6 +182,15 @@ def test_the_audit_runs_on_a_schedule_whose_role_may_only_invoke_the_runner(plan
         "Resource": [function.props["arn"], function.props["arn"] + ":*"]}]
 
 
+def test_the_metrics_run_every_minute_and_a_late_run_is_dropped(plans) -> None:
+    recording = plans["prod"]
+    schedule = child(recording, "-metrics-schedule").inputs
+    assert schedule["scheduleExpression"] == "rate(1 minute)"
+    assert json.loads(schedule["target"]["input"]) == {"job": "metrics"}
+    assert schedule["target"]["arn"] == child(recording, "-function").props["arn"]
+    assert schedule["target"]["retryPolicy"]["maximumEventAgeInSeconds"] == 60
+
+
 def test_instance_events_reach_the_runner_wrapped_as_a_job(plans) -> None:
     recording = plans["prod"]
     rule = child(recording, "-instance-events")
@@ -197,16 +202,16 @@ def test_instance_events_reach_the_runner_wrapped_as_a_job(plans) -> None:
     assert (permission["principal"], permission["sourceArn"]) == ("events.amazonaws.com", rule.props["arn"])
 
 
-def test_alarms_page_the_replica_lag_topic_where_there_is_one_else_a_topic_of_the_runners_own(plans) -> None:
-    prod, dev = plans["prod"], plans["dev"]
-    for alarm in (r for r in runner_children(prod) if r.type == ALARM):
-        assert alarm.inputs["alarmActions"] == [prod.outputs["replicaLagAlarmTopicArn"]]
-    own = child(dev, "-alarms")
-    key = next(k for k in dev.of_type("aws:kms/key:Key") if k.props["arn"] == own.inputs["kmsMasterKeyId"])
-    assert own.inputs["kmsMasterKeyId"] != dev.outputs["kmsKeyArn"]  # not the data key: one of the alarms' own
-    assert "cloudwatch.amazonaws.com" in key.inputs["policy"]
-    for alarm in (r for r in runner_children(dev) if r.type == ALARM):
-        assert alarm.inputs["alarmActions"] == [own.props["arn"]]
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+def test_alarms_page_the_stacks_alarm_topic(plans, stack) -> None:
+    recording = plans[stack]
+    topic = recording.one("edumatrix:monitoring:AlarmTopic")
+    runner_alarms = [r for r in runner_children(recording) if r.type == ALARM]
+    assert runner_alarms
+    for alarm in runner_alarms:
+        assert alarm.inputs["alarmActions"] == [recording.outputs["alarmTopicArn"]]
+    assert recording.outputs["alarmTopicArn"] in {r.props["arn"] for r in recording.of_type("aws:sns/topic:Topic")
+                                                  if r.parent == topic.urn}
 
 
 def test_the_alarms_watch_errors_audit_findings_and_lock_table_use(plans) -> None:

@@ -3,12 +3,10 @@ monitored like the primary, in its parameter family, each with a `ReplicaLag` al
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from components.kms_key import key_policy
 from config.errors import ConfigError
 from config.loader import load_stack
 from edumatrix_db.offline.engine import Planner, Recording
@@ -28,6 +26,10 @@ def _primary(recording: Recording):
     return next(r for r in recording.of_type(INSTANCE) if not r.inputs.get("replicateSourceDb"))
 
 
+def _lag_alarms(recording: Recording):
+    return [a for a in recording.of_type(ALARM) if a.inputs.get("metricName") == "ReplicaLag"]
+
+
 def _replicas(recording: Recording):
     return sorted((r for r in recording.of_type(INSTANCE) if r.inputs.get("replicateSourceDb")),
                   key=lambda r: r.inputs["identifier"])
@@ -43,7 +45,7 @@ def test_staging_has_one_replica_and_dev_none() -> None:
     assert len(_replicas(Planner().plan("staging"))) == 1
     dev = Planner().plan("dev")
     assert _replicas(dev) == []
-    assert lag_alarms(dev) == []
+    assert _lag_alarms(dev) == []
     assert "readerAddresses" not in dev.outputs
 
 
@@ -98,13 +100,8 @@ def test_replica_log_groups_exist_before_the_replicas_and_are_cmk_encrypted(prod
             assert group.urn in replica.dependencies
 
 
-def lag_alarms(recording: Recording):
-    """The replicas' alarms (the ops runner has alarms of its own)."""
-    return [a for a in recording.of_type(ALARM) if "edumatrix:ops:OpsRunner$" not in a.urn]
-
-
 def test_each_replica_has_a_replica_lag_alarm(prod: Recording) -> None:
-    alarms = lag_alarms(prod)
+    alarms = _lag_alarms(prod)
     watched = sorted(a.inputs["dimensions"]["DBInstanceIdentifier"] for a in alarms)
     assert watched == [r.inputs["identifier"] for r in _replicas(prod)]
     for alarm in alarms:
@@ -116,24 +113,13 @@ def test_each_replica_has_a_replica_lag_alarm(prod: Recording) -> None:
         assert alarm.inputs["treatMissingData"] == "missing"
 
 
-def test_lag_alarms_page_a_topic_encrypted_with_a_key_of_its_own(prod: Recording) -> None:
+def test_lag_alarms_page_the_stacks_alarm_topic(prod: Recording) -> None:
     topic = prod.one(TOPIC)
-    key = next(k for k in prod.of_type("aws:kms/key:Key") if k.props["arn"] == topic.inputs["kmsMasterKeyId"])
-    assert topic.inputs["kmsMasterKeyId"] != prod.outputs["kmsKeyArn"]  # not the data key
-    assert key.inputs["enableKeyRotation"] is True
-    for alarm in prod.of_type(ALARM):
+    assert prod.outputs["alarmTopicArn"] == topic.props["arn"]
+    lag = _lag_alarms(prod)
+    assert len(lag) == 2
+    for alarm in lag:
         assert alarm.inputs["alarmActions"] == [topic.props["arn"]]
-
-
-def test_only_the_alarm_key_lets_cloudwatch_alarms_publish() -> None:
-    def cloudwatch(purpose: str) -> list[dict]:
-        statements = json.loads(key_policy("123456789012", "aws", "us-east-1", purpose=purpose))["Statement"]
-        return [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
-
-    (alarms,) = cloudwatch("alarms")
-    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
-    assert alarms["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    assert cloudwatch("data") == []
 
 
 def test_an_existing_alarm_topic_is_paged_instead_of_declaring_one(tmp_path: Path) -> None:
@@ -141,8 +127,8 @@ def test_an_existing_alarm_topic_is_paged_instead_of_declaring_one(tmp_path: Pat
     existing = "arn:aws:sns:us-east-1:123456789012:platform-pager"
     edit_stack(stacks, "prod", "    count: 2\n", f"    count: 2\n    alarmTopicArn: {existing}\n")
     recording = Planner(stacks).plan("prod")
-    assert recording.of_type(TOPIC) == []
-    assert {tuple(a.inputs["alarmActions"]) for a in recording.of_type(ALARM)} == {(existing,)}
+    lag = _lag_alarms(recording)
+    assert {tuple(a.inputs["alarmActions"]) for a in lag} == {(existing,)}
 
 
 def test_reader_addresses_are_exported_for_read_only_clients(prod: Recording) -> None:

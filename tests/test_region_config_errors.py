@@ -133,9 +133,14 @@ def test_the_planner_refuses_a_bad_region_stack_before_running_anything(stacks: 
     assert planner._cache == {}  # nothing was planned, not even the (misnamed) primary
 
 
+# prod stacks must name who is paged (config/monitoring.py)
+PAGED = '{"subscriptions": [{"protocol": "email", "endpoint": "dba-oncall@edumatrix.example"}]}'
+
+
 def test_the_program_reads_the_primary_from_the_stacks_dir_it_is_given(stacks: Path) -> None:
     config = {"aws:region": "eu-west-1", "edumatrix-db:environment": "prod",
               "edumatrix-db:region": '{"primaryStack": "prod"}',
+              "edumatrix-db:alarms": PAGED,
               "edumatrix-db:network": '{"vpcId": "vpc-0e1b2c3d4e5f60718", "subnetIds": '
                                       '["subnet-0e1b2c3d4e5f60001", "subnet-0e1b2c3d4e5f60002"], '
                                       '"allowedCidrs": ["10.30.0.0/16"]}'}
@@ -159,6 +164,7 @@ def test_the_local_stack_cannot_ask_for_read_replicas(stacks: Path) -> None:
 _REGION_STACK = {
     "edumatrix-db:environment": "prod",
     "edumatrix-db:region": '{"primaryStack": "prod"}',
+    "edumatrix-db:alarms": PAGED,
     "edumatrix-db:network": '{"vpcId": "vpc-0f1b2c3d4e5f60718", "subnetIds": ["subnet-0f1b2c3d4e5f60001", '
                             '"subnet-0f1b2c3d4e5f60002"], "allowedCidrs": ["10.30.0.0/16"]}',
 }

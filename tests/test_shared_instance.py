@@ -12,12 +12,6 @@ from edumatrix_db.offline.engine import Recording
 INSTANCE = "aws:rds/instance:Instance"
 
 
-def outside_the_runner(recording: Recording, type_token: str):
-    """The one resource of that type outside the ops runner (which has its own security groups and roles)."""
-    (found,) = [r for r in recording.of_type(type_token) if "edumatrix:ops:OpsRunner$" not in r.urn]
-    return found
-
-
 def primary(recording: Recording):
     """The shared instance itself (prod also declares read replicas of it)."""
     (instance,) = [r for r in recording.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
@@ -76,24 +70,35 @@ def test_the_master_password_is_the_platforms_passed_write_only_under_a_non_defa
     assert db.inputs["username"] == "edumatrix_admin"
 
 
+def own(prod, type_token: str):
+    """The one resource of `type_token` that belongs to the shared instance (the proxy, the ops runner and the
+    rotation function have groups and roles of their own)."""
+    others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$")
+    (found,) = [r for r in prod.of_type(type_token) if not any(owner in r.urn for owner in others)]
+    return found
+
+
 def test_the_instance_is_private_in_the_configured_subnets_and_security_group(prod, db):
     assert db.inputs["publiclyAccessible"] is False
-    subnets = prod.one("aws:rds/subnetGroup:SubnetGroup")
+    subnets = own(prod, "aws:rds/subnetGroup:SubnetGroup")
     assert db.inputs["dbSubnetGroupName"] == subnets.props["name"]
     assert len(subnets.inputs["subnetIds"]) == 3
     assert db.inputs["vpcSecurityGroupIds"] == [instance_security_group(prod).id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_group_the_ops_runner_and_the_rotation_function(prod, db):
+def test_port_5432_is_admitted_only_from_the_configured_group_the_proxy_the_ops_runner_and_the_rotation_function(
+        prod, db):
     rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
              if r.inputs["securityGroupId"] == db.inputs["vpcSecurityGroupIds"][0]]
     runner_group = next(r for r in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
                         if r.name == "edumatrix-prod-ops-runner-sg")
     rotator = prod.one("edumatrix:security:SecretRotator")
     (rotator_group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.parent == rotator.urn]
+    (proxy_group,) = [g.id for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+                      if "edumatrix:network:ConnectionLayer" in g.urn]
     assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"])
                   for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id),
-                                             (5432, 5432, rotator_group.id)])
+                                             (5432, 5432, rotator_group.id), (5432, 5432, proxy_group)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 
@@ -131,7 +136,7 @@ def test_iam_auth_minor_upgrades_current_ca_and_autoscaling_storage(db):
 
 
 def test_enhanced_monitoring_uses_its_own_role(prod, db):
-    role = outside_the_runner(prod, "aws:iam/role:Role")
+    role = own(prod, "aws:iam/role:Role")
     assert "monitoring.rds.amazonaws.com" in role.inputs["assumeRolePolicy"]
     assert db.inputs["monitoringInterval"] == 60
     assert db.inputs["monitoringRoleArn"] == role.props["arn"]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.access import AccessModel, model_for_settings
 from config.errors import ConfigError
 from config.loader import PROJECT_ROOT, load_stack
 from edumatrix_db.database.tenancy import ID_TYPES, enable_tenant_isolation_sql
+
+if TYPE_CHECKING:
+    from edumatrix_db.database.localpg import LocalServer
 
 # edumatrix_db.database.localpg (and psycopg) is imported by the commands that use it, not by every
 # `edumatrix-db` process: plan and check do not need it.
@@ -94,7 +97,7 @@ def run_tenancy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edumatrix_db.database import localpg
+    from edumatrix_db.database import localpg, pooler
 
     try:
         settings = load_stack(args.stack)
@@ -129,10 +132,33 @@ def run(args: argparse.Namespace) -> int:
             f"{'TLS only' if state.tls else 'WITHOUT TLS'}, pgaudit {'on' if state.pgaudit else 'OFF'}"
         )
         print(f"connections: {server.connections_file}")
+        show_pools(server)
         return 0
-    except localpg.LocalServerError as exc:
+    except (localpg.LocalServerError, pooler.PoolerError) as exc:
         print(f"error: {exc}")
         return 1
+
+
+def show_pools(server: LocalServer) -> None:
+    """The pooler's line and one row per pool alias: size from the catalog, clients and server connections."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edumatrix_db.database import pooler
+
+    bouncer = pooler.Pooler(server)
+    if not bouncer.is_running():
+        print("pooler: PgBouncer is not running (`edumatrix-db local up` starts it)")
+        return
+    print(f"pooler: PgBouncer on 127.0.0.1:{bouncer.port}, transaction mode, TLS, "
+          f"query_wait_timeout {bouncer.query_wait_timeout} s")
+    live = {p.database: p for p in bouncer.pools()}
+    table = Table("pool (database alias)", "size", "clients active", "waiting", "server conns", "max wait s")
+    for name, size in bouncer.configured().items():
+        pool = live.get(name)
+        counts = (pool.active, pool.waiting, pool.server_connections, pool.max_wait_seconds) if pool else (0, 0, 0, 0)
+        table.add_row(name, str(size), *map(str, counts))
+    Console(width=120).print(table)
 
 
 def _up(args: argparse.Namespace, model: AccessModel, kwargs: dict[str, Any]) -> int:

@@ -13,7 +13,9 @@ Rules (the audit publishes one count per rule):
   nothing to PUBLIC; SECURITY DEFINER functions pin their search_path; the grant guard is installed.
 - tenant_coverage: every table and partition of a service schema has `institution_id NOT NULL`, RLS enabled
   and forced with exactly the service's tenant policy; keys and foreign keys include `institution_id`;
-  views are `security_invoker`; materialized views and foreign tables (no RLS possible) are flagged.
+  views are `security_invoker`; materialized views and foreign tables (no RLS possible) are flagged. The one
+  table exempt is the migrations' version table `<service>_schema_version` (config/naming.py), which holds
+  Alembic's revision id, not tenant data (by name only: a team that stores data in it defeats the rule).
 - naming: spec 5.A: `<service>_<entity>`, `<service>_fn_<action>`, `<service>_trg_<event>`.
 - ownership: the schema and everything in it belong to `<service>_owner`.
 - unknown_role: roles the model does not know (PostgreSQL's and RDS's own roles excepted).
@@ -31,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from config.access import PUBLIC, AccessModel, ObjectType, Target
-from config.naming import InvalidIdentifier, RoleKind, check_identifier, contract_functions
+from config.naming import InvalidIdentifier, RoleKind, check_identifier, contract_functions, version_table_name
 from edumatrix_db.database.catalog import SHARED_SCHEMAS, Snapshot
 from edumatrix_db.database.tenancy import TENANT_COLUMN, expected_policy_expression, policy_name
 
@@ -368,6 +370,8 @@ class _Judge:
             s = self.by_schema[r.schema]
             obj = f"{_relkind_name(r.kind)} {r.identity}"
             helper = f"`edumatrix-db tenancy sql {s.service} {r.name}` (docs/tenancy.md)"
+            if r.kind == "r" and r.name == version_table_name(s.service):
+                continue  # the migrations' version table (`migrate`): platform bookkeeping, no tenant data
             if r.kind == "v":
                 if not any(o.split("=", 1)[0] == "security_invoker" and o.split("=", 1)[1].lower() in _TRUE
                            for o in r.options):

@@ -388,7 +388,7 @@ class LocalServer:
             "shared_preload_libraries": f"'{','.join(libs)}'",
             "log_connections": "on",
             "log_disconnections": "on",
-            "log_line_prefix": "'%m [%p] %q%u@%d '",
+            "log_line_prefix": "'%t:%r:%u@%d:[%p]:'",  # RDS's fixed prefix, so log lines read as on RDS
             "log_min_duration_statement": "100",
             # The log hygiene of the RDS parameter group (config/parameters.py): no bind parameters in logged
             # statements, no text of failed statements, a cap on one session's temporary files.
@@ -627,6 +627,9 @@ class LocalServer:
     # -- stop ------------------------------------------------------------------------------------------
     def stop(self) -> bool:
         """Stop the server if it runs; True when it was running."""
+        from edumatrix_db.database.pooler import Pooler
+
+        Pooler(self).stop()  # the pooler in front of it first
         state = self.state()
         if state is None or not self.is_running():
             return False
@@ -687,6 +690,10 @@ def up(
         notes += [f"orphan (left alone; pass --destructive to drop): {o}" for o in report.orphans]
         notes += [f"dropped: {d}" for d in report.dropped]
         server.write_connections(model)
+        from edumatrix_db.database import pooler
+
+        _, port = pooler.up(server, model)  # PgBouncer in front, its URIs added to connections.json
+        notes.append(f"pooler: PgBouncer on 127.0.0.1:{port} (transaction mode, TLS, one pool per service)")
     return server, state, notes
 
 

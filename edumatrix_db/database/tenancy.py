@@ -144,7 +144,9 @@ def scoped_execute(
 
     if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
         raise TenantNotSet("scoped_execute needs an idle autocommit connection (it runs its own transaction)")
+    # Prepared as the connection decides (psycopg: after 5 executions; never with prepare_threshold=None, which
+    # clients of PgBouncer 1.18 need: a named statement does not follow them to the next server connection).
     with conn.pipeline():
-        conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(institution_id)], prepare=True)
-        cur = conn.execute(query.encode(), params, prepare=True)
+        conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(institution_id)])
+        cur = conn.execute(query.encode(), params)
     return cur.fetchall()

@@ -157,6 +157,25 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(arn=arn_base.format(service="ec2") + f":vpc-endpoint/{ident}", dnsEntries=[
                 {"dnsName": f"{ident}-{_hex(name + '1', 8)}.{service}.{region}.vpce.amazonaws.com",
                  "hostedZoneId": "Z7HUB22UULQXV"}])
+        elif typ == "aws:rds/proxy:Proxy":
+            proxy_name = inputs.get("name") or name
+            ident = proxy_name
+            resource_id = f"prx-{_hex(proxy_name)}"
+            state.update(arn=arn_base.format(service="rds") + f":db-proxy:{resource_id}",
+                         endpoint=f"{proxy_name}.proxy-c{_hex(proxy_name + region, 12)}.{region}.rds.amazonaws.com")
+        elif typ == "aws:rds/proxyEndpoint:ProxyEndpoint":
+            endpoint_name = inputs.get("dbProxyEndpointName") or name
+            ident = f"{inputs.get('dbProxyName')}/{endpoint_name}"
+            state.update(arn=arn_base.format(service="rds") + f":db-proxy-endpoint:prx-endpoint-{_hex(endpoint_name)}",
+                         endpoint=f"{endpoint_name}.endpoint.proxy-c{_hex(endpoint_name + region, 12)}.{region}"
+                                  ".rds.amazonaws.com", isDefault=False)
+        elif typ == "aws:route53/zone:Zone":
+            ident = f"Z{_hex(name, 20).upper()}"
+            state.update(zoneId=ident, arn=f"arn:aws:route53:::hostedzone/{ident}")
+        elif typ == "aws:sns/topic:Topic":
+            topic_name = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+            state.update(name=topic_name, arn=arn_base.format(service="sns") + f":{topic_name}")
+            ident = state["arn"]
         elif typ == "random:index/randomId:RandomId":
             suffix = _hex(name + str(inputs.get("keepers")), 2 * int(inputs.get("byteLength", 4)))
             state.update(hex=suffix, dec=str(int(suffix, 16)), b64Std="", b64Url="", id=suffix)

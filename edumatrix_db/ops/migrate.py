@@ -45,12 +45,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from config.access import AccessModel, ServiceAccess
+from config.access import AccessModel
 from config.loader import PROJECT_ROOT
-from config.naming import RoleKind, check_identifier, contract_functions, quote_ident, schema_name
+from config.naming import RoleKind, check_identifier, quote_ident, schema_name, version_table_name
 from edumatrix_db.database.catalog_snapshot import diff_snapshots, schema_snapshot
 from edumatrix_db.database.localpg import LocalServer
-from edumatrix_db.database.tenancy import TENANT_COLUMN
 from edumatrix_db.ops.findings import Finding, counts_by_rule
 from edumatrix_db.ops.maintenance import SCRATCH_SETTING
 
@@ -90,8 +89,8 @@ def versions_dir(service: str, root: Path | None = None) -> Path:
 
 
 def version_table(service: str) -> str:
-    """`<service>_schema_version`, in the service's schema (named by the spec's `<service>_<entity>`)."""
-    return check_identifier(f"{service}_schema_version", "version table")
+    """`<service>_schema_version`, in the service's schema (config/naming.py, the spec's `<service>_<entity>`)."""
+    return version_table_name(service)
 
 
 def alembic_config(service: str, root: Path | None = None) -> Config:
@@ -299,78 +298,12 @@ def status(service: str, uri: str, *, root: Path | None = None) -> Status:
 
 # -- the audit rules ---------------------------------------------------------------------------------------
 def audit_service(conn: psycopg.Connection[Any], model: AccessModel, service: str) -> list[Finding]:
-    """The guard's audit rules (naming, tenant coverage, ownership) on one service's schema.
+    """The guard's audit (edumatrix_db/ops/audit.py: naming, tenant coverage, ownership, isolation, ...) on
+    the database, keeping the findings about this service."""
+    from edumatrix_db.ops.audit import run_audit
 
-    FALLBACK, to be replaced at the merge of #11 by the guard's audit:
-        from edumatrix_db.ops.audit import run_audit
-        return [f for f in run_audit(conn, model).findings if f.service == service]
-    """
-    return fallback_audit(conn, model.service(service))
-
-
-def fallback_audit(conn: psycopg.Connection[Any], access: ServiceAccess) -> list[Finding]:
-    """FALLBACK (replaced by edumatrix_db.ops.audit.run_audit at the merge of #11): the rules `naming`,
-    `tenant-coverage` and `ownership` on the objects migrations create in one schema."""
-    service, schema, owner = access.service, access.schema, access.owner
-    prefix = f"{service}_"
-    findings: list[Finding] = []
-    kinds = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table"}
-    rels = conn.execute(
-        "SELECT c.relname, c.relkind, c.relowner::regrole::text, c.relrowsecurity, c.relforcerowsecurity, "
-        "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid), "
-        "EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = %s AND a.attnum > 0 "
-        "AND NOT a.attisdropped) FROM pg_class c WHERE c.relnamespace = %s::regnamespace "
-        "AND c.relkind IN ('r','p','v','m','f','S','i','I','c') ORDER BY c.relname",
-        [TENANT_COLUMN, schema],
-    ).fetchall()
-    versions = version_table(service)
-    for name, kind, rel_owner, rls, force, policies, tenant_col in rels:
-        obj = f"{schema}.{name}"
-        if rel_owner != owner:
-            findings.append(Finding("ownership", service, obj, f"owned by {rel_owner}, not {owner}",
-                                    f"ALTER ... {obj} OWNER TO {owner} (migrate as {service}_migrator)"))
-        if kind in kinds and not name.startswith(prefix):
-            findings.append(Finding("naming", service, obj, f"{kinds[kind]} {name} does not follow "
-                                    f"{service}_<entity> (spec 5.A)", f"rename it {prefix}{name}"))
-        if kind in ("r", "p") and name != versions:
-            missing = [what for what, ok in (
-                (f"column {TENANT_COLUMN}", tenant_col), ("ENABLE ROW LEVEL SECURITY", rls),
-                ("FORCE ROW LEVEL SECURITY", force), ("a tenant policy", policies > 0)) if not ok]
-            if missing:
-                findings.append(Finding("tenant-coverage", service, obj, f"table lacks {', '.join(missing)}",
-                                        f"add {TENANT_COLUMN} and run enable_tenant_isolation_sql("
-                                        f"{service!r}, {name!r}) in the migration"))
-    for name, kind, fn_owner in conn.execute(
-        "SELECT p.proname, p.prokind, p.proowner::regrole::text FROM pg_proc p "
-        "WHERE p.pronamespace = %s::regnamespace ORDER BY 1", [schema]
-    ).fetchall():
-        obj = f"{schema}.{name}()"
-        # the GDPR contract belongs to the service's definer (docs/gdpr.md); the full audit checks the rest
-        contract = access.holds_personal_data and name in contract_functions(service) \
-            and fn_owner == f"{service}_{RoleKind.GDPR_DEFINER.value}"
-        if fn_owner != owner and not contract:
-            findings.append(Finding("ownership", service, obj, f"owned by {fn_owner}, not {owner}",
-                                    f"ALTER ROUTINE {obj} OWNER TO {owner}"))
-        if kind in ("f", "p") and not name.startswith(f"{service}_fn_"):
-            findings.append(Finding("naming", service, obj, f"function {name} does not follow "
-                                    f"{service}_fn_<action> (spec 5.A)", f"rename it {service}_fn_<action>"))
-    for name, table in conn.execute(
-        "SELECT t.tgname, t.tgrelid::regclass::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE c.relnamespace = %s::regnamespace AND NOT t.tgisinternal ORDER BY 1", [schema]
-    ).fetchall():
-        if not name.startswith(f"{service}_trg_"):
-            findings.append(Finding("naming", service, f"{table}: trigger {name}", f"trigger {name} does not "
-                                    f"follow {service}_trg_<event> (spec 5.A)", f"rename it {service}_trg_<event>"))
-    for name, typ_owner in conn.execute(
-        "SELECT t.typname, t.typowner::regrole::text FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid "
-        "WHERE t.typnamespace = %s::regnamespace AND t.typcategory <> 'A' "
-        "AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND c.relkind = 'c')) ORDER BY 1",
-        [schema],
-    ).fetchall():
-        if typ_owner != owner:
-            findings.append(Finding("ownership", service, f"{schema}.{name} (type)", f"owned by {typ_owner}",
-                                    f"ALTER TYPE {schema}.{name} OWNER TO {owner}"))
-    return findings
+    return [Finding(f.rule, service, f.object, f.message, f.fix)
+            for f in run_audit(conn, model).findings if f.service == service]
 
 
 # -- check -------------------------------------------------------------------------------------------------

@@ -364,3 +364,30 @@ def findings_by_service(findings: Sequence[Any], services: Iterable[str]) -> dic
         key = finding.service if finding.service in counts else PLATFORM
         counts[key] += 1
     return counts
+
+
+# -- the per-minute metrics (issue 14) ---------------------------------------------------------------------
+
+# The previous sample, per database, of this warm execution environment: the collector's rates (statements
+# and average query time per interval, cache hits) are deltas against it. Lambda keeps an environment warm
+# between invocations a minute apart, but not forever: after a cold start the first sample has no previous
+# one and publishes only the gauges (connections, pool use, sizes), never a made-up rate.
+_PREVIOUS_SAMPLES: dict[str, Any] = {}
+
+
+@job("metrics")
+def metrics(ctx: JobContext) -> dict[str, Any]:
+    """Per-service figures from pg_stat_activity, pg_stat_statements and schema sizes
+    (edumatrix_db/ops/metrics.py), published with `Environment` and `Service` dimensions."""
+    from edumatrix_db.ops import metrics as collector
+
+    key = f"{ctx.config.host}:{ctx.config.port}/{ctx.config.dbname}"
+    with ctx.connect() as conn:
+        sample = collector.collect(conn, _PREVIOUS_SAMPLES.get(key), model=ctx.model())
+    _PREVIOUS_SAMPLES[key] = sample
+    data = collector.metric_data(sample, environment=ctx.config.environment)
+    ctx.metrics.data.extend(data)
+    for warning in sample.warnings:
+        log.warning("metrics: %s", warning)
+    return {"services": len(sample.services), "datapoints": len(data),
+            "rates": sample.interval_seconds is not None, "warnings": list(sample.warnings)}

@@ -49,14 +49,15 @@ def twice() -> Iterator[tuple[Path, subprocess.CompletedProcess[str], subprocess
 def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path, ...]) -> None:
     root = twice[0]
     data = json.loads((root / ".local" / "connections.json").read_text())
-    assert set(data) == {"admin", "database", "services", "platform"}
+    assert set(data) == {"admin", "database", "services", "platform", "pooler"}  # keys are added, never removed
     assert data["database"] == "edumatrix"
     assert set(data["services"]) == set(load_catalog().names)
     for service, entry in data["services"].items():
         assert entry["schema"] == f"{service}_schema"
         gdpr = {"gdpr"} if load_catalog().get(service).holds_personal_data else set()  # docs/gdpr.md
         assert set(entry["roles"]) == {"migrator", "app", "readonly", *gdpr}
-        for uri in entry["roles"].values():
+        assert set(entry["pooled"]) == {"app", "readonly"}
+        for uri in [*entry["roles"].values(), *entry["pooled"].values()]:
             assert "sslmode=verify-full" in uri
             assert "sslrootcert=" in uri
 
@@ -69,7 +70,8 @@ def test_connections_json_and_the_passwords_are_readable_by_their_owner_only(twi
 
 def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, ...]) -> None:
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
-    uris = [data["admin"], *(u for e in data["services"].values() for u in e["roles"].values())]
+    uris = [data["admin"], *(u for e in data["services"].values() for u in [*e["roles"].values(),
+                                                                              *e["pooled"].values()])]
     for uri in uris:
         with psycopg.connect(uri) as conn:
             assert conn.pgconn.ssl_in_use

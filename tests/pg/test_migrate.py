@@ -97,7 +97,7 @@ def test_up_down_up_leaves_an_identical_catalog_on_the_real_database(pg: Postgre
             f"op.execute('DROP FUNCTION {SCHEMA}.feedback_count()')")}, "naming"),
         ("table without tenant isolation", {"0001_a.py": revision(
             "0001", f"op.execute('CREATE TABLE {SCHEMA}.feedback_plain (id int)')",
-            f"op.execute('DROP TABLE {SCHEMA}.feedback_plain')")}, "tenant-coverage"),
+            f"op.execute('DROP TABLE {SCHEMA}.feedback_plain')")}, "tenant_coverage"),
         ("empty downgrade", {"0001_a.py": revision("0001", GOOD_TABLE, "pass")}, "rollback"),
         ("missing downgrade", {"0001_a.py": revision("0001", GOOD_TABLE, None)}, "rollback"),
         ("downgrade that leaves a table behind", {"0001_a.py": revision(

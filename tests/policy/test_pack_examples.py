@@ -230,9 +230,12 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
 def test_every_policy_of_the_pack_has_an_example_it_refuses():
     # The ops runner's Lambda policies have theirs in tests/policy/test_lambdas.py (VIOLATIONS, run through the
     # same gate evaluation, each asserted to be reported by exactly that policy).
+    # The connection layer's have theirs in tests/policy/test_connections.py (edits of the prod plan).
+    from tests.policy.test_connections import BROKEN, EXAMPLES_ELSEWHERE
     from tests.policy.test_lambdas import VIOLATIONS
 
-    assert set(REFUSED) | {policy for policy, _, _ in VIOLATIONS} == {p.name for p in POLICIES}
+    assert (set(REFUSED) | {policy for policy, _, _ in VIOLATIONS} | {policy for _, _, policy, _ in BROKEN}
+            | EXAMPLES_ELSEWHERE) == {p.name for p in POLICIES}
 
 
 def test_every_aws_preflight_policy_has_an_example_it_refuses():
