@@ -18,8 +18,10 @@ from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, Se
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
+from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
+from components.personal_data_reads import PersonalDataReads, PersonalDataReadsArgs
 from components.platform_roles import PlatformRoles, declare_platform_roles
 from components.providers import local_provider, master_password, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
@@ -123,6 +125,17 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         rotation=rotation,
     )
     schemas = declare_service_schemas(settings, provider, secret_store)
+    personal = [s.name for s in settings.catalog() if s.holds_personal_data]
+    if personal:
+        # GDPR (docs/gdpr.md): the erasure ledger outside the instance, replayed after a restore; reads of
+        # personal data counted per service from pgaudit's object audit in the exported log
+        outputs["erasureLedgerTable"] = ErasureLedger(f"{prefix}-gdpr-ledger", ErasureLedgerArgs(
+            table_name=settings.erasure_ledger_table, kms_key_arn=shared.kms_key_arn, replica_keys=replica_keys,
+            tags=settings.base_tags(),
+        )).table_name
+        PersonalDataReads(f"{prefix}-personal-data-reads", PersonalDataReadsArgs(
+            log_group_name=f"/aws/rds/instance/{settings.instance_identifier}/postgresql", services=personal,
+        ), opts=pulumi.ResourceOptions(depends_on=[shared]))
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
     extractions = declare_extractions(settings, shared, platform_roles, topic.arn, after=[*schemas.values()])

@@ -41,8 +41,8 @@ class PlatformRoles(pulumi.ComponentResource):
         for r in platform.roles:
             role, password = declare_role(self, f"{name}-{r.kind.value}", r)
             self.roles[r.kind.value] = role
-            assert password is not None  # every platform role logs in
-            self.passwords[r.kind.value] = password
+            if password is not None:  # the audit role (rds_pgaudit) never logs in
+                self.passwords[r.kind.value] = password
         previous: pulumi.Resource | None = None
         for m in platform.memberships:
             previous = postgresql.GrantRole(
@@ -68,6 +68,8 @@ class PlatformRoles(pulumi.ComponentResource):
         self.secrets: dict[str, CredentialSecret] = {}
         if args.secret_store is not None:
             for r in platform.roles:
+                if not r.login:
+                    continue
                 kind = r.kind.value
                 self.secrets[kind] = login_secret(
                     self, f"{name}-{kind}", args.secret_store, r, "platform", kind, self.passwords[kind],

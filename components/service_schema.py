@@ -6,7 +6,7 @@ in the owner (`GrantRole`), one `Grant` per (role, object type) and one `Default
 object type), and, when a secret store is given, a `CredentialSecret` per login role encrypted with the CMK
 and copied into the store's replica regions.
 
-Rotation (a store with `rotation`): the app and readonly logins' secrets are rotated by AWS's single-user
+Rotation (a store with `rotation`): the app, readonly and gdpr logins' secrets are rotated by AWS's single-user
 rotation function, which logs in as the login itself and runs `ALTER USER ... WITH PASSWORD`. With
 `rds.restrict_password_commands=1` that needs membership in `rds_password`, granted here (a login without
 CREATEROLE can only change its own password). Once rotated, the secret is the source of truth: the role's
@@ -39,7 +39,7 @@ from config.scram import SALT_BYTES, scram_verifier
 from config.settings import StackSettings
 
 # Logins whose secrets AWS's single-user rotation function can rotate (see the module docstring).
-ROTATED_KINDS = frozenset({RoleKind.APP.value, RoleKind.READONLY.value})
+ROTATED_KINDS = frozenset({RoleKind.APP.value, RoleKind.READONLY.value, RoleKind.GDPR.value})
 # RDS's role whose members may set passwords while rds.restrict_password_commands=1.
 RDS_PASSWORD_ROLE = "rds_password"
 
@@ -58,7 +58,7 @@ class SecretStore:
     replica_keys: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Region -> a CMK there: the region stacks' regions, where copies of every secret are kept."""
     rotation: Rotation | None = None
-    """How the app and readonly logins' secrets are rotated (None: not rotated)."""
+    """How the app, readonly and gdpr logins' secrets are rotated (None: not rotated)."""
 
 
 @dataclass
@@ -132,8 +132,10 @@ class ServiceSchema(pulumi.ComponentResource):
         self.default_privileges: list[postgresql.DefaultPrivileges] = []
         for d in access.default_privileges:
             scope = "" if d.schema is not None else "-everywhere"
+            # the owner's defaults keep their first names; another creator's (the GDPR definer) say whose
+            creator = "" if d.owner == access.owner else f"-of-{kinds[d.owner]}"
             previous = postgresql.DefaultPrivileges(
-                f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}",
+                f"{name}-{kinds[d.role]}-{d.object_type.value}-defaults{scope}{creator}",
                 owner=d.owner,
                 role=d.role,
                 database=d.database,

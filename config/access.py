@@ -15,14 +15,21 @@ Per service (`feedback` as the example):
 - `feedback_app`      LOGIN; USAGE on the schema; SELECT/INSERT/UPDATE/DELETE on tables; USAGE/SELECT on
   sequences; EXECUTE on functions. Statement timeout from the catalog (spec: 5 s transaction default).
 - `feedback_readonly` LOGIN; USAGE on the schema; SELECT on tables and sequences.
-No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION; only the login roles get
-CONNECT on the database; nobody gets TEMPORARY. PUBLIC holds nothing on the service's schema and objects.
+No service role is SUPERUSER, CREATEDB, CREATEROLE, BYPASSRLS or REPLICATION (one exception below); only the
+login roles get CONNECT on the database; nobody gets TEMPORARY. PUBLIC holds nothing on the service's schema
+and objects.
+
+A service holding personal data (catalog `personal_tables`, docs/gdpr.md) has two more: `feedback_gdpr`
+(LOGIN: EXECUTE on the GDPR contract functions, nothing else) and `feedback_gdpr_definer` (NOLOGIN, BYPASSRLS,
+owns those SECURITY DEFINER functions; SELECT/UPDATE/DELETE on its own schema's tables only), see `_gdpr_access`.
 
 Platform roles (`PlatformAccess`, docs/platform-roles.md): the platform's own logins, never used by a
 service: `edumatrix_ops` (audit and metrics: member of `pg_monitor`, no data access), `edumatrix_data_mover`
-(restore, extraction copy, GDPR: BYPASSRLS, member of `pg_read_all_data` and `pg_write_all_data`) and one
+(restore, extraction copy: BYPASSRLS, member of `pg_read_all_data` and `pg_write_all_data`), one
 replication login per purpose (`edumatrix_extraction_replicator`, `edumatrix_cdc_replicator`; REPLICATION
-locally, membership in `rds_replication` on RDS, where the attribute cannot be granted).
+locally, membership in `rds_replication` on RDS, where the attribute cannot be granted), and pgaudit's
+object-audit role `rds_pgaudit` (NOLOGIN; SELECT on the personal tables, granted outside this model's
+schema-wide grants and judged by the read-back).
 
 Database level: PUBLIC loses CONNECT and TEMPORARY on the database and everything on schema `public`;
 default EXECUTE on functions is revoked from PUBLIC for each owner role. Extensions: `pgcrypto` (column
@@ -37,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from config.catalog import Catalog, ServiceSpec
-from config.naming import RoleKind, check_identifier
+from config.naming import BASE_ROLE_KINDS, RoleKind, check_identifier
 from config.settings import StackSettings
 
 PUBLIC = "public"  # the pseudo-role PUBLIC, spelled as pulumi-postgresql spells it
@@ -78,6 +85,14 @@ class PlatformRoleKind(StrEnum):
     DATA_MOVER = "data_mover"
     EXTRACTION_REPLICATOR = "extraction_replicator"
     CDC_REPLICATOR = "cdc_replicator"
+    AUDITOR = "auditor"  # NOLOGIN `rds_pgaudit`: pgaudit's object-audit role (AUDIT_ROLE)
+
+
+# pgaudit's object audit (`pgaudit.role`): a statement touching a table this role holds a privilege on is
+# logged. RDS allows exactly this name ("the only allowable value is rds_pgaudit", AWS RDS user guide,
+# "Auditing database objects"); the local server uses the same. It holds SELECT on the catalog's personal
+# tables only (`AccessModel.audited_tables`), never logs in, and nobody is a member of it.
+AUDIT_ROLE = "rds_pgaudit"
 
 
 # The 21 advisory-lock functions (PostgreSQL 15; research: issue 11 section 1). Each is executable by PUBLIC
@@ -120,6 +135,14 @@ APP_TABLE_PRIVILEGES = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 APP_SEQUENCE_PRIVILEGES = frozenset({"USAGE", "SELECT"})
 READONLY_TABLE_PRIVILEGES = frozenset({"SELECT"})
 READONLY_SEQUENCE_PRIVILEGES = frozenset({"SELECT"})
+# The GDPR definer erases (DELETE, or UPDATE to anonymise) and exports (SELECT) rows of its own schema.
+GDPR_DEFINER_TABLE_PRIVILEGES = frozenset({"SELECT", "UPDATE", "DELETE"})
+GDPR_STATEMENT_TIMEOUT_MS = 300_000  # one subject's erasure in one service; the app's 5 s is too short
+# The one power a service role may hold, by kind: the GDPR definer bypasses RLS so that erase and export reach
+# every tenant of a subject (docs/gdpr.md). Its privileges stay confined to its schema.
+SERVICE_ALLOWED_ATTRIBUTES: dict[RoleKind, frozenset[str]] = {
+    RoleKind.GDPR_DEFINER: frozenset({"bypass_row_level_security"}),
+}
 
 
 @dataclass(frozen=True)
@@ -225,6 +248,11 @@ class ServiceAccess:
     memberships: tuple[Membership, ...]
     grants: tuple[Grant, ...]
     default_privileges: tuple[DefaultPrivilege, ...]
+    personal_tables: tuple[str, ...] = ()  # audited by pgaudit's object audit (AccessModel.audit_role)
+
+    @property
+    def holds_personal_data(self) -> bool:
+        return bool(self.personal_tables)
 
     def role(self, kind: RoleKind | str) -> RoleSpec:
         return next(r for r in self.roles if r.kind is RoleKind(kind))
@@ -278,6 +306,14 @@ class AccessModel:
 
     def all_grants(self) -> tuple[Grant, ...]:
         return (*self.database_grants, *(g for s in self.services for g in s.grants), *self.platform.grants)
+
+    @property
+    def audit_role(self) -> str:
+        return AUDIT_ROLE
+
+    def audited_tables(self) -> dict[str, frozenset[str]]:
+        """Schema -> the personal tables in it, on which `audit_role` holds SELECT (pgaudit object audit)."""
+        return {s.schema: frozenset(s.personal_tables) for s in self.services if s.personal_tables}
 
     def service_of_role(self, role: str) -> ServiceAccess | None:
         return next((s for s in self.services if any(r.name == role for r in s.roles)), None)
@@ -349,9 +385,9 @@ def service_access(
     check_identifier(spec.name, "service name")
     schema = spec.schema_name
     limits = spec.connection_limits()
-    name = {kind: spec.role(kind) for kind in RoleKind}
-    owner, migrator, app, readonly = (name[k] for k in RoleKind)
-    roles = (
+    name = {kind: spec.role(kind) for kind in spec.role_kinds}
+    owner, migrator, app, readonly = (name[k] for k in BASE_ROLE_KINDS)
+    roles: tuple[RoleSpec, ...] = (
         RoleSpec(owner, spec.name, RoleKind.OWNER, login=False, connection_limit=limits[RoleKind.OWNER]),
         RoleSpec(
             migrator,
@@ -411,7 +447,7 @@ def service_access(
     ) -> DefaultPrivilege:
         return DefaultPrivilege(owner, role, object_type, database, frozenset(privileges), on)
 
-    defaults = (
+    defaults: tuple[DefaultPrivilege, ...] = (
         default(app, ObjectType.TABLE, APP_TABLE_PRIVILEGES),
         default(readonly, ObjectType.TABLE, READONLY_TABLE_PRIVILEGES),
         default(app, ObjectType.SEQUENCE, APP_SEQUENCE_PRIVILEGES),
@@ -420,17 +456,65 @@ def service_access(
         # Functions are executable by PUBLIC unless the creating role's default says otherwise.
         default(PUBLIC, ObjectType.FUNCTION, (), None),
     )
+    memberships: tuple[Membership, ...] = (Membership(migrator, owner),)
+    if spec.holds_personal_data:
+        gdpr_roles, gdpr_memberships, gdpr_grants, gdpr_defaults = _gdpr_access(
+            spec, database, name, idle_in_transaction_ms
+        )
+        roles += gdpr_roles
+        memberships += gdpr_memberships
+        grants += gdpr_grants
+        defaults += gdpr_defaults
     access = ServiceAccess(
         service=spec.name,
         schema=schema,
         owner=owner,
         roles=roles,
-        memberships=(Membership(migrator, owner),),
+        memberships=memberships,
         grants=grants,
         default_privileges=defaults,
+        personal_tables=spec.personal_tables,
     )
     check_service_access(access)
     return access
+
+
+def _gdpr_access(
+    spec: ServiceSpec, database: str, name: dict[RoleKind, str], idle_in_transaction_ms: int
+) -> tuple[tuple[RoleSpec, ...], tuple[Membership, ...], tuple[Grant, ...], tuple[DefaultPrivilege, ...]]:
+    """The GDPR pair of a service holding personal data (docs/gdpr.md, "Roles").
+
+    - `<service>_gdpr_definer` NOLOGIN, BYPASSRLS: owns the contract functions, which are SECURITY DEFINER,
+      so erase and export reach the subject's rows in every tenant (forced RLS binds the schema owner, and
+      a person may belong to several institutions). It may read, change and delete rows of its own schema's
+      tables, nothing else; CREATE on the schema lets a migration create the functions as it
+      (`SET ROLE <service>_gdpr_definer`), the owner being a member of it.
+    - `<service>_gdpr` LOGIN: the orchestrator's login. USAGE on the schema and EXECUTE on the functions
+      the definer creates (its default privileges), which are only the two contract functions: the audit
+      reports anything else the definer owns. No table privilege.
+    """
+    schema = spec.schema_name
+    owner, gdpr, definer = name[RoleKind.OWNER], name[RoleKind.GDPR], name[RoleKind.GDPR_DEFINER]
+    limits = spec.connection_limits()
+    roles = (
+        RoleSpec(gdpr, spec.name, RoleKind.GDPR, login=True, connection_limit=limits[RoleKind.GDPR],
+                 statement_timeout_ms=GDPR_STATEMENT_TIMEOUT_MS,
+                 idle_in_transaction_session_timeout_ms=idle_in_transaction_ms, search_path=(schema,)),
+        RoleSpec(definer, spec.name, RoleKind.GDPR_DEFINER, login=False,
+                 connection_limit=limits[RoleKind.GDPR_DEFINER], bypass_row_level_security=True),
+    )
+    grants = (
+        Grant(gdpr, ObjectType.DATABASE, database, frozenset({"CONNECT"})),
+        Grant(gdpr, ObjectType.SCHEMA, database, frozenset({"USAGE"}), schema),
+        Grant(definer, ObjectType.SCHEMA, database, frozenset({"USAGE", "CREATE"}), schema),
+        Grant(definer, ObjectType.TABLE, database, GDPR_DEFINER_TABLE_PRIVILEGES, schema),
+    )
+    defaults = (
+        DefaultPrivilege(owner, definer, ObjectType.TABLE, database, GDPR_DEFINER_TABLE_PRIVILEGES, schema),
+        DefaultPrivilege(definer, gdpr, ObjectType.FUNCTION, database, frozenset({"EXECUTE"}), schema),
+        DefaultPrivilege(definer, PUBLIC, ObjectType.FUNCTION, database, frozenset(), None),
+    )
+    return roles, (Membership(owner, definer),), grants, defaults
 
 
 def check_service_access(access: ServiceAccess) -> None:
@@ -438,7 +522,7 @@ def check_service_access(access: ServiceAccess) -> None:
     for r in access.roles:
         check_identifier(r.name, "role name")
         for attr in FORBIDDEN_ROLE_ATTRIBUTES:
-            if getattr(r, attr):
+            if getattr(r, attr) and attr not in SERVICE_ALLOWED_ATTRIBUTES.get(RoleKind(r.kind), frozenset()):
                 raise ValueError(f"service role {r.name} must not have {attr}")
     for m in access.memberships:
         if m.member == access.owner and m.group in FORBIDDEN_OWNER_MEMBERSHIPS:
@@ -454,6 +538,7 @@ PLATFORM_CONNECTION_LIMITS = {
     PlatformRoleKind.DATA_MOVER: 4,
     PlatformRoleKind.EXTRACTION_REPLICATOR: 2,
     PlatformRoleKind.CDC_REPLICATOR: 2,
+    PlatformRoleKind.AUDITOR: 0,
 }
 OPS_STATEMENT_TIMEOUT_MS = 60_000
 # The only powers a platform role may hold, by purpose (policy/access.py checks the same table).
@@ -465,6 +550,7 @@ PLATFORM_ALLOWED_ATTRIBUTES: dict[PlatformRoleKind, frozenset[str]] = {
     # already lets it decode every row of the database, so this adds no read power (docs/extraction-runbook.md).
     PlatformRoleKind.EXTRACTION_REPLICATOR: frozenset({"replication", "bypass_row_level_security"}),
     PlatformRoleKind.CDC_REPLICATOR: frozenset({"replication"}),
+    PlatformRoleKind.AUDITOR: frozenset(),
 }
 
 
@@ -478,6 +564,8 @@ def platform_roles_by_name() -> dict[str, tuple[PlatformRoleKind, frozenset[str]
 
 
 def platform_role_name(kind: PlatformRoleKind | str) -> str:
+    if PlatformRoleKind(kind) is PlatformRoleKind.AUDITOR:
+        return AUDIT_ROLE
     return check_identifier(f"{PLATFORM_PREFIX}_{PlatformRoleKind(kind).value}", "platform role name")
 
 
@@ -487,7 +575,7 @@ def platform_access(
     """The platform's roles. REPLICATION is an attribute locally; on RDS only membership in
     `rds_replication` gives it (the master user cannot grant the attribute)."""
     limits = PLATFORM_CONNECTION_LIMITS
-    ops, mover, extraction, cdc = (platform_role_name(k) for k in PlatformRoleKind)
+    ops, mover, extraction, cdc, auditor = (platform_role_name(k) for k in PlatformRoleKind)
     replication_attribute = target is Target.LOCAL
 
     def login(
@@ -505,6 +593,8 @@ def platform_access(
         login(mover, PlatformRoleKind.DATA_MOVER, bypass=True),
         login(extraction, PlatformRoleKind.EXTRACTION_REPLICATOR, replication=replication_attribute, bypass=True),
         login(cdc, PlatformRoleKind.CDC_REPLICATOR, replication=replication_attribute),
+        RoleSpec(auditor, PLATFORM_PREFIX, PlatformRoleKind.AUDITOR, login=False,
+                 connection_limit=limits[PlatformRoleKind.AUDITOR]),
     )
     memberships = [
         Membership(ops, "pg_monitor"),
@@ -515,7 +605,7 @@ def platform_access(
     if not replication_attribute:
         memberships += [Membership(extraction, "rds_replication"), Membership(cdc, "rds_replication")]
     grants = (
-        *(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles),
+        *(Grant(r.name, ObjectType.DATABASE, database, frozenset({"CONNECT"})) for r in roles if r.login),
         # The metrics job reads pg_stat_statements, which lives in the shared `extensions` schema.
         Grant(ops, ObjectType.SCHEMA, database, frozenset({"USAGE"}), EXTENSIONS_SCHEMA),
     )

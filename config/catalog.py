@@ -15,13 +15,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.errors import ConfigError, Problem
-from config.naming import RoleKind, check_identifier, role_name, schema_name
+from config.naming import (
+    BASE_ROLE_KINDS,
+    GDPR_ROLE_KINDS,
+    RoleKind,
+    belongs_to,
+    check_identifier,
+    contract_functions,
+    role_name,
+    schema_name,
+)
 from config.yamlfile import read_yaml
 
 CATALOG_PATH = Path(__file__).with_name("services.yaml")
 
 # Connections the migrator role may hold: migrations run one at a time, plus one for a human operator.
 MIGRATOR_CONNECTIONS = 2
+# Connections of a `<service>_gdpr` login: the GDPR orchestrator holds one per service, plus one to spare.
+GDPR_CONNECTIONS = 2
 
 
 class DataClassification(StrEnum):
@@ -47,6 +58,9 @@ class ServiceSpec(BaseModel):
     # docs/recovery-runbook.md says why each is where it is).
     # (Optional for catalogs built in code; config/services.yaml numbers every service, a test checks it.)
     recovery_priority: int | None = Field(default=None, ge=1, le=100)
+    personal_tables: tuple[str, ...] = ()
+    """Tables holding personal data (docs/gdpr.md): the service implements the GDPR contract and reads of
+    these tables are audited (pgaudit object audit)."""
 
     @field_validator("name")
     @classmethod
@@ -58,21 +72,51 @@ class ServiceSpec(BaseModel):
             role_name(value, kind)
         return value
 
+    @field_validator("personal_tables")
+    @classmethod
+    def _personal_tables(cls, value: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        service = info.data.get("name")
+        for table in value:
+            check_identifier(table, "personal table")
+            if service and not belongs_to(service, table):
+                raise ValueError(f"personal table {table!r} does not follow the convention {service}_<entity>")
+        if len(set(value)) != len(value):
+            raise ValueError("personal_tables lists a table twice")
+        return value
+
     @property
     def schema_name(self) -> str:
         return schema_name(self.name)
+
+    @property
+    def holds_personal_data(self) -> bool:
+        """Whether the service must implement the GDPR contract (it lists personal tables)."""
+        return bool(self.personal_tables)
+
+    @property
+    def contract_functions(self) -> tuple[str, str]:
+        """`<service>_fn_erase_subject`, `<service>_fn_export_subject`."""
+        return contract_functions(self.name)
+
+    @property
+    def role_kinds(self) -> tuple[RoleKind, ...]:
+        """The service's roles: the four of every service, and the GDPR pair if it holds personal data."""
+        return (*BASE_ROLE_KINDS, *(GDPR_ROLE_KINDS if self.holds_personal_data else ()))
 
     def role(self, kind: RoleKind | str) -> str:
         return role_name(self.name, kind)
 
     def connection_limits(self) -> dict[RoleKind, int]:
         """Connection limit per role: the owner never logs in; the others get their pool sizes."""
-        return {
+        limits = {
             RoleKind.OWNER: 0,
             RoleKind.MIGRATOR: MIGRATOR_CONNECTIONS,
             RoleKind.APP: self.pool_size,
             RoleKind.READONLY: self.readonly_pool_size,
+            RoleKind.GDPR: GDPR_CONNECTIONS,
+            RoleKind.GDPR_DEFINER: 0,
         }
+        return {kind: limits[kind] for kind in self.role_kinds}
 
     def total_connections(self) -> int:
         return sum(self.connection_limits().values())

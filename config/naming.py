@@ -61,12 +61,22 @@ class InvalidIdentifier(ValueError):
 
 
 class RoleKind(StrEnum):
-    """The four roles every service schema gets (see config.access for what each may do)."""
+    """The roles of a service schema (see config.access for what each may do): four for every service, two
+    more for a service holding personal data (GDPR, docs/gdpr.md)."""
 
     OWNER = "owner"
     MIGRATOR = "migrator"
     APP = "app"
     READONLY = "readonly"
+    GDPR = "gdpr"  # LOGIN: EXECUTE on the service's two GDPR contract functions, nothing else
+    GDPR_DEFINER = "gdpr_definer"  # NOLOGIN, BYPASSRLS: owns the contract functions (SECURITY DEFINER)
+
+
+BASE_ROLE_KINDS = (RoleKind.OWNER, RoleKind.MIGRATOR, RoleKind.APP, RoleKind.READONLY)
+GDPR_ROLE_KINDS = (RoleKind.GDPR, RoleKind.GDPR_DEFINER)
+# The GDPR contract (spec 4.A compliance.gdpr): `<service>_fn_<action>(subject_id)` in the service's schema.
+ERASE_ACTION = "erase_subject"
+EXPORT_ACTION = "export_subject"
 
 
 def check_identifier(name: str, what: str = "identifier") -> str:
@@ -114,6 +124,12 @@ def table_name(service: str, entity: str) -> str:
 def function_name(service: str, action: str) -> str:
     """`${service}_fn_${action}` (spec 5.A)."""
     return check_identifier(f"{service}_fn_{check_identifier(action, 'action')}", "function name")
+
+
+def contract_functions(service: str) -> tuple[str, str]:
+    """The GDPR contract's two functions of a service: (`<service>_fn_erase_subject`,
+    `<service>_fn_export_subject`)."""
+    return function_name(service, ERASE_ACTION), function_name(service, EXPORT_ACTION)
 
 
 def trigger_name(service: str, event: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.access import AUDIT_ROLE
 from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.parameter_table import ApplyMethod, parameter_table
 from config.settings import InstanceSettings
@@ -49,6 +50,9 @@ def platform_values(instance: InstanceSettings) -> dict[str, str]:
         "ssl_min_protocol_version": instance.ssl_min_protocol_version,
         "shared_preload_libraries": ",".join(PRELOAD_LIBRARIES),
         "pgaudit.log": ",".join(PGAUDIT_LOG_CLASSES),
+        # object audit (GDPR access tracking, docs/gdpr.md): reads and writes of the tables this role holds a
+        # privilege on, i.e. the catalog's personal tables, are logged with the role; no session-wide read log
+        "pgaudit.role": AUDIT_ROLE,
         "log_connections": "1",
         "log_disconnections": "1",
         "log_min_duration_statement": str(instance.log_min_duration_statement_ms),

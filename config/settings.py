@@ -802,6 +802,17 @@ class StackSettings(Model):
         return stack_name_prefix(self.stack)
 
     @property
+    def credentials_prefix(self) -> str:
+        """Prefix of the database's credential secrets and of its erasure ledger: the primary stack's (a region
+        stack serves copies of its primary's secrets and a replica of its primary's ledger)."""
+        return stack_name_prefix(self.region.primary_stack) if self.region is not None else self.name_prefix
+
+    @property
+    def erasure_ledger_table(self) -> str:
+        """The GDPR erasure ledger's DynamoDB table (components/erasure_ledger.py, docs/gdpr.md)."""
+        return f"{self.credentials_prefix}-gdpr-erasure-ledger"
+
+    @property
     def instance_identifier(self) -> str:
         return self.instance.identifier or self.name_prefix
 

@@ -10,7 +10,12 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
-from config.access import EXTENSIONS_SCHEMA, PLATFORM_ALLOWED_ATTRIBUTES, platform_roles_by_name
+from config.access import (
+    EXTENSIONS_SCHEMA,
+    PLATFORM_ALLOWED_ATTRIBUTES,
+    SERVICE_ALLOWED_ATTRIBUTES,
+    platform_roles_by_name,
+)
 from config.catalog import load_catalog
 from config.maintenance import CRON_SCHEMA
 from config.naming import RoleKind, role_name, schema_name
@@ -53,7 +58,7 @@ RESERVED_CONNECTIONS = 50
 @cache
 def _role_owners() -> dict[str, tuple[str, RoleKind]]:
     """Role name -> (service, kind) for every role the catalog defines."""
-    return {role_name(s.name, kind): (s.name, kind) for s in load_catalog() for kind in RoleKind}
+    return {role_name(s.name, kind): (s.name, kind) for s in load_catalog() for kind in s.role_kinds}
 
 
 @cache
@@ -102,10 +107,10 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     return problems
 
 
-# The one RDS role a service login may join: rds_password lets the app and readonly logins set their own password
+# The one RDS role a service login may join: rds_password lets the app, readonly and gdpr logins set their own password
 # (AWS's single-user rotation function does, with rds.restrict_password_commands=1; components/service_schema.py).
 ROTATED_LOGIN_GROUP = "rds_password"
-ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY)
+ROTATED_KINDS = (RoleKind.APP, RoleKind.READONLY, RoleKind.GDPR)
 
 
 def _rotation_membership(member: Any, granted: Any) -> bool:
@@ -155,9 +160,12 @@ def _role_attributes(args: ResourceValidationArgs, report: ReportViolation) -> N
     name = str(args.props.get("name") or "")
     granted = {key for key in FORBIDDEN_ATTRIBUTES if args.props.get(key) is True}
     platform = platform_roles_by_name().get(name)
-    if service_of_role(name) is not None:
-        if granted:
-            report(f"service role {name} has {', '.join(FORBIDDEN_ATTRIBUTES[k] for k in sorted(granted))}", None)
+    found = _role_owners().get(name)
+    if found is not None:
+        allowed = SERVICE_ALLOWED_ATTRIBUTES.get(found[1], frozenset())
+        extra = sorted(k for k in granted if _MODEL_ATTRIBUTE[k] not in allowed)
+        if extra:
+            report(f"service role {name} has {', '.join(FORBIDDEN_ATTRIBUTES[k] for k in extra)}", None)
     elif platform is not None:
         allowed = PLATFORM_ALLOWED_ATTRIBUTES[platform[0]]
         extra = sorted(k for k in granted if _MODEL_ATTRIBUTE[k] not in allowed)

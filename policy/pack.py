@@ -18,6 +18,7 @@ from policy import (
     connections,
     encryption,
     extraction,
+    gdpr,
     lambdas,
     rds,
     replication,
@@ -44,6 +45,7 @@ POLICIES: list[PackPolicy] = [
     *aws_api_services.POLICIES,
     *connections.POLICIES,
     *extraction.POLICIES,
+    *gdpr.POLICIES,
 ]
 
 

@@ -62,18 +62,19 @@ def model():
     return build_access_model(load_catalog())
 
 
-def test_every_service_gets_owner_migrator_app_and_readonly_roles(model) -> None:
+def test_every_service_gets_owner_migrator_app_and_readonly_roles_and_gdpr_ones_with_personal_data(model) -> None:
     for s in model.services:
+        gdpr = ("gdpr", "gdpr_definer") if s.personal_tables else ()
         assert [r.name for r in s.roles] == [
-            f"{s.service}_{k}" for k in ("owner", "migrator", "app", "readonly")
+            f"{s.service}_{k}" for k in ("owner", "migrator", "app", "readonly", *gdpr)
         ]
         assert s.schema == f"{s.service}_schema"
         assert s.owner == f"{s.service}_owner"
 
 
-def test_only_the_owner_cannot_log_in(model) -> None:
+def test_only_the_owner_and_the_gdpr_definer_cannot_log_in(model) -> None:
     for r in model.roles:
-        assert r.login is (r.kind is not RoleKind.OWNER)
+        assert r.login is (r.kind not in (RoleKind.OWNER, RoleKind.GDPR_DEFINER))
 
 
 def test_the_migrator_becomes_the_owner_at_login_and_is_its_member(model) -> None:
@@ -101,8 +102,9 @@ def test_public_loses_the_database_and_schema_public_and_default_execute(model) 
     assert Grant(PUBLIC, ObjectType.SCHEMA, "edumatrix", frozenset(), "public") in model.database_grants
     for s in model.services:
         revokes = [d for d in s.default_privileges if d.role == PUBLIC]
+        creators = [s.owner, *([f"{s.service}_gdpr_definer"] if s.personal_tables else [])]
         assert [(d.owner, d.object_type, d.privileges, d.schema) for d in revokes] == [
-            (s.owner, ObjectType.FUNCTION, frozenset(), None)
+            (creator, ObjectType.FUNCTION, frozenset(), None) for creator in creators
         ]
 
 
@@ -206,8 +208,17 @@ def test_the_platform_has_an_ops_login_a_data_mover_and_a_replication_login_per_
         "edumatrix_data_mover": "data_mover",
         "edumatrix_extraction_replicator": "extraction_replicator",
         "edumatrix_cdc_replicator": "cdc_replicator",
+        "rds_pgaudit": "auditor",
     }
-    assert all(r.login and 0 < r.connection_limit <= 4 for r in model.platform.roles)
+    logins = [r for r in model.platform.roles if r.kind.value != "auditor"]
+    assert all(r.login and 0 < r.connection_limit <= 4 for r in logins)
+
+
+def test_the_object_audit_role_never_logs_in_and_holds_no_power(model) -> None:
+    auditor = model.platform.role("auditor")
+    assert (auditor.name, auditor.login, auditor.connection_limit) == ("rds_pgaudit", False, 0)
+    assert [m for m in model.all_memberships() if auditor.name in (m.member, m.group)] == []
+    assert [g for g in model.all_grants() if g.role == auditor.name] == []
 
 
 def test_the_ops_login_monitors_and_holds_no_power_over_data(model) -> None:
@@ -220,10 +231,13 @@ def test_the_ops_login_monitors_and_holds_no_power_over_data(model) -> None:
     assert beyond_connect == [(ObjectType.SCHEMA, "extensions", frozenset({"USAGE"}))]
 
 
-def test_only_the_data_mover_and_the_extraction_copy_bypass_rls_and_only_replicators_replicate(model) -> None:
-    """The extraction replicator's initial copy reads every tenant's rows (docs/extraction-runbook.md)."""
+def test_only_the_data_mover_the_extraction_copy_and_gdpr_definers_bypass_rls_and_only_replicators_replicate(
+        model) -> None:
+    """The extraction replicator's initial copy reads every tenant's rows (docs/extraction-runbook.md); a gdpr
+    definer reaches every tenant of its own schema only (docs/gdpr.md)."""
+    definers = {f"{s.service}_gdpr_definer" for s in model.services if s.personal_tables}
     assert {r.name for r in model.all_roles if r.bypass_row_level_security} == {
-        "edumatrix_data_mover", "edumatrix_extraction_replicator"}
+        "edumatrix_data_mover", "edumatrix_extraction_replicator", *definers}
     assert {r.name for r in model.all_roles if r.replication} == {
         "edumatrix_extraction_replicator", "edumatrix_cdc_replicator"}
     mover = {m.group for m in model.platform.memberships if m.member == "edumatrix_data_mover"}
@@ -261,6 +275,9 @@ def test_each_login_role_carries_exactly_its_session_settings(model) -> None:
         "app": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000", "search_path": paths},
         "readonly": {"statement_timeout": "5000", "idle_in_transaction_session_timeout": "60000",
                      "search_path": paths},
+        "gdpr": {"statement_timeout": "300000", "idle_in_transaction_session_timeout": "60000",
+                 "search_path": "feedback_schema"},
+        "gdpr_definer": {},
     }
 
 
@@ -271,3 +288,24 @@ def test_a_stacks_database_and_idle_timeout_reach_the_model() -> None:
     model = model_for_settings(settings.model_copy(update={"instance": instance}))
     assert model.database == "otherdb"
     assert {r.settings().get("idle_in_transaction_session_timeout") for r in model.roles if r.login} == {"30000"}
+
+
+def test_a_gdpr_login_may_connect_and_use_its_schema_and_holds_no_table_privilege(model) -> None:
+    for s in model.services:
+        if not s.personal_tables:
+            continue
+        gdpr = f"{s.service}_gdpr"
+        assert {(g.object_type, g.schema, g.privileges) for g in s.grants if g.role == gdpr} == {
+            (ObjectType.DATABASE, None, frozenset({"CONNECT"})), (ObjectType.SCHEMA, s.schema, frozenset({"USAGE"}))}
+        assert {(d.owner, d.object_type, d.privileges) for d in s.default_privileges if d.role == gdpr} == {
+            (f"{s.service}_gdpr_definer", ObjectType.FUNCTION, frozenset({"EXECUTE"}))}
+
+
+def test_a_gdpr_definer_reaches_only_its_own_schema(model) -> None:
+    for s in model.services:
+        definer = f"{s.service}_gdpr_definer"
+        grants = [g for g in model.all_grants() if g.role == definer]
+        assert all(g.schema == s.schema for g in grants)
+        assert [m.group for m in model.all_memberships() if m.member == definer] == []
+        assert [m.member for m in model.all_memberships() if m.group == definer] == (
+            [s.owner] if s.personal_tables else [])

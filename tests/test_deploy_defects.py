@@ -16,6 +16,8 @@ from edumatrix_db.offline.engine import Planner, RecordedResource, Recording, ru
 from edumatrix_db.offline.mocks import PlatformMocks, mock_master_password
 from tests.region_support import copy_stacks, edit_stack
 
+PERSONAL = sum(1 for s in load_stack("prod").catalog() if s.holds_personal_data)  # services with a gdpr login
+
 REGION_STACK = "prod-eu-west-1"
 INSTANCE = "aws:rds/instance:Instance"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -139,9 +141,12 @@ def test_1_service_logins_are_rotated_and_may_set_their_own_password(prod: Recor
     rotated = {s.inputs["name"].rsplit("/", 2)[-2:][1] for s in prod.of_type(SECRET)
                if any(r.inputs["secretId"] == s.props["arn"] for r in prod.of_type(ROTATION))
                and not s.inputs["name"].endswith("/master")}
-    assert rotated == {"app", "readonly"}  # the migrator cannot rotate itself (tests/pg/test_password_rotation.py)
+    # the migrator cannot rotate itself (tests/pg/test_password_rotation.py); the GDPR login rotates (docs/gdpr.md)
+    assert rotated == {"app", "readonly", "gdpr"}
     members = {r.inputs["role"] for r in prod.of_type(GRANT_ROLE) if r.inputs["grantRole"] == "rds_password"}
-    assert members == {f"{s}_{k}" for s in load_stack("prod").catalog().names for k in ("app", "readonly")}
+    catalog = load_stack("prod").catalog()
+    assert members == {f"{s.name}_{k}" for s in catalog for k in ("app", "readonly")} | {
+        f"{s.name}_gdpr" for s in catalog if s.holds_personal_data}
 
 
 def test_1_replicas_of_an_rds_managed_password_are_refused_by_the_loader(tmp_path: Path) -> None:
@@ -194,7 +199,9 @@ def test_3_the_runbook_stops_the_replication_by_hand_later() -> None:
 
 def test_4_every_credential_is_copied_into_the_region_stack_region_under_a_key_there(prod: Recording) -> None:
     secrets = prod.of_type(SECRET)
-    assert len(secrets) == 1 + 27 + 4  # the master, nine services' three logins, the platform's four logins
+    # the master, nine services' three logins, the GDPR logins of the services holding personal data, the
+    # platform's four logins
+    assert len(secrets) == 1 + 27 + PERSONAL + 4
     for secret in secrets:
         (replica,) = secret.inputs["replicas"]
         assert replica["region"] == "eu-west-1"
@@ -209,7 +216,7 @@ def test_4_a_promoted_region_exports_where_its_credentials_are(tmp_path: Path) -
     assert promoted.outputs["masterSecretArn"].startswith("arn:aws:secretsmanager:eu-west-1:")
     assert promoted.outputs["serviceSecretNames"]["feedback"] == {
         "migrator": "edumatrix-prod/db/feedback/migrator", "app": "edumatrix-prod/db/feedback/app",
-        "readonly": "edumatrix-prod/db/feedback/readonly"}
+        "readonly": "edumatrix-prod/db/feedback/readonly", "gdpr": "edumatrix-prod/db/feedback/gdpr"}
 
 
 # -- 5. lag alarms that page only on real lag ------------------------------------------------------------
@@ -284,7 +291,7 @@ def test_8_the_alarm_topic_is_encrypted_with_a_key_that_only_serves_it(prod: Rec
 def test_8_scram_salts_are_random_ids_kept_in_state_not_derived_from_the_password(prod: Recording) -> None:
     salts = [r for r in prod.of_type("random:index/randomId:RandomId") if r.name.endswith("-scram-salt")]
     logins = [r for r in prod.of_type("postgresql:index/role:Role") if r.inputs.get("login")]
-    assert len(salts) == len(logins) == 27 + 4  # every service and platform login
+    assert len(salts) == len(logins) == 27 + PERSONAL + 4  # every service, GDPR and platform login
 
 
 def test_8_the_ca_bundle_is_named_relative_to_the_project(prod: Recording) -> None:

@@ -25,7 +25,7 @@ def test_a_fresh_revision_fails_check_until_its_downgrade_is_written(tmp_path: P
 
 def test_the_example_migrations_are_numbered_and_all_have_a_downgrade() -> None:
     ids, findings = migrate.lint_revisions("feedback")
-    assert ids == ["0001", "0002", "0003", "0004"]
+    assert ids == ["0001", "0002", "0003", "0004", "0005"]
     assert findings == []
 
 

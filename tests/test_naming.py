@@ -32,7 +32,8 @@ def test_schema_names_follow_the_service_schema_convention():
 
 def test_role_names_follow_the_service_kind_convention():
     assert [role_name("news_system", k) for k in RoleKind] == [
-        "news_system_owner", "news_system_migrator", "news_system_app", "news_system_readonly"]
+        "news_system_owner", "news_system_migrator", "news_system_app", "news_system_readonly",
+        "news_system_gdpr", "news_system_gdpr_definer"]
 
 
 def test_objects_inside_a_schema_follow_the_spec_prefixes():

@@ -13,6 +13,7 @@ def test_the_default_instance_gets_the_platform_parameters_with_their_apply_meth
         Parameter("ssl_min_protocol_version", "TLSv1.2", "immediate"),
         Parameter("shared_preload_libraries", "pg_stat_statements,pgaudit,pg_cron", "pending-reboot"),
         Parameter("pgaudit.log", "ddl,role", "immediate"),
+        Parameter("pgaudit.role", "rds_pgaudit", "immediate"),
         Parameter("log_connections", "1", "immediate"),
         Parameter("log_disconnections", "1", "immediate"),
         Parameter("log_min_duration_statement", "100", "immediate"),

@@ -12,6 +12,7 @@ from components.platform_roles import declare_platform_roles
 from components.providers import postgres_provider
 from components.service_schema import SecretStore, canonical_from_resources, declare_service_schemas
 from config.access import model_for_settings
+from config.catalog import load_catalog
 from config.loader import load_stack
 from edumatrix_db.offline.engine import Recording, run_program
 
@@ -102,10 +103,12 @@ def test_the_local_stack_declares_no_aws_resources(local_stack: RecordingMocks) 
 
 def test_every_login_role_gets_a_secret_encrypted_with_the_cmk(dev_stack: RecordingMocks) -> None:
     secrets = dev_stack.of_type("secretsmanager/secret:Secret")
-    assert len(secrets) == 9 * 3 + 4  # three logins per service, four platform logins
+    personal = sum(1 for s in load_catalog() if s.holds_personal_data)
+    logins = 9 * 3 + personal + 4  # three logins per service, the gdpr login, four platform logins
+    assert len(secrets) == logins
     assert all(i["kmsKeyId"].startswith("arn:aws:kms:") for _, _, i in secrets)
     assert {"edumatrix-dev/db/feedback/app", "edumatrix-dev/db/platform/ops"} <= {i["name"] for _, _, i in secrets}
-    assert len(dev_stack.of_type("secretsmanager/secretVersion:SecretVersion")) == 9 * 3 + 4
+    assert len(dev_stack.of_type("secretsmanager/secretVersion:SecretVersion")) == logins
 
 
 def test_child_names_derive_from_the_component_name(local_stack: RecordingMocks) -> None:

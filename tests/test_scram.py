@@ -10,6 +10,7 @@ import hmac
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config.catalog import load_catalog
 from config.scram import SALT_BYTES, scram_verifier
 from edumatrix_db.offline.engine import Recording
 
@@ -52,7 +53,8 @@ def test_pulumi_roles_carry_a_verifier_of_their_generated_password_salted_by_the
     passwords = {r.name: r.props["result"] for r in prod.of_type("random:index/randomPassword:RandomPassword")}
     salts = {r.name: bytes.fromhex(r.props["hex"]) for r in prod.of_type("random:index/randomId:RandomId")}
     roles = [r for r in prod.of_type("postgresql:index/role:Role") if r.props.get("login")]
-    assert len(roles) == 27 + 4  # three logins per service, four platform logins
+    personal = sum(1 for s in load_catalog() if s.holds_personal_data)
+    assert len(roles) == 27 + personal + 4  # three logins per service, the GDPR logins, four platform logins
     for role in roles:
         generated, salt = passwords[f"{role.name}-password"], salts[f"{role.name}-scram-salt"]
         assert role.inputs["password"] == "[secret]"

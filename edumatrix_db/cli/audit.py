@@ -39,7 +39,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     target.add_argument("--root", type=Path, default=PROJECT_ROOT, help="project root holding .local/")
     audit = subparsers.add_parser(
         "audit", parents=[target], help="the live database against the access model: isolation, tenant "
-        "coverage, naming, ownership, unknown roles, large objects",
+        "coverage, naming, ownership, unknown roles, large objects, the GDPR contract",
         description="Exit 0 clean, 1 findings, 2 usage or connection error.",
     )
     audit.add_argument("--format", choices=["table", "json"], default="table")

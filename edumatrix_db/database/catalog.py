@@ -108,16 +108,19 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
             "SELECT n.nspname, p.oid::regprocedure::text, p.proowner::regrole::text, {g}, "
             "a.privilege_type FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, "
             "aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
-            "WHERE n.nspname = ANY(%s) AND p.prokind IN ('f','a','w')",
+            # the schema owner's routines: the GDPR contract, owned by the service's definer, has its own grant
+            "WHERE n.nspname = ANY(%s) AND p.prokind IN ('f','a','w') AND p.proowner = n.nspowner",
         ),
     ):
         for (scope, who), objs in acl_rows(query.format(g=grantee_sql), [schemas]).items():
+            if who == model.audit_role:
+                continue  # SELECT on the personal tables only: judged by drift.py, not in the canonical form
             if len({p for _, p in objs}) == 1:
                 out.add(("grant", who, object_type, db, scope, next(iter(objs))[1]))
             else:
                 out.add(("grant-inconsistent", who, object_type, db, scope, tuple(sorted(objs))))
     letters = {"r": "table", "S": "sequence", "f": "function"}
-    owners = [s.owner for s in model.services]
+    owners = sorted({d.owner for d in model.all_default_privileges()})  # the owners and the GDPR definers
     rows = conn.execute(
         f"SELECT d.defaclrole::regrole::text, coalesce(n.nspname, ''), d.defaclobjtype::text, {grantee_sql}, "
         "coalesce(array_agg(a.privilege_type ORDER BY a.privilege_type), '{}') FROM pg_default_acl d "

@@ -20,6 +20,10 @@ Rules (the audit publishes one count per rule):
 - ownership: the schema and everything in it belong to `<service>_owner`.
 - unknown_role: roles the model does not know (PostgreSQL's and RDS's own roles excepted).
 - large_object: large objects live outside every schema, beyond RLS and schema privileges.
+- gdpr: a service holding personal data (`personal_tables` in config/services.yaml) implements the contract
+  once it has tables: `<service>_fn_erase_subject` and `<service>_fn_export_subject`, one each, SECURITY
+  DEFINER, owned by `<service>_gdpr_definer`, executable by `<service>_gdpr` (docs/gdpr.md); the object-audit
+  role (`rds_pgaudit`) holds SELECT on exactly the catalog's personal tables (isolation rule, repaired).
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from config.access import PUBLIC, AccessModel, ObjectType, Target
-from config.naming import InvalidIdentifier, check_identifier, version_table_name
+from config.naming import InvalidIdentifier, RoleKind, check_identifier, contract_functions, version_table_name
 from edumatrix_db.database.catalog import SHARED_SCHEMAS, Snapshot
 from edumatrix_db.database.tenancy import TENANT_COLUMN, expected_policy_expression, policy_name
 
-RULES = ("isolation", "tenant_coverage", "naming", "ownership", "unknown_role", "large_object")
+RULES = ("isolation", "tenant_coverage", "naming", "ownership", "unknown_role", "large_object", "gdpr")
 GUARD_TRIGGER = "edumatrix_refuse_foreign_grants"
 BOOTSTRAP_SUPERUSER_OID = 10  # initdb's superuser (`postgres` locally, `rdsadmin` on RDS)
 # RDS's own roles (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.html)
@@ -83,6 +87,16 @@ class _Judge:
         for g in model.all_grants():  # (object kind, schema or None) -> grantee -> privileges
             grantee = "PUBLIC" if g.role == PUBLIC else g.role
             self.declared[(g.object_type.value, g.schema or None)][grantee] = g.privileges
+        self.audited = model.audited_tables()  # schema -> personal tables: rds_pgaudit holds SELECT on them
+        # contract function identity -> the service's GDPR login, for functions owned by the service's definer
+        self.contract: dict[str, str] = {}
+        for s in model.services:
+            if not s.holds_personal_data:
+                continue
+            names = set(contract_functions(s.service))
+            definer, gdpr = s.role(RoleKind.GDPR_DEFINER).name, s.role(RoleKind.GDPR).name
+            self.contract.update({o.identity: gdpr for o in snap.objects if o.schema == s.schema
+                                  and o.name in names and o.owner == definer and o.kind in _ROUTINE_KINDS})
 
     # -- helpers ---------------------------------------------------------------------------------------
     def service_name(self, schema: str | None) -> str | None:
@@ -182,8 +196,9 @@ class _Judge:
         snap = self.snap
         owners = {s.schema: s.owner for s in self.model.services}
         foreign_owned = {r.identity for r in snap.relations if r.owner != owners[r.schema]}
-        foreign_owned |= {o.identity for o in snap.objects
-                          if o.schema in owners and o.owner is not None and o.owner != owners[o.schema]}
+        foreign_owned |= {o.identity for o in snap.objects if o.schema in owners and o.owner is not None
+                          and o.owner != owners[o.schema] and o.identity not in self.contract}
+        table_names = {r.identity: r.name for r in snap.relations}
         held: dict[tuple[str, str, str | None, str], set[str]] = defaultdict(set)
         grantees_of: dict[tuple[str, str], set[str]] = defaultdict(set)
         grantable: set[tuple[str, str, str | None, str]] = set()
@@ -212,6 +227,10 @@ class _Judge:
             if obj in foreign_owned:
                 continue
             expected = self.expected(kind, None if kind == "database" else schema)
+            if obj in self.contract:  # the GDPR contract: its login may execute it, nobody else
+                expected = {self.contract[obj]: frozenset({"EXECUTE"})}
+            elif kind == "table" and table_names.get(obj) in self.audited.get(schema or "", ()):
+                expected = {**expected, self.model.audit_role: frozenset({"SELECT"})}
             grantees = grantees_of[(kind, obj)] | set(expected)
             for grantee in sorted(grantees):
                 have = frozenset(held.get((kind, obj, schema, grantee), set()))
@@ -242,8 +261,8 @@ class _Judge:
             stmts.append(f"GRANT {', '.join(sorted(want))} ON {target} TO {grantee_sql(grantee)}")
         if kind == "database" or schema in SHARED_SCHEMAS:
             own = grantee in self.model_roles or grantee == "PUBLIC"
-        else:
-            own = self.is_own(grantee, schema)
+        else:  # the object-audit role's grants are the platform's: repaired like the service's own
+            own = self.is_own(grantee, schema) or (kind == "table" and grantee == self.model.audit_role)
         what = f"{grantee} holds {_privs(have)}, the model says {_privs(want)}"
         service = self.service_name(schema)
         if not own:
@@ -320,7 +339,7 @@ class _Judge:
                   if o.schema is not None and o.owner is not None]
         for schema, obj, owner in owned:
             s = self.by_schema[schema]
-            if owner != s.owner:
+            if owner != s.owner and obj.partition(" ")[2] not in self.contract:
                 yield Drift("ownership", s.service, obj,
                             f"owned by {owner}, not {s.owner}: the platform cannot grant on it and skips it",
                             f"ALTER ... OWNER TO {ident(s.owner)} (as a superuser), or drop it")
@@ -426,6 +445,38 @@ class _Judge:
                 yield Drift("naming", service, obj, f"name {name!r} does not follow {prefix}{tail} (spec 5.A)",
                             f"rename it to {prefix}{tail} (lower case, no quotes)")
 
+    def gdpr_contract(self) -> Iterator[Drift]:
+        """A service holding personal data implements the contract once its schema has tables."""
+        with_tables = {r.schema for r in self.snap.relations if r.kind in ("r", "p")}
+        for s in self.model.services:
+            if not s.holds_personal_data or s.schema not in with_tables:
+                continue
+            definer = s.role(RoleKind.GDPR_DEFINER).name
+            for name in contract_functions(s.service):
+                found = [o for o in self.snap.objects if o.schema == s.schema and o.name == name
+                         and o.kind in _ROUTINE_KINDS]
+                where = f"function {s.schema}.{name}"
+                if not found:
+                    yield Drift("gdpr", s.service, where,
+                                "missing: the service holds personal data (config/services.yaml personal_tables) "
+                                "and must implement the GDPR contract",
+                                f"create {name}(subject_id) in a migration, as {definer} (docs/gdpr.md)")
+                    continue
+                if len(found) > 1:
+                    yield Drift("gdpr", s.service, where,
+                                f"{len(found)} overloads: the orchestrator calls exactly one",
+                                "drop all but the one taking the subject id")
+                for o in found:
+                    problems = []
+                    if o.owner != definer:
+                        problems.append(f"owned by {o.owner}, not {definer}")
+                    if not o.security_definer:
+                        problems.append("not SECURITY DEFINER (under forced RLS it would see one tenant only)")
+                    if problems:
+                        yield Drift("gdpr", s.service, f"{o.kind} {o.identity}", "; ".join(problems),
+                                    f"recreate it as {definer} with SECURITY DEFINER SET search_path = "
+                                    f"{s.schema}, pg_temp (docs/gdpr.md)")
+
     def large_objects(self) -> Iterator[Drift]:
         for o in self.snap.objects:
             if o.kind == "large object":
@@ -447,5 +498,6 @@ def evaluate(snapshot: Snapshot, model: AccessModel) -> list[Drift]:
     found = [
         *judge.roles(), *judge.memberships(), *judge.grants(), *judge.default_privileges(), *judge.ownership(),
         *judge.routines(), *judge.guard(), *judge.tenant_coverage(), *judge.naming(), *judge.large_objects(),
+        *judge.gdpr_contract(),
     ]
     return sorted(found, key=lambda d: (RULES.index(d.rule), d.service or "", d.object, d.message))

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from config.access import AccessModel, build_access_model
+from config.access import AUDIT_ROLE, AccessModel, build_access_model
 from config.loader import PROJECT_ROOT
 from config.maintenance import AUTOVACUUM_PARAMETERS, PG_CRON, cron_parameters
 from config.naming import quote_ident
@@ -416,7 +416,8 @@ class LocalServer:
             )
         if pgaudit:
             lines.update(
-                {"pgaudit.log": "'ddl,role'", "pgaudit.log_relation": "on", "pgaudit.log_parameter": "off"}
+                {"pgaudit.log": "'ddl,role'", "pgaudit.log_relation": "on", "pgaudit.log_parameter": "off",
+                 "pgaudit.role": f"'{AUDIT_ROLE}'"}
             )
         conf = "# written by edumatrix-db local up; edits are overwritten\n"
         conf += "".join(f"{k} = {v}\n" for k, v in lines.items())
@@ -605,7 +606,7 @@ class LocalServer:
     def connections(self, model: AccessModel) -> dict[str, Any]:
         """The shape other teams build on:
         {"admin": URI, "database": NAME, "services": {SERVICE: {"schema": NAME,
-         "roles": {"migrator": URI, "app": URI, "readonly": URI}}}}"""
+         "roles": {"migrator": URI, "app": URI, "readonly": URI[, "gdpr": URI]}}}}  (gdpr: docs/gdpr.md)"""
         pw = self.passwords()
         return {
             "admin": self.admin_uri(),

@@ -113,3 +113,16 @@ def probes(pg: Postgres) -> dict[str, dict[str, int]]:
             assert row is not None
             out[s.service] = dict(zip(("table", "sequence", "function", "schema"), row, strict=True))
     return out
+
+
+@pytest.fixture
+def migrated(pg: Postgres) -> Iterator[Postgres]:
+    """feedback's real migrations (migrations/feedback) at head for one test, downgraded to base afterwards."""
+    from edumatrix_db.ops import migrate
+
+    uri = pg.uri("feedback", "migrator")
+    migrate.upgrade("feedback", uri)
+    try:
+        yield pg
+    finally:
+        migrate.downgrade("feedback", uri, "base")

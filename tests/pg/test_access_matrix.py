@@ -202,16 +202,20 @@ def test_connection_limit_of_a_role_is_enforced(pg: Postgres) -> None:
             conn.close()
 
 
-def test_service_roles_have_no_dangerous_attributes(pg: Postgres) -> None:
+def test_service_roles_have_no_dangerous_attributes_but_the_gdpr_definers_bypassrls(pg: Postgres) -> None:
     names = [r.name for r in pg.model.roles]
     with pg.admin() as conn:
         rows = conn.execute(
             "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND (rolsuper OR rolcreatedb OR "
-            "rolcreaterole OR rolbypassrls OR rolreplication)",
+            "rolcreaterole OR rolreplication)",
             [names],
         ).fetchall()
+        bypass = conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND rolbypassrls ORDER BY 1",
+                              [names]).fetchall()
         count = conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = ANY(%s)", [names]).fetchone()
     assert rows == []
+    assert [r for (r,) in bypass] == sorted(f"{s.service}_gdpr_definer" for s in pg.model.services
+                                            if s.holds_personal_data)
     assert count == (len(names),)
 
 

@@ -17,6 +17,7 @@ import pytest
 from config.access import build_access_model
 from config.catalog import load_catalog
 from edumatrix_db.database import localpg
+from edumatrix_db.database.tenancy import enable_tenant_isolation_sql
 from edumatrix_db.ops.audit import RULES, AuditReport, run_audit
 from tests.pg.conftest import Postgres, free_port, scratch_root
 
@@ -68,17 +69,24 @@ def test_the_ops_login_reads_the_catalog_but_no_service_data(fresh: Postgres) ->
 # Each plant runs as the superuser inside a transaction that is rolled back: the audit reads the catalog
 # through the same connection, so it sees the plant and nothing is left behind. Tables are created as the
 # owner, as a migration does. Second: every rule the plant breaks (a badly named table is outside tenant
-# isolation too).
+# isolation too; feedback holds personal data, so once it has a table it owes the GDPR contract).
+GDPR_READY_TABLE = (
+    "SET LOCAL ROLE feedback_owner; CREATE TABLE feedback_schema.feedback_entry (institution_id uuid NOT NULL, "
+    "id bigint NOT NULL, PRIMARY KEY (institution_id, id)); "
+    + "; ".join(enable_tenant_isolation_sql("feedback", "feedback_entry"))
+    + "; RESET ROLE; GRANT SELECT ON feedback_schema.feedback_entry TO rds_pgaudit"
+)
 PLANTS = {
     "isolation": ("GRANT pg_read_all_data TO feedback_app", {"isolation"}),
     "tenant_coverage": ("SET LOCAL ROLE feedback_owner; CREATE TABLE feedback_schema.feedback_open "
-                        "(institution_id uuid NOT NULL); RESET ROLE", {"tenant_coverage"}),
+                        "(institution_id uuid NOT NULL); RESET ROLE", {"tenant_coverage", "gdpr"}),
     "naming": ("SET LOCAL ROLE feedback_owner; CREATE TABLE feedback_schema.orders (institution_id uuid NOT NULL); "
-               "RESET ROLE", {"naming", "tenant_coverage"}),
+               "RESET ROLE", {"naming", "tenant_coverage", "gdpr"}),
     "ownership": ("CREATE SEQUENCE feedback_schema.feedback_counter; "
                   "ALTER SEQUENCE feedback_schema.feedback_counter OWNER TO feedback_app", {"ownership"}),
     "unknown_role": ("CREATE ROLE audit_stray NOLOGIN", {"unknown_role"}),
     "large_object": ("SELECT lo_create(4711); ALTER LARGE OBJECT 4711 OWNER TO feedback_app", {"large_object"}),
+    "gdpr": (GDPR_READY_TABLE, {"gdpr"}),  # a well-isolated, audited personal table, but no contract
 }
 
 

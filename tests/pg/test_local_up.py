@@ -54,7 +54,8 @@ def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path,
     assert set(data["services"]) == set(load_catalog().names)
     for service, entry in data["services"].items():
         assert entry["schema"] == f"{service}_schema"
-        assert set(entry["roles"]) == {"migrator", "app", "readonly"}
+        gdpr = {"gdpr"} if load_catalog().get(service).holds_personal_data else set()  # docs/gdpr.md
+        assert set(entry["roles"]) == {"migrator", "app", "readonly", *gdpr}
         assert set(entry["pooled"]) == {"app", "readonly"}
         for uri in [*entry["roles"].values(), *entry["pooled"].values()]:
             assert "sslmode=verify-full" in uri

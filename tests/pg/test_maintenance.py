@@ -4,7 +4,6 @@ schedule pg_cron jobs as the service's migrator; jobs run as their service and o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,16 +13,6 @@ from edumatrix_db.ops import maintenance, migrate
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def migrated(pg: Postgres) -> Iterator[Postgres]:
-    uri = pg.uri("feedback", "migrator")
-    migrate.upgrade("feedback", uri)
-    try:
-        yield pg
-    finally:
-        migrate.downgrade("feedback", uri, "base")
 
 
 def jobs(pg: Postgres) -> set[tuple[str, str]]:

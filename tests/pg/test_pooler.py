@@ -58,7 +58,7 @@ def test_connections_json_keeps_its_keys_and_adds_pooled_uris(pg: Postgres) -> N
     data = pg.connections
     assert {"admin", "database", "services", "pooler"} <= set(data)
     feedback = data["services"]["feedback"]
-    assert set(feedback["roles"]) == {"migrator", "app", "readonly"}
+    assert set(feedback["roles"]) == {"migrator", "app", "readonly", "gdpr"}  # feedback holds personal data
     assert set(feedback["pooled"]) == {"app", "readonly"}
     assert data["pooler"]["poolMode"] == "transaction"
     assert data["pooler"]["prepareThreshold"] is None

@@ -95,10 +95,11 @@ def test_a_service_removed_from_the_catalog_is_reported_and_left_alone(pg: Postg
 
 def test_the_destructive_flag_drops_a_removed_services_schema_and_roles(pg: Postgres) -> None:
     catalog = load_catalog()
-    doomed = catalog.get("feedback").model_copy(update={"name": "doomed_service"})
+    doomed = catalog.get("feedback").model_copy(update={"name": "doomed_service",
+                                                        "personal_tables": ("doomed_service_entry",)})
     with_doomed = catalog.model_copy(update={"services": (*catalog.services, doomed)})
-    with pg.admin() as conn:
-        sql.apply(conn, build_access_model(with_doomed))
+    with pg.admin() as conn, pg.superuser() as su:  # the superuser creates its BYPASSRLS GDPR definer
+        sql.apply(conn, build_access_model(with_doomed), privileged=su)
         conn.execute('CREATE TABLE "doomed_service_schema"."doomed_service_rows" (id int)')
         report = sql.apply(conn, pg.model, destructive=True)
         left = conn.execute(

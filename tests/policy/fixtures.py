@@ -171,3 +171,18 @@ def by_policy(violations: Iterable[Violation]) -> dict[str, list[str]]:
     for v in violations:
         out.setdefault(v.policy, []).append(v.urn)
     return out
+
+
+def ledger_table_props(**overrides: Any) -> dict[str, Any]:
+    """The GDPR erasure ledger as components/erasure_ledger.py declares it."""
+    props: dict[str, Any] = {
+        "name": "edumatrix-test-gdpr-erasure-ledger", "billingMode": "PAY_PER_REQUEST",
+        "serverSideEncryption": {"enabled": True, "kmsKeyArn": key_arn()},
+        "pointInTimeRecovery": {"enabled": True}, "deletionProtectionEnabled": True,
+        "replicas": [{"regionName": "eu-west-1", "kmsKeyArn": key_arn("eu-west-1"), "pointInTimeRecovery": True,
+                      "deletionProtectionEnabled": True}],
+        "streamEnabled": True, "streamViewType": "NEW_AND_OLD_IMAGES",
+        "tags": {**TAGS, "purpose": "gdpr-erasure-ledger"},
+    }
+    props.update(overrides)
+    return props

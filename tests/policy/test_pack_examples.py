@@ -19,6 +19,7 @@ from tests.policy.fixtures import (
     grant,
     instance,
     key_arn,
+    ledger_table_props,
     parameter_group,
     replica,
     resource,
@@ -367,6 +368,14 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})),
         "schedule role edumatrix-test-ops-runner-scheduler-role may lambda:InvokeFunction on *: only "
         "lambda:InvokeFunction on the target function"),
+    "dynamodb-table-protected": (lambda: [resource("aws:dynamodb/table:Table", "ledger",
+                                                                  ledger_table_props(deletionProtectionEnabled=False))],
+        "deletion protection is off (deletionProtectionEnabled)"),
+    "gdpr-erasure-ledger-declared": (lambda: [
+        resource("postgresql:index/role:Role", "feedback-gdpr", {"name": "feedback_gdpr", "login": True}),
+        resource("aws:kms/key:Key", "key", {"enableKeyRotation": True})],
+        "services hold personal data (feedback_gdpr) but no erasure ledger is declared: a restore would bring "
+        "erased people back"),
     **AWS_API_EXAMPLES,
     **EXTRACTION_EXAMPLES,
 }
