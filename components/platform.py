@@ -16,9 +16,9 @@ from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.backups import BackupPlatform, BackupPlatformArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
+from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
 from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
-from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.personal_data_reads import PersonalDataReads, PersonalDataReadsArgs
