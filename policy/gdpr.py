@@ -12,6 +12,7 @@ The mocks accept any DynamoDB table; what AWS or the ledger's purpose requires i
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
@@ -19,6 +20,10 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy, is_aws_managed_key, of_type
 
 TABLE = "aws:dynamodb/table:Table"
+RESOURCE_POLICY = "aws:dynamodb/resourcePolicy:ResourcePolicy"
+# "The maximum size supported for a resource-based policy document is 20 KB" (DynamoDB developer guide,
+# "Resource-based policy considerations").
+MAX_RESOURCE_POLICY_BYTES = 20 * 1024
 PG_ROLE = "postgresql:index/role:Role"
 GDPR_LOGIN_SUFFIX = "_gdpr"
 LEDGER_PURPOSE = "gdpr-erasure-ledger"
@@ -89,4 +94,33 @@ erasure_ledger_declared = StackPolicy(
     remediation="components/platform.py declares ErasureLedger when the catalog lists personal tables; keep it.",
 )
 
-POLICIES: list[PackPolicy] = [dynamodb_table_protected, erasure_ledger_declared]
+def _resource_policy_scoped(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    arn = str(props.get("resourceArn") or "")
+    text = props.get("policy")
+    if not isinstance(text, str):
+        return  # unknown until the table exists (a first preview)
+    if len(text.encode()) > MAX_RESOURCE_POLICY_BYTES:
+        report(f"the policy is {len(text.encode())} bytes: DynamoDB takes at most 20 KB", None)
+    try:
+        statements = json.loads(text).get("Statement") or []
+    except (ValueError, AttributeError):
+        report("the policy is not a JSON policy document", None)
+        return
+    for statement in statements if isinstance(statements, list) else [statements]:
+        resources = statement.get("Resource")
+        for resource in resources if isinstance(resources, list) else [resources]:
+            if resource != arn and not str(resource).startswith(f"{arn}/"):
+                report(f"statement {statement.get('Sid', '?')} names {resource}: a table's resource policy may "
+                       f"only name the table ({arn}) and its indexes and streams", None)
+
+
+dynamodb_resource_policy_scoped = TypedResourcePolicy(
+    "dynamodb-resource-policy-scoped",
+    "A DynamoDB resource policy names only its own table (and its indexes and streams) and fits DynamoDB's 20 KB.",
+    types=[RESOURCE_POLICY], validate=_resource_policy_scoped, severity=Severity.MEDIUM,
+    controls=["DynamoDB developer guide: resource-based policy considerations"],
+    remediation="Let components/erasure_ledger.py write the ledger's append-only policy.",
+)
+
+POLICIES: list[PackPolicy] = [dynamodb_table_protected, erasure_ledger_declared, dynamodb_resource_policy_scoped]

@@ -83,7 +83,7 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
     (svc.DASHBOARD, _in_json("dashboardBody", lambda b: b["widgets"][0]["properties"].pop("region")),
      "aws-api-dashboard", "a metric widget needs properties.region"),
     (svc.DASHBOARD, lambda p: p.update(dashboardBody="widgets: []"), "aws-api-dashboard", "not a JSON object"),
-    (svc.METRIC_FILTER, lambda p: p["metricTransformation"].update(dimensions={"User": "$user"}),
+    (svc.METRIC_FILTER, lambda p: p["metricTransformation"].update(dimensions={"User": "$user"}, defaultValue="0"),
      "aws-api-metric-filter", "dimensions and defaultValue"),
     (svc.METRIC_FILTER, lambda p: p["metricTransformation"].update(unit="Logins"), "aws-api-metric-filter",
      "not a CloudWatch StandardUnit"),

@@ -371,6 +371,12 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "dynamodb-table-protected": (lambda: [resource("aws:dynamodb/table:Table", "ledger",
                                                                   ledger_table_props(deletionProtectionEnabled=False))],
         "deletion protection is off (deletionProtectionEnabled)"),
+    "dynamodb-resource-policy-scoped": (lambda: [resource("aws:dynamodb/resourcePolicy:ResourcePolicy", "p", {
+        "resourceArn": "arn:aws:dynamodb:us-east-1:123456789012:table/ledger",
+        "policy": '{"Version": "2012-10-17", "Statement": [{"Sid": "AppendOnly", "Effect": "Deny", '
+                  '"Principal": "*", "Action": ["dynamodb:DeleteItem"], "Resource": "*"}]}'})],
+        "statement AppendOnly names *: a table's resource policy may only name the table "
+        "(arn:aws:dynamodb:us-east-1:123456789012:table/ledger) and its indexes and streams"),
     "gdpr-erasure-ledger-declared": (lambda: [
         resource("postgresql:index/role:Role", "feedback-gdpr", {"name": "feedback_gdpr", "login": True}),
         resource("aws:kms/key:Key", "key", {"enableKeyRotation": True})],
