@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from config.access import AccessModel, ObjectType, ServiceAccess
+from config.access import AUDIT_ROLE, AccessModel, ObjectType, ServiceAccess
 from config.naming import InvalidIdentifier, check_identifier
 from edumatrix_db.database import drift
 from edumatrix_db.database.catalog import read_catalog
@@ -224,7 +224,9 @@ def isolation_problems(conn: psycopg.Connection[Any], access: ServiceAccess, sch
     for kind, name, owner, grantees in conn.execute(ISOLATION_QUERY, {"schema": schema}).fetchall():
         if owner != access.owner:
             problems.append(f"{kind} {name} is owned by {owner}, not {access.owner}")
-        foreign = sorted(set(grantees) - allowed)
+        # pgaudit's object-audit role reads the personal tables by design (docs/gdpr.md): not a foreign grant
+        audit = {AUDIT_ROLE} if kind == "table" and name in access.personal_tables else set()
+        foreign = sorted(set(grantees) - allowed - audit)
         if foreign:
             problems.append(f"{kind} {name} is granted to {', '.join(foreign)} (outside {access.service})")
     return problems

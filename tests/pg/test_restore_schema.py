@@ -57,6 +57,9 @@ def _fill_source(server: Server) -> None:
                      "SELECT institution_id, id, 'voter' || id FROM feedback_entry WHERE id % 10 = 0")
         for table in ("feedback_entry", "feedback_vote"):
             enable_tenant_isolation(conn, SERVICE, table)
+        # feedback_entry is one of feedback's personal tables (config/services.yaml): the migration that creates
+        # it gives pgaudit's object-audit role SELECT on it (docs/gdpr.md)
+        conn.execute("GRANT SELECT ON feedback_entry TO rds_pgaudit")
         conn.execute("SELECT nextval('feedback_entry_id_seq')")  # the sequence ahead of the rows' max id
 
 
