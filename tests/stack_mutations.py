@@ -177,7 +177,7 @@ MUTATIONS: list[Mutation] = [
              "at most 33 characters", name="d" * 40),
     # the rotation function's name fits (62), the restore testing plan's (51, AWS Backup: 50) does not
     Mutation("stack-name-too-long-for-backup-restore-testing", "dev", "multiAz: false", "multiAz: false",
-             "stack name", "the restore testing plan's name", name="d" * 34),
+             "stack name", "at most 33 characters", name="d" * 34),
     # a copy of dev in dev's VPC naming dev's zone: Route 53 refuses the second zone ("ConflictingDomainExists")
     Mutation("dns-zone-of-another-stack-in-the-same-vpc", "dev", "edumatrix-db:connections:\n",
              "edumatrix-db:connections:\n    dnsZone: dev.db.edumatrix.internal\n", f"{NS}:connections.dnsZone",
