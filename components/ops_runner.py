@@ -17,7 +17,7 @@ What `OpsRunner("<prefix>-ops-runner", ...)` declares, least privilege throughou
   `auditEveryMinutes`), and one EventBridge rule per `EventRoute` (target input `{"job": ..., "event": <the
   event>}`, a Lambda permission for that rule);
 - alarms: the function's Errors, the audit's findings (total), the lock-table use; to the stack's alarm
-  topic, or to a CMK-encrypted topic of its own.
+  topic (components/alarm_topic.py) or `opsRunner.alarmTopicArn`.
 
 AWS limits the settings already respect (config/settings.py): memory 128-10,240 MB, timeout <= 900 s.
 """

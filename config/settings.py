@@ -402,7 +402,7 @@ class LagAlarmSettings(Model):
     # The alarm fires when `lagDatapointsToAlarm` of the last `lagEvaluationMinutes` minutes breach.
     lag_evaluation_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     lag_datapoints_to_alarm: Annotated[int, Field(ge=1, le=60)] = 3
-    # An existing topic to page; without one each stack declares a CMK-encrypted topic of its own.
+    # An existing topic to page; without one the alarms page the region's AlarmTopic (components/alarm_topic.py).
     # Alarms notify only topics of their own region (the loader checks it against aws:region).
     alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
 
@@ -524,7 +524,7 @@ class OpsRunnerSettings(Model):
     # interface VPC endpoints for both (the function's egress then stays inside the VPC); `nat` relies on the
     # VPC's own route (NAT gateway, or endpoints it already has) and opens HTTPS egress.
     aws_api_access: Literal["endpoints", "nat"] = "endpoints"
-    # An existing SNS topic the runner's alarms page; default: the stack's replica-lag topic, else one of its own.
+    # An existing SNS topic the runner's alarms page; default: the region's AlarmTopic (components/alarm_topic.py).
     alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
     # The package `make runner-package` builds, relative to the project root.
     package_path: str = "build/ops-runner.zip"

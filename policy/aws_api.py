@@ -497,7 +497,7 @@ alarm_topic_key = StackPolicy(
     "\"cloudwatch-configure-alarm-sns\").",
     types=[SNS_TOPIC, KMS_KEY, METRIC_ALARM], validate=_alarm_topic_key, severity=Severity.MEDIUM,
     controls=["issue 10 finding 8"],
-    remediation="components/lag_alarms.py gives its topic a PlatformKey of purpose `alarms`.",
+    remediation="Page the region's AlarmTopic (components/alarm_topic.py), whose key serves that topic only.",
 )
 
 
