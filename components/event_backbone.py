@@ -22,6 +22,7 @@ The connector connects to the instance endpoint: RDS Proxy does not serve replic
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +190,16 @@ def connector_role_policy(cluster_arn: str, topics: Sequence[str], secret_arn: s
     ]})
 
 
+def _role_policy(topics: Sequence[str], region: str, values: list[Any]) -> str:
+    cluster_arn, secret_arn, key_arn, registry_arn, *schema_arns = values
+    return connector_role_policy(cluster_arn, topics, secret_arn, key_arn, registry_arn, schema_arns, region)
+
+
+def _configuration(publisher: Publisher, args: EventBackboneArgs, values: list[Any]) -> dict[str, str]:
+    address, secret_arn = values
+    return connector_configuration(publisher, args, address, secret_arn)
+
+
 def _bucket_tls_policy(bucket_arn: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
@@ -221,7 +232,7 @@ class EventBackbone(pulumi.ComponentResource):
         connector_sg = aws.ec2.SecurityGroup(f"{name}-connectors-sg",
                                              description=f"{args.prefix}: CDC connectors (MSK Connect)",
                                              vpc_id=net.vpc_id, region=region, tags=tags, opts=child)
-        rule = {"ip_protocol": "tcp", "region": region, "tags": tags, "opts": child}
+        rule: dict[str, Any] = {"ip_protocol": "tcp", "region": region, "tags": tags, "opts": child}
         aws.vpc.SecurityGroupIngressRule(f"{name}-brokers-from-connectors", security_group_id=broker_sg.id,
                                          from_port=IAM_PORT, to_port=IAM_PORT,
                                          referenced_security_group_id=connector_sg.id,
@@ -230,7 +241,7 @@ class EventBackbone(pulumi.ComponentResource):
             aws.vpc.SecurityGroupIngressRule(f"{name}-brokers-from-{suffix}", security_group_id=broker_sg.id,
                                              from_port=IAM_PORT, to_port=IAM_PORT,
                                              description=f"Kafka (IAM, TLS) from {next(iter(source.values()))}",
-                                             **rule, **source)
+                                             **{**rule, **source})
         aws.vpc.SecurityGroupEgressRule(f"{name}-connectors-to-brokers", security_group_id=connector_sg.id,
                                         from_port=IAM_PORT, to_port=IAM_PORT,
                                         referenced_security_group_id=broker_sg.id,
@@ -380,8 +391,7 @@ class EventBackbone(pulumi.ComponentResource):
                 f"{name}-{host}-policy", role=role.id,
                 policy=pulumi.Output.all(cluster.arn, args.cdc_secret_arn, args.kms_key_arn, registry.arn,
                                          *schemas.get(pub.service, [])).apply(
-                    lambda v, topics=pub.topics: connector_role_policy(v[0], topics, v[1], v[2], v[3], v[4:],
-                                                                        region)),
+                    functools.partial(_role_policy, pub.topics, region)),
                 opts=child)
             logs = log_group(f"{host}-connector", f"/aws/mskconnect/{connector_name}")
             connector = aws.mskconnect.Connector(
@@ -393,7 +403,7 @@ class EventBackbone(pulumi.ComponentResource):
                     provisioned_capacity=aws.mskconnect.ConnectorCapacityProvisionedCapacityArgs(
                         mcu_count=ev.connector_mcu, worker_count=1)),
                 connector_configuration=pulumi.Output.all(args.instance_address, args.cdc_secret_arn).apply(
-                    lambda v, p=pub: connector_configuration(p, args, v[0], v[1])),
+                    functools.partial(_configuration, pub, args)),
                 kafka_cluster=aws.mskconnect.ConnectorKafkaClusterArgs(
                     apache_kafka_cluster=aws.mskconnect.ConnectorKafkaClusterApacheKafkaClusterArgs(
                         bootstrap_servers=cluster.bootstrap_brokers_sasl_iam,

@@ -16,8 +16,8 @@ from components.alarm_topic import AlarmTopic, AlarmTopicArgs
 from components.backups import BackupPlatform, BackupPlatformArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
-from components.event_backbone import EventBackbone, EventBackboneArgs, Publisher
 from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
+from components.event_backbone import EventBackbone, EventBackboneArgs, Publisher
 from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs

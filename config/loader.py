@@ -35,8 +35,8 @@ from pydantic.fields import FieldInfo
 
 from config.catalog import load_catalog
 from config.connections import connection_problems
-from config.events import events_problems, with_replication_budget
 from config.errors import ConfigError, Problem, SettingError
+from config.events import events_problems, with_replication_budget
 from config.extraction_plan import extraction_problems
 from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
