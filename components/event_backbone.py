@@ -33,7 +33,7 @@ import pulumi_aws as aws
 
 from components.network import client_sources
 from config.catalog import ServiceSpec
-from config.events import IAM_PORT
+from config.events import IAM_PORT, cluster_name, plugin_bucket_prefix, registry_name
 from config.naming import (
     event_schema_name,
     event_topic_name,
@@ -104,6 +104,9 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         "registry.name": registry_name(args.prefix),
         "schemaAutoRegistrationEnabled": "false",
         "dataFormat": events.schema_format,
+        # The registry's schema for a record is `<service>.<aggregate>.<type>` (config/naming.py), which the
+        # converter's default naming (the topic) cannot produce: this class, shipped in the plugin zip, does.
+        "schemaNameGenerationClass": events.schema_naming_class,
     }
     converter = GLUE_CONVERTER if events.schema_format == "JSON" else GLUE_AVRO_CONVERTER
     return {
@@ -129,8 +132,10 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         "transforms.outbox.route.topic.replacement": f"edumatrix.{service}.${{routedByValue}}",
         "transforms.outbox.table.field.event.key": "aggregateid",
         "transforms.outbox.table.expand.json.payload": "true",
-        "transforms.outbox.table.fields.additional.placement":
-            "type:header:eventType,schema_version:header:schemaVersion,institution_id:header:institutionId",
+        # eventType also in the value's envelope: the schema naming class sees the value, not the headers
+        "transforms.outbox.table.fields.additional.placement": ",".join([
+            "type:header:eventType", "type:envelope:eventType", "schema_version:header:schemaVersion",
+            "institution_id:header:institutionId"]),
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": converter,
         **{f"value.converter.{k}": v for k, v in registry.items()},
@@ -138,12 +143,6 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
     }
 
 
-def registry_name(prefix: str) -> str:
-    return f"{prefix}-events"
-
-
-def cluster_name(prefix: str) -> str:
-    return f"{prefix}-events"
 
 
 def schema_definition(service: str, aggregate: str, event_type: str, version: int, data_format: str) -> str:
@@ -337,7 +336,7 @@ class EventBackbone(pulumi.ComponentResource):
                 schemas.setdefault(pub.service, []).append(schema.arn)
 
         # -- the connector plugin: Debezium from a private, encrypted, versioned bucket ------------------------
-        bucket = aws.s3.Bucket(f"{name}-plugins", bucket_prefix=f"{args.prefix}-cdc-plugins-", region=region,
+        bucket = aws.s3.Bucket(f"{name}-plugins", bucket_prefix=plugin_bucket_prefix(args.prefix), region=region,
                                tags=tags, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-plugins-sse", bucket=bucket.id, region=region,

@@ -19,6 +19,7 @@ instance settings are the primary's).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from config.catalog import ServiceSpec
@@ -35,8 +36,30 @@ SENDERS_PARAMETER = "max_wal_senders"
 MAX_BROKER_SUBNETS = 3
 """MSK provisioned: client subnets in two or three availability zones ("BrokerNodeGroupInfo.ClientSubnets": "you
 can specify either two or three subnets", Amazon MSK API reference); brokers are spread evenly over them."""
+MAX_STACK_NAME = 37 - len("edumatrix--cdc-")
+"""The longest stack name whose plugin bucket prefix `edumatrix-<stack>-cdc-` fits 37 characters."""
 IAM_PORT = 9098
 """Brokers' port for IAM-authenticated TLS clients inside the VPC (Amazon MSK, "Port information")."""
+
+
+MSK_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
+"""CreateCluster `ClusterName`: 1-64 characters, letters, digits and hyphens, a letter or digit first (Amazon MSK
+API reference)."""
+BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,36}$")
+"""`bucket_prefix`: "Must be lowercase and less than or equal to 37 characters in length" (pulumi_aws
+s3/bucket.py; S3 bucket naming rules: lowercase letters, digits, hyphens and dots, 63 in all)."""
+
+
+def cluster_name(prefix: str) -> str:
+    return f"{prefix}-events"
+
+
+def registry_name(prefix: str) -> str:
+    return f"{prefix}-events"
+
+
+def plugin_bucket_prefix(prefix: str) -> str:
+    return f"{prefix}-cdc-"
 
 
 def publishers(settings: StackSettings) -> tuple[ServiceSpec, ...]:
@@ -107,6 +130,15 @@ def events_problems(settings: StackSettings) -> list[Problem]:
     if not backbone_declared(settings):
         return problems
     events = settings.events
+    prefix = settings.name_prefix
+    for what, derived, pattern in (("the MSK cluster name", cluster_name(prefix), MSK_CLUSTER_NAME),
+                                   ("the connector plugin bucket's prefix", plugin_bucket_prefix(prefix),
+                                    BUCKET_PREFIX)):
+        if not pattern.match(derived):
+            problems.append(Problem(
+                src, "stack name", f"AWS refuses {what} this stack derives from its name: {derived!r} "
+                f"({pattern.pattern})", "rename the stack (and its file) to lowercase letters, digits and hyphens, at "
+                f"most {MAX_STACK_NAME} characters, or turn {key}.enabled off"))
     subnets = len(settings.network.subnet_ids) if settings.network else 0
     if subnets > MAX_BROKER_SUBNETS:
         problems.append(Problem(

@@ -697,6 +697,11 @@ class EventSettings(Model):
     # The registry's compatibility: BACKWARD or stricter (consumers on the new schema read every older event).
     schema_compatibility: Literal["BACKWARD", "BACKWARD_ALL", "FULL", "FULL_ALL"] = "BACKWARD"
     schema_format: Literal["JSON", "AVRO"] = "JSON"
+    # The Glue converter's AWSSchemaNamingStrategy in the plugin zip that names a record's schema
+    # `<service>.<aggregate>.<type>` (docs/event-backbone.md, "Versions enforced at publish time").
+    schema_naming_class: Annotated[str, Field(pattern=r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$",
+                                              description="a fully qualified Java class name")] = (
+        "com.edumatrix.events.EventTypeSchemaNaming")
     # Debezium snapshot.mode: no_data streams from the slot's creation on (the outbox is a queue, not state).
     snapshot_mode: Literal["no_data", "initial"] = "no_data"
     consumer_lag_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300

@@ -12,7 +12,7 @@ import pytest
 
 from config.catalog import load_catalog
 from config.errors import ConfigError
-from config.events import SENDER_HEADROOM, SLOT_HEADROOM, replication_budget
+from config.events import MAX_STACK_NAME, SENDER_HEADROOM, SLOT_HEADROOM, events_problems, replication_budget
 from config.loader import load_stack
 from config.naming import (
     event_schema_name,
@@ -213,3 +213,16 @@ def test_prods_parameter_group_carries_the_derived_slots(prod: Recording) -> Non
 def test_region_stacks_and_dev_declare_no_backbone(planner: Planner) -> None:
     for stack in ("prod-eu-west-1", "dev"):
         assert planner.plan(stack).of_type(CLUSTER) == []
+
+
+def test_a_stack_name_too_long_for_the_plugin_bucket_prefix_is_refused_with_the_limit() -> None:
+    settings = load_stack("staging").model_copy(update={"stack": "s" * (MAX_STACK_NAME + 1)})
+    problems = [p for p in events_problems(settings) if p.key == "stack name"]
+    assert len(problems) == 1
+    assert "connector plugin bucket's prefix" in problems[0].message
+    assert f"at most {MAX_STACK_NAME} characters" in problems[0].fix
+
+
+def test_a_stack_name_of_the_limit_fits_every_derived_name() -> None:
+    settings = load_stack("staging").model_copy(update={"stack": "s" * MAX_STACK_NAME})
+    assert [p for p in events_problems(settings) if p.key == "stack name"] == []
