@@ -33,7 +33,15 @@ import pulumi_aws as aws
 
 from components.network import client_sources
 from config.catalog import ServiceSpec
-from config.events import IAM_PORT, cluster_name, plugin_bucket_prefix, registry_name
+from config.events import (
+    HEARTBEAT_PREFIX,
+    IAM_PORT,
+    cluster_name,
+    heartbeat_schema_name,
+    heartbeat_topic_name,
+    plugin_bucket_prefix,
+    registry_name,
+)
 from config.naming import (
     event_schema_name,
     event_topic_name,
@@ -71,6 +79,10 @@ class Publisher:
     @property
     def topics(self) -> tuple[str, ...]:
         return tuple(event_topic_name(self.service, a) for a in self.aggregates)
+
+    @property
+    def heartbeat_topic(self) -> str:
+        return heartbeat_topic_name(self.service)
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,12 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         "tombstones.on.delete": "false",
         "transforms": "outbox",
         "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+        # heartbeats pass the router untouched (they are not outbox rows)
+        "transforms.outbox.predicate": "isHeartbeat",
+        "transforms.outbox.negate": "true",
+        "predicates": "isHeartbeat",
+        "predicates.isHeartbeat.type": "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+        "predicates.isHeartbeat.pattern": f"{HEARTBEAT_PREFIX}\\..*",
         "transforms.outbox.route.by.field": "aggregatetype",
         "transforms.outbox.route.topic.replacement": f"edumatrix.{service}.${{routedByValue}}",
         "transforms.outbox.table.field.event.key": "aggregateid",
@@ -139,7 +157,9 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": converter,
         **{f"value.converter.{k}": v for k, v in registry.items()},
-        "heartbeat.interval.ms": "60000",  # a quiet outbox still confirms its slot's position (no WAL held)
+        # a quiet outbox still confirms its slot's position, so the slot holds no WAL (config/events.py)
+        "heartbeat.interval.ms": "60000",
+        "heartbeat.topics.prefix": HEARTBEAT_PREFIX,
     }
 
 
@@ -156,6 +176,15 @@ def schema_definition(service: str, aggregate: str, event_type: str, version: in
                        "description": f"{name} v{version}: the outbox row's payload", "type": "object"})
 
 
+def heartbeat_definition(service: str, data_format: str) -> str:
+    """Debezium's heartbeat value: a struct with the source's `ts_ms`."""
+    if data_format == "AVRO":
+        return json.dumps({"type": "record", "name": "Heartbeat", "namespace": f"edumatrix.{service}",
+                           "fields": [{"name": "ts_ms", "type": "long"}]})
+    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "title": heartbeat_schema_name(service),
+                       "type": "object", "properties": {"ts_ms": {"type": "integer"}}})
+
+
 def topic_arn_pattern(cluster_arn: str, topic: str, kind: str = "topic") -> str:
     """`arn:<p>:kafka:<r>:<a>:topic/<cluster>/<uuid>/<topic>` from the cluster's ARN (`...:cluster/<name>/<uuid>`;
     Amazon MSK, "Authorization policy resources")."""
@@ -167,7 +196,7 @@ def connector_role_policy(cluster_arn: str, topics: Sequence[str], secret_arn: s
                           registry_arn: str, schema_arns: Sequence[str], region: str) -> str:
     """What one service's connector may do: connect; write its own topics only; MSK Connect's internal topics and
     groups; read the CDC secret (decrypt through Secrets Manager only); read its schemas."""
-    own = [topic_arn_pattern(cluster_arn, t) for t in topics]
+    own = [topic_arn_pattern(cluster_arn, t) for t in topics]  # the service's event topics and its heartbeats
     internal_topics = topic_arn_pattern(cluster_arn, CONNECT_INTERNAL)
     groups = [topic_arn_pattern(cluster_arn, g, "group") for g in (CONNECT_INTERNAL, "connect-*")]
     return json.dumps({"Version": "2012-10-17", "Statement": [
@@ -311,6 +340,7 @@ class EventBackbone(pulumi.ComponentResource):
             "min.insync.replicas": str(ev.min_insync_replicas),
             "cleanup.policy": "delete",
         })
+        heartbeat_configs = json.dumps({**json.loads(topic_configs), "retention.ms": str(3_600_000)})
         self.topics = {}
         for pub in args.publishers:
             self.topics[pub.service] = list(pub.topics)
@@ -318,12 +348,22 @@ class EventBackbone(pulumi.ComponentResource):
                 aws.msk.Topic(f"{name}-{topic}", name=topic, cluster_arn=cluster.arn,
                               partition_count=ev.partitions, replication_factor=ev.replication_factor,
                               configs=topic_configs, region=region, opts=child)
+            aws.msk.Topic(f"{name}-{pub.heartbeat_topic}", name=pub.heartbeat_topic, cluster_arn=cluster.arn,
+                          partition_count=1, replication_factor=ev.replication_factor,
+                          configs=heartbeat_configs, region=region, opts=child)
         registry = aws.glue.Registry(f"{name}-registry", registry_name=registry_name(args.prefix),
                                      description=f"{args.prefix}: one schema per event type (spec 2.B versioned "
                                                  "events)", region=region, tags=tags, opts=child)
         self.registry_arn = registry.arn
         schemas: dict[str, list[pulumi.Output[str]]] = {}
         for pub in args.publishers:
+            heartbeat = aws.glue.Schema(
+                f"{name}-{heartbeat_schema_name(pub.service)}", schema_name=heartbeat_schema_name(pub.service),
+                registry_arn=registry.arn, data_format=ev.schema_format, compatibility=ev.schema_compatibility,
+                schema_definition=heartbeat_definition(pub.service, ev.schema_format),
+                description=f"Debezium heartbeats of {pub.service}'s connector", region=region, tags=tags,
+                opts=child)
+            schemas.setdefault(pub.service, []).append(heartbeat.arn)
             for aggregate, event_type, version in pub.events:
                 schema = aws.glue.Schema(
                     f"{name}-{event_schema_name(pub.service, aggregate, event_type)}",
@@ -390,7 +430,7 @@ class EventBackbone(pulumi.ComponentResource):
                 f"{name}-{host}-policy", role=role.id,
                 policy=pulumi.Output.all(cluster.arn, args.cdc_secret_arn, args.kms_key_arn, registry.arn,
                                          *schemas.get(pub.service, [])).apply(
-                    functools.partial(_role_policy, pub.topics, region)),
+                    functools.partial(_role_policy, (*pub.topics, pub.heartbeat_topic), region)),
                 opts=child)
             logs = log_group(f"{host}-connector", f"/aws/mskconnect/{connector_name}")
             connector = aws.mskconnect.Connector(

@@ -50,6 +50,22 @@ BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,36}$")
 s3/bucket.py; S3 bucket naming rules: lowercase letters, digits, hyphens and dots, 63 in all)."""
 
 
+HEARTBEAT_PREFIX = "__debezium-heartbeat"
+"""Debezium's `heartbeat.topics.prefix`: heartbeats go to `<prefix>.<topic.prefix>`. A connector whose outbox is
+quiet while other tables are busy confirms its slot's position only through them, so its slot does not hold WAL
+until the service's next event (Debezium PostgreSQL connector, "WAL disk space consumption")."""
+
+
+def heartbeat_topic_name(service: str) -> str:
+    """`__debezium-heartbeat.edumatrix.<service>`: the service connector's heartbeat topic."""
+    return f"{HEARTBEAT_PREFIX}.edumatrix.{service}"
+
+
+def heartbeat_schema_name(service: str) -> str:
+    """`<service>.heartbeat`: the registry's schema of the heartbeat records (two parts: no event type has it)."""
+    return f"{service}.heartbeat"
+
+
 def cluster_name(prefix: str) -> str:
     return f"{prefix}-events"
 

@@ -25,6 +25,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
 from config.catalog import load_catalog
+from config.events import heartbeat_topic_name
 from config.naming import outbox_publication_name, outbox_slot_name, outbox_table_name, schema_name
 from policy.base import INSTANCE, PackPolicy, StackPolicy, TypedResourcePolicy, is_aws_managed_key, of_type
 
@@ -243,9 +244,10 @@ def _connector_role_scoped(args: StackValidationArgs, report: ReportViolation) -
                 for arn in resources:
                     topic = str(arn).rsplit("/", 1)[-1]
                     if ":topic/" not in str(arn) or not (topic.startswith(f"edumatrix.{service}.")
+                                                         or topic == heartbeat_topic_name(service)
                                                          or topic.startswith("__amazon_msk_connect")):
                         report(f"{service}'s connector role may write {arn}: only its own topics "
-                               f"(edumatrix.{service}.*) and MSK Connect's internal ones", policy.urn)
+                               f"(edumatrix.{service}.*), its heartbeats and MSK Connect's internal ones", policy.urn)
 
 
 connector_role_scoped = StackPolicy(

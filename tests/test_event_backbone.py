@@ -12,7 +12,15 @@ import pytest
 
 from config.catalog import load_catalog
 from config.errors import ConfigError
-from config.events import MAX_STACK_NAME, SENDER_HEADROOM, SLOT_HEADROOM, events_problems, replication_budget
+from config.events import (
+    MAX_STACK_NAME,
+    SENDER_HEADROOM,
+    SLOT_HEADROOM,
+    events_problems,
+    heartbeat_schema_name,
+    heartbeat_topic_name,
+    replication_budget,
+)
 from config.loader import load_stack
 from config.naming import (
     event_schema_name,
@@ -149,7 +157,8 @@ def test_prod_declares_one_msk_cluster_with_iam_clients_tls_and_the_platform_key
 
 def test_prod_declares_one_topic_per_service_and_aggregate_with_three_copies(prod: Recording) -> None:
     topics = {t.inputs["name"]: t.inputs for t in prod.of_type(TOPIC)}
-    assert set(topics) == {event_topic_name(s.name, a) for s in PUBLISHERS for a in s.aggregates}
+    assert set(topics) == {event_topic_name(s.name, a) for s in PUBLISHERS for a in s.aggregates} | {
+        heartbeat_topic_name(s.name) for s in PUBLISHERS}
     assert {(t["replicationFactor"], json.loads(t["configs"])["min.insync.replicas"]) for t in topics.values()} == {
         (3, "2")}
 
@@ -165,6 +174,15 @@ def test_each_publishing_service_gets_a_connector_on_its_outbox_only(prod: Recor
         assert config["plugin.name"] == "pgoutput"
         assert config["snapshot.mode"] == "no_data"
         assert config["transforms.outbox.route.topic.replacement"] == f"edumatrix.{service.name}.${{routedByValue}}"
+
+
+def test_heartbeats_skip_the_outbox_router_and_go_to_the_services_own_heartbeat_topic(prod: Recording) -> None:
+    for connector in prod.of_type(CONNECTOR):
+        config = connector.inputs["connectorConfiguration"]
+        assert (config["transforms.outbox.predicate"], config["transforms.outbox.negate"]) == ("isHeartbeat", "true")
+        assert config["predicates.isHeartbeat.pattern"] == r"__debezium-heartbeat\..*"
+        assert f'{config["heartbeat.topics.prefix"]}.{config["topic.prefix"]}' == heartbeat_topic_name(
+            connector.inputs["tags"]["db-service"])
 
 
 def test_connectors_read_the_instance_not_the_proxy_as_the_cdc_login(prod: Recording) -> None:
@@ -185,12 +203,14 @@ def test_a_connectors_role_writes_only_its_own_services_topics(prod: Recording) 
         document = policies[roles[connector.inputs["serviceExecutionRoleArn"]]]
         write = next(s for s in document["Statement"] if s["Sid"] == "WriteOwnTopics")
         assert {arn.rsplit("/", 1)[1] for arn in write["Resource"]} == {
-            event_topic_name(service, a) for a in next(s for s in PUBLISHERS if s.name == service).aggregates}
+            event_topic_name(service, a) for a in next(s for s in PUBLISHERS if s.name == service).aggregates} | {
+            heartbeat_topic_name(service)}
 
 
 def test_every_event_type_has_a_backward_compatible_schema(prod: Recording) -> None:
     schemas = {s.inputs["schemaName"]: s.inputs for s in prod.of_type(SCHEMA)}
-    assert set(schemas) == {event_schema_name(s.name, e.aggregate, e.type) for s in PUBLISHERS for e in s.events}
+    assert set(schemas) == {event_schema_name(s.name, e.aggregate, e.type) for s in PUBLISHERS for e in s.events} | {
+        heartbeat_schema_name(s.name) for s in PUBLISHERS}
     assert {s["compatibility"] for s in schemas.values()} == {"BACKWARD"}
 
 
