@@ -89,22 +89,6 @@ def test_prod_keeps_three_copies_of_every_event(tmp_path: Path) -> None:
     assert "prod keeps three copies of every event" in load_error(stacks, "prod")
 
 
-def test_min_insync_replicas_must_stay_below_the_replication_factor(tmp_path: Path) -> None:
-    stacks = copy_stacks(tmp_path)
-    edit_stack(stacks, "prod", PROD_EVENTS, PROD_EVENTS + "    minInsyncReplicas: 3\n")
-    message = load_error(stacks, "prod")
-    assert "events.minInsyncReplicas" in message
-    assert "set minInsyncReplicas to 2" in message
-
-
-def test_a_compatibility_weaker_than_backward_is_refused(tmp_path: Path) -> None:
-    stacks = copy_stacks(tmp_path)
-    edit_stack(stacks, "prod", PROD_EVENTS, PROD_EVENTS + "    schemaCompatibility: NONE\n")
-    message = load_error(stacks, "prod")
-    assert "events.schemaCompatibility" in message
-    assert "BACKWARD" in message
-
-
 # -- replication slots and WAL senders ---------------------------------------------------------------------------
 
 def test_prod_sizes_slots_for_its_connectors_replicas_and_regions_plus_headroom() -> None:
