@@ -484,7 +484,7 @@ class EventBackbone(pulumi.ComponentResource):
                                "topics": self.topics})
 
     def _alarm(self, name: str, description: str, args: EventBackboneArgs, **kwargs: Any) -> None:
-        aws.cloudwatch.MetricAlarm(name, name=name, alarm_description=description,
+        aws.cloudwatch.MetricAlarm(name, name=name, alarm_description=f"{description}. Runbook: docs/event-backbone.md",
                                    alarm_actions=[args.alarm_topic_arn], ok_actions=[args.alarm_topic_arn],
                                    region=args.region, tags=dict(args.tags),
                                    opts=pulumi.ResourceOptions(parent=self), **kwargs)

@@ -6,7 +6,8 @@ Replication budget. Every logical slot and every physical replica holds a WAL se
 holds) the whole WAL, so `max_replication_slots` / `max_wal_senders` are derived from what the stack declares:
 
     slots   = publishing services (one Debezium slot each, when events are on)
-            + extractions in a replicating phase (one subscription slot each, config/extraction.py)
+            + declared extractions (one subscription slot each while replicating, config/extraction.py;
+              counted in every phase so a phase move needs no reboot)
             + same-region read replicas + regions the credentials are copied to (one cross-region replica each)
             + SLOT_HEADROOM (a connector re-created beside its old slot, an operator's pg_recvlogical)
     senders = slots + SENDER_HEADROOM (pg_basebackup, a replica catching up after a restart)
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 
 from config.catalog import ServiceSpec
 from config.errors import Problem
-from config.extraction import FACTS
 from config.settings import NAMESPACE, StackSettings
 
 SLOT_HEADROOM = 4
@@ -111,7 +111,9 @@ class ReplicationBudget:
 def replication_budget(settings: StackSettings) -> ReplicationBudget:
     """The slots and WAL senders this stack's primary instance needs (module docstring)."""
     outbox = len(publishers(settings)) if backbone_declared(settings) else 0
-    extracting = sum(1 for e in settings.extractions.values() if FACTS[e.phase].replication)
+    # every declared extraction, whatever its phase: a static parameter that followed the phase would need a
+    # reboot at each move (the slot exists only while FACTS[phase].replication, the headroom is harmless)
+    extracting = len(settings.extractions)
     replicas = settings.replicas.count + len(settings.secrets.replica_regions)
     slots = max(POSTGRES_DEFAULT, outbox + extracting + replicas + SLOT_HEADROOM)
     senders = max(POSTGRES_DEFAULT, slots + SENDER_HEADROOM)

@@ -230,3 +230,9 @@ def test_a_stack_name_too_long_for_the_plugin_bucket_prefix_is_refused_with_the_
 def test_a_stack_name_of_the_limit_fits_every_derived_name() -> None:
     settings = load_stack("staging").model_copy(update={"stack": "s" * MAX_STACK_NAME})
     assert [p for p in events_problems(settings) if p.key == "stack name"] == []
+
+
+def test_every_event_alarm_says_where_its_runbook_is(prod: Recording) -> None:
+    event_alarms = [a for a in prod.of_type(ALARM) if "edumatrix:events:EventBackbone$" in a.urn]
+    assert len(event_alarms) == len(PUBLISHERS) + 1
+    assert all(a.inputs["alarmDescription"].endswith("Runbook: docs/event-backbone.md") for a in event_alarms)
