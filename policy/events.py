@@ -24,6 +24,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, StackValidationArgs
 
+from config.access import PlatformRoleKind, platform_role_name
 from config.catalog import load_catalog
 from config.events import heartbeat_topic_name
 from config.naming import outbox_publication_name, outbox_slot_name, outbox_table_name, schema_name
@@ -50,6 +51,8 @@ BACKWARD_OR_STRICTER = ("BACKWARD", "BACKWARD_ALL", "FULL", "FULL_ALL")
 SAFE_SSL_MODES = ("require", "verify-ca", "verify-full")
 SECRET_REFERENCE = "${"
 OUTBOX_ROUTER = "io.debezium.transforms.outbox.EventRouter"
+CDC_LOGIN = platform_role_name(PlatformRoleKind.CDC_REPLICATOR)
+"""The platform's replication login for CDC (config/access.py): never a service's login, which has no REPLICATION."""
 
 
 # -- the cluster -------------------------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ def _connector(args: ResourceValidationArgs, report: ReportViolation) -> None:
                "table its publication holds, so it reads only `<service>_outbox_pub`", None)
         return
     expected = {
+        "database.user": CDC_LOGIN,
         "slot.name": outbox_slot_name(service),
         "plugin.name": "pgoutput",
         "publication.autocreate.mode": "disabled",

@@ -68,6 +68,8 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
     (events.CONNECTOR, _config(**{"publication.autocreate.mode": "filtered"}), "events-connector-outbox-only",
      "publication.autocreate.mode"),
     (events.CONNECTOR, _config(**{"slot.name": "debezium"}), "events-connector-outbox-only", "slot.name"),
+    (events.CONNECTOR, _config(**{"database.user": "students_platform_app"}), "events-connector-outbox-only",
+     "needs 'edumatrix_cdc_replicator'"),
     (events.CONNECTOR, _config(**{"table.include.list": "students_platform_schema.students_platform_students"}),
      "events-connector-outbox-only", "table.include.list"),
     (events.CONNECTOR, _config(**{"database.password": "hunter2"}), "events-connector-outbox-only",
