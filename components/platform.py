@@ -134,7 +134,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
             tags=settings.base_tags(),
         )).table_name
         PersonalDataReads(f"{prefix}-personal-data-reads", PersonalDataReadsArgs(
-            log_group_name=f"/aws/rds/instance/{settings.instance_identifier}/postgresql", services=personal,
+            instance_identifier=settings.instance_identifier, services=personal,
         ), opts=pulumi.ResourceOptions(depends_on=[shared]))
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
@@ -220,6 +220,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         replica_identifiers=replicas.identifiers if replicas else (),
         region=settings.aws_region,
         tags=settings.base_tags(),
+        personal_data_services=personal,
     ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
     outputs["alarmNames"] = alarms.alarm_names
     if settings.ops_runner.enabled:

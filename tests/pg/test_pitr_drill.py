@@ -23,7 +23,7 @@ from config.access import AccessModel
 from edumatrix_db.database.localpg import BOOTSTRAP_SUPERUSER, LocalServer, find_binaries
 from edumatrix_db.ops.restore import RestoreRequest, restore_schema
 from tests.pg.conftest import Postgres, free_port
-from tests.pg.servers import Server, local_server
+from tests.pg.servers import Server, empty_ledger, local_server
 
 SCHEMA = "feedback_schema"
 
@@ -148,7 +148,8 @@ def test_point_in_time_recovery_then_schema_restore_brings_back_exactly_the_rows
     try:
         assert _entries(recovered_mover) == [f"before base backup {g}" for g in range(1, 101)] + [
             "after base backup, before the moment"]
-        request = RestoreRequest("feedback", recovered_mover, live.admin_uri, replace=True, verify=True)
+        request = RestoreRequest("feedback", recovered_mover, live.admin_uri, replace=True, verify=True,
+                                 erasures=empty_ledger())
         result = restore_schema(request, pg.model, console=Console(file=io.StringIO()))
     finally:
         live.server._run([str(Path(state.bindir) / "pg_ctl"), "stop", "-D", str(base / "data"), "-m", "fast",
