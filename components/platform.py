@@ -22,6 +22,7 @@ from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.personal_data_reads import PersonalDataReads, PersonalDataReadsArgs
+from components.pitr_validation import PitrValidation, PitrValidationArgs
 from components.platform_roles import PlatformRoles, declare_platform_roles
 from components.providers import local_provider, master_password, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
@@ -234,7 +235,41 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["backupVaultArns"] = {"daily": backups.daily_vault_arn, "sixHourly": backups.six_hourly_vault_arn,
                                       **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
         outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
+        if settings.backups.pitr_validation and settings.ops_runner.enabled:  # the loader requires the runner
+            outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
+                settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
+
+
+def declare_pitr_validation(settings: StackSettings, shared: SharedInstance, runner: OpsRunner,
+                            alarm_topic_arn: pulumi.Input[str]) -> PitrValidation:
+    """The monthly point-in-time-restore validation of the shared instance (components/pitr_validation.py)."""
+    assert settings.aws_region is not None  # a primary AWS stack
+    assert settings.network is not None
+    backups = settings.backups
+    return PitrValidation(f"{settings.name_prefix}-pitr-validation", PitrValidationArgs(
+        stack=settings.stack,
+        name_prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        instance_identifier=settings.instance_identifier,
+        instance_arn=shared.arn,
+        subnet_group_name=shared.subnet_group_name,
+        parameter_group_name=shared.parameter_group_name,
+        vpc_id=settings.network.vpc_id,
+        port=settings.instance.port,
+        runner_function_arn=runner.function_arn,
+        runner_security_group_id=runner.security_group_id,
+        kms_key_arn=shared.kms_key_arn,
+        alarm_topic_arn=alarm_topic_arn,
+        schedule=backups.pitr_validation_schedule,
+        instance_class=backups.pitr_validation_instance_class,
+        max_wait_minutes=backups.pitr_validation_max_wait_minutes,
+        heartbeat_minutes=backups.pitr_validation_heartbeat_minutes,
+        log_retention_days=settings.ops_runner.log_retention_days,
+        partition=partition_of(settings.aws_region),
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared, runner]))
 
 
 def declare_backups(settings: StackSettings, shared: SharedInstance | RegionReplica,

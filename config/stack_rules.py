@@ -30,7 +30,21 @@ NETWORK_KEY = f"{NAMESPACE}:network"
 def stack_problems(settings: StackSettings) -> list[Problem]:
     """Every rule of this module that needs only the stack itself."""
     return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings),
-            *derived_name_problems(settings)]
+            *derived_name_problems(settings), *pitr_validation_problems(settings)]
+
+
+def pitr_validation_problems(settings: StackSettings) -> list[Problem]:
+    """The point-in-time validation is validated by the ops runner (components/pitr_validation.py)."""
+    backups = settings.backups
+    if settings.is_local or settings.region is not None or not (backups.enabled and backups.pitr_validation):
+        return []
+    if settings.ops_runner.enabled:
+        return []
+    return [Problem(settings.source, f"{NAMESPACE}:backups.pitrValidation",
+                    "the monthly point-in-time-restore validation needs the ops runner (its pitr-verify job "
+                    "validates the restored copy), and opsRunner.enabled is false",
+                    "set opsRunner.enabled: true, or backups.pitrValidation: false (and validate point-in-time "
+                    "restores by hand every month: docs/recovery-runbook.md)")]
 
 
 def identifier_problems(settings: StackSettings) -> list[Problem]:
@@ -41,8 +55,11 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
     given = settings.instance.identifier if settings.region is None else None
     identifier = given or settings.name_prefix
     count = settings.replicas.count if settings.region is None else 0
-    suffix = aws_names.REPLICA_SUFFIX.format(n=count) if count else ""
-    problem = aws_names.rds_identifier_problem(identifier, suffix=suffix)
+    suffix, suffix_of = (aws_names.REPLICA_SUFFIX.format(n=count), "read replicas") if count else ("", "")
+    pitr = settings.region is None and settings.backups.enabled and settings.backups.pitr_validation
+    if pitr and len(aws_names.PITR_CHECK_SUFFIX) > len(suffix):
+        suffix, suffix_of = aws_names.PITR_CHECK_SUFFIX, "the point-in-time validation's copy (backups.pitrValidation)"
+    problem = aws_names.rds_identifier_problem(identifier, suffix=suffix, suffix_of=suffix_of)
     if problem is None:
         return []
     message, fix = problem
