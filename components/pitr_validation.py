@@ -256,11 +256,11 @@ class PitrValidation(pulumi.ComponentResource):
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-from-runner", security_group_id=group.id, ip_protocol="tcp", from_port=args.port,
             to_port=args.port, referenced_security_group_id=args.runner_security_group_id,
-            description="the ops runner's pitr-verify job", opts=child)
+            description="the ops runner's pitr-verify job", tags=tags, opts=child)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-runner-to-copy", security_group_id=args.runner_security_group_id, ip_protocol="tcp",
             from_port=args.port, to_port=args.port, referenced_security_group_id=group.id,
-            description="the ops runner to the point-in-time-restore check copy", opts=child)
+            description="the ops runner to the point-in-time-restore check copy", tags=tags, opts=child)
 
         # -- logs, role, state machine ----------------------------------------------------------------------
         logs = aws.cloudwatch.LogGroup(
