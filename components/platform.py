@@ -347,8 +347,15 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         description="The shared instance failed over, restarted or recovered: check the runner reaches it",
     )
     routes = [instance_events]
+    schedules = [audit, metrics]
     if settings.backups.enabled:
         routes += backup_event_routes(settings)
+        if settings.backups.pitr_validation:
+            # The heartbeat the monthly point-in-time validation reads (config/maintenance.py): kept scheduled.
+            schedules.append(ScheduledJob(
+                name="heartbeat", job="heartbeat-schedule", expression="rate(1 day)",
+                description="Keep the platform's pg_cron heartbeat scheduled (the point-in-time validation's "
+                            "evidence)", max_event_age_seconds=86_400))
     return OpsRunner(
         f"{settings.name_prefix}-ops-runner",
         OpsRunnerArgs(
@@ -371,7 +378,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 # What each extraction leaves on the shared instance (fenced writes, frozen migrator, no schema).
                 "extractions": {name: e.phase.value for name, e in settings.extractions.items()},
             },
-            schedules=[audit, metrics],
+            schedules=schedules,
             event_routes=routes,
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
