@@ -21,11 +21,11 @@ from rich.console import Console
 
 from config.access import AccessModel
 from edumatrix_db.database.localpg import BOOTSTRAP_SUPERUSER, LocalServer, find_binaries
-from edumatrix_db.ops.restore import RestoreRequest, restore_schema
 from edumatrix_db.ops import runner
+from edumatrix_db.ops.restore import RestoreRequest, restore_schema
 from tests.pg.conftest import Postgres, free_port
-from tests.pg.test_backup_jobs import _heartbeat, _now, _pitr_event, _run_pitr, _scheduled
 from tests.pg.servers import Server, empty_ledger, local_server
+from tests.pg.test_backup_jobs import _heartbeat, _now, _pitr_event, _run_pitr, _scheduled
 
 SCHEMA = "feedback_schema"
 
