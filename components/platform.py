@@ -46,6 +46,7 @@ from config.monitoring import instance_memory_gib
 from config.naming import RoleKind
 from config.regions import partition_of
 from config.settings import PROJECT, StackSettings, stack_name_prefix
+from config.stack_rules import pitr_validation_on
 
 
 def declare_platform(settings: StackSettings) -> dict[str, Any]:
@@ -235,7 +236,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["backupVaultArns"] = {"daily": backups.daily_vault_arn, "sixHourly": backups.six_hourly_vault_arn,
                                       **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
         outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
-        if settings.backups.pitr_validation and settings.ops_runner.enabled:  # the loader requires the runner
+        if pitr_validation_on(settings):
             outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
                 settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
@@ -350,7 +351,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
     schedules = [audit, metrics]
     if settings.backups.enabled:
         routes += backup_event_routes(settings)
-        if settings.backups.pitr_validation:
+        if pitr_validation_on(settings):
             # The heartbeat the monthly point-in-time validation reads (config/maintenance.py): kept scheduled.
             schedules.append(ScheduledJob(
                 name="heartbeat", job="heartbeat-schedule", expression="rate(1 day)",

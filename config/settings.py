@@ -701,7 +701,7 @@ class BackupSettings(Model):
     # has the ops runner's `pitr-verify` job validate it (a heartbeat within `pitrValidationHeartbeatMinutes`
     # before the moment and none after it) and deletes it. Monthly: the 1st at 04:00 UTC by default, after the
     # daily backup and away from Sunday's 03:00 restore test most months.
-    pitr_validation: bool = True
+    pitr_validation: bool | None = None  # None: on wherever the ops runner is (it validates the copy)
     pitr_validation_schedule: Annotated[str, AfterValidator(aws_names.check_schedule_expression)] = \
         "cron(0 4 1 * ? *)"
     pitr_validation_instance_class: InstanceClass = "db.t4g.micro"

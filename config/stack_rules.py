@@ -33,10 +33,16 @@ def stack_problems(settings: StackSettings) -> list[Problem]:
             *derived_name_problems(settings), *pitr_validation_problems(settings)]
 
 
+def pitr_validation_on(settings: StackSettings) -> bool:
+    """Whether a primary stack declares the monthly point-in-time validation (components/pitr_validation.py): with
+    AWS Backup and the ops runner, unless `backups.pitrValidation` is false."""
+    return settings.backups.enabled and settings.ops_runner.enabled and settings.backups.pitr_validation is not False
+
+
 def pitr_validation_problems(settings: StackSettings) -> list[Problem]:
     """The point-in-time validation is validated by the ops runner (components/pitr_validation.py)."""
     backups = settings.backups
-    if settings.is_local or settings.region is not None or not (backups.enabled and backups.pitr_validation):
+    if settings.is_local or settings.region is not None or not backups.enabled or backups.pitr_validation is not True:
         return []
     if settings.ops_runner.enabled:
         return []
@@ -56,7 +62,7 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
     identifier = given or settings.name_prefix
     count = settings.replicas.count if settings.region is None else 0
     suffix, suffix_of = (aws_names.REPLICA_SUFFIX.format(n=count), "read replicas") if count else ("", "")
-    pitr = settings.region is None and settings.backups.enabled and settings.backups.pitr_validation
+    pitr = settings.region is None and pitr_validation_on(settings)
     if pitr and len(aws_names.PITR_CHECK_SUFFIX) > len(suffix):
         suffix, suffix_of = aws_names.PITR_CHECK_SUFFIX, "the point-in-time validation's copy (backups.pitrValidation)"
     problem = aws_names.rds_identifier_problem(identifier, suffix=suffix, suffix_of=suffix_of)

@@ -11,7 +11,7 @@ import pytest
 
 from config.errors import ConfigError
 from config.loader import load_stack
-from edumatrix_db.offline.engine import Recording
+from edumatrix_db.offline.engine import Planner, Recording
 from policy import backup, lambdas
 from tests.policy.fixtures import messages_after_edit
 from tests.region_support import copy_stacks, edit_stack, stack_errors
@@ -118,12 +118,20 @@ def test_a_schedule_role_that_may_invoke_instead_of_start_the_state_machine_is_r
     assert "only states:StartExecution on the target state machine" in message
 
 
+def test_without_the_ops_runner_and_unasked_the_validation_is_left_out(planner: Planner, tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "dev", "  edumatrix-db:network:", "  edumatrix-db:opsRunner: {enabled: false}\n"
+                                                         "  edumatrix-db:network:")
+    assert Planner(stacks).plan("dev").of_type(MACHINE) == []
+
+
 def _errors(tmp_path: Path, stack: str, text: str) -> str:
     return stack_errors(tmp_path, stack, text, "  edumatrix-db:network:")
 
 
-def test_the_validation_without_the_ops_runner_is_refused_naming_both_keys(tmp_path: Path) -> None:
-    message = _errors(tmp_path, "dev", "  edumatrix-db:opsRunner: {enabled: false}")
+def test_the_validation_asked_for_without_the_ops_runner_is_refused_naming_both_keys(tmp_path: Path) -> None:
+    message = _errors(tmp_path, "dev", "  edumatrix-db:opsRunner: {enabled: false}\n"
+                                       "  edumatrix-db:backups: {pitrValidation: true}")
     assert "edumatrix-db:backups.pitrValidation: the monthly point-in-time-restore validation needs the ops " \
            "runner" in message
     assert "set opsRunner.enabled: true, or backups.pitrValidation: false" in message

@@ -44,7 +44,6 @@ from typing import Any
 import psycopg
 
 from config.maintenance import HEARTBEAT_COMMAND, HEARTBEAT_JOB, HEARTBEAT_SCHEDULE
-from edumatrix_db.ops.health import _extension_schema
 from edumatrix_db.ops.runner import JobContext, RunnerError, job
 
 RESTORE_VALIDATION_FAILED = "RestoreValidationFailed"
@@ -95,6 +94,14 @@ def readability_problems(conn: psycopg.Connection[Any], schemas: Sequence[str]) 
         if kind != "i" and row is not None:
             tuples += int(row[0])
     return problems, tuples
+
+
+def _extension_schema(conn: psycopg.Connection[Any], name: str) -> str | None:
+    """Where an extension lives (edumatrix_db/ops/health.py has the same; the runner's package leaves health
+    out: it needs Rich)."""
+    row = conn.execute("SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n "
+                       "ON n.oid = e.extnamespace WHERE e.extname = %s", (name,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def heartbeat_problems(conn: psycopg.Connection[Any], restore_time: datetime.datetime,
