@@ -61,11 +61,12 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
     given = settings.instance.identifier if settings.region is None else None
     identifier = given or settings.name_prefix
     count = settings.replicas.count if settings.region is None else 0
-    suffix, suffix_of = (aws_names.REPLICA_SUFFIX.format(n=count), "read replicas") if count else ("", "")
-    pitr = settings.region is None and pitr_validation_on(settings)
-    if pitr and len(aws_names.PITR_CHECK_SUFFIX) > len(suffix):
-        suffix, suffix_of = aws_names.PITR_CHECK_SUFFIX, "the point-in-time validation's copy (backups.pitrValidation)"
-    problem = aws_names.rds_identifier_problem(identifier, suffix=suffix, suffix_of=suffix_of)
+    suffix = aws_names.REPLICA_SUFFIX.format(n=count) if count else ""
+    problem = aws_names.rds_identifier_problem(identifier, suffix=suffix)
+    if problem is None and settings.region is None and pitr_validation_on(settings):
+        suffix = aws_names.PITR_CHECK_SUFFIX
+        problem = aws_names.rds_identifier_problem(
+            identifier, suffix=suffix, suffix_of="the point-in-time validation's copy (backups.pitrValidation)")
     if problem is None:
         return []
     message, fix = problem
