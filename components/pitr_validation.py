@@ -308,8 +308,9 @@ class PitrValidation(pulumi.ComponentResource):
                                                     f"that {restored_identifier(args.instance_identifier)} is "
                                                     "gone")):
             aws.cloudwatch.MetricAlarm(
-                f"{name}-{metric.lower()}", name=f"{machine_name}-{metric.lower()}", alarm_description=f"The monthly point-in-time-restore validation of "
-                f"{args.environment} {what} (docs/recovery-runbook.md)", namespace="AWS/States",
+                f"{name}-{metric.lower()}", name=f"{machine_name}-{metric.lower()}",
+                alarm_description=f"The monthly point-in-time-restore validation of {args.environment} {what} "
+                                  "(docs/recovery-runbook.md)", namespace="AWS/States",
                 metric_name=metric, dimensions={"StateMachineArn": machine.arn}, statistic="Sum", period=86_400,
                 evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
                 treat_missing_data="notBreaching", alarm_actions=[args.alarm_topic_arn],

@@ -196,3 +196,14 @@ def test_a_copy_without_a_recent_heartbeat_before_the_point_in_time_fails_the_va
     later = _now(restored, "1 hour")  # no run within 5 minutes before it
     with pytest.raises(runner.RunnerError, match="no heartbeat within 5 minutes before"):
         _run_pitr(restored, _pitr_event(later, _now(restored, "2 hours")))
+
+
+def test_the_runners_heartbeat_job_schedules_the_heartbeat_through_a_writable_session(restored: Server) -> None:
+    with restored.superuser() as su:
+        su.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", [HEARTBEAT_JOB])
+    with stubbed_clients() as aws:
+        aws.expect_secret(_secret(restored))
+        result = runner.run({"job": "heartbeat-schedule"}, _config(restored),
+                            Clients(secrets=aws.clients.secrets, cloudwatch=aws.clients.cloudwatch))
+    assert result["heartbeat"] == "scheduled"
+    assert _scheduled(restored) == "unchanged"
