@@ -127,3 +127,14 @@ def test_a_too_long_tag_value_is_told_to_shorten_the_value() -> None:
 def test_unicode_letters_spaces_digits_and_the_listed_symbols_are_tag_characters(char: str) -> None:
     assert aws_names.tag_problem(f"team{char}", f"a{char}") is None
 
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("aws:team", "v", ("tag key 'aws:team' starts with 'aws:', which AWS reserves", "drop the prefix, e.g. team:team")),
+    ("team", "rds:x", ("tag value 'rds:x' starts with 'rds:', which AWS reserves", "drop the prefix, e.g. team:x")),
+    ("te$am#", "v", ("tag key 'te$am#' contains '#', '$', which AWS refuses in tags", aws_names.TAG_FIX)),
+    ("team", "v!", ("tag value 'v!' contains '!', which AWS refuses in tags", aws_names.TAG_FIX)),
+])
+def test_a_refused_tag_says_whether_the_key_or_the_value_is_wrong_and_why(key: str, value: str,
+                                                                           problem: tuple[str, str]) -> None:
+    assert aws_names.tag_problem(key, value) == problem
