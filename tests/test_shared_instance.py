@@ -74,7 +74,7 @@ def own(prod, type_token: str):
     """The one resource of `type_token` that belongs to the shared instance (the proxy, the ops runner and the
     rotation function have groups and roles of their own)."""
     others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$",
-              "edumatrix:backup:BackupPlatform$", "edumatrix:events:EventBackbone$")
+              "edumatrix:backup:BackupPlatform$", "edumatrix:backup:PitrValidation$", "edumatrix:events:EventBackbone$")
     (found,) = [r for r in prod.of_type(type_token) if not any(owner in r.urn for owner in others)]
     return found
 
