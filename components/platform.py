@@ -17,6 +17,7 @@ from components.backups import BackupPlatform, BackupPlatformArgs
 from components.connection_layer import ConnectionLayer, ConnectionLayerArgs, ServiceLogins
 from components.database_alarms import DatabaseAlarms, DatabaseAlarmsArgs
 from components.erasure_ledger import ErasureLedger, ErasureLedgerArgs
+from components.event_backbone import EventBackbone, EventBackboneArgs, Publisher
 from components.extraction import ServiceExtraction, ServiceExtractionArgs, SourceInstance
 from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
@@ -33,6 +34,7 @@ from components.service_schema import SecretStore, ServiceSchema, declare_servic
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
 from config.connections import effective_proxy_mode, proxy_pools
+from config.events import backbone_declared, publishers
 from config.extraction import FACTS
 from config.extraction_plan import (
     hostname,
@@ -230,6 +232,11 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
                                     settings.ops_runner.alarm_topic_arn or topic.arn)
         outputs["opsRunnerFunctionName"] = runner.function_name
+    if backbone_declared(settings):
+        events = declare_events(settings, shared, platform_roles, topic.arn)
+        outputs["events"] = {"clusterArn": events.cluster_arn, "bootstrapBrokers": events.bootstrap_brokers,
+                             "registryArn": events.registry_arn, "topics": events.topics,
+                             "connectorArns": events.connector_arns}
     if settings.backups.enabled:
         backups = declare_backups(settings, shared, settings.backups.alarm_topic_arn or topic.arn)
         outputs["backupPlanId"] = backups.plan_id
@@ -240,6 +247,32 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
             outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
                 settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
+
+
+def declare_events(settings: StackSettings, shared: SharedInstance, platform_roles: PlatformRoles,
+                   topic_arn: pulumi.Input[str]) -> EventBackbone:
+    """The event backbone of a primary stack (components/event_backbone.py): the connectors read the primary
+    instance's outboxes as the platform's CDC login."""
+    assert settings.network is not None  # a primary AWS stack
+    assert settings.aws_region is not None
+    cdc = platform_roles.secrets[PlatformRoleKind.CDC_REPLICATOR.value]
+    return EventBackbone(f"{settings.name_prefix}-events", EventBackboneArgs(
+        prefix=settings.name_prefix,
+        settings=settings.events,
+        network=settings.network,
+        publishers=[Publisher.of(spec) for spec in publishers(settings)],
+        kms_key_arn=shared.kms_key_arn,
+        instance_address=shared.address,
+        instance_security_group_id=shared.security_group_id,
+        port=settings.instance.port,
+        database=settings.instance.database_name,
+        cdc_login=platform_role_name(PlatformRoleKind.CDC_REPLICATOR),
+        cdc_secret_arn=cdc.arn,
+        alarm_topic_arn=topic_arn,
+        region=settings.aws_region,
+        partition=partition_of(settings.aws_region),
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared, platform_roles]))
 
 
 def declare_pitr_validation(settings: StackSettings, shared: SharedInstance, runner: OpsRunner,

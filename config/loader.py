@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 from config.catalog import load_catalog
 from config.connections import connection_problems
 from config.errors import ConfigError, Problem, SettingError
+from config.events import events_problems, with_replication_budget
 from config.extraction_plan import extraction_problems
 from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
@@ -194,6 +195,7 @@ def validate_config(config: Mapping[str, Any], *, stack: str, source: str,
                 + zone_reuse_problems(settings, directory, read_stack_config, siblings))
     if problems:
         raise ConfigError(problems)
+    settings = with_replication_budget(settings)
     settings, problems = resolve_region_stack(settings, directory, load=load_stack, read=read_stack_config,
                                               known=available_stacks(directory))
     problems += secret_replica_problems(settings, directory, read=read_stack_config, known=available_stacks(directory))
@@ -252,6 +254,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     problems.extend(stack_problems(settings))
     problems.extend(monitoring_problems(settings))
     problems.extend(connection_problems(settings))
+    problems.extend(events_problems(settings))
     problems.extend(extraction_problems(settings, catalog_names))
     if problems:
         return problems  # the budget below needs a valid catalog

@@ -665,6 +665,59 @@ class ConnectionSettings(Model):
         return self
 
 
+class EventSettings(Model):
+    """The event backbone (issue 19, docs/event-backbone.md; stack key `edumatrix-db:events`): an Amazon MSK
+    cluster, a topic per service and aggregate, one Debezium connector per publishing service on MSK Connect
+    reading the service's outbox publication, and a Glue schema registry with one schema per event type. Only a
+    primary AWS stack declares it: CDC decodes the primary's WAL (a region stack's instance is a replica)."""
+
+    enabled: bool = False
+    # Provisioned MSK (docs/event-backbone.md, "Provisioned, not Serverless"): brokers per availability zone
+    # (one zone per subnet of `network.subnetIds`), their type, Kafka version and EBS volume.
+    kafka_version: Annotated[str, Field(pattern=r"^[1-9]\.\d+\.\d+(\.x)?$", description="an MSK Kafka version",
+                                        examples=["3.6.0"])] = "3.6.0"
+    broker_instance_type: Annotated[str, Field(pattern=r"^kafka\.[a-z0-9]+\.[a-z0-9]+$",
+                                               description="an MSK broker type", examples=["kafka.m7g.large"])] = (
+        "kafka.m7g.large")
+    brokers_per_zone: Annotated[int, Field(ge=1, le=10)] = 1
+    broker_volume_gb: Annotated[int, Field(ge=1, le=16384)] = 100
+    # Every topic (one per service and aggregate): partitions, copies, the copies a write needs, retention.
+    partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    replication_factor: Annotated[int, Field(ge=1, le=30)] = 3
+    min_insync_replicas: Annotated[int, Field(ge=1, le=30)] = 2
+    retention_hours: Annotated[int, Field(ge=1, le=8760)] = 168
+    # The Debezium PostgreSQL connector zip in the stack's plugin bucket (uploaded out of band: no download here).
+    plugin_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()/-]{1,1024}\.(zip|jar)$",
+                                     description="an S3 object key ending .zip or .jar",
+                                     examples=["debezium-connector-postgres-2.7.4.Final-plugin.zip"])] = (
+        "debezium-connector-postgres-2.7.4.Final-plugin.zip")
+    plugin_object_version: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    kafkaconnect_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$", examples=["2.7.1"])] = "2.7.1"
+    connector_mcu: Literal[1, 2, 4, 8] = 1
+    # The registry's compatibility: BACKWARD or stricter (consumers on the new schema read every older event).
+    schema_compatibility: Literal["BACKWARD", "BACKWARD_ALL", "FULL", "FULL_ALL"] = "BACKWARD"
+    schema_format: Literal["JSON", "AVRO"] = "JSON"
+    # The Glue converter's AWSSchemaNamingStrategy in the plugin zip that names a record's schema
+    # `<service>.<aggregate>.<type>` (docs/event-backbone.md, "Versions enforced at publish time").
+    schema_naming_class: Annotated[str, Field(pattern=r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$",
+                                              description="a fully qualified Java class name")] = (
+        "com.edumatrix.events.EventTypeSchemaNaming")
+    # Debezium snapshot.mode: no_data streams from the slot's creation on (the outbox is a queue, not state).
+    snapshot_mode: Literal["no_data", "initial"] = "no_data"
+    consumer_lag_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
+    log_retention_days: LOG_RETENTION_DAYS = 365
+
+    @model_validator(mode="after")
+    def _copies(self) -> EventSettings:
+        if self.min_insync_replicas >= self.replication_factor and self.replication_factor > 1:
+            raise SettingError(
+                f"minInsyncReplicas ({self.min_insync_replicas}) must be below replicationFactor "
+                f"({self.replication_factor}): otherwise one broker's maintenance stops every producer (Amazon MSK "
+                "best practices: 'ensure that the replication factor is greater than minISR')",
+                f"set minInsyncReplicas to {self.replication_factor - 1}", key="minInsyncReplicas")
+        return self
+
+
 class BackupSettings(Model):
     """AWS Backup for a primary stack (spec 6.A, 4.A): the spec's rules as snapshot rules in two vaults under a
     customer-managed key, copies of the daily backups to each region stack's region, a weekly restore test.
@@ -776,6 +829,7 @@ class StackSettings(Model):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
     backups: BackupSettings = Field(default_factory=BackupSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
 
     # Services being extracted to an instance of their own, by service name (config/extraction.py).

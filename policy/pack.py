@@ -17,6 +17,7 @@ from policy import (
     backup,
     connections,
     encryption,
+    events,
     extraction,
     gdpr,
     lambdas,
@@ -46,6 +47,7 @@ POLICIES: list[PackPolicy] = [
     *connections.POLICIES,
     *extraction.POLICIES,
     *gdpr.POLICIES,
+    *events.POLICIES,
 ]
 
 

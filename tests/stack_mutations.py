@@ -383,4 +383,14 @@ MUTATIONS: list[Mutation] = [
              "did you mean 'instanceClass'"),
     _config("local", f"{NS}:extractions:\n  feedback:\n    phase: prepare", f"{NS}:extractions",
             "extractions belong to the primary stack", "extraction-on-the-local-stack"),
+    # -- the event backbone (issue 19): brokers vs copies, compatibility, region stacks, slots ----------------------
+    Mutation("events-more-copies-than-brokers", "staging", "    replicationFactor: 2\n", "    replicationFactor: 3\n",
+             f"{NS}:events.replicationFactor", "set replicationFactor to 2 or less"),
+    Mutation("events-min-insync-not-below-copies", "staging", "    minInsyncReplicas: 1\n",
+             "    minInsyncReplicas: 2\n", f"{NS}:events.minInsyncReplicas", "set minInsyncReplicas to 1"),
+    Mutation("events-compatibility-none", "prod", "    enabled: true\n",
+             "    enabled: true\n    schemaCompatibility: NONE\n", f"{NS}:events.schemaCompatibility", "BACKWARD"),
+    Mutation("events-enabled-yes", "prod", "    enabled: true\n", "    enabled: yes\n", f"{NS}:events.enabled",
+             "true or false"),
+    _config(EU, f"{NS}:events:\n  enabled: true", f"{NS}:events", "remove the key", "events-on-a-region-stack"),
 ]

@@ -46,10 +46,12 @@ TRIGGERS = {
 
 
 def alarms(recording: Recording) -> dict[str, Any]:
-    """The database's alarms (the replica-lag alarms and the ops runner's own are declared elsewhere)."""
+    """The database's alarms (the replica-lag alarms, the ops runner's, the backups' and the event backbone's own
+    are declared elsewhere)."""
     return {a.inputs["name"].removeprefix(f"{PREFIX}-"): a for a in recording.of_type(ALARM)
             if "ReplicaLag" not in json.dumps(a.inputs) and "edumatrix:ops:OpsRunner$" not in a.urn
-            and "edumatrix:backup:BackupPlatform$" not in a.urn and "edumatrix:backup:PitrValidation$" not in a.urn}
+            and "edumatrix:backup:BackupPlatform$" not in a.urn and "edumatrix:backup:PitrValidation$" not in a.urn
+            and "edumatrix:events:EventBackbone$" not in a.urn}
 
 
 def expand(template: str) -> list[str]:

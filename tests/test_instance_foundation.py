@@ -24,7 +24,7 @@ REGION = "eu-west-1"
 # the keys the primary stack copies its credentials under in other regions.
 OTHER_OWNERS = ("edumatrix:monitoring:ReplicaLagAlarms", "edumatrix:security:SecretRotator", "edumatrix:ops:OpsRunner",
                 "edumatrix:monitoring:AlarmTopic", "edumatrix:network:ConnectionLayer",
-                "edumatrix:backup:BackupPlatform")
+                "edumatrix:backup:BackupPlatform", "edumatrix:backup:PitrValidation", "edumatrix:events:EventBackbone")
 
 
 def owned_elsewhere(recording: Recording, resource: RecordedResource) -> bool:

@@ -74,7 +74,7 @@ def own(prod, type_token: str):
     """The one resource of `type_token` that belongs to the shared instance (the proxy, the ops runner and the
     rotation function have groups and roles of their own)."""
     others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$",
-              "edumatrix:backup:BackupPlatform$")
+              "edumatrix:backup:BackupPlatform$", "edumatrix:backup:PitrValidation$", "edumatrix:events:EventBackbone$")
     (found,) = [r for r in prod.of_type(type_token) if not any(owner in r.urn for owner in others)]
     return found
 
@@ -87,7 +87,7 @@ def test_the_instance_is_private_in_the_configured_subnets_and_security_group(pr
     assert db.inputs["vpcSecurityGroupIds"] == [instance_security_group(prod).id]
 
 
-def test_port_5432_is_admitted_only_from_the_configured_group_the_proxy_the_ops_runner_and_the_rotation_function(
+def test_port_5432_is_admitted_only_from_the_configured_group_the_proxy_the_ops_runner_the_rotator_the_connectors(
         prod, db):
     rules = [r for r in prod.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
              if r.inputs["securityGroupId"] == db.inputs["vpcSecurityGroupIds"][0]]
@@ -97,9 +97,13 @@ def test_port_5432_is_admitted_only_from_the_configured_group_the_proxy_the_ops_
     (rotator_group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.parent == rotator.urn]
     (proxy_group,) = [g.id for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
                       if "edumatrix:network:ConnectionLayer" in g.urn]
+    # the event backbone's CDC connectors (components/event_backbone.py) replicate from the instance itself
+    connectors_group = next(g.id for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup")
+                            if g.name == "edumatrix-prod-events-connectors-sg")
     assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["referencedSecurityGroupId"])
                   for r in rules) == sorted([(5432, 5432, "sg-0a1b2c3d4e5f60101"), (5432, 5432, runner_group.id),
-                                             (5432, 5432, rotator_group.id), (5432, 5432, proxy_group)])
+                                             (5432, 5432, rotator_group.id), (5432, 5432, proxy_group),
+                                             (5432, 5432, connectors_group)])
     assert not any("cidrIpv4" in r.inputs for r in rules)
 
 

@@ -395,10 +395,13 @@ def test_every_policy_of_the_pack_has_an_example_it_refuses():
     # The ops runner's Lambda policies have theirs in tests/policy/test_lambdas.py (VIOLATIONS, run through the
     # same gate evaluation, each asserted to be reported by exactly that policy).
     # The connection layer's have theirs in tests/policy/test_connections.py (edits of the prod plan).
+    # The event backbone's have theirs in tests/policy/test_events.py (edits of the prod plan, and the alarms').
     from tests.policy.test_connections import BROKEN, EXAMPLES_ELSEWHERE
+    from tests.policy.test_events import BROKEN as EVENT_BROKEN
     from tests.policy.test_lambdas import VIOLATIONS
 
     assert (set(REFUSED) | {policy for policy, _, _ in VIOLATIONS} | {policy for _, _, policy, _ in BROKEN}
+            | {policy for _, _, policy, _ in EVENT_BROKEN} | {"events-alarms"}
             | EXAMPLES_ELSEWHERE) == {p.name for p in POLICIES}
 
 

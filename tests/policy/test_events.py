@@ -1,0 +1,138 @@
+"""The event-backbone policies on the prod plan: it passes them, and each AWS constraint or spec rule they
+encode is reported when one resource breaks it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from edumatrix_db.offline.engine import Recording
+from policy import events
+from tests.policy.fixtures import messages_after_edit, run
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def violations_after(prod: Recording, type_token: str, edit: Edit, *, which: int = 0) -> dict[str, list[str]]:
+    return messages_after_edit(prod.resources, type_token, edit, events.POLICIES, which=which)
+
+
+def test_the_prod_plan_passes_every_event_policy(prod: Recording) -> None:
+    assert run(prod.resources, policies=events.POLICIES) == []
+
+
+def _config(**changes: Any) -> Edit:
+    return lambda p: p["connectorConfiguration"].update(changes)
+
+
+def _server_properties(text: str) -> Edit:
+    return lambda p: p.update(serverProperties=text)
+
+
+def _widen_role(props: dict[str, Any]) -> None:
+    document = json.loads(props["policy"])
+    write = next(s for s in document["Statement"] if s["Sid"] == "WriteOwnTopics")
+    write["Resource"].append(write["Resource"][0].rsplit("/", 1)[0] + "/edumatrix.feedback.feedback")
+    props["policy"] = json.dumps(document)
+
+
+def _no_alarm_actions(props: dict[str, Any]) -> None:
+    props["alarmActions"] = []
+
+
+# (type, edit of a compliant resource, the policy that must report it, a piece of its message)
+BROKEN: list[tuple[str, Edit, str, str]] = [
+    (events.CLUSTER, lambda p: p["encryptionInfo"].pop("encryptionAtRestKmsKeyArn"), "events-broker-encryption",
+     "customer-managed key"),
+    (events.CLUSTER, lambda p: p["encryptionInfo"]["encryptionInTransit"].update(clientBroker="TLS_PLAINTEXT"),
+     "events-broker-encryption", "clients must use TLS only"),
+    (events.CLUSTER, lambda p: p["encryptionInfo"]["encryptionInTransit"].update(inCluster=False),
+     "events-broker-encryption", "plain text"),
+    (events.CLUSTER, lambda p: p.pop("loggingInfo"), "events-broker-encryption", "broker logs"),
+    (events.CLUSTER, lambda p: p["clientAuthentication"].update(unauthenticated=True),
+     "events-broker-authentication", "msk-unrestricted-access-check"),
+    (events.CLUSTER, lambda p: p["clientAuthentication"]["sasl"].update(iam=False),
+     "events-broker-authentication", "IAM client authentication is off"),
+    (events.CLUSTER, lambda p: p["clientAuthentication"]["sasl"].update(scram=True),
+     "events-broker-authentication", "bypass the IAM policies"),
+    (events.CONFIGURATION, _server_properties("auto.create.topics.enable=true"), "events-broker-authentication",
+     "topics no one declared"),
+    (events.TOPIC, lambda p: p.update(replicationFactor=1), "events-topic-copies", "at least 2 copies"),
+    (events.TOPIC, lambda p: p.update(configs=json.dumps({"min.insync.replicas": "3", "retention.ms": "1"})),
+     "events-topic-copies", "would stop every producer"),
+    (events.CONNECTOR, _config(**{"publication.name": "dbz_publication"}), "events-connector-outbox-only",
+     "is not a service's outbox publication"),
+    (events.CONNECTOR, _config(**{"publication.autocreate.mode": "filtered"}), "events-connector-outbox-only",
+     "publication.autocreate.mode"),
+    (events.CONNECTOR, _config(**{"slot.name": "debezium"}), "events-connector-outbox-only", "slot.name"),
+    (events.CONNECTOR, _config(**{"database.user": "students_platform_app"}), "events-connector-outbox-only",
+     "needs 'edumatrix_cdc_replicator'"),
+    (events.CONNECTOR, _config(**{"table.include.list": "students_platform_schema.students_platform_students"}),
+     "events-connector-outbox-only", "table.include.list"),
+    (events.CONNECTOR, _config(**{"database.password": "hunter2"}), "events-connector-outbox-only",
+     "written in the connector's configuration"),
+    (events.CONNECTOR, _config(**{"database.sslmode": "disable"}), "events-connector-outbox-only",
+     "must use TLS"),
+    (events.CONNECTOR, _config(**{"database.hostname": "edumatrix-prod.proxy-abc.us-east-1.rds.amazonaws.com"}),
+     "events-connector-outbox-only", "does not serve replication connections"),
+    (events.CONNECTOR, lambda p: p["kafkaClusterClientAuthentication"].update(authenticationType="NONE"),
+     "events-connector-outbox-only", "authenticate to MSK with IAM"),
+    (events.CONNECTOR, lambda p: p["kafkaClusterEncryptionInTransit"].update(encryptionType="PLAINTEXT"),
+     "events-connector-outbox-only", "MSK.3"),
+    (events.CONNECTOR, lambda p: p.pop("logDelivery"), "events-connector-outbox-only", "MSK.5"),
+    (events.WORKER, lambda p: p.update(propertiesFileContent="key.converter=x"), "events-connector-outbox-only",
+     "no config provider"),
+    (events.PLUGIN, lambda p: p["location"]["s3"].pop("fileKey"), "events-connector-outbox-only",
+     "does not name its S3 bucket and key"),
+    (events.ROLE_POLICY, _widen_role, "events-connector-role-scoped", "only its own topics"),
+    (events.SCHEMA, lambda p: p.update(compatibility="NONE"), "events-registry-compatibility",
+     "BACKWARD or stricter"),
+    (events.SCHEMA, lambda p: p.update(compatibility="FORWARD"), "events-registry-compatibility",
+     "BACKWARD or stricter"),
+    (events.REGISTRY, lambda p: p.pop("registryName"), "events-registry-compatibility", "no name"),
+    (events.BUCKET_SSE, lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
+     "events-plugin-bucket", "not encrypted with the platform CMK"),
+    (events.BUCKET_VERSIONING, lambda p: p["versioningConfiguration"].update(status="Suspended"),
+     "events-plugin-bucket", "versioning is not enabled"),
+    (events.BUCKET_PAB, lambda p: p.update(restrictPublicBuckets=False), "events-plugin-bucket", "S3.8"),
+    (events.BUCKET_POLICY, lambda p: p.update(policy="{}"), "events-plugin-bucket", "S3.5"),
+]
+
+
+@pytest.mark.parametrize(("type_token", "edit", "policy", "message"), BROKEN)
+def test_a_broken_resource_is_reported_by_its_policy(prod: Recording, type_token: str, edit: Edit, policy: str,
+                                                     message: str) -> None:
+    which = 0
+    if type_token == events.ROLE_POLICY:  # the first connector's role policy, not another component's
+        which = next(i for i, r in enumerate(prod.of_type(type_token)) if "-events-" in r.name)
+    found = violations_after(prod, type_token, edit, which=which)
+    assert policy in found, found
+    assert any(message in m for m in found[policy]), found[policy]
+
+
+def test_a_connector_whose_failed_tasks_page_nobody_is_reported(prod: Recording) -> None:
+    which = next(i for i, r in enumerate(prod.of_type(events.ALARM)) if r.props.get("metricName") == "ErroredTaskCount")
+    found = violations_after(prod, events.ALARM, _no_alarm_actions, which=which)
+    assert any("no ErroredTaskCount alarm pages anyone" in m for m in found["events-alarms"])
+
+
+def test_a_backbone_without_a_consumer_lag_alarm_is_reported(prod: Recording) -> None:
+    which = next(i for i, r in enumerate(prod.of_type(events.ALARM)) if r.props.get("metricQueries")
+                 and "EstimatedMaxTimeLag" in json.dumps(r.props["metricQueries"]))
+    found = violations_after(prod, events.ALARM, _no_alarm_actions, which=which)
+    assert any("no consumer-lag alarm" in m for m in found["events-alarms"])
+
+
+def test_outbox_slots_without_a_slot_lag_alarm_are_reported(prod: Recording) -> None:
+    which = next(i for i, r in enumerate(prod.of_type(events.ALARM))
+                 if r.props.get("metricName") == "OldestReplicationSlotLag")
+    found = violations_after(prod, events.ALARM, _no_alarm_actions, which=which)
+    assert any("no OldestReplicationSlotLag alarm" in m for m in found["events-alarms"])
+
+
+def test_every_event_policy_has_a_refused_example() -> None:
+    alarms = {"events-alarms"}  # the three alarm tests above
+    assert {policy for _, _, policy, _ in BROKEN} | alarms == {p.name for p in events.POLICIES}
