@@ -20,6 +20,7 @@ from policy import (
     extraction,
     gdpr,
     lambdas,
+    outbox,
     rds,
     replication,
     tags,
@@ -46,6 +47,7 @@ POLICIES: list[PackPolicy] = [
     *connections.POLICIES,
     *extraction.POLICIES,
     *gdpr.POLICIES,
+    *outbox.POLICIES,
 ]
 
 

@@ -129,24 +129,33 @@ def record_inbox_sql(service: str) -> str:
 
 # -- the local renderer --------------------------------------------------------------------------------------
 def apply_events(conn: psycopg.Connection[Any], model: AccessModel) -> list[str]:
-    """Create every service's inbox, and each publishing service's outbox and publication, where missing (as
-    the platform admin, after `sql.apply`, which made it a member of each owner). Returns what it did; a second
-    run does nothing. A publication that covers more than the outbox or publishes more than inserts is put
-    back to the outbox's inserts."""
+    """Every service's event objects (`apply_service_events`), as the platform admin after `sql.apply`, which
+    made it a member of each owner. Returns what it did; a second run does nothing."""
     done: list[str] = []
     for s in model.services:
-        tables = [inbox_table_name(s.service), *([s.outbox] if s.outbox else [])]
-        missing = [t for t in tables if conn.execute(
-            "SELECT to_regclass(%s) IS NULL", [f"{quote_ident(s.schema)}.{quote_ident(t)}"]).fetchone() == (True,)]
-        with conn.transaction():
-            if missing:
-                conn.execute(f"SET LOCAL ROLE {quote_ident(s.owner)}".encode())
-                for stmt in owner_statements(s.service, publishes=s.publishes_events, cdc_role=model.cdc_role):
-                    conn.execute(stmt.encode())
-                conn.execute(b"RESET ROLE")
-                done.append(f"{s.schema}: created {', '.join(missing)}")
-            if s.outbox:
-                done += _publication(conn, s.service)
+        done += apply_service_events(conn, s.service, publishes=s.publishes_events, cdc_role=model.cdc_role)
+    return done
+
+
+def apply_service_events(conn: psycopg.Connection[Any], service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+    """Create the service's inbox, and its outbox and publication when it publishes, where missing; a publication
+    that covers more than the outbox or publishes more than inserts is put back to the outbox's inserts. The
+    connection (autocommit) belongs to a member of `<service>_owner` with CREATE on the database: the platform
+    admin locally, the RDS master user on AWS (components/service_events.py)."""
+    schema, owner = schema_name(service), f"{check_identifier(service, 'service name')}_owner"
+    tables = [inbox_table_name(service), *([outbox_table_name(service)] if publishes else [])]
+    missing = [t for t in tables if conn.execute(
+        "SELECT to_regclass(%s) IS NULL", [f"{quote_ident(schema)}.{quote_ident(t)}"]).fetchone() == (True,)]
+    done: list[str] = []
+    with conn.transaction():
+        if missing:
+            conn.execute(f"SET LOCAL ROLE {quote_ident(owner)}".encode())
+            for stmt in owner_statements(service, publishes=publishes, cdc_role=cdc_role):
+                conn.execute(stmt.encode())
+            conn.execute(b"RESET ROLE")
+            done.append(f"{schema}: created {', '.join(missing)}")
+        if publishes:
+            done += _publication(conn, service)
     return done
 
 
