@@ -42,10 +42,6 @@ if TYPE_CHECKING:  # psycopg is imported where a connection is used: `events sql
     from config.access import AccessModel
     from config.catalog import ServiceSpec
 
-# The Debezium outbox event router's default columns (id, aggregatetype, aggregateid, type, payload), then ours.
-OUTBOX_COLUMNS = ("institution_id", "id", "aggregatetype", "aggregateid", "type", "payload", "schema_version",
-                  "occurred_at")
-INBOX_COLUMNS = ("institution_id", "event_id", "source_service", "type", "schema_version", "received_at")
 # Only inserts are published: the outbox is append-only to the connector; a cleanup DELETE is never an event.
 PUBLISH = "insert"
 
@@ -54,34 +50,26 @@ def _qualified(service: str, table: str) -> str:
     return f"{quote_ident(schema_name(service))}.{quote_ident(table)}"
 
 
+# Column definitions after `institution_id` (which defaults to the transaction's tenant), and the key. The outbox
+# has the Debezium outbox event router's default columns (id, aggregatetype, aggregateid, type, payload), then ours.
+_OUTBOX = ("id uuid NOT NULL DEFAULT gen_random_uuid(), aggregatetype text NOT NULL, aggregateid text NOT NULL, "
+           "type text NOT NULL, payload jsonb NOT NULL, schema_version integer NOT NULL CHECK (schema_version >= 1), "
+           "occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (institution_id, id)")
+_INBOX = ("event_id uuid NOT NULL, source_service text NOT NULL, type text NOT NULL, schema_version integer NOT NULL, "
+          "received_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (institution_id, event_id)")
+
+
+def _tenant_table_ddl(service: str, table: str, columns: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {_qualified(service, table)} ("
+            f"{TENANT_COLUMN} uuid NOT NULL DEFAULT {current_tenant_expression('uuid')}, {columns})")
+
+
 def outbox_ddl(service: str) -> str:
-    tenant = current_tenant_expression("uuid")
-    return (
-        f"CREATE TABLE IF NOT EXISTS {_qualified(service, outbox_table_name(service))} ("
-        f"institution_id uuid NOT NULL DEFAULT {tenant}, "
-        "id uuid NOT NULL DEFAULT gen_random_uuid(), "
-        "aggregatetype text NOT NULL, "
-        "aggregateid text NOT NULL, "
-        "type text NOT NULL, "
-        "payload jsonb NOT NULL, "
-        "schema_version integer NOT NULL CHECK (schema_version >= 1), "
-        "occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
-        "PRIMARY KEY (institution_id, id))"
-    )
+    return _tenant_table_ddl(service, outbox_table_name(service), _OUTBOX)
 
 
 def inbox_ddl(service: str) -> str:
-    tenant = current_tenant_expression("uuid")
-    return (
-        f"CREATE TABLE IF NOT EXISTS {_qualified(service, inbox_table_name(service))} ("
-        f"institution_id uuid NOT NULL DEFAULT {tenant}, "
-        "event_id uuid NOT NULL, "
-        "source_service text NOT NULL, "
-        "type text NOT NULL, "
-        "schema_version integer NOT NULL, "
-        "received_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
-        "PRIMARY KEY (institution_id, event_id))"
-    )
+    return _tenant_table_ddl(service, inbox_table_name(service), _INBOX)
 
 
 def publication_ddl(service: str) -> str:
