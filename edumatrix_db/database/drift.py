@@ -539,6 +539,10 @@ class _Judge:
                 yield Drift("events", s.service, f"publication {name}", "missing: the service publishes events "
                             "(config/services.yaml) but its outbox is not published, so they never leave",
                             f"run `edumatrix-db events sql {s.service}` as the platform admin (or `local up`)")
+            elif f"{s.schema}.{s.outbox}" not in present[name].tables:
+                yield Drift("events", s.service, f"publication {name}", f"does not cover {s.schema}.{s.outbox} (a "
+                            "restored or recreated outbox leaves the publication behind): no event leaves",
+                            f"ALTER PUBLICATION {ident(name)} SET TABLE {ident(s.schema)}.{ident(s.outbox)}")
             elif present[name].beyond_inserts:
                 yield Drift("events", s.service, f"publication {name}", "publishes more than inserts: a cleanup "
                             "DELETE of the outbox would become an event", f"ALTER PUBLICATION {ident(name)} SET "

@@ -198,6 +198,12 @@ def test_a_missing_outbox_publication_is_an_events_finding(fresh: Postgres) -> N
          "(config/services.yaml) but its outbox is not published, so they never leave")]
 
 
+def test_an_outbox_publication_that_lost_its_outbox_is_an_events_finding(fresh: Postgres) -> None:
+    found = audit_with(fresh, "ALTER PUBLICATION feedback_outbox_pub DROP TABLE feedback_schema.feedback_outbox")
+    assert [(rule, obj) for rule, _, obj, _ in found] == [("events", "publication feedback_outbox_pub")]
+    assert "does not cover feedback_schema.feedback_outbox" in found[0][3]
+
+
 def test_an_outbox_publication_that_publishes_deletes_is_an_events_finding(fresh: Postgres) -> None:
     found = audit_with(fresh, "ALTER PUBLICATION feedback_outbox_pub SET (publish = 'insert, delete')")
     assert [(rule, obj) for rule, _, obj, _ in found] == [("events", "publication feedback_outbox_pub")]
