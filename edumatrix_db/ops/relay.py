@@ -13,7 +13,8 @@ with the same contract a consumer sees:
   `table.fields.additional.placement` for the others);
 - at-least-once: messages are produced and flushed BEFORE the slot is advanced past their commit
   (`pg_replication_slot_advance`), so a crash in between delivers them again; consumers deduplicate with their
-  inbox (`events.apply_once`).
+  inbox (`events.apply_once`). Each poll reads up to the WAL position it started at and confirms up to there,
+  even when the outbox was idle, so the slot never holds the WAL of other services' traffic for long.
 
 It polls; it is not a daemon with retries and metrics (Debezium is, on AWS): a development and test tool.
 """
@@ -30,7 +31,7 @@ import psycopg
 
 from config.naming import event_topic_name, outbox_publication_name, outbox_slot_name, outbox_table_name, schema_name
 from edumatrix_db.database.events import Event
-from edumatrix_db.database.pgoutput import Decoder, Transaction, lsn_text
+from edumatrix_db.database.pgoutput import Decoder, Transaction
 
 HEADERS = ("id", "eventType", "schema_version", "institution_id", "occurred_at")
 
@@ -56,18 +57,25 @@ def drop_slot(conn: psycopg.Connection[Any], service: str) -> None:
                  [outbox_slot_name(service)])
 
 
-def peek(conn: psycopg.Connection[Any], service: str) -> list[Transaction]:
-    """The committed transactions waiting in the service's slot, in commit order, without consuming them (each
-    call is a new decoding session, which sends its Relation messages again: a fresh decoder each time)."""
+def peek(conn: psycopg.Connection[Any], service: str, upto_lsn: str | None = None) -> list[Transaction]:
+    """The committed transactions waiting in the service's slot (up to `upto_lsn`, all when None), in commit order,
+    without consuming them (each call is a new decoding session, which sends its Relation messages again: a
+    fresh decoder each time)."""
     rows = conn.execute(
-        "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL, 'proto_version', '1', "
-        "'publication_names', %s)", [outbox_slot_name(service), outbox_publication_name(service)]).fetchall()
+        "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, NULL, 'proto_version', '1', "
+        "'publication_names', %s)", [outbox_slot_name(service), upto_lsn, outbox_publication_name(service)]).fetchall()
     return Decoder().transactions(r[0] for r in rows)
 
 
-def advance(conn: psycopg.Connection[Any], service: str, lsn: int) -> None:
-    """Confirm everything up to `lsn` (a transaction's end): the slot releases that WAL."""
-    conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", [outbox_slot_name(service), lsn_text(lsn)])
+def current_lsn(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def advance(conn: psycopg.Connection[Any], service: str, lsn: str) -> None:
+    """Confirm everything committed up to `lsn`: the slot releases that WAL."""
+    conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", [outbox_slot_name(service), lsn])
 
 
 def outbox_events(service: str, transactions: Iterable[Transaction]) -> list[Event]:
@@ -120,9 +128,11 @@ class Relay:
         create_slot(self.conn, self.service)
 
     def poll(self) -> list[Event]:
-        transactions = peek(self.conn, self.service)
-        if not transactions:
-            return []
+        """Publish what committed up to now, then confirm up to now: also when nothing of the outbox committed,
+        so the slot does not hold the WAL of every other service's traffic while this outbox is idle (pgoutput
+        sends no empty transactions; Debezium needs its heartbeat for the same reason)."""
+        upto = current_lsn(self.conn)
+        transactions = peek(self.conn, self.service, upto)
         events = outbox_events(self.service, transactions)
         for event in events:
             topic, key, value, headers = message(event)
@@ -131,5 +141,5 @@ class Relay:
         if left:
             raise RuntimeError(f"{left} message(s) not acknowledged by the broker; the slot is not advanced "
                                "(they are sent again on the next poll)")
-        advance(self.conn, self.service, transactions[-1].end_lsn)
+        advance(self.conn, self.service, upto)
         return events

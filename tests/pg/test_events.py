@@ -17,6 +17,7 @@ from config.catalog import load_catalog
 from config.naming import outbox_publication_name
 from edumatrix_db.database import events
 from edumatrix_db.database.events import Event, UnknownEvent, apply_once, write_event
+from edumatrix_db.database.pgoutput import lsn_text
 from edumatrix_db.database.tenancy import TenantNotSet, tenant_transaction
 from edumatrix_db.ops import relay
 from tests.pg.conftest import Postgres
@@ -187,8 +188,35 @@ def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(pg: Postg
 def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: Any) -> None:
     publish(pg, NEWS, "article_published", "relayed")
     transactions = relay.peek(news_slot, NEWS)
-    relay.advance(news_slot, NEWS, transactions[-1].end_lsn)
+    relay.advance(news_slot, NEWS, lsn_text(transactions[-1].end_lsn))
     assert relay.peek(news_slot, NEWS) == []
+
+
+class _Acknowledging:
+    """A producer that the broker acknowledges at once (the broker is not what this test is about)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+        self.sent.append(topic)
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def test_an_idle_outbox_does_not_hold_back_the_wal_of_other_services(pg: Postgres) -> None:
+    with cdc(pg) as conn:
+        idle = relay.Relay(conn, NEWS, _Acknowledging())
+        try:
+            publish(pg, HUB, "institution_created", "busy-elsewhere")
+            before = relay.current_lsn(conn)
+            assert idle.poll() == []
+            row = conn.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                               "WHERE slot_name = 'news_system_outbox_slot'", [before]).fetchone()
+        finally:
+            relay.drop_slot(conn, NEWS)
+    assert row == (True,)
 
 
 def _event(service: str = NEWS) -> Event:
