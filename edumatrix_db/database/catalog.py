@@ -113,8 +113,8 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
         ),
     ):
         for (scope, who), objs in acl_rows(query.format(g=grantee_sql), [schemas]).items():
-            if who == model.audit_role:
-                continue  # SELECT on the personal tables only: judged by drift.py, not in the canonical form
+            if who in (model.audit_role, model.cdc_role):
+                continue  # SELECT on the personal tables / the outboxes only: judged by drift.py, not canonical
             if len({p for _, p in objs}) == 1:
                 out.add(("grant", who, object_type, db, scope, next(iter(objs))[1]))
             else:

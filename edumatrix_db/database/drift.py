@@ -281,8 +281,8 @@ class _Judge:
         if kind == "database" or schema in SHARED_SCHEMAS:
             own = grantee in self.model_roles or grantee == "PUBLIC"
         else:  # the object-audit role's grants are the platform's: repaired like the service's own
-            own = self.is_own(grantee, schema) or (kind == "table" and grantee in (self.model.audit_role,
-                                                                                   self.model.cdc_role))
+            own = (self.is_own(grantee, schema) or (kind == "table" and grantee == self.model.audit_role)
+                   or (kind in ("table", "schema") and grantee == self.model.cdc_role))
         what = f"{grantee} holds {_privs(have)}, the model says {_privs(want)}"
         service = self.service_name(schema)
         if not own:
