@@ -17,6 +17,8 @@ import pytest
 from config.access import build_access_model
 from config.catalog import load_catalog
 from edumatrix_db.database import localpg
+from edumatrix_db.database.catalog import read_catalog
+from edumatrix_db.database.drift import evaluate
 from edumatrix_db.database.tenancy import enable_tenant_isolation_sql
 from edumatrix_db.ops.audit import RULES, AuditReport, run_audit
 from tests.pg.conftest import Postgres, free_port, scratch_root
@@ -226,6 +228,18 @@ def test_a_publication_of_all_tables_is_an_events_finding(fresh: Postgres) -> No
 def test_the_cdc_login_reading_another_table_is_an_isolation_finding(fresh: Postgres) -> None:
     found = audit_with(fresh, "GRANT SELECT ON feedback_schema.feedback_inbox TO edumatrix_cdc_replicator")
     assert [(rule, obj) for rule, _, obj, _ in found] == [("isolation", "table feedback_schema.feedback_inbox")]
+
+
+def test_the_cdc_login_losing_its_schema_usage_is_an_isolation_finding_the_platform_repairs(fresh: Postgres) -> None:
+    with fresh.superuser() as conn:
+        conn.autocommit = False
+        try:
+            conn.execute("REVOKE USAGE ON SCHEMA feedback_schema FROM edumatrix_cdc_replicator")
+            found = [d for d in evaluate(read_catalog(conn, fresh.model), fresh.model) if d.rule == "isolation"]
+        finally:
+            conn.rollback()
+    assert [(d.object, d.foreign) for d in found] == [("schema feedback_schema", False)]
+    assert "GRANT USAGE ON SCHEMA feedback_schema TO \"edumatrix_cdc_replicator\"" in found[0].repair
 
 
 def test_the_report_counts_zeros_for_every_rule() -> None:
