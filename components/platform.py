@@ -30,6 +30,7 @@ from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
+from components.service_events import ServiceEvents
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
@@ -45,7 +46,7 @@ from config.extraction_plan import (
 )
 from config.loader import PROJECT_ROOT
 from config.monitoring import instance_memory_gib
-from config.naming import RoleKind
+from config.naming import RoleKind, outbox_publication_name
 from config.regions import partition_of
 from config.settings import PROJECT, StackSettings, stack_name_prefix
 from config.stack_rules import pitr_validation_on
@@ -143,10 +144,11 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
     extractions = declare_extractions(settings, shared, platform_roles, topic.arn, after=[*schemas.values()])
+    service_events = declare_service_events(settings, shared, after=[*schemas.values(), platform_roles])
     if shared.master_secret is not None:
         # After every schema change of this `up`: the provider read the master password once, at its start.
         RotationSchedule(f"{prefix}-master", shared.master_secret_arn, rotation,
-                         after=[*schemas.values(), platform_roles, maintenance])
+                         after=[*schemas.values(), platform_roles, maintenance, *service_events])
     outputs.update({
         "schemas": {name: schema.schema.name for name, schema in schemas.items()},
         # The ops runner's login (edumatrix_ops): a Secrets Manager secret under the CMK.
@@ -420,6 +422,21 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         ),
         opts=pulumi.ResourceOptions(depends_on=[shared]),
     )
+
+
+def declare_service_events(settings: StackSettings, shared: SharedInstance,
+                           after: list[pulumi.Resource]) -> list[ServiceEvents]:
+    """Per service on the shared instance: its inbox, and its outbox and publication when it publishes events
+    (components/service_events.py, docs/events.md); after the schemas and the CDC login exist."""
+    model = model_for_settings(settings)
+    password = master_password(shared.master_secret_arn)
+    return [ServiceEvents(
+        f"{settings.name_prefix}-events-{hostname(s.service)}", service=s.service, publishes=s.publishes_events,
+        publication=outbox_publication_name(s.service) if s.publishes_events else None, cdc_role=model.cdc_role,
+        database=model.database, host=shared.address, port=shared.port,
+        username=settings.instance.master_username, password=password,
+        sslrootcert=settings.instance.ca_bundle_path, opts=pulumi.ResourceOptions(depends_on=[shared, *after]),
+    ) for s in model.services]
 
 
 def declare_extractions(settings: StackSettings, shared: SharedInstance, platform_roles: PlatformRoles,

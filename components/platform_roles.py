@@ -3,8 +3,9 @@
 Children of `PlatformRoles("edumatrix-db-platform", ...)`: one `Role` and one `RandomPassword` per platform
 login (`<name>-ops`, `<name>-data_mover`, ...), a `GrantRole` per membership in a predefined role
 (`pg_monitor`, `pg_read_all_data`, `pg_write_all_data`; `rds_replication` on RDS, where it stands in for the
-REPLICATION attribute the master user cannot grant), a CONNECT `Grant` per login, and, with a secret store,
-one Secrets Manager secret per login under the CMK (`<prefix>/platform/<kind>`). Outputs: `opsSecretArn`
+REPLICATION attribute the master user cannot grant), a CONNECT `Grant` per login, a USAGE `Grant` on each
+event-publishing service schema for the CDC login (`AccessModel.cdc_grants`, docs/events.md), and, with a
+secret store, one Secrets Manager secret per login under the CMK (`<prefix>/platform/<kind>`). Outputs: `opsSecretArn`
 (the ops runner's login) and `secretArns` by kind. Who may read which secret: docs/platform-roles.md.
 """
 
@@ -18,7 +19,7 @@ import pulumi_postgresql as postgresql
 
 from components.secrets import CredentialSecret
 from components.service_schema import SecretStore, declare_role, login_secret
-from config.access import PlatformAccess, PlatformRoleKind, model_for_settings
+from config.access import Grant, PlatformAccess, PlatformRoleKind, model_for_settings
 from config.settings import StackSettings
 
 
@@ -29,6 +30,8 @@ class PlatformRolesArgs:
     database: str
     secret_store: SecretStore | None = None
     """None (the local stack): passwords are only exported, as secret outputs."""
+    cdc_grants: tuple[Grant, ...] = ()
+    """USAGE on each publishing service's schema for the CDC login (`AccessModel.cdc_grants`)."""
 
 
 class PlatformRoles(pulumi.ComponentResource):
@@ -53,7 +56,7 @@ class PlatformRoles(pulumi.ComponentResource):
                     parent=self, depends_on=[self.roles[kinds[m.member]], *([previous] if previous else [])]
                 ),
             )
-        for g in platform.grants:  # one after another: they all touch the database's ACL row
+        for g in (*platform.grants, *args.cdc_grants):  # one after another: they all touch the database's ACL row
             previous = postgresql.Grant(
                 f"{name}-{kinds[g.role]}-{g.object_type.value}" + (f"-{g.schema}" if g.schema else ""),
                 database=g.database,
@@ -98,6 +101,7 @@ def declare_platform_roles(
     model = model_for_settings(settings)
     return PlatformRoles(
         "edumatrix-db-platform",
-        PlatformRolesArgs(platform=model.platform, database=model.database, secret_store=secret_store),
+        PlatformRolesArgs(platform=model.platform, database=model.database, secret_store=secret_store,
+                          cdc_grants=model.cdc_grants()),
         opts=pulumi.ResourceOptions(providers={"postgresql": provider}, depends_on=list(after)),
     )

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from config.catalog import Catalog, ServiceSpec
-from config.naming import BASE_ROLE_KINDS, RoleKind, check_identifier
+from config.naming import BASE_ROLE_KINDS, RoleKind, check_identifier, outbox_table_name
 from config.settings import StackSettings
 
 PUBLIC = "public"  # the pseudo-role PUBLIC, spelled as pulumi-postgresql spells it
@@ -249,10 +249,16 @@ class ServiceAccess:
     grants: tuple[Grant, ...]
     default_privileges: tuple[DefaultPrivilege, ...]
     personal_tables: tuple[str, ...] = ()  # audited by pgaudit's object audit (AccessModel.audit_role)
+    publishes_events: bool = False  # has an outbox and its publication (docs/events.md)
 
     @property
     def holds_personal_data(self) -> bool:
         return bool(self.personal_tables)
+
+    @property
+    def outbox(self) -> str | None:
+        """`<service>_outbox` when the service publishes events (the CDC login may SELECT it, nothing else)."""
+        return outbox_table_name(self.service) if self.publishes_events else None
 
     def role(self, kind: RoleKind | str) -> RoleSpec:
         return next(r for r in self.roles if r.kind is RoleKind(kind))
@@ -305,7 +311,15 @@ class AccessModel:
         return (*(m for s in self.services for m in s.memberships), *self.platform.memberships)
 
     def all_grants(self) -> tuple[Grant, ...]:
-        return (*self.database_grants, *(g for s in self.services for g in s.grants), *self.platform.grants)
+        return (*self.database_grants, *(g for s in self.services for g in s.grants), *self.platform.grants,
+                *self.cdc_grants())
+
+    def cdc_grants(self) -> tuple[Grant, ...]:
+        """USAGE on each publishing service's schema for the CDC login (its SELECT on the outbox is granted with
+        the outbox: docs/events.md). Derived from the services, so a service that leaves the instance takes it
+        along."""
+        return tuple(Grant(self.cdc_role, ObjectType.SCHEMA, self.database, frozenset({"USAGE"}), s.schema)
+                     for s in self.services if s.publishes_events)
 
     @property
     def audit_role(self) -> str:
@@ -314,6 +328,15 @@ class AccessModel:
     def audited_tables(self) -> dict[str, frozenset[str]]:
         """Schema -> the personal tables in it, on which `audit_role` holds SELECT (pgaudit object audit)."""
         return {s.schema: frozenset(s.personal_tables) for s in self.services if s.personal_tables}
+
+    @property
+    def cdc_role(self) -> str:
+        """The CDC connector's replication login: USAGE on each publishing schema, SELECT on its outbox only."""
+        return platform_role_name(PlatformRoleKind.CDC_REPLICATOR)
+
+    def outbox_tables(self) -> dict[str, str]:
+        """Schema -> the outbox in it, for each service that publishes events (docs/events.md)."""
+        return {s.schema: s.outbox for s in self.services if s.outbox}
 
     def service_of_role(self, role: str) -> ServiceAccess | None:
         return next((s for s in self.services if any(r.name == role for r in s.roles)), None)
@@ -474,6 +497,7 @@ def service_access(
         grants=grants,
         default_privileges=defaults,
         personal_tables=spec.personal_tables,
+        publishes_events=bool(spec.events),
     )
     check_service_access(access)
     return access

@@ -14,6 +14,8 @@ from config.access import (
     EXTENSIONS_SCHEMA,
     PLATFORM_ALLOWED_ATTRIBUTES,
     SERVICE_ALLOWED_ATTRIBUTES,
+    PlatformRoleKind,
+    platform_role_name,
     platform_roles_by_name,
 )
 from config.catalog import load_catalog
@@ -92,6 +94,10 @@ def _check_grant(props: Mapping[str, Any], kind: str) -> list[str]:
     elif schema == CRON_SCHEMA and service and role == role_name(service, RoleKind.MIGRATOR) \
             and set(privileges) <= {"USAGE"} and kind == "grant" and props.get("objectType") == "schema":
         pass  # pg_cron: a migrator schedules its own jobs; pg_cron's row security hides the others' jobs
+    elif schema_service and role == platform_role_name(PlatformRoleKind.CDC_REPLICATOR) and kind == "grant" \
+            and props.get("objectType") == "schema" and set(privileges) <= {"USAGE"} \
+            and load_catalog().get(schema_service).events:
+        pass  # the CDC login reaches the outbox of a publishing service (its SELECT comes with the outbox, in SQL)
     elif schema and schema_service and service != schema_service:
         problems.append(f"{kind} gives {role} {', '.join(privileges)} on {schema_service}'s schema {schema}")
     elif schema and service and schema != schema_name(service):

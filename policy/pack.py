@@ -21,6 +21,7 @@ from policy import (
     extraction,
     gdpr,
     lambdas,
+    outbox,
     rds,
     replication,
     tags,
@@ -48,6 +49,7 @@ POLICIES: list[PackPolicy] = [
     *extraction.POLICIES,
     *gdpr.POLICIES,
     *events.POLICIES,
+    *outbox.POLICIES,
 ]
 
 

@@ -33,7 +33,8 @@ __all__ = ["EXIT_CONFIG", "EXIT_DANGER", "EXIT_OK", "EXIT_VIOLATIONS", "build_pa
 # with only these, so they do not import what the database commands need (psycopg, Alembic, Rich: about 2 s
 # of CPU). Any other first argument (another command, --help) builds the whole parser.
 OFFLINE_COMMANDS = {"plan": "plan", "check": "plan", "policy-config": "plan", "diff": "diff"}
-COMMAND_MODULES = ("plan", "diff", "local", "lifecycle", "audit", "metrics", "restore", "extract", "gdpr")
+COMMAND_MODULES = ("plan", "diff", "local", "lifecycle", "audit", "metrics", "restore", "extract", "gdpr",
+                   "events")
 
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:

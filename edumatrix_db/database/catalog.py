@@ -113,8 +113,8 @@ def read_canonical(conn: psycopg.Connection[Any], model: AccessModel) -> frozens
         ),
     ):
         for (scope, who), objs in acl_rows(query.format(g=grantee_sql), [schemas]).items():
-            if who == model.audit_role:
-                continue  # SELECT on the personal tables only: judged by drift.py, not in the canonical form
+            if who in (model.audit_role, model.cdc_role):
+                continue  # SELECT on the personal tables / the outboxes only: judged by drift.py, not canonical
             if len({p for _, p in objs}) == 1:
                 out.add(("grant", who, object_type, db, scope, next(iter(objs))[1]))
             else:
@@ -271,6 +271,17 @@ class ObjectRow:
 
 
 @dataclass(frozen=True)
+class PublicationRow:
+    """A publication: what it covers and whether it publishes more than inserts."""
+
+    name: str
+    all_tables: bool
+    beyond_inserts: bool  # publishes UPDATE, DELETE or TRUNCATE
+    schemas: tuple[str, ...]  # FOR TABLES IN SCHEMA
+    tables: tuple[str, ...]  # FOR TABLE, as schema.table identities
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the guard and the audit read, from a handful of queries (`queries` counts them)."""
 
@@ -289,6 +300,7 @@ class Snapshot:
     locks_held: int
     lock_capacity: int
     queries: int
+    publications: tuple[PublicationRow, ...] = ()
 
     @property
     def lock_table_use(self) -> float:
@@ -496,14 +508,21 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
                   tuple(config or ()), table)
         for schema, kind, name, ident, owner, secdef, config, table in rows(objects_sql)
     )
-    ((db, db_settings, triggers, held, capacity),) = rows(
+    ((db, db_settings, triggers, held, capacity, pubs),) = rows(
         "SELECT current_database(), "
         "(SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
         " WHERE s.setrole = 0 AND d.datname = current_database()), "
         "(SELECT coalesce(jsonb_object_agg(evtname, evtenabled), '{}') FROM pg_event_trigger), "
         "(SELECT count(*) FROM pg_locks WHERE NOT fastpath), "
         "current_setting('max_locks_per_transaction')::int * (current_setting('max_connections')::int "
-        " + current_setting('max_prepared_transactions')::int)"
+        " + current_setting('max_prepared_transactions')::int), "
+        "(SELECT coalesce(jsonb_agg(jsonb_build_array(p.pubname, p.puballtables, "
+        " p.pubupdate OR p.pubdelete OR p.pubtruncate, "
+        " array(SELECT n.nspname FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid "
+        "  WHERE pn.pnpubid = p.oid ORDER BY 1), "
+        " array(SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_publication_rel pr "
+        "  JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "  WHERE pr.prpubid = p.oid ORDER BY 1))), '[]') FROM pg_publication p)"
     )
     return Snapshot(
         database=db,
@@ -521,4 +540,6 @@ def read_catalog(conn: psycopg.Connection[Any], model: AccessModel) -> Snapshot:
         locks_held=int(held),
         lock_capacity=int(capacity),
         queries=count,
+        publications=tuple(PublicationRow(name, everything, beyond, tuple(schemas_), tuple(tables))
+                           for name, everything, beyond, schemas_, tables in pubs),
     )

@@ -24,6 +24,13 @@ Rules (the audit publishes one count per rule):
   once it has tables: `<service>_fn_erase_subject` and `<service>_fn_export_subject`, one each, SECURITY
   DEFINER, owned by `<service>_gdpr_definer`, executable by `<service>_gdpr` (docs/gdpr.md); the object-audit
   role (`rds_pgaudit`) holds SELECT on exactly the catalog's personal tables (isolation rule, repaired).
+- events (docs/events.md): a publication reaches every row of what it covers through any slot, whatever the
+  reader's grants. A publication covering a service's tables is one of: the service's outbox publication
+  `<service>_outbox_pub` (its outbox only, inserts only) or its extraction's (`edumatrix_extract_<service>`,
+  the whole schema). Anything else, and FOR ALL TABLES, is reported; so is a publishing service (catalog
+  `events`) whose outbox publication is missing. The CDC login's SELECT on the outbox (and nothing else) is
+  judged by the isolation rule. Outbox and inbox do not count as the tables that make a service owe the GDPR
+  contract (they are the platform's, created with the schema).
 """
 
 from __future__ import annotations
@@ -33,11 +40,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from config.access import PUBLIC, AccessModel, ObjectType, Target
-from config.naming import InvalidIdentifier, RoleKind, check_identifier, contract_functions, version_table_name
+from config.extraction import publication_name as extraction_publication_name
+from config.naming import (
+    InvalidIdentifier,
+    RoleKind,
+    check_identifier,
+    contract_functions,
+    inbox_table_name,
+    outbox_publication_name,
+    version_table_name,
+)
 from edumatrix_db.database.catalog import SHARED_SCHEMAS, Snapshot
 from edumatrix_db.database.tenancy import TENANT_COLUMN, expected_policy_expression, policy_name
 
-RULES = ("isolation", "tenant_coverage", "naming", "ownership", "unknown_role", "large_object", "gdpr")
+RULES = ("isolation", "tenant_coverage", "naming", "ownership", "unknown_role", "large_object", "gdpr", "events")
 GUARD_TRIGGER = "edumatrix_refuse_foreign_grants"
 BOOTSTRAP_SUPERUSER_OID = 10  # initdb's superuser (`postgres` locally, `rdsadmin` on RDS)
 # RDS's own roles (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Appendix.PostgreSQL.CommonDBATasks.Roles.html)
@@ -88,6 +104,7 @@ class _Judge:
             grantee = "PUBLIC" if g.role == PUBLIC else g.role
             self.declared[(g.object_type.value, g.schema or None)][grantee] = g.privileges
         self.audited = model.audited_tables()  # schema -> personal tables: rds_pgaudit holds SELECT on them
+        self.outboxes = model.outbox_tables()  # schema -> outbox: the CDC login holds SELECT on it, nothing else
         # contract function identity -> the service's GDPR login, for functions owned by the service's definer
         self.contract: dict[str, str] = {}
         for s in model.services:
@@ -231,6 +248,8 @@ class _Judge:
                 expected = {self.contract[obj]: frozenset({"EXECUTE"})}
             elif kind == "table" and table_names.get(obj) in self.audited.get(schema or "", ()):
                 expected = {**expected, self.model.audit_role: frozenset({"SELECT"})}
+            if kind == "table" and table_names.get(obj) == self.outboxes.get(schema or ""):
+                expected = {**expected, self.model.cdc_role: frozenset({"SELECT"})}
             grantees = grantees_of[(kind, obj)] | set(expected)
             for grantee in sorted(grantees):
                 have = frozenset(held.get((kind, obj, schema, grantee), set()))
@@ -262,7 +281,8 @@ class _Judge:
         if kind == "database" or schema in SHARED_SCHEMAS:
             own = grantee in self.model_roles or grantee == "PUBLIC"
         else:  # the object-audit role's grants are the platform's: repaired like the service's own
-            own = self.is_own(grantee, schema) or (kind == "table" and grantee == self.model.audit_role)
+            own = (self.is_own(grantee, schema) or (kind == "table" and grantee == self.model.audit_role)
+                   or (kind in ("table", "schema") and grantee == self.model.cdc_role))
         what = f"{grantee} holds {_privs(have)}, the model says {_privs(want)}"
         service = self.service_name(schema)
         if not own:
@@ -447,7 +467,9 @@ class _Judge:
 
     def gdpr_contract(self) -> Iterator[Drift]:
         """A service holding personal data implements the contract once its schema has tables."""
-        with_tables = {r.schema for r in self.snap.relations if r.kind in ("r", "p")}
+        event_tables = {(s.schema, t) for s in self.model.services for t in (s.outbox, inbox_table_name(s.service))}
+        with_tables = {r.schema for r in self.snap.relations if r.kind in ("r", "p")
+                       and (r.schema, r.name) not in event_tables}
         for s in self.model.services:
             if not s.holds_personal_data or s.schema not in with_tables:
                 continue
@@ -486,6 +508,46 @@ class _Judge:
                             "privileges", f"store the bytes in a bytea column of a tenant table; then, as "
                             f"{o.owner}: SELECT lo_unlink({o.identity})")
 
+    def events(self) -> Iterator[Drift]:
+        """Publications of service tables: the outbox's or the extraction's only; each outbox published."""
+        fix = "DROP PUBLICATION {name}; a service's changes leave through its outbox (docs/events.md)"
+        for p in self.snap.publications:
+            if p.all_tables:
+                yield Drift("events", None, f"publication {p.name}", "FOR ALL TABLES publishes every service's "
+                            "tables to whoever reads a slot of it", fix.format(name=ident(p.name)))
+                continue
+            for schema in p.schemas:
+                s = self.by_schema.get(schema)
+                if s is not None and p.name != extraction_publication_name(s.service):
+                    yield Drift("events", s.service, f"publication {p.name}", f"covers the whole schema {schema}; "
+                                "only the service's extraction may publish it", fix.format(name=ident(p.name)))
+            for table in p.tables:
+                s = self.by_schema.get(table.split(".", 1)[0])
+                if s is None or p.name == extraction_publication_name(s.service):
+                    continue
+                if p.name == outbox_publication_name(s.service) and s.outbox and table == f"{s.schema}.{s.outbox}":
+                    continue
+                yield Drift("events", s.service, f"publication {p.name}", f"publishes {table}, which is not "
+                            f"{s.service}'s outbox", fix.format(name=ident(p.name)) + "; `edumatrix-db local up` "
+                            "recreates the outbox publication")
+        present = {p.name: p for p in self.snap.publications}
+        for s in self.model.services:
+            if not s.outbox or s.schema not in self.snap.schema_owners:
+                continue
+            name = outbox_publication_name(s.service)
+            if name not in present:
+                yield Drift("events", s.service, f"publication {name}", "missing: the service publishes events "
+                            "(config/services.yaml) but its outbox is not published, so they never leave",
+                            f"run `edumatrix-db events sql {s.service}` as the platform admin (or `local up`)")
+            elif f"{s.schema}.{s.outbox}" not in present[name].tables:
+                yield Drift("events", s.service, f"publication {name}", f"does not cover {s.schema}.{s.outbox} (a "
+                            "restored or recreated outbox leaves the publication behind): no event leaves",
+                            f"ALTER PUBLICATION {ident(name)} SET TABLE {ident(s.schema)}.{ident(s.outbox)}")
+            elif present[name].beyond_inserts:
+                yield Drift("events", s.service, f"publication {name}", "publishes more than inserts: a cleanup "
+                            "DELETE of the outbox would become an event", f"ALTER PUBLICATION {ident(name)} SET "
+                            "(publish = 'insert')")
+
 
 def _relkind_name(kind: str) -> str:
     return {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "f": "foreign table",
@@ -498,6 +560,6 @@ def evaluate(snapshot: Snapshot, model: AccessModel) -> list[Drift]:
     found = [
         *judge.roles(), *judge.memberships(), *judge.grants(), *judge.default_privileges(), *judge.ownership(),
         *judge.routines(), *judge.guard(), *judge.tenant_coverage(), *judge.naming(), *judge.large_objects(),
-        *judge.gdpr_contract(),
+        *judge.gdpr_contract(), *judge.events(),
     ]
     return sorted(found, key=lambda d: (RULES.index(d.rule), d.service or "", d.object, d.message))

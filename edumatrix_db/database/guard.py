@@ -9,6 +9,8 @@ catalog functions.
   One exception: SELECT on a relation to pgaudit's object-audit role (`rds_pgaudit`), which logs reads and
   gives nobody access (nobody is a member of it): the migration creating a personal table grants it so
   that reads are audited (docs/gdpr.md); the read-back reports it on a table the catalog does not list.
+  And, for a service that publishes events, the CDC login's USAGE on the schema and SELECT on the outbox
+  (docs/events.md), which the platform grants and the service's later DDL must not trip over.
   (An event trigger cannot see a GRANT's grantee: PostgreSQL hands it an opaque `pg_ddl_command`, research
   issue 11 section 2; so it checks the result instead.) The roles of each service are written into the
   function from the model each time it is installed, so it needs no table and runs with the rights of
@@ -49,7 +51,7 @@ GUARD_TAGS = (
 # GRANT or ALTER DEFAULT PRIVILEGES (whose target an event trigger cannot see) the whole slice is checked;
 # after a CREATE or ALTER only the objects the command touched (`pg_event_trigger_ddl_commands()`), which
 # keeps the guard's cost per migration statement independent of the schema's size.
-def _check(whole: bool) -> str:
+def _check(whole: bool, cdc_role: str) -> str:
     def only(column: str) -> str:
         return "" if whole else f" AND {column} = ANY(changed)"
 
@@ -83,34 +85,40 @@ def _check(whole: bool) -> str:
       FROM acl LEFT JOIN pg_roles g ON g.oid = acl.grantee
      WHERE (acl.grantee = 0 OR NOT (acl.grantee = ANY(svc_oids)))
        AND NOT (g.rolname = {literal(AUDIT_ROLE)} AND acl.kind = 'relation' AND acl.privilege_type = 'SELECT')
+       AND NOT (g.rolname = {literal(cdc_role)} AND svc_outbox IS NOT NULL
+                AND ((acl.kind = 'schema' AND acl.privilege_type = 'USAGE')
+                     OR (acl.kind = 'relation' AND acl.privilege_type = 'SELECT'
+                         AND acl.object = format('%I.%I', svc_schema, svc_outbox))))
      LIMIT 1;"""
 
 
 def guard_sql(model: AccessModel) -> list[str]:
     """The statements that (re)install the grant guard for the model's services. Idempotent."""
     services = ", ".join(
-        "(" + literal(s.schema) + ", ARRAY[" + ", ".join(literal(r.name) for r in s.roles) + "]::name[])"
+        "(" + literal(s.schema) + ", ARRAY[" + ", ".join(literal(r.name) for r in s.roles) + "]::name[], "
+        + (literal(s.outbox) if s.outbox else "NULL") + "::name)"
         for s in model.services
     )
     body = f"""
 DECLARE
   svc_schema name;
   svc_roles name[];
+  svc_outbox name;
   svc_oids oid[];
   changed oid[];
   bad record;
 BEGIN
-  SELECT s.schema_name, s.roles INTO svc_schema, svc_roles
-    FROM (VALUES {services}) s(schema_name, roles) WHERE current_user = ANY(s.roles);
+  SELECT s.schema_name, s.roles, s.outbox INTO svc_schema, svc_roles, svc_outbox
+    FROM (VALUES {services}) s(schema_name, roles, outbox) WHERE current_user = ANY(s.roles);
   IF NOT FOUND THEN
     RETURN;  -- the platform (admin, master user, superuser): checked by the read-back, not here
   END IF;
   svc_oids := ARRAY(SELECT oid FROM pg_roles WHERE rolname = ANY(svc_roles));
   IF tg_tag IN ('GRANT', 'ALTER DEFAULT PRIVILEGES', 'ALTER LARGE OBJECT') THEN
-    {_check(whole=True)}
+    {_check(True, model.cdc_role)}
   ELSE
     changed := ARRAY(SELECT objid FROM pg_event_trigger_ddl_commands());
-    {_check(whole=False)}
+    {_check(False, model.cdc_role)}
   END IF;
   IF FOUND THEN
     RAISE EXCEPTION '% refused: % % would give % to %, which is not a role of schema %', tg_tag, bad.kind,

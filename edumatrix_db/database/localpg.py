@@ -44,7 +44,7 @@ from config.naming import quote_ident
 from config.parameters import LOG_MIN_ERROR_STATEMENT, LOG_PARAMETER_MAX_LENGTH
 from config.scram import verifier_matches
 from config.settings import InstanceSettings
-from edumatrix_db.database import cron, drift, guard, sql
+from edumatrix_db.database import cron, drift, events, guard, sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
 DEFAULT_PORT = 54329
@@ -686,6 +686,8 @@ def up(
         report = server.apply(model, destructive=destructive, revoke_foreign=revoke_foreign)
         with psycopg.connect(server.bootstrap_conninfo(model.database), autocommit=True) as conn:
             notes += cron.apply_cron_access(conn, model)  # pg_cron's schema belongs to the superuser
+        with psycopg.connect(server.admin_uri(), autocommit=True) as conn:  # outboxes, inboxes, publications
+            notes += events.apply_events(conn, model)
         notes.append(f"access model: {len(report.changes)} change(s)")
         notes += [f"WARNING: {w}" for w in report.warnings]
         notes += [f"found ({d.rule}{', ' + d.service if d.service else ''}): {d.object}: {d.message}; fix: "

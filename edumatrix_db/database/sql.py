@@ -365,6 +365,8 @@ def apply(
                 a.default_privilege(d)
             for g in s.grants:
                 a.grant(g)
+        for g in model.cdc_grants():  # after the schemas they are on
+            a.grant(g)
         a.orphans(model, destructive)
         a.repair(model, revoke_foreign)
     return report

@@ -37,6 +37,7 @@ KEY_SETTINGS: dict[str, tuple[str, ...]] = {
                                                              "privileges"),
     "postgresql:index/subscription:Subscription": ("name", "publications", "slotName"),
     "pulumi-python:dynamic/edumatrix:SchemaPublication": ("publication", "schema", "host"),
+    "pulumi-python:dynamic/edumatrix:ServiceEvents": ("service", "publishes", "publication", "cdcRole"),
 }
 
 

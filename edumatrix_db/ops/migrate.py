@@ -47,7 +47,16 @@ from sqlalchemy.pool import NullPool
 
 from config.access import AccessModel
 from config.loader import PROJECT_ROOT
-from config.naming import RoleKind, check_identifier, quote_ident, schema_name, version_table_name
+from config.naming import (
+    RoleKind,
+    check_identifier,
+    inbox_table_name,
+    outbox_table_name,
+    quote_ident,
+    schema_name,
+    version_table_name,
+)
+from edumatrix_db.database import events
 from edumatrix_db.database.catalog_snapshot import diff_snapshots, schema_snapshot
 from edumatrix_db.database.localpg import LocalServer
 from edumatrix_db.ops.findings import Finding, counts_by_rule
@@ -335,6 +344,8 @@ def scratch_database(
         scratch.bootstrap()
         smodel = scratch_model(model, name)
         scratch.apply(smodel)
+        with psycopg.connect(scratch.admin_uri(), autocommit=True) as admin:  # outbox, inbox: docs/events.md
+            events.apply_events(admin, smodel)
         yield scratch, smodel
     finally:
         _drop_database(server, name)
@@ -374,7 +385,8 @@ def check(service: str, server: LocalServer, model: AccessModel, *, root: Path |
             to_base = lambda: downgrade(service, uri, "base", root=root, scratch=True)  # noqa: E731
             if not _step(report, "downgrade base", to_base, "rollback"):
                 return report
-            left = [k for k in schema_snapshot(admin, schema)["relations"] if k != version_table(service)]
+            platform_tables = {version_table(service), inbox_table_name(service), outbox_table_name(service)}
+            left = [k for k in schema_snapshot(admin, schema)["relations"] if k not in platform_tables]
             left += list(schema_snapshot(admin, schema)["functions"])
             left += list(schema_snapshot(admin, schema)["types"])
             if left:

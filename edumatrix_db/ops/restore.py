@@ -53,9 +53,17 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from config.access import AUDIT_ROLE, AccessModel, ObjectType, RoleKind, ServiceAccess
+from config.access import (
+    AUDIT_ROLE,
+    AccessModel,
+    ObjectType,
+    PlatformRoleKind,
+    RoleKind,
+    ServiceAccess,
+    platform_role_name,
+)
 from config.naming import InvalidIdentifier, check_identifier, contract_functions
-from edumatrix_db.database import drift
+from edumatrix_db.database import drift, events
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.localpg import find_binaries
 from edumatrix_db.database.sql import ApplyReport, _Applier
@@ -236,6 +244,9 @@ def outside_dependents(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     return sorted(str(r[0]) for r in conn.execute(DEPENDENTS_QUERY, {"schema": schema}).fetchall())
 
 
+CDC_ROLE = platform_role_name(PlatformRoleKind.CDC_REPLICATOR)
+
+
 def isolation_problems(conn: psycopg.Connection[Any], access: ServiceAccess, schema: str) -> list[str]:
     """How the source's schema departs from the model's isolation: objects another role owns, grants to
     roles outside the service (or PUBLIC). The restore never copies grants; it refuses such a source."""
@@ -247,7 +258,10 @@ def isolation_problems(conn: psycopg.Connection[Any], access: ServiceAccess, sch
             problems.append(f"{kind} {name} is owned by {owner}, not {expected}")
         # pgaudit's object-audit role reads the personal tables by design (docs/gdpr.md): not a foreign grant
         audit = {AUDIT_ROLE} if kind == "table" and name in access.personal_tables else set()
-        foreign = sorted(set(grantees) - allowed - audit)
+        # and the CDC login uses a publishing service's schema and reads its outbox (docs/events.md)
+        cdc = {CDC_ROLE} if access.outbox and (kind == "schema" or (kind == "table" and name == access.outbox)) \
+            else set()
+        foreign = sorted(set(grantees) - allowed - audit - cdc)
         if foreign:
             problems.append(f"{kind} {name} is granted to {', '.join(foreign)} (outside {access.service})")
     return problems
@@ -679,6 +693,9 @@ class _Restore:
             else:
                 applier.grant(g)
         if self.final == self.schema:  # the model's own schema: the guard's read-back repairs the rest
+            # the outbox publication lost its table with the old schema: back to the restored outbox
+            applier.report.changes += events.apply_service_events(
+                target, self.access.service, publishes=self.access.publishes_events, cdc_role=self.model.cdc_role)
             for finding in drift.evaluate(read_catalog(target, self.model), self.model):
                 if finding.service == self.access.service and finding.repair and not finding.foreign:
                     with applier.acting_as(finding.act_as):

@@ -17,6 +17,8 @@ import pytest
 from config.access import build_access_model
 from config.catalog import load_catalog
 from edumatrix_db.database import localpg
+from edumatrix_db.database.catalog import read_catalog
+from edumatrix_db.database.drift import evaluate
 from edumatrix_db.database.tenancy import enable_tenant_isolation_sql
 from edumatrix_db.ops.audit import RULES, AuditReport, run_audit
 from tests.pg.conftest import Postgres, free_port, scratch_root
@@ -87,6 +89,7 @@ PLANTS = {
     "unknown_role": ("CREATE ROLE audit_stray NOLOGIN", {"unknown_role"}),
     "large_object": ("SELECT lo_create(4711); ALTER LARGE OBJECT 4711 OWNER TO feedback_app", {"large_object"}),
     "gdpr": (GDPR_READY_TABLE, {"gdpr"}),  # a well-isolated, audited personal table, but no contract
+    "events": ("CREATE PUBLICATION feedback_leak FOR TABLE feedback_schema.feedback_inbox", {"events"}),
 }
 
 
@@ -120,7 +123,8 @@ def test_lock_table_use_counts_advisory_locks_held(fresh: Postgres) -> None:
             migration.execute("SELECT count(pg_advisory_lock(i)) FROM generate_series(1, 2000) i")
             during = run_audit(conn, fresh.model)
     assert capacity is not None
-    assert during.lock_table_use - before.lock_table_use >= 2000 / capacity[0]
+    # counted in locks, not as a float difference (0.0628125 - 0.0003125 falls short of 0.0625 in binary)
+    assert round((during.lock_table_use - before.lock_table_use) * capacity[0]) >= 2000
     assert 0 < during.lock_table_use < 1
 
 
@@ -177,6 +181,65 @@ def test_a_missing_grant_guard_is_an_isolation_finding_and_guard_install_restore
         ("isolation", "event trigger edumatrix_refuse_foreign_grants")]
     with ops(fresh) as conn:
         assert run_audit(conn, fresh.model).findings == []
+
+
+def audit_with(fresh: Postgres, plant: str) -> list[tuple[str, str | None, str, str]]:
+    """The audit's findings with `plant` run as the superuser in a transaction rolled back afterwards."""
+    with fresh.superuser() as conn:
+        conn.autocommit = False
+        try:
+            conn.execute(plant.encode())
+            return [(f.rule, f.service, f.object, f.message) for f in run_audit(conn, fresh.model).findings]
+        finally:
+            conn.rollback()
+
+
+def test_a_missing_outbox_publication_is_an_events_finding(fresh: Postgres) -> None:
+    assert audit_with(fresh, "DROP PUBLICATION feedback_outbox_pub") == [
+        ("events", "feedback", "publication feedback_outbox_pub", "missing: the service publishes events "
+         "(config/services.yaml) but its outbox is not published, so they never leave")]
+
+
+def test_an_outbox_publication_that_lost_its_outbox_is_an_events_finding(fresh: Postgres) -> None:
+    found = audit_with(fresh, "ALTER PUBLICATION feedback_outbox_pub DROP TABLE feedback_schema.feedback_outbox")
+    assert [(rule, obj) for rule, _, obj, _ in found] == [("events", "publication feedback_outbox_pub")]
+    assert "does not cover feedback_schema.feedback_outbox" in found[0][3]
+
+
+def test_an_outbox_publication_that_publishes_deletes_is_an_events_finding(fresh: Postgres) -> None:
+    found = audit_with(fresh, "ALTER PUBLICATION feedback_outbox_pub SET (publish = 'insert, delete')")
+    assert [(rule, obj) for rule, _, obj, _ in found] == [("events", "publication feedback_outbox_pub")]
+
+
+def test_a_whole_schema_publication_is_an_events_finding_unless_it_is_the_extractions(fresh: Postgres) -> None:
+    stray = audit_with(fresh, "CREATE PUBLICATION feedback_everything FOR TABLES IN SCHEMA feedback_schema")
+    extraction = audit_with(fresh, "CREATE PUBLICATION edumatrix_extract_feedback FOR TABLES IN SCHEMA "
+                                   "feedback_schema")
+    assert stray == [("events", "feedback", "publication feedback_everything",
+                      "covers the whole schema feedback_schema; only the service's extraction may publish it")]
+    assert extraction == []
+
+
+def test_a_publication_of_all_tables_is_an_events_finding(fresh: Postgres) -> None:
+    found = audit_with(fresh, "CREATE PUBLICATION everything FOR ALL TABLES")
+    assert [(rule, service, obj) for rule, service, obj, _ in found] == [("events", None, "publication everything")]
+
+
+def test_the_cdc_login_reading_another_table_is_an_isolation_finding(fresh: Postgres) -> None:
+    found = audit_with(fresh, "GRANT SELECT ON feedback_schema.feedback_inbox TO edumatrix_cdc_replicator")
+    assert [(rule, obj) for rule, _, obj, _ in found] == [("isolation", "table feedback_schema.feedback_inbox")]
+
+
+def test_the_cdc_login_losing_its_schema_usage_is_an_isolation_finding_the_platform_repairs(fresh: Postgres) -> None:
+    with fresh.superuser() as conn:
+        conn.autocommit = False
+        try:
+            conn.execute("REVOKE USAGE ON SCHEMA feedback_schema FROM edumatrix_cdc_replicator")
+            found = [d for d in evaluate(read_catalog(conn, fresh.model), fresh.model) if d.rule == "isolation"]
+        finally:
+            conn.rollback()
+    assert [(d.object, d.foreign) for d in found] == [("schema feedback_schema", False)]
+    assert "GRANT USAGE ON SCHEMA feedback_schema TO \"edumatrix_cdc_replicator\"" in found[0].repair
 
 
 def test_the_report_counts_zeros_for_every_rule() -> None:

@@ -27,6 +27,8 @@ from tests.pg.servers import Server, empty_ledger, local_server
 
 SERVICE = "feedback"
 SCHEMA = "feedback_schema"
+# The platform's (empty) outbox and inbox of feedback_schema (docs/events.md) are restored like any table.
+EVENT_TABLES = {"feedback_inbox": 0, "feedback_outbox": 0}
 TENANT_A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 TENANT_B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
 ROWS = 3000
@@ -161,7 +163,8 @@ def test_replace_restores_rows_sequences_and_policies_while_other_services_keep_
     assert result.replaced
     assert result.verify is not None
     assert result.verify.ok
-    assert {t.name: t.rows for t in result.tables} == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10}
+    assert {t.name: t.rows for t in result.tables} == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10,
+                                                       **EVENT_TABLES}
     assert others_before == _fingerprint(target, _other_schemas(pg.model)[1:])
     with psycopg.connect(target.uri(busy.service, "app"), autocommit=True) as conn:
         count = conn.execute(f"SELECT count(*) FROM {busy.schema}.{busy.service}_item").fetchone()
@@ -309,7 +312,7 @@ def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, s
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (summary["targetSchema"], summary["replaced"], summary["verify"]["ok"]) == (SCHEMA, True, True)
-    assert summary["tables"] == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10}
+    assert summary["tables"] == {"feedback_entry": ROWS, "feedback_vote": ROWS // 10, **EVENT_TABLES}
 
 
 @pytest.mark.postgres

@@ -75,6 +75,22 @@ def test_usage_of_the_shared_extensions_schema_is_allowed():
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
+def test_the_cdc_login_may_use_the_schema_of_a_service_that_publishes_events():
+    usage = grant("cdc-uses-feedback", "edumatrix_cdc_replicator", "feedback_schema", ["USAGE"])
+    assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
+
+
+@pytest.mark.parametrize(("schema", "privileges", "object_type"), [
+    ("statistics_schema", ["USAGE"], "schema"),  # statistics publishes no events
+    ("feedback_schema", ["CREATE", "USAGE"], "schema"),
+    ("feedback_schema", ["SELECT"], "table"),  # every table of the schema: only the outbox, granted in SQL
+], ids=["non-publishing-schema", "create", "all-tables"])
+def test_the_cdc_login_gets_nothing_else_on_service_schemas(schema, privileges, object_type):
+    bad = grant("cdc-beyond-outbox", "edumatrix_cdc_replicator", schema, privileges, object_type)
+    assert by_policy(run([*service_access("feedback"), bad], policies=access.POLICIES)) == {
+        "service-grants-confined": [bad.urn]}
+
+
 def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
     usage = grant("feedback-migrator-cron", "feedback_migrator", "cron", ["USAGE"])
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []

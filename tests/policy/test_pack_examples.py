@@ -248,6 +248,23 @@ EXTRACTION_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
 }
 
 
+def _service_events(**overrides: object) -> object:
+    props: dict = {"service": "news_system", "publishes": True, "publication": "news_system_outbox_pub",
+                   "cdcRole": "edumatrix_cdc_replicator", "database": "edumatrix", "host": "db", "port": 5432,
+                   "username": "edumatrix_admin", "password": "x", "sslmode": "verify-full",
+                   "sslrootcert": "certs/rds-global-bundle.pem", **overrides}
+    return resource("pulumi-python:dynamic/edumatrix:ServiceEvents", "events", props)
+
+
+# Events, database side (policy/outbox.py).
+OUTBOX_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "service-events-outbox-only": (lambda: [_service_events(service="statistics", sslmode="require")],
+        "statistics: connects with sslmode 'require' and CA bundle 'certs/rds-global-bundle.pem'; the master "
+        "password goes only over verify-full TLS; publishes 'news_system_outbox_pub'; statistics's catalog entry "
+        "says no publication (it lists no events)"),
+}
+
+
 # policy -> (resources with that policy's kind of mistake, the message it reports), with the prod policy config
 REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "rds-not-publicly-accessible": (lambda: [instance(publiclyAccessible=True)],
@@ -388,6 +405,7 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         "erased people back"),
     **AWS_API_EXAMPLES,
     **EXTRACTION_EXAMPLES,
+    **OUTBOX_EXAMPLES,
 }
 
 
@@ -414,6 +432,17 @@ def test_the_policy_refuses_its_example_saying_why(policy):
     resources, message = REFUSED[policy]
     config = {"aws-api-secret-replica-regions": {"regions": ["eu-west-1"]}}
     assert [v.message for v in run(resources(), config=config) if v.policy == policy] == [message]
+
+
+def test_a_publishing_services_declared_events_pass_the_outbox_policy():
+    assert [v for v in run([_service_events()]) if v.policy == "service-events-outbox-only"] == []
+
+
+def test_the_outbox_policy_refuses_another_cdc_login():
+    found = [v.message for v in run([_service_events(cdcRole="news_system_app")])
+             if v.policy == "service-events-outbox-only"]
+    assert found == ["news_system: grants the outbox to 'news_system_app', not the platform's CDC login "
+                     "edumatrix_cdc_replicator"]
 
 
 def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies():

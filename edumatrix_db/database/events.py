@@ -1,0 +1,224 @@
+"""Events between services (spec 2.B, docs/events.md): the transactional outbox and the idempotent inbox.
+
+A service announces a change by inserting a row into its outbox `<service>_outbox` IN THE SAME TRANSACTION as
+the change (`write_event`); the CDC connector (Debezium on AWS, `ops/relay.py` locally) decodes the committed
+insert from the service's slot through the publication `<service>_outbox_pub` (the outbox only, inserts only)
+and routes it to the topic `edumatrix.<service>.<aggregatetype>`. A handler records the event id in its own
+inbox `<service>_inbox` in the transaction that applies the event (`apply_once`): a redelivered event is
+recognised there and applied once.
+
+Both tables live in the service's schema, are owned by `<service>_owner` (so the service's migrations may add
+indexes or partitions) and are under tenant isolation like every table (`tenancy.enable_tenant_isolation_sql`):
+a service writes and reads its outbox and inbox inside a tenant transaction, and its keys carry the tenant.
+The CDC login holds USAGE on the schema and SELECT on the outbox only; RLS is forced and it sets no tenant,
+so a SELECT returns no row: the connector never snapshots (Debezium `snapshot.mode=no_data`), it reads the WAL,
+where every committed insert is whatever its tenant.
+
+`event_objects_sql(service, ...)` is the SQL both renderers run (locally `apply_events` as the platform admin,
+after the access model; `edumatrix-db events sql SERVICE` prints it for a migration or a reviewer).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from config.naming import (
+    check_identifier,
+    inbox_table_name,
+    outbox_publication_name,
+    outbox_table_name,
+    quote_ident,
+    schema_name,
+)
+from edumatrix_db.database.tenancy import TENANT_COLUMN, TenantNotSet, current_tenant_expression
+from edumatrix_db.database.tenancy import enable_tenant_isolation_sql as _isolation
+
+if TYPE_CHECKING:  # psycopg is imported where a connection is used: `events sql` does not load it
+    import psycopg
+
+    from config.access import AccessModel
+    from config.catalog import ServiceSpec
+
+# Only inserts are published: the outbox is append-only to the connector; a cleanup DELETE is never an event.
+PUBLISH = "insert"
+
+
+def _qualified(service: str, table: str) -> str:
+    return f"{quote_ident(schema_name(service))}.{quote_ident(table)}"
+
+
+# Column definitions after `institution_id` (which defaults to the transaction's tenant), and the key. The outbox
+# has the Debezium outbox event router's default columns (id, aggregatetype, aggregateid, type, payload), then ours.
+_OUTBOX = ("id uuid NOT NULL DEFAULT gen_random_uuid(), aggregatetype text NOT NULL, aggregateid text NOT NULL, "
+           "type text NOT NULL, payload jsonb NOT NULL, schema_version integer NOT NULL CHECK (schema_version >= 1), "
+           "occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (institution_id, id)")
+_INBOX = ("event_id uuid NOT NULL, source_service text NOT NULL, type text NOT NULL, schema_version integer NOT NULL, "
+          "received_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (institution_id, event_id)")
+
+
+def _tenant_table_ddl(service: str, table: str, columns: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {_qualified(service, table)} ("
+            f"{TENANT_COLUMN} uuid NOT NULL DEFAULT {current_tenant_expression('uuid')}, {columns})")
+
+
+def outbox_ddl(service: str) -> str:
+    return _tenant_table_ddl(service, outbox_table_name(service), _OUTBOX)
+
+
+def inbox_ddl(service: str) -> str:
+    return _tenant_table_ddl(service, inbox_table_name(service), _INBOX)
+
+
+def publication_ddl(service: str) -> str:
+    return (f"CREATE PUBLICATION {quote_ident(outbox_publication_name(service))} FOR TABLE "
+            f"{_qualified(service, outbox_table_name(service))} WITH (publish = '{PUBLISH}')")
+
+
+def owner_statements(service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+    """What the service's owner runs (`SET ROLE <service>_owner`): the tables, their tenant isolation, and the
+    CDC login's SELECT on the outbox. Idempotent."""
+    statements = [inbox_ddl(service), *_isolation(service, inbox_table_name(service))]
+    if publishes:
+        outbox = outbox_table_name(service)
+        statements += [outbox_ddl(service), *_isolation(service, outbox),
+                       f"GRANT SELECT ON {_qualified(service, outbox)} TO {quote_ident(cdc_role)}"]
+    return statements
+
+
+def event_objects_sql(service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+    """Everything, in order, as the platform admin runs it (a member of the owner role)."""
+    owner = quote_ident(f"{check_identifier(service, 'service name')}_owner")
+    statements = [f"SET LOCAL ROLE {owner}", *owner_statements(service, publishes=publishes, cdc_role=cdc_role),
+                  "RESET ROLE"]
+    if publishes:
+        name = "'" + outbox_publication_name(service) + "'"  # a checked identifier: no quote inside
+        statements.append(f"DO $pub$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = {name}) "
+                          f"THEN {publication_ddl(service)}; END IF; END $pub$")
+    return statements
+
+
+def write_event_sql(service: str) -> str:
+    """The INSERT a service runs in its tenant transaction (placeholders: aggregatetype, aggregateid, type,
+    payload, schema_version); `institution_id` comes from the transaction's tenant."""
+    return (f"INSERT INTO {_qualified(service, outbox_table_name(service))} "
+            "(aggregatetype, aggregateid, type, payload, schema_version) VALUES (%s, %s, %s, %s::jsonb, %s) "
+            "RETURNING id")
+
+
+def record_inbox_sql(service: str) -> str:
+    """The handler's first statement: a row when the event is new, none when it was applied before."""
+    return (f"INSERT INTO {_qualified(service, inbox_table_name(service))} "
+            "(event_id, source_service, type, schema_version) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT ({TENANT_COLUMN}, event_id) DO NOTHING RETURNING event_id")
+
+
+# -- the local renderer --------------------------------------------------------------------------------------
+def apply_events(conn: psycopg.Connection[Any], model: AccessModel) -> list[str]:
+    """Every service's event objects (`apply_service_events`), as the platform admin after `sql.apply`, which
+    made it a member of each owner. Returns what it did; a second run does nothing."""
+    done: list[str] = []
+    for s in model.services:
+        done += apply_service_events(conn, s.service, publishes=s.publishes_events, cdc_role=model.cdc_role)
+    return done
+
+
+def apply_service_events(conn: psycopg.Connection[Any], service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+    """Create the service's inbox, and its outbox and publication when it publishes, where missing; a publication
+    that covers more than the outbox or publishes more than inserts is put back to the outbox's inserts. The
+    connection (autocommit) belongs to a member of `<service>_owner` with CREATE on the database: the platform
+    admin locally, the RDS master user on AWS (components/service_events.py)."""
+    schema, owner = schema_name(service), f"{check_identifier(service, 'service name')}_owner"
+    tables = [inbox_table_name(service), *([outbox_table_name(service)] if publishes else [])]
+    missing = [t for t in tables if conn.execute(
+        "SELECT to_regclass(%s) IS NULL", [f"{quote_ident(schema)}.{quote_ident(t)}"]).fetchone() == (True,)]
+    done: list[str] = []
+    with conn.transaction():
+        if missing:
+            conn.execute(f"SET LOCAL ROLE {quote_ident(owner)}".encode())
+            for stmt in owner_statements(service, publishes=publishes, cdc_role=cdc_role):
+                conn.execute(stmt.encode())
+            conn.execute(b"RESET ROLE")
+            done.append(f"{schema}: created {', '.join(missing)}")
+        if publishes:
+            done += _publication(conn, service)
+    return done
+
+
+def _publication(conn: psycopg.Connection[Any], service: str) -> list[str]:
+    name = outbox_publication_name(service)
+    row = conn.execute(
+        "SELECT p.pubinsert AND NOT (p.pubupdate OR p.pubdelete OR p.pubtruncate) AND NOT p.puballtables, "
+        "array(SELECT format('%%I.%%I', t.schemaname, t.tablename) FROM pg_publication_tables t "
+        "WHERE t.pubname = p.pubname ORDER BY 1), "
+        "EXISTS (SELECT 1 FROM pg_publication_namespace pn WHERE pn.pnpubid = p.oid) "
+        "FROM pg_publication p WHERE p.pubname = %s", [name]).fetchone()
+    if row is None:
+        conn.execute(publication_ddl(service).encode())
+        return [f"created publication {name}"]
+    inserts_only, tables, whole_schemas = row
+    if inserts_only and list(tables) == [_qualified(service, outbox_table_name(service)).replace('"', "")] \
+            and not whole_schemas:
+        return []
+    conn.execute(f"DROP PUBLICATION {quote_ident(name)}".encode())
+    conn.execute(publication_ddl(service).encode())
+    return [f"recreated publication {name} (it covered {', '.join(tables) or 'nothing'}; the outbox's inserts only)"]
+
+
+# -- the service's side --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    """An event as a consumer receives it (the outbox row, routed by the relay or Debezium)."""
+
+    id: uuid.UUID
+    source_service: str
+    institution_id: uuid.UUID
+    aggregatetype: str
+    aggregateid: str
+    type: str
+    payload: dict[str, Any]
+    schema_version: int
+    occurred_at: str = ""  # as the outbox row has it (text: the relay and Debezium pass it on as a header)
+
+
+class UnknownEvent(ValueError):
+    """An event type the catalog does not list for the service (config/services.yaml `events`)."""
+
+
+def _require_transaction(conn: psycopg.Connection[Any], what: str) -> None:
+    from psycopg import pq
+
+    if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        raise TenantNotSet(f"{what} must run inside the tenant transaction it belongs to "
+                           "(tenancy.tenant_transaction)")
+
+
+def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type: str, aggregate_id: object,
+                payload: dict[str, Any], schema_version: int | None = None) -> uuid.UUID:
+    """Insert one event into the service's outbox, in the caller's (tenant) transaction: it is published if and
+    only if that transaction commits. The type must be one the catalog lists for the service; the aggregate and
+    the version come from there unless a version is given (an older version, while consumers migrate)."""
+    spec_event = next((e for e in spec.events if e.type == event_type), None)
+    if spec_event is None:
+        listed = ", ".join(e.type for e in spec.events) or "none"
+        raise UnknownEvent(f"{spec.name} does not publish {event_type!r} (config/services.yaml lists: {listed})")
+    version = spec_event.version if schema_version is None else schema_version
+    if not 1 <= version <= spec_event.version:
+        raise UnknownEvent(f"{event_type} has versions 1 to {spec_event.version}, not {version}")
+    _require_transaction(conn, "write_event")
+    row = conn.execute(write_event_sql(spec.name).encode(),
+                       [spec_event.aggregate, str(aggregate_id), event_type, json.dumps(payload), version]).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+def apply_once(conn: psycopg.Connection[Any], service: str, event: Event) -> bool:
+    """Record `event` in the service's inbox, in the caller's (tenant) transaction; True when it is new (apply
+    it now, in the same transaction), False when it was applied before (skip it). A concurrent delivery of
+    the same event waits for the first one's transaction and then gets False."""
+    _require_transaction(conn, "apply_once")
+    row = conn.execute(record_inbox_sql(service).encode(),
+                       [event.id, event.source_service, event.type, event.schema_version]).fetchone()
+    return row is not None
