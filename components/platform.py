@@ -27,6 +27,7 @@ from components.providers import local_provider, master_password, rds_admin_prov
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
+from components.service_pooler import PoolerBackend, ServicePooler, ServicePoolerArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
@@ -35,6 +36,7 @@ from config.connections import effective_proxy_mode, proxy_pools
 from config.extraction import FACTS
 from config.extraction_plan import (
     hostname,
+    pooled_services,
     target_identifier,
     target_instance_settings,
     target_memory_gib,
@@ -190,9 +192,20 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    runner = None
+    if settings.ops_runner.enabled:
+        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
+        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
+                                    settings.ops_runner.alarm_topic_arn or topic.arn)
+        outputs["opsRunnerFunctionName"] = runner.function_name
+    moved = {service: e for service, e in extractions.items()
+             if FACTS[settings.extractions[service].phase].traffic_on_target}
+    poolers = declare_poolers(settings, shared, extractions, schemas, moved, runner, topic.arn)
     layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None,
-                             moved={service: e for service, e in extractions.items()
-                                    if FACTS[settings.extractions[service].phase].traffic_on_target})
+                             moved=moved, pooled={service: p.dns_name for service, p in poolers.items()})
+    if poolers:
+        outputs["extractionPoolers"] = {service: {"dnsName": p.dns_name, "adminSecretArn": p.admin_secret_arn}
+                                        for service, p in poolers.items()}
     if extractions:
         outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,
                                             "history": [p.value for p in settings.extractions[service].history],
@@ -222,11 +235,6 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         tags=settings.base_tags(),
     ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
     outputs["alarmNames"] = alarms.alarm_names
-    if settings.ops_runner.enabled:
-        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
-        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
-                                    settings.ops_runner.alarm_topic_arn or topic.arn)
-        outputs["opsRunnerFunctionName"] = runner.function_name
     if settings.backups.enabled:
         backups = declare_backups(settings, shared, settings.backups.alarm_topic_arn or topic.arn)
         outputs["backupPlanId"] = backups.plan_id
@@ -387,9 +395,47 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
     return out
 
 
+def declare_poolers(settings: StackSettings, shared: SharedInstance, extractions: Mapping[str, ServiceExtraction],
+                    schemas: Mapping[str, ServiceSchema], moved: Mapping[str, ServiceExtraction],
+                    runner: OpsRunner | None, topic_arn: pulumi.Input[str]) -> dict[str, ServicePooler]:
+    """The platform's PgBouncer in front of each service whose extraction phase has one (FACTS[phase].pooler):
+    components/service_pooler.py. Its logins are the secrets of the side the phase serves from (the passwords
+    are the same on both sides: docs/extraction-runbook.md, checklist)."""
+    out: dict[str, ServicePooler] = {}
+    for service in pooled_services(settings):
+        assert runner is not None and settings.network is not None  # the loader refuses a pooler without them
+        extraction = extractions[service]
+        spec = settings.catalog().get(service)
+        limits = spec.connection_limits()
+        secrets = (moved[service].secrets if service in moved else schemas[service].secrets)
+        tasks = settings.extraction_pooler.task_count
+        kinds = (RoleKind.APP, RoleKind.READONLY)
+        out[service] = ServicePooler(f"{settings.name_prefix}-pooler-{hostname(service)}", ServicePoolerArgs(
+            service=service,
+            name_prefix=settings.name_prefix,
+            settings=settings.extraction_pooler,
+            network=settings.network,
+            port=settings.instance.port,
+            database=settings.instance.database_name,
+            source=PoolerBackend(shared.address, shared.port, shared.security_group_id),
+            target=PoolerBackend(extraction.address, extraction.target.port, extraction.target.security_group_id),
+            active_side="target" if service in moved else "source",
+            logins={spec.role(k): secrets[k.value].arn for k in kinds},
+            # each task opens at most its share of the role's connection limit (PgBouncer's pool_size)
+            pool_sizes={spec.role(k): max(1, limits[k] // tasks) for k in kinds},
+            runner_security_group_id=runner.security_group_id,
+            kms_key_arn=shared.kms_key_arn,
+            alarm_topic_arn=topic_arn,
+            region=settings.aws_region,
+            tags=settings.base_tags(),
+        ), opts=pulumi.ResourceOptions(depends_on=[extraction]))
+    return out
+
+
 def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: dict[str, Any],
                      reader_addresses: pulumi.Output[list[str]] | None,
-                     moved: Mapping[str, ServiceExtraction] | None = None) -> ConnectionLayer:
+                     moved: Mapping[str, ServiceExtraction] | None = None,
+                     pooled: Mapping[str, pulumi.Input[str]] | None = None) -> ConnectionLayer:
     """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings.
 
     A service in `moved` (extracted, its traffic on its own instance) gets its name pointed at that instance,
@@ -430,6 +476,8 @@ def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: d
         region=settings.aws_region,
         tags=settings.base_tags(),
         moved={service: extraction.address for service, extraction in moved.items()},
+        pooled=dict(pooled or {}),
+        pooler_ca=settings.extraction_pooler.ca_name,
     ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 
