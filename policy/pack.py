@@ -20,6 +20,7 @@ from policy import (
     extraction,
     gdpr,
     lambdas,
+    pooler,
     rds,
     replication,
     tags,
@@ -45,6 +46,7 @@ POLICIES: list[PackPolicy] = [
     *aws_api_services.POLICIES,
     *connections.POLICIES,
     *extraction.POLICIES,
+    *pooler.POLICIES,
     *gdpr.POLICIES,
 ]
 
