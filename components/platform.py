@@ -27,8 +27,8 @@ from components.providers import local_provider, master_password, rds_admin_prov
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
 from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
-from components.service_pooler import PoolerBackend, ServicePooler, ServicePoolerArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
+from components.service_pooler import PoolerBackend, ServicePooler, ServicePoolerArgs
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
@@ -200,7 +200,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["opsRunnerFunctionName"] = runner.function_name
     moved = {service: e for service, e in extractions.items()
              if FACTS[settings.extractions[service].phase].traffic_on_target}
-    poolers = declare_poolers(settings, shared, extractions, schemas, moved, runner, topic.arn)
+    poolers = declare_poolers(settings, shared, extractions, schemas, runner, topic.arn)
     layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None,
                              moved=moved, pooled={service: p.dns_name for service, p in poolers.items()})
     if poolers:
@@ -396,18 +396,21 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
 
 
 def declare_poolers(settings: StackSettings, shared: SharedInstance, extractions: Mapping[str, ServiceExtraction],
-                    schemas: Mapping[str, ServiceSchema], moved: Mapping[str, ServiceExtraction],
-                    runner: OpsRunner | None, topic_arn: pulumi.Input[str]) -> dict[str, ServicePooler]:
+                    schemas: Mapping[str, ServiceSchema], runner: OpsRunner | None,
+                    topic_arn: pulumi.Input[str]) -> dict[str, ServicePooler]:
     """The platform's PgBouncer in front of each service whose extraction phase has one (FACTS[phase].pooler):
-    components/service_pooler.py. Its logins are the secrets of the side the phase serves from (the passwords
-    are the same on both sides: docs/extraction-runbook.md, checklist)."""
+    components/service_pooler.py. Declared the same in every pooled phase (its logins are the shared instance's
+    secrets; the target's have the same passwords: docs/extraction-runbook.md, checklist), so a phase move
+    never redeploys it: traffic moves only by the ops runner's switch."""
     out: dict[str, ServicePooler] = {}
     for service in pooled_services(settings):
-        assert runner is not None and settings.network is not None  # the loader refuses a pooler without them
+        # the loader refuses a pooled extraction without the ops runner; an AWS stack has a network
+        assert runner is not None
+        assert settings.network is not None
         extraction = extractions[service]
         spec = settings.catalog().get(service)
         limits = spec.connection_limits()
-        secrets = (moved[service].secrets if service in moved else schemas[service].secrets)
+        secrets = schemas[service].secrets  # the same passwords on the target (the runbook's checklist)
         tasks = settings.extraction_pooler.task_count
         kinds = (RoleKind.APP, RoleKind.READONLY)
         out[service] = ServicePooler(f"{settings.name_prefix}-pooler-{hostname(service)}", ServicePoolerArgs(
@@ -419,7 +422,6 @@ def declare_poolers(settings: StackSettings, shared: SharedInstance, extractions
             database=settings.instance.database_name,
             source=PoolerBackend(shared.address, shared.port, shared.security_group_id),
             target=PoolerBackend(extraction.address, extraction.target.port, extraction.target.security_group_id),
-            active_side="target" if service in moved else "source",
             logins={spec.role(k): secrets[k.value].arn for k in kinds},
             # each task opens at most its share of the role's connection limit (PgBouncer's pool_size)
             pool_sizes={spec.role(k): max(1, limits[k] // tasks) for k in kinds},

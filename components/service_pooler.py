@@ -89,11 +89,13 @@ class ServicePoolerArgs:
     database: str
     source: PoolerBackend
     target: PoolerBackend
-    active_side: str
-    """"source" or "target": where the declared phase sends traffic when a task starts; the ops runner moves
-    live traffic with PAUSE / switch / RESUME on every task (edumatrix_db/ops/traffic.py)."""
     logins: Mapping[str, pulumi.Input[str]]
-    """The service's pooled login roles (app, readonly) -> the ARN of each one's credential secret."""
+    """The service's pooled login roles (app, readonly) -> the ARN of each one's credential secret (the shared
+    instance's: the target's logins have the same passwords, docs/extraction-runbook.md checklist).
+
+    Nothing here depends on the phase, so moving between pooled phases never redeploys the tasks: the traffic
+    moves only by the ops runner's PAUSE / switch / RESUME on every task (edumatrix_db/ops/traffic.py), and a
+    task that starts later picks the side that is not fenced (the image contract, docs/extraction-runbook.md)."""
     pool_sizes: Mapping[str, int]
     """Login role -> server connections per task: the role's connection limit divided over the tasks."""
     runner_security_group_id: pulumi.Input[str]
@@ -131,7 +133,8 @@ def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, sou
         "PGBOUNCER_LISTEN_PORT": str(POOLER_PORT),
         "PGBOUNCER_SOURCE": f"{source}:{source_port}",
         "PGBOUNCER_TARGET": f"{target}:{target_port}",
-        "PGBOUNCER_ACTIVE_SIDE": args.active_side,
+        # At start: the side where the service's app role may still write (the fence's mark); never both.
+        "PGBOUNCER_SIDE_RULE": "unfenced",
         "PGBOUNCER_CLIENT_TLS_SSLMODE": "require",
         "PGBOUNCER_SERVER_TLS_SSLMODE": "verify-full",
         "PGBOUNCER_ADMIN_USER": ADMIN_USER,
@@ -269,7 +272,7 @@ class ServicePooler(pulumi.ComponentResource):
             vpc_id=args.network.vpc_id,
             # Transactions in flight finish within the app roles' statement timeout; long-lived client
             # connections are cut after this when a task is replaced (clients retry).
-            deregistration_delay="30",
+            deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 protocol="TCP", port=str(POOLER_PORT), interval=10, healthy_threshold=3, unhealthy_threshold=3),
             region=region, tags=tags, opts=child)
@@ -294,8 +297,8 @@ class ServicePooler(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[listener]))
 
         # -- alarms ----------------------------------------------------------------------------------------
-        lb_dims = {"LoadBalancer": nlb.arn_suffix, "TargetGroup": group.arn_suffix}
-        ecs_dims = {"ClusterName": cluster.name, "ServiceName": "pgbouncer"}
+        lb_dims: dict[str, pulumi.Input[str]] = {"LoadBalancer": nlb.arn_suffix, "TargetGroup": group.arn_suffix}
+        ecs_dims: dict[str, pulumi.Input[str]] = {"ClusterName": cluster.name, "ServiceName": "pgbouncer"}
         count = settings.task_count
         self.alarm_names = [self._alarm(f"{name}-{label}", description, namespace, metric, dims, statistic,
                                         threshold, operator, args.alarm_topic_arn, region, tags)

@@ -70,13 +70,13 @@ class PhaseFacts:
 
 
 _FACTS_TABLE = (
-    # phase            target  replication  traffic_on_target  source_writable  source_schema  migrations_frozen  pooler
-    (Phase.PREPARE,    True,   False,       False,             True,            True,          True,              False),
-    (Phase.REPLICATE,  True,   True,        False,             True,            True,          True,              True),
-    (Phase.CUTOVER,    True,   True,        True,              False,           True,          True,              True),
-    (Phase.COMPLETE,   True,   False,       True,              False,           True,          False,             False),
-    (Phase.CLEANUP,    True,   False,       True,              False,           False,         False,             False),
-    (Phase.ROLLBACK,   True,   True,        False,             True,            True,          True,              True),
+    # phase          target replication on_target src_writable src_schema migrations_frozen pooler
+    (Phase.PREPARE,   True,  False,      False,    True,        True,      True,             False),
+    (Phase.REPLICATE, True,  True,       False,    True,        True,      True,             True),
+    (Phase.CUTOVER,   True,  True,       True,     False,       True,      True,             True),
+    (Phase.COMPLETE,  True,  False,      True,     False,       True,      False,            False),
+    (Phase.CLEANUP,   True,  False,      True,     False,       False,     False,            False),
+    (Phase.ROLLBACK,  True,  True,       False,    True,        True,      True,             True),
 )
 FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({row[0]: PhaseFacts(*row[1:]) for row in _FACTS_TABLE})
 

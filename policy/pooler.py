@@ -119,7 +119,7 @@ ecs_task_hardening = TypedResourcePolicy(
     "(ECS.9), passes no credential as a plain environment variable (ECS.8) and runs an image pinned by digest.",
     types=[ECS_TASK_DEFINITION], validate=_task_hardening, severity=Severity.HIGH,
     controls=["ECS.4", "ECS.5", "ECS.8", "ECS.9"],
-    remediation="components/service_pooler.py `container_definitions`; the image digest is extractionPooler.imageDigest.",
+    remediation="components/service_pooler.py `container_definitions`; the digest is extractionPooler.imageDigest.",
 )
 
 

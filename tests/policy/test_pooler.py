@@ -18,6 +18,7 @@ TG_SUFFIX = "targetgroup/edumatrix-test-pgb-feedback/0123456789abcdef"
 LB_SUFFIX = "net/edumatrix-test-pgb-feedback/fedcba9876543210"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edumatrix-test/db/feedback/app-AbCdEf"
+LONG_NAME = "edumatrix-production-pgb-students-platform"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer@sha256:" + "ab" * 32
 
 Edit = Callable[[dict[str, Any]], None]
@@ -29,8 +30,8 @@ def container(**overrides: Any) -> dict[str, Any]:
         "portMappings": [{"containerPort": 6432, "protocol": "tcp"}],
         "environment": [{"name": "PGBOUNCER_POOL_MODE", "value": "transaction"}],
         "secrets": [{"name": "PGBOUNCER_PASSWORD_FEEDBACK_APP", "valueFrom": f"{SECRET}:password::"}],
-        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/p", "awslogs-region": "us-east-1",
-                                                                 "awslogs-stream-prefix": "pgbouncer"}},
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/p", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "pgbouncer"}},
     }
     out.update(overrides)
     return out
@@ -93,7 +94,7 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
     "aws-api-ecs-service": (_example(pooler.ECS_SERVICE, lambda p: p.pop("loadBalancers")),
         "healthCheckGracePeriodSeconds without loadBalancers: \"Health check grace period is only valid for "
         "services configured to use load balancers\" (ECS API CreateService)"),
-    "aws-api-lb-names": (_example(pooler.TARGET_GROUP, lambda p: p.update(name="edumatrix-production-pgb-students-platform")),
+    "aws-api-lb-names": (_example(pooler.TARGET_GROUP, lambda p: p.update(name=LONG_NAME)),
         "name 'edumatrix-production-pgb-students-platform': at most 32 alphanumeric characters or hyphens, not "
         "beginning or ending with a hyphen (ELBv2 API CreateLoadBalancer / CreateTargetGroup Name)"),
     "aws-api-network-load-balancer": (_example(pooler.LOAD_BALANCER, lambda p: p.pop("securityGroups")),
@@ -160,7 +161,8 @@ def test_each_container_hardening_rule_is_reported(edit: Edit, piece: str) -> No
 
 
 def test_a_fargate_task_in_bridge_mode_is_refused() -> None:
-    messages = _pooler_messages(pooler_resources((pooler.ECS_TASK_DEFINITION, lambda p: p.update(networkMode="bridge"))))
+    edit = (pooler.ECS_TASK_DEFINITION, lambda p: p.update(networkMode="bridge"))
+    messages = _pooler_messages(pooler_resources(edit))
     assert [(p, "a Fargate task definition takes awsvpc" in m) for p, m in messages] == [
         ("aws-api-ecs-task-definition", True)]
 
