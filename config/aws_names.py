@@ -170,28 +170,28 @@ IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 
 
-def check_ecr_repository(value: str) -> str:
-    if 2 <= len(value) <= 256 and ECR_REPOSITORY.match(value):
+def _checked(value: str, ok: bool, what: str, fix: str) -> str:
+    if ok:
         return value
-    raise SettingError(f"{value!r} is not an ECR repository name",
-                       "2-256 lowercase letters, digits and . _ - separated path parts, e.g. platform/pgbouncer "
-                       "(the repository's name, not its URI)")
+    raise SettingError(f"{value!r} is not {what}", fix)
+
+
+def check_ecr_repository(value: str) -> str:
+    return _checked(value, 2 <= len(value) <= 256 and bool(ECR_REPOSITORY.match(value)), "an ECR repository name",
+                    "2-256 lowercase letters, digits and . _ - separated path parts, e.g. platform/pgbouncer "
+                    "(the repository's name, not its URI)")
 
 
 def check_image_digest(value: str) -> str:
-    if IMAGE_DIGEST.match(value):
-        return value
-    raise SettingError(f"{value!r} is not an image digest",
-                       "pin the image by digest: sha256: and 64 hex digits (`aws ecr describe-images` imageDigest); "
-                       "a tag can be moved, a digest cannot")
+    return _checked(value, bool(IMAGE_DIGEST.match(value)), "an image digest",
+                    "pin the image by digest: sha256: and 64 hex digits (`aws ecr describe-images` imageDigest); "
+                    "a tag can be moved, a digest cannot")
 
 
 def check_secret_arn(value: str) -> str:
-    if SECRET_ARN.match(value):
-        return value
-    raise SettingError(f"{value!r} is not a Secrets Manager secret ARN",
-                       "copy the ARN from `aws secretsmanager describe-secret` "
-                       "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx)")
+    return _checked(value, bool(SECRET_ARN.match(value)), "a Secrets Manager secret ARN",
+                    "copy the ARN from `aws secretsmanager describe-secret` "
+                    "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx)")
 
 
 # -- SNS topic ARNs --------------------------------------------------------------------------------------------

@@ -63,8 +63,9 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
                                    "configuration file per PgBouncer, in the same order")
     backends = {"source": _backend(args.source_pool_host, args.source),
                 "target": _backend(args.target_pool_host, args.target)}
-    switches = [traffic.PgBouncerSwitch(admin, ini, extract.pooled_aliases(args.service), backends,
-                                        pause_timeout=args.pause_timeout) for admin, ini in zip(admins, inis, strict=True)]
+    aliases = extract.pooled_aliases(args.service)
+    switches = [traffic.PgBouncerSwitch(admin, ini, aliases, backends, pause_timeout=args.pause_timeout)
+                for admin, ini in zip(admins, inis, strict=True)]
     return switches[0] if len(switches) == 1 else traffic.PoolerSet(switches)
 
 

@@ -11,28 +11,22 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from edumatrix_db.database.localpg import find_binaries
 from edumatrix_db.ops.extract import ExtractError
 from edumatrix_db.ops.traffic import PoolerSet
 from tests.pg.extraction_support import ITEMS, SCHEMA, Bouncer, Stage, build_stage, create_service_tables
-from tests.pg.test_extraction import can_write_directly, fail_at, rows_by_id, wait_streaming
+from tests.pg.test_extraction import can_write_directly, fail_at, replicate, rows_by_id, wait_streaming
 
 pytestmark = pytest.mark.postgres
-PG_DUMP = find_binaries(use_pgserver=False).exe("pg_dump")
 
 
 @pytest.fixture(scope="module")
 def stage() -> Iterator[Stage]:
+    """Two servers, two PgBouncers in front of the service, replication streaming."""
     built = build_stage()
     try:
         create_service_tables(built, rows=500)
         built.more_bouncers(1)
-        ex = built.extraction()
-        ex.clone_schema(pg_dump=PG_DUMP)
-        built.target_passwords()
-        ex.start()
-        wait_streaming(built)
-        yield built
+        yield replicate(built)
     finally:
         built.stop()
 

@@ -220,8 +220,8 @@ def test_a_table_with_a_json_column_is_compared_by_its_row_text(source, target) 
 def _enum_table(conn: psycopg.Connection[Any], labels: str) -> None:
     """An enum type created with its labels in the given order (so its OIDs differ between the databases)."""
     conn.execute(f"CREATE TYPE feedback_schema.feedback_mood AS ENUM ({labels})")
-    conn.execute("CREATE TABLE feedback_schema.feedback_reaction (id int PRIMARY KEY, mood feedback_schema.feedback_mood, "
-                 "moods feedback_schema.feedback_mood[])")
+    conn.execute("CREATE TABLE feedback_schema.feedback_reaction (id int PRIMARY KEY, "
+                 "mood feedback_schema.feedback_mood, moods feedback_schema.feedback_mood[])")
 
 
 @pytest.mark.postgres
@@ -244,7 +244,8 @@ def test_enum_values_are_compared_by_label_not_by_their_oids(source, target) -> 
 def test_an_enum_difference_is_still_found(source, target) -> None:
     for conn in (source, target):
         _enum_table(conn, "'sad', 'happy'")
-        conn.execute("INSERT INTO feedback_schema.feedback_reaction SELECT g, 'sad', NULL FROM generate_series(1, 50) g")
+        conn.execute("INSERT INTO feedback_schema.feedback_reaction SELECT g, 'sad', NULL "
+                     "FROM generate_series(1, 50) g")
     target.execute("UPDATE feedback_schema.feedback_reaction SET mood = 'happy' WHERE id = 7")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
     assert next(t for t in report.tables if t.table == "feedback_reaction").changed == ["7"]
