@@ -42,6 +42,24 @@ class DataClassification(StrEnum):
     RESTRICTED = "restricted"
 
 
+class EventSpec(BaseModel):
+    """One versioned event type a service publishes through its outbox (spec 2.B, docs/events.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    aggregate: str
+    """The outbox row's `aggregatetype`: the topic is `edumatrix.<service>.<aggregate>`."""
+    type: str
+    """The outbox row's `type`, e.g. `student_enrolled`."""
+    version: int = Field(default=1, ge=1, le=1000)
+    """The payload schema's current version (the outbox row's `schema_version`)."""
+
+    @field_validator("aggregate", "type")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return check_identifier(value, "event aggregate or type")
+
+
 class ServiceSpec(BaseModel):
     """One service of the catalog."""
 
@@ -61,6 +79,8 @@ class ServiceSpec(BaseModel):
     personal_tables: tuple[str, ...] = ()
     """Tables holding personal data (docs/gdpr.md): the service implements the GDPR contract and reads of
     these tables are audited (pgaudit object audit)."""
+    events: tuple[EventSpec, ...] = ()
+    """The event types the service publishes (outbox -> CDC -> Kafka; docs/events.md)."""
 
     @field_validator("name")
     @classmethod
@@ -84,9 +104,23 @@ class ServiceSpec(BaseModel):
             raise ValueError("personal_tables lists a table twice")
         return value
 
+    @field_validator("events")
+    @classmethod
+    def _events_unique(cls, value: tuple[EventSpec, ...]) -> tuple[EventSpec, ...]:
+        types = [e.type for e in value]
+        dupes = sorted({t for t in types if types.count(t) > 1})
+        if dupes:
+            raise ValueError(f"events lists a type twice: {', '.join(dupes)}")
+        return value
+
     @property
     def schema_name(self) -> str:
         return schema_name(self.name)
+
+    @property
+    def aggregates(self) -> tuple[str, ...]:
+        """The aggregate types the service publishes, each once, in catalog order (one topic each)."""
+        return tuple(dict.fromkeys(e.aggregate for e in self.events))
 
     @property
     def holds_personal_data(self) -> bool:

@@ -137,6 +137,46 @@ def trigger_name(service: str, event: str) -> str:
     return check_identifier(f"{service}_trg_{check_identifier(event, 'event')}", "trigger name")
 
 
+# Events (spec 2.B, docs/events.md): the path from a service's committed transaction to Kafka. Each name derives
+# from the service and the catalog's `events` entries; nothing else spells them.
+OUTBOX_ENTITY = "outbox"
+INBOX_ENTITY = "inbox"
+EVENT_TOPIC_PREFIX = "edumatrix"
+
+
+def outbox_table_name(service: str) -> str:
+    """`<service>_outbox`: the service's transactional outbox (Debezium outbox event router columns)."""
+    return table_name(service, OUTBOX_ENTITY)
+
+
+def inbox_table_name(service: str) -> str:
+    """`<service>_inbox`: the events a service has applied, keyed by event id (idempotent handlers)."""
+    return table_name(service, INBOX_ENTITY)
+
+
+def outbox_publication_name(service: str) -> str:
+    """`<service>_outbox_pub`: the publication of the service's outbox, and of nothing else."""
+    return check_identifier(f"{outbox_table_name(service)}_pub", "publication name")
+
+
+def outbox_slot_name(service: str) -> str:
+    """`<service>_outbox_slot`: the logical replication slot the service's CDC connector decodes."""
+    return check_identifier(f"{outbox_table_name(service)}_slot", "replication slot name")
+
+
+def event_topic_name(service: str, aggregate: str) -> str:
+    """`edumatrix.<service>.<aggregate>`: the Kafka topic of one aggregate type's events (the Debezium outbox
+    router routes by `aggregatetype`)."""
+    check_identifier(aggregate, "aggregate type")
+    return f"{EVENT_TOPIC_PREFIX}.{check_identifier(service, 'service name')}.{aggregate}"
+
+
+def event_schema_name(service: str, aggregate: str, event_type: str) -> str:
+    """`<service>.<aggregate>.<event_type>`: the schema registry's name for one event type's payload."""
+    check_identifier(event_type, "event type")
+    return f"{event_topic_name(service, aggregate).removeprefix(EVENT_TOPIC_PREFIX + '.')}.{event_type}"
+
+
 def belongs_to(service: str, object_name: str) -> bool:
     """True when `object_name` follows the service's prefix convention."""
     return object_name.startswith(f"{service}_")

@@ -79,3 +79,28 @@ def test_full_recovery_starts_with_the_institutions_and_ends_with_the_derived_an
 def test_recovery_priorities_must_number_the_services_once_each():
     with pytest.raises(ConfigError, match="recovery_priority must number the services 1 to 2, each once; got 0, 1"):
         parse_catalog({"services": [_entry(), _entry(name="news_system", recovery_priority=None)]}, "services.yaml")
+
+
+def test_every_publishing_service_names_its_aggregates_once_each_in_catalog_order():
+    hub = load_catalog().get("edu_matrix_hub")
+    assert hub.aggregates == ("institution", "member")
+
+
+def test_an_event_type_listed_twice_is_rejected_with_the_entry_named():
+    events = [{"aggregate": "feedback", "type": "feedback_submitted"}] * 2
+    with pytest.raises(ConfigError, match=r"services\[feedback\]\.events: events lists a type twice: "
+                                          r"feedback_submitted"):
+        parse_catalog({"services": [_entry(events=events)]}, "services.yaml")
+
+
+@pytest.mark.parametrize("field", ["aggregate", "type"])
+def test_event_names_must_be_safe_identifiers(field):
+    event = {"aggregate": "feedback", "type": "feedback_submitted", field: "Feedback-Submitted"}
+    with pytest.raises(ConfigError, match=rf"events\.0\.{field}"):
+        parse_catalog({"services": [_entry(events=[event])]}, "services.yaml")
+
+
+def test_an_event_version_starts_at_one():
+    event = {"aggregate": "feedback", "type": "feedback_submitted", "version": 0}
+    with pytest.raises(ConfigError, match=r"events\.0\.version"):
+        parse_catalog({"services": [_entry(events=[event])]}, "services.yaml")

@@ -87,3 +87,27 @@ def test_every_plain_identifier_is_accepted_and_quotes_round_trip(name):
 def test_text_with_sql_metacharacters_is_never_accepted(name):
     with pytest.raises(InvalidIdentifier):
         check_identifier(name)
+
+
+def test_event_plumbing_names_derive_from_the_service():
+    from config.naming import (
+        event_schema_name,
+        event_topic_name,
+        inbox_table_name,
+        outbox_publication_name,
+        outbox_slot_name,
+        outbox_table_name,
+    )
+
+    assert (outbox_table_name("feedback"), inbox_table_name("feedback")) == ("feedback_outbox", "feedback_inbox")
+    assert (outbox_publication_name("feedback"), outbox_slot_name("feedback")) == (
+        "feedback_outbox_pub", "feedback_outbox_slot")
+    assert event_topic_name("feedback", "feedback") == "edumatrix.feedback.feedback"
+    assert event_schema_name("feedback", "feedback", "feedback_submitted") == "feedback.feedback.feedback_submitted"
+
+
+def test_an_event_topic_refuses_an_aggregate_that_is_not_an_identifier():
+    from config.naming import event_topic_name
+
+    with pytest.raises(InvalidIdentifier):
+        event_topic_name("feedback", "Feedback.Submitted")
