@@ -36,6 +36,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kms_key import PlatformKey, PlatformKeyArgs
+from config.monitoring import METRICS_NAMESPACE
 
 DAILY_SCHEDULE = "cron(0 0 * * ? *)"
 """Spec 6.A: full backups daily at 00:00 UTC."""
@@ -215,10 +216,10 @@ class BackupPlatform(pulumi.ComponentResource):
               dimensions={"ResourceType": "RDS"}, period=86_400)
         alarm("restore-validation-failed", "The weekly restore test restored an instance the ops runner found "
               "wrong (missing schema, isolation finding) or could not reach: its log and the restore job's "
-              "validation message say what", namespace="EduMatrix/Database", metric="RestoreValidationFailed",
+              "validation message say what", namespace=METRICS_NAMESPACE, metric="RestoreValidationFailed",
               dimensions={"Environment": args.environment}, statistic="Maximum", period=86_400)
         alarm("backup-over-an-hour", f"A backup job of {args.environment} ran longer than "
               f"{BACKUP_WINDOW_MINUTES} minutes (spec 3.A: backups within a 1-hour window); the ops runner "
-              "publishes BackupJobMinutes when AWS Backup reports the job complete", namespace="EduMatrix/Database",
+              "publishes BackupJobMinutes when AWS Backup reports the job complete", namespace=METRICS_NAMESPACE,
               metric=BACKUP_JOB_MINUTES, dimensions={"Environment": args.environment},
               threshold=BACKUP_WINDOW_MINUTES, statistic="Maximum", period=21_600)

@@ -27,10 +27,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.personal_data_reads import metric_name as personal_data_metric
+from config.monitoring import METRICS_NAMESPACE, log_metrics_namespace
 from config.settings import AlarmSettings
 
 RDS = "AWS/RDS"
-COLLECTOR = "EduMatrix/Database"
+COLLECTOR = METRICS_NAMESPACE
 GIB = 1024**3
 MINUTE, DAY = 60, 86_400
 
@@ -67,6 +69,8 @@ class DatabaseAlarmsArgs:
     replica_identifiers: Sequence[pulumi.Input[str]] = ()
     region: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    personal_data_services: Sequence[str] = ()
+    """Services holding personal data: the dashboard graphs their `PersonalDataReads.<service>`."""
 
 
 def metric(name: str, dimensions: Mapping[str, Any], stat: str, period: int = MINUTE,
@@ -178,7 +182,7 @@ class DatabaseAlarms(pulumi.ComponentResource):
         thresholds = {"FailedLogins": s.failed_logins_per_5_minutes,
                       "PrivilegeChanges": s.privilege_changes_per_5_minutes,
                       "SchemaChanges": s.schema_changes_per_5_minutes}
-        namespace = pulumi.Output.concat(COLLECTOR, "/", args.instance_identifier)
+        namespace = pulumi.Output.from_input(args.instance_identifier).apply(log_metrics_namespace)
         for metric_name, (pattern, what) in SECURITY_FILTERS.items():
             key = "".join(f"-{c.lower()}" if c.isupper() else c for c in metric_name).lstrip("-")
             aws.cloudwatch.LogMetricFilter(
@@ -320,6 +324,10 @@ def dashboard_body(args: DatabaseAlarmsArgs, instance: str, proxies: Sequence[st
         widget("Replica lag (s)", [[RDS, "ReplicaLag", "DBInstanceIdentifier", r] for r in replicas]
                or [[RDS, "MaximumUsedTransactionIDs", "DBInstanceIdentifier", instance]], 30, 0, "Maximum"),
         widget("Security: failed logins, privilege and schema changes",
-               [[f"{COLLECTOR}/{instance}", m] for m in SECURITY_FILTERS], 30, 12, "Sum"),
+               [[log_metrics_namespace(instance), m] for m in SECURITY_FILTERS], 30, 12, "Sum"),
     ]
+    if args.personal_data_services:  # spec 4.A access tracking (docs/gdpr.md, components/personal_data_reads.py)
+        widgets.append(widget("Reads of personal data per service (pgaudit object audit)",
+                              [[log_metrics_namespace(instance), personal_data_metric(s)]
+                               for s in args.personal_data_services], 36, 0, "Sum"))
     return json.dumps({"widgets": widgets})

@@ -17,8 +17,7 @@ import pulumi
 import pulumi_postgresql as postgresql
 
 from config.access import AccessModel
-from config.maintenance import CRON_SCHEMA, PG_CRON
-from config.naming import RoleKind
+from config.maintenance import CRON_SCHEMA, PG_CRON, cron_schedulers
 
 
 @dataclass
@@ -39,10 +38,10 @@ class ScheduledMaintenance(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.grants: list[postgresql.Grant] = []
         previous: pulumi.Resource = self.pg_cron
-        for service in model.services:
-            migrator = service.role(RoleKind.MIGRATOR).name
+        for role in cron_schedulers(model):  # each migrator, and the ops login (the platform's heartbeat)
             grant = postgresql.Grant(
-                f"{name}-{service.service}-cron", database=model.database, role=migrator, schema=CRON_SCHEMA,
+                f"{name}-{role.removesuffix('_migrator')}-cron", database=model.database, role=role,
+                schema=CRON_SCHEMA,
                 object_type="schema", privileges=["USAGE"],
                 # grants on one schema run one after another ("tuple concurrently updated")
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]))

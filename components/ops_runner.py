@@ -36,10 +36,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from config.monitoring import METRICS_NAMESPACE
 from config.settings import OPS_RUNNER_RUNTIME, OpsRunnerSettings
 
 HANDLER = "edumatrix_db.ops.runner.handler"
-METRICS_NAMESPACE = "EduMatrix/Database"  # edumatrix_db/ops/runner.py NAMESPACE (the program imports no tooling)
 AUDIT_FINDINGS = "AuditFindings"
 LOCK_TABLE_USE = "LockTableUse"
 HTTPS = 443

@@ -22,6 +22,7 @@ from components.kms_key import PlatformKey, PlatformKeyArgs
 from components.maintenance import ScheduledMaintenance, ScheduledMaintenanceArgs
 from components.ops_runner import EventRoute, OpsRunner, OpsRunnerArgs, ScheduledJob
 from components.personal_data_reads import PersonalDataReads, PersonalDataReadsArgs
+from components.pitr_validation import PitrValidation, PitrValidationArgs
 from components.platform_roles import PlatformRoles, declare_platform_roles
 from components.providers import local_provider, master_password, rds_admin_provider
 from components.read_replicas import ReadReplicas, ReadReplicasArgs
@@ -47,6 +48,7 @@ from config.monitoring import instance_memory_gib
 from config.naming import RoleKind
 from config.regions import partition_of
 from config.settings import PROJECT, StackSettings, stack_name_prefix
+from config.stack_rules import pitr_validation_on
 
 
 def declare_platform(settings: StackSettings) -> dict[str, Any]:
@@ -136,7 +138,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
             tags=settings.base_tags(),
         )).table_name
         PersonalDataReads(f"{prefix}-personal-data-reads", PersonalDataReadsArgs(
-            log_group_name=f"/aws/rds/instance/{settings.instance_identifier}/postgresql", services=personal,
+            instance_identifier=settings.instance_identifier, services=personal,
         ), opts=pulumi.ResourceOptions(depends_on=[shared]))
     platform_roles = declare_platform_roles(settings, provider, secret_store, after=list(schemas.values()))
     maintenance = declare_maintenance(settings, provider, schemas)
@@ -233,6 +235,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         replica_identifiers=replicas.identifiers if replicas else (),
         region=settings.aws_region,
         tags=settings.base_tags(),
+        personal_data_services=personal,
     ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
     outputs["alarmNames"] = alarms.alarm_names
     if settings.backups.enabled:
@@ -241,7 +244,41 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         outputs["backupVaultArns"] = {"daily": backups.daily_vault_arn, "sixHourly": backups.six_hourly_vault_arn,
                                       **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
         outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
+        if pitr_validation_on(settings):
+            outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
+                settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
+
+
+def declare_pitr_validation(settings: StackSettings, shared: SharedInstance, runner: OpsRunner,
+                            alarm_topic_arn: pulumi.Input[str]) -> PitrValidation:
+    """The monthly point-in-time-restore validation of the shared instance (components/pitr_validation.py)."""
+    assert settings.aws_region is not None  # a primary AWS stack
+    assert settings.network is not None
+    backups = settings.backups
+    return PitrValidation(f"{settings.name_prefix}-pitr-validation", PitrValidationArgs(
+        stack=settings.stack,
+        name_prefix=settings.name_prefix,
+        environment=settings.environment.value,
+        instance_identifier=settings.instance_identifier,
+        instance_arn=shared.arn,
+        subnet_group_name=shared.subnet_group_name,
+        parameter_group_name=shared.parameter_group_name,
+        vpc_id=settings.network.vpc_id,
+        port=settings.instance.port,
+        runner_function_arn=runner.function_arn,
+        runner_security_group_id=runner.security_group_id,
+        kms_key_arn=shared.kms_key_arn,
+        alarm_topic_arn=alarm_topic_arn,
+        schedule=backups.pitr_validation_schedule,
+        instance_class=backups.pitr_validation_instance_class,
+        max_wait_minutes=backups.pitr_validation_max_wait_minutes,
+        heartbeat_minutes=backups.pitr_validation_heartbeat_minutes,
+        log_retention_days=settings.ops_runner.log_retention_days,
+        partition=partition_of(settings.aws_region),
+        region=settings.aws_region,
+        tags=settings.base_tags(),
+    ), opts=pulumi.ResourceOptions(depends_on=[shared, runner]))
 
 
 def declare_backups(settings: StackSettings, shared: SharedInstance | RegionReplica,
@@ -319,8 +356,15 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
         description="The shared instance failed over, restarted or recovered: check the runner reaches it",
     )
     routes = [instance_events]
+    schedules = [audit, metrics]
     if settings.backups.enabled:
         routes += backup_event_routes(settings)
+        if pitr_validation_on(settings):
+            # The heartbeat the monthly point-in-time validation reads (config/maintenance.py): kept scheduled.
+            schedules.append(ScheduledJob(
+                name="heartbeat", job="heartbeat-schedule", expression="rate(1 day)",
+                description="Keep the platform's pg_cron heartbeat scheduled (the point-in-time validation's "
+                            "evidence)", max_event_age_seconds=86_400))
     return OpsRunner(
         f"{settings.name_prefix}-ops-runner",
         OpsRunnerArgs(
@@ -343,7 +387,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
                 # What each extraction leaves on the shared instance (fenced writes, frozen migrator, no schema).
                 "extractions": {name: e.phase.value for name, e in settings.extractions.items()},
             },
-            schedules=[audit, metrics],
+            schedules=schedules,
             event_routes=routes,
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),

@@ -22,9 +22,12 @@ RDS_IDENTIFIER_MAX = 63
 _RDS_IDENTIFIER = re.compile(r"^[a-z][a-z0-9-]*$")
 # Same-region read replicas are `<identifier>-replica-<n>` (components/read_replicas.py).
 REPLICA_SUFFIX = "-replica-{n}"
+# The monthly point-in-time-restore validation restores into `<identifier>-pitr-check` (components/pitr_validation.py).
+PITR_CHECK_SUFFIX = "-pitr-check"
 
 
-def rds_identifier_problem(identifier: str, *, suffix: str = "") -> tuple[str, str] | None:
+def rds_identifier_problem(identifier: str, *, suffix: str = "", suffix_of: str = "read replicas"
+                           ) -> tuple[str, str] | None:
     """(message, fix) when RDS refuses `identifier` (with `suffix` appended, as a replica's name is), or None."""
     full = identifier + suffix
     if not _RDS_IDENTIFIER.match(identifier):
@@ -37,7 +40,7 @@ def rds_identifier_problem(identifier: str, *, suffix: str = "") -> tuple[str, s
     if len(full) > RDS_IDENTIFIER_MAX:
         return (f"{full!r} is {len(full)} characters; RDS identifiers are at most {RDS_IDENTIFIER_MAX}",
                 f"shorten it to at most {RDS_IDENTIFIER_MAX - len(suffix)} characters"
-                + (f" (read replicas append {suffix!r})" if suffix else ""))
+                + (f" ({suffix_of} append {suffix!r})" if suffix else ""))
     return None
 
 
@@ -61,6 +64,10 @@ def check_rds_identifier(identifier: str) -> str:
 _LAMBDA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DERIVED_NAMES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("the rotation function's Lambda name (64 of A-Z a-z 0-9 - _)", "{prefix}-secret-rotation", _LAMBDA_NAME),
+    # Step Functions CreateStateMachine name: 1-80 of [0-9A-Za-z_-]; EventBridge Scheduler CreateSchedule Name:
+    # 1-64 of [0-9a-zA-Z-_.]; IAM CreateRole RoleName: 1-64 (components/pitr_validation.py names all three so).
+    ("the point-in-time validation's state machine, schedule and role name (64 of A-Z a-z 0-9 - _)",
+     "{prefix}-pitr-validation", _LAMBDA_NAME),
     ("the ops runner's Lambda name (64 of A-Z a-z 0-9 - _)", "{prefix}-ops-runner", _LAMBDA_NAME),
     ("the rotation application's CloudFormation stack name (128 of A-Z a-z 0-9 -, a letter first)",
      "serverlessrepo-{prefix}-secret-rotation", re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")),
@@ -74,6 +81,19 @@ DERIVED_NAMES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("the restore testing plan's name (50 of A-Z a-z 0-9 _)", "{prefix}_weekly",
      re.compile(r"^[A-Za-z0-9_-]{1,50}$")),
 )
+
+
+# EventBridge Scheduler ScheduleExpression: "at(yyyy-mm-ddThh:mm:ss)", "rate(value unit)" or
+# "cron(minutes hours day_of_month month day_of_week year)" (Scheduler API reference, CreateSchedule).
+_SCHEDULE = re.compile(r"^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(\S+\))$")
+
+
+def check_schedule_expression(expression: str) -> str:
+    if not _SCHEDULE.match(expression):
+        raise SettingError(f"{expression!r} is not an EventBridge Scheduler expression",
+                           "use cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 4 1 * ? *) "
+                           "for the 1st of every month at 04:00 UTC, or rate(N days)")
+    return expression
 
 
 def derived_name_problems(prefix: str) -> list[tuple[str, str]]:

@@ -26,8 +26,32 @@ Two layers, both declared here once and applied the same way on RDS and on the l
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from config.naming import RoleKind
+
+if TYPE_CHECKING:  # config.access imports config.settings, which imports this module
+    from config.access import AccessModel
+
+OPS_KIND = "ops"  # config.access.PlatformRoleKind.OPS
+
 PG_CRON = "pg_cron"
 CRON_SCHEMA = "cron"
+
+# The platform's heartbeat (issue 15, the monthly point-in-time-restore validation): a pg_cron job of the ops
+# login, every minute, doing nothing. pg_cron records each run in `cron.job_run_details` (start_time), a table
+# of the database, so a copy restored to a moment T holds the runs before T and none after it: the evidence
+# `pitr-verify` checks (edumatrix_db/ops/backup_jobs.py). The runner's `heartbeat-schedule` job keeps it
+# scheduled; the ops login gets USAGE on schema `cron` for that (and sees only its own jobs: pg_cron's RLS).
+HEARTBEAT_JOB = "edumatrix_heartbeat"
+HEARTBEAT_SCHEDULE = "* * * * *"
+HEARTBEAT_COMMAND = "SELECT 1"
+
+
+def cron_schedulers(model: AccessModel) -> list[str]:
+    """The logins that get USAGE on schema `cron`: each service's migrator, and the ops login (heartbeat)."""
+    roles = [s.role(RoleKind.MIGRATOR).name for s in model.services]
+    return roles + [r.name for r in model.platform.roles if r.kind == OPS_KIND]
 
 # (name, value): instance-wide autovacuum/analyze values, all dynamic parameters.
 AUTOVACUUM_PARAMETERS: tuple[tuple[str, str], ...] = (

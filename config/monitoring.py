@@ -13,6 +13,18 @@ from __future__ import annotations
 from config.errors import Problem
 from config.settings import NAMESPACE, AlarmSettings, StackSettings
 
+METRICS_NAMESPACE = "EduMatrix/Database"
+"""THE namespace of the platform's own metrics (issue 18 aligned it; before, GDPR's were `EduMatrix/GDPR`):
+every producer (the collector, the ops runner's jobs, the log metric filters), alarm and dashboard widget
+takes it from here. Published metrics carry the dimension `Environment` (and `Service` per service)."""
+
+
+def log_metrics_namespace(instance_identifier: str) -> str:
+    """Where the metric filters on an instance's exported PostgreSQL log publish: `METRICS_NAMESPACE/<instance>`.
+    A CloudWatch Logs metric filter takes dimensions only from fields its pattern extracts, and PostgreSQL's
+    log lines are not JSON, so the instance is in the namespace and the service in the metric's name."""
+    return f"{METRICS_NAMESPACE}/{instance_identifier}"
+
 # Memory of RDS instance classes, GiB. CloudWatch reports `FreeableMemory` but no total, so "memory > 80 %
 # used" needs the class's memory. Source: AWS, "Hardware specifications for DB instance classes"
 # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Summary.html): t-classes

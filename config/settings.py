@@ -695,6 +695,18 @@ class BackupSettings(Model):
     restore_test_validation_hours: Annotated[int, Field(ge=1, le=168)] = 4
     # Existing SNS topic for the backup alarms; default: the region's alarm topic (components/alarm_topic.py).
     alarm_topic_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_sns_topic_arn))] = None
+    # The monthly point-in-time-restore validation (components/pitr_validation.py): EventBridge Scheduler starts
+    # a Step Functions state machine that restores the instance to the moment its run started into
+    # `<identifier>-pitr-check` (this class, no Multi-AZ), waits at most `pitrValidationMaxWaitMinutes` for it,
+    # has the ops runner's `pitr-verify` job validate it (a heartbeat within `pitrValidationHeartbeatMinutes`
+    # before the moment and none after it) and deletes it. Monthly: the 1st at 04:00 UTC by default, after the
+    # daily backup and away from Sunday's 03:00 restore test most months.
+    pitr_validation: bool | None = None  # None: on wherever the ops runner is (it validates the copy)
+    pitr_validation_schedule: Annotated[str, AfterValidator(aws_names.check_schedule_expression)] = \
+        "cron(0 4 1 * ? *)"
+    pitr_validation_instance_class: InstanceClass = "db.t4g.micro"
+    pitr_validation_max_wait_minutes: Annotated[int, Field(ge=30, le=1440)] = 240
+    pitr_validation_heartbeat_minutes: Annotated[int, Field(ge=2, le=60)] = 5
 
     @model_validator(mode="after")
     def _windows(self) -> BackupSettings:

@@ -30,7 +30,27 @@ NETWORK_KEY = f"{NAMESPACE}:network"
 def stack_problems(settings: StackSettings) -> list[Problem]:
     """Every rule of this module that needs only the stack itself."""
     return [*identifier_problems(settings), *master_user_problems(settings), *alarm_topic_problems(settings),
-            *derived_name_problems(settings)]
+            *derived_name_problems(settings), *pitr_validation_problems(settings)]
+
+
+def pitr_validation_on(settings: StackSettings) -> bool:
+    """Whether a primary stack declares the monthly point-in-time validation (components/pitr_validation.py): with
+    AWS Backup and the ops runner, unless `backups.pitrValidation` is false."""
+    return settings.backups.enabled and settings.ops_runner.enabled and settings.backups.pitr_validation is not False
+
+
+def pitr_validation_problems(settings: StackSettings) -> list[Problem]:
+    """The point-in-time validation is validated by the ops runner (components/pitr_validation.py)."""
+    backups = settings.backups
+    if settings.is_local or settings.region is not None or not backups.enabled or backups.pitr_validation is not True:
+        return []
+    if settings.ops_runner.enabled:
+        return []
+    return [Problem(settings.source, f"{NAMESPACE}:backups.pitrValidation",
+                    "the monthly point-in-time-restore validation needs the ops runner (its pitr-verify job "
+                    "validates the restored copy), and opsRunner.enabled is false",
+                    "set opsRunner.enabled: true, or backups.pitrValidation: false (and validate point-in-time "
+                    "restores by hand every month: docs/recovery-runbook.md)")]
 
 
 def identifier_problems(settings: StackSettings) -> list[Problem]:
@@ -43,6 +63,10 @@ def identifier_problems(settings: StackSettings) -> list[Problem]:
     count = settings.replicas.count if settings.region is None else 0
     suffix = aws_names.REPLICA_SUFFIX.format(n=count) if count else ""
     problem = aws_names.rds_identifier_problem(identifier, suffix=suffix)
+    if problem is None and settings.region is None and pitr_validation_on(settings):
+        suffix = aws_names.PITR_CHECK_SUFFIX
+        problem = aws_names.rds_identifier_problem(
+            identifier, suffix=suffix, suffix_of="the point-in-time validation's copy (backups.pitrValidation)")
     if problem is None:
         return []
     message, fix = problem

@@ -13,11 +13,18 @@ Sources, each cited where its rule is checked:
 - Cold storage: AWS Backup's "Feature availability by resource" lists no cold-storage transition for RDS.
 - Restore tests of RDS go to the default VPC unless `RestoreMetadataOverrides` name the subnet group and
   security groups (AWS Backup, "Restore testing inferred metadata").
+- RestoreDBInstanceToPointInTime: "The target database is created with most of the original configuration, but
+  in a system-selected Availability Zone, with the default security group, the default subnet group, and the
+  default DB parameter group" (RDS API reference): the platform's parameter group (TLS, pgaudit) and network
+  must be named. Step Functions AWS SDK integrations take the API's parameters in PascalCase
+  (`arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime`; developer guide, "AWS SDK service
+  integrations"); a state machine's `TimeoutSeconds` bounds an execution (else a year: Step Functions quotas).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -275,5 +282,107 @@ backup_restore_test_network = StackPolicy(
     remediation="Set restore_metadata_overrides dbsubnetgroupname and vpcsecuritygroupids (components/backups.py).",
 )
 
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+RDS_SDK = "arn:aws:states:::aws-sdk:rds:"
+
+
+def _states(definition: Any) -> dict[str, Mapping[str, Any]]:
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError:
+            return {}
+    states = (definition or {}).get("States") if isinstance(definition, Mapping) else None
+    return {str(k): v for k, v in (states or {}).items() if isinstance(v, Mapping)}
+
+
+def _next_states(state: Mapping[str, Any]) -> list[str]:
+    found = [state.get("Next"), state.get("Default")]
+    found += [c.get("Next") for c in state.get("Choices") or []]
+    found += [c.get("Next") for c in state.get("Catch") or []]
+    return [str(n) for n in found if n]
+
+
+def _leaks(states: Mapping[str, Mapping[str, Any]], start: str) -> list[str]:
+    """End states reachable from `start` without passing a DeleteDBInstance task: paths that leave the restored
+    copy running (and costing)."""
+    seen, todo, ends = set(), [start], []
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        state = states[name]
+        if str(state.get("Resource", "")) == f"{RDS_SDK}deleteDBInstance":
+            continue
+        if state.get("Type") in ("Succeed", "Fail") or state.get("End"):
+            ends.append(name)
+        todo += _next_states(state)
+    return sorted(ends)
+
+
+def _pitr_state_machines(args: StackValidationArgs, report: ReportViolation) -> None:
+    machines = [m for m in of_type(args.resources, STATE_MACHINE)
+                if f"{RDS_SDK}restoreDBInstanceToPointInTime" in str(m.props.get("definition", ""))]
+    if not machines:
+        args.not_applicable("no state machine restores an RDS instance")
+        return
+    encrypted = {str(g.props.get("arn")) for g in of_type(args.resources, LOG_GROUP) if g.props.get("kmsKeyId")}
+    selected = {(str(c.get("key")), str(c.get("value"))) for sel in of_type(args.resources, BACKUP_SELECTION)
+                for c in sel.props.get("selectionTags") or []}
+    for machine in machines:
+        name = machine.props.get("name")
+        states = _states(machine.props.get("definition"))
+        logging = machine.props.get("loggingConfiguration") or {}
+        destination = str(logging.get("logDestination") or "").removesuffix(":*")
+        if logging.get("level") in (None, "OFF") or destination not in encrypted:
+            report(f"state machine {name} does not log to a CMK-encrypted log group of the stack (level "
+                   f"{logging.get('level') or 'OFF'}, destination {destination or 'none'})", machine.urn)
+        definition = machine.props.get("definition")
+        parsed = json.loads(definition) if isinstance(definition, str) else definition or {}
+        if not (isinstance(parsed, Mapping) and parsed.get("TimeoutSeconds")):
+            report(f"state machine {name} has no TimeoutSeconds: an execution stuck waiting for the restore would "
+                   "run for up to a year", machine.urn)
+        for state_name, state in states.items():
+            resource = str(state.get("Resource", ""))
+            params = state.get("Parameters") or {}
+            if resource == f"{RDS_SDK}restoreDBInstanceToPointInTime":
+                missing = [k for k in ("DbSubnetGroupName", "VpcSecurityGroupIds", "DbParameterGroupName")
+                           if not params.get(k)]
+                if missing:
+                    report(f"{name}.{state_name} leaves {', '.join(missing)} to RDS: the copy gets the default "
+                           "subnet group, security group and parameter group (RDS API, "
+                           "RestoreDBInstanceToPointInTime)", machine.urn)
+                if params.get("PubliclyAccessible") is not False or params.get("MultiAZ") is not False:
+                    report(f"{name}.{state_name} must set PubliclyAccessible and MultiAZ to false (a private, "
+                           "single-AZ copy)", machine.urn)
+                if params.get("DeletionProtection") is not False:
+                    report(f"{name}.{state_name} must set DeletionProtection false, or the clean-up cannot delete "
+                           "the copy", machine.urn)
+                tags = {(str(t.get("Key")), str(t.get("Value"))) for t in params.get("Tags") or []}
+                if tags & selected or not any(k == "edumatrix-backup" for k, _ in tags):
+                    report(f"{name}.{state_name} must tag the copy edumatrix-backup with a value no backup "
+                           "selection takes, so AWS Backup never backs the copy up", machine.urn)
+                leaks = _leaks(states, str(state.get("Next", "")))
+                if leaks:
+                    report(f"{name}: after {state_name}, {', '.join(leaks)} can end the execution without "
+                           "deleting the restored copy (route every Catch through DeleteDBInstance)", machine.urn)
+            if resource == f"{RDS_SDK}deleteDBInstance" and not (
+                    params.get("SkipFinalSnapshot") is True and params.get("DeleteAutomatedBackups") is True):
+                report(f"{name}.{state_name} must delete with SkipFinalSnapshot and DeleteAutomatedBackups (a "
+                       "snapshot or retained backups of a throw-away copy cost and linger)", machine.urn)
+
+
+pitr_validation_state_machine = StackPolicy(
+    "pitr-validation-state-machine",
+    "A state machine that restores an RDS instance to a point in time restores a private single-AZ copy into "
+    "the named subnet group, security group and parameter group, untagged for AWS Backup, deletes it (without "
+    "final snapshot or retained backups) on every path, is bounded in time and logs to a CMK log group.",
+    types=[STATE_MACHINE, LOG_GROUP, BACKUP_SELECTION], validate=_pitr_state_machines, severity=Severity.HIGH,
+    controls=["spec 6.A", "spec 4.A"],
+    remediation="Declare it with components/pitr_validation.py (definition(): every Catch goes to CleanUp).",
+)
+
 POLICIES: list[PackPolicy] = [backup_plan_coverage, backup_vault_lock, backup_rule_retention, backup_copy_rules,
-                              backup_rds_rules, backup_restore_test_network]
+                              backup_rds_rules, backup_restore_test_network, pitr_validation_state_machine]

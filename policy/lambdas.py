@@ -20,6 +20,7 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 
 # Lambda runtimes with standard support (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html):
 # python3.11 and python3.10 were deprecated on 2026-06-30; python3.12 runs to 2028-10-31, 3.13 and 3.14 to 2029.
@@ -241,6 +242,7 @@ lambda_role_least_privilege = StackPolicy(
 
 def _scheduler_roles(args: StackValidationArgs, report: ReportViolation) -> None:
     roles = {str(r.props.get("arn")): r for r in of_type(args.resources, ROLE)}
+    machines = {str(m.props.get("arn")) for m in of_type(args.resources, STATE_MACHINE)}
     for schedule in of_type(args.resources, SCHEDULE):
         target = schedule.props.get("target") or {}
         role = roles.get(str(target.get("roleArn")))
@@ -254,6 +256,9 @@ def _scheduler_roles(args: StackValidationArgs, report: ReportViolation) -> None
             if services != ["scheduler.amazonaws.com"] or others or not account:
                 report(f"role {role.props.get('name')} must trust only scheduler.amazonaws.com, conditioned on "
                        "aws:SourceAccount (confused-deputy protection)", role.urn)
+        # a state machine target is started (Scheduler's "universal" StartExecution target), a function invoked
+        action, what = (("states:StartExecution", "the target state machine") if str(target.get("arn")) in machines
+                        else ("lambda:InvokeFunction", "the target function"))
         allowed = {str(target.get("arn")), f"{target.get('arn')}:*"}
         for attachment in _attachments(args.resources, role):
             report(f"managed policy {attachment.props.get('policyArn')} is attached to schedule role "
@@ -263,17 +268,17 @@ def _scheduler_roles(args: StackValidationArgs, report: ReportViolation) -> None
                 if statement.get("Effect") != "Allow":
                     continue
                 actions, resources = set(_listed(statement.get("Action"))), set(_listed(statement.get("Resource")))
-                if actions != {"lambda:InvokeFunction"} or not resources <= allowed:
+                if actions != {action} or not resources <= allowed:
                     report(f"schedule role {role.props.get('name')} may {', '.join(sorted(actions))} on "
-                           f"{', '.join(sorted(resources))}: only lambda:InvokeFunction on the target function",
-                           policy.urn)
+                           f"{', '.join(sorted(resources))}: only {action} on {what}", policy.urn)
 
 
 scheduler_role_least_privilege = StackPolicy(
     "scheduler-role-least-privilege",
     "An EventBridge Scheduler target role is trusted only by the scheduler of this account and may only invoke "
-    "its target function.",
-    types=[SCHEDULE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT], validate=_scheduler_roles, severity=Severity.HIGH,
+    "its target function (or start its target state machine).",
+    types=[SCHEDULE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, STATE_MACHINE], validate=_scheduler_roles,
+    severity=Severity.HIGH,
     controls=["IAM least privilege", "EventBridge Scheduler execution role"],
     remediation="Give each schedule a role whose inline policy allows lambda:InvokeFunction on its target only.",
 )

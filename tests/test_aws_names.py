@@ -64,3 +64,77 @@ def test_master_user_names_rds_refuses_fail_with_a_fix(name: str) -> None:
 def test_an_sns_topic_arn_gives_its_partition_and_region() -> None:
     arn = aws_names.check_sns_topic_arn("arn:aws-us-gov:sns:us-gov-west-1:123456789012:alarms")
     assert aws_names.topic_region(arn) == ("aws-us-gov", "us-gov-west-1")
+
+
+NOT_PLAIN = ("is not a plain PostgreSQL identifier: use lower-case letters, digits and underscores, starting with a "
+             "letter or underscore (no quotes, spaces, semicolons or capitals)")
+
+
+@pytest.mark.parametrize(("check", "value", "message", "fix"), [
+    ("check_database_name", "Edu", f"databaseName 'Edu' {NOT_PLAIN}",
+     "use lowercase letters, digits and underscores, e.g. edumatrix"),
+    ("check_database_name", "_9x", "databaseName '_9x' starts with '_'; RDS database names begin with a letter "
+                                   "(CreateDBInstance DBName)", "e.g. x"),
+    ("check_database_name", "_9", "databaseName '_9' starts with '_'; RDS database names begin with a letter "
+                                  "(CreateDBInstance DBName)", "e.g. edumatrix"),
+    ("check_database_name", "rdsadmin", "databaseName 'rdsadmin' already exists on every RDS for PostgreSQL "
+                                        "instance", "choose the platform's own name, e.g. edumatrix"),
+    ("check_master_username", "Dba", f"masterUsername 'Dba' {NOT_PLAIN}",
+     "use lowercase letters, digits and underscores, e.g. edumatrix_admin"),
+    ("check_master_username", "_dba", "masterUsername '_dba' starts with '_'; RDS needs a letter first "
+                                      "(CreateDBInstance MasterUsername)", "e.g. edumatrix_admin"),
+    ("check_master_username", "abcdefghijklmno__x", "masterUsername 'abcdefghijklmno__x' is 18 characters; RDS "
+                                                    "allows at most 16 (CreateDBInstance MasterUsername)",
+     "shorten it, e.g. 'abcdefghijklmno'"),
+    ("check_master_username", "_abcdefghijklmno_x", "masterUsername '_abcdefghijklmno_x' starts with '_'; RDS "
+                                                    "needs a letter first (CreateDBInstance MasterUsername)",
+     "e.g. edumatrix_admin"),
+    ("check_master_username", "rdsadmin", "masterUsername 'rdsadmin' is reserved by RDS for PostgreSQL (\"cannot "
+                                          "be used as it is a reserved word used by the engine\")",
+     "choose another name, e.g. edumatrix_admin"),
+    ("check_sns_topic_arn", "arn:aws:sqs:us-east-1:123456789012:q", "'arn:aws:sqs:us-east-1:123456789012:q' is not "
+                                                                    "an SNS topic ARN",
+     "write arn:aws:sns:<region>:<12-digit account>:<topic name>, e.g. arn:aws:sns:us-east-1:123456789012:db-alarms"),
+    ("check_rds_identifier", "Edu", "'Edu' is not an RDS identifier: lowercase letters, digits and hyphens, "
+                                    "starting with a letter", aws_names.IDENTIFIER_FIX),
+])
+def test_a_refused_name_says_what_rds_refuses_and_how_to_fix_it(check: str, value: str, message: str,
+                                                                   fix: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        getattr(aws_names, check)(value)
+    assert (caught.value.message, caught.value.fix) == (message, fix)
+
+
+@pytest.mark.parametrize(("key", "value", "accepted"), [
+    ("k" * 128, "", True), ("k" * 129, "", False), ("", "v", False),
+    ("k", "v" * 256, True), ("k", "v" * 257, False),
+])
+def test_tag_lengths_are_refused_exactly_past_the_rds_limits(key: str, value: str, accepted: bool) -> None:
+    assert (aws_names.tag_problem(key, value) is None) == accepted
+
+
+def test_a_too_long_tag_key_is_told_to_shorten_the_key() -> None:
+    assert aws_names.tag_problem("k" * 129, "v") == ("tag key is 129 characters; AWS allows 1 to 128",
+                                                     "shorten the key")
+
+
+def test_a_too_long_tag_value_is_told_to_shorten_the_value() -> None:
+    assert aws_names.tag_problem("k", "v" * 257) == ("tag value is 257 characters; AWS allows at most 256",
+                                                     "shorten the value")
+
+
+@pytest.mark.parametrize("char", ["é", " ", "٣", "_", "@"])
+def test_unicode_letters_spaces_digits_and_the_listed_symbols_are_tag_characters(char: str) -> None:
+    assert aws_names.tag_problem(f"team{char}", f"a{char}") is None
+
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("aws:team", "v", ("tag key 'aws:team' starts with 'aws:', which AWS reserves", "drop the prefix, e.g. team:team")),
+    ("team", "rds:x", ("tag value 'rds:x' starts with 'rds:', which AWS reserves", "drop the prefix, e.g. team:x")),
+    ("te$am#", "v", ("tag key 'te$am#' contains '#', '$', which AWS refuses in tags", aws_names.TAG_FIX)),
+    ("team", "v!", ("tag value 'v!' contains '!', which AWS refuses in tags", aws_names.TAG_FIX)),
+])
+def test_a_refused_tag_says_whether_the_key_or_the_value_is_wrong_and_why(key: str, value: str,
+                                                                           problem: tuple[str, str]) -> None:
+    assert aws_names.tag_problem(key, value) == problem

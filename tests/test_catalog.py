@@ -104,3 +104,19 @@ def test_an_event_version_starts_at_one():
     event = {"aggregate": "feedback", "type": "feedback_submitted", "version": 0}
     with pytest.raises(ConfigError, match=r"events\.0\.version"):
         parse_catalog({"services": [_entry(events=[event])]}, "services.yaml")
+
+
+def test_an_extraction_targets_catalog_keeps_only_its_services_renumbered_in_recovery_order():
+    only = load_catalog().only("feedback", "edu_matrix_hub")
+    assert [(s.name, s.recovery_priority) for s in only] == [("edu_matrix_hub", 1), ("feedback", 2)]
+
+
+def test_a_catalog_built_without_priorities_keeps_none_when_narrowed():
+    catalog = parse_catalog({"services": [_entry(recovery_priority=None), _entry(name="news", recovery_priority=None)]},
+                            "services.yaml")
+    assert [(s.name, s.recovery_priority) for s in catalog.only("news")] == [("news", None)]
+
+
+def test_asking_the_catalog_for_an_unknown_service_names_it():
+    with pytest.raises(KeyError, match="nosuch"):
+        load_catalog().get("nosuch")

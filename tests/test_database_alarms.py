@@ -12,6 +12,7 @@ import pytest
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
+from config.monitoring import METRICS_NAMESPACE, log_metrics_namespace
 from edumatrix_db.offline.engine import Planner, Recording
 from tests.region_support import copy_stacks, edit_stack
 
@@ -48,7 +49,7 @@ def alarms(recording: Recording) -> dict[str, Any]:
     """The database's alarms (the replica-lag alarms and the ops runner's own are declared elsewhere)."""
     return {a.inputs["name"].removeprefix(f"{PREFIX}-"): a for a in recording.of_type(ALARM)
             if "ReplicaLag" not in json.dumps(a.inputs) and "edumatrix:ops:OpsRunner$" not in a.urn
-            and "edumatrix:backup:BackupPlatform$" not in a.urn}
+            and "edumatrix:backup:BackupPlatform$" not in a.urn and "edumatrix:backup:PitrValidation$" not in a.urn}
 
 
 def expand(template: str) -> list[str]:
@@ -149,7 +150,7 @@ def test_anomaly_bands_watch_each_services_connections_and_statements(prod: Reco
 def test_security_alarms_count_metric_filters_on_the_postgresql_log(prod: Recording) -> None:
     filters = {f.inputs["metricTransformation"]["name"]: f for f in
                prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
-               if f.inputs["metricTransformation"]["namespace"] != "EduMatrix/GDPR"}  # GDPR's: tests/test_gdpr.py
+               if not f.inputs["metricTransformation"]["name"].startswith("PersonalDataReads.")}  # test_gdpr.py
     assert set(filters) == {"FailedLogins", "PrivilegeChanges", "SchemaChanges"}
     for metric_filter in filters.values():
         assert metric_filter.inputs["logGroupName"] == "/aws/rds/instance/edumatrix-prod/postgresql"
@@ -177,6 +178,44 @@ def test_one_dashboard_shows_the_specs_metrics(prod: Recording) -> None:
     titles = " | ".join(w["properties"]["title"] for w in body["widgets"]).lower()
     for wanted in ("connections", "wait", "query time", "lock", "buffer cache"):
         assert wanted in titles
+
+
+def test_the_dashboard_graphs_reads_of_personal_data_per_service_from_the_filters_metrics(prod: Recording) -> None:
+    body = json.loads(prod.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    (widget,) = [w for w in body["widgets"] if "personal data" in w["properties"]["title"].lower()]
+    filters = {(f.inputs["metricTransformation"]["namespace"], f.inputs["metricTransformation"]["name"])
+               for f in prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+               if f.inputs["metricTransformation"]["name"].startswith("PersonalDataReads.")}
+    holding = [s.name for s in load_catalog() if s.holds_personal_data]
+    assert {tuple(m) for m in widget["properties"]["metrics"]} == filters
+    assert len(filters) == len(holding)
+
+
+def _namespaces(value: Any) -> set[str]:
+    """Every CloudWatch namespace named in a resource's inputs: alarms' and filters' `namespace`, IAM
+    conditions on `cloudwatch:namespace`, dashboard widgets' metric rows (`[namespace, metric, ...]`)."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return _namespaces(json.loads(value))
+        except ValueError:
+            return set()
+    if isinstance(value, list):
+        return set().union(*(_namespaces(v) for v in value))
+    if not isinstance(value, dict):
+        return set()
+    found = {v for k, v in value.items() if k.lower() in ("namespace", "cloudwatch:namespace") and isinstance(v, str)}
+    rows = value.get("metrics") if isinstance(value.get("title"), str) else None
+    if isinstance(rows, list):
+        found |= {row[0] for row in rows if isinstance(row, list) and row and isinstance(row[0], str)}
+    return found.union(*(_namespaces(v) for v in value.values()))
+
+
+def test_every_platform_metric_alarm_and_widget_uses_the_one_namespace(prod: Recording) -> None:
+    named = set().union(*(_namespaces(r.inputs) for r in prod.resources))
+    ours = {n for n in named if not n.startswith("AWS/")}
+    assert ours  # the collector's, the runner's and the log filters' metrics are there
+    assert {n for n in ours if n != METRICS_NAMESPACE and not n.startswith(METRICS_NAMESPACE + "/")} == set()
+    assert log_metrics_namespace("edumatrix-prod") in ours
 
 
 def test_thresholds_are_stack_settings(tmp_path: Path) -> None:

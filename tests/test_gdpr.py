@@ -125,11 +125,12 @@ def test_the_ledger_is_append_only_by_its_resource_policy(prod: Recording) -> No
 def test_prod_counts_personal_data_reads_per_service_from_its_postgresql_log(prod: Recording) -> None:
     filters = prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
     reads = {f.props["metricTransformation"]["name"]: f.props for f in filters
-             if f.props["metricTransformation"]["namespace"] == "EduMatrix/GDPR"}
+             if f.props["metricTransformation"]["name"].startswith("PersonalDataReads.")}
     holding = sorted(s.name for s in load_catalog() if s.holds_personal_data)
     assert sorted(reads) == [f"PersonalDataReads.{s}" for s in holding]
     feedback = reads["PersonalDataReads.feedback"]
     assert feedback["logGroupName"] == "/aws/rds/instance/edumatrix-prod/postgresql"
+    assert {r["metricTransformation"]["namespace"] for r in reads.values()} == {"EduMatrix/Database/edumatrix-prod"}
     assert feedback["pattern"] == '"AUDIT: OBJECT," ",READ," ",feedback_schema."'
 
 

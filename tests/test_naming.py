@@ -111,3 +111,30 @@ def test_an_event_topic_refuses_an_aggregate_that_is_not_an_identifier():
 
     with pytest.raises(InvalidIdentifier):
         event_topic_name("feedback", "Feedback.Submitted")
+
+
+@pytest.mark.parametrize(("make", "args", "label"), [
+    (table_name, ("feedback", "Bad"), "entity 'Bad'"),
+    (table_name, ("feedback", "x" * 60), "table name 'feedback_" + "x" * 60 + "'"),
+    (trigger_name, ("feedback", "Bad"), "event 'Bad'"),
+    (trigger_name, ("feedback", "x" * 55), "trigger name 'feedback_trg_" + "x" * 55 + "'"),
+])
+def test_a_refused_derived_name_says_which_part_or_name_is_wrong(make, args, label):
+    with pytest.raises(InvalidIdentifier) as caught:
+        make(*args)
+    assert str(caught.value).startswith(f"{label} ")
+
+
+@pytest.mark.parametrize(("function", "args", "label"), [
+    ("outbox_publication_name", ("s" * 53,), "publication name"),
+    ("outbox_slot_name", ("s" * 52,), "replication slot name"),
+    ("event_topic_name", ("feedback", "Bad"), "aggregate type 'Bad'"),
+    ("event_topic_name", ("Feed", "feedback"), "service name 'Feed'"),
+    ("event_schema_name", ("feedback", "feedback", "Bad"), "event type 'Bad'"),
+])
+def test_a_refused_event_name_says_which_name_is_wrong(function, args, label):
+    import config.naming
+
+    with pytest.raises(InvalidIdentifier) as caught:
+        getattr(config.naming, function)(*args)
+    assert str(caught.value).startswith(f"{label} ")

@@ -38,7 +38,7 @@ RUNNER_RESOURCES = Counter({
     ROLE: 2,                                             # execution role, scheduler role
     ROLE_POLICY: 2,
     FUNCTION: 1,
-    SCHEDULE: 2,                                         # the audit, the metrics
+    SCHEDULE: 3,                                         # the audit, the metrics, the heartbeat (issue 15)
     # instance events; AWS Backup's restore tests and backup jobs (issue 15, components/platform.py)
     "aws:cloudwatch/eventRule:EventRule": 3,
     "aws:cloudwatch/eventTarget:EventTarget": 3,
@@ -314,3 +314,9 @@ def test_the_defaults_are_the_production_posture() -> None:
     assert (runner.enabled, runner.aws_api_access, runner.audit_every_minutes, runner.log_retention_days) == (
         True, "endpoints", 60, 365)
     assert copy.deepcopy(runner) == runner
+
+
+def test_the_heartbeat_the_pitr_validation_reads_is_kept_scheduled_daily(plans) -> None:
+    schedule = child(plans["prod"], "-heartbeat-schedule").inputs
+    assert schedule["scheduleExpression"] == "rate(1 day)"
+    assert json.loads(schedule["target"]["input"]) == {"job": "heartbeat-schedule"}

@@ -17,8 +17,8 @@ def test_prod_installs_pg_cron_and_pgstattuple_under_scheduled_maintenance(prod:
     assert extensions == {"pg_cron": None, "pgstattuple": "extensions"}
 
 
-def test_only_each_services_migrator_may_use_schema_cron(prod: Recording) -> None:
+def test_only_each_services_migrator_and_the_ops_login_may_use_schema_cron(prod: Recording) -> None:
     grants = [r.inputs for r in prod.of_type("postgresql:index/grant:Grant") if r.inputs.get("schema") == "cron"]
     migrators = {s.role("migrator").name for s in model_for_settings(load_stack("prod")).services}
     assert {(g["role"], g["objectType"], tuple(g["privileges"])) for g in grants} == {
-        (m, "schema", ("USAGE",)) for m in migrators}
+        (m, "schema", ("USAGE",)) for m in migrators | {"edumatrix_ops"}}  # ops: the heartbeat (issue 15)

@@ -71,3 +71,33 @@ def test_a_utf8_byte_order_mark_is_accepted_as_pulumi_accepts_it(tmp_path: Path)
 def test_the_line_of_a_flow_mapping_entry_belongs_to_its_key() -> None:
     text = "config:\n  x:\n    a: 1\n  y: {b: 2}\n"
     assert [key_at_line(text, n) for n in (1, 2, 3, 4)] == ["config", "config.x", "config.x.a", "config.y.b"]
+
+
+def test_a_yaml_syntax_error_names_its_line_and_what_the_parser_expected_in_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml("a: [1, 2\nb: 3\n", "s.yaml")
+    [problem] = caught.value.problems
+    assert (problem.key, problem.message) == (
+        "line 2", "not valid YAML: while parsing a flow sequence did not find expected ',' or ']'")
+
+
+def test_a_yaml_syntax_error_without_context_is_reported_by_its_problem() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml("a: b: c\n", "s.yaml")
+    assert caught.value.problems[0].message == "not valid YAML: mapping values are not allowed in this context"
+
+
+def test_a_yaml_error_with_neither_context_nor_problem_is_reported_by_its_text() -> None:
+    from config.yamlfile import _one_line
+
+    assert _one_line(yaml.YAMLError("the  document\nends early")) == "the document ends early"
+
+
+def test_the_line_of_a_sequence_item_belongs_to_its_index() -> None:
+    text = "config:\n  regions:\n    - a\n    - name: b\n      x: 1\n"
+    assert [key_at_line(text, n) for n in range(1, 6)] == [
+        "config", "config.regions", "config.regions[0]", "config.regions[1].name", "config.regions[1].x"]
+
+
+def test_a_line_of_a_document_that_does_not_parse_is_named_by_its_number() -> None:
+    assert key_at_line("a: [\n", 1) == "line 1"

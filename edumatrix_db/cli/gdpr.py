@@ -73,10 +73,16 @@ def _settings(args: argparse.Namespace) -> StackSettings:
 
 
 def _ledger(args: argparse.Namespace, settings: StackSettings) -> Ledger:
-    if args.ledger is not None:
-        return FileLedger(args.ledger)
+    return ledger_for(settings, args.ledger, args.root)
+
+
+def ledger_for(settings: StackSettings, path: Path | None, root: Path = PROJECT_ROOT) -> Ledger:
+    """The erasure ledger: the file `path` if given, else the stack's (local: `.local/gdpr-ledger.sqlite`
+    under `root`; an AWS stack: its DynamoDB table, in the stack's region)."""
+    if path is not None:
+        return FileLedger(path)
     if settings.is_local:
-        return FileLedger(args.root / LOCAL_LEDGER)
+        return FileLedger(root / LOCAL_LEDGER)
     import boto3
 
     return DynamoLedger(settings.erasure_ledger_table, boto3.client("dynamodb", region_name=settings.aws_region))

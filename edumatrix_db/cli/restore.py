@@ -5,6 +5,10 @@ service's schema restored into a running database (`edumatrix_db.ops.restore`; d
 restored from the snapshot or to the point in time. --to: the admin (the RDS master user) of the database the
 service runs on. Exit codes: 0 restored, 1 the restored rows differ from the source (nothing swapped in),
 2 refused or failed (the message says why; the target is as it was).
+
+A service holding personal data is restored with the GDPR erasure ledger (--ledger FILE, else the stack's:
+`.local/gdpr-ledger.sqlite` locally, the DynamoDB table on AWS): every erasure it holds for the service is run
+again inside the swap's transaction. `--skip-erasure-replay REASON` skips that (printed and kept in the result).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
@@ -21,6 +26,7 @@ from rich.console import Console
 from config.access import model_for_settings
 from config.loader import load_stack
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
+from edumatrix_db.cli.gdpr import ledger_for
 from edumatrix_db.ops.restore import RestoreError, RestoreRequest, VerificationFailed, restore_schema
 
 
@@ -43,7 +49,11 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                         help="compare every table's rows and the sequences with the source before the swap")
     parser.add_argument("--jobs", "-j", type=int, default=max(2, os.cpu_count() or 2),
                         help="parallel copy streams and index builds (default: CPUs, at least 2)")
-    parser.add_argument("--stack", default="local", help="whose access model (default: local)")
+    parser.add_argument("--stack", default="local", help="whose access model and erasure ledger (default: local)")
+    parser.add_argument("--ledger", type=Path, metavar="FILE",
+                        help="the GDPR erasure ledger file to replay (default: the stack's ledger)")
+    parser.add_argument("--skip-erasure-replay", metavar="REASON",
+                        help="do not replay the GDPR erasures, and why (then run `gdpr replay` before traffic)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(handler=run_restore_command)
 
@@ -54,12 +64,16 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 def run_restore_command(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    model = model_for_settings(load_stack(args.stack))
+    settings = load_stack(args.stack)
+    model = model_for_settings(settings)
     if args.jobs < 1:
         print("restore-schema: --jobs must be at least 1", file=sys.stderr)
         return EXIT_CONFIG
+    personal = any(s.service == args.service and s.holds_personal_data for s in model.services)
+    ledger = ledger_for(settings, args.ledger) if personal and args.skip_erasure_replay is None else None
     request = RestoreRequest(args.service, args.source, args.target, as_schema=args.as_schema,
-                             replace=args.replace, verify=args.verify, jobs=args.jobs)
+                             replace=args.replace, verify=args.verify, jobs=args.jobs, erasures=ledger,
+                             skip_erasure_replay=args.skip_erasure_replay)
     previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM cleans up like Ctrl-C
     try:
         result = restore_schema(request, model, console=console)

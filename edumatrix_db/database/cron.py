@@ -11,13 +11,14 @@ from typing import Any
 import psycopg
 
 from config.access import AccessModel
-from config.maintenance import CRON_SCHEMA
+from config.maintenance import CRON_SCHEMA, cron_schedulers
 from config.naming import RoleKind, quote_ident
 
 
 def cron_grants(model: AccessModel) -> list[tuple[str, str]]:
-    """(role, privilege) on schema cron: each service's migrator schedules its own jobs."""
-    return [(s.role(RoleKind.MIGRATOR).name, "USAGE") for s in model.services]
+    """(role, privilege) on schema cron: each service's migrator schedules its own jobs, the ops login the
+    platform's heartbeat (config/maintenance.py)."""
+    return [(role, "USAGE") for role in cron_schedulers(model)]
 
 
 def apply_cron_access(conn: psycopg.Connection[Any], model: AccessModel) -> list[str]:

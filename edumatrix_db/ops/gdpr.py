@@ -189,18 +189,36 @@ def section_sizes(section: Any) -> Any:
     return None
 
 
+def erasures_to_replay(ledger: Ledger, service: str) -> list[Request]:
+    """Every erasure the ledger holds for `service`, oldest first: what a restore of its schema runs again."""
+    return [r for r in ledgers.requests(ledger) if r.action == ERASE and service in r.services]
+
+
+def erase_again(conn: psycopg.Connection[Any], service: str, wanted: Sequence[Request]) -> None:
+    """Call the service's erase function for each request's subject on `conn` (a role that may execute it)."""
+    for request in wanted:
+        call_contract(conn, service, ERASE, request.subject)
+
+
+def record_replays(ledger: Ledger, wanted: Sequence[Request], service: str) -> None:
+    """One `REPLAYED` record per request, once the erasures are committed."""
+    for request in wanted:
+        ledgers.replayed(ledger, request, service)
+
+
 def replay_erasures(ledger: Ledger, conn_or_uri: psycopg.Connection[Any] | str, service: str) -> list[Request]:
     """Run again, in the order they were requested, every erasure the ledger holds for `service`: the
     restore procedure calls this after restoring the service's schema (or the instance) and before
-    traffic returns. `conn_or_uri` reaches the restored database as a role that may execute the service's
-    erase function (its `<service>_gdpr` login). Each replay is recorded. Returns the requests replayed."""
-    wanted = [r for r in ledgers.requests(ledger) if r.action == ERASE and service in r.services]
+    traffic returns (`restore-schema` does it inside its swap transaction). `conn_or_uri` reaches the restored
+    database as a role that may execute the service's erase function (its `<service>_gdpr` login). Each
+    replay is recorded. Returns the requests replayed."""
+    wanted = erasures_to_replay(ledger, service)
     if not wanted:
         return []
     conn = _connect(conn_or_uri) if isinstance(conn_or_uri, str) else conn_or_uri
     try:
         for request in wanted:
-            call_contract(conn, service, ERASE, request.subject)
+            erase_again(conn, service, [request])
             ledgers.replayed(ledger, request, service)
     finally:
         if isinstance(conn_or_uri, str):

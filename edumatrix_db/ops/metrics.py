@@ -32,9 +32,10 @@ import psycopg
 
 from config.access import AccessModel, build_access_model
 from config.catalog import load_catalog
+from config.monitoring import METRICS_NAMESPACE
 from config.naming import RoleKind
 
-NAMESPACE = "EduMatrix/Database"
+NAMESPACE = METRICS_NAMESPACE
 # PutMetricData: "Each request is limited to 1 MB ... no more than 1000 different metrics" (CloudWatch API
 # reference, PutMetricData). A datum here is well under 1 KB, so 1000 per request also stays under 1 MB.
 MAX_DATUMS_PER_REQUEST = 1000

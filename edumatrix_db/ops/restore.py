@@ -16,8 +16,13 @@ How, so that the target is never half-restored:
    core (`edumatrix_db.ops.verify`, the one `extract verify` uses) before anything is made visible, while row
    level security is not yet enabled on it; a difference aborts the restore.
 4. One transaction on the target: the existing schema is dropped (only with `replace`), the staging schema is
-   renamed to the target name, and the access model's grants and default privileges for that schema are
-   applied (`edumatrix_db.database.sql`). Nothing else in the database is touched.
+   renamed to the target name, the GDPR contract functions are given back to the service's GDPR definer, the
+   access model's grants and default privileges for that schema are applied (`edumatrix_db.database.sql`),
+   and, for a service holding personal data, every erasure the ledger holds for it is run again
+   (`edumatrix_db.ops.gdpr`: a schema restored from before an erasure never serves the erased person, not
+   even between the swap and a later replay). Nothing else in the database is touched. The ledger records the
+   replays once the transaction has committed. Skipping the replay takes a reason (`skip_erasure_replay`);
+   a restore beside the service (`as_schema`) must skip it: its contract functions name the service's schema.
 On any failure or interruption (Ctrl-C, SIGTERM) before that transaction commits, the staging schema is
 dropped; a run killed outright leaves only the marked staging schema, which the next run for that schema drops.
 
@@ -37,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,12 +53,14 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from config.access import AUDIT_ROLE, AccessModel, ObjectType, ServiceAccess
-from config.naming import InvalidIdentifier, check_identifier
+from config.access import AUDIT_ROLE, AccessModel, ObjectType, RoleKind, ServiceAccess
+from config.naming import InvalidIdentifier, check_identifier, contract_functions
 from edumatrix_db.database import drift
 from edumatrix_db.database.catalog import read_catalog
 from edumatrix_db.database.localpg import find_binaries
 from edumatrix_db.database.sql import ApplyReport, _Applier
+from edumatrix_db.ops import gdpr
+from edumatrix_db.ops.ledger import Ledger, Request
 from edumatrix_db.ops.verify import VerifyError, VerifyReport, verify_schema
 
 STAGING_MARK = "edumatrix restore-schema staging"
@@ -87,6 +94,10 @@ class RestoreRequest:
     replace: bool = False
     verify: bool = False
     jobs: int = 2
+    erasures: Ledger | None = None
+    """The GDPR erasure ledger (edumatrix_db.ops.ledger): required for a service holding personal data."""
+    skip_erasure_replay: str | None = None
+    """Why the erasures are not replayed (recorded in the result); None: they are."""
 
 
 @dataclass
@@ -109,6 +120,8 @@ class RestoreResult:
     verify: VerifyReport | None = None
     access_changes: list[str] = field(default_factory=list)
     dropped_leftovers: list[str] = field(default_factory=list)
+    erasures_replayed: list[Request] = field(default_factory=list)
+    erasure_replay_skipped: str | None = None
 
     @property
     def rows(self) -> int:
@@ -127,6 +140,8 @@ class RestoreResult:
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "verify": self.verify.to_json() if self.verify else None,
             "accessChanges": self.access_changes, "droppedLeftovers": self.dropped_leftovers,
+            "erasuresReplayed": [r.request_id for r in self.erasures_replayed],
+            "erasureReplaySkipped": self.erasure_replay_skipped,
         }
 
     def render(self, console: Console) -> None:
@@ -145,6 +160,11 @@ class RestoreResult:
             f" {len(self.tables)} tables, {self.rows:,} rows, {self.sequences} sequences, "
             f"{self.post_data_statements} index/constraint/policy statements; access model: "
             f"{len(self.access_changes)} change(s); {phases}")
+        if self.erasure_replay_skipped is not None:
+            console.print(f"[bold yellow]GDPR erasures NOT replayed[/]: {self.erasure_replay_skipped}; run "
+                          f"`edumatrix-db gdpr replay {self.service}` before the schema serves traffic")
+        else:
+            console.print(f"GDPR: {len(self.erasures_replayed)} recorded erasure(s) replayed in the swap")
 
 
 def redact(uri: str) -> str:
@@ -222,14 +242,23 @@ def isolation_problems(conn: psycopg.Connection[Any], access: ServiceAccess, sch
     allowed = {r.name for r in access.roles} | {access.owner}
     problems = []
     for kind, name, owner, grantees in conn.execute(ISOLATION_QUERY, {"schema": schema}).fetchall():
-        if owner != access.owner:
-            problems.append(f"{kind} {name} is owned by {owner}, not {access.owner}")
+        expected = _contract_owner(access, name) if kind == "function" else access.owner
+        if owner != expected:
+            problems.append(f"{kind} {name} is owned by {owner}, not {expected}")
         # pgaudit's object-audit role reads the personal tables by design (docs/gdpr.md): not a foreign grant
         audit = {AUDIT_ROLE} if kind == "table" and name in access.personal_tables else set()
         foreign = sorted(set(grantees) - allowed - audit)
         if foreign:
             problems.append(f"{kind} {name} is granted to {', '.join(foreign)} (outside {access.service})")
     return problems
+
+
+def _contract_owner(access: ServiceAccess, function: str) -> str:
+    """Who owns `function` (`[schema.]name(args)`) in the model: the GDPR definer owns the contract's two."""
+    name = function.split("(", 1)[0].rsplit(".", 1)[-1].strip('"')
+    if access.holds_personal_data and name in contract_functions(access.service):
+        return access.role(RoleKind.GDPR_DEFINER).name
+    return access.owner
 
 
 # -- the schema's DDL, from pg_dump, moved to the staging schema --------------------------------------------
@@ -352,6 +381,7 @@ class _Restore:
             if self.request.as_schema in others:
                 raise RestoreError(f"--as {self.request.as_schema}: that is {others[self.request.as_schema]}'s "
                                    "schema; name a schema no service uses")
+        self.erasure_checks()
         if not _schema_exists(source, self.schema):
             raise RestoreError(f"the source has no schema {self.schema} (service {self.access.service}): is it "
                                "the instance restored from the backup, and the right database?")
@@ -379,6 +409,23 @@ class _Restore:
         if not (member and member[0]):
             raise RestoreError(f"the target login is not a member of {self.access.owner}: connect as the admin "
                                "(the RDS master user), which the access model makes a member of every owner")
+
+    def erasure_checks(self) -> None:
+        """A service holding personal data is restored with the erasure ledger, or with a reason not to."""
+        skip = self.request.skip_erasure_replay
+        if skip is not None and not skip.strip():
+            raise RestoreError("--skip-erasure-replay needs a reason (it is printed and kept in the result)")
+        if not self.access.holds_personal_data or skip:
+            self.result.erasure_replay_skipped = skip if self.access.holds_personal_data else None
+            return
+        if self.request.as_schema is not None:
+            raise RestoreError(f"--as {self.request.as_schema}: {self.access.service} holds personal data and the "
+                               "erasures cannot be replayed into a copy (its contract functions name "
+                               f"{self.schema}); pass --skip-erasure-replay REASON and keep the copy from traffic")
+        if self.request.erasures is None:
+            raise RestoreError(f"{self.access.service} holds personal data: the restore replays the GDPR erasure "
+                               "ledger (--ledger FILE, or the stack's ledger) so that no erased person comes back; "
+                               "or pass --skip-erasure-replay REASON")
 
     def drop_leftovers(self, target: psycopg.Connection[Any]) -> None:
         """Staging schemas of this target name left by a restore that was killed outright."""
@@ -554,12 +601,60 @@ class _Restore:
                 sql.Literal(f"restored copy of {self.schema} ({self.access.service})")
             target.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(ident(self.final), comment))
             self.apply_access(applier, target)
+            self.contract_to_definer(target)  # after the grants: the definer needs CREATE on the schema
+            replayed = self.replay_erasures(target)
         self.result.access_changes = report.changes
+        if replayed and self.request.erasures is not None:
+            gdpr.record_replays(self.request.erasures, replayed, self.access.service)
+        self.result.erasures_replayed = replayed
+
+    def contract_to_definer(self, target: psycopg.Connection[Any]) -> None:
+        """The restore created every object as the owner (`--no-owner`) and `apply_access` granted EXECUTE on
+        all the schema's functions to the service's roles; the GDPR contract's functions belong to the service's
+        GDPR definer (SECURITY DEFINER with its BYPASSRLS), executable by its gdpr login only (docs/gdpr.md):
+        what the definer's default privileges give them when a migration creates them."""
+        if not self.access.holds_personal_data:
+            return
+        definer = self.access.role(RoleKind.GDPR_DEFINER).name
+        login = self.access.role(RoleKind.GDPR).name
+        rows = target.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = %s::regnamespace "
+            "AND p.proname = ANY(%s)", (self.final, list(contract_functions(self.access.service)))).fetchall()
+        for (function,) in rows:
+            target.execute(f"ALTER FUNCTION {function} OWNER TO {drift.ident(definer)}")
+            with self.acting_as(target, definer):  # the grants moved to the definer with the ownership
+                others = target.execute(
+                    "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid("
+                    "a.grantee)) END FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+                    "WHERE p.oid = %s::regprocedure AND a.grantee <> ALL(ARRAY[%s, %s]::regrole[])",
+                    (function, definer, login)).fetchall()
+                if others:
+                    target.execute(f"REVOKE ALL ON FUNCTION {function} FROM {', '.join(r[0] for r in others)}")
+                target.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {drift.ident(login)}")
+
+    def replay_erasures(self, target: psycopg.Connection[Any]) -> list[Request]:
+        """Inside the swap's transaction: every erasure the ledger holds for the service, run again through the
+        restored contract as its definer (the admin reaches it through the owner's membership)."""
+        if self.result.erasure_replay_skipped is not None or self.request.erasures is None:
+            return []
+        wanted = gdpr.erasures_to_replay(self.request.erasures, self.access.service)
+        if wanted:
+            with self.acting_as(target, self.access.role(RoleKind.GDPR_DEFINER).name):
+                try:
+                    gdpr.erase_again(target, self.access.service, wanted)
+                except psycopg.Error as exc:
+                    raise RestoreError(f"replaying {len(wanted)} GDPR erasure(s) in the restored {self.final} "
+                                       f"failed, nothing was swapped in: {str(exc).strip()}") from exc
+        return wanted
+
+    def owner_transaction(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[None]:
+        """Inside the caller's transaction: act as the service's owner for the statements inside."""
+        return self.acting_as(conn, self.access.owner)
 
     @contextmanager
-    def owner_transaction(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
-        """Inside the caller's transaction: act as the service's owner for the statements inside."""
-        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.access.owner)))
+    def acting_as(self, conn: psycopg.Connection[Any], role: str) -> Iterator[None]:
+        """Inside the caller's transaction: act as `role` for the statements inside."""
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
         try:
             yield
         finally:

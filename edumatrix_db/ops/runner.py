@@ -42,8 +42,9 @@ import psycopg
 
 from config.access import AccessModel, build_access_model
 from config.catalog import load_catalog
+from config.monitoring import METRICS_NAMESPACE
 
-NAMESPACE = "EduMatrix/Database"
+NAMESPACE = METRICS_NAMESPACE
 # PutMetricData takes at most 1000 metrics per request (CloudWatch API reference, PutMetricData).
 PUT_METRIC_DATA_BATCH = 1000
 # The RDS CA bundle, at the same place in the package as in the checkout (certs/ beside the packages).

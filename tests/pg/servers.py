@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from config.access import AccessModel
 from edumatrix_db.database import localpg
+from edumatrix_db.ops.ledger import FileLedger
 from tests.pg.conftest import provisioned
 
 
@@ -38,3 +41,9 @@ class Server:
 def local_server(prefix: str, model: AccessModel) -> Iterator[Server]:
     with provisioned(prefix, model) as (server, _state, connections):
         yield Server(server, connections)
+
+
+def empty_ledger() -> FileLedger:
+    """An erasure ledger with no erasure: what a restore of a service holding personal data needs when the drill
+    is not about GDPR (tests/pg/test_gdpr.py restores with erasures)."""
+    return FileLedger(Path(tempfile.mkdtemp(prefix="edumatrix-ledger-")) / "ledger.sqlite")

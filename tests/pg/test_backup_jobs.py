@@ -10,10 +10,13 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import boto3
+import psycopg
 import pytest
 from botocore.stub import ANY, Stubber
 
+from config.maintenance import HEARTBEAT_JOB
 from edumatrix_db.ops import runner
+from edumatrix_db.ops.backup_jobs import ensure_heartbeat
 from edumatrix_db.ops.runner import Clients, RunnerConfig
 from tests.ops_runner_support import REGION, SECRET_ARN, stubbed_clients
 from tests.pg.conftest import Postgres
@@ -91,3 +94,116 @@ def test_a_restore_that_is_not_a_restore_test_is_left_alone(restored: Server) ->
     del event["event"]["detail"]["restoreTestingPlanArn"]
     result = _run(restored, event, None, None)
     assert result["skipped"].startswith(f"restore job {JOB_ID} is not a restore test")
+
+
+def test_a_restored_table_that_cannot_be_read_fails_the_restore_test(restored: Server) -> None:
+    with restored.superuser() as su:
+        su.execute("CREATE TABLE feedback_schema.feedback_lost (id int)")
+        su.execute("ALTER TABLE feedback_schema.feedback_lost OWNER TO feedback_owner")
+        su.execute("INSERT INTO feedback_schema.feedback_lost VALUES (1)")
+        su.execute("CHECKPOINT")
+        path = su.execute("SELECT current_setting('data_directory') || '/' || "
+                          "pg_relation_filepath('feedback_schema.feedback_lost')").fetchone()
+    assert path is not None
+    restored.server._run(["rm", "-f", str(path[0])])  # the file the restored copy lost
+    try:
+        result = _run(restored, _event(), "FAILED", 1)
+    finally:
+        with restored.superuser() as su:
+            su.execute("DROP TABLE feedback_schema.feedback_lost")
+    assert result["status"] == "FAILED"
+    assert [p for p in result["problems"] if p.startswith("feedback_schema.feedback_lost cannot be read: could "
+                                                          "not open file")] != []
+
+
+def test_every_table_and_index_of_a_clean_copy_reads_end_to_end(restored: Server) -> None:
+    from edumatrix_db.ops.backup_jobs import readability_problems
+
+    with restored.superuser() as su:
+        su.execute("CREATE TABLE feedback_schema.feedback_read (id int PRIMARY KEY)")
+        su.execute("INSERT INTO feedback_schema.feedback_read SELECT generate_series(1, 500)")
+    try:
+        with psycopg.connect(restored.connections["platform"]["ops"], autocommit=True) as ops:
+            problems, tuples = readability_problems(ops, ["feedback_schema"])
+    finally:
+        with restored.superuser() as su:
+            su.execute("DROP TABLE feedback_schema.feedback_read")
+    assert (problems, tuples) == ([], 500)
+
+
+# -- the monthly point-in-time validation's job (components/pitr_validation.py) -----------------------------
+
+def _heartbeat(server: Server, at: str) -> None:
+    """One run of the heartbeat as pg_cron records it (pg_cron schedules by the minute: the test writes the
+    run it would have written at `at`, an SQL timestamp expression)."""
+    with server.superuser() as su:
+        su.execute("INSERT INTO cron.job_run_details (jobid, job_pid, database, username, command, status, "
+                   f"return_message, start_time, end_time) SELECT jobid, 1, database, username, command, "
+                   f"'succeeded', 'SELECT 1', {at}, {at} FROM cron.job WHERE jobname = %s", [HEARTBEAT_JOB])
+
+
+def _scheduled(server: Server) -> str:
+    with psycopg.connect(server.connections["platform"]["ops"], autocommit=True) as ops:
+        return ensure_heartbeat(ops)
+
+
+def _pitr_event(restore_time: str, requested_at: str) -> dict[str, Any]:
+    return {"job": "pitr-verify", "event": {"restoredIdentifier": "edumatrix-test-pitr-check",
+                                            "restoreTime": restore_time, "restoreRequestedAt": requested_at,
+                                            "heartbeatMinutes": 5}}
+
+
+def _run_pitr(server: Server, event: dict[str, Any], port: int | None = None) -> dict[str, Any]:
+    secret = json.loads(_secret(server))
+    secret["port"] = port or secret["port"]
+    with stubbed_clients() as aws:
+        aws.expect_secret(json.dumps(secret))
+        aws.expect_secret(json.dumps(secret))
+        aws.cloudwatch.add_response("put_metric_data", {}, {"Namespace": "EduMatrix/Database", "MetricData": ANY})
+        clients = Clients(secrets=aws.clients.secrets, cloudwatch=aws.clients.cloudwatch)
+        return runner.run(event, _config(server), clients)
+
+
+def _now(server: Server, shift: str = "0 seconds") -> str:
+    with server.superuser() as su:
+        row = su.execute("SELECT to_char((clock_timestamp() + %s::interval) AT TIME ZONE 'UTC', "
+                         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')", [shift]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_the_heartbeat_is_scheduled_once_as_the_ops_login(restored: Server) -> None:
+    assert _scheduled(restored) in ("scheduled", "unchanged")
+    assert _scheduled(restored) == "unchanged"
+    with restored.superuser() as su:
+        jobs = su.execute("SELECT username, schedule, command FROM cron.job WHERE jobname = %s",
+                          [HEARTBEAT_JOB]).fetchall()
+    assert jobs == [("edumatrix_ops", "* * * * *", "SELECT 1")]
+
+
+def test_a_copy_holding_a_heartbeat_after_the_point_in_time_fails_the_validation(restored: Server) -> None:
+    _scheduled(restored)
+    moment = _now(restored, "-1 second")
+    _heartbeat(restored, "clock_timestamp() - interval '30 seconds'")
+    _heartbeat(restored, "clock_timestamp()")  # after the moment: a PITR to the moment must not hold it
+    with pytest.raises(runner.RunnerError, match=r"1 heartbeat\(s\) after .*: the copy holds what was committed "
+                                                 "after the point in time"):
+        _run_pitr(restored, _pitr_event(moment, _now(restored, "1 second")))
+
+
+def test_a_copy_without_a_recent_heartbeat_before_the_point_in_time_fails_the_validation(restored: Server) -> None:
+    _scheduled(restored)
+    later = _now(restored, "1 hour")  # no run within 5 minutes before it
+    with pytest.raises(runner.RunnerError, match="no heartbeat within 5 minutes before"):
+        _run_pitr(restored, _pitr_event(later, _now(restored, "2 hours")))
+
+
+def test_the_runners_heartbeat_job_schedules_the_heartbeat_through_a_writable_session(restored: Server) -> None:
+    with restored.superuser() as su:
+        su.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", [HEARTBEAT_JOB])
+    with stubbed_clients() as aws:
+        aws.expect_secret(_secret(restored))
+        result = runner.run({"job": "heartbeat-schedule"}, _config(restored),
+                            Clients(secrets=aws.clients.secrets, cloudwatch=aws.clients.cloudwatch))
+    assert result["heartbeat"] == "scheduled"
+    assert _scheduled(restored) == "unchanged"

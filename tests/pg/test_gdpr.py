@@ -4,6 +4,7 @@ restore, and pgaudit's object audit (docs/gdpr.md)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+from rich.console import Console
 
 from components.personal_data_reads import read_pattern
 from config.naming import contract_functions
@@ -24,6 +26,7 @@ from edumatrix_db.database.drift import evaluate
 from edumatrix_db.database.tenancy import enable_tenant_isolation
 from edumatrix_db.ops import gdpr
 from edumatrix_db.ops.ledger import FileLedger, requests
+from edumatrix_db.ops.restore import RestoreError, RestoreRequest, RestoreResult, restore_schema
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -411,3 +414,76 @@ def test_feedbacks_own_migration_implements_the_contract(migrated: Postgres, led
     with pg.admin() as conn:
         assert [d for d in evaluate(read_catalog(conn, pg.model), pg.model) if d.rule == "gdpr"
                 and d.service == "feedback"] == []
+
+
+@pytest.fixture
+def backup_database(contracts: Postgres, tmp_path: Path) -> Iterator[str]:
+    """A database holding students_platform's schema as it is now (the backup a restore reads), with its
+    ownership and grants (the contract functions owned by the GDPR definer); readable by the data mover."""
+    name = "gdpr_restore_source"
+    bindir = Path(contracts.state.bindir)
+    dump = tmp_path / "before.dump"
+    subprocess.run([str(bindir / "pg_dump"), "--dbname", contracts.server.bootstrap_conninfo(contracts.model.database),
+                    "--schema", "students_platform_schema", "--format", "custom", "--file", str(dump)],
+                   check=True, capture_output=True)
+    with contracts.superuser() as su:
+        su.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        su.execute(f"CREATE DATABASE {name}")
+        su.execute(f"GRANT CONNECT ON DATABASE {name} TO {contracts.model.platform.role('data_mover').name}")
+    subprocess.run([str(bindir / "pg_restore"), "--dbname", contracts.server.bootstrap_conninfo(name),
+                    "--exit-on-error", str(dump)], check=True, capture_output=True)
+    yield name
+    with contracts.superuser() as su:
+        su.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _restore_students(pg: Postgres, source_db: str, **kwargs: Any) -> RestoreResult:
+    source = make_conninfo(str(pg.connections["platform"]["data_mover"]), dbname=source_db)
+    request = RestoreRequest("students_platform", source, pg.admin_uri, replace=True, **kwargs)
+    return restore_schema(request, pg.model, console=Console(file=io.StringIO()))
+
+
+def test_restore_schema_replays_the_ledger_so_a_schema_from_before_an_erasure_keeps_the_subject_erased(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], ledger: FileLedger, backup_database: str,
+) -> None:
+    subject, other = people
+    run_erase(contracts, subject, ledger)  # after the backup was taken
+    result = _restore_students(contracts, backup_database, erasures=ledger)
+    assert [r.subject for r in result.erasures_replayed] == [str(subject)]
+    assert rows_of(contracts, subject) == {"students_platform_student": 0, "students_platform_contact": 0,
+                                           "courses_platform_enrolment": 0}
+    assert rows_of(contracts, other)["students_platform_student"] == 2
+    assert [list(r.replayed) for r in requests(ledger)] == [["students_platform"]]
+
+
+def test_a_restored_contract_is_owned_by_the_definer_and_callable_by_the_gdpr_login_only(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], ledger: FileLedger, backup_database: str,
+) -> None:
+    subject, _ = people
+    _restore_students(contracts, backup_database, erasures=ledger)
+    with contracts.superuser() as su:
+        owners = su.execute("SELECT p.proname, pg_get_userbyid(p.proowner) FROM pg_proc p WHERE p.pronamespace = "
+                            "'students_platform_schema'::regnamespace ORDER BY 1").fetchall()
+    assert owners == [(f, "students_platform_gdpr_definer") for f in sorted(contract_functions("students_platform"))]
+    report = run_erase(contracts, subject, ledger, services=["students_platform"])
+    assert [s.status for s in report.steps] == ["done"]
+    with contracts.connect(contracts.uri("students_platform", "app")) as app, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute(f"SELECT students_platform_schema.{contract_functions('students_platform')[0]}(%s)", [subject])
+
+
+def test_restore_schema_of_a_personal_data_service_without_a_ledger_is_refused_before_anything_changes(
+    contracts: Postgres, backup_database: str,
+) -> None:
+    with pytest.raises(RestoreError, match="erasure ledger"):
+        _restore_students(contracts, backup_database)
+
+
+def test_skipping_the_erasure_replay_needs_a_reason_and_the_result_says_it_was_skipped(
+    contracts: Postgres, people: tuple[uuid.UUID, uuid.UUID], ledger: FileLedger, backup_database: str,
+) -> None:
+    subject, _ = people
+    run_erase(contracts, subject, ledger)
+    result = _restore_students(contracts, backup_database, skip_erasure_replay="restored into a quarantined copy")
+    assert result.erasure_replay_skipped == "restored into a quarantined copy"
+    assert rows_of(contracts, subject)["students_platform_student"] == 2  # the person came back, as warned

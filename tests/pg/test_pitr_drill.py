@@ -21,9 +21,11 @@ from rich.console import Console
 
 from config.access import AccessModel
 from edumatrix_db.database.localpg import BOOTSTRAP_SUPERUSER, LocalServer, find_binaries
+from edumatrix_db.ops import runner
 from edumatrix_db.ops.restore import RestoreRequest, restore_schema
 from tests.pg.conftest import Postgres, free_port
-from tests.pg.servers import Server, local_server
+from tests.pg.servers import Server, empty_ledger, local_server
+from tests.pg.test_backup_jobs import _heartbeat, _now, _pitr_event, _run_pitr, _scheduled
 
 SCHEMA = "feedback_schema"
 
@@ -120,11 +122,7 @@ def test_point_in_time_recovery_then_schema_restore_brings_back_exactly_the_rows
                      "SELECT gen_random_uuid(), 'before base backup ' || g FROM generate_series(1, 100) g")
     state = live.server.state()
     assert state is not None
-    base = Path(str(live.server.base)) / "recovered"
-    base.mkdir()
-    live.server._give(base)
-    live.server._run([find_binaries().exe("pg_basebackup"), "-D", str(base / "data"), "-h", str(live.server.run_dir),
-                      "-p", str(state.port), "-U", BOOTSTRAP_SUPERUSER, "-X", "stream", "--no-sync"], timeout=300)
+    base = _base_backup(live)
     with psycopg.connect(live.uri("feedback", "app"), autocommit=True) as app:
         app.execute("INSERT INTO feedback_schema.feedback_entry (institution_id, body) "
                     "VALUES (gen_random_uuid(), 'after base backup, before the moment')")
@@ -148,7 +146,8 @@ def test_point_in_time_recovery_then_schema_restore_brings_back_exactly_the_rows
     try:
         assert _entries(recovered_mover) == [f"before base backup {g}" for g in range(1, 101)] + [
             "after base backup, before the moment"]
-        request = RestoreRequest("feedback", recovered_mover, live.admin_uri, replace=True, verify=True)
+        request = RestoreRequest("feedback", recovered_mover, live.admin_uri, replace=True, verify=True,
+                                 erasures=empty_ledger())
         result = restore_schema(request, pg.model, console=Console(file=io.StringIO()))
     finally:
         live.server._run([str(Path(state.bindir) / "pg_ctl"), "stop", "-D", str(base / "data"), "-m", "fast",
@@ -161,6 +160,49 @@ def test_point_in_time_recovery_then_schema_restore_brings_back_exactly_the_rows
     assert restored[-1] == "after base backup, before the moment"
     assert len(restored) == 101
     assert _other_schemas_checksum(live, pg.model) == others_before
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _base_backup(live: Server) -> Path:
+    """`pg_basebackup` of the live server into `<its base>/recovered/data`; returns `<its base>/recovered`."""
+    state = live.server.state()
+    assert state is not None
+    base = Path(str(live.server.base)) / "recovered"
+    base.mkdir()
+    live.server._give(base)
+    live.server._run([find_binaries().exe("pg_basebackup"), "-D", str(base / "data"), "-h", str(live.server.run_dir),
+                      "-p", str(state.port), "-U", BOOTSTRAP_SUPERUSER, "-X", "stream", "--no-sync"], timeout=300)
+    return base
+
+
+@pytest.mark.postgres
+def test_the_pitr_validation_job_passes_a_copy_recovered_to_a_moment_by_its_heartbeats(
+        pg: Postgres, live: Server) -> None:
+    """What the monthly validation on AWS proves (components/pitr_validation.py): the copy has the heartbeat
+    run before the moment and not the one after it, every schema is there and isolated, every table reads."""
+    archive = _archiving(live.server)
+    assert _scheduled(live) == "scheduled"
+    state = live.server.state()
+    assert state is not None
+    base = _base_backup(live)
+    _heartbeat(live, "clock_timestamp()")  # before the moment, after the base backup: replayed from the WAL
+    time.sleep(1.1)
+    moment = _now(live)
+    time.sleep(1.1)
+    _heartbeat(live, "clock_timestamp()")  # after the moment
+    requested = _now(live)
+    with live.superuser() as su:
+        _wait_archived(su)
+    _recover(live.server, archive, base, moment.replace("T", " ").replace("Z", "+00"))  # the form it parses
+    try:
+        result = _run_pitr(live, _pitr_event(moment, requested), port=_port_of(base))
+        with pytest.raises(runner.RunnerError, match=r"1 heartbeat\(s\) after"):  # the live server moved on
+            _run_pitr(live, _pitr_event(moment, requested))
+    finally:
+        live.server._run([str(Path(state.bindir) / "pg_ctl"), "stop", "-D", str(base / "data"), "-m", "fast",
+                          "-w"], check=False)
+    assert result["ok"]
+    assert moment > result["latestHeartbeat"].replace("+00:00", "Z") > _now(live, "-5 minutes")
     shutil.rmtree(base, ignore_errors=True)
 
 

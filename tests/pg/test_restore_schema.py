@@ -23,7 +23,7 @@ from edumatrix_db.database.tenancy import enable_tenant_isolation, tenant_transa
 from edumatrix_db.ops.audit import run_audit
 from edumatrix_db.ops.restore import PHASES, RestoreError, RestoreRequest, RestoreResult, restore_schema
 from tests.pg.conftest import Postgres
-from tests.pg.servers import Server, local_server
+from tests.pg.servers import Server, empty_ledger, local_server
 
 SERVICE = "feedback"
 SCHEMA = "feedback_schema"
@@ -109,7 +109,7 @@ def _quiet() -> Console:
 
 
 def _restore(source: Server, target: Server, model: AccessModel, **kwargs: Any) -> RestoreResult:
-    request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, **kwargs)
+    request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, **{"erasures": empty_ledger(), **kwargs})
     return restore_schema(request, model, console=_quiet())
 
 
@@ -200,7 +200,8 @@ def test_the_restored_schema_has_the_same_audit_findings_as_the_source(pg: Postg
 def test_as_restores_beside_the_service_without_touching_its_schema(pg: Postgres, servers) -> None:
     source, target = servers
     before = _fingerprint(target, [SCHEMA])
-    result = _restore(source, target, pg.model, as_schema="feedback_inspect", verify=True)
+    result = _restore(source, target, pg.model, as_schema="feedback_inspect", verify=True,
+                      skip_erasure_replay="an inspection copy: no traffic reaches it")
     try:
         assert result.verify is not None
         assert result.verify.ok
@@ -225,7 +226,8 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(pg: Postgres, server
         if current == phase:
             raise KeyboardInterrupt(phase)
 
-    request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, replace=True, verify=True)
+    request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, replace=True, verify=True,
+                                 erasures=empty_ledger())
     with pytest.raises(KeyboardInterrupt):
         restore_schema(request, pg.model, console=_quiet(), on_phase=interrupt)
     assert _target_state(target, pg.model) == before
@@ -262,11 +264,14 @@ def test_a_source_with_a_foreign_grant_is_refused_and_nothing_is_copied(pg: Post
     (["nosuchservice"], "unknown service 'nosuchservice'"),
     (["feedback", "--as", "jobs_portal_schema"], "that is jobs_portal's schema"),
     (["feedback"], "already has schema feedback_schema"),
+    (["feedback", "--as", "feedback_copy"], "the erasures cannot be replayed into a copy"),
+    (["feedback", "--replace", "--skip-erasure-replay", " "], "--skip-erasure-replay needs a reason"),
 ])
 def test_the_command_refuses_with_exit_2_and_a_clear_message(pg: Postgres, servers, capsys, argv, message) -> None:
     source, target = servers
     before = _target_state(target, pg.model)
-    code = main(["restore-schema", *argv, "--from", source.mover_uri, "--to", target.admin_uri])
+    code = main(["restore-schema", *argv, "--from", source.mover_uri, "--to", target.admin_uri,
+                 "--ledger", str(empty_ledger().path)])
     assert code == 2
     assert message in capsys.readouterr().err
     assert _target_state(target, pg.model) == before
@@ -300,7 +305,7 @@ def test_a_source_without_the_schema_exits_2(pg: Postgres, servers, capsys) -> N
 def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, servers, capsys) -> None:
     source, target = servers
     code = main(["restore-schema", SERVICE, "--from", source.mover_uri, "--to", target.admin_uri, "--replace",
-                 "--verify", "--jobs", "2", "--format", "json"])
+                 "--ledger", str(empty_ledger().path), "--verify", "--jobs", "2", "--format", "json"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (summary["targetSchema"], summary["replaced"], summary["verify"]["ok"]) == (SCHEMA, True, True)
@@ -331,7 +336,8 @@ def test_a_copy_longer_than_the_roles_idle_timeout_keeps_its_snapshot(pg: Postgr
     with source.superuser() as su:
         su.execute("ALTER ROLE edumatrix_data_mover SET idle_in_transaction_session_timeout = '1s'")
     try:
-        request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, replace=True, verify=True)
+        request = RestoreRequest(SERVICE, source.mover_uri, target.admin_uri, replace=True, verify=True,
+                                 erasures=empty_ledger())
         result = restore_schema(request, pg.model, console=_quiet(),
                                 on_phase=lambda phase: time.sleep(2) if phase == "data" else None)
     finally:

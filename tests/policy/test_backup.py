@@ -197,3 +197,77 @@ def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props, message):
              if p == "backup-restore-test-network"]
     (reported,) = found
     assert message in reported
+
+
+# -- the point-in-time validation's state machine (components/pitr_validation.py) ---------------------------
+MACHINE = "aws:sfn/stateMachine:StateMachine"
+LOGS_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/edumatrix-test-pitr-validation"
+
+
+def pitr_args():
+    from components.pitr_validation import PitrValidationArgs
+
+    return PitrValidationArgs(
+        stack="test", name_prefix="edumatrix-test", environment="prod", instance_identifier="edumatrix-test",
+        instance_arn="arn:aws:rds:us-east-1:123456789012:db:edumatrix-test", subnet_group_name="edumatrix-test",
+        parameter_group_name="edumatrix-test-pg15", vpc_id="vpc-1", port=5432,
+        runner_function_arn="arn:aws:lambda:us-east-1:123456789012:function:edumatrix-test-ops-runner",
+        runner_security_group_id="sg-runner", kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms", schedule="cron(0 4 1 * ? *)",
+        instance_class="db.t4g.micro", max_wait_minutes=240, heartbeat_minutes=5, log_retention_days=365)
+
+
+def pitr_machine(edit=None, **props: Any):
+    """The state machine as components/pitr_validation.py declares it, its log group and the backup selection."""
+    import json
+
+    from components.pitr_validation import definition
+
+    body = definition(pitr_args(), "arn:aws:lambda:us-east-1:123456789012:function:edumatrix-test-ops-runner",
+                      "sg-copy", "edumatrix-test-pg15", "edumatrix-test")
+    if edit is not None:
+        edit(body)
+    machine = resource(MACHINE, "edumatrix-test-pitr-validation-machine", {
+        "name": "edumatrix-test-pitr-validation", "definition": json.dumps(body), "tags": dict(TAGS),
+        "loggingConfiguration": {"level": "ALL", "includeExecutionData": True, "logDestination": f"{LOGS_ARN}:*"},
+        **props})
+    logs = resource("aws:cloudwatch/logGroup:LogGroup", "pitr-logs", {
+        "arn": LOGS_ARN, "kmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/k", "tags": dict(TAGS)})
+    selection = resource(SELECTION, "db-selection", {"resources": [], "selectionTags": [
+        {"type": "STRINGEQUALS", "key": "edumatrix-backup", "value": "test"}]})
+    return [machine, logs, selection]
+
+
+def _pitr(edit=None, **props: Any) -> list[str]:
+    return [v.message for v in run(pitr_machine(edit, **props), policies=[backup.pitr_validation_state_machine])]
+
+
+def test_the_declared_pitr_validation_state_machine_passes():
+    assert _pitr() == []
+
+
+def _param(state: str, key: str, value: Any):
+    def edit(body):
+        body["States"][state]["Parameters"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_param("Restore", "DbParameterGroupName", None), "leaves DbParameterGroupName to RDS"),
+    (_param("Restore", "VpcSecurityGroupIds", []), "leaves VpcSecurityGroupIds to RDS"),
+    (_param("Restore", "PubliclyAccessible", True), "must set PubliclyAccessible and MultiAZ to false"),
+    (_param("Restore", "DeletionProtection", True), "must set DeletionProtection false"),
+    (_param("Restore", "Tags", [{"Key": "edumatrix-backup", "Value": "test"}]), "no backup selection takes"),
+    (_param("Delete", "SkipFinalSnapshot", False), "must delete with SkipFinalSnapshot and DeleteAutomatedBackups"),
+    (lambda body: body["States"]["Validate"]["Catch"][0].update(Next="ValidationFailed"),
+     "ValidationFailed can end the execution without deleting the restored copy"),
+    (lambda body: body.pop("TimeoutSeconds"), "has no TimeoutSeconds"),
+])
+def test_a_pitr_state_machine_that_aws_or_the_spec_would_fault_is_refused(edit, message):
+    (found,) = _pitr(edit)
+    assert message in found
+
+
+def test_a_pitr_state_machine_without_cmk_logging_is_refused():
+    (found,) = _pitr(loggingConfiguration={"level": "OFF"})
+    assert "does not log to a CMK-encrypted log group" in found

@@ -346,6 +346,10 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
         validationWindowHours=None)),
         "restore testing selection edumatrix_test_weekly_instance has no validation window: the ops runner's "
         "restore-verify cannot report its result"),
+    "pitr-validation-state-machine": (lambda: backup_examples.pitr_machine(
+        lambda body: body["States"]["Restore"]["Parameters"].update(MultiAZ=True)),
+        "edumatrix-test-pitr-validation.Restore must set PubliclyAccessible and MultiAZ to false (a private, "
+        "single-AZ copy)"),
     "required-tags": (lambda: [instance(tags={})],
         'missing tags: service, environment, owner, data-classification, managed-by'),
     # the ops runner's function, role and schedule (tests/policy/test_lambdas.py builds them as declared)
