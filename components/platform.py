@@ -245,6 +245,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                                       **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
         outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
         if pitr_validation_on(settings):
+            assert runner is not None  # the validation is on only where the ops runner is
             outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
                 settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
