@@ -77,6 +77,12 @@ class ConnectionLayerArgs:
     moved: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Extracted services whose traffic is on their own instance: service -> that instance's address. Their
     name points there (no proxy), and so do their migrations (components/extraction.py)."""
+    pooled: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Services with the platform's extraction pooler in front of them (components/service_pooler.py): service ->
+    the pooler's NLB DNS name. Their name points there (no proxy: the pooler is their pool), whichever side the
+    pooler serves from; their migrations still go to the instance (`moved` or the shared one)."""
+    pooler_ca: str = ""
+    """What clients of a pooled service verify the pooler's certificate with (`extractionPooler.caName`)."""
 
 
 def _nth(index: int, values: Sequence[str]) -> str:
@@ -123,7 +129,7 @@ class ConnectionLayer(pulumi.ComponentResource):
             role = self._proxy_role(name, args, region_name, child, tags)
             by_service = {s.service: s for s in args.services}
             for pool in args.pools:
-                served_here = [s for s in pool.services if s not in args.moved]
+                served_here = [s for s in pool.services if s not in args.moved and s not in args.pooled]
                 if not served_here:
                     continue  # a per-service proxy of an extracted service: its traffic is on its own instance
                 proxy = self._proxy(f"{name}-{hostname(pool.name)}", f"{args.name_prefix}-{hostname(pool.name)}",
@@ -149,7 +155,7 @@ class ConnectionLayer(pulumi.ComponentResource):
                     service_hosts[served] = endpoint.endpoint
                     self.endpoint_names[served] = endpoint.db_proxy_endpoint_name
         address = pulumi.Output.from_input(args.instance_address)
-        for service, target in args.moved.items():
+        for service, target in {**args.moved, **args.pooled}.items():
             service_hosts[service] = pulumi.Output.from_input(target)
         for logins in args.services:
             service_hosts.setdefault(logins.service, address)
@@ -225,7 +231,8 @@ class ConnectionLayer(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        arns = [s.secret_arns[k] for s in args.services if s.service not in args.moved for k in PROXIED_KINDS]
+        arns = [s.secret_arns[k] for s in args.services if s.service not in args.moved and s.service not in args.pooled
+                for k in PROXIED_KINDS]
         aws.iam.RolePolicy(
             f"{name}-proxy-secrets",
             role=role.id,
@@ -302,12 +309,15 @@ def connection_settings(service: ServiceLogins, args: ConnectionLayerArgs, *, ta
     via_proxy = bool(dbuser_base)
     name = f"{hostname(service.service)}.{zone}"
 
+    pooled = service.service in args.pooled
+
     def login(kind: RoleKind, host: str, tls_name: str | None, *, proxied: bool) -> dict[str, Any]:
         user = service.roles[kind]
         out: dict[str, Any] = {
             "host": host, "port": args.port, "database": args.database, "user": user,
             "secretArn": secrets[kind], "auth": "iam" if proxied else "password",
-            "sslmode": "verify-full", "sslrootcert": PROXY_CA if proxied else RDS_CA,
+            "sslmode": "verify-full",
+            "sslrootcert": PROXY_CA if proxied else (args.pooler_ca if pooled and host == name else RDS_CA),
             # The name the server's certificate carries; a CNAME is not in it (docs/connections.md, "TLS").
             "tlsServerName": tls_name,
         }
@@ -326,12 +336,19 @@ def connection_settings(service: ServiceLogins, args: ConnectionLayerArgs, *, ta
         "region": region,
         "host": name,
         "viaProxy": via_proxy,
-        "app": login(RoleKind.APP, name, target, proxied=via_proxy),
+        # Behind the extraction pooler, PgBouncer presents a certificate issued for the service's own name.
+        "viaExtractionPooler": pooled,
+        "app": login(RoleKind.APP, name, name if pooled else target, proxied=via_proxy),
         # A reader name spreads over several replicas, each with its own certificate name: none to pin.
-        "readonly": (login(RoleKind.READONLY, name, instance_address, proxied=False) if service.service in args.moved
+        "readonly": (login(RoleKind.READONLY, name, name, proxied=False) if pooled
+                     else login(RoleKind.READONLY, name, instance_address, proxied=False)
+                     if service.service in args.moved
                      else login(RoleKind.READONLY, f"reader.{zone}", None, proxied=False)),
-        # An extracted service's migrations (and reads) go to its own instance, by its own name.
-        "migrations": (login(RoleKind.MIGRATOR, name, instance_address, proxied=False) if service.service in args.moved
+        # An extracted service's migrations (and reads) go to its own instance, by its own name; behind the
+        # extraction pooler (migrations frozen anyway) to the serving instance's address, never through PgBouncer.
+        "migrations": (login(RoleKind.MIGRATOR, instance_address, instance_address, proxied=False) if pooled
+                       else login(RoleKind.MIGRATOR, name, instance_address, proxied=False)
+                       if service.service in args.moved
                        else login(RoleKind.MIGRATOR, f"primary.{zone}", instance_address, proxied=False)),
         "retry": {"strategy": "exponential backoff with full jitter: sleep random(0, min(capMs, baseMs * 2^n))",
                   "baseMs": settings.retry_base_ms, "capMs": settings.retry_cap_ms,

@@ -31,6 +31,7 @@ from components.region_replica import RegionReplica, RegionReplicaArgs
 from components.secret_rotator import SecretRotator, SecretRotatorArgs
 from components.secrets import Rotation, RotationSchedule, master_secret_name, replica_arn, service_secret_name
 from components.service_events import ServiceEvents
+from components.service_pooler import PoolerBackend, ServicePooler, ServicePoolerArgs
 from components.service_schema import SecretStore, ServiceSchema, declare_service_schemas
 from components.shared_instance import SharedInstance, SharedInstanceArgs
 from config.access import PlatformRoleKind, full_model_for_settings, model_for_settings, platform_role_name
@@ -39,6 +40,7 @@ from config.events import backbone_declared, publishers
 from config.extraction import FACTS
 from config.extraction_plan import (
     hostname,
+    pooled_services,
     target_identifier,
     target_instance_settings,
     target_memory_gib,
@@ -196,9 +198,20 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         # Read-only clients connect here directly: RDS Proxy cannot route to instance read replicas.
         outputs["readerAddresses"] = replicas.reader_addresses
         outputs["replicaLagAlarmTopicArn"] = replicas.alarm_topic_arn
+    runner = None
+    if settings.ops_runner.enabled:
+        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
+        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
+                                    settings.ops_runner.alarm_topic_arn or topic.arn)
+        outputs["opsRunnerFunctionName"] = runner.function_name
+    moved = {service: e for service, e in extractions.items()
+             if FACTS[settings.extractions[service].phase].traffic_on_target}
+    poolers = declare_poolers(settings, shared, extractions, schemas, runner, topic.arn)
     layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None,
-                             moved={service: e for service, e in extractions.items()
-                                    if FACTS[settings.extractions[service].phase].traffic_on_target})
+                             moved=moved, pooled={service: p.dns_name for service, p in poolers.items()})
+    if poolers:
+        outputs["extractionPoolers"] = {service: {"dnsName": p.dns_name, "adminSecretArn": p.admin_secret_arn}
+                                        for service, p in poolers.items()}
     if extractions:
         outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,
                                             "history": [p.value for p in settings.extractions[service].history],
@@ -229,11 +242,6 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         personal_data_services=personal,
     ), opts=pulumi.ResourceOptions(depends_on=[shared, layer]))
     outputs["alarmNames"] = alarms.alarm_names
-    if settings.ops_runner.enabled:
-        assert platform_roles.ops_secret_arn is not None  # an AWS stack has a secret store
-        runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
-                                    settings.ops_runner.alarm_topic_arn or topic.arn)
-        outputs["opsRunnerFunctionName"] = runner.function_name
     if backbone_declared(settings):
         events = declare_events(settings, shared, platform_roles, topic.arn)
         outputs["events"] = {"clusterArn": events.cluster_arn, "bootstrapBrokers": events.bootstrap_brokers,
@@ -246,6 +254,7 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                                       **{f"daily-{r}": arn for r, arn in backups.copy_vault_arns.items()}}
         outputs["restoreTestingPlanName"] = backups.restore_testing_plan_name
         if pitr_validation_on(settings):
+            assert runner is not None  # the validation is on only where the ops runner is
             outputs["pitrValidationStateMachineArn"] = declare_pitr_validation(
                 settings, shared, runner, settings.backups.alarm_topic_arn or topic.arn).state_machine_arn
     return outputs
@@ -481,9 +490,49 @@ def declare_extractions(settings: StackSettings, shared: SharedInstance, platfor
     return out
 
 
+def declare_poolers(settings: StackSettings, shared: SharedInstance, extractions: Mapping[str, ServiceExtraction],
+                    schemas: Mapping[str, ServiceSchema], runner: OpsRunner | None,
+                    topic_arn: pulumi.Input[str]) -> dict[str, ServicePooler]:
+    """The platform's PgBouncer in front of each service whose extraction phase has one (FACTS[phase].pooler):
+    components/service_pooler.py. Declared the same in every pooled phase (its logins are the shared instance's
+    secrets; the target's have the same passwords: docs/extraction-runbook.md, checklist), so a phase move
+    never redeploys it: traffic moves only by the ops runner's switch."""
+    out: dict[str, ServicePooler] = {}
+    for service in pooled_services(settings):
+        # the loader refuses a pooled extraction without the ops runner; an AWS stack has a network
+        assert runner is not None
+        assert settings.network is not None
+        extraction = extractions[service]
+        spec = settings.catalog().get(service)
+        limits = spec.connection_limits()
+        secrets = schemas[service].secrets  # the same passwords on the target (the runbook's checklist)
+        tasks = settings.extraction_pooler.task_count
+        kinds = (RoleKind.APP, RoleKind.READONLY)
+        out[service] = ServicePooler(f"{settings.name_prefix}-pooler-{hostname(service)}", ServicePoolerArgs(
+            service=service,
+            name_prefix=settings.name_prefix,
+            settings=settings.extraction_pooler,
+            network=settings.network,
+            port=settings.instance.port,
+            database=settings.instance.database_name,
+            source=PoolerBackend(shared.address, shared.port, shared.security_group_id),
+            target=PoolerBackend(extraction.address, extraction.target.port, extraction.target.security_group_id),
+            logins={spec.role(k): secrets[k.value].arn for k in kinds},
+            # each task opens at most its share of the role's connection limit (PgBouncer's pool_size)
+            pool_sizes={spec.role(k): max(1, limits[k] // tasks) for k in kinds},
+            runner_security_group_id=runner.security_group_id,
+            kms_key_arn=shared.kms_key_arn,
+            alarm_topic_arn=topic_arn,
+            region=settings.aws_region,
+            tags=settings.base_tags(),
+        ), opts=pulumi.ResourceOptions(depends_on=[extraction]))
+    return out
+
+
 def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: dict[str, Any],
                      reader_addresses: pulumi.Output[list[str]] | None,
-                     moved: Mapping[str, ServiceExtraction] | None = None) -> ConnectionLayer:
+                     moved: Mapping[str, ServiceExtraction] | None = None,
+                     pooled: Mapping[str, pulumi.Input[str]] | None = None) -> ConnectionLayer:
     """RDS Proxy (as `connections.proxy` says), the private zone with a name per service, the settings.
 
     A service in `moved` (extracted, its traffic on its own instance) gets its name pointed at that instance,
@@ -524,6 +573,8 @@ def connection_layer(settings: StackSettings, shared: SharedInstance, schemas: d
         region=settings.aws_region,
         tags=settings.base_tags(),
         moved={service: extraction.address for service, extraction in moved.items()},
+        pooled=dict(pooled or {}),
+        pooler_ca=settings.extraction_pooler.ca_name,
     ), opts=pulumi.ResourceOptions(depends_on=[shared]))
 
 

@@ -181,6 +181,39 @@ def check_security_group_id(value: str) -> str:
     return check_aws_id("sg", value)
 
 
+# -- the extraction pooler's image and certificate -------------------------------------------------------------
+# ECR CreateRepository repositoryName: 2-256 characters, pattern
+# (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)* (ECR API reference); an image digest is
+# `sha256:` and 64 lowercase hex digits (OCI image spec, "Digests").
+ECR_REPOSITORY = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+
+
+def _checked(value: str, ok: bool, what: str, fix: str) -> str:
+    if ok:
+        return value
+    raise SettingError(f"{value!r} is not {what}", fix)
+
+
+def check_ecr_repository(value: str) -> str:
+    return _checked(value, 2 <= len(value) <= 256 and bool(ECR_REPOSITORY.match(value)), "an ECR repository name",
+                    "2-256 lowercase letters, digits and . _ - separated path parts, e.g. platform/pgbouncer "
+                    "(the repository's name, not its URI)")
+
+
+def check_image_digest(value: str) -> str:
+    return _checked(value, bool(IMAGE_DIGEST.match(value)), "an image digest",
+                    "pin the image by digest: sha256: and 64 hex digits (`aws ecr describe-images` imageDigest); "
+                    "a tag can be moved, a digest cannot")
+
+
+def check_secret_arn(value: str) -> str:
+    return _checked(value, bool(SECRET_ARN.match(value)), "a Secrets Manager secret ARN",
+                    "copy the ARN from `aws secretsmanager describe-secret` "
+                    "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx)")
+
+
 # -- SNS topic ARNs --------------------------------------------------------------------------------------------
 SNS_TOPIC_ARN = re.compile(r"^arn:(aws[a-z-]*):sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256})$")
 

@@ -61,16 +61,22 @@ class PhaseFacts:
     """The service's schema still exists on the shared instance."""
     migrations_frozen: bool
     """No migration may run for the service: DDL is not replicated, so the two sides would diverge."""
+    pooler: bool
+    """The platform's PgBouncer (components/service_pooler.py) stands in front of the service and its DNS name
+    leads to it: from `replicate` (clients move onto it while the shared instance still serves, so that at
+    cutover they are already connected to the layer that pauses them) through `cutover` and `rollback` (the
+    way back is the same pause). Not in `prepare` (nothing to switch yet) nor from `complete` on (the name
+    leads to the target instance directly; the one reconnect this costs is harmless: the source is fenced)."""
 
 
 _FACTS_TABLE = (
-    # phase            target  replication  traffic_on_target  source_writable  source_schema  migrations_frozen
-    (Phase.PREPARE,    True,   False,       False,             True,            True,          True),
-    (Phase.REPLICATE,  True,   True,        False,             True,            True,          True),
-    (Phase.CUTOVER,    True,   True,        True,              False,           True,          True),
-    (Phase.COMPLETE,   True,   False,       True,              False,           True,          False),
-    (Phase.CLEANUP,    True,   False,       True,              False,           False,         False),
-    (Phase.ROLLBACK,   True,   True,        False,             True,            True,          True),
+    # phase          target replication on_target src_writable src_schema migrations_frozen pooler
+    (Phase.PREPARE,   True,  False,      False,    True,        True,      True,             False),
+    (Phase.REPLICATE, True,  True,       False,    True,        True,      True,             True),
+    (Phase.CUTOVER,   True,  True,       True,     False,       True,      True,             True),
+    (Phase.COMPLETE,  True,  False,      True,     False,       True,      False,            False),
+    (Phase.CLEANUP,   True,  False,      True,     False,       False,     False,            False),
+    (Phase.ROLLBACK,  True,  True,       False,    True,        True,      True,             True),
 )
 FACTS: Mapping[Phase, PhaseFacts] = MappingProxyType({row[0]: PhaseFacts(*row[1:]) for row in _FACTS_TABLE})
 

@@ -199,7 +199,44 @@ def extraction_problems(settings: StackSettings, catalog_names: tuple[str, ...])
         if inst.single_az_reason and inst.multi_az is not False:
             problems.append(Problem(src, f"{key}.instance.singleAzReason", "only a single-AZ target needs a reason",
                                     "remove the key, or set multiAz: false"))
+    problems.extend(pooler_problems(settings))
     return problems
+
+
+POOLER_KEY = f"{NAMESPACE}:extractionPooler"
+
+
+def pooled_services(settings: StackSettings) -> tuple[str, ...]:
+    """The services whose extraction phase has the platform's pooler in front of them (FACTS[phase].pooler)."""
+    return tuple(s for s, e in settings.extractions.items() if FACTS[e.phase].pooler)
+
+
+def pooler_problems(settings: StackSettings) -> list[Problem]:
+    """A pooled phase needs the pooler's image and certificate, and the ops runner that pauses it."""
+    pooled = pooled_services(settings)
+    if not pooled:
+        return []
+    src, first = settings.source, pooled[0]
+    phase = settings.extractions[first].phase.value
+    problems = [Problem(src, f"{POOLER_KEY}.{key}",
+                        f"the extraction of {first} is in phase {phase}, which puts the platform's PgBouncer in "
+                        f"front of it (docs/extraction-runbook.md, 'How traffic moves'), and the pooler has no {key}",
+                        _POOLER_FIX[key]) for key in settings.extraction_pooler.missing()]
+    if not settings.ops_runner.enabled:
+        problems.append(Problem(src, f"{NAMESPACE}:opsRunner.enabled",
+                                f"the extraction of {first} (phase {phase}) has a pooler whose admin console only the "
+                                "ops runner's security group may reach, and the ops runner is off",
+                                "remove the key (the runner is on by default)"))
+    return problems
+
+
+_POOLER_FIX = {
+    "imageRepository": "set it to the ECR repository holding the PgBouncer image, e.g. platform/pgbouncer "
+                       "(docs/extraction-runbook.md, 'The pooler image')",
+    "imageDigest": "set it to the image's digest (sha256:...; `aws ecr describe-images --repository-name REPO`)",
+    "tlsSecretArn": "set it to the ARN of the secret holding the pooler's certificate and key (JSON keys "
+                    "certificate, privateKey) issued for the services' DNS names",
+}
 
 
 def _path_problems(src: str, key: str, service: str, extraction: ExtractionSettings) -> list[Problem]:

@@ -784,6 +784,51 @@ class ExtractionInstance(Model):
     single_az_reason: Annotated[str | None, Field(min_length=10, max_length=256)] = None
 
 
+# Fargate task sizes: CPU units -> the memory (MiB) each accepts (Amazon ECS developer guide, "Troubleshoot Amazon
+# ECS task definition invalid CPU or memory errors": RegisterTaskDefinition answers "Invalid 'cpu' setting for
+# task" otherwise). PgBouncer is one single-threaded process: more than 1 vCPU buys nothing.
+FARGATE_MEMORY_MB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: (1024, 2048, 3072, 4096),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+}
+
+
+class ExtractionPoolerSettings(Model):
+    """The platform's PgBouncer in front of a service during its extraction (components/service_pooler.py):
+    ECS Fargate tasks behind an internal NLB. Required by a stack with an extraction in a phase that has a
+    pooler (config/extraction.py `FACTS[phase].pooler`); the loader names the missing key."""
+
+    # The ECR repository (in the stack's account and Region) holding the pooler image, and the image's digest.
+    image_repository: Annotated[str | None, AfterValidator(_optional(aws_names.check_ecr_repository))] = None
+    image_digest: Annotated[str | None, AfterValidator(_optional(aws_names.check_image_digest))] = None
+    # A secret holding the pooler's TLS certificate and key (JSON keys `certificate`, `privateKey`, PEM), issued
+    # for the services' DNS names by the CA the services trust (`caName` says which, for their sslrootcert).
+    tls_secret_arn: Annotated[str | None, AfterValidator(_optional(aws_names.check_secret_arn))] = None
+    ca_name: Annotated[str, Field(min_length=3, max_length=256)] = "the platform's private CA"
+    # At least two tasks, spread over the subnets' Availability Zones: one task is one point of failure.
+    task_count: Annotated[int, Field(ge=2, le=10)] = 2
+    cpu: Literal[256, 512, 1024] = 512
+    memory_mb: int = 1024
+    cpu_architecture: Literal["ARM64", "X86_64"] = "ARM64"
+    log_retention_days: LOG_RETENTION_DAYS = 365
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> ExtractionPoolerSettings:
+        allowed = FARGATE_MEMORY_MB[self.cpu]
+        if self.memory_mb not in allowed:
+            raise SettingError(f"Fargate has no task of {self.cpu} CPU units with {self.memory_mb} MiB",
+                               f"with cpu {self.cpu} choose memoryMb from {', '.join(map(str, allowed))}",
+                               key="memoryMb")
+        return self
+
+    def missing(self) -> tuple[str, ...]:
+        """The keys a pooler cannot be declared without."""
+        return tuple(key for key, value in (("imageRepository", self.image_repository),
+                                            ("imageDigest", self.image_digest),
+                                            ("tlsSecretArn", self.tls_secret_arn)) if not value)
+
+
 class ExtractionSettings(Model):
     """One service's extraction: the phase it is in and the phases it went through (oldest first).
 
@@ -834,6 +879,7 @@ class StackSettings(Model):
 
     # Services being extracted to an instance of their own, by service name (config/extraction.py).
     extractions: dict[str, ExtractionSettings] = Field(default_factory=dict)
+    extraction_pooler: ExtractionPoolerSettings = Field(default_factory=ExtractionPoolerSettings)
     # Filled by the loader for region stacks (not a stack-file key): see PrimaryReference.
     primary: PrimaryReference | None = None
 

@@ -30,6 +30,13 @@ TAGGABLE_TYPES = (
     "aws:ec2/vpcEndpoint:VpcEndpoint",
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     "aws:cloudwatch/eventRule:EventRule",
+    # the extraction pooler (components/service_pooler.py)
+    "aws:ecs/cluster:Cluster",
+    "aws:ecs/taskDefinition:TaskDefinition",
+    "aws:ecs/service:Service",
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:lb/targetGroup:TargetGroup",
+    "aws:lb/listener:Listener",
 )
 
 

@@ -22,3 +22,10 @@ def test_an_unreachable_source_exits_2_before_anything_changes(capsys: pytest.Ca
 def test_the_operations_are_the_phase_models() -> None:
     with pytest.raises(SystemExit):
         main(["extract", "feedback", "migrate", "--source", "x", "--target", "y"])
+
+
+def test_a_pooler_admin_without_its_configuration_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["extract", "feedback", "cutover", "--source", "host=/nonexistent", "--target", "host=/nonexistent",
+                 "--pooler-admin", "postgresql://a@127.0.0.1:1/pgbouncer", "--pooler-ini", "/tmp/one.ini",
+                 "--pooler-admin", "postgresql://a@127.0.0.1:2/pgbouncer"])
+    assert (code, "2 --pooler-admin but 1 --pooler-ini" in capsys.readouterr().err) == (2, True)

@@ -26,6 +26,8 @@ INSTANCE = "aws:rds/instance:Instance"
 SUBSCRIPTION = "postgresql:index/subscription:Subscription"
 PUBLICATION = "pulumi-python:dynamic/edumatrix:SchemaPublication"
 RECORD = "aws:route53/record:Record"
+POOLER = "edumatrix:extraction:ServicePooler"
+NLB = "aws:lb/loadBalancer:LoadBalancer"
 GRANT = "postgresql:index/grant:Grant"
 ROLE = "postgresql:index/role:Role"
 WRITTEN = "      phase: replicate\n      history: [prepare]\n"
@@ -115,13 +117,22 @@ def test_replication_exists_exactly_in_the_phases_whose_facts_say_so(plans: dict
 
 @pytest.mark.parametrize("phase", list(Phase))
 def test_the_services_name_points_where_its_traffic_is(plans: dict[Phase, Recording], phase: Phase) -> None:
+    """At the pooler while it stands in front of the service (it sends the traffic where the switch says), else
+    at the instance serving the service."""
     rec = plans[phase]
     record = _by_name(rec, RECORD, "edumatrix-staging-connections-feedback")
-    expected = _target(rec).props["address"] if FACTS[phase].traffic_on_target else None
-    if expected:
-        assert record.inputs["records"] == [expected]
+    if FACTS[phase].pooler:
+        assert record.inputs["records"] == [rec.one(NLB).props["dnsName"]]
+    elif FACTS[phase].traffic_on_target:
+        assert record.inputs["records"] == [_target(rec).props["address"]]
     else:
         assert record.inputs["records"] != [_target(rec).props["address"]]
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_the_pooler_exists_exactly_in_the_phases_whose_facts_say_so(plans: dict[Phase, Recording],
+                                                                   phase: Phase) -> None:
+    assert len(plans[phase].of_type(POOLER)) == (1 if FACTS[phase].pooler else 0)
 
 
 @pytest.mark.parametrize("phase", list(Phase))
@@ -190,35 +201,45 @@ def _diff(plans: dict[Phase, Recording], before: Phase, after: Phase) -> tuple[s
     return ({r["name"] for r in d.added}, {r["name"] for r in d.removed}, {c.name for c in d.changed})
 
 
-def test_prepare_to_replicate_adds_the_replication_and_changes_only_the_phase_tag(
+def _pooler_names(rec: Recording) -> set[str]:
+    pooler = rec.one(POOLER)
+    return {pooler.name} | {r.name for r in rec.resources if _descends(rec, r, pooler.urn)}
+
+
+def test_prepare_to_replicate_adds_the_replication_and_the_pooler_and_moves_the_name_onto_it(
         plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.PREPARE, Phase.REPLICATE)
-    assert added == REPLICATION
-    assert removed == set()
-    assert changed == MOVED
-
-
-def test_replicate_to_cutover_moves_the_name_and_fences_writes_and_nothing_else(
-        plans: dict[Phase, Recording]) -> None:
-    added, removed, changed = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
-    assert added == set()
-    assert removed == {"edumatrix-staging-connections-feedback"}  # its proxy endpoint: traffic is on the target
+    assert added == REPLICATION | _pooler_names(plans[Phase.REPLICATE])
+    assert removed == {"edumatrix-staging-connections-feedback"}  # its proxy endpoint: the pooler is its pool now
     assert changed == MOVED | {
-        "edumatrix-staging-connections-feedback",  # the DNS name, now the target
+        "edumatrix-staging-connections-feedback",  # the DNS name, now the pooler's NLB
         "edumatrix-staging-connections-shared",  # the proxy no longer logs in as feedback's roles
         "edumatrix-staging-connections-proxy-secrets",  # nor reads their secrets
-        "feedback-app-table", "feedback-app-sequence",  # writes revoked on the shared instance
-        "feedback-app-table-defaults", "feedback-app-sequence-defaults",  # and on tables created later
         "edumatrix-staging-alarms-db-dashboard",  # no proxy endpoint of feedback to chart any more
     }
 
 
-def test_cutover_to_complete_removes_replication_and_lifts_the_freeze(plans: dict[Phase, Recording]) -> None:
+def test_replicate_to_cutover_fences_writes_and_leaves_the_name_and_the_pooler_alone(
+        plans: dict[Phase, Recording]) -> None:
+    """The traffic moved by the ops runner's switch (PAUSE, switch, RESUME on every pooler task); the update
+    redeploys no pooler task and moves no name."""
+    added, removed, changed = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
+    assert added == set()
+    assert removed == set()
+    assert changed == MOVED | {
+        "feedback-app-table", "feedback-app-sequence",  # writes revoked on the shared instance
+        "feedback-app-table-defaults", "feedback-app-sequence-defaults",  # and on tables created later
+    }
+
+
+def test_cutover_to_complete_removes_replication_and_the_pooler_and_lifts_the_freeze(
+        plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.COMPLETE)
     assert added == set()
-    assert removed == REPLICATION
-    # the phase tag; the migrator's connection limit on both instances
-    assert changed == MOVED | {"feedback-migrator", "edumatrix-staging-feedback-feedback-migrator"}
+    assert removed == REPLICATION | _pooler_names(plans[Phase.CUTOVER])
+    # the phase tag; the migrator's connection limit on both instances; the name, from the pooler to the target
+    assert changed == MOVED | {"feedback-migrator", "edumatrix-staging-feedback-feedback-migrator",
+                               "edumatrix-staging-connections-feedback"}
 
 
 def test_complete_to_cleanup_removes_only_the_old_schema_and_its_logins(plans: dict[Phase, Recording]) -> None:
@@ -242,7 +263,7 @@ def test_cutover_to_rollback_returns_writes_and_the_name_and_keeps_replication(
     the operated side's `rollback` restarts it)."""
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.ROLLBACK)
     replicate_to_cutover = _diff(plans, Phase.REPLICATE, Phase.CUTOVER)
-    assert added == replicate_to_cutover[1]  # the proxy endpoint is back
+    assert added == set()  # the pooler stays in front of the service: it serves from the source again
     assert removed == set()
     assert changed == replicate_to_cutover[2]
 

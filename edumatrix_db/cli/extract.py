@@ -30,8 +30,11 @@ def add_parsers(sub: Any) -> None:
                    help="the source's extraction replication login (edumatrix_extraction_replicator), for start")
     p.add_argument("--target-replication-uri", default="",
                    help="the target's extraction replication login, for the way back (cutover)")
-    p.add_argument("--pooler-admin", default="", help="PgBouncer's admin console URI (cutover, rollback, status)")
-    p.add_argument("--pooler-ini", type=Path, help="PgBouncer's configuration file holding the service's pools")
+    p.add_argument("--pooler-admin", action="append", default=[],
+                   help="PgBouncer's admin console URI (cutover, rollback, status); repeat it, with --pooler-ini, "
+                        "for every PgBouncer in front of the service: all are paused, switched and resumed together")
+    p.add_argument("--pooler-ini", type=Path, action="append", default=[],
+                   help="PgBouncer's configuration file holding the service's pools (one per --pooler-admin, in order)")
     p.add_argument("--source-pool-host", default="",
                    help="HOST:PORT the pooler uses for the source (default: --source's host and port)")
     p.add_argument("--target-pool-host", default="", help="HOST:PORT the pooler uses for the target")
@@ -51,13 +54,19 @@ def _backend(host_port: str, uri: str) -> traffic.Backend:
     return traffic.Backend(host, int(port), base.dbname)
 
 
-def _switch(args: argparse.Namespace) -> traffic.PgBouncerSwitch | None:
-    if not args.pooler_admin or not args.pooler_ini:
+def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
+    admins, inis = [a for a in args.pooler_admin if a], list(args.pooler_ini)
+    if not admins or not inis:
         return None
+    if len(admins) != len(inis):
+        raise extract.ExtractError(f"{len(admins)} --pooler-admin but {len(inis)} --pooler-ini: give one "
+                                   "configuration file per PgBouncer, in the same order")
     backends = {"source": _backend(args.source_pool_host, args.source),
                 "target": _backend(args.target_pool_host, args.target)}
-    return traffic.PgBouncerSwitch(args.pooler_admin, args.pooler_ini, extract.pooled_aliases(args.service),
-                                   backends, pause_timeout=args.pause_timeout)
+    aliases = extract.pooled_aliases(args.service)
+    switches = [traffic.PgBouncerSwitch(admin, ini, aliases, backends, pause_timeout=args.pause_timeout)
+                for admin, ini in zip(admins, inis, strict=True)]
+    return switches[0] if len(switches) == 1 else traffic.PoolerSet(switches)
 
 
 def run(args: argparse.Namespace) -> int:

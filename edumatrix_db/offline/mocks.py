@@ -186,6 +186,19 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state.update(hex=suffix, dec=str(int(suffix, 16)), b64Std="", b64Url="", id=suffix)
         elif typ.startswith("random:index/randomPassword"):
             state.update(result=f"mock-{_hex(name, 24)}")
+        elif typ == "aws:lb/loadBalancer:LoadBalancer":
+            lb_name = str(inputs.get("name", name))
+            suffix = f"net/{lb_name}/{_hex(name, 16)}"
+            state.update(arn=arn_base.format(service="elasticloadbalancing") + f":loadbalancer/{suffix}",
+                         arnSuffix=suffix, dnsName=f"{lb_name}-{_hex(name, 16)}.elb.{region}.amazonaws.com")
+        elif typ == "aws:lb/targetGroup:TargetGroup":
+            suffix = f"targetgroup/{inputs.get('name', name)}/{_hex(name, 16)}"
+            state.update(arn=arn_base.format(service="elasticloadbalancing") + f":{suffix}", arnSuffix=suffix)
+        elif typ == "aws:ecs/cluster:Cluster":
+            state.update(arn=arn_base.format(service="ecs") + f":cluster/{inputs.get('name', name)}")
+        elif typ == "aws:ecs/taskDefinition:TaskDefinition":
+            state.update(arn=arn_base.format(service="ecs") + f":task-definition/{inputs.get('family', name)}:1",
+                         revision=1)
         elif typ.startswith("aws:"):
             service = typ.split(":")[1].split("/")[0]
             state.setdefault("arn", arn_base.format(service=service) + f":{name}")

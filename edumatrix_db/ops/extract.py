@@ -44,7 +44,7 @@ from config.extraction import Phase
 from config.naming import RoleKind
 from edumatrix_db.database import sql as access_sql
 from edumatrix_db.ops import verify
-from edumatrix_db.ops.traffic import PgBouncerSwitch, TrafficError
+from edumatrix_db.ops.traffic import TrafficError, TrafficSwitch
 
 CATCH_UP_TIMEOUT_SECONDS = 5.0
 """How long cutover waits, inside the freeze, for the target to apply the source's last writes."""
@@ -112,7 +112,8 @@ class Extraction:
     """How the target's subscription reaches the source: the platform's extraction replication login."""
     target_replication_uri: str = ""
     """How the source reaches the target for reverse replication (the target's extraction replication login)."""
-    switch: PgBouncerSwitch | None = None
+    switch: TrafficSwitch | None = None
+    """The PgBouncer in front of the service, or all of them (traffic.PoolerSet): switched together."""
     console: Console = field(default_factory=lambda: Console(stderr=True))
     catalog: Catalog | None = None
 

@@ -8,6 +8,9 @@ timeout, after which it sends `RESUME` and raises, so traffic is never left paus
 Retargeting: the pool's line in pgbouncer.ini gets the other server's `host`/`port`/`dbname`, then
 `RELOAD`; PgBouncer closes the pool's server connections to the old server as they are released (while
 paused, all of them), so the next transaction opens one to the new server. The ini is rewritten atomically.
+Several PgBouncers in front of one service (the production pooler runs 2+ ECS tasks behind an NLB, each
+holding its own client connections: components/service_pooler.py): `PoolerSet` pauses all, switches all, resumes
+all, and on any failure resumes every one, so no task is left paused or pointing alone at the other side.
 Production decision and its freeze on AWS: docs/extraction-runbook.md ("How traffic moves").
 """
 
@@ -17,10 +20,11 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -173,3 +177,71 @@ class PgBouncerSwitch:
             except psycopg.Error as exc:
                 if "not paused" not in str(exc):
                     raise
+
+
+class TrafficSwitch(Protocol):
+    """What the cutover needs of the layer in front of a service: one PgBouncer or several."""
+
+    def check(self) -> None: ...
+    def held(self) -> Any: ...
+    def pointing_at(self) -> str | None: ...
+    def point_at(self, side: str) -> None: ...
+    def pause(self) -> float: ...
+    def resume(self) -> None: ...
+
+
+class PoolerSet:
+    """Every PgBouncer in front of one service, switched together: PAUSE all (in parallel, each bounded by its
+    own timeout), retarget all, RESUME all. A failure to pause any resumes all before it is raised; `resume`
+    tries every pooler even when one fails, then raises naming the ones that did. Traffic "points at" a side only
+    when every pooler does (a split is reported as None, and the cutover's undo points them all back)."""
+
+    def __init__(self, switches: Sequence[PgBouncerSwitch]) -> None:
+        if not switches:
+            raise TrafficError("no pooler given")
+        self.switches = tuple(switches)
+
+    def _all(self, action: str, run: Any) -> list[Any]:
+        """Run `run(switch)` on every pooler at once; the results in order, or TrafficError naming the failures
+        (after every call has returned)."""
+        with ThreadPoolExecutor(max_workers=len(self.switches), thread_name_prefix=f"pgbouncer-{action}") as pool:
+            futures = [pool.submit(run, switch) for switch in self.switches]
+        failures = [(sw, f.exception()) for sw, f in zip(self.switches, futures, strict=True) if f.exception()]
+        if failures:
+            named = "; ".join(f"{sw.admin_uri.rsplit('@', 1)[-1]}: {exc}" for sw, exc in failures)
+            first = failures[0][1]
+            error = PauseTimeout if all(isinstance(e, PauseTimeout) for _, e in failures) else TrafficError
+            raise error(f"{action} failed on {len(failures)} of {len(self.switches)} pooler(s): {named}") from first
+        return [f.result() for f in futures]
+
+    def check(self) -> None:
+        self._all("check", lambda sw: sw.check())
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with ExitStack() as stack:
+            for switch in self.switches:
+                stack.enter_context(switch.held())
+            yield
+
+    def pointing_at(self) -> str | None:
+        sides = {switch.pointing_at() for switch in self.switches}
+        return sides.pop() if len(sides) == 1 else None
+
+    def point_at(self, side: str) -> None:
+        self._all("switch", lambda sw: sw.point_at(side))
+
+    def pause(self) -> float:
+        started = time.monotonic()
+        try:
+            self._all("PAUSE", lambda sw: sw.pause())
+        except TrafficError as exc:
+            try:
+                self.resume()
+            except TrafficError as resume_error:
+                raise TrafficError(f"{exc}; and resuming failed: {resume_error}") from exc
+            raise type(exc)(f"{exc}; every pooler was resumed, nothing else changed") from exc
+        return time.monotonic() - started
+
+    def resume(self) -> None:
+        self._all("RESUME", lambda sw: sw.resume())

@@ -7,14 +7,17 @@ report a person can read that says exactly what differs.
 How it compares, per table, without moving the rows to the client:
 1. Shape first: the columns (name, type, order) and the primary key must be the same on both sides; a table
    whose shape differs is reported and its data is not compared (the row texts would differ anyway).
-2. Each side computes, in the database and in one sequential scan, `count(*)` and `bit_xor` of a 64-bit hash
-   of every row (`hash_record_extended`: each column by its type's hash function, so equal values such as
-   numeric 1.0 and 1.00 hash equally; a table with a column type that has no hash function, like json, is
-   hashed by its row text instead), grouped into buckets by a hash of the row's primary key. The two sides
-   run at the same time (one thread each), so a verify costs about one scan of the larger side plus hashing.
-3. Buckets whose counts or hashes differ are fetched key by key from both sides (one more scan, filtered to
-   those buckets) and the difference is located to exact primary keys: missing on the target, extra on the
-   target, changed.
+2. The source's primary keys are cut into key-ordered chunks of about CHUNK_ROWS rows (boundaries from a
+   sample of the keys, `TABLESAMPLE SYSTEM`, so choosing them costs a fraction of a scan). Each side then
+   computes, in the database and in one sequential scan, per chunk (`width_bucket` of the key over the
+   boundaries) `count(*)` and `bit_xor` of a 64-bit hash of every row (`hash_record_extended`: each column by
+   its type's hash function, so equal values such as numeric 1.0 and 1.00 hash equally; enum values by their
+   label, since an enum's hash is its value's OID, which differs between databases; a table with a column
+   type that has no hash function, like json, is hashed by its row text instead). The two sides run at the
+   same time (one thread each).
+3. A chunk whose count or hash differs is a key range that differs: reported as such. The first DRILL_CHUNKS
+   differing ranges are read key by key on both sides (an index range scan each) and the difference is named
+   by exact primary keys: missing on the target, extra on the target, changed.
 Sequences are compared by their next value: the target must not be behind the source (it would hand out
 keys the source already used).
 
@@ -40,9 +43,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-ROWS_PER_BUCKET = 2_000
-"""Buckets are sized so that locating a difference re-reads about this many rows per differing bucket."""
-MAX_BUCKETS = 65_536
+CHUNK_ROWS = 20_000
+"""Rows per key-ordered chunk: a differing chunk is a key range of about this many rows, read key by key on
+both sides to name the rows (few chunks keep the per-row `width_bucket` search short)."""
+MAX_CHUNKS = 4_096
+DRILL_CHUNKS = 16
+"""Differing chunks read key by key; further differing ranges are reported as ranges only."""
+SAMPLED_PAGES_PER_CHUNK = 8
+"""Pages sampled per chunk to place the boundaries (`TABLESAMPLE SYSTEM` samples whole pages, and the rows of
+a page are often neighbours in key order: a boundary is every n-th key of the sorted sample)."""
 SESSION_SETTINGS = {
     "row_security": "off",
     "TimeZone": "UTC",
@@ -61,6 +70,8 @@ class VerifyError(RuntimeError):
 class Column:
     name: str
     type: str
+    by_label: bool = False
+    """An enum (or an array of or domain over one): hashed and ordered by its label, not its OID."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class TableShape:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     estimated_rows: int
+    pages: int = 0
+    """The table's pages as of its last ANALYZE (pg_class.relpages), for sampling its keys."""
 
 
 @dataclass
@@ -81,14 +94,17 @@ class TableVerdict:
     extra_on_target: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     differing_keys_total: int = 0
-    """All differing keys, also those beyond the listed sample."""
+    """All differing keys found in the ranges read key by key, also those beyond the listed sample."""
+    differing_ranges: list[str] = field(default_factory=list)
+    """Key ranges whose rows differ (`[from .. to)` in primary key order), the first `max_keys`."""
+    differing_ranges_total: int = 0
     unlocated: bool = False
     """No primary key: the table differs as a whole and the rows cannot be named."""
 
     @property
     def equal(self) -> bool:
         return (self.shape_problem is None and not self.unlocated and self.differing_keys_total == 0
-                and self.source_rows == self.target_rows)
+                and self.differing_ranges_total == 0 and self.source_rows == self.target_rows)
 
 
 @dataclass(frozen=True)
@@ -164,7 +180,12 @@ def _verdict(t: TableVerdict) -> str:
         if keys:
             parts.append(f"{label}: {', '.join(keys)}")
     more = t.differing_keys_total - len(t.missing_on_target) - len(t.extra_on_target) - len(t.changed)
-    return "[red]" + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "") + "[/red]"
+    text = "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+    if t.differing_ranges:
+        others = t.differing_ranges_total - len(t.differing_ranges)
+        text += ("; " if text else "") + f"key ranges: {', '.join(t.differing_ranges)}" + (
+            f" (+{others} more)" if others > 0 else "")
+    return f"[red]{text}[/red]"
 
 
 def prepare_session(conn: psycopg.Connection[Any]) -> None:
@@ -180,12 +201,15 @@ def table_shapes(conn: psycopg.Connection[Any], schema: str) -> dict[str, TableS
         SELECT c.relname,
                array_agg(a.attname::text ORDER BY a.attnum),
                array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum),
+               array_agg(coalesce((SELECT x.typtype = 'e' FROM pg_type ty JOIN pg_type x ON x.oid = coalesce(
+                                       nullif(ty.typelem, 0), nullif(ty.typbasetype, 0), ty.oid)
+                                   WHERE ty.oid = a.atttypid), false) ORDER BY a.attnum),
                coalesce((SELECT array_agg(k.attname::text ORDER BY x.n)
                          FROM pg_index i
                          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS x(attnum, n)
                          JOIN pg_attribute k ON k.attrelid = i.indrelid AND k.attnum = x.attnum
                          WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
-               greatest(c.reltuples, 0)::bigint
+               greatest(c.reltuples, 0)::bigint, c.relpages
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -196,8 +220,9 @@ def table_shapes(conn: psycopg.Connection[Any], schema: str) -> dict[str, TableS
         (schema,),
     ).fetchall()
     return {
-        name: TableShape(name, tuple(Column(n, t) for n, t in zip(names, types, strict=True)), tuple(key), est)
-        for name, names, types, key, est in rows
+        name: TableShape(name, tuple(Column(n, t, bool(e)) for n, t, e in zip(names, types, enums, strict=True)),
+                         tuple(key), est, pages)
+        for name, names, types, enums, key, est, pages in rows
     }
 
 
@@ -220,29 +245,48 @@ def sequence_positions(conn: psycopg.Connection[Any], schema: str) -> dict[str, 
     return {name: int(next_value) for name, next_value, _ in rows}
 
 
-def _row_hash(alias: str, *, by_text: bool = False) -> sql.Composable:
+def _column(alias: str, column: Column) -> sql.Composable:
+    """A column as it is hashed and ordered: enum labels as text (their OIDs differ between databases)."""
+    ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column.name))
+    return sql.SQL("{}::text").format(ref) if column.by_label else ref
+
+
+def _row_hash(alias: str, shape: TableShape, *, by_text: bool = False) -> sql.Composable:
     """A 64-bit hash of the whole row: `hash_record_extended` hashes each column with its type's own hash
-    function (no text formatting: several times faster); `by_text` hashes the row's text instead, for tables
-    with a column type that has no hash function (json, xml, geometric types)."""
+    function (no text formatting: several times faster); enum columns go in as their labels; `by_text` hashes
+    the row's text instead, for tables with a column type that has no hash function (json, xml, geometric)."""
     if by_text:
         return sql.SQL("hashtextextended({}::text, 0)").format(sql.Identifier(alias))
-    return sql.SQL("hash_record_extended({}, 0)").format(sql.Identifier(alias))
+    if not any(c.by_label for c in shape.columns):
+        return sql.SQL("hash_record_extended({}, 0)").format(sql.Identifier(alias))
+    return sql.SQL("hash_record_extended(ROW({}), 0)").format(
+        sql.SQL(", ").join(_column(alias, c) for c in shape.columns))
 
 
-def _key_expr(alias: str, key: Sequence[str]) -> sql.Composable:
-    """The primary key as text (a row constructor for composite keys), used for bucketing and naming rows."""
-    cols = [sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(k)) for k in key]
+def _key_columns(shape: TableShape) -> list[Column]:
+    by_name = {c.name: c for c in shape.columns}
+    return [by_name[k] for k in shape.key]
+
+
+def _key_expr(alias: str, shape: TableShape) -> sql.Composable:
+    """The primary key as text (a row constructor for composite keys), used to name rows."""
+    cols = [_column(alias, c) for c in _key_columns(shape)]
     if len(cols) == 1:
         return sql.SQL("{}::text").format(cols[0])
     return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(cols))
 
 
-def _bucket_expr(alias: str, key: Sequence[str], buckets: int) -> sql.Composable:
-    """The bucket of a row: its primary key hashed by the key types' own hash functions (primary key types
-    always have one: they are btree-indexed and, for every built-in key type, hashable)."""
-    cols = sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(k)) for k in key)
-    return sql.SQL("mod(hash_record_extended(ROW({}), 1) & 9223372036854775807, {})").format(
-        cols, sql.Literal(buckets))
+def _key_value(alias: str, shape: TableShape) -> sql.Composable:
+    """The primary key as a comparable value: the column, or a row of the columns (compared column by column)."""
+    cols = [_column(alias, c) for c in _key_columns(shape)]
+    return cols[0] if len(cols) == 1 else sql.SQL("ROW({})").format(sql.SQL(", ").join(cols))
+
+
+def _key_literal(shape: TableShape, texts: Sequence[str]) -> sql.Composable:
+    """A boundary key (read as text) typed like the key, comparable with `_key_value`."""
+    values = [sql.SQL("{}::{}").format(sql.Literal(text), sql.SQL("text" if c.by_label else c.type))
+              for c, text in zip(_key_columns(shape), texts, strict=True)]
+    return values[0] if len(values) == 1 else sql.SQL("ROW({})").format(sql.SQL(", ").join(values))
 
 
 def needs_text_hash(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
@@ -259,38 +303,94 @@ def needs_text_hash(conn: psycopg.Connection[Any], schema: str, table: str) -> b
     return False
 
 
-def bucket_summaries(conn: psycopg.Connection[Any], schema: str, table: str, key: Sequence[str],
-                     buckets: int, by_text: bool = False) -> dict[int, tuple[int, int]]:
-    """{bucket: (rows, xor of row hashes)} for one table, computed in one scan."""
+def chunk_count(estimated_rows: int) -> int:
+    return max(1, min(MAX_CHUNKS, math.ceil(max(estimated_rows, 1) / CHUNK_ROWS)))
+
+
+Bound = tuple[str, ...]
+"""A primary key, column by column as text: where a chunk starts."""
+
+
+def chunk_bounds(conn: psycopg.Connection[Any], schema: str, shape: TableShape, chunks: int) -> list[Bound]:
+    """Keys that cut the table into about `chunks` key-ordered chunks of similar size, from a sample of the
+    table's pages (exact when the sample is the whole table). Sorted and distinct; empty for one chunk."""
+    if chunks <= 1:
+        return []
+    percent = min(100.0, 100.0 * chunks * SAMPLED_PAGES_PER_CHUNK / max(shape.pages, 1))
+    cols = _key_columns(shape)
+    query = sql.SQL("SELECT {texts} FROM {schema}.{table} AS t TABLESAMPLE SYSTEM ({percent}) ORDER BY {order}").format(
+        texts=sql.SQL(", ").join(sql.SQL("{}::text").format(_column("t", c)) for c in cols),
+        schema=sql.Identifier(schema), table=sql.Identifier(shape.name), percent=sql.Literal(percent),
+        order=sql.SQL(", ").join(_column("t", c) for c in cols))
+    sample = [tuple(str(v) for v in row) for row in conn.execute(query)]
+    step = len(sample) / chunks
+    bounds: list[Bound] = []
+    for i in range(1, chunks):
+        bound = sample[int(i * step)] if sample else None
+        if bound is not None and (not bounds or bound != bounds[-1]):
+            bounds.append(bound)
+    return bounds
+
+
+def _chunk_expr(alias: str, shape: TableShape, bounds: Sequence[Bound]) -> sql.Composable:
+    """The chunk of a row: how many boundaries its key is at or past (0 .. len(bounds)), by binary search."""
+    if not bounds:
+        return sql.SQL("0")
+    return sql.SQL("width_bucket({}, ARRAY[{}])").format(
+        _key_value(alias, shape), sql.SQL(", ").join(_key_literal(shape, b) for b in bounds))
+
+
+def chunk_summaries(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
+                    bounds: Sequence[Bound], by_text: bool = False) -> dict[int, tuple[int, int]]:
+    """{chunk: (rows, xor of row hashes)} for one table, computed in one scan."""
     query = sql.SQL(
-        "SELECT {bucket} AS b, count(*), bit_xor({hash}) FROM {schema}.{table} AS t GROUP BY 1"
-    ).format(bucket=_bucket_expr("t", key, buckets), hash=_row_hash("t", by_text=by_text),
+        "SELECT {chunk} AS c, count(*), bit_xor({hash}) FROM {schema}.{table} AS t GROUP BY 1"
+    ).format(chunk=_chunk_expr("t", shape, bounds), hash=_row_hash("t", shape, by_text=by_text),
              schema=sql.Identifier(schema), table=sql.Identifier(table))
-    return {int(b): (int(n), int(h)) for b, n, h in conn.execute(query)}
+    return {int(c): (int(n), int(h)) for c, n, h in conn.execute(query)}
 
 
-def whole_table_summary(conn: psycopg.Connection[Any], schema: str, table: str,
+def whole_table_summary(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
                         by_text: bool = False) -> tuple[int, int]:
     query = sql.SQL("SELECT count(*), coalesce(sum({hash}::numeric), 0) FROM {schema}.{table} AS t").format(
-        hash=_row_hash("t", by_text=by_text), schema=sql.Identifier(schema), table=sql.Identifier(table))
+        hash=_row_hash("t", shape, by_text=by_text), schema=sql.Identifier(schema), table=sql.Identifier(table))
     row = conn.execute(query).fetchone()
     assert row is not None
     # A sum, not a xor: without a primary key two equal rows must not cancel out.
     return int(row[0]), int(row[1]) % (1 << 64)
 
 
-def rows_in_buckets(conn: psycopg.Connection[Any], schema: str, table: str, key: Sequence[str], buckets: int,
-                    chosen: Sequence[int], by_text: bool = False) -> dict[str, int]:
-    """{primary key text: row hash} of the rows in the chosen buckets."""
-    query = sql.SQL(
-        "SELECT {key}, {hash} FROM {schema}.{table} AS t WHERE {bucket} = ANY(%s)"
-    ).format(key=_key_expr("t", key), hash=_row_hash("t", by_text=by_text), bucket=_bucket_expr("t", key, buckets),
-             schema=sql.Identifier(schema), table=sql.Identifier(table))
-    return {k: int(h) for k, h in conn.execute(query, (list(chosen),))}
+def _range_condition(alias: str, shape: TableShape, bounds: Sequence[Bound], chunk: int) -> sql.Composable:
+    """Rows of chunk `chunk`: key at or past its first boundary and before the next (an index range scan)."""
+    key = _key_value(alias, shape)
+    parts = []
+    if chunk > 0:
+        parts.append(sql.SQL("{} >= {}").format(key, _key_literal(shape, bounds[chunk - 1])))
+    if chunk < len(bounds):
+        parts.append(sql.SQL("{} < {}").format(key, _key_literal(shape, bounds[chunk])))
+    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
 
 
-def bucket_count(estimated_rows: int) -> int:
-    return max(1, min(MAX_BUCKETS, math.ceil(max(estimated_rows, 1) / ROWS_PER_BUCKET)))
+def rows_in_chunks(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
+                   bounds: Sequence[Bound], chosen: Sequence[int], by_text: bool = False) -> dict[str, int]:
+    """{primary key text: row hash} of the rows in the chosen chunks."""
+    out: dict[str, int] = {}
+    for chunk in chosen:
+        query = sql.SQL("SELECT {key}, {hash} FROM {schema}.{table} AS t WHERE {range}").format(
+            key=_key_expr("t", shape), hash=_row_hash("t", shape, by_text=by_text),
+            range=_range_condition("t", shape, bounds, chunk), schema=sql.Identifier(schema),
+            table=sql.Identifier(table))
+        out.update({k: int(h) for k, h in conn.execute(query)})
+    return out
+
+
+def describe_range(shape: TableShape, bounds: Sequence[Bound], chunk: int) -> str:
+    """`[from .. to)` of a chunk in primary key order (`start`/`end` for the open ends)."""
+    def key(bound: Bound) -> str:
+        return bound[0] if len(bound) == 1 else f"({','.join(bound)})"
+    low = key(bounds[chunk - 1]) if chunk > 0 else "start"
+    high = key(bounds[chunk]) if chunk < len(bounds) else "end"
+    return f"[{low} .. {high})"
 
 
 def shape_problem(source: TableShape, target: TableShape) -> str | None:
@@ -314,24 +414,27 @@ def compare_table(source: psycopg.Connection[Any], target: psycopg.Connection[An
     # Both sides hash the same way: the shapes are equal, so the source decides.
     by_text = needs_text_hash(source, source_schema, shape.name)
     if not shape.key:
-        whole_future = pool.submit(whole_table_summary, source, source_schema, shape.name, by_text)
-        tgt = whole_table_summary(target, target_schema, shape.name, by_text)
+        whole_future = pool.submit(whole_table_summary, source, source_schema, shape.name, shape, by_text)
+        tgt = whole_table_summary(target, target_schema, shape.name, shape, by_text)
         src = whole_future.result()
         verdict.source_rows, verdict.target_rows = src[0], tgt[0]
         verdict.unlocated = src != tgt
         return verdict
-    buckets = bucket_count(shape.estimated_rows)
-    src_future = pool.submit(bucket_summaries, source, source_schema, shape.name, shape.key, buckets, by_text)
-    tgt_buckets = bucket_summaries(target, target_schema, shape.name, shape.key, buckets, by_text)
-    src_buckets = src_future.result()
-    verdict.source_rows = sum(n for n, _ in src_buckets.values())
-    verdict.target_rows = sum(n for n, _ in tgt_buckets.values())
-    differing = sorted(b for b in src_buckets.keys() | tgt_buckets.keys() if src_buckets.get(b) != tgt_buckets.get(b))
+    bounds = chunk_bounds(source, source_schema, shape, chunk_count(shape.estimated_rows))
+    src_future = pool.submit(chunk_summaries, source, source_schema, shape.name, shape, bounds, by_text)
+    tgt_chunks = chunk_summaries(target, target_schema, shape.name, shape, bounds, by_text)
+    src_chunks = src_future.result()
+    verdict.source_rows = sum(n for n, _ in src_chunks.values())
+    verdict.target_rows = sum(n for n, _ in tgt_chunks.values())
+    differing = sorted(c for c in src_chunks.keys() | tgt_chunks.keys() if src_chunks.get(c) != tgt_chunks.get(c))
     if not differing:
         return verdict
-    src_rows_future = pool.submit(rows_in_buckets, source, source_schema, shape.name, shape.key, buckets,
-                                  differing, by_text)
-    tgt_rows = rows_in_buckets(target, target_schema, shape.name, shape.key, buckets, differing, by_text)
+    verdict.differing_ranges_total = len(differing)
+    verdict.differing_ranges = [describe_range(shape, bounds, c) for c in differing[:max_keys]]
+    drilled = differing[:DRILL_CHUNKS]
+    src_rows_future = pool.submit(rows_in_chunks, source, source_schema, shape.name, shape, bounds, drilled,
+                                  by_text)
+    tgt_rows = rows_in_chunks(target, target_schema, shape.name, shape, bounds, drilled, by_text)
     src_rows = src_rows_future.result()
     missing = sorted(k for k in src_rows.keys() - tgt_rows.keys())
     extra = sorted(k for k in tgt_rows.keys() - src_rows.keys())

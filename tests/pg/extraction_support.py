@@ -27,7 +27,7 @@ from config.naming import RoleKind
 from edumatrix_db.database import localpg, tenancy
 from edumatrix_db.database import sql as access_sql
 from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
-from edumatrix_db.ops.traffic import Backend, PgBouncerSwitch
+from edumatrix_db.ops.traffic import Backend, PgBouncerSwitch, PoolerSet, TrafficSwitch
 from tests.pg.conftest import free_port, scratch_root
 
 SERVICE = "feedback"
@@ -79,8 +79,10 @@ class Bouncer:
                 time.sleep(0.02)
 
 
-def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, service: str) -> Bouncer:
-    directory = source.base / "drill-pgbouncer"
+def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, service: str,
+                  name: str = "drill-pgbouncer") -> Bouncer:
+    """A PgBouncer whose pools lead to the source; `name` names its directory and log (several may run)."""
+    directory = source.base / name
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
     source._give(directory)
@@ -108,7 +110,7 @@ def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, serv
         # encrypted to both servers; not verified: the two local CAs share one subject name, so OpenSSL
         # cannot tell them apart in one bundle (production verifies against the RDS CA bundle)
         "server_tls_sslmode = require",
-        f"logfile = {source.log_dir / 'drill-pgbouncer.log'}", f"pidfile = {directory / 'pgbouncer.pid'}",
+        f"logfile = {source.log_dir / f'{name}.log'}", f"pidfile = {directory / 'pgbouncer.pid'}",
         "query_wait_timeout = 60",
     ]) + "\n")
     ini.chmod(0o644)
@@ -123,7 +125,7 @@ def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, serv
                 return bouncer
         except psycopg.OperationalError:
             time.sleep(0.05)
-    raise RuntimeError(f"PgBouncer did not start: {(source.log_dir / 'drill-pgbouncer.log').read_text()[-2000:]}")
+    raise RuntimeError(f"PgBouncer did not start: {(source.log_dir / f'{name}.log').read_text()[-2000:]}")
 
 
 @dataclass
@@ -184,6 +186,8 @@ class Stage:
     target: localpg.LocalServer
     bouncer: Bouncer
     service: str = SERVICE
+    more: list[Bouncer] = field(default_factory=list)
+    """PgBouncers beyond the first (`more_bouncers`), switched with it as one PoolerSet."""
 
     @property
     def source_master(self) -> str:
@@ -197,25 +201,39 @@ class Stage:
         return server.uri("edumatrix_extraction_replicator",
                           self.source.passwords()["edumatrix_extraction_replicator"])
 
-    def switch(self, pause_timeout: float = 2.0) -> PgBouncerSwitch:
+    def switch(self, pause_timeout: float = 2.0, bouncer: Bouncer | None = None) -> PgBouncerSwitch:
         backends = {"source": Backend("127.0.0.1", _port_of(self.source), "edumatrix"),
                     "target": Backend("127.0.0.1", _port_of(self.target), "edumatrix")}
-        return PgBouncerSwitch(self.bouncer.admin_uri(), self.bouncer.ini, pooled_aliases(self.service), backends,
+        bouncer = bouncer or self.bouncer
+        return PgBouncerSwitch(bouncer.admin_uri(), bouncer.ini, pooled_aliases(self.service), backends,
                                pause_timeout=pause_timeout)
+
+    def switches(self, pause_timeout: float = 2.0) -> TrafficSwitch:
+        """The stage's PgBouncer alone, or with the others started (`more_bouncers`) all of them as one set."""
+        if not self.more:
+            return self.switch(pause_timeout)
+        return PoolerSet([self.switch(pause_timeout, b) for b in (self.bouncer, *self.more)])
+
+    def more_bouncers(self, count: int) -> list[Bouncer]:
+        """Start `count` more PgBouncers like the first (the production pooler runs several tasks)."""
+        for _ in range(count):
+            self.more.append(start_bouncer(self.source, self.target, self.service,
+                                           name=f"drill-pgbouncer-{len(self.more) + 2}"))
+        return self.more
 
     def extraction(self, service: str | None = None, *, target_uri: str | None = None,
                    pause_timeout: float = 2.0) -> Extraction:
         return Extraction(service or self.service, self.source_master, target_uri or self.target_master,
                           replication_uri=self.replicator_uri(self.source),
                           target_replication_uri=self.replicator_uri(self.target),
-                          switch=self.switch(pause_timeout))
+                          switch=self.switches(pause_timeout))
 
-    def app_uri(self) -> str:
+    def app_uri(self, bouncer: Bouncer | None = None) -> str:
         role = f"{self.service}_app"
-        return self.bouncer.client_uri(role, self.source.passwords()[role], self.service)
+        return (bouncer or self.bouncer).client_uri(role, self.source.passwords()[role], self.service)
 
-    def writer(self) -> Writer:
-        return Writer(self.app_uri()).start()
+    def writer(self, bouncer: Bouncer | None = None) -> Writer:
+        return Writer(self.app_uri(bouncer)).start()
 
     def source_conn(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.source_master, autocommit=True)
@@ -232,7 +250,8 @@ class Stage:
                 access_sql.set_password(conn, role, pw[role])
 
     def stop(self) -> None:
-        self.bouncer.stop()
+        for bouncer in (self.bouncer, *self.more):
+            bouncer.stop()
         for server in (self.source, self.target):
             server.stop()
             shutil.rmtree(server.root, ignore_errors=True)

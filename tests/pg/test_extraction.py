@@ -43,6 +43,10 @@ def stage() -> Iterator[Stage]:
 
 @pytest.fixture(scope="module")
 def replicating(stage: Stage) -> Stage:
+    return replicate(stage)
+
+
+def replicate(stage: Stage) -> Stage:
     """The service cloned and replicating (every table streaming)."""
     ex = stage.extraction()
     ex.clone_schema(pg_dump=PG_DUMP)

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from rich.console import Console
 
-from edumatrix_db.ops.verify import VerifyError, bucket_count, verify_schema
+from edumatrix_db.ops import verify
+from edumatrix_db.ops.verify import VerifyError, chunk_count, verify_schema
 from tests.pg.conftest import Postgres
 
 SCHEMA = "feedback_schema"
@@ -201,8 +202,8 @@ def test_the_report_renders_a_summary_a_person_can_read(source, target) -> None:
     assert "DIFFERENT: 2/3 tables equal" in text
 
 
-def test_bucket_count_grows_with_the_table_and_stays_bounded() -> None:
-    assert (bucket_count(0), bucket_count(2_000), bucket_count(2_001), bucket_count(10**12)) == (1, 1, 2, 65_536)
+def test_chunk_count_grows_with_the_table_and_stays_bounded() -> None:
+    assert (chunk_count(0), chunk_count(20_000), chunk_count(20_001), chunk_count(10**12)) == (1, 1, 2, 4_096)
 
 
 @pytest.mark.postgres
@@ -214,3 +215,75 @@ def test_a_table_with_a_json_column_is_compared_by_its_row_text(source, target) 
     target.execute("""UPDATE feedback_schema.feedback_raw SET doc = '{"g": 0}' WHERE id = 5""")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
     assert next(t for t in report.tables if t.table == "feedback_raw").changed == ["5"]
+
+
+def _enum_table(conn: psycopg.Connection[Any], labels: str) -> None:
+    """An enum type created with its labels in the given order (so its OIDs differ between the databases)."""
+    conn.execute(f"CREATE TYPE feedback_schema.feedback_mood AS ENUM ({labels})")
+    conn.execute("CREATE TABLE feedback_schema.feedback_reaction (id int PRIMARY KEY, "
+                 "mood feedback_schema.feedback_mood, moods feedback_schema.feedback_mood[])")
+
+
+@pytest.mark.postgres
+def test_enum_values_are_compared_by_label_not_by_their_oids(source, target) -> None:
+    # A label added later (ALTER TYPE ... ADD VALUE) on one side gets another OID than the same label created
+    # with the type on the other: same data, other OIDs.
+    _enum_table(source, "'sad', 'happy'")
+    _enum_table(target, "'sad'")
+    target.execute("ALTER TYPE feedback_schema.feedback_mood ADD VALUE 'happy'")
+    for conn in (source, target):
+        conn.execute("INSERT INTO feedback_schema.feedback_reaction SELECT g, CASE WHEN g % 2 = 0 THEN 'happy' "
+                     "ELSE 'sad' END::feedback_schema.feedback_mood, ARRAY['happy']::feedback_schema.feedback_mood[] "
+                     "FROM generate_series(1, 200) g")
+    report = verify_schema(source, target, SCHEMA, console=_quiet())
+    reaction = next(t for t in report.tables if t.table == "feedback_reaction")
+    assert (reaction.equal, reaction.changed) == (True, [])
+
+
+@pytest.mark.postgres
+def test_an_enum_difference_is_still_found(source, target) -> None:
+    for conn in (source, target):
+        _enum_table(conn, "'sad', 'happy'")
+        conn.execute("INSERT INTO feedback_schema.feedback_reaction SELECT g, 'sad', NULL "
+                     "FROM generate_series(1, 50) g")
+    target.execute("UPDATE feedback_schema.feedback_reaction SET mood = 'happy' WHERE id = 7")
+    report = verify_schema(source, target, SCHEMA, console=_quiet())
+    assert next(t for t in report.tables if t.table == "feedback_reaction").changed == ["7"]
+
+
+@pytest.mark.postgres
+def test_a_difference_is_located_to_the_key_range_that_holds_it(source, target, monkeypatch) -> None:
+    monkeypatch.setattr(verify, "CHUNK_ROWS", 500)  # 5000 rows: about ten key-ordered chunks
+    _fill(source, target)
+    target.execute("UPDATE feedback_schema.feedback_entry SET body = 'tampered' WHERE id = 4242")
+    entry = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
+                 if t.table == "feedback_entry")
+    [located] = entry.differing_ranges
+    low, high = located.removeprefix("[").removesuffix(")").split(" .. ")
+    assert (entry.changed, entry.differing_ranges_total) == (["4242"], 1)
+    assert int(low) <= 4242 < (int(high) if high != "end" else 10**9), located
+    assert int(high if high != "end" else 5001) - int(low) < 2000  # a chunk, not the table
+
+
+@pytest.mark.postgres
+def test_ranges_beyond_those_read_key_by_key_are_still_reported(source, target, monkeypatch) -> None:
+    monkeypatch.setattr(verify, "CHUNK_ROWS", 500)
+    monkeypatch.setattr(verify, "DRILL_CHUNKS", 1)
+    _fill(source, target)
+    target.execute("DELETE FROM feedback_schema.feedback_entry WHERE id IN (10, 4990)")
+    entry = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
+                 if t.table == "feedback_entry")
+    assert (entry.equal, entry.differing_ranges_total, entry.missing_on_target) == (False, 2, ["10"])
+    assert entry.differing_ranges[0].startswith("[start .. ")
+    assert entry.differing_ranges[1].endswith(" .. end)")
+
+
+@pytest.mark.postgres
+def test_a_composite_key_is_cut_into_ranges_of_the_whole_key(source, target, monkeypatch) -> None:
+    monkeypatch.setattr(verify, "CHUNK_ROWS", 50)  # 300 votes: about six chunks of (entry_id, voter)
+    _fill(source, target)
+    target.execute("UPDATE feedback_schema.feedback_vote SET voter = 'someone else' WHERE entry_id = 150")
+    vote = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
+                if t.table == "feedback_vote")
+    assert (vote.missing_on_target, vote.extra_on_target) == (["(150,voter150)"], ['(150,"someone else")'])
+    assert vote.differing_ranges_total == 1

@@ -28,6 +28,8 @@ from tests.policy.fixtures import (
     service_access,
 )
 from tests.policy.test_lambdas import NAME, policy_document, replaced
+from tests.policy.test_pooler import AWS_API_EXAMPLES as POOLER_AWS_API_EXAMPLES
+from tests.policy.test_pooler import EXAMPLES as POOLER_EXAMPLES
 
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
 TIMEOUTS = {"create": "4h", "update": "4h", "delete": "2h"}
@@ -211,6 +213,7 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
     "rds-log-hygiene": (lambda: [parameter_group(log_parameter_max_length=MISSING)],
         "log_parameter_max_length is unset (-1: in full); 0 keeps bind parameters (personal data, pgcrypto keys) "
         "out of the statements logged for their duration"),
+    **POOLER_AWS_API_EXAMPLES,
 }
 
 def _target(phase: str = "replicate", **overrides: object) -> object:
@@ -406,6 +409,7 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     **AWS_API_EXAMPLES,
     **EXTRACTION_EXAMPLES,
     **OUTBOX_EXAMPLES,
+    **POOLER_EXAMPLES,
 }
 
 

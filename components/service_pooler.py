@@ -1,0 +1,328 @@
+"""The platform's PgBouncer in front of one service during its extraction (spec 3.B; issue 13, "How traffic
+moves": docs/extraction-runbook.md). Declared while `FACTS[phase].pooler` holds (config/extraction.py:
+replicate, cutover, rollback), for each service so extracted.
+
+`ServicePooler` (`edumatrix:extraction:ServicePooler`, named `<prefix>-pooler-<service>`):
+- ECS Fargate tasks (at least two, spread by ECS over the subnets' Availability Zones) running PgBouncer in
+  transaction mode from an image in the stack's ECR repository, pinned by digest (`extractionPooler.imageDigest`);
+- an internal Network Load Balancer with a plain TCP listener on the PostgreSQL port: PostgreSQL starts TLS
+  inside its own protocol (an SSLRequest message, then the handshake), so an NLB TLS listener, which expects a
+  TLS ClientHello first, cannot terminate it. The NLB passes TCP through; PgBouncer terminates TLS itself
+  (`client_tls_sslmode=require` with the certificate from `extractionPooler.tlsSecretArn`) and verifies the
+  instances (`server_tls_sslmode=verify-full` with the RDS CA bundle in the image);
+- the service's DNS name leads here (components/connection_layer.py `pooled`: one source of truth for where a
+  name points), so clients connect to the pooler before the cutover and are paused, not cut, by it;
+- security groups: clients -> NLB (the stack's client groups/CIDRs), NLB -> tasks, the ops runner -> tasks
+  directly (its admin console: PAUSE/RESUME must reach every task, which the NLB would spread over one),
+  tasks -> the shared instance and the target instance, tasks -> HTTPS (ECR, Secrets Manager, CloudWatch Logs
+  through the VPC's route);
+- an execution role that may pull exactly this repository's images, write exactly this log group and read
+  exactly the secrets the task needs (the service's app and read-only logins, the TLS secret, the admin
+  secret), decrypting only through Secrets Manager; no task role: PgBouncer calls no AWS API, so the
+  container gets no AWS credentials at all;
+- the admin console user's password in a CMK-encrypted secret (the ops runner reads it);
+- a CMK-encrypted log group; alarms on the region's AlarmTopic: unhealthy targets, healthy targets below the
+  task count, running tasks below the task count (Container Insights).
+
+The image contract (what the image reads; built outside this repository): docs/extraction-runbook.md,
+"The pooler image".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.network import client_sources
+from components.secrets import CredentialSecret, CredentialSecretArgs
+from config.settings import ExtractionPoolerSettings, NetworkSettings
+
+POOLER_PORT = 6432
+"""Where PgBouncer listens in the task (its default); clients reach it on the PostgreSQL port through the NLB."""
+ADMIN_USER = "edumatrix_pooler_admin"
+"""PgBouncer's `admin_users` entry: the ops runner's login to the admin console (PAUSE, RESUME, RELOAD)."""
+HTTPS = 443
+NAME_MAX = 32  # ELB CreateLoadBalancer / CreateTargetGroup Name: at most 32 characters
+ECS_NAMESPACE = "ECS/ContainerInsights"
+NLB_NAMESPACE = "AWS/NetworkELB"
+ALARM_PERIOD_SECONDS = 60
+
+
+def elb_name(prefix: str, service: str) -> str:
+    """A load balancer / target group name within ELB's 32 characters: `<prefix>-pgb-<service>`, or, when
+    longer, its start and a hash of it (stable per stack and service, never ending with a hyphen)."""
+    full = f"{prefix}-pgb-{service.replace('_', '-')}"
+    if len(full) <= NAME_MAX:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[:NAME_MAX - 9].rstrip('-')}-{digest}"
+
+
+def image_uri(account: str, region: str, dns_suffix: str, repository: str, digest: str) -> str:
+    """The image by digest (`REPO@sha256:...`): the tag can move, the digest cannot."""
+    return f"{account}.dkr.ecr.{region}.{dns_suffix}/{repository}@{digest}"
+
+
+@dataclass(frozen=True)
+class PoolerBackend:
+    """One side the pooler can send the service's transactions to."""
+
+    address: pulumi.Input[str]
+    port: pulumi.Input[int]
+    security_group_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ServicePoolerArgs:
+    service: str
+    name_prefix: str
+    settings: ExtractionPoolerSettings
+    network: NetworkSettings
+    port: int
+    """The PostgreSQL port clients use (the NLB listener's)."""
+    database: str
+    source: PoolerBackend
+    target: PoolerBackend
+    logins: Mapping[str, pulumi.Input[str]]
+    """The service's pooled login roles (app, readonly) -> the ARN of each one's credential secret (the shared
+    instance's: the target's logins have the same passwords, docs/extraction-runbook.md checklist).
+
+    Nothing here depends on the phase, so moving between pooled phases never redeploys the tasks: the traffic
+    moves only by the ops runner's PAUSE / switch / RESUME on every task (edumatrix_db/ops/traffic.py), and a
+    task that starts later picks the side that is not fenced (the image contract, docs/extraction-runbook.md)."""
+    pool_sizes: Mapping[str, int]
+    """Login role -> server connections per task: the role's connection limit divided over the tasks."""
+    runner_security_group_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+    region: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def execution_policy(repository_arn: str, log_group_arn: str, secret_arns: Sequence[str], key_arn: str,
+                     region: str) -> str:
+    """Pull this repository's images, write this log group, read these secrets (decrypting only through
+    Secrets Manager). ecr:GetAuthorizationToken takes no resource (ECR's IAM reference: Resource "*")."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "PullThePoolerImage", "Effect": "Allow",
+         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Resource": repository_arn},
+        {"Sid": "WriteItsLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": f"{log_group_arn}:*"},
+        {"Sid": "ReadItsSecrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": sorted(secret_arns)},
+        {"Sid": "DecryptThemThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+    ]})
+
+
+def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, source: str, target: str,
+                          source_port: int, target_port: int, admin_secret_arn: str, log_group: str,
+                          region: str, logins: Mapping[str, str]) -> str:
+    """The one container: PgBouncer configured by environment (the image contract in the runbook), its
+    passwords injected by ECS from Secrets Manager (never in the task definition)."""
+    environment = {
+        "PGBOUNCER_DATABASE": args.database,
+        "PGBOUNCER_POOL_MODE": "transaction",
+        "PGBOUNCER_LISTEN_PORT": str(POOLER_PORT),
+        "PGBOUNCER_SOURCE": f"{source}:{source_port}",
+        "PGBOUNCER_TARGET": f"{target}:{target_port}",
+        # At start: the side where the service's app role may still write (the fence's mark); never both.
+        "PGBOUNCER_SIDE_RULE": "unfenced",
+        "PGBOUNCER_CLIENT_TLS_SSLMODE": "require",
+        "PGBOUNCER_SERVER_TLS_SSLMODE": "verify-full",
+        "PGBOUNCER_ADMIN_USER": ADMIN_USER,
+        "PGBOUNCER_POOLS": ",".join(f"{role}:{args.pool_sizes[role]}" for role in sorted(logins)),
+    }
+    secrets = [{"name": "PGBOUNCER_ADMIN_PASSWORD", "valueFrom": f"{admin_secret_arn}:password::"},
+               {"name": "PGBOUNCER_TLS_CERTIFICATE", "valueFrom": f"{args.settings.tls_secret_arn}:certificate::"},
+               {"name": "PGBOUNCER_TLS_KEY", "valueFrom": f"{args.settings.tls_secret_arn}:privateKey::"}]
+    secrets += [{"name": f"PGBOUNCER_PASSWORD_{role.upper()}", "valueFrom": f"{arn}:password::"}
+                for role, arn in sorted(logins.items())]
+    return json.dumps([{
+        "name": name,
+        "image": image,
+        "essential": True,
+        "readonlyRootFilesystem": True,  # the image writes its ini and auth file to a tmpfs (/run/pgbouncer)
+        "user": "pgbouncer",
+        "portMappings": [{"containerPort": POOLER_PORT, "protocol": "tcp"}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+        "secrets": secrets,
+        "linuxParameters": {"initProcessEnabled": True},
+        "healthCheck": {"command": ["CMD-SHELL", f"pg_isready -h 127.0.0.1 -p {POOLER_PORT} -q"],
+                        "interval": 10, "timeout": 5, "retries": 3, "startPeriod": 10},
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "pgbouncer"}},
+    }])
+
+
+class ServicePooler(pulumi.ComponentResource):
+    """`edumatrix:extraction:ServicePooler`: PgBouncer on ECS Fargate behind an internal NLB, for one service."""
+
+    dns_name: pulumi.Output[str]
+    admin_secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: ServicePoolerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("edumatrix:extraction:ServicePooler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, "db-service": args.service}
+        region = args.region
+        settings = args.settings
+        assert not settings.missing(), "the loader refuses a pooled extraction without its pooler settings"
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        region_name = pulumi.Output.from_input(region) if region else aws.get_region_output(opts=invoke).region
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+        lb_name = elb_name(args.name_prefix, args.service)
+
+        # -- network -------------------------------------------------------------------------------------
+        nlb_sg = aws.ec2.SecurityGroup(f"{name}-nlb-sg", description=f"PgBouncer NLB of {args.service}",
+                                       vpc_id=args.network.vpc_id, region=region, tags=tags, opts=child)
+        task_sg = aws.ec2.SecurityGroup(f"{name}-task-sg", description=f"PgBouncer tasks of {args.service}",
+                                        vpc_id=args.network.vpc_id, region=region, tags=tags, opts=child)
+
+        def rule(kind: type, label: str, group: pulumi.Input[str], port: int, description: str,
+                 **peer: pulumi.Input[str]) -> None:
+            kind(f"{name}-{label}", security_group_id=group, ip_protocol="tcp", from_port=port, to_port=port,
+                 description=description, region=region, tags=tags, opts=child, **peer)
+
+        ingress, egress = aws.vpc.SecurityGroupIngressRule, aws.vpc.SecurityGroupEgressRule
+        for suffix, source in client_sources(args.network.allowed_security_group_ids, args.network.allowed_cidrs):
+            rule(ingress, f"nlb-from-{suffix}", nlb_sg.id, args.port, "PostgreSQL clients to the pooler", **source)
+        rule(egress, "nlb-to-tasks", nlb_sg.id, POOLER_PORT, "NLB to the PgBouncer tasks",
+             referenced_security_group_id=task_sg.id)
+        rule(ingress, "tasks-from-nlb", task_sg.id, POOLER_PORT, "NLB (clients, health checks) to PgBouncer",
+             referenced_security_group_id=nlb_sg.id)
+        rule(ingress, "tasks-from-runner", task_sg.id, POOLER_PORT, "the ops runner to the admin console",
+             referenced_security_group_id=args.runner_security_group_id)
+        rule(egress, "runner-to-tasks", args.runner_security_group_id, POOLER_PORT,
+             "the ops runner to each PgBouncer task's admin console", referenced_security_group_id=task_sg.id)
+        rule(egress, "tasks-to-https", task_sg.id, HTTPS, "ECR, Secrets Manager, CloudWatch Logs",
+             cidr_ipv4="0.0.0.0/0")
+        for side, backend in (("source", args.source), ("target", args.target)):
+            rule(egress, f"tasks-to-{side}", task_sg.id, args.port, f"PgBouncer to the {side} instance",
+                 referenced_security_group_id=backend.security_group_id)
+            rule(ingress, f"{side}-from-tasks", backend.security_group_id, args.port,
+                 f"PgBouncer of {args.service} to the instance", referenced_security_group_id=task_sg.id)
+
+        # -- secrets, logs, roles ------------------------------------------------------------------------
+        password = random.RandomPassword(f"{name}-admin-password", length=40, special=False, opts=child)
+        admin = CredentialSecret(f"{name}-admin", CredentialSecretArgs(
+            name=f"{args.name_prefix}/extraction/{args.service}/pooler-admin",
+            description=f"PgBouncer admin console of {args.service}'s extraction pooler (the ops runner's login)",
+            kms_key_id=args.kms_key_arn,
+            value={"username": ADMIN_USER, "password": password.result},
+            tags=tags,
+        ), opts=child)
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/ecs/{args.name_prefix}/pooler-{args.service}",
+                                       kms_key_id=args.kms_key_arn, retention_in_days=settings.log_retention_days,
+                                       region=region, tags=tags, opts=child)
+        # The repository is named by the stack file, not declared here (it outlives any extraction).
+        repository_arn = pulumi.Output.all(partition.partition, region_name, identity.account_id).apply(
+            lambda v: f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{settings.image_repository}")
+        execution = aws.iam.Role(
+            f"{name}-execution",
+            description=f"ECS pulls the PgBouncer image of {args.service} and reads its secrets",
+            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            tags=tags, opts=child)
+        secret_arns = [admin.arn, settings.tls_secret_arn, *args.logins.values()]
+        aws.iam.RolePolicy(f"{name}-execution-policy", role=execution.id, policy=pulumi.Output.all(
+            repository_arn, logs.arn, pulumi.Output.all(*secret_arns), args.kms_key_arn, region_name).apply(
+            lambda v: execution_policy(v[0], v[1], v[2], v[3], v[4])), opts=child)
+
+        # -- the tasks -------------------------------------------------------------------------------------
+        cluster = aws.ecs.Cluster(
+            f"{name}-cluster", name=f"{args.name_prefix}-pooler-{args.service.replace('_', '-')}",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            region=region, tags=tags, opts=child)
+        logins = dict(args.logins)
+        definitions = pulumi.Output.all(
+            identity.account_id, region_name, partition.dns_suffix, args.source.address, args.source.port,
+            args.target.address, args.target.port, admin.arn, logs.name, pulumi.Output.all(**logins)).apply(
+            lambda v: container_definitions(
+                name="pgbouncer", image=image_uri(v[0], v[1], v[2], str(settings.image_repository),
+                                                  str(settings.image_digest)),
+                args=args, source=v[3], source_port=int(v[4]), target=v[5], target_port=int(v[6]),
+                admin_secret_arn=v[7], log_group=v[8], region=v[1], logins=v[9]))
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task", family=f"{args.name_prefix}-pooler-{args.service.replace('_', '-')}",
+            requires_compatibilities=["FARGATE"], network_mode="awsvpc", cpu=str(settings.cpu),
+            memory=str(settings.memory_mb), execution_role_arn=execution.arn,
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture),
+            container_definitions=definitions, region=region, tags=tags, opts=child)
+
+        # -- the load balancer -----------------------------------------------------------------------------
+        nlb = aws.lb.LoadBalancer(
+            f"{name}-nlb", name=lb_name, load_balancer_type="network", internal=True,
+            subnets=list(args.network.subnet_ids), security_groups=[nlb_sg.id],
+            enable_cross_zone_load_balancing=True, enable_deletion_protection=False,
+            region=region, tags=tags, opts=child)
+        group = aws.lb.TargetGroup(
+            f"{name}-targets", name=lb_name, port=POOLER_PORT, protocol="TCP", target_type="ip",
+            vpc_id=args.network.vpc_id,
+            # Transactions in flight finish within the app roles' statement timeout; long-lived client
+            # connections are cut after this when a task is replaced (clients retry).
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                protocol="TCP", port=str(POOLER_PORT), interval=10, healthy_threshold=3, unhealthy_threshold=3),
+            region=region, tags=tags, opts=child)
+        listener = aws.lb.Listener(
+            f"{name}-listener", load_balancer_arn=nlb.arn, port=args.port, protocol="TCP",
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)],
+            region=region, tags=tags, opts=child)
+        aws.ecs.Service(
+            f"{name}-service", name="pgbouncer", cluster=cluster.arn, task_definition=task.arn,
+            desired_count=settings.task_count, launch_type="FARGATE", platform_version="LATEST",
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=list(args.network.subnet_ids), security_groups=[task_sg.id], assign_public_ip=False),
+            load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=group.arn, container_name="pgbouncer", container_port=POOLER_PORT)],
+            health_check_grace_period_seconds=30,
+            # A new task starts before an old one stops: never fewer than task_count serving.
+            deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            availability_zone_rebalancing="ENABLED",
+            enable_execute_command=False, propagate_tags="SERVICE",
+            region=region, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[listener]))
+
+        # -- alarms ----------------------------------------------------------------------------------------
+        lb_dims: dict[str, pulumi.Input[str]] = {"LoadBalancer": nlb.arn_suffix, "TargetGroup": group.arn_suffix}
+        ecs_dims: dict[str, pulumi.Input[str]] = {"ClusterName": cluster.name, "ServiceName": "pgbouncer"}
+        count = settings.task_count
+        self.alarm_names = [self._alarm(f"{name}-{label}", description, namespace, metric, dims, statistic,
+                                        threshold, operator, args.alarm_topic_arn, region, tags)
+                            for label, description, namespace, metric, dims, statistic, threshold, operator in (
+            ("unhealthy", f"a PgBouncer task of {args.service} fails the NLB health check",
+             NLB_NAMESPACE, "UnHealthyHostCount", lb_dims, "Maximum", 0, "GreaterThanThreshold"),
+            ("healthy", f"fewer than {count} healthy PgBouncer tasks of {args.service} behind the NLB",
+             NLB_NAMESPACE, "HealthyHostCount", lb_dims, "Minimum", count, "LessThanThreshold"),
+            ("running", f"fewer than {count} PgBouncer tasks of {args.service} running",
+             ECS_NAMESPACE, "RunningTaskCount", ecs_dims, "Minimum", count, "LessThanThreshold"),
+        )]
+        self.dns_name = nlb.dns_name
+        self.admin_secret_arn = admin.arn
+        self.security_group_id = task_sg.id
+        self.register_outputs({"dnsName": self.dns_name, "adminSecretArn": self.admin_secret_arn,
+                               "clusterName": cluster.name, "alarmNames": self.alarm_names})
+
+    def _alarm(self, name: str, description: str, namespace: str, metric: str,
+               dimensions: Mapping[str, pulumi.Input[str]], statistic: str, threshold: int, operator: str,
+               topic: pulumi.Input[str], region: str | None, tags: Mapping[str, str]) -> pulumi.Output[str]:
+        return aws.cloudwatch.MetricAlarm(
+            name, alarm_description=f"{description}; runbook: docs/extraction-runbook.md", namespace=namespace,
+            metric_name=metric, dimensions=dict(dimensions), statistic=statistic, period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=3, datapoints_to_alarm=2, threshold=threshold, comparison_operator=operator,
+            # No datapoints means no tasks or no load balancer: page.
+            treat_missing_data="breaching", alarm_actions=[topic], ok_actions=[topic],
+            region=region, tags=dict(tags), opts=pulumi.ResourceOptions(parent=self)).name

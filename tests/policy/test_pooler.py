@@ -1,0 +1,206 @@
+"""policy/pooler.py: the extraction pooler's ECS and load balancer types. A compliant pooler (as
+components/service_pooler.py declares it) passes; each example breaks one thing and is refused by its policy
+saying why (the examples also feed tests/policy/test_pack_examples.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from policy import pooler
+from tests.policy.fixtures import TAGS, resource, run
+
+TG_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edumatrix-test-pgb-feedback/0123456789abcdef"
+TG_SUFFIX = "targetgroup/edumatrix-test-pgb-feedback/0123456789abcdef"
+LB_SUFFIX = "net/edumatrix-test-pgb-feedback/fedcba9876543210"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edumatrix-test/db/feedback/app-AbCdEf"
+LONG_NAME = "edumatrix-production-pgb-students-platform"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer@sha256:" + "ab" * 32
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def container(**overrides: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "pgbouncer", "image": IMAGE, "essential": True, "readonlyRootFilesystem": True,
+        "portMappings": [{"containerPort": 6432, "protocol": "tcp"}],
+        "environment": [{"name": "PGBOUNCER_POOL_MODE", "value": "transaction"}],
+        "secrets": [{"name": "PGBOUNCER_PASSWORD_FEEDBACK_APP", "valueFrom": f"{SECRET}:password::"}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/p", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "pgbouncer"}},
+    }
+    out.update(overrides)
+    return out
+
+
+def pooler_resources(edit: tuple[str, Edit] | None = None) -> list:
+    """A compliant pooler; `edit` = (type, change of that resource's props)."""
+    props: dict[str, dict[str, Any]] = {
+        pooler.ECS_CLUSTER: {"name": "edumatrix-test-pooler-feedback", "tags": dict(TAGS),
+                             "settings": [{"name": "containerInsights", "value": "enabled"}]},
+        pooler.ECS_TASK_DEFINITION: {"family": "edumatrix-test-pooler-feedback", "requiresCompatibilities": ["FARGATE"],
+                                     "networkMode": "awsvpc", "cpu": "512", "memory": "1024", "tags": dict(TAGS),
+                                     "containerDefinitions": json.dumps([container()])},
+        pooler.ECS_SERVICE: {"name": "pgbouncer", "launchType": "FARGATE", "desiredCount": 2,
+                             "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/edumatrix-test-pooler-feedback",
+                             "networkConfiguration": {"subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-1"],
+                                                      "assignPublicIp": False},
+                             "loadBalancers": [{"targetGroupArn": TG_ARN, "containerName": "pgbouncer",
+                                                "containerPort": 6432}],
+                             "healthCheckGracePeriodSeconds": 30, "deploymentMinimumHealthyPercent": 100,
+                             "deploymentMaximumPercent": 200, "enableExecuteCommand": False,
+                             "deploymentCircuitBreaker": {"enable": True, "rollback": True}, "tags": dict(TAGS)},
+        pooler.LOAD_BALANCER: {"name": "edumatrix-test-pgb-feedback", "loadBalancerType": "network", "internal": True,
+                               "subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-2"], "tags": dict(TAGS)},
+        pooler.TARGET_GROUP: {"name": "edumatrix-test-pgb-feedback", "arn": TG_ARN, "arnSuffix": TG_SUFFIX,
+                              "port": 6432, "protocol": "TCP", "targetType": "ip", "deregistrationDelay": "30",
+                              "healthCheck": {"protocol": "TCP", "interval": 10, "healthyThreshold": 3,
+                                              "unhealthyThreshold": 3}, "tags": dict(TAGS)},
+        pooler.LISTENER: {"port": 5432, "protocol": "TCP", "tags": dict(TAGS),
+                          "defaultActions": [{"type": "forward", "targetGroupArn": TG_ARN}]},
+    }
+    if edit is not None:
+        edit[1](props[edit[0]])
+    alarms = [resource(pooler.METRIC_ALARM, f"alarm-{metric}", {
+        "metricName": metric, "dimensions": dims, "alarmActions": [TOPIC], "tags": dict(TAGS)})
+        for metric, dims in (("UnHealthyHostCount", {"LoadBalancer": LB_SUFFIX, "TargetGroup": TG_SUFFIX}),
+                             ("RunningTaskCount", {"ClusterName": "edumatrix-test-pooler-feedback",
+                                                   "ServiceName": "pgbouncer"}))]
+    return [resource(t, t.rsplit(":", 1)[-1].lower(), p) for t, p in props.items()] + alarms
+
+
+def _containers(edit: Edit) -> Edit:
+    def apply(props: dict[str, Any]) -> None:
+        containers = json.loads(props["containerDefinitions"])
+        edit(containers[0])
+        props["containerDefinitions"] = json.dumps(containers)
+    return apply
+
+
+def _example(type_: str, edit: Edit) -> Callable[[], list]:
+    return lambda: pooler_resources((type_, edit))
+
+
+# policy -> (a one-edit break of the compliant pooler, the message its policy reports)
+AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "aws-api-ecs-task-definition": (_example(pooler.ECS_TASK_DEFINITION, lambda p: p.update(memory="512")),
+        "cpu '512' with memory '512' is no Fargate task size: RegisterTaskDefinition answers \"ClientException: "
+        "Invalid 'cpu' setting for task\" (ECS developer guide, \"Troubleshoot Amazon ECS task definition invalid "
+        "CPU or memory errors\")"),
+    "aws-api-ecs-service": (_example(pooler.ECS_SERVICE, lambda p: p.pop("loadBalancers")),
+        "healthCheckGracePeriodSeconds without loadBalancers: \"Health check grace period is only valid for "
+        "services configured to use load balancers\" (ECS API CreateService)"),
+    "aws-api-lb-names": (_example(pooler.TARGET_GROUP, lambda p: p.update(name=LONG_NAME)),
+        "name 'edumatrix-production-pgb-students-platform': at most 32 alphanumeric characters or hyphens, not "
+        "beginning or ending with a hyphen (ELBv2 API CreateLoadBalancer / CreateTargetGroup Name)"),
+    "aws-api-network-load-balancer": (_example(pooler.LOAD_BALANCER, lambda p: p.pop("securityGroups")),
+        "a Network Load Balancer created without security groups can never get any: \"You can't add security "
+        "groups to a Network Load Balancer that was created without them\" (NLB guide, \"Security groups for your "
+        "Network Load Balancer\")"),
+    "aws-api-lb-target-group": (_example(pooler.TARGET_GROUP, lambda p: p.update(deregistrationDelay="7200")),
+        "deregistrationDelay 7200: 0-3600 seconds (ELBv2 target group attributes)"),
+    "aws-api-ecs-target-type-ip": (_example(pooler.TARGET_GROUP, lambda p: p.update(targetType="instance")),
+        "target group edumatrix-test-pgb-feedback has targetType 'instance', but the Fargate (awsvpc) tasks of this "
+        "service register by IP: \"you must choose ip as the target type\" (ECS developer guide, load balancing)"),
+    "aws-api-lb-listener": (_example(pooler.LISTENER, lambda p: p.update(protocol="TLS", certificateArn="arn:c")),
+        "a TLS listener on PostgreSQL's port 5432: a PostgreSQL client opens with an SSLRequest message before any "
+        "TLS handshake, which a TLS listener (expecting a ClientHello) cannot read; forward TCP and let PgBouncer "
+        "terminate TLS (client_tls_*)"),
+}
+
+EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
+    "ecs-task-hardening": (_example(pooler.ECS_TASK_DEFINITION, _containers(lambda c: c.update(
+        image="123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer:latest"))),
+        "container pgbouncer runs image '123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer:latest', "
+        "not pinned by digest (@sha256:...): a tag can be moved to other code between two task launches"),
+    "ecs-service-posture": (_example(pooler.ECS_SERVICE, lambda p: p.update(desiredCount=1)),
+        "desiredCount 1: one task is one point of failure; run at least two"),
+    "ecs-cluster-container-insights": (_example(pooler.ECS_CLUSTER, lambda p: p.update(settings=[])),
+        "containerInsights is not enabled: the running-task alarm reads RunningTaskCount from ECS/ContainerInsights "
+        "(Security Hub ECS.12)"),
+    "pooler-alarms": (lambda: [r for r in pooler_resources() if r.name != "alarm-RunningTaskCount"],
+        "ECS service pgbouncer of cluster edumatrix-test-pooler-feedback has no RunningTaskCount alarm paging a "
+        "topic"),
+}
+
+
+def _pooler_messages(resources: list) -> list[tuple[str, str]]:
+    names = {p.name for p in pooler.POLICIES}
+    return [(v.policy, v.message) for v in run(resources, policies=pooler.POLICIES) if v.policy in names]
+
+
+def test_the_pooler_as_declared_passes_every_pooler_policy() -> None:
+    assert _pooler_messages(pooler_resources()) == []
+
+
+def test_every_pooler_policy_has_an_example() -> None:
+    assert set(AWS_API_EXAMPLES) | set(EXAMPLES) == {p.name for p in pooler.POLICIES}
+
+
+@pytest.mark.parametrize("policy", sorted({**AWS_API_EXAMPLES, **EXAMPLES}))
+def test_the_pooler_policy_refuses_its_example_and_only_it(policy: str) -> None:
+    build, message = {**AWS_API_EXAMPLES, **EXAMPLES}[policy]
+    assert _pooler_messages(build()) == [(policy, message)]
+
+
+@pytest.mark.parametrize(("edit", "piece"), [
+    (lambda c: c.update(privileged=True), "is privileged (Security Hub ECS.4)"),
+    (lambda c: c.update(readonlyRootFilesystem=False), "writable root file system (Security Hub ECS.5)"),
+    (lambda c: c.pop("logConfiguration"), "has no logConfiguration (Security Hub ECS.9)"),
+    (lambda c: c["environment"].append({"name": "PGBOUNCER_ADMIN_PASSWORD", "value": "x"}),
+     "passes PGBOUNCER_ADMIN_PASSWORD as plain environment variables"),
+])
+def test_each_container_hardening_rule_is_reported(edit: Edit, piece: str) -> None:
+    messages = _pooler_messages(pooler_resources((pooler.ECS_TASK_DEFINITION, _containers(edit))))
+    assert [policy for policy, _ in messages] == ["ecs-task-hardening"]
+    assert piece in messages[0][1]
+
+
+def test_a_fargate_task_in_bridge_mode_is_refused() -> None:
+    edit = (pooler.ECS_TASK_DEFINITION, lambda p: p.update(networkMode="bridge"))
+    messages = _pooler_messages(pooler_resources(edit))
+    assert [(p, "a Fargate task definition takes awsvpc" in m) for p, m in messages] == [
+        ("aws-api-ecs-task-definition", True)]
+
+
+def test_a_secret_given_by_name_rather_than_arn_is_refused() -> None:
+    edit = _containers(lambda c: c.update(secrets=[{"name": "P", "valueFrom": "edumatrix-test/db/feedback/app"}]))
+    messages = _pooler_messages(pooler_resources((pooler.ECS_TASK_DEFINITION, edit)))
+    assert [p for p, _ in messages] == ["aws-api-ecs-task-definition"]
+    assert "not an ARN" in messages[0][1]
+
+
+def test_a_fargate_service_without_subnets_is_refused() -> None:
+    messages = _pooler_messages(pooler_resources((pooler.ECS_SERVICE, lambda p: p.pop("networkConfiguration"))))
+    assert ("aws-api-ecs-service", "a Fargate service has no networkConfiguration.subnets: CreateService answers "
+            "\"InvalidParameterException: Network Configuration must be provided when networkMode 'awsvpc' is "
+            "specified\"") in messages
+
+
+def test_a_public_ip_and_a_single_subnet_are_refused() -> None:
+    def edit(p: dict[str, Any]) -> None:
+        p["networkConfiguration"].update(assignPublicIp=True, subnets=["subnet-1"])
+    messages = [m for _, m in _pooler_messages(pooler_resources((pooler.ECS_SERVICE, edit)))]
+    assert any("Security Hub ECS.2" in m for m in messages)
+    assert any("fewer than two subnets" in m for m in messages)
+
+
+def test_an_internet_facing_load_balancer_is_refused() -> None:
+    messages = _pooler_messages(pooler_resources((pooler.LOAD_BALANCER, lambda p: p.update(internal=False))))
+    assert [p for p, _ in messages] == ["aws-api-network-load-balancer"]
+
+
+def test_a_load_balancer_named_internal_is_refused() -> None:
+    messages = _pooler_messages(pooler_resources((pooler.LOAD_BALANCER, lambda p: p.update(name="internal-pgb"))))
+    assert messages == [("aws-api-lb-names", "name 'internal-pgb': a load balancer name \"must not begin with "
+                                             "'internal-'\" (CreateLoadBalancer)")]
+
+
+def test_a_target_group_without_an_unhealthy_host_alarm_is_reported() -> None:
+    resources = [r for r in pooler_resources() if r.name != "alarm-UnHealthyHostCount"]
+    assert _pooler_messages(resources) == [
+        ("pooler-alarms", "target group edumatrix-test-pgb-feedback has no UnHealthyHostCount alarm paging a topic")]

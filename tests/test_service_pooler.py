@@ -1,0 +1,231 @@
+"""The extraction pooler, declared (issue 13; components/service_pooler.py): staging extracts `feedback` in phase
+replicate, so its plan holds PgBouncer on ECS Fargate behind an internal NLB, the service's name leading to it.
+The other phases are in tests/test_extraction_plans.py (the pooler exists exactly where FACTS says)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from components.service_pooler import ADMIN_USER, NAME_MAX, POOLER_PORT, elb_name
+from config.catalog import load_catalog
+from config.errors import ConfigError
+from config.loader import read_stack_config, validate_config
+from config.settings import StackSettings
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
+
+STACK = "staging"
+PREFIX = "edumatrix-staging-pooler-feedback"
+DIGEST = "sha256:4b7d1c1f0e2a9c3d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5"
+TLS_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edumatrix-staging/pooler-tls-AbCdEf"
+POOLER_KEY = "edumatrix-db:extractionPooler"
+
+
+@pytest.fixture(scope="module")
+def staging(planner: Planner) -> Recording:
+    return planner.plan(STACK)
+
+
+def _named(rec: Recording, name: str) -> RecordedResource:
+    return next(r for r in rec.resources if r.name == name)
+
+
+def _container(rec: Recording) -> dict[str, Any]:
+    [container] = json.loads(_named(rec, f"{PREFIX}-task").props["containerDefinitions"])
+    return dict(container)
+
+
+def _env(rec: Recording) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in _container(rec)["environment"]}
+
+
+def test_the_image_is_the_stacks_repository_pinned_by_digest(staging: Recording) -> None:
+    assert _container(staging)["image"] == (
+        f"123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer@{DIGEST}")
+
+
+def test_pgbouncer_pools_in_transaction_mode_and_verifies_the_instances(staging: Recording) -> None:
+    env = _env(staging)
+    assert (env["PGBOUNCER_POOL_MODE"], env["PGBOUNCER_SERVER_TLS_SSLMODE"], env["PGBOUNCER_CLIENT_TLS_SSLMODE"]) == (
+        "transaction", "verify-full", "require")
+
+
+def test_the_task_knows_both_instances_and_the_phase_does_not_choose_between_them(staging: Recording) -> None:
+    env = _env(staging)
+    shared = _named(staging, "edumatrix-staging-db").props
+    target = _named(staging, "edumatrix-staging-feedback-db").props
+    assert env["PGBOUNCER_SOURCE"] == f"{shared['address']}:5432"
+    assert env["PGBOUNCER_TARGET"] == f"{target['address']}:5432"
+    assert env["PGBOUNCER_SIDE_RULE"] == "unfenced"
+
+
+def test_every_password_and_the_tls_key_come_from_secrets_manager_not_the_environment(staging: Recording) -> None:
+    container = _container(staging)
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert set(secrets) == {"PGBOUNCER_ADMIN_PASSWORD", "PGBOUNCER_TLS_CERTIFICATE", "PGBOUNCER_TLS_KEY",
+                            "PGBOUNCER_PASSWORD_FEEDBACK_APP", "PGBOUNCER_PASSWORD_FEEDBACK_READONLY"}
+    assert secrets["PGBOUNCER_TLS_KEY"] == f"{TLS_SECRET}:privateKey::"
+    assert all(v.startswith("arn:aws:secretsmanager:") for v in secrets.values())
+    assert not any("PASSWORD" in e["name"] or "KEY" in e["name"] for e in container["environment"])
+
+
+def test_the_task_has_no_role_of_its_own_so_the_container_gets_no_aws_credentials(staging: Recording) -> None:
+    task = _named(staging, f"{PREFIX}-task")
+    assert "taskRoleArn" not in task.inputs
+    assert task.inputs["executionRoleArn"] == _named(staging, f"{PREFIX}-execution").props["arn"]
+
+
+def test_the_execution_role_reads_exactly_the_poolers_image_logs_and_secrets(staging: Recording) -> None:
+    policy = json.loads(_named(staging, f"{PREFIX}-execution-policy").props["policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["PullThePoolerImage"]["Resource"] == (
+        "arn:aws:ecr:us-east-1:123456789012:repository/platform/pgbouncer")
+    assert by_sid["WriteItsLogs"]["Resource"] == _named(staging, f"{PREFIX}-logs").props["arn"] + ":*"
+    readable = set(by_sid["ReadItsSecrets"]["Resource"])
+    app = _named(staging, "feedback-app-secret").props["arn"]
+    readonly = _named(staging, "feedback-readonly-secret").props["arn"]
+    admin = _named(staging, f"{PREFIX}-admin-secret").props["arn"]
+    assert readable == {app, readonly, admin, TLS_SECRET}
+    assert by_sid["DecryptThemThroughSecretsManager"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+
+
+def test_two_tasks_run_over_the_stacks_subnets_without_public_addresses(staging: Recording) -> None:
+    service = _named(staging, f"{PREFIX}-service").inputs
+    assert service["desiredCount"] == 2
+    assert service["launchType"] == "FARGATE"
+    assert service["networkConfiguration"]["subnets"] == ["subnet-0b1b2c3d4e5f60001", "subnet-0b1b2c3d4e5f60002"]
+    assert service["networkConfiguration"]["assignPublicIp"] is False
+
+
+def test_the_nlb_passes_postgresql_through_as_tcp_to_pgbouncer(staging: Recording) -> None:
+    listener = _named(staging, f"{PREFIX}-listener").inputs
+    group = _named(staging, f"{PREFIX}-targets")
+    nlb = _named(staging, f"{PREFIX}-nlb").inputs
+    assert (listener["protocol"], listener["port"]) == ("TCP", 5432)
+    assert listener["defaultActions"][0]["targetGroupArn"] == group.props["arn"]
+    assert (group.inputs["protocol"], group.inputs["port"], group.inputs["targetType"]) == ("TCP", POOLER_PORT, "ip")
+    assert (nlb["loadBalancerType"], nlb["internal"]) == ("network", True)
+
+
+def _rules(rec: Recording, kind: str, group_id: str) -> list[dict[str, Any]]:
+    return [r.inputs for r in rec.of_type(f"aws:vpc/securityGroup{kind}Rule:SecurityGroup{kind}Rule")
+            if r.inputs["securityGroupId"] == group_id]
+
+
+def test_pgbouncer_is_reached_only_from_its_nlb_and_the_ops_runner(staging: Recording) -> None:
+    tasks = _named(staging, f"{PREFIX}-task-sg").id
+    nlb = _named(staging, f"{PREFIX}-nlb-sg").id
+    runner = _named(staging, "edumatrix-staging-ops-runner-sg").id
+    sources = {(r["referencedSecurityGroupId"], r["fromPort"]) for r in _rules(staging, "Ingress", tasks)}
+    assert sources == {(nlb, POOLER_PORT), (runner, POOLER_PORT)}
+    assert {(r.get("referencedSecurityGroupId"), r["fromPort"]) for r in _rules(staging, "Egress", runner)} >= {
+        (tasks, POOLER_PORT)}
+
+
+def test_both_instances_admit_the_pooler_tasks(staging: Recording) -> None:
+    tasks = _named(staging, f"{PREFIX}-task-sg").id
+    for instance in ("edumatrix-staging-db", "edumatrix-staging-feedback-db"):
+        [group] = _named(staging, instance).inputs["vpcSecurityGroupIds"]
+        assert any(r.get("referencedSecurityGroupId") == tasks for r in _rules(staging, "Ingress", group)), instance
+
+
+def test_the_admin_console_password_is_a_cmk_encrypted_secret(staging: Recording) -> None:
+    secret = _named(staging, f"{PREFIX}-admin-secret").inputs
+    assert secret["name"] == "edumatrix-staging/extraction/feedback/pooler-admin"
+    assert secret["kmsKeyId"] == _named(staging, "edumatrix-staging-db").inputs["kmsKeyId"]
+    assert f'"username": "{ADMIN_USER}"' in _named(staging, f"{PREFIX}-admin-value").props["secretString"]
+
+
+def test_the_logs_go_to_a_cmk_encrypted_group(staging: Recording) -> None:
+    logs = _named(staging, f"{PREFIX}-logs").inputs
+    assert logs["kmsKeyId"] == _named(staging, "edumatrix-staging-db").inputs["kmsKeyId"]
+    assert _container(staging)["logConfiguration"]["options"]["awslogs-group"] == logs["name"]
+
+
+def test_the_pooler_alarms_page_the_regions_alarm_topic(staging: Recording) -> None:
+    topic = next(r for r in staging.of_type("aws:sns/topic:Topic") if r.name == "edumatrix-staging-alarms-topic")
+    alarms = {r.name: r.inputs for r in staging.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if r.name.startswith(PREFIX)}
+    assert {a["metricName"] for a in alarms.values()} == {"UnHealthyHostCount", "HealthyHostCount",
+                                                          "RunningTaskCount"}
+    assert all(a["alarmActions"] == [topic.props["arn"]] for a in alarms.values())
+
+
+def test_the_services_connection_settings_lead_to_the_pooler_by_its_own_name(staging: Recording) -> None:
+    feedback = staging.outputs["connections"]["feedback"]
+    assert feedback["viaExtractionPooler"] is True
+    assert feedback["viaProxy"] is False
+    app = feedback["app"]
+    assert (app["host"], app["tlsServerName"], app["sslrootcert"]) == (
+        feedback["host"], feedback["host"], "the EDU Matrix private CA (edumatrix-internal-ca.pem)")
+    # migrations never go through PgBouncer (session state, DDL): to the instance
+    assert feedback["migrations"]["host"] == _named(staging, "edumatrix-staging-db").props["address"]
+
+
+def test_the_stack_outputs_the_poolers_name_and_admin_secret(staging: Recording) -> None:
+    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn"}
+
+
+@pytest.mark.parametrize("prefix", ["edumatrix-staging", "edumatrix-prod-eu-west-1", "x" * 40])
+def test_load_balancer_names_fit_elb_and_stay_distinct_per_service(prefix: str) -> None:
+    names = [elb_name(prefix, s.name) for s in load_catalog()]
+    assert all(len(n) <= NAME_MAX and not n.endswith("-") for n in names)
+    assert len(set(names)) == len(names)
+
+
+# -- the loader ------------------------------------------------------------------------------------------
+
+def _load(**pooler: Any) -> StackSettings:
+    config, source = read_stack_config(STACK)
+    config = copy.deepcopy(config)
+    config[POOLER_KEY] = {**config[POOLER_KEY], **pooler}
+    for key in [k for k, v in pooler.items() if v is None]:
+        del config[POOLER_KEY][key]
+    return validate_config(config, stack=STACK, source=source)
+
+
+def _problems(**pooler: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        _load(**pooler)
+    return [(p.key, p.fix) for p in caught.value.problems]
+
+
+def test_a_pooled_phase_without_the_image_digest_is_refused_naming_the_key() -> None:
+    [(key, fix)] = _problems(imageDigest=None)
+    assert key == f"{POOLER_KEY}.imageDigest"
+    assert "aws ecr describe-images" in fix
+
+
+def test_an_image_tag_instead_of_a_digest_is_refused() -> None:
+    [(key, fix)] = _problems(imageDigest="latest")
+    assert key == f"{POOLER_KEY}.imageDigest"
+    assert "sha256:" in fix
+
+
+def test_a_fargate_size_that_does_not_exist_is_refused() -> None:
+    [(key, fix)] = _problems(cpu=256, memoryMb=4096)
+    assert key == f"{POOLER_KEY}.memoryMb"
+    assert fix == "with cpu 256 choose memoryMb from 512, 1024, 2048"
+
+
+def test_a_single_pooler_task_is_refused() -> None:
+    [(key, _)] = _problems(taskCount=1)
+    assert key == f"{POOLER_KEY}.taskCount"
+
+
+def test_a_pooled_phase_without_the_ops_runner_is_refused() -> None:
+    config, source = read_stack_config(STACK)
+    config = {**config, "edumatrix-db:opsRunner": {"enabled": False}}
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, stack=STACK, source=source)
+    assert [p.key for p in caught.value.problems] == ["edumatrix-db:opsRunner.enabled"]
+
+
+def test_a_stack_without_a_pooled_extraction_needs_no_pooler_settings() -> None:
+    config, source = read_stack_config("prod")
+    assert POOLER_KEY not in config
+    assert validate_config(config, stack="prod", source=source).extraction_pooler.missing()
