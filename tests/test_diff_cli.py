@@ -83,5 +83,5 @@ def test_fewer_event_copies_replace_every_topic_and_exit_3(repo):
         git(repo, "checkout", "--", "stacks")
     assert result.returncode == EXIT_DANGER, result.stderr
     dangers = json.loads(result.stdout)["dangers"]
-    assert dangers and {d["type"] for d in dangers} == {"aws:msk/topic:Topic"}
+    assert {d["type"] for d in dangers} == {"aws:msk/topic:Topic"}
     assert all("(changed: replicationFactor)" in d["message"] for d in dangers)
