@@ -191,14 +191,20 @@ def test_a_new_topic_replication_factor_replaces_the_topic_but_more_partitions_d
     assert compare([topic], [changed(topic, partitionCount=12)]).dangers == []
 
 
-def test_a_new_connector_configuration_replaces_the_connector_but_new_capacity_does_not():
-    connector = resource("aws:mskconnect/connector:Connector", "news-cdc", name="edumatrix-prod-news-cdc",
-                         connectorConfiguration={"slot.name": "news_cdc"},
-                         capacity={"provisionedCapacity": {"mcuCount": 1, "workerCount": 1}})
-    new = changed(connector, connectorConfiguration={"slot.name": "news_cdc2"})
-    assert kinds(compare([connector], [new])) == [("replace", "news-cdc")]
-    bigger = changed(connector, capacity={"provisionedCapacity": {"mcuCount": 2, "workerCount": 1}})
-    assert compare([connector], [bigger]).dangers == []
+CONNECTOR = resource("aws:mskconnect/connector:Connector", "news-cdc", name="edumatrix-prod-news-cdc",
+                     kafkaconnectVersion="2.7.1", connectorConfiguration={"slot.name": "news_cdc"},
+                     capacity={"provisionedCapacity": {"mcuCount": 1, "workerCount": 1}})
+
+
+def test_a_new_kafka_connect_version_replaces_the_connector():
+    assert kinds(compare([CONNECTOR], [changed(CONNECTOR, kafkaconnectVersion="3.7.x")])) == [
+        ("replace", "news-cdc")]
+
+
+def test_a_connector_configuration_or_capacity_change_is_in_place():  # hashicorp/terraform-provider-aws#41706
+    new = changed(CONNECTOR, connectorConfiguration={"slot.name": "news_cdc2"},
+                  capacity={"provisionedCapacity": {"mcuCount": 2, "workerCount": 1}})
+    assert compare([CONNECTOR], [new]).dangers == []
 
 
 def test_a_new_plugin_archive_replaces_the_custom_plugin():

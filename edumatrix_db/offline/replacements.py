@@ -35,11 +35,16 @@ removal of a resource Pulumi protects. Sources, read for this table:
   encryption_info.encryption_at_rest_kms_key_arn and encryption_info.encryption_in_transit.in_cluster).
   The blocks themselves are `ForceNew` only when added or removed (SDKv2): kafka_version, instance_type,
   storage, client_authentication and encryption_in_transit.client_broker are updated in place
-  (UpdateClusterKafkaVersion, UpdateBrokerType, UpdateBrokerStorage, UpdateSecurity).
+  (UpdateClusterKafkaVersion, UpdateBrokerType, UpdateBrokerStorage, UpdateSecurity). A maintainer
+  confirms the security-group replacement: there is no API to change them (hashicorp/terraform-provider-
+  aws#25196).
 - aws:msk/topic:Topic: `internal/service/kafka/topic.go` (hashicorp 0e37492c, a framework resource:
   `RequiresReplace` on cluster_arn, name, replication_factor; configs and partition_count are updated).
 - aws:mskconnect/connector:Connector: `internal/service/kafkaconnect/connector.go` (hashicorp 9dfe6ffb:
-  every argument but `capacity` is `ForceNew`). Not re-read at the provider version pulumi-aws 7 bridges.
+  every argument but `capacity` is `ForceNew`), except `connector_configuration`, updated in place since
+  hashicorp/terraform-provider-aws#41706 (v5.90, 2025; pulumi-aws 7 bridges v6). An open report,
+  hashicorp/terraform-provider-aws#47004, says such an update completes without being applied (the
+  connector keeps its old configuration, the diff reappears): not a danger here, but check it after `up`.
 - aws:mskconnect/customPlugin:CustomPlugin: `internal/service/kafkaconnect/custom_plugin.go` (cde80b25:
   content_type, description, location.s3.*, name are `ForceNew`; Update changes tags only). A new plugin
   has a new ARN, and a connector's `plugins` is `ForceNew`: every connector using it is replaced too.
@@ -129,7 +134,7 @@ STATEFUL: dict[str, StatefulType] = {
         "the events the topic retains and its consumers' committed offsets"),
     "aws:mskconnect/connector:Connector": StatefulType(
         "MSK Connect connector",
-        _aws("connectorConfiguration", "description", "kafkaCluster", "kafkaClusterClientAuthentication",
+        _aws("description", "kafkaCluster", "kafkaClusterClientAuthentication",
              "kafkaClusterEncryptionInTransit", "kafkaconnectVersion", "logDelivery", "name", "plugins",
              "serviceExecutionRoleArn", "workerConfiguration"),
         "the connector's source offsets (its own internal topics): a new connector starts from its snapshot "
