@@ -38,7 +38,8 @@ HEADERS = ("id", "eventType", "schema_version", "institution_id", "occurred_at")
 
 
 class Producer(Protocol):  # the part of confluent_kafka.Producer the relay uses
-    def produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+    def produce(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
+        ...
 
     def flush(self, timeout: float) -> int: ...
 
@@ -137,7 +138,7 @@ class Relay:
         events = outbox_events(self.service, transactions)
         for event in events:
             topic, key, value, headers = message(event)
-            self.producer.produce(topic, value=value, key=key, headers=headers)
+            self.producer.produce(topic, value=value, key=key, headers=list[tuple[str, str | bytes | None]](headers))
         left = self.producer.flush(self.flush_timeout_s)
         if left:
             raise RuntimeError(f"{left} message(s) not acknowledged by the broker; the slot is not advanced "

@@ -6,8 +6,8 @@ redelivered event once."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
