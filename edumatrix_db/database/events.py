@@ -3,9 +3,11 @@
 A service announces a change by inserting a row into its outbox `<service>_outbox` IN THE SAME TRANSACTION as
 the change (`write_event`); the CDC connector (Debezium on AWS, `ops/relay.py` locally) decodes the committed
 insert from the service's slot through the publication `<service>_outbox_pub` (the outbox only, inserts only)
-and routes it to the topic `edumatrix.<service>.<aggregatetype>`. A handler records the event id in its own
-inbox `<service>_inbox` in the transaction that applies the event (`apply_once`): a redelivered event is
-recognised there and applied once.
+and routes it to the topic `edumatrix.<service>.<aggregatetype>`. `write_event` deletes the row again in the
+same transaction (the insert stays in the WAL; deletes are not published), so the outbox stays empty unless a
+service keeps its rows (`keep_row=True`, pruned per tenant by `delete_kept_events`).
+A handler records the event id in its own inbox `<service>_inbox` in the transaction that applies the event
+(`apply_once`): a redelivered event is recognised there and applied once.
 
 Both tables live in the service's schema, are owned by `<service>_owner` (so the service's migrations may add
 indexes or partitions) and are under tenant isolation like every table (`tenancy.enable_tenant_isolation_sql`):
