@@ -92,3 +92,10 @@ def test_relaying_without_a_local_server_exits_2_naming_local_up(tmp_path, capsy
     code = main(["events", "relay", "news_system", "--root", str(tmp_path), "--bootstrap", "127.0.0.1:1"])
     assert code == 2
     assert "connections.json not found: run `edumatrix-db local up` first" in capsys.readouterr().err
+
+
+def test_the_printed_sql_deletes_the_outbox_row_after_inserting_it(capsys):
+    assert main(["events", "sql", "news_system"]) == 0
+    out = capsys.readouterr().out
+    insert = out.index('-- INSERT INTO "news_system_schema"."news_system_outbox"')
+    assert out.index('-- DELETE FROM "news_system_schema"."news_system_outbox" WHERE id = %s;') > insert
