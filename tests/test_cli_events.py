@@ -10,6 +10,7 @@ import pytest
 from edumatrix_db.cli import main
 from edumatrix_db.database.events import Event
 from edumatrix_db.ops.relay import event_from_message, message
+from edumatrix_db.ops.relay import run as relay_run
 
 
 def test_a_publishing_service_gets_inbox_outbox_cdc_grant_and_publication_in_that_order(capsys):
@@ -54,3 +55,47 @@ def test_a_message_without_the_event_headers_is_refused():
     topic, key, value, headers = message(_event())
     with pytest.raises(ValueError, match="lacks the header\\(s\\) schema_version"):
         event_from_message(topic, key, value, [h for h in headers if h[0] != "schema_version"])
+
+
+class _Polls:
+    """A relay whose polls return the given batches (then nothing): `relay.run` is only about when to stop."""
+
+    def __init__(self, *batches: int) -> None:
+        self.batches = list(batches)
+
+    def poll(self) -> list[Event]:
+        n = self.batches.pop(0) if self.batches else 0
+        return [_event() for _ in range(n)]
+
+
+def test_a_relay_run_until_idle_stops_after_the_first_empty_poll():
+    done = relay_run(_Polls(2, 1, 0, 5), until_idle=True, sleep=lambda _: None)
+    assert (done.polls, done.events, done.stopped) == (3, 3, "idle (a poll relayed nothing)")
+
+
+def test_a_relay_run_with_max_events_stops_after_the_poll_that_reaches_it():
+    done = relay_run(_Polls(2, 2, 2), max_events=3, sleep=lambda _: None)
+    assert (done.polls, done.events, done.stopped) == (2, 4, "reached --max-events 3")
+
+
+def test_a_relay_run_counts_events_per_topic():
+    done = relay_run(_Polls(2), until_idle=True, sleep=lambda _: None)
+    assert done.by_topic == {"edumatrix.news_system.article": 2}
+
+
+def test_relaying_a_service_that_publishes_nothing_exits_2(capsys):
+    assert main(["events", "relay", "statistics", "--bootstrap", "127.0.0.1:1", "--until-idle"]) == 2
+    assert "statistics publishes no events" in capsys.readouterr().err
+
+
+def test_relaying_without_a_local_server_exits_2_naming_local_up(tmp_path, capsys):
+    code = main(["events", "relay", "news_system", "--root", str(tmp_path), "--bootstrap", "127.0.0.1:1"])
+    assert code == 2
+    assert "connections.json not found: run `edumatrix-db local up` first" in capsys.readouterr().err
+
+
+def test_the_printed_sql_deletes_the_outbox_row_after_inserting_it(capsys):
+    assert main(["events", "sql", "news_system"]) == 0
+    out = capsys.readouterr().out
+    insert = out.index('-- INSERT INTO "news_system_schema"."news_system_outbox"')
+    assert out.index('-- DELETE FROM "news_system_schema"."news_system_outbox" WHERE id = %s;') > insert

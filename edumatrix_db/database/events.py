@@ -3,9 +3,11 @@
 A service announces a change by inserting a row into its outbox `<service>_outbox` IN THE SAME TRANSACTION as
 the change (`write_event`); the CDC connector (Debezium on AWS, `ops/relay.py` locally) decodes the committed
 insert from the service's slot through the publication `<service>_outbox_pub` (the outbox only, inserts only)
-and routes it to the topic `edumatrix.<service>.<aggregatetype>`. A handler records the event id in its own
-inbox `<service>_inbox` in the transaction that applies the event (`apply_once`): a redelivered event is
-recognised there and applied once.
+and routes it to the topic `edumatrix.<service>.<aggregatetype>`. `write_event` deletes the row again in the
+same transaction (the insert stays in the WAL; deletes are not published), so the outbox stays empty unless a
+service keeps its rows (`keep_row=True`, pruned per tenant by `delete_kept_events`).
+A handler records the event id in its own inbox `<service>_inbox` in the transaction that applies the event
+(`apply_once`): a redelivered event is recognised there and applied once.
 
 Both tables live in the service's schema, are owned by `<service>_owner` (so the service's migrations may add
 indexes or partitions) and are under tenant isolation like every table (`tenancy.enable_tenant_isolation_sql`):
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from config.naming import (
@@ -106,6 +109,13 @@ def write_event_sql(service: str) -> str:
     return (f"INSERT INTO {_qualified(service, outbox_table_name(service))} "
             "(aggregatetype, aggregateid, type, payload, schema_version) VALUES (%s, %s, %s, %s::jsonb, %s) "
             "RETURNING id")
+
+
+def forget_event_sql(service: str) -> str:
+    """The DELETE that follows `write_event_sql` in the same transaction (placeholder: the id it returned): the
+    connector reads the INSERT from the WAL, the publication does not publish deletes, so the event still leaves
+    on commit and the outbox never grows (docs/events.md, "Outbox rows")."""
+    return f"DELETE FROM {_qualified(service, outbox_table_name(service))} WHERE id = %s"
 
 
 def record_inbox_sql(service: str) -> str:
@@ -196,10 +206,14 @@ def _require_transaction(conn: psycopg.Connection[Any], what: str) -> None:
 
 
 def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type: str, aggregate_id: object,
-                payload: dict[str, Any], schema_version: int | None = None) -> uuid.UUID:
+                payload: dict[str, Any], schema_version: int | None = None, keep_row: bool = False) -> uuid.UUID:
     """Insert one event into the service's outbox, in the caller's (tenant) transaction: it is published if and
     only if that transaction commits. The type must be one the catalog lists for the service; the aggregate and
-    the version come from there unless a version is given (an older version, while consumers migrate)."""
+    the version come from there unless a version is given (an older version, while consumers migrate).
+
+    The row is then deleted in the same transaction (Debezium's outbox pattern: the connector reads the INSERT
+    from the WAL, and the publication publishes inserts only), so the outbox stays empty; `keep_row=True` keeps
+    it as an audit trail, and the service then deletes its old rows itself (`delete_kept_events`)."""
     spec_event = next((e for e in spec.events if e.type == event_type), None)
     if spec_event is None:
         listed = ", ".join(e.type for e in spec.events) or "none"
@@ -211,7 +225,24 @@ def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type:
     row = conn.execute(write_event_sql(spec.name).encode(),
                        [spec_event.aggregate, str(aggregate_id), event_type, json.dumps(payload), version]).fetchone()
     assert row is not None
-    return uuid.UUID(str(row[0]))
+    event_id = uuid.UUID(str(row[0]))
+    if not keep_row:
+        conn.execute(forget_event_sql(spec.name).encode(), [event_id])
+    return event_id
+
+
+def delete_kept_events(conn: psycopg.Connection[Any], service: str, *, older_than: timedelta) -> int:
+    """For a service that keeps its outbox rows (`write_event(..., keep_row=True)`): delete the current tenant's
+    rows older than `older_than`, in the caller's tenant transaction; returns how many. The outbox is under
+    forced RLS, which binds its owner too, so no login sees every tenant's rows (and none is given BYPASSRLS):
+    the service's retention job runs this once per institution it serves. Deletes are never published."""
+    _require_transaction(conn, "delete_kept_events")
+    tenant = conn.execute(f"SELECT {current_tenant_expression('uuid')}").fetchone()
+    if tenant is None or tenant[0] is None:
+        raise TenantNotSet("delete_kept_events needs the tenant whose rows it deletes (tenancy.tenant_transaction)")
+    cur = conn.execute(f"DELETE FROM {_qualified(service, outbox_table_name(service))} "
+                       "WHERE occurred_at < clock_timestamp() - %s".encode(), [older_than])
+    return cur.rowcount
 
 
 def apply_once(conn: psycopg.Connection[Any], service: str, event: Event) -> bool:

@@ -22,9 +22,10 @@ It polls; it is not a daemon with retries and metrics (Debezium is, on AWS): a d
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -37,7 +38,8 @@ HEADERS = ("id", "eventType", "schema_version", "institution_id", "occurred_at")
 
 
 class Producer(Protocol):  # the part of confluent_kafka.Producer the relay uses
-    def produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None: ...
+    def produce(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
+        ...
 
     def flush(self, timeout: float) -> int: ...
 
@@ -136,10 +138,49 @@ class Relay:
         events = outbox_events(self.service, transactions)
         for event in events:
             topic, key, value, headers = message(event)
-            self.producer.produce(topic, value=value, key=key, headers=headers)
+            self.producer.produce(topic, value=value, key=key, headers=list[tuple[str, str | bytes | None]](headers))
         left = self.producer.flush(self.flush_timeout_s)
         if left:
             raise RuntimeError(f"{left} message(s) not acknowledged by the broker; the slot is not advanced "
                                "(they are sent again on the next poll)")
         advance(self.conn, self.service, upto)
         return events
+
+
+@dataclass
+class RelayRun:
+    """What a bounded run of the relay did (`run`): the CLI's summary."""
+
+    polls: int = 0
+    events: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+    stopped: str = ""
+
+
+def run(relay: Relay, *, max_events: int | None = None, until_idle: bool = False, interval_s: float = 1.0,
+        on_poll: Callable[[RelayRun], None] = lambda _: None,
+        sleep: Callable[[float], None] = time.sleep) -> RelayRun:
+    """Poll until a bound is reached: `until_idle` stops after the first poll that relays nothing, `max_events`
+    after the poll that brings the total to at least that many (a poll relays everything committed before it
+    started, so the total may exceed it). With neither it polls until interrupted (KeyboardInterrupt ends the
+    run with its summary; a poll interrupted midway is not advanced, so its events are relayed again later)."""
+    done = RelayRun()
+    try:
+        while True:
+            events = relay.poll()
+            done.polls += 1
+            done.events += len(events)
+            for event in events:
+                topic = event_topic_name(event.source_service, event.aggregatetype)
+                done.by_topic[topic] = done.by_topic.get(topic, 0) + 1
+            on_poll(done)
+            if max_events is not None and done.events >= max_events:
+                done.stopped = f"reached --max-events {max_events}"
+                return done
+            if until_idle and not events:
+                done.stopped = "idle (a poll relayed nothing)"
+                return done
+            sleep(interval_s)
+    except KeyboardInterrupt:
+        done.stopped = "interrupted"
+        return done

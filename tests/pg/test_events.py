@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -45,11 +46,20 @@ def news_slot(pg: Postgres) -> Iterator[psycopg.Connection[Any]]:
             relay.drop_slot(conn, NEWS)
 
 
-def publish(pg: Postgres, service: str, event_type: str, aggregate_id: str, tenant: uuid.UUID = A) -> uuid.UUID:
+def publish(pg: Postgres, service: str, event_type: str, aggregate_id: str, tenant: uuid.UUID = A,
+            keep_row: bool = False) -> uuid.UUID:
     spec = load_catalog().get(service)
     with pg.connect(pg.uri(service, "app")) as conn, tenant_transaction(conn, tenant):
         return write_event(conn, spec, event_type=event_type, aggregate_id=aggregate_id,
-                           payload={"id": aggregate_id})
+                           payload={"id": aggregate_id}, keep_row=keep_row)
+
+
+def outbox_count(pg: Postgres, tenant: uuid.UUID, where: str = "true", params: Any = ()) -> int:
+    """news_system's outbox rows the tenant sees (the app login; forced RLS)."""
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, tenant):
+        row = conn.execute(f"SELECT count(*) FROM news_system_outbox WHERE {where}", params).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 class _Abort(Exception):
@@ -120,7 +130,8 @@ def test_a_publication_widened_by_hand_is_put_back_to_the_outbox(pg: Postgres) -
 
 
 def test_the_cdc_login_reads_no_outbox_row_and_no_other_table(pg: Postgres) -> None:
-    publish(pg, NEWS, "article_published", "cdc-visibility")
+    event_id = publish(pg, NEWS, "article_published", "cdc-visibility", keep_row=True)
+    assert outbox_count(pg, A, "id = %s", [event_id]) == 1  # the row is there, for its tenant
     with cdc(pg) as conn:
         assert conn.execute("SELECT count(*) FROM news_system_schema.news_system_outbox").fetchone() == (0,)
         with pytest.raises(errors.InsufficientPrivilege):
@@ -130,14 +141,8 @@ def test_the_cdc_login_reads_no_outbox_row_and_no_other_table(pg: Postgres) -> N
 
 
 def test_an_outbox_row_is_visible_to_its_tenant_only(pg: Postgres) -> None:
-    event_id = publish(pg, NEWS, "article_published", "tenant-a-only", tenant=A)
-    with pg.connect(pg.uri(NEWS, "app")) as conn:
-        seen = {}
-        for tenant in (A, B):
-            with tenant_transaction(conn, tenant):
-                seen[tenant] = conn.execute("SELECT count(*) FROM news_system_outbox WHERE id = %s",
-                                            [event_id]).fetchone()
-    assert seen == {A: (1,), B: (0,)}
+    event_id = publish(pg, NEWS, "article_published", "tenant-a-only", tenant=A, keep_row=True)
+    assert {t: outbox_count(pg, t, "id = %s", [event_id]) for t in (A, B)} == {A: 1, B: 0}
 
 
 def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres, news_slot: Any) -> None:
@@ -179,10 +184,54 @@ def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, n
 def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(pg: Postgres, news_slot: Any) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
-        event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone", payload={})
+        event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone", payload={},
+                               keep_row=True)
         conn.execute("DELETE FROM news_system_outbox WHERE id = %s", [event_id])
     changes = [(c.kind, c.values.get("id")) for tx in relay.peek(news_slot, NEWS) for c in tx.changes]
     assert changes == [("insert", str(event_id))]
+
+
+def test_by_default_the_outbox_is_empty_after_commit(pg: Postgres) -> None:
+    event_id = publish(pg, NEWS, "article_published", "not-kept")
+    assert outbox_count(pg, A, "id = %s", [event_id]) == 0
+
+
+def test_by_default_the_event_still_decodes_from_the_slot_with_its_row_and_no_delete(
+    pg: Postgres, news_slot: Any
+) -> None:
+    event_id = publish(pg, NEWS, "article_published", "in-the-wal")
+    changes = [(c.kind, c.values.get("id")) for tx in relay.peek(news_slot, NEWS) for c in tx.changes]
+    got = decoded(news_slot)
+    assert changes == [("insert", str(event_id))]
+    assert [(e.id, e.aggregateid, e.payload) for e in got] == [(event_id, "in-the-wal", {"id": "in-the-wal"})]
+
+
+def test_keep_row_keeps_the_event_in_the_outbox(pg: Postgres) -> None:
+    event_id = publish(pg, NEWS, "article_published", "audit-trail", keep_row=True)
+    assert outbox_count(pg, A, "id = %s", [event_id]) == 1
+
+
+def _age(pg: Postgres, tenant: uuid.UUID, event_id: uuid.UUID, days: int) -> None:
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, tenant):
+        conn.execute("UPDATE news_system_outbox SET occurred_at = occurred_at - make_interval(days => %s) "
+                     "WHERE id = %s", [days, event_id])
+
+
+def test_deleting_kept_events_removes_the_tenants_old_rows_only(pg: Postgres) -> None:
+    old_a, new_a, old_b = (publish(pg, NEWS, "article_published", name, tenant=t, keep_row=True)
+                           for name, t in (("old-a", A), ("new-a", A), ("old-b", B)))
+    _age(pg, A, old_a, 40)
+    _age(pg, B, old_b, 40)
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
+        deleted = events.delete_kept_events(conn, NEWS, older_than=timedelta(days=30))
+    ids = "id = ANY(%s)"
+    left = {t: outbox_count(pg, t, ids, [[old_a, new_a, old_b]]) for t in (A, B)}
+    assert (deleted, left) == (1, {A: 1, B: 1})
+
+
+def test_deleting_kept_events_without_a_tenant_is_refused(pg: Postgres) -> None:
+    with pg.connect(pg.uri(NEWS, "app")) as conn, conn.transaction(), pytest.raises(TenantNotSet):
+        events.delete_kept_events(conn, NEWS, older_than=timedelta(days=30))
 
 
 def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: Any) -> None:

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, Producer
 
 from config.catalog import load_catalog
 from config.naming import event_topic_name
+from edumatrix_db.cli import main
 from edumatrix_db.database.events import Event, apply_once, write_event
 from edumatrix_db.database.tenancy import tenant_transaction
 from edumatrix_db.ops import relay
@@ -44,9 +45,9 @@ def news_relay(pg: Postgres, broker: str) -> Iterator[relay.Relay]:
             relay.drop_slot(conn, NEWS)
 
 
-def consume(broker: str, group: str, count: int, timeout_s: float = 60.0) -> list[Event]:
+def consume(broker: str, group: str, count: int, timeout_s: float = 60.0, topic: str = TOPIC) -> list[Event]:
     consumer = Consumer({"bootstrap.servers": broker, "group.id": group, **CONSUMER_DEFAULTS})
-    consumer.subscribe([TOPIC])
+    consumer.subscribe([topic])
     got: list[Event] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -96,3 +97,30 @@ def test_an_event_delivered_twice_reaches_the_consumer_twice_and_is_applied_once
     assert (first.source_service, first.institution_id, first.aggregatetype, first.aggregateid, first.type,
             first.schema_version, first.payload) == (NEWS, A, "article", "article-7", "article_published", 1,
                                                      {"article_id": "article-7", "title_length": 12})
+
+
+def test_the_relay_command_delivers_what_committed_and_stops_when_idle(pg: Postgres, broker: str, capsys: Any) -> None:
+    jobs = "jobs_portal"  # its own topic: the messages of the test above are not in the way
+    spec = load_catalog().get(jobs)
+    with pg.connect(pg.connections["platform"]["cdc_replicator"]) as cdc:
+        relay.create_slot(cdc, jobs)  # the connector's slot exists before the service writes (no snapshot)
+        try:
+            with pg.connect(pg.uri(jobs, "app")) as conn:
+                written = []
+                for n in (1, 2):
+                    with tenant_transaction(conn, A):
+                        written.append(write_event(conn, spec, event_type="job_posted", aggregate_id=f"job-{n}",
+                                                   payload={"job_id": f"job-{n}"}))
+                with tenant_transaction(conn, A):
+                    outbox_rows = conn.execute("SELECT count(*) FROM jobs_portal_outbox").fetchone()
+            code = main(["events", "relay", jobs, "--root", str(pg.server.root), "--bootstrap", broker,
+                         "--until-idle", "--interval", "0"])
+            out = capsys.readouterr().out
+            received = consume(broker, "cli-relay-jobs", 2, topic=event_topic_name(jobs, "job"))
+        finally:
+            relay.drop_slot(cdc, jobs)
+    assert outbox_rows == (0,)  # the default: the rows were deleted in their transactions, the events left anyway
+    assert code == 0
+    assert "relayed 2 event(s) of jobs_portal in 2 poll(s); stopped: idle (a poll relayed nothing)" in out
+    assert [(e.id, e.aggregateid, e.payload) for e in received] == [
+        (written[0], "job-1", {"job_id": "job-1"}), (written[1], "job-2", {"job_id": "job-2"})]
