@@ -10,9 +10,10 @@ import pulumi_aws
 import pulumi_postgresql
 import pytest
 
+from components.service_events import ServiceEventsProvider
 from edumatrix_db.cli import EXIT_CONFIG, main
 from edumatrix_db.offline.diff import diff_plans, render_json, render_markdown, render_text
-from edumatrix_db.offline.replacements import KMS_KEY, RDS_INSTANCE, STATEFUL
+from edumatrix_db.offline.replacements import KMS_KEY, RDS_INSTANCE, SERVICE_EVENTS, STATEFUL
 
 STACK = "urn:pulumi:prod::edumatrix-db::"
 SDK_CLASSES = {
@@ -23,7 +24,16 @@ SDK_CLASSES = {
     "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication":
         pulumi_aws.rds.InstanceAutomatedBackupsReplication,
     "postgresql:index/subscription:Subscription": pulumi_postgresql.Subscription,
+    "aws:msk/cluster:Cluster": pulumi_aws.msk.Cluster,
+    "aws:msk/topic:Topic": pulumi_aws.msk.Topic,
+    "aws:mskconnect/connector:Connector": pulumi_aws.mskconnect.Connector,
+    "aws:mskconnect/customPlugin:CustomPlugin": pulumi_aws.mskconnect.CustomPlugin,
+    "aws:glue/registry:Registry": pulumi_aws.glue.Registry,
+    "aws:glue/schema:Schema": pulumi_aws.glue.Schema,
+    "aws:s3/bucket:Bucket": pulumi_aws.s3.Bucket,
+    "aws:dynamodb/table:Table": pulumi_aws.dynamodb.Table,
 }
+MSK_CLUSTER = "aws:msk/cluster:Cluster"
 
 
 def resource(type_token: str, resource_name: str, /, protect: bool = False, **inputs) -> dict:
@@ -58,11 +68,38 @@ def compare(base: list[dict], head: list[dict]):
 
 # -- the replacement table ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("type_token", sorted(STATEFUL))
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def test_every_stateful_type_but_the_dynamic_one_is_checked_against_its_sdk():
+    assert sorted(set(STATEFUL) - set(SDK_CLASSES)) == [SERVICE_EVENTS]
+
+
+@pytest.mark.parametrize("type_token", sorted(SDK_CLASSES))
 def test_every_replacing_input_in_the_table_is_an_input_of_the_sdk_resource(type_token):
     parameters = inspect.signature(SDK_CLASSES[type_token]._internal_init).parameters
-    snake = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in STATEFUL[type_token].replaced_by}
+    snake = {_snake(path.split(".", 1)[0]) for path in STATEFUL[type_token].replaced_by}
     assert sorted(snake - set(parameters)) == []
+
+
+@pytest.mark.parametrize(("args_class", "path"), [
+    (pulumi_aws.msk.ClusterBrokerNodeGroupInfoArgs, "azDistribution"),
+    (pulumi_aws.msk.ClusterBrokerNodeGroupInfoArgs, "clientSubnets"),
+    (pulumi_aws.msk.ClusterBrokerNodeGroupInfoArgs, "securityGroups"),
+    (pulumi_aws.msk.ClusterEncryptionInfoArgs, "encryptionAtRestKmsKeyArn"),
+    (pulumi_aws.msk.ClusterEncryptionInfoArgs, "encryptionInTransit"),
+    (pulumi_aws.msk.ClusterEncryptionInfoEncryptionInTransitArgs, "inCluster"),
+])
+def test_the_nested_msk_cluster_inputs_in_the_table_are_fields_of_the_sdk_args(args_class, path):
+    assert _snake(path) in inspect.signature(args_class.__init__).parameters
+
+
+def test_the_service_events_entry_is_what_its_dynamic_provider_replaces_on():
+    olds = {"service": "news", "database": "edumatrix", "host": "a", "publishes": True}
+    for key in STATEFUL[SERVICE_EVENTS].replaced_by:
+        assert ServiceEventsProvider().diff("id", olds, {**olds, key: "other"}).replaces == [key]
+    assert ServiceEventsProvider().diff("id", olds, {**olds, "publishes": False}).replaces == []
 
 
 def test_an_rds_identifier_is_renamed_in_place_not_replaced():
@@ -106,6 +143,141 @@ def test_a_subscription_of_an_extraction_in_flight_is_replaced_by_a_new_conninfo
                    conninfo="[secret]", publications=["news"])
     assert kinds(compare([sub], [changed(sub, publications=["news", "jobs"])])) == [("replace", "extract-news")]
     assert compare([sub], [changed(sub, enabled=False)]).dangers == []
+
+
+# -- the event backbone, the erasure ledger and the outbox publication -----------------------------------------
+
+CLUSTER = resource(MSK_CLUSTER, "events", clusterName="edumatrix-prod-events", kafkaVersion="3.6.0",
+                   brokerNodeGroupInfo={"instanceType": "kafka.m7g.large", "clientSubnets": ["s-1", "s-2"],
+                                        "securityGroups": ["sg-1"]},
+                   encryptionInfo={"encryptionAtRestKmsKeyArn": "arn:k1",
+                                   "encryptionInTransit": {"clientBroker": "TLS", "inCluster": True}})
+
+
+def test_new_msk_cluster_subnets_replace_the_cluster():
+    new = changed(CLUSTER, brokerNodeGroupInfo={**CLUSTER["inputs"]["brokerNodeGroupInfo"],
+                                               "clientSubnets": ["s-1", "s-3"]})
+    diff = compare([CLUSTER], [new])
+    assert kinds(diff) == [("replace", "events")]
+    assert "brokerNodeGroupInfo.clientSubnets" in diff.dangers[0].message
+
+
+def test_a_new_msk_at_rest_key_replaces_the_cluster():
+    new = copy.deepcopy(CLUSTER)
+    new["inputs"]["encryptionInfo"]["encryptionAtRestKmsKeyArn"] = "arn:k2"
+    assert kinds(compare([CLUSTER], [new])) == [("replace", "events")]
+
+
+def test_an_msk_kafka_version_broker_type_or_client_broker_change_is_in_place():
+    new = copy.deepcopy(CLUSTER)
+    new["inputs"]["kafkaVersion"] = "3.7.x"
+    new["inputs"]["brokerNodeGroupInfo"]["instanceType"] = "kafka.m7g.xlarge"
+    new["inputs"]["encryptionInfo"]["encryptionInTransit"]["clientBroker"] = "TLS_PLAINTEXT"
+    diff = compare([CLUSTER], [new])
+    assert diff.dangers == []
+    assert len(diff.changed[0].changes) == 3
+
+
+def test_a_removed_msk_cluster_is_a_deletion():
+    diff = compare([CLUSTER], [])
+    assert kinds(diff) == [("delete", "events")]
+    assert "every topic" in diff.dangers[0].message
+
+
+def test_a_new_topic_replication_factor_replaces_the_topic_but_more_partitions_do_not():
+    topic = resource("aws:msk/topic:Topic", "news-topic", name="edumatrix.news.article", partitionCount=6,
+                     replicationFactor=3, clusterArn="arn:c")
+    assert kinds(compare([topic], [changed(topic, replicationFactor=2)])) == [("replace", "news-topic")]
+    assert compare([topic], [changed(topic, partitionCount=12)]).dangers == []
+
+
+CONNECTOR = resource("aws:mskconnect/connector:Connector", "news-cdc", name="edumatrix-prod-news-cdc",
+                     kafkaconnectVersion="2.7.1", connectorConfiguration={"slot.name": "news_cdc"},
+                     capacity={"provisionedCapacity": {"mcuCount": 1, "workerCount": 1}})
+
+
+def test_a_new_kafka_connect_version_replaces_the_connector():
+    assert kinds(compare([CONNECTOR], [changed(CONNECTOR, kafkaconnectVersion="3.7.x")])) == [
+        ("replace", "news-cdc")]
+
+
+def test_a_connector_configuration_or_capacity_change_is_in_place():  # hashicorp/terraform-provider-aws#41706
+    new = changed(CONNECTOR, connectorConfiguration={"slot.name": "news_cdc2"},
+                  capacity={"provisionedCapacity": {"mcuCount": 2, "workerCount": 1}})
+    assert compare([CONNECTOR], [new]).dangers == []
+
+
+def test_a_new_plugin_archive_replaces_the_custom_plugin():
+    plugin = resource("aws:mskconnect/customPlugin:CustomPlugin", "debezium", name="debezium", contentType="ZIP",
+                      location={"s3": {"bucketArn": "arn:b", "fileKey": "debezium-2.7.4.zip"}})
+    new = changed(plugin, location={"s3": {"bucketArn": "arn:b", "fileKey": "debezium-2.7.5.zip"}})
+    diff = compare([plugin], [new])
+    assert kinds(diff) == [("replace", "debezium")]
+    assert "each connector using it is replaced" in diff.dangers[0].message
+
+
+def test_a_renamed_glue_registry_is_replaced():
+    registry = resource("aws:glue/registry:Registry", "registry", registryName="edumatrix-prod-events")
+    assert kinds(compare([registry], [changed(registry, registryName="edumatrix-events")])) == [
+        ("replace", "registry")]
+
+
+def test_a_renamed_glue_schema_is_replaced_but_a_new_definition_is_a_new_version():
+    schema = resource("aws:glue/schema:Schema", "article", schemaName="news.article.published",
+                      schemaDefinition="{}", dataFormat="JSON", compatibility="BACKWARD")
+    assert kinds(compare([schema], [changed(schema, schemaName="news.article.created")])) == [
+        ("replace", "article")]
+    assert compare([schema], [changed(schema, schemaDefinition='{"type": "object"}')]).dangers == []
+
+
+def test_a_removed_glue_schema_loses_the_versions_records_name():
+    schema = resource("aws:glue/schema:Schema", "article", schemaName="news.article.published")
+    diff = compare([schema], [])
+    assert kinds(diff) == [("delete", "article")]
+    assert "can no longer be decoded" in diff.dangers[0].message
+
+
+def test_a_new_bucket_prefix_replaces_the_plugin_bucket():
+    bucket = resource("aws:s3/bucket:Bucket", "plugins", bucketPrefix="edumatrix-prod-cdc-")
+    assert kinds(compare([bucket], [changed(bucket, bucketPrefix="edumatrix-cdc-")])) == [("replace", "plugins")]
+
+
+LEDGER = resource("aws:dynamodb/table:Table", "ledger", protect=True, name="edumatrix-prod-erasure-ledger",
+                  hashKey="request_id", rangeKey="record", deletionProtectionEnabled=True,
+                  billingMode="PAY_PER_REQUEST")
+
+
+def test_a_new_ledger_range_key_replaces_the_table():
+    diff = compare([LEDGER], [changed(LEDGER, rangeKey="row")])
+    assert kinds(diff) == [("replace", "ledger")]
+    assert "erasure ledger" in diff.dangers[0].message
+
+
+def test_removing_the_protected_ledger_is_both_a_deletion_and_a_protected_removal():
+    assert sorted(kinds(compare([LEDGER], []))) == [("delete", "ledger"), ("protected-removed", "ledger")]
+
+
+def test_dynamodb_deletion_protection_turned_off_is_a_danger():
+    assert kinds(compare([LEDGER], [changed(LEDGER, deletionProtectionEnabled=False)])) == [
+        ("deletion-protection-off", "ledger")]
+
+
+EVENTS = resource(SERVICE_EVENTS, "news-events", service="news", database="edumatrix", host="db-a",
+                  publishes=True, publication="news_outbox_pub", port=5432)
+
+
+def test_service_events_moved_to_another_host_is_replaced_and_names_the_broken_connector():
+    diff = compare([EVENTS], [changed(EVENTS, host="db-b")])
+    assert kinds(diff) == [("replace", "news-events")]
+    assert "publication does not exist" in diff.dangers[0].message
+
+
+def test_service_events_with_a_new_port_is_updated_in_place():
+    assert compare([EVENTS], [changed(EVENTS, port=6432)]).dangers == []
+
+
+def test_removed_service_events_drop_the_publication():
+    assert kinds(compare([EVENTS], [])) == [("delete", "news-events")]
 
 
 def test_a_protected_resource_removed_is_a_danger_whatever_its_type():

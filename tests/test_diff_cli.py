@@ -72,3 +72,16 @@ def test_a_committed_resize_is_listed_and_exits_0(repo):
     assert data["dangers"] == []
     changes = {(c["name"], ch["path"], ch["after"]) for c in data["changed"] for ch in c["changes"]}
     assert ("edumatrix-staging-db", "instanceClass", "db.r6g.xlarge") in changes
+
+
+def test_fewer_event_copies_replace_every_topic_and_exit_3(repo):
+    edit(repo, "staging", "replicationFactor: 2\n    minInsyncReplicas: 1",
+         "replicationFactor: 1\n    minInsyncReplicas: 1")
+    try:
+        result = edumatrix_db(repo, "diff", "staging", "--format", "json")
+    finally:
+        git(repo, "checkout", "--", "stacks")
+    assert result.returncode == EXIT_DANGER, result.stderr
+    dangers = json.loads(result.stdout)["dangers"]
+    assert {d["type"] for d in dangers} == {"aws:msk/topic:Topic"}
+    assert all("(changed: replicationFactor)" in d["message"] for d in dangers)

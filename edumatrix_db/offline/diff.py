@@ -8,7 +8,8 @@ that lose data are dangers (`edumatrix-db diff` exits 3 on any, so CI can requir
 - `delete`: a stateful resource disappears (a KMS key is scheduled for deletion); a resource renamed or
   moved to another parent without `aliases` shows up here too, because its URN changes;
 - `protected-removed`: a resource Pulumi protects (`protect`) disappears;
-- `deletion-protection-off`: `deletionProtection` goes from true to anything else.
+- `deletion-protection-off`: `deletionProtection` (RDS) or `deletionProtectionEnabled` (DynamoDB) goes from
+  true to anything else.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from edumatrix_db.offline.replacements import RDS_INSTANCE, STATEFUL, replacing_
 SECRET = "[secret]"
 # Inputs shown masked even if the program forgot to mark them secret.
 _SENSITIVE = re.compile(r"password|secret|conninfo|token|private_?key|credential", re.IGNORECASE)
+DELETION_PROTECTION = ("deletionProtection", "deletionProtectionEnabled")  # RDS, DynamoDB
 DANGER_KINDS = ("replace", "delete", "protected-removed", "deletion-protection-off", "extraction-move")
 
 
@@ -112,8 +114,8 @@ def _masked(path: str, value: Any) -> Any:
 def _changes(type_token: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
     old, new = _flatten(before), _flatten(after)
     changed_paths = sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
-    replacing = replacing_inputs(type_token, {p.split(".", 1)[0] for p in changed_paths})
-    return tuple(Change(p, old.get(p), new.get(p), p.split(".", 1)[0] in replacing) for p in changed_paths)
+    replacing = replacing_inputs(type_token, set(changed_paths))
+    return tuple(Change(p, old.get(p), new.get(p), p in replacing) for p in changed_paths)
 
 
 def _label(resource: Mapping[str, Any]) -> str:
@@ -141,7 +143,7 @@ def _change_dangers(resource: Mapping[str, Any], changed: ChangedResource) -> li
         stateful = STATEFUL[resource["type"]]
         dangers.append(Danger("replace", changed.urn, changed.type,
                               f"{_label(resource)} is replaced (changed: {', '.join(replacing)}): {stateful.loses}"))
-    protection = next((c for c in changed.changes if c.path == "deletionProtection"), None)
+    protection = next((c for c in changed.changes if c.path in DELETION_PROTECTION), None)
     if protection and protection.before is True and protection.after is not True:
         dangers.append(Danger("deletion-protection-off", changed.urn, changed.type,
                               f"{_label(resource)}: deletion protection turned off "

@@ -29,22 +29,63 @@ removal of a resource Pulumi protects. Sources, read for this table:
   `postgresql/resource_postgresql_subscription.go` (`ForceNew` on name, database, conninfo, publications,
   create_slot, slot_name; only `enabled` is updated in place): a new subscription copies every table
   again.
+- aws:msk/cluster:Cluster: terraform-provider-aws `internal/service/kafka/cluster.go` (read at
+  pulumi/terraform-provider-aws 0c2d03e6 and hashicorp 0b2fe557: `ForceNew` on cluster_name,
+  broker_node_group_info.{az_distribution, client_subnets, security_groups},
+  encryption_info.encryption_at_rest_kms_key_arn and encryption_info.encryption_in_transit.in_cluster).
+  The blocks themselves are `ForceNew` only when added or removed (SDKv2): kafka_version, instance_type,
+  storage, client_authentication and encryption_in_transit.client_broker are updated in place
+  (UpdateClusterKafkaVersion, UpdateBrokerType, UpdateBrokerStorage, UpdateSecurity). A maintainer
+  confirms the security-group replacement: there is no API to change them (hashicorp/terraform-provider-
+  aws#25196).
+- aws:msk/topic:Topic: `internal/service/kafka/topic.go` (hashicorp 0e37492c, a framework resource:
+  `RequiresReplace` on cluster_arn, name, replication_factor; configs and partition_count are updated).
+- aws:mskconnect/connector:Connector: `internal/service/kafkaconnect/connector.go` (hashicorp 9dfe6ffb:
+  every argument but `capacity` is `ForceNew`), except `connector_configuration`, updated in place since
+  hashicorp/terraform-provider-aws#41706 (v5.90, 2025; pulumi-aws 7 bridges v6). An open report,
+  hashicorp/terraform-provider-aws#47004, says such an update completes without being applied (the
+  connector keeps its old configuration, the diff reappears): not a danger here, but check it after `up`.
+- aws:mskconnect/customPlugin:CustomPlugin: `internal/service/kafkaconnect/custom_plugin.go` (cde80b25:
+  content_type, description, location.s3.*, name are `ForceNew`; Update changes tags only). A new plugin
+  has a new ARN, and a connector's `plugins` is `ForceNew`: every connector using it is replaced too.
+- aws:glue/registry:Registry: `internal/service/glue/registry.go` (`ForceNew` on registry_name).
+- aws:glue/schema:Schema: `internal/service/glue/schema.go` (14c697d0: `ForceNew` on schema_name only).
+  `data_format` and `registry_arn` are NOT `ForceNew`, but Update never sends them (only description,
+  compatibility and a new schema_definition version): a change to them is silently not applied.
+- aws:s3/bucket:Bucket: `internal/service/s3/bucket.go` (`ForceNew` on bucket, bucket_prefix,
+  object_lock_enabled).
+- aws:dynamodb/table:Table: `internal/service/dynamodb/table.go` (01335dd3: `ForceNew` on name, hash_key,
+  range_key, local_secondary_index, restore_source_name, restore_to_latest_time, restore_date_time).
+- pulumi-python:dynamic/edumatrix:ServiceEvents: its own provider (components/service_events.py
+  `REPLACING_INPUTS`, delete before replace). Replacing it drops the outbox publication and creates it
+  again; the Debezium connector decoding the slot then fails with "publication does not exist" (the
+  slot's historic snapshot predates the new publication) until the slot is recreated.
+- Not listed, because nothing in them is data: the extraction pooler (ECS cluster, task definition and
+  service, NLB, target group, listener: components/service_pooler.py; replacing them interrupts pooled
+  connections, it loses nothing), the PITR validation state machine, MSK configurations and Connect
+  worker configurations (revisions of text the program declares), log groups, alarms, IAM.
 - `region` (pulumi-aws 7 / terraform-provider-aws 6 per-resource region) on every AWS type above: a
   regional resource cannot move, so a new region is a new resource. This one is reasoned, not read from
   the provider's source (its enhanced-region-support guide does not say it here).
+
+An entry is an input path as the plan records it (camelCase, nested inputs dotted: `encryptionInfo.
+encryptionAtRestKmsKeyArn`); a changed path replaces when it is an entry or lies inside one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.service_events import REPLACING_INPUTS as SERVICE_EVENTS_REPLACING_INPUTS
+
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
+SERVICE_EVENTS = "pulumi-python:dynamic/edumatrix:ServiceEvents"
 
 
 @dataclass(frozen=True)
 class StatefulType:
-    """A type whose replacement or deletion loses data, and the inputs (camelCase) that replace it."""
+    """A type whose replacement or deletion loses data, and the input paths (camelCase) that replace it."""
 
     label: str
     replaced_by: frozenset[str]
@@ -81,10 +122,57 @@ STATEFUL: dict[str, StatefulType] = {
         "logical replication subscription",
         frozenset({"name", "database", "conninfo", "publications", "createSlot", "slotName"}),
         "the extraction in flight: a new subscription copies every table again"),
+    "aws:msk/cluster:Cluster": StatefulType(
+        "MSK cluster",
+        _aws("clusterName", "brokerNodeGroupInfo.azDistribution", "brokerNodeGroupInfo.clientSubnets",
+             "brokerNodeGroupInfo.securityGroups", "encryptionInfo.encryptionAtRestKmsKeyArn",
+             "encryptionInfo.encryptionInTransit.inCluster"),
+        "every topic with the events it retains and the consumers' offsets; the bootstrap address every "
+        "connector and consumer uses changes"),
+    "aws:msk/topic:Topic": StatefulType(
+        "MSK topic", _aws("clusterArn", "name", "replicationFactor"),
+        "the events the topic retains and its consumers' committed offsets"),
+    "aws:mskconnect/connector:Connector": StatefulType(
+        "MSK Connect connector",
+        _aws("description", "kafkaCluster", "kafkaClusterClientAuthentication",
+             "kafkaClusterEncryptionInTransit", "kafkaconnectVersion", "logDelivery", "name", "plugins",
+             "serviceExecutionRoleArn", "workerConfiguration"),
+        "the connector's source offsets (its own internal topics): a new connector starts from its snapshot "
+        "mode, so events can be published again, and nothing is published while it is recreated"),
+    "aws:mskconnect/customPlugin:CustomPlugin": StatefulType(
+        "MSK Connect custom plugin", _aws("contentType", "description", "location", "name"),
+        "the plugin the connectors run: each connector using it is replaced as well (its `plugins` forces "
+        "replacement), losing its offsets"),
+    "aws:glue/registry:Registry": StatefulType(
+        "Glue schema registry", _aws("registryName"), "every event schema in the registry, with all versions"),
+    "aws:glue/schema:Schema": StatefulType(
+        "Glue schema", _aws("schemaName"),
+        "every version of the schema: records already in the topics name their schema version and can no "
+        "longer be decoded"),
+    "aws:s3/bucket:Bucket": StatefulType(
+        "S3 bucket", _aws("bucket", "bucketPrefix", "objectLockEnabled"),
+        "the objects and their versions (for the plugin bucket: the connector plugin archive, so the "
+        "custom plugin and its connectors must be recreated from a new upload)"),
+    "aws:dynamodb/table:Table": StatefulType(
+        "DynamoDB table",
+        _aws("name", "hashKey", "rangeKey", "localSecondaryIndexes", "restoreSourceName", "restoreToLatestTime",
+             "restoreDateTime"),
+        "every item and the table's point-in-time-recovery backups (for the erasure ledger: the record of "
+        "every erasure that a restore must replay)"),
+    SERVICE_EVENTS: StatefulType(
+        "service events (outbox publication)", frozenset(SERVICE_EVENTS_REPLACING_INPUTS),
+        "the outbox publication is dropped and created again: the connector decoding the slot fails with "
+        "\"publication does not exist\" until its slot is recreated (the outbox and inbox rows stay)"),
 }
 
 
+def _within(path: str, entry: str) -> bool:
+    return path == entry or path.startswith(f"{entry}.")
+
+
 def replacing_inputs(type_token: str, changed: set[str]) -> set[str]:
-    """The inputs among `changed` (top-level, camelCase) that make the provider replace a `type_token`."""
+    """The input paths among `changed` (camelCase, nested dotted) that make the provider replace a `type_token`."""
     stateful = STATEFUL.get(type_token)
-    return changed & stateful.replaced_by if stateful else set()
+    if not stateful:
+        return set()
+    return {path for path in changed if any(_within(path, entry) for entry in stateful.replaced_by)}
