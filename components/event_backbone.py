@@ -102,6 +102,9 @@ class EventBackboneArgs:
     region: str
     partition: str = "aws"
     tags: Mapping[str, str] = field(default_factory=dict)
+    protect: bool = False
+    """Pulumi `protect` on what holds data or its history (the cluster, its topics, the registry and its schemas):
+    the stack's `deletionProtection`, as for the shared instance, so `pulumi destroy` or a replacement stops."""
 
 
 def connector_configuration(publisher: Publisher, args: EventBackboneArgs, address: str,
@@ -246,6 +249,7 @@ class EventBackbone(pulumi.ComponentResource):
     def __init__(self, name: str, args: EventBackboneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("edumatrix:events:EventBackbone", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=args.protect)
         tags, region, ev = dict(args.tags), args.region, args.settings
         net = args.network
 
@@ -330,7 +334,7 @@ class EventBackbone(pulumi.ComponentResource):
                 cloudwatch_logs=aws.msk.ClusterLoggingInfoBrokerLogsCloudwatchLogsArgs(
                     enabled=True, log_group=broker_logs.name))),
             enhanced_monitoring="PER_BROKER",
-            region=region, tags=tags, opts=child)
+            region=region, tags=tags, opts=stateful)
         self.cluster_arn = cluster.arn
         self.bootstrap_brokers = cluster.bootstrap_brokers_sasl_iam
 
@@ -347,13 +351,13 @@ class EventBackbone(pulumi.ComponentResource):
             for topic in pub.topics:
                 aws.msk.Topic(f"{name}-{topic}", name=topic, cluster_arn=cluster.arn,
                               partition_count=ev.partitions, replication_factor=ev.replication_factor,
-                              configs=topic_configs, region=region, opts=child)
+                              configs=topic_configs, region=region, opts=stateful)
             aws.msk.Topic(f"{name}-{pub.heartbeat_topic}", name=pub.heartbeat_topic, cluster_arn=cluster.arn,
                           partition_count=1, replication_factor=ev.replication_factor,
-                          configs=heartbeat_configs, region=region, opts=child)
+                          configs=heartbeat_configs, region=region, opts=stateful)
         registry = aws.glue.Registry(f"{name}-registry", registry_name=registry_name(args.prefix),
                                      description=f"{args.prefix}: one schema per event type (spec 2.B versioned "
-                                                 "events)", region=region, tags=tags, opts=child)
+                                                 "events)", region=region, tags=tags, opts=stateful)
         self.registry_arn = registry.arn
         schemas: dict[str, list[pulumi.Output[str]]] = {}
         for pub in args.publishers:
@@ -362,7 +366,7 @@ class EventBackbone(pulumi.ComponentResource):
                 registry_arn=registry.arn, data_format=ev.schema_format, compatibility=ev.schema_compatibility,
                 schema_definition=heartbeat_definition(pub.service, ev.schema_format),
                 description=f"Debezium heartbeats of {pub.service}'s connector", region=region, tags=tags,
-                opts=child)
+                opts=stateful)
             schemas.setdefault(pub.service, []).append(heartbeat.arn)
             for aggregate, event_type, version in pub.events:
                 schema = aws.glue.Schema(
@@ -372,7 +376,7 @@ class EventBackbone(pulumi.ComponentResource):
                     schema_definition=schema_definition(pub.service, aggregate, event_type, version,
                                                         ev.schema_format),
                     description=f"{event_type} of {pub.service} ({aggregate}), version {version}",
-                    region=region, tags=tags, opts=child)
+                    region=region, tags=tags, opts=stateful)
                 schemas.setdefault(pub.service, []).append(schema.arn)
 
         # -- the connector plugin: Debezium from a private, encrypted, versioned bucket ------------------------

@@ -283,6 +283,7 @@ def declare_events(settings: StackSettings, shared: SharedInstance, platform_rol
         region=settings.aws_region,
         partition=partition_of(settings.aws_region),
         tags=settings.base_tags(),
+        protect=settings.instance.deletion_protection,
     ), opts=pulumi.ResourceOptions(depends_on=[shared, platform_roles]))
 
 

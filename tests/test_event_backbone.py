@@ -147,6 +147,22 @@ def test_prod_declares_one_topic_per_service_and_aggregate_with_three_copies(pro
         (3, "2")}
 
 
+def test_what_holds_events_or_their_schemas_is_protected_where_the_instance_is(prod: Recording) -> None:
+    held = [*prod.of_type(CLUSTER), *prod.of_type(TOPIC), *prod.of_type("aws:glue/registry:Registry"),
+            *prod.of_type(SCHEMA)]
+    assert len(held) > 3
+    assert all(r.protect for r in held)
+
+
+def test_a_stack_without_deletion_protection_leaves_the_backbone_unprotected(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "staging", "    instanceClass: db.r6g.large\n",
+               "    instanceClass: db.r6g.large\n    deletionProtection: false\n")
+    staging = Planner(stacks).plan("staging")
+    assert staging.of_type(CLUSTER)
+    assert not any(r.protect for r in staging.of_type(CLUSTER))
+
+
 def test_each_publishing_service_gets_a_connector_on_its_outbox_only(prod: Recording) -> None:
     connectors = {c.inputs["connectorConfiguration"]["publication.name"]: c.inputs for c in prod.of_type(CONNECTOR)}
     assert set(connectors) == {outbox_publication_name(s.name) for s in PUBLISHERS}
