@@ -22,7 +22,7 @@ replicate, cutover, rollback), for each service so extracted.
 - the service's backend record (where its pools lead: host, port, dbname, generation; JSON) in an SSM
   Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
   shared instance; later values are the ops runner's switch's alone (`ignore_changes`: a `pulumi up` never moves
-  traffic back). Each task's agent (edumatrix_db/pooler_agent.py, the image's entrypoint) applies it to its own
+  traffic back). Each task's agent (edumatrix_db/ops/pooler_agent.py, the image's entrypoint) applies it to its own
   ini and RELOADs over the local unix socket; the task role may only read that one parameter;
 - the ops runner's role may read and put that parameter and read the admin secret (PAUSE / RESUME /
   SHOW DATABASES on each task): the switch is edumatrix_db/ops/traffic.py `AgentPoolerSet`;
@@ -80,7 +80,7 @@ def backend_parameter_name(prefix: str, service: str) -> str:
 
 
 def backend_record(host: str, port: int, dbname: str, generation: int = 0) -> str:
-    """The record's JSON as edumatrix_db/pooler_agent.py `BackendRecord.to_json` writes it."""
+    """The record's JSON as edumatrix_db/ops/pooler_agent.py `BackendRecord.to_json` writes it."""
     return json.dumps({"dbname": dbname, "generation": generation, "host": host, "port": port}, sort_keys=True)
 
 

@@ -1,6 +1,6 @@
-"""The extraction pooler's agent without a server (edumatrix_db/pooler_agent.py): the backend record, the SSM store's
-exact API calls (botocore's Stubber: no network), the ini rewrite, when the agent reads, and the image's rendered
-PgBouncer files. The agent against a real PgBouncer: tests/pg/test_pooler_agent.py."""
+"""The extraction pooler's agent without a server (edumatrix_db/ops/pooler_agent.py): the backend record, the SSM
+store's exact API calls (botocore's Stubber: no network), the ini rewrite, when the agent reads, and the image's
+rendered PgBouncer files. The agent against a real PgBouncer: tests/pg/test_pooler_agent.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from edumatrix_db.pooler_agent import (
+from edumatrix_db.ops.pooler_agent import (
     FAST_POLL_SECONDS,
     SLOW_POLL_SECONDS,
     Agent,

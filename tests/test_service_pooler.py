@@ -17,7 +17,7 @@ from config.errors import ConfigError
 from config.loader import read_stack_config, validate_config
 from config.settings import StackSettings
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
-from edumatrix_db.pooler_agent import BackendRecord, configured_backends, render
+from edumatrix_db.ops.pooler_agent import BackendRecord, configured_backends, render
 
 STACK = "staging"
 PREFIX = "edumatrix-staging-pooler-feedback"

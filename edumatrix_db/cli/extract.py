@@ -18,7 +18,7 @@ from rich.table import Table
 from config.extraction import Operation
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 from edumatrix_db.ops import extract, traffic
-from edumatrix_db.pooler_agent import open_store
+from edumatrix_db.ops.pooler_agent import open_store
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,7 +39,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--pooler-record", default="",
                    help="the service's backend record that each PgBouncer's agent applies (ssm:/NAME, the "
                         "extractionPoolers.<service>.backendParameter output, or a file): with it, --pooler-admin "
-                        "names every task's admin console and no --pooler-ini is given (edumatrix_db/pooler_agent.py)")
+                        "names every task's admin console and no --pooler-ini is given "
+                        "(edumatrix_db/ops/pooler_agent.py)")
     p.add_argument("--pooler-pool", action="append", default=[],
                    help="a pool of the service in PgBouncer (repeat; default SERVICE and SERVICE_readonly as `local "
                         "up` names them; the ECS image names its one pool like the database)")

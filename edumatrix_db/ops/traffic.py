@@ -11,7 +11,7 @@ paused, all of them), so the next transaction opens one to the new server. PgBou
 backend from its admin console, so whoever may write the ini does it:
 
 - production (`AgentPoolerSet`): each PgBouncer task (2+ ECS tasks behind an NLB, each holding its own client
-  connections: components/service_pooler.py) runs an agent (edumatrix_db/pooler_agent.py) that applies the
+  connections: components/service_pooler.py) runs an agent (edumatrix_db/ops/pooler_agent.py) that applies the
   service's backend record (SSM Parameter Store) to its own ini. The switch PAUSEs every task through its admin
   console, writes the record, waits until every task's `SHOW DATABASES` reports the new backend (bounded;
   otherwise the record is written back and the cutover undone), and RESUMEs. The local drills run the same
@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from edumatrix_db.pooler_agent import (
+from edumatrix_db.ops.pooler_agent import (
     AgentError,
     BackendRecord,
     PoolState,
@@ -309,8 +309,8 @@ class PoolerSet(_ConsoleSet):
 
 class AgentPoolerSet(_ConsoleSet):
     """The production switch: every PgBouncer task of a service (its admin console, `PgBouncerConsole`) and the
-    service's backend record (`store`), which each task's agent applies to its own ini (edumatrix_db/
-    pooler_agent.py). The same code runs the local drills, with a file record.
+    service's backend record (`store`), which each task's agent applies to its own ini
+    (edumatrix_db/ops/pooler_agent.py). The same code runs the local drills, with a file record.
 
     `point_at(side)` (inside the freeze, every pool paused): write the record (the next generation), then wait
     until every task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`. If any

@@ -29,6 +29,7 @@ from config.naming import RoleKind
 from edumatrix_db.database import localpg, tenancy
 from edumatrix_db.database import sql as access_sql
 from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
+from edumatrix_db.ops.pooler_agent import BackendRecord, FileRecordStore, admin_connect, show_databases
 from edumatrix_db.ops.traffic import (
     AgentPoolerSet,
     Backend,
@@ -37,7 +38,6 @@ from edumatrix_db.ops.traffic import (
     PoolerSet,
     TrafficSwitch,
 )
-from edumatrix_db.pooler_agent import BackendRecord, FileRecordStore, admin_connect, show_databases
 from tests.pg.conftest import free_port, scratch_root
 
 SERVICE = "feedback"
@@ -67,13 +67,13 @@ class Bouncer:
         return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{alias}?sslmode=disable"
 
     agent: subprocess.Popen[bytes] | None = None
-    """Its pooler agent (edumatrix_db/pooler_agent.py run as the image runs it), when the stage has agents."""
+    """Its pooler agent (edumatrix_db/ops/pooler_agent.py run as the image runs it), when the stage has agents."""
 
     def start_agent(self, record: Path, aliases: tuple[str, ...]) -> None:
         """Run the agent beside this PgBouncer, as the image's entrypoint does (here over the admin console's TCP
         port: the test runs under another Unix user than PgBouncer, so the unix-socket login is not open to it)."""
         log = (self.server.log_dir / f"{self.directory.name}-agent.log").open("ab")
-        command = [sys.executable, "-m", "edumatrix_db.pooler_agent", "run", "--ini", str(self.ini),
+        command = [sys.executable, "-m", "edumatrix_db.ops.pooler_agent", "run", "--ini", str(self.ini),
                    "--admin", self.admin_uri(), "--record", str(record)]
         for alias in aliases:
             command += ["--alias", alias]

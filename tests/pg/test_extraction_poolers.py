@@ -1,6 +1,6 @@
 """The cutover through several PgBouncers at once, the production way (issue 13): production runs the pooler as
 2+ ECS tasks, each holding its own clients (components/service_pooler.py), each with an agent that applies the
-service's backend record to its own ini (edumatrix_db/pooler_agent.py). The switch (edumatrix_db/ops/traffic.py
+service's backend record to its own ini (edumatrix_db/ops/pooler_agent.py). The switch (edumatrix_db/ops/traffic.py
 `AgentPoolerSet`) pauses all, writes the record, waits until every PgBouncer runs the new backend, and resumes
 all; on any failure it resumes all, and a PgBouncer whose agent never takes the record gets the record restored.
 Two real servers, two real PgBouncers with their agents (a file record stands in for SSM), a writer through
@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from edumatrix_db.ops.extract import ExtractError
+from edumatrix_db.ops.pooler_agent import FileRecordStore
 from edumatrix_db.ops.traffic import AgentPoolerSet
-from edumatrix_db.pooler_agent import FileRecordStore
 from tests.pg.extraction_support import ITEMS, SCHEMA, Bouncer, Stage, build_stage, create_service_tables
 from tests.pg.test_extraction import can_write_directly, fail_at, replicate, rows_by_id, wait_streaming
 

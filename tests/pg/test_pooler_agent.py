@@ -1,6 +1,6 @@
-"""The pooler agent against a real PgBouncer (Debian's 1.18; edumatrix_db/pooler_agent.py, issue 13).
+"""The pooler agent against a real PgBouncer (Debian's 1.18; edumatrix_db/ops/pooler_agent.py, issue 13).
 
-- A running PgBouncer with its agent (run as the image runs it: `python -m edumatrix_db.pooler_agent run`) takes
+- A running PgBouncer with its agent (run as the image runs it: `python -m edumatrix_db.ops.pooler_agent run`) takes
   a backend record written while its pools are paused, as the cutover writes it: `SHOW DATABASES` then reports
   the new backend, and only the service's pools moved.
 - The image's PgBouncer files (`render`: pgbouncer.ini, hba.conf, userlist) start a real PgBouncer: a service
@@ -24,7 +24,7 @@ import pytest
 
 from edumatrix_db.database import localpg
 from edumatrix_db.ops.extract import pooled_aliases
-from edumatrix_db.pooler_agent import BackendRecord, FileRecordStore, admin_connect, render, show_databases
+from edumatrix_db.ops.pooler_agent import BackendRecord, FileRecordStore, admin_connect, render, show_databases
 from tests.pg.conftest import Postgres, free_port
 from tests.pg.extraction_support import Bouncer, start_bouncer
 

@@ -381,7 +381,7 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
         "log_disconnections": "0",
     }
     ini = "\n".join([
-        "; rendered by edumatrix_db/pooler_agent.py from the task's environment and the backend record",
+        "; rendered by edumatrix_db/ops/pooler_agent.py from the task's environment and the backend record",
         "[databases]",
         f"{database} = host={record.host} port={record.port} dbname={record.dbname}",
         "", "[users]", *(f"{role} = max_user_connections={size}" for role, size in sorted(pools.items())),
@@ -389,7 +389,7 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     ]) + "\n"
     roles = ",".join(sorted(pools))
     hba = "\n".join([
-        "# rendered by edumatrix_db/pooler_agent.py; first match wins",
+        "# rendered by edumatrix_db/ops/pooler_agent.py; first match wins",
         f"hostssl pgbouncer {admin} 0.0.0.0/0 scram-sha-256",
         "host pgbouncer all 0.0.0.0/0 reject",
         f"hostssl {database} {roles} 0.0.0.0/0 scram-sha-256",
