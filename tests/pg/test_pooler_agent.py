@@ -90,8 +90,7 @@ def test_the_agent_moves_only_the_services_pools(agent_stage: AgentStage) -> Non
             admin.execute(f"PAUSE {alias}")
         try:
             agent_stage.store.write(agent_stage.store.read().next("127.0.0.1", ELSEWHERE_PORT, "edumatrix"))
-            wait_until(lambda: agent_stage.bouncer.serving(ALIASES) is not None
-                       and agent_stage.bouncer.serving(ALIASES)[1] == ELSEWHERE_PORT)  # type: ignore[index]
+            wait_until(lambda: (agent_stage.bouncer.serving(ALIASES) or ("", 0, ""))[1] == ELSEWHERE_PORT)
             pools = show_databases(admin)
         finally:
             agent_stage.store.write(agent_stage.store.read().next("127.0.0.1", agent_stage.port, "edumatrix"))
