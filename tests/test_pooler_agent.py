@@ -159,6 +159,8 @@ ENV = {
     "PGBOUNCER_POOLS": "feedback_app:5,feedback_readonly:3",
     "PGBOUNCER_PASSWORD_FEEDBACK_APP": "app-secret",
     "PGBOUNCER_PASSWORD_FEEDBACK_READONLY": "ro-secret",
+    "PGBOUNCER_TLS_CERTIFICATE": "-----BEGIN CERTIFICATE-----",
+    "PGBOUNCER_TLS_KEY": "-----BEGIN PRIVATE KEY-----",
 }
 
 

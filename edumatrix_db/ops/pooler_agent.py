@@ -397,7 +397,7 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     ]) + "\n"
     userlist = "".join(f'"{user}" "{password}"\n' for user, password in passwords.items())
     return {"pgbouncer.ini": ini, "hba.conf": hba, "userlist.txt": userlist,
-            "tls.crt": env.get("PGBOUNCER_TLS_CERTIFICATE", ""), "tls.key": env.get("PGBOUNCER_TLS_KEY", "")}
+            "tls.crt": _env(env, "PGBOUNCER_TLS_CERTIFICATE"), "tls.key": _env(env, "PGBOUNCER_TLS_KEY")}
 
 
 # -- command line (the image's entrypoint calls it) ------------------------------------------------------------
