@@ -296,7 +296,8 @@ class Agent:
     def step(self, now: float | None = None) -> bool:
         """One look: read the record if due (often while paused, rarely otherwise) and apply it; True if changed."""
         now = time.monotonic() if now is None else now
-        if now - self._last_read < self.read_interval(self.paused()):
+        # due at the first look at or after the interval (half a look's spacing of slack: clocks and floats)
+        if now - self._last_read < self.read_interval(self.paused()) - self.paused_check / 2:
             return False
         self._last_read = now
         return self.apply(self.store.read())
