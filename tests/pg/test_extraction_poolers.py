@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -83,18 +84,28 @@ def test_a_long_transaction_on_one_pooler_resumes_both_and_changes_nothing(stage
         [[], []], [False, False], ["source", "source"])
 
 
-def test_a_cutover_failing_after_the_switch_points_both_poolers_back(stage: Stage) -> None:
+def _failed_cutover_under_load(stage: Stage, match: str, **cutover: Any) -> tuple:
+    """A cutover expected to fail (`match`) with a writer through each PgBouncer; then what the writers saw, where
+    each PgBouncer leads, where the record leads, which are paused, and whether the source takes writes."""
     wait_streaming(stage)
     writers = [stage.writer(b) for b in _bouncers(stage)]
     try:
-        with pytest.raises(ExtractError, match="failed at step unfence-target"):
-            stage.extraction().cutover(hook=fail_at("unfence-target"))
+        with pytest.raises(ExtractError, match=match):
+            stage.extraction().cutover(**cutover)
         time.sleep(0.2)
     finally:
         for writer in writers:
             writer.stop()
-    assert ([w.errors for w in writers], _sides(stage), _record_side(stage), [_paused(b) for b in _bouncers(stage)],
-            can_write_directly(stage, "source")) == ([[], []], ["source", "source"], "source", [False, False], True)
+    return ([w.errors for w in writers], _sides(stage), _record_side(stage), [_paused(b) for b in _bouncers(stage)],
+            can_write_directly(stage, "source"))
+
+
+UNDONE = ([[], []], ["source", "source"], "source", [False, False], True)
+"""No writer saw an error, both PgBouncers and the record lead to the source, none is paused, the source writes."""
+
+
+def test_a_cutover_failing_after_the_switch_points_both_poolers_back(stage: Stage) -> None:
+    assert _failed_cutover_under_load(stage, "failed at step unfence-target", hook=fail_at("unfence-target")) == UNDONE
 
 
 @pytest.fixture
@@ -117,17 +128,7 @@ def test_a_pooler_that_never_takes_the_record_fails_the_cutover_at_the_switch(st
 
 def test_after_a_pooler_never_took_the_record_both_run_the_source_resumed_and_the_record_leads_there(
         stage: Stage, hung_agent: None) -> None:
-    wait_streaming(stage)
-    writers = [stage.writer(b) for b in _bouncers(stage)]
-    try:
-        with pytest.raises(ExtractError, match=r"the backend record .* was restored and every pooler runs"):
-            stage.extraction().cutover()
-        time.sleep(0.2)
-    finally:
-        for writer in writers:
-            writer.stop()
-    assert ([w.errors for w in writers], _sides(stage), _record_side(stage), [_paused(b) for b in _bouncers(stage)],
-            can_write_directly(stage, "source")) == ([[], []], ["source", "source"], "source", [False, False], True)
+    assert _failed_cutover_under_load(stage, r"the backend record .* was restored and every pooler runs") == UNDONE
 
 
 @pytest.fixture(scope="module")
