@@ -95,7 +95,7 @@ def run_switches(stage: Stage, ex: Extraction, writer: Writer, switches: int, la
             time.sleep(0.3)
             client[direction].append(observed(writer, start, end))
             tool[direction].append(result.freeze_seconds or 0.0)
-        console.print(f"  [{label}] switch {i + 1}/{switches}: cutover freeze seen by the client "
+        console.print(f"  ({label}) switch {i + 1}/{switches}: cutover freeze seen by the client "
                       f"{client['cutover'][-1] * 1000:.0f} ms, rollback {client['rollback'][-1] * 1000:.0f} ms")
     return client, tool
 

@@ -52,6 +52,9 @@ PAUSED_CHECK_SECONDS = 0.2
 RECORD_MAX_BYTES = 4096
 """SSM Parameter Store, standard tier: a value of at most 4 KB (PutParameter, `Value`)."""
 
+READY = "ready"
+"""The first word of the line the agent logs once it has applied the record and watches it."""
+
 log = logging.getLogger("edumatrix.pooler_agent")
 
 
@@ -257,6 +260,7 @@ class Agent:
         self.applied: BackendRecord | None = None
         self._conn: psycopg.Connection[Any] | None = None
         self._last_read = float("-inf")
+        self._watching = False
 
     def _admin(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
@@ -308,6 +312,10 @@ class Agent:
         while not stop.is_set():
             try:
                 self.step()
+                if not self._watching and self.applied is not None:
+                    self._watching = True
+                    log.info("%s: watching %s for pools %s, now leading to %s:%s/%s", READY, self.store.describe(),
+                             ",".join(self.aliases), *self.applied.backend)
             except (AgentError, OSError, psycopg.Error) as exc:
                 log.error("%s", exc)
                 self.close()

@@ -29,7 +29,7 @@ from config.naming import RoleKind
 from edumatrix_db.database import localpg, tenancy
 from edumatrix_db.database import sql as access_sql
 from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
-from edumatrix_db.ops.pooler_agent import BackendRecord, FileRecordStore, admin_connect, show_databases
+from edumatrix_db.ops.pooler_agent import READY, BackendRecord, FileRecordStore, admin_connect, show_databases
 from edumatrix_db.ops.traffic import (
     AgentPoolerSet,
     Backend,
@@ -72,12 +72,27 @@ class Bouncer:
     def start_agent(self, record: Path, aliases: tuple[str, ...]) -> None:
         """Run the agent beside this PgBouncer, as the image's entrypoint does (here over the admin console's TCP
         port: the test runs under another Unix user than PgBouncer, so the unix-socket login is not open to it)."""
-        log = (self.server.log_dir / f"{self.directory.name}-agent.log").open("ab")
+        self.agent_log = self.server.log_dir / f"{self.directory.name}-agent.log"
+        log = self.agent_log.open("ab")
         command = [sys.executable, "-m", "edumatrix_db.ops.pooler_agent", "run", "--ini", str(self.ini),
                    "--admin", self.admin_uri(), "--record", str(record)]
         for alias in aliases:
             command += ["--alias", alias]
         self.agent = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    agent_log: Path | None = None
+
+    def wait_agent_ready(self, timeout: float = 30.0) -> None:
+        """Until the agent has applied the record and watches it (its log says so)."""
+        deadline, text = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            text = self.agent_log.read_text() if self.agent_log and self.agent_log.exists() else ""
+            if f"{READY}: watching" in text:
+                return
+            if self.agent is not None and self.agent.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the pooler agent of {self.directory.name} is not watching its record: {text[-2000:]}")
 
     def stop_agent(self) -> None:
         if self.agent is not None and self.agent.poll() is None:
@@ -271,6 +286,8 @@ class Stage:
         FileRecordStore(self.record).write(BackendRecord(*self.backends["source"].key))
         for bouncer in self.bouncers:
             bouncer.start_agent(self.record, tuple(pooled_aliases(self.service)))
+        for bouncer in self.bouncers:
+            bouncer.wait_agent_ready()
         return self.record
 
     def side_of(self, bouncer: Bouncer) -> str | None:
@@ -285,6 +302,7 @@ class Stage:
                                            name=f"drill-pgbouncer-{len(self.more) + 2}"))
             if self.record is not None:
                 self.more[-1].start_agent(self.record, tuple(pooled_aliases(self.service)))
+                self.more[-1].wait_agent_ready()
         return self.more
 
     def extraction(self, service: str | None = None, *, target_uri: str | None = None,

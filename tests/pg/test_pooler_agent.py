@@ -60,6 +60,7 @@ def agent_stage(pg: Postgres) -> Iterator[AgentStage]:
     store = FileRecordStore(server.base / "agent-drill-backend.json")
     store.write(BackendRecord("127.0.0.1", server._port(), "edumatrix"))
     bouncer.start_agent(store.path, ALIASES)
+    bouncer.wait_agent_ready()
     try:
         yield AgentStage(bouncer, store, server._port())
     finally:
