@@ -18,7 +18,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 
 from config.settings import FARGATE_MEMORY_MB
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy, of_type
-from policy.lambdas import ROLE, _inline_policies, _listed, _roles_of, _statements
+from policy.lambdas import ROLE, _attachments, _inline_policies, _listed, _roles_of, _statements
 
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -384,6 +384,8 @@ ssm_parameter = TypedResourcePolicy(
 )
 
 _WRITES = ("ssm:putparameter", "ssm:deleteparameter", "ssm:labelparameterversion", "ssm:*", "*")
+_WRITING_MANAGED = frozenset({"AmazonSSMFullAccess", "AdministratorAccess", "PowerUserAccess"})
+"""AWS managed policies that allow ssm:PutParameter (AWS managed policy reference)."""
 
 
 def _task_roles_read_only(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -391,6 +393,12 @@ def _task_roles_read_only(args: StackValidationArgs, report: ReportViolation) ->
     for role in _roles_of(args.resources, "ecs-tasks.amazonaws.com"):
         if str(role.props.get("arn")) not in task_roles:
             continue  # an execution role (ECS itself), not what the container's code runs with
+        for attachment in _attachments(args.resources, role):
+            arn = str(attachment.props.get("policyArn") or "")
+            if arn.rsplit("/", 1)[-1] in _WRITING_MANAGED:
+                report(f"the task role {role.props.get('name')} has the managed policy {arn}, which may put SSM "
+                       "parameters: a pooler task that can put its backend record can move the service's traffic "
+                       "itself; only the ops runner's switch may", attachment.urn)
         for policy in _inline_policies(args.resources, role):
             for statement in _statements(policy.props.get("policy")):
                 actions = [a.lower() for a in _listed(statement.get("Action"))]
@@ -402,8 +410,9 @@ def _task_roles_read_only(args: StackValidationArgs, report: ReportViolation) ->
 
 pooler_task_role_read_only = StackPolicy(
     "pooler-task-role-read-only",
-    "An ECS task role may not put, delete or label SSM parameters: the pooler's agent only reads the backend "
-    "record; moving traffic is the ops runner's switch alone (docs/extraction-runbook.md).",
+    "An ECS task role may not put, delete or label SSM parameters (inline, or by AmazonSSMFullAccess, "
+    "PowerUserAccess or AdministratorAccess): the pooler's agent only reads the backend record; moving traffic is "
+    "the ops runner's switch alone (docs/extraction-runbook.md).",
     types=[ROLE, ECS_TASK_DEFINITION], validate=_task_roles_read_only, severity=Severity.HIGH,
     controls=["issue 13 pooler"], remediation="components/service_pooler.py task_policy: ssm:GetParameter only.",
 )

@@ -260,3 +260,10 @@ def test_an_execution_role_that_may_write_parameters_is_not_a_task_role() -> Non
             r.props["policy"] = json.dumps({"Statement": [{"Effect": "Allow", "Action": "ssm:PutParameter",
                                                            "Resource": PARAMETER_ARN}]})
     assert [p for p, _ in _pooler_messages(broken)] == []
+
+
+def test_a_task_role_given_ssm_full_access_is_refused() -> None:
+    attachment = resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ssm-full", {
+        "role": TASK_ROLE, "policyArn": "arn:aws:iam::aws:policy/AmazonSSMFullAccess"})
+    messages = _pooler_messages([*pooler_resources(), attachment])
+    assert [(p, "AmazonSSMFullAccess" in m) for p, m in messages] == [("pooler-task-role-read-only", True)]
