@@ -6,7 +6,8 @@ What `OpsRunner("<prefix>-ops-runner", ...)` declares, least privilege throughou
 - network: a security group of its own whose only egress is PostgreSQL to the database's security group
   (plus HTTPS to the runner's VPC endpoints, or to the VPC's route with `awsApiAccess: nat`), and an ingress
   rule on the database's security group from it; with `endpoints`, interface endpoints for Secrets Manager
-  and CloudWatch without private DNS (nothing else in the VPC changes), their policies naming this role;
+  and CloudWatch (AWS Backup when it reports restore tests; SSM and ECS when an extraction pooler is declared)
+  without private DNS (nothing else in the VPC changes), their policies naming this role;
 - IAM: an execution role with one inline policy (ENI management, its own log group, GetSecretValue on the
   one secret, kms:Decrypt/GenerateDataKey only through Secrets Manager and SQS, SendMessage to its dead-letter
   queue, PutMetricData only in the platform's namespace); a scheduler role that may only invoke this function;
