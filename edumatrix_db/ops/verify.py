@@ -274,15 +274,13 @@ def _column(alias: str, column: Column) -> sql.Composable:
 
 ROW_SEED = 0x5BD1E9955BD1E995
 """Where every row's hash chain starts (any constant: the same on both sides)."""
-NULL_SALT = 0x27D4EB2F165667C5
-"""Mixed into the seed of a column's hash when the value is NULL (the value itself is then hashed as its type's
-default, so NULL and the default, e.g. '' or 0, differ by the seed, not by the value)."""
 NULL_ROW = 0x3C6EF372FE94F82B
 """The hash of a row whose chain is NULL: a NULL in a column the source declares NOT NULL (the target may not)."""
-FINAL_MIX = "coalesce(hashint4extended(0, {}), {})"
-"""The last step of a row's chain: a 64-bit hash of the chain so far, so that a last column whose hash returns
-its seed (float 0.0 does; numeric 0 and NaN return the seed or the seed - 1) cannot leave the row's hash a
-linear function of the seed."""
+SEED_PASSING = frozenset({"numeric", "real", "double precision"})
+"""Types whose hash returns its seed (or the seed - 1) for some values (float 0.0, numeric 0, NaN, infinities):
+their seed is salted by the column's position, so that two such columns cannot trade values unseen, and a chain
+that ends in one is hashed once more (`FINAL_MIX`), so that the row's hash is not a linear function of a seed."""
+FINAL_MIX = "hashint4extended(0, {})"
 
 _TYPED_HASHES: dict[str, tuple[str, str]] = {
     # type (a domain by its base type, no modifiers): (the type's own extended hash function, that of its
@@ -313,10 +311,11 @@ and jsonb (their hash functions ignore the seed for an empty array or object, wh
 ranges, composites."""
 
 
-def _column_salt(position: int) -> int:
-    """A constant per column position (splitmix64 of it, as a positive bigint), mixed into that column's seed:
-    a hash that returns its seed unchanged (float 0.0) must not make two columns interchangeable."""
-    z = (position + 1) * 0x9E3779B97F4A7C15 % (1 << 64)
+def _salt(index: int) -> int:
+    """A constant per index (splitmix64 of it, as a positive bigint). Column position p has two: 2p, mixed into
+    the seed of a column whose hash may return its seed (SEED_PASSING), and 2p + 1, mixed into the seed when the
+    value is NULL (then hashed as its type's default: NULL and '' or 0 differ by the seed, not by the value)."""
+    z = (index + 1) * 0x9E3779B97F4A7C15 % (1 << 64)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 % (1 << 64)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EB % (1 << 64)
     return (z ^ (z >> 31)) >> 1
@@ -331,11 +330,13 @@ def _value_hash(alias: str, column: Column, position: int, chain: sql.Composable
     template, default = typed or ('hashtextextended({v} COLLATE "C", {s})', "")
     # Typed: as its hashed type (a domain as its base type, whose default value its checks may refuse).
     value = sql.SQL("{}::{}").format(ref, sql.SQL(column.base_type if typed else "text"))
-    seed = sql.SQL("({} # {})").format(chain, sql.Literal(_column_salt(position)))
+    seed = chain
+    if column.hash_type in SEED_PASSING:
+        seed = sql.SQL("({} # {})").format(chain, sql.Literal(_salt(2 * position)))
     if nullable:
         value = sql.SQL("coalesce({}, {})").format(value, sql.Literal(default))
         seed = sql.SQL("({} # CASE WHEN {} IS NULL THEN {} ELSE 0 END)").format(
-            seed, ref, sql.Literal(NULL_SALT))
+            seed, ref, sql.Literal(_salt(2 * position + 1)))
     return sql.SQL(template).format(v=value, s=seed)
 
 
@@ -350,7 +351,9 @@ def row_hash(alias: str, shape: TableShape) -> sql.Composable:
     for position, column in enumerate(shape.columns):
         chain = _value_hash(alias, column, position, chain,
                             nullable=not column.not_null and column.name not in shape.key)
-    return sql.SQL(FINAL_MIX).format(chain, sql.Literal(NULL_ROW))
+    if shape.columns and shape.columns[-1].hash_type in SEED_PASSING:
+        chain = sql.SQL(FINAL_MIX).format(chain)
+    return sql.SQL("coalesce({}, {})").format(chain, sql.Literal(NULL_ROW))
 
 
 def _key_columns(shape: TableShape) -> list[Column]:

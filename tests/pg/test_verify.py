@@ -483,3 +483,14 @@ def test_rows_ending_in_an_empty_array_or_object_are_told_apart_by_their_keys(so
     tail = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
                 if t.table == "feedback_tail")
     assert (tail.missing_on_target, tail.extra_on_target) == (["2"], ["3"])
+
+
+@pytest.mark.postgres
+def test_a_null_and_a_zero_swapped_between_two_float_columns_are_found(source, target) -> None:
+    # Both hash to their (salted) seed: the salts of a NULL must differ per column, or the two rows chain alike.
+    for conn, pair in ((source, "NULL, 0.0"), (target, "0.0, NULL")):
+        conn.execute("CREATE TABLE feedback_schema.feedback_pair (id int PRIMARY KEY, a float8, b float8)")
+        conn.execute(f"INSERT INTO feedback_schema.feedback_pair VALUES (1, {pair})")
+    pair_table = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
+                      if t.table == "feedback_pair")
+    assert pair_table.changed == ["1"]
