@@ -16,9 +16,10 @@ How it compares, per table, without moving the rows to the client:
    OID, which differs between databases), NULL apart from '' and 0 (a salted seed); types without a usable
    hash function (json, interval, bytea, ranges, composites, arrays of those) by their text under the session
    settings below. By decision float -0.0 equals 0.0 and numeric 1.0 equals 1.00, as PostgreSQL's `=`, unique
-   indexes and DISTINCT have them. One known weakness: PostgreSQL's hash of the timestamp types (and of time)
-   folds their 64 bits to 32 first, so two such values whose 32-bit halves differ in exactly the same bits
-   hash alike (bigint, which has the same fold, is hashed with its high half in the seed as well).
+   indexes and DISTINCT have them. Known weaknesses, from PostgreSQL's own hash functions: the timestamp types
+   (and time) are folded from 64 bits to 32 first, so two such values whose 32-bit halves differ in exactly
+   the same bits hash alike (bigint has the same fold and is hashed with its high half in the seed as well);
+   numeric NaN, Infinity and -Infinity all hash to the seed, so a change among those three is not seen.
 3. Equal counts and hashes: the table is equal (the common case costs one scan of each side). Otherwise the
    source's primary keys are cut into key-ordered chunks of about CHUNK_ROWS rows (boundaries from a sample of
    the keys, `TABLESAMPLE SYSTEM`) and both sides are scanned again per chunk (`width_bucket` of the key over

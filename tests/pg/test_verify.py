@@ -71,6 +71,19 @@ def _quiet() -> Console:
     return Console(file=io.StringIO(), width=200)
 
 
+def _verdict(report: verify.VerifyReport, table: str) -> verify.TableVerdict:
+    return next(t for t in report.tables if t.table == table)
+
+
+def _compare(source: psycopg.Connection[Any], target: psycopg.Connection[Any], columns: str, source_rows: str,
+             target_rows: str) -> verify.TableVerdict:
+    """feedback_schema.feedback_probe (`columns`) on both sides, holding `VALUES` lists: its verdict."""
+    for conn, rows in ((source, source_rows), (target, target_rows)):
+        conn.execute(f"CREATE TABLE feedback_schema.feedback_probe ({columns})")
+        conn.execute(f"INSERT INTO feedback_schema.feedback_probe VALUES {rows}")
+    return _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_probe")
+
+
 @pytest.mark.postgres
 def test_equal_schemas_verify_equal_with_every_row_counted(source, target) -> None:
     _fill(source, target)
@@ -319,21 +332,27 @@ TYPE_FAMILIES = (
 )
 
 
+def _typed_table(conn: psycopg.Connection[Any], rows: list[list[str]]) -> None:
+    """feedback_schema.feedback_typed: a column per TYPE_FAMILIES entry, the given rows (id = position) and an
+    all-NULL row (id 1000)."""
+    conn.execute("CREATE DOMAIN feedback_schema.feedback_score AS integer CHECK (VALUE > 0)")
+    conn.execute("CREATE TYPE feedback_schema.feedback_mood AS ENUM ('sad', 'happy')")
+    columns = ", ".join(f"c{i} {type_}" for i, (type_, _, _) in enumerate(TYPE_FAMILIES))
+    conn.execute(f"CREATE TABLE feedback_schema.feedback_typed (id int PRIMARY KEY, {columns})")
+    for row, values in enumerate(rows):
+        conn.execute(f"INSERT INTO feedback_schema.feedback_typed VALUES (%s, {', '.join(['%s'] * len(values))})",
+                     (row, *values))
+    conn.execute("INSERT INTO feedback_schema.feedback_typed (id) VALUES (1000)")
+
+
 @pytest.mark.postgres
 def test_a_changed_value_is_found_in_every_column_type_family(source, target) -> None:
-    columns = ", ".join(f"c{i} {type_}" for i, (type_, _, _) in enumerate(TYPE_FAMILIES))
-    for conn in (source, target):
-        conn.execute("CREATE DOMAIN feedback_schema.feedback_score AS integer CHECK (VALUE > 0)")
-        conn.execute("CREATE TYPE feedback_schema.feedback_mood AS ENUM ('sad', 'happy')")
-        conn.execute(f"CREATE TABLE feedback_schema.feedback_typed (id int PRIMARY KEY, {columns})")
-        # Row i holds the source's values; on the target, row i differs in column i only.
-        for row in range(len(TYPE_FAMILIES)):
-            values = [new if (conn is target and i == row) else old for i, (_, old, new) in enumerate(TYPE_FAMILIES)]
-            conn.execute(f"INSERT INTO feedback_schema.feedback_typed VALUES (%s, {', '.join(['%s'] * len(values))})",
-                         (row, *values))
-        conn.execute("INSERT INTO feedback_schema.feedback_typed (id) VALUES (1000)")  # all NULL but the key
-    report = verify_schema(source, target, SCHEMA, console=_quiet(), max_keys=100)
-    typed = next(t for t in report.tables if t.table == "feedback_typed")
+    olds = [old for _, old, _ in TYPE_FAMILIES]
+    _typed_table(source, [olds] * len(TYPE_FAMILIES))
+    # On the target, row i differs in column i only.
+    _typed_table(target, [[new if i == row else old for i, (_, old, new) in enumerate(TYPE_FAMILIES)]
+                          for row in range(len(TYPE_FAMILIES))])
+    typed = _verdict(verify_schema(source, target, SCHEMA, console=_quiet(), max_keys=100), "feedback_typed")
     found = {TYPE_FAMILIES[int(key)][0] for key in typed.changed}
     assert sorted(t for t, _, _ in TYPE_FAMILIES if t not in found) == []
     assert typed.differing_keys_total == len(TYPE_FAMILIES)
@@ -341,14 +360,8 @@ def test_a_changed_value_is_found_in_every_column_type_family(source, target) ->
 
 @pytest.mark.postgres
 def test_equal_values_of_every_column_type_family_verify_equal(source, target) -> None:
-    columns = ", ".join(f"c{i} {type_}" for i, (type_, _, _) in enumerate(TYPE_FAMILIES))
     for conn in (source, target):
-        conn.execute("CREATE DOMAIN feedback_schema.feedback_score AS integer CHECK (VALUE > 0)")
-        conn.execute("CREATE TYPE feedback_schema.feedback_mood AS ENUM ('sad', 'happy')")
-        conn.execute(f"CREATE TABLE feedback_schema.feedback_typed (id int PRIMARY KEY, {columns})")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_typed VALUES (1, {', '.join(['%s'] * len(TYPE_FAMILIES))})",
-                     [old for _, old, _ in TYPE_FAMILIES])
-        conn.execute("INSERT INTO feedback_schema.feedback_typed (id) VALUES (2)")
+        _typed_table(conn, [[old for _, old, _ in TYPE_FAMILIES], [new for _, _, new in TYPE_FAMILIES]])
     assert verify_schema(source, target, SCHEMA, console=_quiet()).ok
 
 
@@ -357,19 +370,14 @@ def test_values_swapped_between_two_rows_are_found(source, target) -> None:
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_entry SET body = CASE id WHEN 10 THEN 'entry 11' ELSE 'entry 10' "
                    "END WHERE id IN (10, 11)")
-    entry = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                 if t.table == "feedback_entry")
+    entry = _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_entry")
     assert entry.changed == ["10", "11"]
 
 
 @pytest.mark.postgres
 def test_values_swapped_between_rows_of_a_table_without_primary_key_are_found(source, target) -> None:
     # Summed row hashes that are linear in their columns' hashes would not see this: the sum is the same.
-    for conn, pairs in ((source, "(1, 'x'), (2, 'y')"), (target, "(1, 'y'), (2, 'x')")):
-        conn.execute("CREATE TABLE feedback_schema.feedback_pair (n int, v text)")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_pair VALUES {pairs}")
-    pair = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                if t.table == "feedback_pair")
+    pair = _compare(source, target, "n int, v text", "(1, 'x'), (2, 'y')", "(1, 'y'), (2, 'x')")
     assert (pair.equal, pair.unlocated) == (False, True)
 
 
@@ -377,11 +385,8 @@ def test_values_swapped_between_rows_of_a_table_without_primary_key_are_found(so
 @pytest.mark.parametrize(("type_", "value"), [("text", "''"), ("double precision", "0.0"), ("numeric", "0"),
                                               ("integer", "0"), ("jsonb", "'null'"), ("integer[]", "'{}'")])
 def test_null_differs_from_the_empty_or_zero_value_of_its_type(source, target, type_: str, value: str) -> None:
-    for conn, stored in ((source, "NULL"), (target, value)):
-        conn.execute(f"CREATE TABLE feedback_schema.feedback_nullable (id int PRIMARY KEY, v {type_}, w int)")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_nullable VALUES (1, {stored}, 5), (2, {stored}, NULL)")
-    nullable = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                    if t.table == "feedback_nullable")
+    nullable = _compare(source, target, f"id int PRIMARY KEY, v {type_}, w int", "(1, NULL, 5), (2, NULL, NULL)",
+                        f"(1, {value}, 5), (2, {value}, NULL)")
     assert nullable.changed == ["1", "2"]
 
 
@@ -389,13 +394,9 @@ def test_null_differs_from_the_empty_or_zero_value_of_its_type(source, target, t
 def test_minus_zero_and_zero_are_equal_as_postgresql_compares_them(source, target) -> None:
     # The decision (edumatrix_db/ops/verify.py): values are compared by their type's equality, for which
     # -0.0 = 0.0 (a unique index holds one of them, DISTINCT keeps one); a sign change of another value is found.
-    for conn, zero in ((source, "-0.0"), (target, "0.0")):
-        conn.execute("CREATE TABLE feedback_schema.feedback_float (id int PRIMARY KEY, v double precision)")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_float VALUES (1, {zero}), (2, 1.5)")
-    target.execute("UPDATE feedback_schema.feedback_float SET v = -1.5 WHERE id = 2")
-    table = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                 if t.table == "feedback_float")
-    assert table.changed == ["2"]
+    floats = _compare(source, target, "id int PRIMARY KEY, v double precision", "(1, -0.0), (2, 1.5)",
+                      "(1, 0.0), (2, -1.5)")
+    assert floats.changed == ["2"]
 
 
 @pytest.mark.postgres
@@ -407,19 +408,14 @@ def test_a_change_of_case_is_found_under_a_case_insensitive_collation(source, ta
                      "name text COLLATE feedback_schema.feedback_ci)")
         conn.execute("INSERT INTO feedback_schema.feedback_name VALUES (1, 'Ada'), (2, 'Grace')")
     target.execute("UPDATE feedback_schema.feedback_name SET name = 'ada' WHERE id = 1")
-    name = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                if t.table == "feedback_name")
+    name = _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_name")
     assert name.changed == ["1"]
 
 
 @pytest.mark.postgres
 def test_bigint_values_whose_halves_fold_alike_are_told_apart(source, target) -> None:
     # PostgreSQL's bigint hash folds the two 32-bit halves together: 4 and 2^32 + 5 fold to the same 4.
-    for conn, value in ((source, 4), (target, (1 << 32) + 5)):
-        conn.execute("CREATE TABLE feedback_schema.feedback_big (id int PRIMARY KEY, v bigint)")
-        conn.execute("INSERT INTO feedback_schema.feedback_big VALUES (1, %s)", (value,))
-    big = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-               if t.table == "feedback_big")
+    big = _compare(source, target, "id int PRIMARY KEY, v bigint", "(1, 4)", f"(1, {(1 << 32) + 5})")
     assert big.changed == ["1"]
 
 
@@ -443,8 +439,7 @@ def test_a_table_that_differs_only_in_the_first_scan_is_not_called_equal(source,
     monkeypatch.setattr(verify, "table_summary", lambda conn, schema, table, shape: (
         lambda rows, hashed: (rows, hashed + (conn is target and table == "feedback_entry")))(
             *original(conn, schema, table, shape)))
-    entry = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                 if t.table == "feedback_entry")
+    entry = _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_entry")
     assert (entry.equal, entry.differing_ranges) == (False, ["[start .. end) (changed while read)"])
 
 
@@ -454,20 +449,15 @@ def test_a_null_on_the_target_where_the_source_declares_not_null_is_found(source
     target.execute("CREATE TABLE feedback_schema.feedback_strict (id int PRIMARY KEY, v text)")
     source.execute("INSERT INTO feedback_schema.feedback_strict VALUES (1, 'a'), (2, 'b'), (3, 'c')")
     target.execute("INSERT INTO feedback_schema.feedback_strict VALUES (1, NULL), (2, NULL), (3, 'c')")
-    strict = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                  if t.table == "feedback_strict")
+    strict = _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_strict")
     assert strict.changed == ["1", "2"]
 
 
 @pytest.mark.postgres
 def test_values_swapped_between_two_columns_of_a_row_are_found_even_a_zero(source, target) -> None:
     # float 0.0 hashes to its seed unchanged: without a salt per column (0.0, 5.0) and (5.0, 0.0) would chain alike.
-    for conn, pair in ((source, "0.0, 5.0"), (target, "5.0, 0.0")):
-        conn.execute("CREATE TABLE feedback_schema.feedback_pair (id int PRIMARY KEY, a float8, b float8)")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_pair VALUES (1, {pair})")
-    pair_table = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                      if t.table == "feedback_pair")
-    assert pair_table.changed == ["1"]
+    pair = _compare(source, target, "id int PRIMARY KEY, a float8, b float8", "(1, 0.0, 5.0)", "(1, 5.0, 0.0)")
+    assert pair.changed == ["1"]
 
 
 @pytest.mark.postgres
@@ -476,21 +466,13 @@ def test_rows_ending_in_an_empty_array_or_object_are_told_apart_by_their_keys(so
                                                                                empty: str) -> None:
     # The array and jsonb hash functions ignore their seed for an empty value: hashed so, the rows' other
     # columns would be lost and the rows of a table would cancel out in pairs.
-    for conn, keys in ((source, (1, 2)), (target, (1, 3))):
-        conn.execute(f"CREATE TABLE feedback_schema.feedback_tail (id int PRIMARY KEY, v {type_})")
-        for key in keys:
-            conn.execute("INSERT INTO feedback_schema.feedback_tail VALUES (%s, %s)", (key, empty))
-    tail = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                if t.table == "feedback_tail")
+    tail = _compare(source, target, f"id int PRIMARY KEY, v {type_}", f"(1, '{empty}'), (2, '{empty}')",
+                    f"(1, '{empty}'), (3, '{empty}')")
     assert (tail.missing_on_target, tail.extra_on_target) == (["2"], ["3"])
 
 
 @pytest.mark.postgres
 def test_a_null_and_a_zero_swapped_between_two_float_columns_are_found(source, target) -> None:
     # Both hash to their (salted) seed: the salts of a NULL must differ per column, or the two rows chain alike.
-    for conn, pair in ((source, "NULL, 0.0"), (target, "0.0, NULL")):
-        conn.execute("CREATE TABLE feedback_schema.feedback_pair (id int PRIMARY KEY, a float8, b float8)")
-        conn.execute(f"INSERT INTO feedback_schema.feedback_pair VALUES (1, {pair})")
-    pair_table = next(t for t in verify_schema(source, target, SCHEMA, console=_quiet()).tables
-                      if t.table == "feedback_pair")
-    assert pair_table.changed == ["1"]
+    pair = _compare(source, target, "id int PRIMARY KEY, a float8, b float8", "(1, NULL, 0.0)", "(1, 0.0, NULL)")
+    assert pair.changed == ["1"]
