@@ -286,7 +286,8 @@ FINAL_MIX = "hashint4extended(0, {})"
 _TYPED_HASHES: dict[str, tuple[str, str]] = {
     # type (a domain by its base type, no modifiers): (the type's own extended hash function, that of its
     # default hash operator class, as called on {v} with seed {s}; the value a NULL is hashed as). boolean and
-    # date go through a lossless cast (their own functions take another SQL type). bigint's function folds its
+    # date go through a lossless cast (their own functions take another SQL type; a date past 294276 AD does
+    # not fit a timestamp: verify then stops with PostgreSQL's error instead of comparing). bigint's function folds its
     # two halves into 32 bits (so that it hashes like integer): the high half also goes into the seed, so no
     # two values collide by the fold.
     "smallint": ("hashint2extended({v}, {s})", "0"),
