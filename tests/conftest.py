@@ -55,7 +55,9 @@ def write_stack(stacks_dir: Path) -> Callable[[str, dict], Path]:
 
 # What makes a test slow: running the Pulumi program under the SDK's mocks (seconds per stack) or another process.
 _SLOW_CALLS = ("Planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"', 'main(["check"',
-               "import_check(")  # the runner package's import check starts a bare interpreter
+               "check_stacks(",  # the gate over whole stacks (sequential or forked workers)
+               "import_check(",  # the runner package's import check starts a bare interpreter
+               "rp.build(")  # the runner package build (its dependency cache, a zip of the whole runtime)
 
 
 @cache
