@@ -60,6 +60,7 @@ bench: up
 # `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean` starts over. Niced.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	$(BIN)/python -m tests.plan_cache  # every stack file planned once (tests/plan_cache.py)
 	nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py
 

@@ -15,6 +15,7 @@ from hypothesis import settings
 
 from config.loader import STACKS_DIR
 from edumatrix_db.offline.engine import Planner, Recording
+from tests import plan_cache
 
 # Under `make mutation` (mutmut sets MUTANT_UNDER_TEST) property tests draw fewer examples, the same each run.
 settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, deadline=None)
@@ -24,8 +25,9 @@ if os.environ.get("MUTANT_UNDER_TEST"):
 
 @pytest.fixture(scope="session")
 def planner() -> Planner:
-    """One planner for the session: each stack is planned once and cached."""
-    return Planner()
+    """One planner for the session: each stack is planned once and cached (under `make mutation`, read from
+    the plans `make mutation` stored beforehand: tests/plan_cache.py)."""
+    return plan_cache.session_planner()
 
 
 @pytest.fixture(scope="session")
@@ -54,10 +56,13 @@ def write_stack(stacks_dir: Path) -> Callable[[str, dict], Path]:
 
 
 # What makes a test slow: running the Pulumi program under the SDK's mocks (seconds per stack) or another process.
-_SLOW_CALLS = ("Planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"', 'main(["check"',
+_SLOW_CALLS = ("Planner(", "session_planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"',
+               'main(["check"',
                "check_stacks(",  # the gate over whole stacks (sequential or forked workers)
                "import_check(",  # the runner package's import check starts a bare interpreter
                "rp.build(")  # the runner package build (its dependency cache, a zip of the whole runtime)
+if plan_cache.serves_plans():  # under `make mutation` the session planner reads stored plans: not slow
+    _SLOW_CALLS = tuple(c for c in _SLOW_CALLS if c not in ("session_planner(", "planner.plan("))
 
 
 @cache
