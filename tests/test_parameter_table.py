@@ -10,6 +10,8 @@ import pytest
 
 import config
 from config.parameter_table import ParameterSpec, available_families, parameter_table
+from config.parameters import platform_parameters, platform_values
+from config.settings import InstanceSettings
 
 TABLE = parameter_table("postgres15")
 
@@ -144,3 +146,20 @@ def test_a_family_without_a_table_is_refused_saying_how_to_build_one() -> None:
 def test_the_table_knows_its_family_and_where_it_came_from() -> None:
     data = json.loads((Path(config.__file__).parent / "rds_parameters" / "postgres15.json").read_text())
     assert (TABLE.family, TABLE.generated, TABLE.sources) == ("postgres15", data["generated"], tuple(data["sources"]))
+
+
+def test_a_fractional_bound_is_written_as_it_is() -> None:
+    from config.parameter_table import _num
+
+    assert (_num(0.5), _num(2.0), _num(-1)) == ("0.5", "2", "-1")
+
+
+def test_the_platform_forces_tls_itself_whatever_the_familys_default() -> None:
+    assert platform_values(InstanceSettings())["rds.force_ssl"] == "1"
+
+
+def test_a_parameter_no_family_table_knows_is_refused_naming_the_table() -> None:
+    unchecked = InstanceSettings.model_construct(parameters={"no_such_param": "1"})  # the loader would refuse it
+    with pytest.raises(KeyError, match=r"no_such_param is not a postgres15 parameter "
+                                       r"\(config/rds_parameters/postgres15.json\)"):
+        platform_parameters(unchecked)

@@ -12,6 +12,8 @@ import yaml
 
 from config.errors import ConfigError
 from config.loader import load_stack
+from tests.region_support import add_secret_replica_region, edit_stack, region_stack_from_template
+from tests.region_support import write_stack as write_text
 
 DEV: dict[str, Any] = {
     "aws:region": "us-east-1",
@@ -225,3 +227,14 @@ def test_an_unknown_nested_key_lists_the_allowed_ones(write_stack, stacks_dir):
     key, message, fix = problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": {"qqqqqq": True}}))
     assert (key, message) == ("edumatrix-db:instance.qqqqqq", "unknown key")
     assert fix.startswith("allowed: allocatedStorageGb, applyImmediately, ")
+
+
+def test_promote_names_region_stacks_found_in_the_stacks_directory_read(stacks_dir):
+    """The region stacks are looked for where the stack file was read, not in the repository."""
+    write_text(stacks_dir, "prod-ap-southeast-2", region_stack_from_template("ap-southeast-2"))
+    add_secret_replica_region(stacks_dir, "ap-southeast-2")
+    edit_stack(stacks_dir, "prod", "edumatrix-db:environment: prod",
+               "edumatrix-db:environment: prod\n  edumatrix-db:region:\n    promote: true")
+    with pytest.raises(ConfigError) as caught:
+        load_stack("prod", stacks_dir)
+    assert "(here: stacks/Pulumi.prod-ap-southeast-2.yaml, stacks/Pulumi.prod-eu-west-1.yaml)" in str(caught.value)
