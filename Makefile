@@ -61,7 +61,7 @@ bench: up
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	$(BIN)/python -m tests.plan_cache  # every stack file planned once (tests/plan_cache.py)
-	nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	nice -n 10 $(BIN)/python scripts/mutmut_run.py --max-children 2 $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py
 
 mutation-clean:
