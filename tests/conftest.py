@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -78,6 +79,18 @@ def _is_slow(function: Callable[..., object]) -> bool:
     helpers = [f for name, f in getattr(function, "__globals__", {}).items()
                if inspect.isfunction(f) and f.__module__ == module and f"{name}(" in source]
     return any(_is_slow(helper) for helper in helpers if helper is not function)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `make mutation` each mutant's tests run in a process forked after the tests were imported, so a
+    cached function (`functools.cache`) may already hold what the unmutated code returned: start empty."""
+    if not plan_cache.IN_MUTANTS:
+        return
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("config", "policy", "edumatrix_db"):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                    value.cache_clear()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,6 +4,8 @@ build these tuples from what they read, so their shape is a contract: spelled ou
 
 from __future__ import annotations
 
+import pytest
+
 from config.access import (
     DefaultPrivilege,
     Grant,
@@ -70,41 +72,45 @@ def test_a_database_wide_default_privilege_has_an_empty_schema() -> None:
     assert canonical_default(default) == ("default", "feedback_owner", "public", "function", "edumatrix", "", ())
 
 
-MODEL = build_access_model(load_catalog())
 
 
-def test_the_models_canonical_form_holds_each_schema_with_its_owner() -> None:
-    schemas = {t for t in MODEL.canonical() if t[0] == "schema"}
-    assert schemas == {("schema", s.schema, s.owner) for s in MODEL.services}
+@pytest.fixture
+def model():  # per test, not at import: under `make mutation` the import happens before the mutant is chosen
+    return build_access_model(load_catalog())
+
+
+def test_the_models_canonical_form_holds_each_schema_with_its_owner(model) -> None:
+    schemas = {t for t in model.canonical() if t[0] == "schema"}
+    assert schemas == {("schema", s.schema, s.owner) for s in model.services}
     assert ("schema", "feedback_schema", "feedback_owner") in schemas
 
 
-def test_the_models_canonical_form_holds_every_role_membership_grant_default_and_extension() -> None:
-    canonical = MODEL.canonical()
+def test_the_models_canonical_form_holds_every_role_membership_grant_default_and_extension(model) -> None:
+    canonical = model.canonical()
     assert {t[0] for t in canonical} == {"role", "setting", "schema", "member", "grant", "default", "extension"}
-    assert {("member", m.member, m.group) for m in MODEL.all_memberships()} <= canonical
-    assert {canonical_grant(g) for g in MODEL.all_grants()} <= canonical
-    assert {canonical_default(d) for d in MODEL.all_default_privileges()} <= canonical
-    assert {("extension", e.name, e.schema or "") for e in MODEL.extensions} <= canonical
-    assert all(canonical_role(r) <= canonical for r in MODEL.all_roles)
+    assert {("member", m.member, m.group) for m in model.all_memberships()} <= canonical
+    assert {canonical_grant(g) for g in model.all_grants()} <= canonical
+    assert {canonical_default(d) for d in model.all_default_privileges()} <= canonical
+    assert {("extension", e.name, e.schema or "") for e in model.extensions} <= canonical
+    assert all(canonical_role(r) <= canonical for r in model.all_roles)
 
 
-def test_the_canonical_form_holds_nothing_else() -> None:
-    expected = {("schema", s.schema, s.owner) for s in MODEL.services}
-    expected |= {("member", m.member, m.group) for m in MODEL.all_memberships()}
-    expected |= {canonical_grant(g) for g in MODEL.all_grants()} | {canonical_default(d) for d in
-                                                                      MODEL.all_default_privileges()}
-    expected |= {("extension", e.name, e.schema or "") for e in MODEL.extensions}
-    for role in MODEL.all_roles:
+def test_the_canonical_form_holds_nothing_else(model) -> None:
+    expected = {("schema", s.schema, s.owner) for s in model.services}
+    expected |= {("member", m.member, m.group) for m in model.all_memberships()}
+    expected |= {canonical_grant(g) for g in model.all_grants()} | {canonical_default(d) for d in
+                                                                      model.all_default_privileges()}
+    expected |= {("extension", e.name, e.schema or "") for e in model.extensions}
+    for role in model.all_roles:
         expected |= canonical_role(role)
-    assert MODEL.canonical() == expected
+    assert model.canonical() == expected
 
 
-def test_a_role_belongs_to_the_service_that_declares_it() -> None:
-    owner = MODEL.service_of_role("feedback_app")
+def test_a_role_belongs_to_the_service_that_declares_it(model) -> None:
+    owner = model.service_of_role("feedback_app")
     assert owner is not None
     assert owner.service == "feedback"
 
 
-def test_a_role_no_service_declares_belongs_to_none() -> None:
-    assert MODEL.service_of_role("edumatrix_admin") is None
+def test_a_role_no_service_declares_belongs_to_none(model) -> None:
+    assert model.service_of_role("edumatrix_admin") is None

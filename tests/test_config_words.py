@@ -77,19 +77,23 @@ def test_a_version_table_name_too_long_for_postgresql_is_refused_naming_what_it_
         version_table_name("a" * 50)
 
 
-MODEL = build_access_model(load_catalog())
 
 
-def test_the_target_model_holds_the_extracted_service_only() -> None:
-    model = target_model(MODEL, "feedback", FACTS[Phase.REPLICATE])
+@pytest.fixture
+def model():  # per test, not at import: under `make mutation` the import happens before the mutant is chosen
+    return build_access_model(load_catalog())
+
+
+def test_the_target_model_holds_the_extracted_service_only(model) -> None:
+    model = target_model(model, "feedback", FACTS[Phase.REPLICATE])
     assert [a.service for a in model.services] == ["feedback"]
-    assert model.extensions == MODEL.extensions
+    assert model.extensions == model.extensions
 
 
 @pytest.mark.parametrize("phase", list(Phase))
-def test_the_targets_migrator_is_frozen_exactly_while_the_phase_freezes_migrations(phase: Phase) -> None:
-    (access,) = target_model(MODEL, "feedback", FACTS[phase]).services
-    (original,) = [a for a in MODEL.services if a.service == "feedback"]
+def test_the_targets_migrator_is_frozen_exactly_while_the_phase_freezes_migrations(phase: Phase, model) -> None:
+    (access,) = target_model(model, "feedback", FACTS[phase]).services
+    (original,) = [a for a in model.services if a.service == "feedback"]
     expected = FROZEN_CONNECTION_LIMIT if FACTS[phase].migrations_frozen else original.role(
         RoleKind.MIGRATOR).connection_limit
     assert access.role(RoleKind.MIGRATOR).connection_limit == expected
