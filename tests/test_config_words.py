@@ -4,6 +4,7 @@ optional settings, and the target instance's access model of an extraction."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from config.catalog import load_catalog
 from config.errors import ConfigError, Problem, fail
 from config.extraction import FACTS, Phase
 from config.extraction_plan import FROZEN_CONNECTION_LIMIT, target_model, update_problem
-from config.loader import load_stack
+from config.loader import load_stack, settings_from_config
 from config.maintenance import AUTOVACUUM_PARAMETERS, maintenance_parameter_names
 from config.naming import InvalidIdentifier, RoleKind, version_table_name
 
@@ -129,3 +130,33 @@ def test_a_move_problem_names_the_service() -> None:
     assert update_problem("feedback", ("prepare", ()), ("cutover", ("prepare", "replicate"))) == (
         "extraction of feedback cannot move from prepare to cutover; allowed next: replicate, (remove the entry to "
         "abandon the extraction)")
+
+
+def test_every_resource_is_tagged_with_service_environment_owner_classification_manager_and_stack() -> None:
+    assert load_stack("dev").base_tags() == {
+        "service": "edumatrix-db", "environment": "dev", "owner": "platform-team",
+        "data-classification": "confidential", "managed-by": "pulumi", "stack": "dev"}
+
+
+def test_a_stacks_own_tags_are_added_to_the_base_tags(write_stack, stacks_dir) -> None:
+    config = copy.deepcopy(DEV)
+    config["edumatrix-db:tags"] = {"cost-center": "cc-42"}
+    write_stack("tagged", config)
+    tags = load_stack("tagged", stacks_dir).base_tags()
+    assert (tags["cost-center"], tags["stack"]) == ("cc-42", "tagged")
+
+
+def test_a_region_stack_references_its_primary_and_a_primary_nothing() -> None:
+    assert (load_stack("prod-eu-west-1").referenced_stacks(), load_stack("prod").referenced_stacks()) == (
+        ("prod",), ())
+
+
+def test_a_value_the_stack_file_holds_encrypted_is_taken_as_the_engine_decrypted_it(write_stack, stacks_dir) -> None:
+    config = copy.deepcopy(DEV)
+    config["edumatrix-db:owner"] = {"secure": "v1:AAAAencrypted"}
+    write_stack("secret", config)
+    engine = {"edumatrix-db:owner": "data-team", "edumatrix-db:environment": "dev", "aws:region": "us-east-1",
+              "edumatrix-db:network": json.dumps(DEV["edumatrix-db:network"])}
+    settings = settings_from_config(engine, stack="secret", source="stacks/Pulumi.secret.yaml",
+                                    stacks_dir=stacks_dir)
+    assert settings.owner == "data-team"
