@@ -81,11 +81,12 @@ def _is_slow(function: Callable[..., object]) -> bool:
     return any(_is_slow(helper) for helper in helpers if helper is not function)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under `make mutation` each mutant's tests run in a process forked after the tests were imported, so a
-    cached function (`functools.cache`) may already hold what the unmutated code returned: start empty."""
-    if not plan_cache.IN_MUTANTS:
-        return
+@pytest.fixture(autouse=plan_cache.IN_MUTANTS)
+def _empty_caches() -> None:
+    """Under `make mutation`, cached functions (`functools.cache`) start empty for every test: a mutant's
+    process is forked after the tests were imported, when a cache may already hold what the unmutated code
+    returned, and mutmut learns which tests reach a function by watching them call it, which a test served from
+    a cache filled by an earlier test never does."""
     for name, module in list(sys.modules.items()):
         if name.split(".")[0] in ("config", "policy", "edumatrix_db"):
             for value in list(vars(module).values()):
