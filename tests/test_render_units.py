@@ -20,7 +20,8 @@ def local_settings():
     return load_stack("local")
 
 
-def res(name: str, type_: str = INSTANCE, parent: str | None = None, **inputs) -> RecordedResource:
+def res(resource_name: str, type_: str = INSTANCE, parent: str | None = None, **inputs) -> RecordedResource:
+    name = resource_name
     return RecordedResource(urn=f"urn:pulumi:t::p::{type_}::{name}", type=type_, name=name, parent=parent,
                             provider=None, custom=True, inputs=dict(inputs), props=dict(inputs))
 
@@ -85,3 +86,99 @@ def test_a_node_id_keeps_capitals_and_replaces_other_characters(local_settings) 
 def test_an_instance_without_an_identifier_is_labelled_by_its_name(local_settings) -> None:
     text = render_mermaid(recording(local_settings, res("db")))
     assert '    db[("db<br/>primary · ")]' in text.splitlines()
+
+
+# -- the diagram of an extraction ----------------------------------------------------------------------
+
+SCHEMA = "edumatrix:database:ServiceSchema"
+SUBSCRIPTION = "postgresql:index/subscription:Subscription"
+
+
+def extraction_plan(settings, phase: str, *, subscribed: bool = True, schemas=("feedback", "news")):
+    shared = res("db", identifier="edumatrix-prod", instanceClass="db.r6g.large")
+    target = res("feedback-target", identifier="edumatrix-prod-feedback", instanceClass="db.t4g.large",
+                 tags={"extraction-of": "feedback", "extraction-phase": phase})
+    found = [res(name, SCHEMA) for name in schemas]
+    if subscribed:
+        found.append(res("feedback-subscription", SUBSCRIPTION, name="edumatrix_extract_feedback"))
+    return render_mermaid(recording(settings, shared, target, *found)).splitlines()
+
+
+def test_a_replicating_extraction_is_drawn_as_replication_with_traffic_on_the_shared_instance(local_settings):
+    lines = extraction_plan(local_settings, "replicate")
+    assert '  db == "logical replication: edumatrix_extract_feedback" ==> feedback_target' in lines
+    assert '  svc_feedback(["feedback"]) --> db' in lines
+    assert '    feedback_target[("edumatrix-prod-feedback<br/>extraction target of feedback · phase replicate · '\
+           'db.t4g.large")]' in lines
+
+
+def test_after_cutover_the_service_is_drawn_on_its_target_with_its_read_only_schema(local_settings):
+    lines = extraction_plan(local_settings, "cutover")
+    assert '  svc_feedback(["feedback"]) --> feedback_target' in lines
+    assert "  svc_feedback -. read-only schema .- db" in lines
+    assert '  svc_feedback(["feedback"]) --> db' not in lines
+
+
+def test_after_cleanup_the_service_has_no_schema_on_the_shared_instance(local_settings):
+    lines = extraction_plan(local_settings, "cleanup", subscribed=False, schemas=("news",))
+    assert '  svc_feedback(["feedback"]) --> feedback_target' in lines
+    assert not any("read-only schema" in line for line in lines)
+    assert not any("logical replication" in line for line in lines)
+
+
+def test_an_extraction_without_its_subscription_draws_no_replication(local_settings):
+    assert not any("logical replication" in line for line in extraction_plan(local_settings, "replicate",
+                                                                               subscribed=False))
+
+
+def test_other_services_stay_on_the_shared_instance(local_settings):
+    lines = extraction_plan(local_settings, "cutover")
+    assert '  svc_news(["news"]) --> db' in lines
+    assert lines[-1] == '  svc_news(["news"]) --> db'
+
+
+def test_an_extraction_in_an_unknown_phase_is_drawn_on_the_shared_instance(local_settings):
+    assert '  svc_feedback(["feedback"]) --> db' in extraction_plan(local_settings, "halfway")
+
+
+def test_an_instance_in_another_region_is_drawn_in_that_region(local_settings):
+    far = res("far", identifier="edumatrix-far", region="eu-west-1")
+    assert '  subgraph region_eu_west_1["eu-west-1"]' in render_mermaid(recording(local_settings, far)).splitlines()
+
+
+def test_a_replica_is_joined_to_its_source_in_the_plan(local_settings):
+    source = res("db", identifier="edumatrix-prod")
+    source.props["arn"] = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-prod"
+    replica = res("replica", identifier="edumatrix-prod-replica-1",
+                  replicateSourceDb="arn:aws:rds:us-east-1:123456789012:db:edumatrix-prod")
+    lines = render_mermaid(recording(local_settings, source, replica)).splitlines()
+    assert "  db -. async replication .-> replica" in lines
+    assert '    replica[("edumatrix-prod-replica-1<br/>replica · ")]' in lines
+
+
+def test_a_replica_of_a_source_named_by_identifier_is_joined_to_that_name(local_settings):
+    replica = res("replica", identifier="r", replicateSourceDb="edumatrix-prod")
+    assert "  edumatrix_prod -. async replication .-> replica" in render_mermaid(
+        recording(local_settings, replica)).splitlines()
+
+
+def test_an_extraction_target_is_not_taken_for_the_primary(local_settings):
+    target = res("feedback-target", identifier="t", tags={"extraction-of": "feedback", "extraction-phase": "cutover"})
+    lines = render_mermaid(recording(local_settings, target, res("feedback", SCHEMA))).splitlines()
+    assert '  local_postgresql[("local PostgreSQL")]' in lines
+
+
+def test_the_tree_marks_only_rds_instances_as_extraction_targets(local_settings):
+    tagged_group = res("params", "aws:rds/parameterGroup:ParameterGroup",
+                       tags={"extraction-of": "feedback", "extraction-phase": "cutover"})
+    assert not any("extraction" in line for line in render_tree(recording(local_settings, tagged_group)).splitlines())
+
+
+def test_a_target_without_a_phase_tag_shows_an_empty_phase(local_settings):
+    target = res("t", identifier="t", tags={"extraction-of": "feedback"})
+    assert "  extraction: feedback in phase " in render_tree(recording(local_settings, target)).splitlines()
+
+
+def test_the_plan_json_keeps_the_order_the_resources_declared_their_inputs(local_settings):
+    text = render_json(recording(local_settings, res("db", zeta=1, alpha=2)))
+    assert text.index('"zeta"') < text.index('"alpha"')
