@@ -279,3 +279,42 @@ def test_a_subscription_without_user_or_sslmode_names_both_as_missing() -> None:
         f"subscription bare connects as nobody, not the platform's replication login {REPLICATOR}: a login that may "
         "decode the whole database is a platform secret, never a service's",
         "subscription bare does not require TLS (sslmode unset)"]
+
+
+def test_a_leftover_is_reported_on_the_leftover_resource() -> None:
+    sub = subscription()
+    violations = run([instance(), target("complete"), sub], policies=[extraction.no_replication_left])
+    assert [v.urn for v in violations] == [sub.urn]
+
+
+def test_a_target_with_an_unknown_phase_is_reported_on_the_target() -> None:
+    bad = target("halfway")
+    assert [v.urn for v in run([instance(), bad], policies=[extraction.no_replication_left])] == [bad.urn]
+
+
+def test_each_target_is_judged_after_one_that_may_replicate() -> None:
+    replicating = target("replicate")
+    news = instance("edumatrix-test-news-db", identifier="edumatrix-test-news", kmsKeyId=TARGET_KEY,
+                    tags={**TAGS, extraction.TARGET_TAG: "news", extraction.PHASE_TAG: "complete"})
+    left = resource(extraction.SUBSCRIPTION, "news-subscription", {"name": subscription_name("news")})
+    resources = [instance(), replicating, news, left]
+    assert [v.urn for v in run(resources, policies=[extraction.no_replication_left])] == [left.urn]
+
+
+def test_each_target_is_judged_after_one_with_an_unknown_phase() -> None:
+    unknown = target("halfway")
+    news = instance("edumatrix-test-news-db", identifier="edumatrix-test-news", kmsKeyId=TARGET_KEY,
+                    tags={**TAGS, extraction.TARGET_TAG: "news", extraction.PHASE_TAG: "complete"})
+    left = resource(extraction.SUBSCRIPTION, "news-subscription", {"name": subscription_name("news")})
+    found = [v.urn for v in run([instance(), unknown, news, left], policies=[extraction.no_replication_left])]
+    assert found == [unknown.urn, left.urn]
+
+
+def test_the_leftover_policy_says_so_when_a_stack_has_no_target() -> None:
+    assert _not_applicable([instance()], extraction.no_replication_left) == {
+        "extraction-no-replication-left": "no extraction target in this stack"}
+
+
+def test_the_login_policy_says_so_when_a_stack_has_no_subscription() -> None:
+    assert _not_applicable([instance()], extraction.replication_login) == {
+        "extraction-replication-login": "no subscription in this stack"}
