@@ -6,7 +6,8 @@ What `OpsRunner("<prefix>-ops-runner", ...)` declares, least privilege throughou
 - network: a security group of its own whose only egress is PostgreSQL to the database's security group
   (plus HTTPS to the runner's VPC endpoints, or to the VPC's route with `awsApiAccess: nat`), and an ingress
   rule on the database's security group from it; with `endpoints`, interface endpoints for Secrets Manager
-  and CloudWatch without private DNS (nothing else in the VPC changes), their policies naming this role;
+  and CloudWatch (AWS Backup when it reports restore tests; SSM and ECS when an extraction pooler is declared)
+  without private DNS (nothing else in the VPC changes), their policies naming this role;
 - IAM: an execution role with one inline policy (ENI management, its own log group, GetSecretValue on the
   one secret, kms:Decrypt/GenerateDataKey only through Secrets Manager and SQS, SendMessage to its dead-letter
   queue, PutMetricData only in the platform's namespace); a scheduler role that may only invoke this function;
@@ -113,6 +114,10 @@ class OpsRunnerArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     reports_restore_tests: bool = False
     """Its `restore-verify` job reports AWS Backup restore tests (PutRestoreValidationResult; an endpoint)."""
+    pooler_parameters: str = ""
+    """`/<prefix>/extraction/` when the stack has an extraction pooler (components/service_pooler.py): the
+    cutover's switch, run with this role from this security group, puts those backend records (SSM) and looks up
+    the pooler's tasks (ECS), so `endpoints` adds an endpoint for each."""
 
 
 def package_hash(package: Path) -> str | None:
@@ -171,13 +176,13 @@ def invoke_policy(function_arn: str) -> str:
         "Resource": [function_arn, f"{function_arn}:*"]}]})
 
 
-def endpoint_policy(role_arn: str, action: str, resource: str) -> str:
-    """A VPC endpoint that serves only the runner's role, for its one call."""
+def endpoint_policy(role_arn: str, action: str | list[str], resource: str) -> str:
+    """A VPC endpoint that serves only the runner's role, for its calls."""
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"AWS": role_arn}, "Action": action, "Resource": resource}]})
 
 
-def _endpoint_policy_of(action: str, values: list[str]) -> str:
+def _endpoint_policy_of(action: str | list[str], values: list[str]) -> str:
     role_arn, resource = values
     return endpoint_policy(role_arn, action, resource)
 
@@ -371,7 +376,7 @@ class OpsRunner(pulumi.ComponentResource):
 
     def _endpoints(self, name: str, args: OpsRunnerArgs, group: aws.ec2.SecurityGroup, role: aws.iam.Role,
                    tags: dict[str, str]) -> dict[str, pulumi.Output[str]]:
-        """Interface endpoints for the two AWS APIs the runner calls, reachable only from its security group,
+        """Interface endpoints for the AWS APIs the runner calls, reachable only from its security group,
         serving only its role. No private DNS: other workloads in the VPC keep resolving AWS as before; the
         runner is given the endpoints' own names (environment variables read by `aws_clients`)."""
         child = pulumi.ResourceOptions(parent=self)
@@ -386,13 +391,24 @@ class OpsRunner(pulumi.ComponentResource):
             f"{name}-to-endpoints", security_group_id=group.id, ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS,
             referenced_security_group_id=endpoints_group.id, description="HTTPS to its VPC endpoints", tags=tags,
             opts=child)
-        calls = {
+        calls: dict[str, tuple[str, str | list[str], pulumi.Input[str]]] = {
             "secretsmanager": ("EDUMATRIX_SECRETSMANAGER_ENDPOINT", "secretsmanager:GetSecretValue",
                                args.database_secret_arn),
             "monitoring": ("EDUMATRIX_CLOUDWATCH_ENDPOINT", "cloudwatch:PutMetricData", "*"),
         }
         if args.reports_restore_tests:
             calls["backup"] = ("EDUMATRIX_BACKUP_ENDPOINT", "backup:PutRestoreValidationResult", "*")
+        if args.pooler_parameters:
+            # The extraction cutover's switch (edumatrix_db/ops/pooler_tasks.py reads these variables): the
+            # backend records under the stack's prefix, and the pooler's tasks. The role's own policy
+            # (components/service_pooler.py runner_policy) narrows each to one parameter and one cluster.
+            invoke_opts = pulumi.InvokeOutputOptions(parent=self)
+            records = pulumi.Output.all(aws.get_partition_output(opts=invoke_opts).partition,
+                                        aws.get_caller_identity_output(opts=invoke_opts).account_id).apply(
+                lambda v: f"arn:{v[0]}:ssm:{args.region}:{v[1]}:parameter{args.pooler_parameters}*")
+            calls["ssm"] = ("EDUMATRIX_SSM_ENDPOINT", ["ssm:GetParameter", "ssm:PutParameter"], records)
+            calls["ecs"] = ("EDUMATRIX_ECS_ENDPOINT", ["ecs:DescribeServices", "ecs:DescribeTasks", "ecs:ListTasks"],
+                            "*")
         urls: dict[str, pulumi.Output[str]] = {}
         for service, (variable, action, resource) in calls.items():
             endpoint = aws.ec2.VpcEndpoint(

@@ -430,6 +430,7 @@ def declare_ops_runner(settings: StackSettings, shared: SharedInstance, secret_a
             alarm_topic_arn=alarm_topic_arn,
             tags=settings.base_tags(),
             reports_restore_tests=settings.backups.enabled,
+            pooler_parameters=f"/{settings.name_prefix}/extraction/" if pooled_services(settings) else "",
         ),
         opts=pulumi.ResourceOptions(depends_on=[shared]),
     )

@@ -24,8 +24,9 @@ replicate, cutover, rollback), for each service so extracted.
   shared instance; later values are the ops runner's switch's alone (`ignore_changes`: a `pulumi up` never moves
   traffic back). Each task's agent (edumatrix_db/ops/pooler_agent.py, the image's entrypoint) applies it to its own
   ini and RELOADs over the local unix socket; the task role may only read that one parameter;
-- the ops runner's role may read and put that parameter and read the admin secret (PAUSE / RESUME /
-  SHOW DATABASES on each task): the switch is edumatrix_db/ops/traffic.py `AgentPoolerSet`;
+- the ops runner's role may read and put that parameter, read the admin secret (PAUSE / RESUME /
+  SHOW DATABASES on each task) and list and describe this cluster's tasks and service (each task's address:
+  edumatrix_db/ops/pooler_tasks.py): the switch is edumatrix_db/ops/traffic.py `AgentPoolerSet`;
 - the admin console user's password in a CMK-encrypted secret (the ops runner reads it);
 - a CMK-encrypted log group; alarms on the region's AlarmTopic: unhealthy targets, healthy targets below the
   task count, running tasks below the task count (Container Insights).
@@ -54,6 +55,8 @@ POOLER_PORT = 6432
 ADMIN_USER = "edumatrix_pooler_admin"
 """PgBouncer's `admin_users` entry: the ops runner's login to the admin console (PAUSE, RESUME, RELOAD)."""
 HTTPS = 443
+SERVICE_NAME = "pgbouncer"
+"""The ECS service's name in the pooler's cluster (`--pooler-tasks ecs:<cluster>/pgbouncer`)."""
 RUN_DIR = "/run/pgbouncer"
 """Where the agent writes PgBouncer's files and PgBouncer its unix socket: a task volume (Fargate has no tmpfs), the
 only writable path of the read-only root file system."""
@@ -144,9 +147,16 @@ def execution_policy(repository_arn: str, log_group_arn: str, secret_arns: Seque
     ]})
 
 
-def runner_policy(parameter_arn: str, admin_secret_arn: str, key_arn: str, region: str) -> str:
+def runner_policy(parameter_arn: str, admin_secret_arn: str, key_arn: str, region: str, cluster_arn: str) -> str:
     """The ops runner's switch: read and put the backend record (a `String` parameter: no KMS), read the admin
-    console's password (decrypting only through Secrets Manager)."""
+    console's password (decrypting only through Secrets Manager), and find the pooler's running tasks
+    (edumatrix_db/ops/pooler_tasks.py) in this cluster only. ECS's IAM reference: ListTasks names a
+    container-instance resource, which Fargate tasks have none of, so it takes "*" narrowed by the `ecs:cluster`
+    condition key (as awsdocs/amazon-ecs-developer-guide#211 settles); DescribeTasks and DescribeServices take the
+    cluster's task and service ARNs (`task/<cluster>/<id>`, `service/<cluster>/<name>`)."""
+    cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    tasks = cluster_arn.replace(":cluster/", ":task/", 1) + "/*"
+    service = cluster_arn.replace(":cluster/", ":service/", 1) + f"/{SERVICE_NAME}"
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "SwitchTheBackendRecord", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
          "Resource": parameter_arn},
@@ -154,6 +164,10 @@ def runner_policy(parameter_arn: str, admin_secret_arn: str, key_arn: str, regio
          "Resource": admin_secret_arn},
         {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
          "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+        {"Sid": "ListThePoolerTasks", "Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*",
+         "Condition": cluster},
+        {"Sid": "DescribeThePoolerTasks", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:DescribeTasks"],
+         "Resource": [service, tasks], "Condition": cluster},
     ]})
 
 
@@ -298,18 +312,18 @@ class ServicePooler(pulumi.ComponentResource):
             tags=tags, opts=child)
         aws.iam.RolePolicy(f"{name}-task-policy", role=task_role.id, policy=record.arn.apply(task_policy), opts=child)
         runner_role = pulumi.Output.from_input(args.runner_role_arn).apply(lambda arn: arn.rsplit("/", 1)[-1])
-        aws.iam.RolePolicy(f"{name}-runner-policy", role=runner_role, policy=pulumi.Output.all(
-            record.arn, admin.arn, args.kms_key_arn, region_name).apply(
-            lambda v: runner_policy(v[0], v[1], v[2], v[3])), opts=child)
-        aws.iam.RolePolicy(f"{name}-execution-policy", role=execution.id, policy=pulumi.Output.all(
-            repository_arn, logs.arn, pulumi.Output.all(*secret_arns), args.kms_key_arn, region_name).apply(
-            lambda v: execution_policy(v[0], v[1], v[2], v[3], v[4])), opts=child)
-
         # -- the tasks -------------------------------------------------------------------------------------
         cluster = aws.ecs.Cluster(
             f"{name}-cluster", name=f"{args.name_prefix}-pooler-{args.service.replace('_', '-')}",
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
             region=region, tags=tags, opts=child)
+        aws.iam.RolePolicy(f"{name}-runner-policy", role=runner_role, policy=pulumi.Output.all(
+            record.arn, admin.arn, args.kms_key_arn, region_name, cluster.arn).apply(
+            lambda v: runner_policy(v[0], v[1], v[2], v[3], v[4])), opts=child)
+        aws.iam.RolePolicy(f"{name}-execution-policy", role=execution.id, policy=pulumi.Output.all(
+            repository_arn, logs.arn, pulumi.Output.all(*secret_arns), args.kms_key_arn, region_name).apply(
+            lambda v: execution_policy(v[0], v[1], v[2], v[3], v[4])), opts=child)
+
         logins = dict(args.logins)
         definitions = pulumi.Output.all(
             identity.account_id, region_name, partition.dns_suffix, admin.arn, logs.name,
@@ -348,7 +362,7 @@ class ServicePooler(pulumi.ComponentResource):
             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=group.arn)],
             region=region, tags=tags, opts=child)
         aws.ecs.Service(
-            f"{name}-service", name="pgbouncer", cluster=cluster.arn, task_definition=task.arn,
+            f"{name}-service", name=SERVICE_NAME, cluster=cluster.arn, task_definition=task.arn,
             desired_count=settings.task_count, launch_type="FARGATE", platform_version="LATEST",
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=list(args.network.subnet_ids), security_groups=[task_sg.id], assign_public_ip=False),
@@ -365,7 +379,7 @@ class ServicePooler(pulumi.ComponentResource):
 
         # -- alarms ----------------------------------------------------------------------------------------
         lb_dims: dict[str, pulumi.Input[str]] = {"LoadBalancer": nlb.arn_suffix, "TargetGroup": group.arn_suffix}
-        ecs_dims: dict[str, pulumi.Input[str]] = {"ClusterName": cluster.name, "ServiceName": "pgbouncer"}
+        ecs_dims: dict[str, pulumi.Input[str]] = {"ClusterName": cluster.name, "ServiceName": SERVICE_NAME}
         count = settings.task_count
         self.alarm_names = [self._alarm(f"{name}-{label}", description, namespace, metric, dims, statistic,
                                         threshold, operator, args.alarm_topic_arn, region, tags)

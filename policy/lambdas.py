@@ -41,7 +41,9 @@ ENI_ACTIONS = frozenset({
 # ...and PutRestoreValidationResult (the restore-test validation reports its result), which takes a restore job
 # id and has no resource-level permission, when conditioned on the region (aws:RequestedRegion).
 NAMESPACE_CONDITIONED = {"cloudwatch:PutMetricData": "cloudwatch:namespace",
-                         "backup:PutRestoreValidationResult": "aws:RequestedRegion"}
+                         "backup:PutRestoreValidationResult": "aws:RequestedRegion",
+                         # no resource Fargate tasks have (container-instance); narrowed to one cluster
+                         "ecs:ListTasks": "ecs:cluster"}
 
 
 def _listed(value: Any) -> list[str]:
@@ -214,7 +216,8 @@ def statement_problems(statement: Mapping[str, Any]) -> list[str]:
                  and not (a in NAMESPACE_CONDITIONED and NAMESPACE_CONDITIONED[a] in keys)]
         if broad:
             problems.append(f"{', '.join(broad)} on every resource (\"*\" is allowed only for the ENI actions of a "
-                            "VPC function and for PutMetricData conditioned on cloudwatch:namespace)")
+                            "VPC function and for actions conditioned on their narrowing key: "
+                            f"{', '.join(f'{a} on {k}' for a, k in sorted(NAMESPACE_CONDITIONED.items()))})")
     return problems
 
 

@@ -28,6 +28,8 @@ TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SSM_PARAMETER = "aws:ssm/parameter:Parameter"
+FUNCTION = "aws:lambda/function:Function"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
 POSTGRES_PORTS = frozenset({5432, 6432})
 """Ports a listener forwards PostgreSQL on (the instance's, PgBouncer's)."""
@@ -418,7 +420,43 @@ pooler_task_role_read_only = StackPolicy(
 )
 
 
+_BACKEND_RECORD = re.compile(r"/extraction/[^/]+/pooler-backend$")
+SWITCH_ENDPOINTS = {"ssm": "EDUMATRIX_SSM_ENDPOINT", "ecs": "EDUMATRIX_ECS_ENDPOINT"}
+"""The AWS APIs the cutover's switch calls with the ops runner's role (the backend record, the task look-up)."""
+
+
+def _switch_route(args: StackValidationArgs, report: ReportViolation) -> None:
+    if not any(_BACKEND_RECORD.search(str(p.props.get("name") or "")) for p in of_type(args.resources, SSM_PARAMETER)):
+        return
+    endpoints = [e for e in of_type(args.resources, VPC_ENDPOINT) if e.props.get("vpcEndpointType") == "Interface"]
+    for function in of_type(args.resources, FUNCTION):
+        variables = (function.props.get("environment") or {}).get("variables") or {}
+        if "EDUMATRIX_SECRETSMANAGER_ENDPOINT" not in variables:
+            continue  # not the runner, or the runner on the VPC's own route (awsApiAccess: nat)
+        missing = []
+        for service, variable in sorted(SWITCH_ENDPOINTS.items()):
+            found = [e for e in endpoints if str(e.props.get("serviceName") or "").endswith(f".{service}")
+                     and e.props.get("privateDnsEnabled") is not True and e.props.get("policy")]
+            if not found or variable not in variables:
+                missing.append(f"{service} ({variable})")
+        if missing:
+            report(f"the stack runs an extraction pooler and the ops runner {function.props.get('name')} reaches AWS "
+                   f"through its own endpoints, but has none for {', '.join(missing)}: the cutover's switch "
+                   "(backend record, task look-up) would have no route", function.urn)
+
+
+pooler_switch_route = StackPolicy(
+    "pooler-switch-route",
+    "While an extraction pooler is declared, an ops runner on VPC endpoints (awsApiAccess: endpoints) also has "
+    "interface endpoints for SSM and ECS, private DNS off, with a policy, named in its environment: the cutover "
+    "switches with its role from its security group.",
+    types=[SSM_PARAMETER, FUNCTION, VPC_ENDPOINT], validate=_switch_route, severity=Severity.HIGH,
+    controls=["issue 13 pooler"], remediation="components/ops_runner.py _endpoints (OpsRunnerArgs.pooler_parameters).",
+)
+
+
 POLICIES: list[PackPolicy] = [
     ecs_task_definition, ecs_task_hardening, ecs_service, ecs_service_posture, ecs_cluster, lb_names, network_lb,
     target_group, awsvpc_targets, listener, pooler_alarms, ssm_parameter, pooler_task_role_read_only,
+    pooler_switch_route,
 ]

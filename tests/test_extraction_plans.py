@@ -206,10 +206,14 @@ def _pooler_names(rec: Recording) -> set[str]:
     return {pooler.name} | {r.name for r in rec.resources if _descends(rec, r, pooler.urn)}
 
 
+# The cutover's switch reaches SSM and ECS through the ops runner's endpoints while a pooler is declared (issue 13).
+SWITCH_ROUTE = {"edumatrix-staging-ops-runner-ssm", "edumatrix-staging-ops-runner-ecs"}
+
+
 def test_prepare_to_replicate_adds_the_replication_and_the_pooler_and_moves_the_name_onto_it(
         plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.PREPARE, Phase.REPLICATE)
-    assert added == REPLICATION | _pooler_names(plans[Phase.REPLICATE])
+    assert added == REPLICATION | _pooler_names(plans[Phase.REPLICATE]) | SWITCH_ROUTE
     assert removed == {"edumatrix-staging-connections-feedback"}  # its proxy endpoint: the pooler is its pool now
     assert changed == MOVED | {
         "edumatrix-staging-connections-feedback",  # the DNS name, now the pooler's NLB
@@ -236,7 +240,7 @@ def test_cutover_to_complete_removes_replication_and_the_pooler_and_lifts_the_fr
         plans: dict[Phase, Recording]) -> None:
     added, removed, changed = _diff(plans, Phase.CUTOVER, Phase.COMPLETE)
     assert added == set()
-    assert removed == REPLICATION | _pooler_names(plans[Phase.CUTOVER])
+    assert removed == REPLICATION | _pooler_names(plans[Phase.CUTOVER]) | SWITCH_ROUTE
     # the phase tag; the migrator's connection limit on both instances; the name, from the pooler to the target
     assert changed == MOVED | {"feedback-migrator", "edumatrix-staging-feedback-feedback-migrator",
                                "edumatrix-staging-connections-feedback"}

@@ -72,9 +72,14 @@ def statements(policy: RecordedResource) -> list[dict[str, Any]]:
     return list(json.loads(policy.inputs["policy"])["Statement"])
 
 
+# staging extracts `feedback` through the platform's pooler: the cutover's switch needs SSM and ECS (issue 13).
+POOLER_ENDPOINTS = Counter({"aws:ec2/vpcEndpoint:VpcEndpoint": 2})
+
+
 @pytest.mark.parametrize("stack", ["prod", "staging", "dev"])
 def test_each_primary_stack_declares_the_runner_with_exactly_its_resources(plans, stack) -> None:
-    assert Counter(r.type for r in runner_children(plans[stack])) == RUNNER_RESOURCES
+    expected = RUNNER_RESOURCES + (POOLER_ENDPOINTS if stack == "staging" else Counter())
+    assert Counter(r.type for r in runner_children(plans[stack])) == expected
 
 
 def test_the_local_and_region_stacks_have_no_runner(planner: Planner) -> None:
@@ -129,6 +134,30 @@ def test_the_vpc_endpoints_change_nothing_else_in_the_vpc_and_serve_only_the_run
         assert endpoint.inputs["serviceName"] == f"com.amazonaws.us-east-1.{service}"
         assert {s["Principal"]["AWS"] for s in statements(endpoint)} == {role_arn}
         assert function.inputs["environment"]["variables"][variable].startswith("https://vpce-")
+
+
+def test_a_stack_with_an_extraction_pooler_gives_the_runner_ssm_and_ecs_endpoints_for_the_switch(plans) -> None:
+    recording = plans["staging"]
+    role_arn = child(recording, "-ops-runner-role").props["arn"]
+    variables = child(recording, "-function").inputs["environment"]["variables"]
+    found = {}
+    for service, variable in (("ssm", "EDUMATRIX_SSM_ENDPOINT"), ("ecs", "EDUMATRIX_ECS_ENDPOINT")):
+        endpoint = child(recording, f"-ops-runner-{service}")
+        [statement] = statements(endpoint)
+        found[service] = (endpoint.inputs["privateDnsEnabled"], endpoint.inputs["serviceName"],
+                          statement["Principal"]["AWS"], statement["Action"], statement["Resource"],
+                          variables[variable].startswith("https://vpce-"))
+    assert found == {
+        "ssm": (False, "com.amazonaws.us-east-1.ssm", role_arn, ["ssm:GetParameter", "ssm:PutParameter"],
+                "arn:aws:ssm:us-east-1:123456789012:parameter/edumatrix-staging/extraction/*", True),
+        "ecs": (False, "com.amazonaws.us-east-1.ecs", role_arn,
+                ["ecs:DescribeServices", "ecs:DescribeTasks", "ecs:ListTasks"], "*", True),
+    }
+
+
+def test_a_stack_without_an_extraction_pooler_has_no_ssm_or_ecs_endpoint(plans) -> None:
+    names = {r.name for r in runner_children(plans["prod"])}
+    assert {"edumatrix-prod-ops-runner-ssm", "edumatrix-prod-ops-runner-ecs"} & names == set()
 
 
 def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_and_namespace(plans) -> None:

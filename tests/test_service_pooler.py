@@ -96,6 +96,19 @@ def test_the_ops_runner_may_switch_the_record_and_read_the_admin_secret(staging:
     assert statements["ReadThePoolerAdminSecret"]["Resource"] == _named(staging, f"{PREFIX}-admin-secret").props["arn"]
 
 
+def test_the_ops_runner_may_list_and_describe_the_pooler_tasks_of_this_cluster_only(staging: Recording) -> None:
+    statements = {s["Sid"]: s for s in json.loads(_named(staging, f"{PREFIX}-runner-policy").props["policy"])[
+        "Statement"]}
+    cluster = _named(staging, f"{PREFIX}-cluster").props["arn"]
+    listing, describing = statements["ListThePoolerTasks"], statements["DescribeThePoolerTasks"]
+    assert (listing["Action"], listing["Resource"], listing["Condition"]) == (
+        "ecs:ListTasks", "*", {"ArnEquals": {"ecs:cluster": cluster}})
+    assert (describing["Action"], describing["Resource"], describing["Condition"]) == (
+        ["ecs:DescribeServices", "ecs:DescribeTasks"],
+        [cluster.replace(":cluster/", ":service/") + "/pgbouncer", cluster.replace(":cluster/", ":task/") + "/*"],
+        {"ArnEquals": {"ecs:cluster": cluster}})
+
+
 def test_the_agent_renders_pgbouncer_from_exactly_what_the_task_definition_gives_it(staging: Recording) -> None:
     container = _container(staging)
     env = {e["name"]: e["value"] for e in container["environment"]} | {s["name"]: "x" for s in container["secrets"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from config.extraction import Operation
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
-from edumatrix_db.ops import extract, traffic
+from edumatrix_db.ops import extract, pooler_tasks, traffic
 from edumatrix_db.ops.pooler_agent import open_store
 
 
@@ -34,6 +35,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--pooler-admin", action="append", default=[],
                    help="PgBouncer's admin console URI (cutover, rollback, status); repeat it, with --pooler-ini, "
                         "for every PgBouncer in front of the service: all are paused, switched and resumed together")
+    p.add_argument("--pooler-tasks", default="",
+                   help="with --pooler-record: ecs:CLUSTER/SERVICE, the pooler's ECS service; every running task's "
+                        "admin console is looked up (refused unless exactly the desired count runs) instead of one "
+                        "--pooler-admin per task")
+    p.add_argument("--pooler-admin-template", default="",
+                   help="with --pooler-tasks: the admin console URI, its host replaced by each task's address")
     p.add_argument("--pooler-ini", type=Path, action="append", default=[],
                    help="PgBouncer's configuration file holding the service's pools (one per --pooler-admin, in order)")
     p.add_argument("--pooler-record", default="",
@@ -68,6 +75,13 @@ def _backend(host_port: str, uri: str) -> traffic.Backend:
 def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
     admins, inis = [a for a in args.pooler_admin if a], list(args.pooler_ini)
     aliases = args.pooler_pool or extract.pooled_aliases(args.service)
+    if args.pooler_tasks:
+        if admins or not args.pooler_admin_template or not args.pooler_record:
+            raise extract.ExtractError("--pooler-tasks takes --pooler-record and --pooler-admin-template, and no "
+                                       "--pooler-admin (the tasks' addresses come from ECS)")
+        admins = pooler_tasks.lookup(args.pooler_tasks, args.pooler_admin_template)
+    elif args.pooler_admin_template:
+        raise extract.ExtractError("--pooler-admin-template needs --pooler-tasks")
     if args.pooler_record:
         if not admins or inis:
             raise extract.ExtractError("--pooler-record takes one --pooler-admin per PgBouncer and no --pooler-ini "
@@ -76,7 +90,8 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
                     "target": _backend(args.target_pool_host, args.target)}
         consoles = [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
                     for admin in admins]
-        return traffic.AgentPoolerSet(consoles, open_store(args.pooler_record), ack_timeout=args.ack_timeout)
+        store = open_store(args.pooler_record, endpoint_url=os.environ.get(pooler_tasks.SSM_ENDPOINT_VARIABLE) or None)
+        return traffic.AgentPoolerSet(consoles, store, ack_timeout=args.ack_timeout)
     if not admins or not inis:
         return None
     if len(admins) != len(inis):

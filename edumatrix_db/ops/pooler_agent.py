@@ -167,12 +167,14 @@ class SsmRecordStore:
         return f"ssm:{self.name}"
 
 
-def open_store(where: str, *, region: str | None = None) -> RecordStore:
-    """`ssm:/name` (boto3's SSM client) or a file path."""
+def open_store(where: str, *, region: str | None = None, endpoint_url: str | None = None) -> RecordStore:
+    """`ssm:/name` (boto3's SSM client, through `endpoint_url` when given: the ops runner's VPC endpoint) or a
+    file path."""
     if where.startswith("ssm:"):
         import boto3  # only where the record is in SSM
 
-        return SsmRecordStore(where.removeprefix("ssm:"), boto3.client("ssm", region_name=region))
+        return SsmRecordStore(where.removeprefix("ssm:"),
+                              boto3.client("ssm", region_name=region, endpoint_url=endpoint_url))
     return FileRecordStore(Path(where))
 
 

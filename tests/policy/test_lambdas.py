@@ -170,6 +170,15 @@ def test_restore_test_results_may_name_every_resource_only_in_the_stacks_region(
 
     statement = {"Effect": "Allow", "Action": "backup:PutRestoreValidationResult", "Resource": "*"}
     assert statement_problems({**statement, "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}) == []
-    assert statement_problems(statement) == [
-        'backup:PutRestoreValidationResult on every resource ("*" is allowed only for the ENI actions of a VPC '
-        'function and for PutMetricData conditioned on cloudwatch:namespace)']
+    [problem] = statement_problems(statement)
+    assert problem.startswith('backup:PutRestoreValidationResult on every resource ("*" is allowed only for the ENI '
+                              "actions of a VPC function and for actions conditioned on their narrowing key: ")
+
+
+def test_listing_ecs_tasks_may_name_every_resource_only_when_narrowed_to_a_cluster() -> None:
+    """ecs:ListTasks names only container instances, which Fargate tasks lack: "*" is accepted with an
+    ecs:cluster condition (the pooler's cluster, components/service_pooler.py runner_policy), refused without."""
+    statement = {"Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*"}
+    cluster = {"ArnEquals": {"ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/edumatrix-prod-pooler-x"}}
+    assert lambdas.statement_problems({**statement, "Condition": cluster}) == []
+    assert [p.split(" on every resource")[0] for p in lambdas.statement_problems(statement)] == ["ecs:ListTasks"]

@@ -386,8 +386,9 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
     "lambda-role-least-privilege": (lambda: replaced(f"{NAME}-policy", policy=policy_document(
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"})),
         "the inline policy of function role edumatrix-test-ops-runner-role: secretsmanager:GetSecretValue on "
-        "every resource (\"*\" is allowed only for the ENI actions of a VPC function and for PutMetricData "
-        "conditioned on cloudwatch:namespace)"),
+        "every resource (\"*\" is allowed only for the ENI actions of a VPC function and for actions conditioned on "
+        "their narrowing key: backup:PutRestoreValidationResult on aws:RequestedRegion, cloudwatch:PutMetricData on "
+        "cloudwatch:namespace, ecs:ListTasks on ecs:cluster)"),
     "scheduler-role-least-privilege": (lambda: replaced(f"{NAME}-scheduler-policy", policy=policy_document(
         {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})),
         "schedule role edumatrix-test-ops-runner-scheduler-role may lambda:InvokeFunction on *: only "

@@ -96,6 +96,30 @@ def _containers(edit: Edit) -> Edit:
     return apply
 
 
+def runner_on_endpoints(without: str = "") -> list:
+    """The ops runner with `awsApiAccess: endpoints` and the switch's endpoints (but `without`), as declared."""
+    services = [s for s in ("secretsmanager", "ssm", "ecs") if s != without]
+    variables = {f"EDUMATRIX_{s.upper()}_ENDPOINT": f"https://vpce-{s}.example" for s in services}
+    policy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/r"},
+                                        "Action": "*", "Resource": "*"}]})
+    return [resource(pooler.FUNCTION, "edumatrix-test-ops-runner", {
+        "name": "edumatrix-test-ops-runner", "environment": {"variables": variables}, "tags": dict(TAGS)}),
+        *[resource(pooler.VPC_ENDPOINT, f"edumatrix-test-ops-runner-{s}", {
+            "serviceName": f"com.amazonaws.us-east-1.{s}", "vpcEndpointType": "Interface", "privateDnsEnabled": False,
+            "policy": policy, "tags": dict(TAGS)}) for s in services]]
+
+
+def test_a_runner_with_the_switch_endpoints_passes_the_switch_route_policy() -> None:
+    assert _pooler_messages([*pooler_resources(), *runner_on_endpoints()]) == []
+
+
+def test_a_switch_endpoint_with_private_dns_on_does_not_count() -> None:
+    resources = [*pooler_resources(), *runner_on_endpoints()]
+    ssm = next(r for r in resources if r.name == "edumatrix-test-ops-runner-ssm")
+    ssm.props["privateDnsEnabled"] = True
+    assert [m for p, m in _pooler_messages(resources) if p == "pooler-switch-route" and "none for ssm" in m]
+
+
 def _example(type_: str, edit: Edit) -> Callable[[], list]:
     return lambda: pooler_resources((type_, edit))
 
@@ -144,6 +168,10 @@ EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
         {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": PARAMETER_ARN}]}))),
         f"the task role {TASK_ROLE} may write SSM parameters (ssm:getparameter, ssm:putparameter): a pooler task "
         "that can put its backend record can move the service's traffic itself; only the ops runner's switch may"),
+    "pooler-switch-route": (lambda: [*pooler_resources(), *runner_on_endpoints(without="ecs")],
+        "the stack runs an extraction pooler and the ops runner edumatrix-test-ops-runner reaches AWS through its own "
+        "endpoints, but has none for ecs (EDUMATRIX_ECS_ENDPOINT): the cutover's switch (backend record, task "
+        "look-up) would have no route"),
     "pooler-alarms": (lambda: [r for r in pooler_resources() if r.name != "alarm-RunningTaskCount"],
         "ECS service pgbouncer of cluster edumatrix-test-pooler-feedback has no RunningTaskCount alarm paging a "
         "topic"),
