@@ -31,7 +31,7 @@ from typing import Any
 
 from config.errors import ConfigError
 from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack
-from edumatrix_db.offline import gate
+from edumatrix_db.offline import gate, sdk_fastpath
 from edumatrix_db.offline.engine import Planner
 
 StackOutputs = Mapping[str, Any]
@@ -73,7 +73,9 @@ def provider_modules_used(components: Path = PROJECT_ROOT / "components") -> set
 
 
 def preload_provider_modules() -> None:
-    """Load the provider modules the program uses (pulumi's lazy modules load on attribute access)."""
+    """Load the provider modules the program uses (pulumi's lazy modules load on attribute access), each
+    service package only as far as these names need (`sdk_fastpath.load_provider_services`)."""
+    sdk_fastpath.load_provider_services()
     for package, module, name in sorted(provider_modules_used()):
         with contextlib.suppress(AttributeError):  # a hint only: the program itself reports a wrong name
             getattr(getattr(importlib.import_module(package), module), name)
