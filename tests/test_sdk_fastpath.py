@@ -160,3 +160,27 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("pulumi_aws.ec2."))
 """).split()
     assert "pulumi_aws.ec2.security_group" in loaded
     assert "pulumi_aws.ec2.vpn_gateway" not in loaded  # one of the ~180 modules of aws.ec2 it does not use
+
+
+@pytest.mark.parametrize("parent", ["", "urn:pulumi:dev::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-dev",
+                                    "urn:pulumi:dev::edumatrix-db::edumatrix:db:Shared$aws:rds/instance:Instance::db"])
+def test_a_urn_is_created_as_the_sdk_creates_it(parent):
+    from pulumi.runtime import resource
+
+    async def created(create: Any) -> tuple:
+        data = await create("primary", "aws:kms/key:Key", parent)._data
+        return data.value, data.is_known, data.is_secret, data.resources
+
+    assert asyncio.run(created(sdk_fastpath.create_urn)) == asyncio.run(created(resource.create_urn))
+
+
+@pytest.mark.parametrize("value", ["text", 0, 1.5, True, None, [1], {"a": [Unknown()]}, [Unknown()]])
+@pytest.mark.parametrize("known", [True, False])
+def test_output_data_is_made_as_the_sdk_makes_it(value, known):
+    from pulumi.output import _OutputData
+
+    res = _Res()
+    ours = sdk_fastpath.output_data({res}, value, known, True)
+    sdk = _OutputData(resources={res}, value=value, is_known=known, is_secret=True)
+    assert (ours.resources, ours.value, ours.is_known, ours.is_secret) == \
+        (sdk.resources, sdk.value, sdk.is_known, sdk.is_secret)

@@ -4,6 +4,8 @@ Each worker plans and checks whole stacks with the ordinary engine and gate (`ga
 verdict is computed exactly as in one process; only the scheduling differs. A stack that reads another
 stack's outputs (a region stack and its primary) starts once that stack is planned and receives its outputs,
 instead of planning it again. Referenced stacks that were not asked for are planned too, but not reported.
+Workers take stacks one at a time as they become free: stacks others wait for first, then larger stack files
+first (a rough measure of how much a stack declares), so that the last one to finish is a small one.
 
 `jobs=1` (or one stack) runs in this process with no pool: the sequential gate.
 
@@ -112,6 +114,14 @@ def _references(stack: str, stacks_dir: Path) -> tuple[str, ...]:
         return ()  # the worker reports the error as this stack's verdict
 
 
+def _size_hint(stack: str, stacks_dir: Path) -> int:
+    """How much a stack declares, roughly: its stack file's size (a region stack's, which declares replicas,
+    is smaller than its primary's). Only the order in which workers take stacks depends on it: larger first,
+    so that the last stack to finish is a small one."""
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    return path.stat().st_size if path.is_file() else 0
+
+
 def _closure(stacks: Sequence[str], stacks_dir: Path) -> dict[str, tuple[str, ...]]:
     """Every stack to plan (the requested ones and what they reference) -> the stacks it references."""
     references: dict[str, tuple[str, ...]] = {}
@@ -144,9 +154,7 @@ def _check_in_workers(stacks: Sequence[str], stacks_dir: Path, jobs: int,
                       on_done: Callable[[gate.StackReport], None] | None) -> GateResult:
     references = _closure(stacks, stacks_dir)
     referenced = {ref for refs in references.values() for ref in refs}
-    # Stacks others wait for go first; otherwise the order asked (then what was added by references).
-    order = list(references)
-    pending = sorted(order, key=lambda s: (s not in referenced, order.index(s)))
+    pending = sorted(references, key=lambda s: (s not in referenced, -_size_hint(s, stacks_dir)))
     results: dict[str, _Checked] = {}
     running: dict[Future[_Checked], str] = {}
     preload_provider_modules()
@@ -157,11 +165,14 @@ def _check_in_workers(stacks: Sequence[str], stacks_dir: Path, jobs: int,
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                  initializer=gc.disable) as pool:
             while pending or running:
-                ready = [s for s in pending if all(r in results for r in references[s])]
-                if not ready and not running:
-                    ready = list(pending)  # a reference cycle: each worker's planner reports it
-                for stack in ready:
-                    pending.remove(stack)
+                # A stack is handed out only when a worker is free, so one that becomes ready later (a region
+                # stack once its primary is planned) is not queued behind the others.
+                while pending and len(running) < jobs:
+                    ready = [s for s in pending if all(r in results for r in references[s])]
+                    if not ready and running:
+                        break
+                    stack = (ready or pending)[0]  # none ready, none running: a reference cycle, reported by
+                    pending.remove(stack)          # the worker's planner
                     known: dict[str, StackOutputs] = {}
                     for ref in references[stack]:
                         outputs = results[ref].outputs if ref in results else None

@@ -19,6 +19,9 @@ What is replaced (pulumi SDK, pulumi/runtime/):
   dependency already reach the dependent resource?) answered by an iterative walk over the same recorded
   edges, instead of a recursive generator chain, which costs time in proportion to its depth per resource it
   yields; the edge is added to the resource's set in place instead of copying the set.
+- `resource.create_urn` for plain strings: the URN as a resolved Output instead of a chain of three
+  (each registration computes one it uses only when there is no monitor at all).
+- `_OutputData` of a plain leaf is made without its `__post_init__`, which walks the value for unknowns.
 - `log.debug`: the SDK's debug messages (three per registration, each a protobuf message to the mocked
   engine) are dropped; the engine's log collector only keeps warnings and errors.
 
@@ -79,7 +82,28 @@ def _resolve(res: Resource, data: asyncio.Future[_OutputData[Any]], value: Any, 
         return
     resources = set(deps) if deps else set()
     resources.add(res)
-    data.set_result(_OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret))
+    data.set_result(output_data(resources, value, is_known, is_secret))
+
+
+def output_data(resources: set[Resource], value: Any, is_known: bool, is_secret: bool) -> _OutputData[Any]:
+    """`_OutputData(...)`; for a plain leaf without its `__post_init__`, which only marks a value containing an
+    unknown as not known (a leaf never contains one) after walking it."""
+    if type(value) not in _LEAVES:
+        return _OutputData(resources=resources, value=value, is_known=is_known, is_secret=is_secret)
+    data: _OutputData[Any] = object.__new__(_OutputData)
+    data.resources, data.value, data.is_known, data.is_secret = resources, value, is_known, is_secret
+    return data
+
+
+_sdk_create_urn = pulumi_resource.create_urn
+
+
+def create_urn(name: Any, type_: Any, parent: Any = None, project: Any = None, stack: Any = None) -> Output[str]:
+    """`create_urn`; for plain strings (what registrations pass, for a URN they use only without a monitor) the
+    same URN as a resolved Output, without the SDK's chain of outputs (a prefix apply, an `all` and a join)."""
+    if type(name) is str and type(type_) is str and type(parent) is str:
+        return Output.from_input(parent[0:parent.rfind("::")] + "$" + type_ + "::" + name)
+    return _sdk_create_urn(name, type_, parent, project, stack)
 
 
 _sdk_serialize_property = rpc.serialize_property
@@ -162,6 +186,7 @@ def _no_debug(*_args: Any, **_kwargs: Any) -> None:
 def _replacements(run: OfflineRun) -> tuple[tuple[Any, str, Any], ...]:
     return (
         (pulumi_resource, "_get_stack_trace", lambda: _NO_STACK_TRACE),
+        (pulumi_resource, "create_urn", create_urn),
         (rpc, "transfer_properties", run.transfer_properties),
         (rpc, "serialize_property", serialize_property),
         (rpc, "declare_dependency", run.declare_dependency),
