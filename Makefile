@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: prereqs up down status test lint typecheck pytest check bench mutation clean runner-package
+.PHONY: prereqs up down status test lint typecheck pytest check bench mutation clean runner-package events-plugin
 
 # System packages (PostgreSQL 15, pgaudit, python3-venv, ...): installed here when root with apt; otherwise
 # this stops before anything else with the one command to run. The list lives in scripts/prereqs.py.
@@ -65,6 +65,29 @@ mutation: $(STAMP)
 # CA bundle from certs/rds-global-bundle.pem; CA_BUNDLE=/path/to/global-bundle.pem takes another file.
 runner-package: $(STAMP)
 	$(BIN)/python -m edumatrix_db.ops.runner_package $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
+
+# The events plugin's jar, build/edumatrix-events-naming.jar (docs/event-backbone.md, "The plugin zip"): the Glue
+# converter's schema naming class and the connectors' TLS socket factory with the RDS CA bundle inside, compiled by
+# javac (Debian openjdk-17-jdk-headless) against Debian's Avro and Jackson and against the compile-only Glue
+# declarations of events-plugin/src/compile-only, which stay out of the jar (the plugin zip has the real ones).
+# CA_BUNDLE=/path/to/global-bundle.pem takes another bundle, EVENTS_PLUGIN_OUT=DIR another output directory.
+EVENTS_PLUGIN_OUT ?= build
+EVENTS_JAR := $(EVENTS_PLUGIN_OUT)/edumatrix-events-naming.jar
+EVENTS_CA_BUNDLE := $(or $(CA_BUNDLE),certs/rds-global-bundle.pem)
+JAVA_LIBS := avro jackson-core-asl jackson-databind jackson-core jackson-annotations
+JAVA_CP := /usr/share/java/avro.jar:/usr/share/java/jackson-core-asl.jar:/usr/share/java/jackson-databind.jar:/usr/share/java/jackson-core.jar:/usr/share/java/jackson-annotations.jar
+
+events-plugin:
+	@command -v javac >/dev/null && command -v jar >/dev/null || { echo "events-plugin: javac not found: run \`make prereqs\` (Debian openjdk-17-jdk-headless)" >&2; exit 1; }
+	@for lib in $(JAVA_LIBS); do test -f /usr/share/java/$$lib.jar || { echo "events-plugin: /usr/share/java/$$lib.jar not found: run \`make prereqs\` (Debian libavro-java, libjackson2-databind-java)" >&2; exit 1; }; done
+	@test -s $(EVENTS_CA_BUNDLE) || { echo "events-plugin: no RDS CA bundle at $(EVENTS_CA_BUNDLE): put AWS's global-bundle.pem there (certs/README.md) or pass CA_BUNDLE=PATH" >&2; exit 1; }
+	@work=$(EVENTS_PLUGIN_OUT)/events-plugin; rm -rf $$work $(EVENTS_JAR) && mkdir -p $$work/compile-only $$work/classes/com/edumatrix/events && \
+	javac --release 11 -Xlint:all -Werror -d $$work/compile-only $$(find events-plugin/src/compile-only -name '*.java' | LC_ALL=C sort) && \
+	javac --release 11 -Xlint:all -Werror -cp $$work/compile-only:$(JAVA_CP) -d $$work/classes $$(find events-plugin/src/main -name '*.java' | LC_ALL=C sort) && \
+	cp $(EVENTS_CA_BUNDLE) $$work/classes/com/edumatrix/events/rds-ca-bundle.pem && \
+	jar --create --file $(EVENTS_JAR) --date=2026-01-01T00:00:00Z -C $$work/classes . && \
+	anchors=$$(java -cp $(EVENTS_JAR) com.edumatrix.events.RdsCaBundleSocketFactory) && \
+	echo "events-plugin: $(EVENTS_JAR) (schema naming class, TLS factory with $$anchors CA certificates from $(EVENTS_CA_BUNDLE))"
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info policy/venv mutants

@@ -17,7 +17,11 @@ becomes a versioned event on Kafka without the service reading anyone's schema.
   EstimatedMaxTimeLag per consumer group). Slot lag is the instance's `OldestReplicationSlotLag` alarm
   (components/database_alarms.py), which policy `events-alarms` requires.
 
-The connector connects to the instance endpoint: RDS Proxy does not serve replication connections.
+The connector connects to the instance endpoint (RDS Proxy does not serve replication connections) with
+`sslmode=verify-full` through the plugin jar's socket factory, which trusts the RDS CA bundle (events-plugin/). Its
+AWS API calls (Secrets Manager for the password, Glue for the schemas) go to interface VPC endpoints of its own,
+admitting HTTPS from the connectors only and serving only their roles, private DNS off: the config provider and
+the converter are given the endpoints' own DNS names.
 """
 
 from __future__ import annotations
@@ -62,6 +66,21 @@ CONFIG_PROVIDER_CLASS = "com.amazonaws.kafka.config.providers.SecretsManagerConf
 resolves `${secretsmanager:<secret>:<key>}` with the connector's role, so no password is in its configuration."""
 GLUE_CONVERTER = "com.amazonaws.services.schemaregistry.kafkaconnect.jsonschema.JsonSchemaConverter"
 GLUE_AVRO_CONVERTER = "com.amazonaws.services.schemaregistry.kafkaconnect.AWSKafkaAvroConverter"
+DATABASE_SSL_FACTORY = "com.edumatrix.events.RdsCaBundleSocketFactory"
+"""events-plugin/: a javax.net.ssl.SSLSocketFactory trusting every CA of the RDS bundle packed in its jar. Debezium
+hands `database.*` to pgjdbc without the prefix (RelationalDatabaseConnectorConfig), pgjdbc instantiates
+`sslfactory` by name and, under verify-full, checks the host name itself (MakeSSL.verifyPeerName); pgjdbc's own
+SingleCertValidatingFactory trusts a single certificate, and `sslrootcert` needs a file path on the worker."""
+READ_SCHEMAS = ("glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaVersion", "glue:GetSchemaByDefinition",
+                "glue:ListSchemaVersions")
+"""What the converter calls with auto-registration off (GetSchemaByDefinition finds the version of a value)."""
+SECRETS_ENDPOINT = "secretsmanager"
+GLUE_ENDPOINT = "glue"
+ENDPOINT_PARAMETER = f"config.providers.{CONFIG_PROVIDER}.param.endpoint"
+"""The MSK config providers' endpoint override (msk-config-providers AwsServiceConfigProvider
+`setClientCommonConfig`: `endpointOverride`; github.com/aws-samples/msk-config-providers d3c6274); the Glue
+converter's is `endpoint` (AWSSchemaRegistryConstants.AWS_ENDPOINT, AWSSchemaRegistryClient `endpointOverride`;
+github.com/awslabs/aws-glue-schema-registry eed1506)."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +127,11 @@ class EventBackboneArgs:
 
 
 def connector_configuration(publisher: Publisher, args: EventBackboneArgs, address: str,
-                            secret_arn: str) -> dict[str, str]:
+                            secret_arn: str, glue_endpoint: str) -> dict[str, str]:
     """The Debezium PostgreSQL connector of one service (Debezium 2.x property names): its outbox only, its
-    publication (never created by Debezium), its slot, pgoutput, the outbox event router to our topic names,
-    values through the Glue schema registry's converter with auto-registration off."""
+    publication (never created by Debezium), its slot, pgoutput, the server verified against the RDS CA bundle,
+    the outbox event router to our topic names, values through the Glue schema registry's converter (through the
+    stack's Glue VPC endpoint) with auto-registration off."""
     service, events = publisher.service, args.settings
     secret = f"${{{CONFIG_PROVIDER}:{secret_arn}"
     registry = {
@@ -122,6 +142,7 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         # The registry's schema for a record is `<service>.<aggregate>.<type>` (config/naming.py), which the
         # converter's default naming (the topic) cannot produce: this class, shipped in the plugin zip, does.
         "schemaNameGenerationClass": events.schema_naming_class,
+        "endpoint": glue_endpoint,  # the stack's interface endpoint (private DNS off): its own DNS name
     }
     converter = GLUE_CONVERTER if events.schema_format == "JSON" else GLUE_AVRO_CONVERTER
     return {
@@ -132,7 +153,9 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         "database.dbname": args.database,
         "database.user": args.cdc_login,
         "database.password": f"{secret}:password}}",
-        "database.sslmode": "require",  # TLS; verify-full needs the RDS CA inside the worker (docs)
+        # the server's certificate chains to the RDS CA bundle in the plugin jar and names this host
+        "database.sslmode": "verify-full",
+        "database.sslfactory": DATABASE_SSL_FACTORY,
         "topic.prefix": f"edumatrix.{service}",
         "plugin.name": "pgoutput",
         "slot.name": outbox_slot_name(service),
@@ -215,9 +238,8 @@ def connector_role_policy(cluster_arn: str, topics: Sequence[str], secret_arn: s
         {"Sid": "CdcSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
         {"Sid": "DecryptThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
          "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
-        {"Sid": "ReadOwnSchemas", "Effect": "Allow",
-         "Action": ["glue:GetRegistry", "glue:GetSchema", "glue:GetSchemaVersion", "glue:GetSchemaByDefinition",
-                    "glue:ListSchemaVersions"], "Resource": [registry_arn, *schema_arns]},
+        {"Sid": "ReadOwnSchemas", "Effect": "Allow", "Action": list(READ_SCHEMAS),
+         "Resource": [registry_arn, *schema_arns]},
     ]})
 
 
@@ -227,8 +249,39 @@ def _role_policy(topics: Sequence[str], region: str, values: list[Any]) -> str:
 
 
 def _configuration(publisher: Publisher, args: EventBackboneArgs, values: list[Any]) -> dict[str, str]:
-    address, secret_arn = values
-    return connector_configuration(publisher, args, address, secret_arn)
+    address, secret_arn, glue_endpoint = values
+    return connector_configuration(publisher, args, address, secret_arn, glue_endpoint)
+
+
+def worker_properties(region: str, secrets_endpoint: str) -> str:
+    """The connectors' worker configuration: the Secrets Manager config provider, through the stack's endpoint."""
+    return "\n".join([
+        "key.converter=org.apache.kafka.connect.storage.StringConverter",
+        "value.converter=org.apache.kafka.connect.storage.StringConverter",
+        f"config.providers={CONFIG_PROVIDER}",
+        f"config.providers.{CONFIG_PROVIDER}.class={CONFIG_PROVIDER_CLASS}",
+        f"config.providers.{CONFIG_PROVIDER}.param.region={region}",
+        f"{ENDPOINT_PARAMETER}={secrets_endpoint}",
+        # the provider's default (`ignore`) would hand the connector an empty password for a missing secret
+        f"config.providers.{CONFIG_PROVIDER}.param.NotFoundStrategy=fail",
+    ])
+
+
+def endpoint_policy(role_arns: Sequence[str], actions: Sequence[str], resources: Sequence[str]) -> str:
+    """An interface endpoint that serves only the connectors' roles, for their calls on their resources."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": list(role_arns)}, "Action": list(actions),
+        "Resource": list(resources)}]})
+
+
+def _endpoint_policy_of(actions: Sequence[str], values: list[Any]) -> str:
+    role_arns, resources = values
+    return endpoint_policy(role_arns, actions, resources)
+
+
+def _endpoint_url(entries: Sequence[Any]) -> str:
+    """`https://<the endpoint's regional DNS name>` (the first of its DNS entries; the others are per zone)."""
+    return f"https://{entries[0].dns_name}" if entries else ""
 
 
 def _bucket_tls_policy(bucket_arn: str) -> str:
@@ -287,11 +340,17 @@ class EventBackbone(pulumi.ComponentResource):
                                          from_port=args.port, to_port=args.port,
                                          referenced_security_group_id=connector_sg.id,
                                          description="PostgreSQL replication from the CDC connectors", **rule)
-        # Secrets Manager and Glue (the config provider, the converter) over HTTPS through the VPC's route.
-        aws.vpc.SecurityGroupEgressRule(f"{name}-connectors-to-aws-apis", security_group_id=connector_sg.id,
-                                        from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",
-                                        description="HTTPS to Secrets Manager and Glue (VPC endpoints or NAT)",
-                                        **rule)
+        # Secrets Manager and Glue (the config provider, the converter): HTTPS to the stack's own endpoints only.
+        endpoints_sg = aws.ec2.SecurityGroup(f"{name}-endpoints-sg",
+                                             description=f"{args.prefix}: the CDC connectors' VPC endpoints "
+                                                         "(HTTPS from the connectors only)",
+                                             vpc_id=net.vpc_id, region=region, tags=tags, opts=child)
+        aws.vpc.SecurityGroupIngressRule(f"{name}-endpoints-from-connectors", security_group_id=endpoints_sg.id,
+                                         from_port=HTTPS, to_port=HTTPS, referenced_security_group_id=connector_sg.id,
+                                         description="HTTPS from the CDC connectors", **rule)
+        aws.vpc.SecurityGroupEgressRule(f"{name}-connectors-to-endpoints", security_group_id=connector_sg.id,
+                                        from_port=HTTPS, to_port=HTTPS, referenced_security_group_id=endpoints_sg.id,
+                                        description="HTTPS to the Secrets Manager and Glue VPC endpoints", **rule)
 
         # -- the cluster -------------------------------------------------------------------------------------
         broker_logs = log_group("brokers", f"/aws/msk/{cluster_name(args.prefix)}")
@@ -405,31 +464,48 @@ class EventBackbone(pulumi.ComponentResource):
             location=aws.mskconnect.CustomPluginLocationArgs(s3=aws.mskconnect.CustomPluginLocationS3Args(
                 bucket_arn=bucket.arn, file_key=ev.plugin_key, object_version=ev.plugin_object_version)),
             region=region, tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
-        worker = aws.mskconnect.WorkerConfiguration(
-            f"{name}-worker", name=f"{args.prefix}-cdc-worker",
-            description="Secrets through the config provider; no password in a connector's configuration",
-            properties_file_content="\n".join([
-                "key.converter=org.apache.kafka.connect.storage.StringConverter",
-                "value.converter=org.apache.kafka.connect.storage.StringConverter",
-                f"config.providers={CONFIG_PROVIDER}",
-                f"config.providers.{CONFIG_PROVIDER}.class={CONFIG_PROVIDER_CLASS}",
-                f"config.providers.{CONFIG_PROVIDER}.param.region={region}",
-            ]),
-            region=region, tags=tags, opts=child)
 
         # -- one connector per publishing service --------------------------------------------------------------
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        roles = {pub.service: aws.iam.Role(
+            f"{name}-{pub.service.replace('_', '-')}-role",
+            name_prefix=f"{args.prefix[:20]}-cdc-{pub.service.replace('_', '-')[:10]}-",
+            description=f"MSK Connect: {pub.service}'s outbox connector",
+            assume_role_policy=account.apply(lambda a: json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "kafkaconnect.amazonaws.com"},
+                "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": a}}}]})),
+            tags={**tags, "db-service": pub.service}, opts=child) for pub in args.publishers}
+        role_arns = pulumi.Output.all(*(role.arn for role in roles.values()))
+
+        # -- the connectors' interface endpoints: their subnets, HTTPS from them only, their roles only ----------
+        # Private DNS off (as the ops runner's): on, it would send every workload of the VPC calling Secrets
+        # Manager or Glue to endpoints that admit only the connectors, and AWS refuses a second private-DNS endpoint
+        # for a service in a VPC ("conflicting DNS domain"). The clients are given the endpoints' own names.
+        all_schemas = [arn for arns in schemas.values() for arn in arns]
+        endpoint_calls: dict[str, tuple[tuple[str, ...], pulumi.Output[list[str]]]] = {
+            SECRETS_ENDPOINT: (("secretsmanager:GetSecretValue",), pulumi.Output.all(args.cdc_secret_arn)),
+            GLUE_ENDPOINT: (READ_SCHEMAS, pulumi.Output.all(registry.arn, *all_schemas)),
+        }
+        urls: dict[str, pulumi.Output[str]] = {}
+        for service, (actions, resources) in endpoint_calls.items():
+            endpoint = aws.ec2.VpcEndpoint(
+                f"{name}-{service}-endpoint", vpc_id=net.vpc_id,
+                service_name=f"com.amazonaws.{region}.{service}", vpc_endpoint_type="Interface",
+                subnet_ids=list(net.subnet_ids), security_group_ids=[endpoints_sg.id], private_dns_enabled=False,
+                policy=pulumi.Output.all(role_arns, resources).apply(functools.partial(_endpoint_policy_of, actions)),
+                region=region, tags=tags, opts=child)
+            urls[service] = endpoint.dns_entries.apply(_endpoint_url)
+        worker = aws.mskconnect.WorkerConfiguration(
+            f"{name}-worker", name=f"{args.prefix}-cdc-worker",
+            description="Secrets through the config provider; no password in a connector's configuration",
+            properties_file_content=urls[SECRETS_ENDPOINT].apply(functools.partial(worker_properties, region)),
+            region=region, tags=tags, opts=child)
+
         self.connector_arns = {}
         for pub in args.publishers:
             host = pub.service.replace("_", "-")
             connector_name = f"{args.prefix}-{host}-outbox"
-            role = aws.iam.Role(
-                f"{name}-{host}-role", name_prefix=f"{args.prefix[:20]}-cdc-{host[:10]}-",
-                description=f"MSK Connect: {pub.service}'s outbox connector",
-                assume_role_policy=account.apply(lambda a: json.dumps({"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "kafkaconnect.amazonaws.com"},
-                    "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": a}}}]})),
-                tags={**tags, "db-service": pub.service}, opts=child)
+            role = roles[pub.service]
             aws.iam.RolePolicy(
                 f"{name}-{host}-policy", role=role.id,
                 policy=pulumi.Output.all(cluster.arn, args.cdc_secret_arn, args.kms_key_arn, registry.arn,
@@ -445,7 +521,8 @@ class EventBackbone(pulumi.ComponentResource):
                 capacity=aws.mskconnect.ConnectorCapacityArgs(
                     provisioned_capacity=aws.mskconnect.ConnectorCapacityProvisionedCapacityArgs(
                         mcu_count=ev.connector_mcu, worker_count=1)),
-                connector_configuration=pulumi.Output.all(args.instance_address, args.cdc_secret_arn).apply(
+                connector_configuration=pulumi.Output.all(args.instance_address, args.cdc_secret_arn,
+                                                          urls[GLUE_ENDPOINT]).apply(
                     functools.partial(_configuration, pub, args)),
                 kafka_cluster=aws.mskconnect.ConnectorKafkaClusterArgs(
                     apache_kafka_cluster=aws.mskconnect.ConnectorKafkaClusterApacheKafkaClusterArgs(

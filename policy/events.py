@@ -13,7 +13,13 @@ lags" (`EstimatedMaxTimeLag`, per consumer group and topic); AWS Config rules `m
 FORWARD, FORWARD_ALL, FULL, FULL_ALL: the pulumi_aws glue/schema.py docstring lists the same); Debezium
 PostgreSQL connector documentation (`publication.autocreate.mode`, `slot.name`, `plugin.name`); Security Hub
 S3.5 (buckets require SSL), S3.8 (block public access); RDS user guide (RDS Proxy does not support PostgreSQL
-replication connections).
+replication connections). Connector TLS and AWS API routes (issue 19, session 4): pgjdbc REL42.6.1 (the driver
+of Debezium 2.7.4) `SocketFactoryFactory`/`MakeSSL` (an `sslfactory` by name; verify-full checks the host name;
+`NonValidatingFactory` trusts any certificate) and Debezium v2.7.4 `RelationalDatabaseConnectorConfig` (`database.*`
+reach the driver without the prefix); interface endpoints: `private-dns-enabled cannot be set because there is
+already a conflicting DNS domain ... in the VPC` (EC2 CreateVpcEndpoint, hashicorp/terraform-provider-aws#17535),
+private DNS "affects the entire VPC" (CloudSnorkel/cdk-github-runners#327); endpoint overrides of the MSK config
+providers (aws-samples/msk-config-providers `param.endpoint`) and the Glue converter (`endpoint`).
 """
 
 from __future__ import annotations
@@ -46,9 +52,16 @@ BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE = "aws:iam/role:Role"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 BACKWARD_OR_STRICTER = ("BACKWARD", "BACKWARD_ALL", "FULL", "FULL_ALL")
-SAFE_SSL_MODES = ("require", "verify-ca", "verify-full")
+VERIFYING_SSL_MODES = ("verify-ca", "verify-full")
+NON_VALIDATING_FACTORY = "org.postgresql.ssl.NonValidatingFactory"
+HTTPS = 443
+CONNECTOR_API_SERVICES = {"secretsmanager": "the config provider reads the CDC password",
+                          "glue": "the converter looks up each value's schema version"}
+"""The AWS APIs a CDC connector's worker calls from its subnets, and why."""
 SECRET_REFERENCE = "${"
 OUTBOX_ROUTER = "io.debezium.transforms.outbox.EventRouter"
 CDC_LOGIN = platform_role_name(PlatformRoleKind.CDC_REPLICATOR)
@@ -198,9 +211,7 @@ def _connector(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for key, value in expected.items():
         if str(config.get(key, "")) != value:
             report(f"{key} is {config.get(key)!r}; {service}'s connector needs {value!r}", None)
-    if str(config.get("database.sslmode", "")) not in SAFE_SSL_MODES:
-        report(f"database.sslmode {config.get('database.sslmode')!r}: the replication connection must use TLS "
-               f"({', '.join(SAFE_SSL_MODES)})", None)
+    _connector_tls(config, report)
     password = str(config.get("database.password", ""))
     if password and not password.startswith(SECRET_REFERENCE):
         report("database.password is written in the connector's configuration: reference the CDC secret through "
@@ -210,10 +221,23 @@ def _connector(args: ResourceValidationArgs, report: ReportViolation) -> None:
                "the instance endpoint", None)
 
 
+def _connector_tls(config: Mapping[str, Any], report: ReportViolation) -> None:
+    mode, factory = str(config.get("database.sslmode", "")), str(config.get("database.sslfactory", ""))
+    if mode not in VERIFYING_SSL_MODES:
+        report(f"database.sslmode {mode!r}: the replication connection must verify the RDS server "
+               f"({', '.join(VERIFYING_SSL_MODES)}); `require` encrypts but accepts any server", None)
+    elif factory == NON_VALIDATING_FACTORY:
+        report(f"database.sslfactory {factory}: pgjdbc then trusts any certificate, whatever the sslmode", None)
+    elif not factory and not config.get("database.sslrootcert"):
+        report("database.sslmode verifies the server but nothing says what to trust (no database.sslfactory, no "
+               "database.sslrootcert): pgjdbc would look for ~/.postgresql/root.crt on the worker; use the plugin "
+               "jar's com.edumatrix.events.RdsCaBundleSocketFactory", None)
+
+
 connector_outbox_only = TypedResourcePolicy(
     "events-connector-outbox-only",
     "CDC connectors: IAM and TLS to MSK, logs delivered, only a service's outbox publication and slot, never "
-    "creating a publication, the password from Secrets Manager, the instance endpoint.",
+    "creating a publication, the password from Secrets Manager, the instance endpoint verified by TLS.",
     types=[CONNECTOR, PLUGIN, WORKER], validate=_connector, severity=Severity.HIGH,
     controls=["Security Hub MSK.3", "Security Hub MSK.5", "spec 2.B"],
     remediation="Declare connectors through components/event_backbone.py (connector_configuration).",
@@ -260,6 +284,60 @@ connector_role_scoped = StackPolicy(
     types=[CONNECTOR, ROLE, ROLE_POLICY], validate=_connector_role_scoped, severity=Severity.HIGH,
     controls=["spec 2.B", "least privilege"],
     remediation="Keep components/event_backbone.py connector_role_policy (topic ARNs of the service only).",
+)
+
+
+def _connector_aws_apis(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The connectors' AWS API calls have a route: an interface endpoint per service, private DNS off, a policy,
+    HTTPS only from security groups (no CIDR), and the clients pointed at it."""
+    connectors = of_type(args.resources, CONNECTOR)
+    if not connectors:
+        return
+    endpoints = of_type(args.resources, VPC_ENDPOINT)
+    for service, why in CONNECTOR_API_SERVICES.items():
+        found = [e for e in endpoints if str(e.props.get("serviceName", "")).endswith(f".{service}")
+                 and e.props.get("vpcEndpointType") == "Interface"]
+        if not found:
+            report(f"the CDC connectors call {service} from their subnets ({why}) and the stack declares no "
+                   f"interface endpoint for it: without a NAT route the task fails", connectors[0].urn)
+        for endpoint in found:
+            if endpoint.props.get("privateDnsEnabled") is True:
+                report(f"the {service} endpoint has private DNS on: every workload of the VPC would resolve "
+                       f"{service} to it, and AWS allows one such endpoint per service and VPC", endpoint.urn)
+            principals = json.dumps([s.get("Principal") for s in
+                                     json.loads(str(endpoint.props.get("policy") or "{}")).get("Statement", [])])
+            if not endpoint.props.get("policy") or '"*"' in principals:
+                report(f"the {service} endpoint has no policy naming the connectors' roles: any principal in "
+                       "the VPC could use it", endpoint.urn)
+            groups = set(endpoint.props.get("securityGroupIds") or [])
+            for rule in of_type(args.resources, SG_INGRESS):
+                props = rule.props
+                opening = props.get("cidrIpv4") or props.get("cidrIpv6") or (
+                    None if props.get("fromPort") == HTTPS else f"port {props.get('fromPort')}")
+                if props.get("securityGroupId") in groups and opening:
+                    report(f"the {service} endpoint's security group admits {opening}: only HTTPS from the "
+                           "connectors' group", rule.urn)
+    worker_text = " ".join(str(w.props.get("propertiesFileContent") or "") for w in of_type(args.resources, WORKER))
+    if "param.endpoint=https://" not in worker_text:
+        report("the worker configuration's config provider does not name the Secrets Manager endpoint "
+               "(config.providers.secretsmanager.param.endpoint): with private DNS off it would call the public "
+               "name", connectors[0].urn)
+    for connector in connectors:
+        config = connector.props.get("connectorConfiguration") or {}
+        glue = str(config.get("value.converter", "")).startswith("com.amazonaws.services.schemaregistry.")
+        if glue and not str(
+                config.get("value.converter.endpoint", "")).startswith("https://"):
+            report(f"connector {connector.props.get('name')}: the Glue converter does not name the Glue endpoint "
+                   "(value.converter.endpoint)", connector.urn)
+
+
+connector_aws_apis = StackPolicy(
+    "events-connector-aws-apis",
+    "CDC connectors reach Secrets Manager and Glue through interface endpoints of their own: private DNS off, a "
+    "policy for their roles, HTTPS from security groups only, the clients given the endpoints' names.",
+    types=[CONNECTOR, VPC_ENDPOINT, WORKER, SG_INGRESS], validate=_connector_aws_apis, severity=Severity.HIGH,
+    controls=["spec 2.B", "AWS PrivateLink"],
+    remediation="Declare the connectors through components/event_backbone.py (its endpoints and endpoint URLs).",
 )
 
 
@@ -369,4 +447,5 @@ events_alarms = StackPolicy(
 
 
 POLICIES: list[PackPolicy] = [broker_encryption, broker_authentication, topic_copies, connector_outbox_only,
-                              connector_role_scoped, registry_compatibility, plugin_bucket, events_alarms]
+                              connector_role_scoped, connector_aws_apis, registry_compatibility, plugin_bucket,
+                              events_alarms]

@@ -26,6 +26,8 @@ from pathlib import Path
 
 PG_MAJOR = 15
 """The engine major of every RDS instance the platform declares (config: instance.engineVersion)."""
+JAVA_LIBRARIES = Path("/usr/share/java")
+"""Where Debian's Java library packages put their jars."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,15 @@ def _pgbouncer(_: Layout) -> bool:
     return bool(shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin"))
 
 
+def _javac(_: Layout) -> bool:
+    return bool(shutil.which("javac")) and bool(shutil.which("jar"))
+
+
+def _java_library(name: str) -> Callable[[Layout], bool]:
+    """A jar of Debian's Java libraries (`make events-plugin` compiles against them)."""
+    return lambda _: (JAVA_LIBRARIES / f"{name}.jar").is_file()
+
+
 def _python_venv(_: Layout) -> bool:
     # Debian's python3 ships venv without ensurepip until python3-venv is installed.
     probe = subprocess.run([sys.executable, "-c", "import ensurepip, venv"], capture_output=True, check=False)
@@ -104,6 +115,14 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(f"postgresql-{PG_MAJOR}-pgaudit", "pgaudit (audit logging, spec 4.A)", _extension("pgaudit")),
     Requirement(f"postgresql-{PG_MAJOR}-cron", "pg_cron (scheduled maintenance, spec 5.B)", _extension("pg_cron")),
     Requirement("pgbouncer", "PgBouncer (the local pooler, like RDS Proxy in production)", _pgbouncer),
+    # `make events-plugin` and its tests (docs/event-backbone.md): the schema naming class and TLS factory
+    Requirement("openjdk-17-jdk-headless", "javac and jar (the events plugin's jar)", _javac),
+    Requirement("libavro-java", "Apache Avro's classes (the events plugin compiles against them)",
+                _java_library("avro")),
+    Requirement("libjackson2-databind-java", "Jackson's JSON classes (the events plugin compiles against them)",
+                _java_library("jackson-databind")),
+    Requirement("libpostgresql-jdbc-java", "the PostgreSQL JDBC driver (the events plugin's TLS test)",
+                _java_library("postgresql")),
 )
 
 
@@ -129,8 +148,8 @@ def main(argv: Sequence[str] | None = None, *, layout_finder: Callable[[], Layou
 
     absent = missing(layout_finder())
     if not absent:
-        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements, PgBouncer and "
-            "python3-venv are present")
+        out("prerequisites: PostgreSQL 15 with pgaudit, pg_cron, pgcrypto, pg_stat_statements, PgBouncer, "
+            "python3-venv, a JDK with Avro, Jackson and pgjdbc are present")
         return 0
     packages = packages_of(absent)
     apt = apt_get or shutil.which("apt-get")

@@ -30,7 +30,7 @@ from config.naming import (
     outbox_table_name,
     schema_name,
 )
-from edumatrix_db.offline.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from tests.region_support import copy_stacks, edit_stack
 
 CLUSTER = "aws:msk/cluster:Cluster"
@@ -252,3 +252,74 @@ def test_every_event_alarm_says_where_its_runbook_is(prod: Recording) -> None:
     event_alarms = [a for a in prod.of_type(ALARM) if "edumatrix:events:EventBackbone$" in a.urn]
     assert len(event_alarms) == len(PUBLISHERS) + 1
     assert all(a.inputs["alarmDescription"].endswith("Runbook: docs/event-backbone.md") for a in event_alarms)
+
+
+# -- the connectors' database TLS and AWS API routes (session 4) ----------------------------------------------------
+
+ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+WORKER = "aws:mskconnect/workerConfiguration:WorkerConfiguration"
+
+
+def events_child(recording: Recording, type_: str, suffix: str) -> RecordedResource:
+    return next(r for r in recording.of_type(type_) if "-events-" in r.name and r.name.endswith(suffix))
+
+
+def test_connectors_verify_the_rds_server_against_the_plugins_ca_bundle(prod: Recording) -> None:
+    for connector in prod.of_type(CONNECTOR):
+        config = connector.inputs["connectorConfiguration"]
+        assert config["database.sslmode"] == "verify-full"
+        assert config["database.sslfactory"] == "com.edumatrix.events.RdsCaBundleSocketFactory"
+
+
+def test_connectors_get_a_secrets_manager_and_a_glue_endpoint_of_their_own_with_private_dns_off(
+        prod: Recording) -> None:
+    network = load_stack("prod").network
+    assert network is not None
+    group = events_child(prod, "aws:ec2/securityGroup:SecurityGroup", "-endpoints-sg").id
+    for service in ("secretsmanager", "glue"):
+        endpoint = events_child(prod, ENDPOINT, f"-{service}-endpoint").inputs
+        assert endpoint["serviceName"] == f"com.amazonaws.us-east-1.{service}"
+        assert (endpoint["vpcEndpointType"], endpoint["privateDnsEnabled"]) == ("Interface", False)
+        assert endpoint["subnetIds"] == list(network.subnet_ids)
+        assert endpoint["securityGroupIds"] == [group]
+
+
+def test_the_endpoints_serve_only_the_connectors_roles_for_their_own_calls(prod: Recording) -> None:
+    roles = {c.inputs["serviceExecutionRoleArn"] for c in prod.of_type(CONNECTOR)}
+    secret = json.loads(events_child(prod, ENDPOINT, "-secretsmanager-endpoint").inputs["policy"])["Statement"]
+    glue = json.loads(events_child(prod, ENDPOINT, "-glue-endpoint").inputs["policy"])["Statement"]
+    assert [set(s["Principal"]["AWS"]) for s in secret + glue] == [roles, roles]
+    assert secret[0]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert len(secret[0]["Resource"]) == 1
+    assert "/platform/cdc_replicator" in secret[0]["Resource"][0]
+    registry = prod.one("aws:glue/registry:Registry").props["arn"]
+    assert set(glue[0]["Resource"]) == {registry} | {s.props["arn"] for s in prod.of_type(SCHEMA)}
+    assert all(a.startswith("glue:Get") or a.startswith("glue:List") for a in glue[0]["Action"])
+
+
+def test_only_the_connectors_reach_the_endpoints_and_the_connectors_reach_nothing_else_over_https(
+        prod: Recording) -> None:
+    endpoints_group = events_child(prod, "aws:ec2/securityGroup:SecurityGroup", "-endpoints-sg").id
+    connectors_group = events_child(prod, "aws:ec2/securityGroup:SecurityGroup", "-connectors-sg").id
+    ingress = [r.inputs for r in prod.of_type(INGRESS) if r.inputs["securityGroupId"] == endpoints_group]
+    assert [(r["referencedSecurityGroupId"], r["fromPort"], r["toPort"]) for r in ingress] == [
+        (connectors_group, 443, 443)]
+    egress = [r.inputs for r in prod.of_type(EGRESS) if r.inputs["securityGroupId"] == connectors_group]
+    assert not [r for r in egress if "cidrIpv4" in r or "cidrIpv6" in r]
+    assert [r["referencedSecurityGroupId"] for r in egress if r["fromPort"] == 443] == [endpoints_group]
+
+
+def test_the_config_provider_and_the_converter_are_given_the_endpoints_own_names(prod: Recording) -> None:
+    glue = events_child(prod, ENDPOINT, "-glue-endpoint").props["dnsEntries"][0]["dnsName"]
+    secrets = events_child(prod, ENDPOINT, "-secretsmanager-endpoint").props["dnsEntries"][0]["dnsName"]
+    worker = events_child(prod, WORKER, "-worker").inputs["propertiesFileContent"].splitlines()
+    assert f"config.providers.secretsmanager.param.endpoint=https://{secrets}" in worker
+    for connector in prod.of_type(CONNECTOR):
+        assert connector.inputs["connectorConfiguration"]["value.converter.endpoint"] == f"https://{glue}"
+
+
+def test_a_missing_cdc_secret_fails_the_connector_instead_of_an_empty_password(prod: Recording) -> None:
+    worker = events_child(prod, WORKER, "-worker").inputs["propertiesFileContent"].splitlines()
+    assert "config.providers.secretsmanager.param.NotFoundStrategy=fail" in worker

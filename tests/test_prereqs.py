@@ -135,3 +135,14 @@ def test_this_machine_has_every_prerequisite() -> None:
     absent = prereqs.missing(prereqs.find_layout())
     command = prereqs.install_command(prereqs.packages_of(absent), sudo=True)
     assert absent == [], f"run `make prereqs` as root, or: {command}"
+
+
+def test_no_javac_asks_for_the_jdk_the_events_plugin_builds_with(without_pgaudit, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    assert "openjdk-17-jdk-headless" in prereqs.packages_of(prereqs.missing(without_pgaudit()))
+
+
+def test_missing_java_libraries_name_their_debian_packages(without_pgaudit, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(prereqs, "JAVA_LIBRARIES", tmp_path / "no-jars")
+    packages = prereqs.packages_of(prereqs.missing(without_pgaudit()))
+    assert {"libavro-java", "libjackson2-databind-java", "libpostgresql-jdbc-java"} <= set(packages)

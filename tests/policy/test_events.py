@@ -75,7 +75,26 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
     (events.CONNECTOR, _config(**{"database.password": "hunter2"}), "events-connector-outbox-only",
      "written in the connector's configuration"),
     (events.CONNECTOR, _config(**{"database.sslmode": "disable"}), "events-connector-outbox-only",
-     "must use TLS"),
+     "must verify the RDS server"),
+    (events.CONNECTOR, _config(**{"database.sslmode": "require"}), "events-connector-outbox-only",
+     "accepts any server"),
+    (events.CONNECTOR, _config(**{"database.sslfactory": "org.postgresql.ssl.NonValidatingFactory"}),
+     "events-connector-outbox-only", "trusts any certificate"),
+    (events.CONNECTOR, lambda p: p["connectorConfiguration"].pop("database.sslfactory"),
+     "events-connector-outbox-only", "nothing says what to trust"),
+    (events.CONNECTOR, lambda p: p["connectorConfiguration"].pop("value.converter.endpoint"),
+     "events-connector-aws-apis", "does not name the Glue endpoint"),
+    (events.WORKER, lambda p: p.update(propertiesFileContent="\n".join(
+        line for line in p["propertiesFileContent"].splitlines() if ".param.endpoint=" not in line)),
+     "events-connector-aws-apis", "does not name the Secrets Manager endpoint"),
+    (events.VPC_ENDPOINT, lambda p: p.update(privateDnsEnabled=True), "events-connector-aws-apis",
+     "one such endpoint per service and VPC"),
+    (events.VPC_ENDPOINT, lambda p: p.update(policy=json.dumps({"Statement": [{"Principal": "*"}]})),
+     "events-connector-aws-apis", "any principal in the VPC"),
+    (events.VPC_ENDPOINT, lambda p: p.update(serviceName="com.amazonaws.us-east-1.sts"),
+     "events-connector-aws-apis", "declares no interface endpoint"),
+    (events.SG_INGRESS, lambda p: p.update(cidrIpv4="10.0.0.0/8"), "events-connector-aws-apis",
+     "only HTTPS from the connectors' group"),
     (events.CONNECTOR, _config(**{"database.hostname": "edumatrix-prod.proxy-abc.us-east-1.rds.amazonaws.com"}),
      "events-connector-outbox-only", "does not serve replication connections"),
     (events.CONNECTOR, lambda p: p["kafkaClusterClientAuthentication"].update(authenticationType="NONE"),
@@ -106,8 +125,11 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
 def test_a_broken_resource_is_reported_by_its_policy(prod: Recording, type_token: str, edit: Edit, policy: str,
                                                      message: str) -> None:
     which = 0
-    if type_token == events.ROLE_POLICY:  # the first connector's role policy, not another component's
-        which = next(i for i, r in enumerate(prod.of_type(type_token)) if "-events-" in r.name)
+    if type_token in (events.ROLE_POLICY, events.VPC_ENDPOINT):  # the backbone's, not another component's
+        which = next(i for i, r in enumerate(prod.of_type(type_token)) if "-events-" in r.name
+                     and "secretsmanager" not in str(r.props.get("serviceName")))
+    if type_token == events.SG_INGRESS:  # the rule admitting the connectors to their endpoints
+        which = next(i for i, r in enumerate(prod.of_type(type_token)) if r.name.endswith("-endpoints-from-connectors"))
     found = violations_after(prod, type_token, edit, which=which)
     assert policy in found, found
     assert any(message in m for m in found[policy]), found[policy]
