@@ -109,3 +109,20 @@ def test_a_program_error_still_surfaces_from_the_fast_engine(tmp_path):
 
     with pytest.raises(ZeroDivisionError):
         run_program("dev", {}, settings=load_stack("dev"), program=program)
+
+
+def test_a_program_with_many_invokes_plans_on_the_fast_engine():
+    """The mocked invokes answer without running the event loop re-entrantly (the SDK's mock does, which
+    nested every other ready registration inside each invoke until the recursion limit: a primary with 20
+    replica regions hit it)."""
+    import pulumi
+    import pulumi_aws as aws
+
+    from config.loader import load_stack
+    from edumatrix_db.offline.engine import run_program
+
+    def program() -> None:
+        regions = [aws.get_region_output() for _ in range(1500)]
+        pulumi.export("regions", pulumi.Output.all(*regions).apply(len))
+
+    assert run_program("dev", {}, settings=load_stack("dev"), program=program).outputs == {"regions": 1500}

@@ -37,7 +37,7 @@ import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
@@ -176,6 +176,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                              if (value := getattr(request.customTimeouts, op))},
         ))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
+
+    def Invoke(self, request: Any) -> Any:
+        """The SDK's MockMonitor.Invoke, handing the mocks' plain result to protobuf directly on the fast path.
+
+        The SDK serializes it with `_sync_await`, which runs the event loop re-entrantly: inline on the
+        program's loop (the fast path) every invoke then nests the other ready registrations, which may invoke
+        in turn, and a program with many invokes (a primary with 20 replica regions) exceeds the recursion
+        limit."""
+        if not self.fast or request.tok == "pulumi:pulumi:getResource":
+            return super().Invoke(request)
+        _ensure_event_loop()
+        args = rpc.deserialize_properties(request.args)
+        result = self.mocks.call(pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        ret, failures = (result, None) if isinstance(result, dict) else (
+            result[0], [provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in result[1] or ()])
+        return resource_pb2.ResourceInvokeResponse(failures=failures, **{"return": serialize_state(ret)})
 
     def ReadResource(self, request: Any) -> Any:
         """Reads (a StackReference is one) are recorded too, with the properties the program passed."""
