@@ -1,7 +1,7 @@
 """Benchmark: the client-observed write freeze of `extract cutover` against the naive extraction, at two
 sizes, and `verify` against plain scans (not a test).
 
-    python bench/extraction_bench.py [--sizes 1000000 4000000] [--switches 20]
+    python bench/extraction_bench.py [--sizes 1000000 4000000] [--switches 20] [--via agents|ini|both]
 
 Per size, on two fresh local servers (wal_level=logical) with PgBouncer in front (the drills' stage,
 tests/pg/extraction_support.py) and the `feedback` service's drill tables filled with ROWS rows:
@@ -13,6 +13,10 @@ tests/pg/extraction_support.py) and the `feedback` service's drill tables filled
   switches of traffic and both are counted separately). The client-observed freeze of one switch is the
   longest write latency the writer saw among the writes that started during it; p50, p99 and max over
   the cutovers, next to the freeze the tool measured itself (PAUSE..RESUME);
+- the switch: `agents` (production's way: the PgBouncer's agent applies a backend record, file here,
+  edumatrix_db/ops/pooler_agent.py, waited for through SHOW DATABASES), `ini` (the ini rewritten by this
+  process, `local up`'s way), or `both`: SWITCHES of each on the same stage, ini first, and the ratio of the
+  agents' p50 to the ini's (the agents' cost, against a baseline of the same run);
 - verify: `extract verify` on the final state (writer stopped, replication caught up) against two
   `count(*)` scans, one per side.
 
@@ -78,7 +82,25 @@ def observed(writer: Writer, start: float, end: float) -> float:
                default=0.0)
 
 
-def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
+def run_switches(stage: Stage, ex: Extraction, writer: Writer, switches: int, label: str
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    client: dict[str, list[float]] = {"cutover": [], "rollback": []}
+    tool: dict[str, list[float]] = {"cutover": [], "rollback": []}
+    for i in range(switches):
+        for direction in ("cutover", "rollback"):
+            wait_connected(ex)
+            start = time.monotonic()
+            result = ex.cutover() if direction == "cutover" else ex.rollback()
+            end = time.monotonic()
+            time.sleep(0.3)
+            client[direction].append(observed(writer, start, end))
+            tool[direction].append(result.freeze_seconds or 0.0)
+        console.print(f"  ({label}) switch {i + 1}/{switches}: cutover freeze seen by the client "
+                      f"{client['cutover'][-1] * 1000:.0f} ms, rollback {client['rollback'][-1] * 1000:.0f} ms")
+    return client, tool
+
+
+def run_size(rows: int, switches: int, via: str = "agents") -> dict[str, float | int | str]:
     console.rule(f"{rows:,} rows")
     stage = drill.build_stage()
     try:
@@ -91,6 +113,8 @@ def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
         console.print(f"schema size on the source: {size[0] if size else '?'}")
         naive = naive_freeze(stage)
         console.print(f"naive extraction (writes stopped, dump | restore): {naive:.2f} s")
+        if via == "agents":
+            stage.use_agents()
         ex: Extraction = stage.extraction()
         ex.console = Console(file=io.StringIO())
         ex.clone_schema(pg_dump=find_binaries(use_pgserver=False).exe("pg_dump"))
@@ -101,19 +125,13 @@ def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
         console.print(f"initial copy (no freeze): {initial_copy:.1f} s")
         wait_caught_up(stage)
         writer = stage.writer()
-        client: dict[str, list[float]] = {"cutover": [], "rollback": []}
-        tool: dict[str, list[float]] = {"cutover": [], "rollback": []}
-        for i in range(switches):
-            for direction in ("cutover", "rollback"):
-                wait_connected(ex)
-                start = time.monotonic()
-                result = ex.cutover() if direction == "cutover" else ex.rollback()
-                end = time.monotonic()
-                time.sleep(0.3)
-                client[direction].append(observed(writer, start, end))
-                tool[direction].append(result.freeze_seconds or 0.0)
-            console.print(f"  switch {i + 1}/{switches}: cutover freeze seen by the client "
-                          f"{client['cutover'][-1] * 1000:.0f} ms, rollback {client['rollback'][-1] * 1000:.0f} ms")
+        baseline: float | None = None
+        if via == "both":  # the ini first (the baseline), then the same stage's PgBouncer through its agent
+            ini_client, _ = run_switches(stage, ex, writer, switches, "ini")
+            baseline = statistics.median(ini_client["cutover"])
+            stage.use_agents()
+            ex.switch = stage.switches()
+        client, tool = run_switches(stage, ex, writer, switches, "agents" if via != "ini" else "ini")
         writer.stop()
         if writer.errors:
             raise SystemExit(f"the writer saw errors: {writer.errors[:3]}")
@@ -133,7 +151,8 @@ def run_size(rows: int, switches: int) -> dict[str, float | int | str]:
         return {"rows": rows, "size": size[0] if size else "?", "naive": naive, "copy": initial_copy,
                 "p50": statistics.median(c), "p99": percentile(c, 0.99), "max": max(c),
                 "rollback_max": max(client["rollback"]), "tool_p50": statistics.median(tool["cutover"]),
-                "writes": len(writer.acknowledged), "verify": verify_s, "count": count_s}
+                "writes": len(writer.acknowledged), "verify": verify_s, "count": count_s,
+                "agents_vs_ini": (statistics.median(c) / baseline) if baseline else "-"}
     finally:
         stage.stop()
 
@@ -174,19 +193,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000])
     parser.add_argument("--switches", type=int, default=20)
+    parser.add_argument("--via", choices=["agents", "ini", "both"], default="agents",
+                        help="how the PgBouncer is retargeted (both: the ini first, as the same run's baseline)")
     args = parser.parse_args()
-    results = [run_size(rows, args.switches) for rows in args.sizes]
+    results = [run_size(rows, args.switches, args.via) for rows in args.sizes]
     table = Table(title=f"client-observed write freeze, {args.switches} cutovers per size (each followed by a "
-                  "rollback)")
+                  f"rollback), switched via {args.via} (p50..max: the {'agents' if args.via != 'ini' else 'ini'})")
     for heading in ("rows", "schema size", "naive freeze", "cutover p50", "cutover p99", "cutover max",
-                    "rollback max", "naive / cutover p99", "tool-measured p50", "initial copy", "verify / 2x count"):
+                    "rollback max", "naive / cutover p99", "tool-measured p50", "initial copy", "verify / 2x count",
+                    "agents p50 / ini p50"):
         table.add_column(heading, justify="right")
     for r in results:
         table.add_row(f"{r['rows']:,}", str(r["size"]), f"{r['naive']:.2f} s", f"{float(r['p50']) * 1000:.0f} ms",
                       f"{float(r['p99']) * 1000:.0f} ms", f"{float(r['max']) * 1000:.0f} ms",
                       f"{float(r['rollback_max']) * 1000:.0f} ms", f"{float(r['naive']) / float(r['p99']):.1f}x",
                       f"{float(r['tool_p50']) * 1000:.0f} ms", f"{float(r['copy']):.1f} s",
-                      f"{float(r['verify']) / float(r['count']):.1f}x")
+                      f"{float(r['verify']) / float(r['count']):.1f}x",
+                      f"{float(r['agents_vs_ini']):.2f}x" if r["agents_vs_ini"] != "-" else "-")
     console.print(table)
     goal = all(float(r["p99"]) < 1.0 for r in results)
     console.print(f"goal freeze p99 < 1 s at every size: {'met' if goal else 'NOT met'}")

@@ -9,16 +9,20 @@ and times, in every round, back to back:
 - count:   `SELECT count(*)` on the source, then on the target (the issue's baseline: two sequential scans);
 - read:    `SELECT count(*), sum(length(t::text))` on each side, one after the other: every row read and
            printed as text, which is the least any content comparison must do;
+- hash:    the first pass of verify alone: `count(*)` and the xor of the row hashes on each side, one after
+           the other (what hashing costs, without verify's catalog reads, threads and sequences);
 - verify:  `edumatrix_db.ops.verify.verify_schema` (both sides hashed in the database at the same time).
 
-Prints the median of each and the ratios verify/count and verify/read. The extraction issue's goal is verify
-within 1.5x of two sequential scans.
+Prints the median of each, the ratios verify/count, verify/read and hash/count, the UTC time and the load
+average before and after. The extraction issue's goal is verify within 1.5x of two sequential scans.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
+import os
 import shutil
 import socket
 import statistics
@@ -35,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config.access import build_access_model
 from config.catalog import load_catalog
 from edumatrix_db.database import localpg
-from edumatrix_db.ops.verify import verify_schema
+from edumatrix_db.ops.verify import row_hash, table_shapes, verify_schema
 
 SCHEMA = "feedback_schema"
 DDL = ("CREATE TABLE feedback_schema.feedback_bench_rows (id bigint PRIMARY KEY, institution_id uuid NOT NULL, "
@@ -86,12 +90,16 @@ def main() -> int:
                               ).fetchone()
         print(f"table size per side: {size[0] if size else '?'}")
         table = "feedback_schema.feedback_bench_rows"
-        results: dict[str, list[float]] = {"count": [], "read": [], "verify": []}
+        shape = table_shapes(source, SCHEMA)["feedback_bench_rows"]
+        hash_query = f"SELECT count(*), bit_xor({row_hash('t', shape).as_string(source)}) FROM {table} t"
+        print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}")
+        results: dict[str, list[float]] = {"count": [], "read": [], "hash": [], "verify": []}
         for _ in range(args.rounds):
             results["count"].append(timed(lambda: [c.execute(f"SELECT count(*) FROM {table}").fetchone()
                                                    for c in (source, target)]))
             results["read"].append(timed(lambda: [c.execute(f"SELECT count(*), sum(length(t::text)) FROM {table} t"
                                                             ).fetchone() for c in (source, target)]))
+            results["hash"].append(timed(lambda: [c.execute(hash_query).fetchone() for c in (source, target)]))
             report = None
 
             def run() -> None:
@@ -106,6 +114,8 @@ def main() -> int:
             print(f"{k:>7}: median {v:.3f} s over {args.rounds} rounds ({', '.join(f'{x:.3f}' for x in results[k])})")
         print(f"ratio verify/count (goal <= 1.5): {med['verify'] / med['count']:.2f}x")
         print(f"ratio verify/read: {med['verify'] / med['read']:.2f}x")
+        print(f"ratio hash/count (both sides one after the other): {med['hash'] / med['count']:.2f}x")
+        print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}")
         print(f"verify throughput: {args.rows / med['verify']:,.0f} rows/s per side")
         for conn in conns.values():
             conn.close()

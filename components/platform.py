@@ -210,7 +210,8 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
     layer = connection_layer(settings, shared, schemas, replicas.reader_addresses if replicas else None,
                              moved=moved, pooled={service: p.dns_name for service, p in poolers.items()})
     if poolers:
-        outputs["extractionPoolers"] = {service: {"dnsName": p.dns_name, "adminSecretArn": p.admin_secret_arn}
+        outputs["extractionPoolers"] = {service: {"dnsName": p.dns_name, "adminSecretArn": p.admin_secret_arn,
+                                                     "backendParameter": p.backend_parameter}
                                         for service, p in poolers.items()}
     if extractions:
         outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,
@@ -522,6 +523,7 @@ def declare_poolers(settings: StackSettings, shared: SharedInstance, extractions
             # each task opens at most its share of the role's connection limit (PgBouncer's pool_size)
             pool_sizes={spec.role(k): max(1, limits[k] // tasks) for k in kinds},
             runner_security_group_id=runner.security_group_id,
+            runner_role_arn=runner.role_arn,
             kms_key_arn=shared.kms_key_arn,
             alarm_topic_arn=topic_arn,
             region=settings.aws_region,

@@ -18,14 +18,20 @@ replicate, cutover, rollback), for each service so extracted.
   through the VPC's route);
 - an execution role that may pull exactly this repository's images, write exactly this log group and read
   exactly the secrets the task needs (the service's app and read-only logins, the TLS secret, the admin
-  secret), decrypting only through Secrets Manager; no task role: PgBouncer calls no AWS API, so the
-  container gets no AWS credentials at all;
+  secret), decrypting only through Secrets Manager;
+- the service's backend record (where its pools lead: host, port, dbname, generation; JSON) in an SSM
+  Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
+  shared instance; later values are the ops runner's switch's alone (`ignore_changes`: a `pulumi up` never moves
+  traffic back). Each task's agent (edumatrix_db/ops/pooler_agent.py, the image's entrypoint) applies it to its own
+  ini and RELOADs over the local unix socket; the task role may only read that one parameter;
+- the ops runner's role may read and put that parameter and read the admin secret (PAUSE / RESUME /
+  SHOW DATABASES on each task): the switch is edumatrix_db/ops/traffic.py `AgentPoolerSet`;
 - the admin console user's password in a CMK-encrypted secret (the ops runner reads it);
 - a CMK-encrypted log group; alarms on the region's AlarmTopic: unhealthy targets, healthy targets below the
   task count, running tasks below the task count (Container Insights).
 
-The image contract (what the image reads; built outside this repository): docs/extraction-runbook.md,
-"The pooler image".
+The image (pooler-image/; what it reads: docs/extraction-runbook.md, "The pooler image") is built and pushed
+outside this repository's tests: no registry is reachable here.
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ POOLER_PORT = 6432
 ADMIN_USER = "edumatrix_pooler_admin"
 """PgBouncer's `admin_users` entry: the ops runner's login to the admin console (PAUSE, RESUME, RELOAD)."""
 HTTPS = 443
+RUN_DIR = "/run/pgbouncer"
+"""Where the agent writes PgBouncer's files and PgBouncer its unix socket: a task volume (Fargate has no tmpfs), the
+only writable path of the read-only root file system."""
+RUN_VOLUME = "pgbouncer-run"
 NAME_MAX = 32  # ELB CreateLoadBalancer / CreateTargetGroup Name: at most 32 characters
 ECS_NAMESPACE = "ECS/ContainerInsights"
 NLB_NAMESPACE = "AWS/NetworkELB"
@@ -62,6 +72,16 @@ def elb_name(prefix: str, service: str) -> str:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8]
     return f"{full[:NAME_MAX - 9].rstrip('-')}-{digest}"
+
+
+def backend_parameter_name(prefix: str, service: str) -> str:
+    """The SSM parameter holding the service's backend record (beside the admin secret's name)."""
+    return f"/{prefix}/extraction/{service}/pooler-backend"
+
+
+def backend_record(host: str, port: int, dbname: str, generation: int = 0) -> str:
+    """The record's JSON as edumatrix_db/ops/pooler_agent.py `BackendRecord.to_json` writes it."""
+    return json.dumps({"dbname": dbname, "generation": generation, "host": host, "port": port}, sort_keys=True)
 
 
 def image_uri(account: str, region: str, dns_suffix: str, repository: str, digest: str) -> str:
@@ -94,11 +114,13 @@ class ServicePoolerArgs:
     instance's: the target's logins have the same passwords, docs/extraction-runbook.md checklist).
 
     Nothing here depends on the phase, so moving between pooled phases never redeploys the tasks: the traffic
-    moves only by the ops runner's PAUSE / switch / RESUME on every task (edumatrix_db/ops/traffic.py), and a
-    task that starts later picks the side that is not fenced (the image contract, docs/extraction-runbook.md)."""
+    moves only by the ops runner's PAUSE / record / RESUME on every task (edumatrix_db/ops/traffic.py), and a
+    task that starts later leads where the backend record says."""
     pool_sizes: Mapping[str, int]
     """Login role -> server connections per task: the role's connection limit divided over the tasks."""
     runner_security_group_id: pulumi.Input[str]
+    runner_role_arn: pulumi.Input[str]
+    """The ops runner's role: it gets read and put on the backend record and read on the admin secret."""
     kms_key_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
     region: str | None = None
@@ -122,19 +144,37 @@ def execution_policy(repository_arn: str, log_group_arn: str, secret_arns: Seque
     ]})
 
 
-def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, source: str, target: str,
-                          source_port: int, target_port: int, admin_secret_arn: str, log_group: str,
-                          region: str, logins: Mapping[str, str]) -> str:
-    """The one container: PgBouncer configured by environment (the image contract in the runbook), its
-    passwords injected by ECS from Secrets Manager (never in the task definition)."""
+def runner_policy(parameter_arn: str, admin_secret_arn: str, key_arn: str, region: str) -> str:
+    """The ops runner's switch: read and put the backend record (a `String` parameter: no KMS), read the admin
+    console's password (decrypting only through Secrets Manager)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "SwitchTheBackendRecord", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+         "Resource": parameter_arn},
+        {"Sid": "ReadThePoolerAdminSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": admin_secret_arn},
+        {"Sid": "DecryptItThroughSecretsManager", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn,
+         "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}}},
+    ]})
+
+
+def task_policy(parameter_arn: str) -> str:
+    """The agent in the task: read its backend record, nothing else (no put: a task cannot move traffic)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheBackendRecord", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameter_arn},
+    ]})
+
+
+def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, parameter_name: str,
+                          admin_secret_arn: str, log_group: str, region: str, logins: Mapping[str, str]) -> str:
+    """The one container: the agent renders PgBouncer's files from the environment (the image contract in the
+    runbook) and the backend record, then runs PgBouncer beside it; passwords are injected by ECS from Secrets
+    Manager (never in the task definition)."""
     environment = {
+        "EDUMATRIX_POOLER_RECORD": f"ssm:{parameter_name}",
+        "AWS_REGION": region,
         "PGBOUNCER_DATABASE": args.database,
         "PGBOUNCER_POOL_MODE": "transaction",
         "PGBOUNCER_LISTEN_PORT": str(POOLER_PORT),
-        "PGBOUNCER_SOURCE": f"{source}:{source_port}",
-        "PGBOUNCER_TARGET": f"{target}:{target_port}",
-        # At start: the side where the service's app role may still write (the fence's mark); never both.
-        "PGBOUNCER_SIDE_RULE": "unfenced",
         "PGBOUNCER_CLIENT_TLS_SSLMODE": "require",
         "PGBOUNCER_SERVER_TLS_SSLMODE": "verify-full",
         "PGBOUNCER_ADMIN_USER": ADMIN_USER,
@@ -149,7 +189,8 @@ def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, sou
         "name": name,
         "image": image,
         "essential": True,
-        "readonlyRootFilesystem": True,  # the image writes its ini and auth file to a tmpfs (/run/pgbouncer)
+        "readonlyRootFilesystem": True,  # the agent writes PgBouncer's files to the task volume at RUN_DIR
+        "mountPoints": [{"sourceVolume": RUN_VOLUME, "containerPath": RUN_DIR, "readOnly": False}],
         "user": "pgbouncer",
         "portMappings": [{"containerPort": POOLER_PORT, "protocol": "tcp"}],
         "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
@@ -168,6 +209,7 @@ class ServicePooler(pulumi.ComponentResource):
     dns_name: pulumi.Output[str]
     admin_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
+    backend_parameter: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: ServicePoolerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -235,6 +277,30 @@ class ServicePooler(pulumi.ComponentResource):
                 "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
             tags=tags, opts=child)
         secret_arns = [admin.arn, settings.tls_secret_arn, *args.logins.values()]
+        parameter_name = backend_parameter_name(args.name_prefix, args.service)
+        record = aws.ssm.Parameter(
+            f"{name}-backend", name=parameter_name, type="String", tier="Standard",
+            description=f"where the PgBouncer tasks of {args.service} send its transactions (the ops runner's switch "
+                        "writes it; docs/extraction-runbook.md)",
+            # not secret (host names and a port): `insecure_value` keeps it readable in a preview
+            insecure_value=pulumi.Output.all(args.source.address, args.source.port).apply(
+                lambda v: backend_record(str(v[0]), int(v[1]), args.database)),
+            region=region, tags=tags,
+            # The first value leads to the shared instance; after that only the switch moves it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["insecureValue"]))
+        task_role = aws.iam.Role(
+            f"{name}-task-role",
+            description=f"the PgBouncer agent of {args.service} reads its backend record",
+            assume_role_policy=identity.account_id.apply(lambda account: json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})),
+            tags=tags, opts=child)
+        aws.iam.RolePolicy(f"{name}-task-policy", role=task_role.id, policy=record.arn.apply(task_policy), opts=child)
+        runner_role = pulumi.Output.from_input(args.runner_role_arn).apply(lambda arn: arn.rsplit("/", 1)[-1])
+        aws.iam.RolePolicy(f"{name}-runner-policy", role=runner_role, policy=pulumi.Output.all(
+            record.arn, admin.arn, args.kms_key_arn, region_name).apply(
+            lambda v: runner_policy(v[0], v[1], v[2], v[3])), opts=child)
         aws.iam.RolePolicy(f"{name}-execution-policy", role=execution.id, policy=pulumi.Output.all(
             repository_arn, logs.arn, pulumi.Output.all(*secret_arns), args.kms_key_arn, region_name).apply(
             lambda v: execution_policy(v[0], v[1], v[2], v[3], v[4])), opts=child)
@@ -246,17 +312,18 @@ class ServicePooler(pulumi.ComponentResource):
             region=region, tags=tags, opts=child)
         logins = dict(args.logins)
         definitions = pulumi.Output.all(
-            identity.account_id, region_name, partition.dns_suffix, args.source.address, args.source.port,
-            args.target.address, args.target.port, admin.arn, logs.name, pulumi.Output.all(**logins)).apply(
+            identity.account_id, region_name, partition.dns_suffix, admin.arn, logs.name,
+            pulumi.Output.all(**logins)).apply(
             lambda v: container_definitions(
                 name="pgbouncer", image=image_uri(v[0], v[1], v[2], str(settings.image_repository),
                                                   str(settings.image_digest)),
-                args=args, source=v[3], source_port=int(v[4]), target=v[5], target_port=int(v[6]),
-                admin_secret_arn=v[7], log_group=v[8], region=v[1], logins=v[9]))
+                args=args, parameter_name=parameter_name, admin_secret_arn=v[3], log_group=v[4], region=v[1],
+                logins=v[5]))
         task = aws.ecs.TaskDefinition(
             f"{name}-task", family=f"{args.name_prefix}-pooler-{args.service.replace('_', '-')}",
             requires_compatibilities=["FARGATE"], network_mode="awsvpc", cpu=str(settings.cpu),
-            memory=str(settings.memory_mb), execution_role_arn=execution.arn,
+            memory=str(settings.memory_mb), execution_role_arn=execution.arn, task_role_arn=task_role.arn,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name=RUN_VOLUME)],
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
                 operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture),
             container_definitions=definitions, region=region, tags=tags, opts=child)
@@ -313,8 +380,10 @@ class ServicePooler(pulumi.ComponentResource):
         self.dns_name = nlb.dns_name
         self.admin_secret_arn = admin.arn
         self.security_group_id = task_sg.id
+        self.backend_parameter = record.name
         self.register_outputs({"dnsName": self.dns_name, "adminSecretArn": self.admin_secret_arn,
-                               "clusterName": cluster.name, "alarmNames": self.alarm_names})
+                               "backendParameter": self.backend_parameter, "clusterName": cluster.name,
+                               "alarmNames": self.alarm_names})
 
     def _alarm(self, name: str, description: str, namespace: str, metric: str,
                dimensions: Mapping[str, pulumi.Input[str]], statistic: str, threshold: int, operator: str,

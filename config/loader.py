@@ -353,7 +353,9 @@ def _unknown_key(source: str, full_key: str, key: str, allowed: Iterable[str]) -
 
 def _key_without_namespace(source: str, key: str, allowed: Iterable[str]) -> Problem:
     known = [f"{NAMESPACE}:{name}" for name in allowed] + list(FOREIGN_KEYS)
-    hint = [k for k in known if k.partition(":")[2] == key] or difflib.get_close_matches(key, known, n=1, cutoff=0.7)
+    bare = {k.partition(":")[2]: k for k in known}  # a typo is of the key, not of its namespace
+    hint = [k for k in known if k.partition(":")[2] == key] or [
+        bare[match] for match in difflib.get_close_matches(key, sorted(bare), n=1, cutoff=0.7)]
     return Problem(source, key, "a configuration key without a namespace: nothing reads it",
                    (f"write it as {' or '.join(map(repr, hint))}" if hint else f"write it as '{NAMESPACE}:<key>'")
                    + " (Pulumi configuration keys are namespace:key)")
@@ -455,19 +457,24 @@ def _bounds(field: FieldInfo | None) -> dict[str, Any]:
 
 
 def _range_fix(field: FieldInfo | None, ctx: Mapping[str, Any]) -> str:
-    bounds = {**_bounds(field), **ctx}
-    low = bounds.get("ge", bounds.get("gt"))
-    high = bounds.get("le", bounds.get("lt"))
-    if low is not None and high is not None:
-        return f"use a value from {low} to {high}"
-    return f"use a value of at least {low}" if low is not None else f"use a value of at most {high}"
+    bounds = {name: _plain(value) for name, value in {**_bounds(field), **ctx}.items()}
+    if "ge" in bounds and "le" in bounds:
+        return f"use a value from {bounds['ge']} to {bounds['le']}"
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}  # gt/lt exclude the bound itself
+    return "use a value " + " and ".join(f"{words[name]} {bounds[name]}" for name in words if name in bounds)
+
+
+def _plain(number: Any) -> Any:
+    """A bound as a person writes it: 100, not 100.0 (pydantic hands a float field's bounds over as floats)."""
+    return int(number) if isinstance(number, float) and number.is_integer() else number
 
 
 def _example(field: FieldInfo | None, kind: type) -> str:
     if field is not None and field.examples:
         return f", e.g. {field.examples[0]}"
     default = field.default if field is not None else None
-    return f", e.g. {json.dumps(default)}" if type(default) is kind else ""
+    fits = type(default) is kind or (kind is float and type(default) is int)  # a float field's default of 70
+    return f", e.g. {json.dumps(default)}" if fits else ""
 
 
 EXPECTED = {

@@ -18,6 +18,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 
 from config.settings import FARGATE_MEMORY_MB
 from policy.base import PackPolicy, StackPolicy, TypedResourcePolicy, of_type
+from policy.lambdas import ROLE, _attachments, _inline_policies, _listed, _roles_of, _statements
 
 ECS_CLUSTER = "aws:ecs/cluster:Cluster"
 ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -26,6 +27,7 @@ LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LISTENER = "aws:lb/listener:Listener"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 
 POSTGRES_PORTS = frozenset({5432, 6432})
 """Ports a listener forwards PostgreSQL on (the instance's, PgBouncer's)."""
@@ -70,6 +72,16 @@ def _task_definition(args: ResourceValidationArgs, report: ReportViolation) -> N
                 report(f"container {container.get('name')}: hostPort {host} differs from containerPort "
                        f"{mapping.get('containerPort')}: with awsvpc \"hostPort must either be left blank or set "
                        "to the same value as the containerPort\"", None)
+        if (container.get("linuxParameters") or {}).get("tmpfs"):
+            report(f"container {container.get('name')}: linuxParameters.tmpfs on Fargate: \"If you're using tasks "
+                   "that use the Fargate launch type, the tmpfs parameter isn't supported\" (ECS API LinuxParameters); "
+                   "mount a task volume (bind mount) instead", None)
+        volumes = {str(v.get("name")) for v in props.get("volumes") or [] if isinstance(v, Mapping)}
+        for mount in container.get("mountPoints") or []:
+            if str(mount.get("sourceVolume")) not in volumes:
+                report(f"container {container.get('name')}: mountPoints names volume {mount.get('sourceVolume')!r}, "
+                       "which the task definition does not declare: sourceVolume \"must be a volume name referenced "
+                       "in the name parameter of task definition volume\" (ECS API MountPoint)", None)
         for secret in container.get("secrets") or []:
             if not str(secret.get("valueFrom") or "").startswith("arn:"):
                 report(f"container {container.get('name')}: secret {secret.get('name')} takes its value from "
@@ -81,9 +93,9 @@ def _task_definition(args: ResourceValidationArgs, report: ReportViolation) -> N
 ecs_task_definition = TypedResourcePolicy(
     "aws-api-ecs-task-definition",
     "A Fargate task definition ECS registers: network mode awsvpc, a CPU/memory pair from the Fargate table, "
-    "hostPort equal to containerPort, secrets referenced by ARN (ECS developer guide: task definition parameters, "
-    "\"Troubleshoot ... invalid CPU or memory errors\", \"Pass Secrets Manager secrets through ... environment "
-    "variables\").",
+    "hostPort equal to containerPort, no tmpfs, mount points naming declared volumes, secrets referenced by ARN "
+    "(ECS developer guide: task definition parameters, \"Troubleshoot ... invalid CPU or memory errors\", \"Pass "
+    "Secrets Manager secrets through ... environment variables\"; ECS API LinuxParameters, MountPoint).",
     types=[ECS_TASK_DEFINITION], validate=_task_definition, severity=Severity.HIGH, controls=["issue 13 pooler"],
     remediation="components/service_pooler.py writes the task definition; extractionPooler.cpu/memoryMb choose "
                 "the size (the loader refuses pairs Fargate lacks).",
@@ -327,7 +339,86 @@ pooler_alarms = StackPolicy(
 )
 
 
+# -- the backend record (SSM Parameter Store) -------------------------------------------------------------------
+
+_PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+PARAMETER_MAX_DEPTH = 15
+PARAMETER_VALUE_MAX_BYTES = {"Standard": 4096, "Advanced": 8192}
+
+
+def _ssm_parameter(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    name = str(props.get("name") or "")
+    if name and not _PARAMETER_NAME.match(name):
+        report(f"parameter name {name!r}: \"Parameter names can include only the following symbols and letters: "
+               "a-zA-Z0-9_.-\" and / for the hierarchy (SSM API PutParameter, Name)", None)
+    first = name.lstrip("/").split("/", 1)[0].lower()
+    if first.startswith(("aws", "ssm")):
+        report(f"parameter name {name!r}: \"A parameter name can't be prefixed with aws or ssm (case-insensitive)\" "
+               "(SSM API PutParameter, Name)", None)
+    depth = name.strip("/").count("/") + 1
+    if depth > PARAMETER_MAX_DEPTH:
+        report(f"parameter name {name!r} is {depth} levels deep: \"Parameter hierarchies are limited to a maximum "
+               f"depth of fifteen levels\" (SSM API PutParameter, Name)", None)
+    kind = props.get("type")
+    if kind not in ("String", "StringList", "SecureString"):
+        report(f"parameter type {kind!r}: \"Valid types are String, StringList and SecureString\"", None)
+    if kind == "SecureString" and props.get("insecureValue") is not None:
+        report("insecureValue with type SecureString: \"This argument is not valid with a type of SecureString\" "
+               "(pulumi-aws ssm.Parameter)", None)
+    tier = str(props.get("tier") or "Standard")
+    value = props.get("insecureValue")
+    limit = PARAMETER_VALUE_MAX_BYTES.get(tier)
+    if isinstance(value, str) and limit is not None and len(value.encode()) > limit:
+        report(f"a {tier} parameter holds at most {limit} bytes; this value has {len(value.encode())} (SSM "
+               "Parameter Store quotas: standard 4 KB, advanced 8 KB)", None)
+
+
+ssm_parameter = TypedResourcePolicy(
+    "aws-api-ssm-parameter",
+    "An SSM parameter PutParameter accepts: a name of a-zA-Z0-9_.-/ not prefixed with aws or ssm, at most fifteen "
+    "levels deep, a valid type, no insecureValue on a SecureString, a value within its tier's size (SSM API "
+    "PutParameter; Parameter Store quotas).",
+    types=[SSM_PARAMETER], validate=_ssm_parameter, severity=Severity.HIGH, controls=["issue 13 pooler"],
+    remediation="components/service_pooler.py declares the pooler's backend record (backend_parameter_name).",
+)
+
+_WRITES = ("ssm:putparameter", "ssm:deleteparameter", "ssm:labelparameterversion", "ssm:*", "*")
+_WRITING_MANAGED = frozenset({"AmazonSSMFullAccess", "AdministratorAccess", "PowerUserAccess"})
+"""AWS managed policies that allow ssm:PutParameter (AWS managed policy reference)."""
+
+
+def _task_roles_read_only(args: StackValidationArgs, report: ReportViolation) -> None:
+    task_roles = {str(t.props.get("taskRoleArn")) for t in of_type(args.resources, ECS_TASK_DEFINITION)}
+    for role in _roles_of(args.resources, "ecs-tasks.amazonaws.com"):
+        if str(role.props.get("arn")) not in task_roles:
+            continue  # an execution role (ECS itself), not what the container's code runs with
+        for attachment in _attachments(args.resources, role):
+            arn = str(attachment.props.get("policyArn") or "")
+            if arn.rsplit("/", 1)[-1] in _WRITING_MANAGED:
+                report(f"the task role {role.props.get('name')} has the managed policy {arn}, which may put SSM "
+                       "parameters: a pooler task that can put its backend record can move the service's traffic "
+                       "itself; only the ops runner's switch may", attachment.urn)
+        for policy in _inline_policies(args.resources, role):
+            for statement in _statements(policy.props.get("policy")):
+                actions = [a.lower() for a in _listed(statement.get("Action"))]
+                if statement.get("Effect") == "Allow" and any(a in _WRITES for a in actions):
+                    report(f"the task role {role.props.get('name')} may write SSM parameters ({', '.join(actions)}): "
+                           "a pooler task that can put its backend record can move the service's traffic itself; "
+                           "only the ops runner's switch may", policy.urn)
+
+
+pooler_task_role_read_only = StackPolicy(
+    "pooler-task-role-read-only",
+    "An ECS task role may not put, delete or label SSM parameters (inline, or by AmazonSSMFullAccess, "
+    "PowerUserAccess or AdministratorAccess): the pooler's agent only reads the backend record; moving traffic is "
+    "the ops runner's switch alone (docs/extraction-runbook.md).",
+    types=[ROLE, ECS_TASK_DEFINITION], validate=_task_roles_read_only, severity=Severity.HIGH,
+    controls=["issue 13 pooler"], remediation="components/service_pooler.py task_policy: ssm:GetParameter only.",
+)
+
+
 POLICIES: list[PackPolicy] = [
     ecs_task_definition, ecs_task_hardening, ecs_service, ecs_service_posture, ecs_cluster, lb_names, network_lb,
-    target_group, awsvpc_targets, listener, pooler_alarms,
+    target_group, awsvpc_targets, listener, pooler_alarms, ssm_parameter, pooler_task_role_read_only,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import settings
 
 from config.loader import STACKS_DIR
 from edumatrix_db.offline.engine import Planner, Recording
+from tests import plan_cache
 
 # Under `make mutation` (mutmut sets MUTANT_UNDER_TEST) property tests draw fewer examples, the same each run.
 settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, deadline=None)
@@ -24,8 +26,9 @@ if os.environ.get("MUTANT_UNDER_TEST"):
 
 @pytest.fixture(scope="session")
 def planner() -> Planner:
-    """One planner for the session: each stack is planned once and cached."""
-    return Planner()
+    """One planner for the session: each stack is planned once and cached (under `make mutation`, read from
+    the plans `make mutation` stored beforehand: tests/plan_cache.py)."""
+    return plan_cache.session_planner()
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +57,14 @@ def write_stack(stacks_dir: Path) -> Callable[[str, dict], Path]:
 
 
 # What makes a test slow: running the Pulumi program under the SDK's mocks (seconds per stack) or another process.
-_SLOW_CALLS = ("Planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"', 'main(["check"',
-               "import_check(")  # the runner package's import check starts a bare interpreter
+_SLOW_CALLS = ("Planner(", "session_planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"',
+               'main(["check"',
+               "check_stacks(",  # the gate over whole stacks (sequential or forked workers)
+               "import_check(",  # the runner package's import check starts a bare interpreter
+               "rp.build(",  # the runner package build (its dependency cache, a zip of the whole runtime)
+               "build_jar(")  # javac: the events plugin's jar
+if plan_cache.serves_plans():  # under `make mutation` the session planner reads stored plans: not slow
+    _SLOW_CALLS = tuple(c for c in _SLOW_CALLS if c not in ("session_planner(", "planner.plan("))
 
 
 @cache
@@ -71,6 +80,19 @@ def _is_slow(function: Callable[..., object]) -> bool:
     helpers = [f for name, f in getattr(function, "__globals__", {}).items()
                if inspect.isfunction(f) and f.__module__ == module and f"{name}(" in source]
     return any(_is_slow(helper) for helper in helpers if helper is not function)
+
+
+@pytest.fixture(autouse=plan_cache.IN_MUTANTS)
+def _empty_caches() -> None:
+    """Under `make mutation`, cached functions (`functools.cache`) start empty for every test: a mutant's
+    process is forked after the tests were imported, when a cache may already hold what the unmutated code
+    returned, and mutmut learns which tests reach a function by watching them call it, which a test served from
+    a cache filled by an earlier test never does."""
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("config", "policy", "edumatrix_db"):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                    value.cache_clear()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -29,3 +29,11 @@ def test_a_pooler_admin_without_its_configuration_file_exits_2(capsys: pytest.Ca
                  "--pooler-admin", "postgresql://a@127.0.0.1:1/pgbouncer", "--pooler-ini", "/tmp/one.ini",
                  "--pooler-admin", "postgresql://a@127.0.0.1:2/pgbouncer"])
     assert (code, "2 --pooler-admin but 1 --pooler-ini" in capsys.readouterr().err) == (2, True)
+
+
+def test_a_backend_record_with_an_ini_exits_2_saying_the_agents_write_theirs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["extract", "feedback", "cutover", "--source", "host=/nonexistent", "--target", "host=/nonexistent",
+                 "--pooler-record", "/tmp/feedback-backend.json",
+                 "--pooler-admin", "postgresql://a@127.0.0.1:1/pgbouncer", "--pooler-ini", "/tmp/one.ini"])
+    assert (code, "each PgBouncer's agent writes its own" in capsys.readouterr().err) == (2, True)

@@ -12,7 +12,14 @@ import pytest
 from config.access import full_model_for_settings, model_for_settings
 from config.errors import ConfigError
 from config.extraction import FACTS, Phase, allowed_next, can_move, path_between
-from config.extraction_plan import fence_writes, freeze_migrations, source_access, update_problem
+from config.extraction_plan import (
+    fence_writes,
+    freeze_migrations,
+    source_access,
+    target_instance_settings,
+    target_memory_gib,
+    update_problem,
+)
 from config.loader import read_stack_config, validate_config
 from config.naming import RoleKind
 from config.settings import StackSettings
@@ -242,3 +249,30 @@ def test_the_ops_runners_audit_judges_the_shared_instance_as_the_phase_leaves_it
     settings = load({"feedback": {"phase": "cutover", "history": ["prepare", "replicate"]}})
     runner = RunnerConfig(environment="staging", secret_arn="arn", model={"extractions": {"feedback": "cutover"}})
     assert runner.access_model().services == model_for_settings(settings).services
+
+
+def test_the_target_takes_the_shared_instances_settings_with_the_extractions_overrides() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": [], "instance": {
+        "instanceClass": "db.t4g.medium", "allocatedStorageGb": 20, "maxAllocatedStorageGb": 100,
+        "multiAz": False, "singleAzReason": "a staging copy"}}})
+    target = target_instance_settings(settings, "feedback")
+    assert (target.identifier, target.instance_class, target.allocated_storage_gb, target.max_allocated_storage_gb,
+            target.multi_az) == ("edumatrix-staging-feedback", "db.t4g.medium", 20, 100, False)
+    assert target.backup_retention_days == settings.instance.backup_retention_days
+
+
+def test_a_target_without_overrides_is_the_shared_instance_under_its_own_name() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": []}})
+    target = target_instance_settings(settings, "feedback")
+    assert target == settings.instance.model_copy(update={"identifier": "edumatrix-staging-feedback"})
+
+
+def test_a_target_of_the_shared_instances_class_is_sized_as_the_stack_says() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": []}}, alarms={"instanceMemoryGb": 12})
+    assert target_memory_gib(settings, "feedback") == 12
+
+
+def test_a_target_of_another_class_is_sized_from_the_class_table() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": [], "instance": {"instanceClass": "db.t4g.medium"}}},
+                    alarms={"instanceMemoryGb": 12})
+    assert target_memory_gib(settings, "feedback") == 4.0

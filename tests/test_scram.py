@@ -7,11 +7,12 @@ import base64
 import hashlib
 import hmac
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from config.catalog import load_catalog
-from config.scram import SALT_BYTES, scram_verifier
+from config.scram import SALT_BYTES, scram_verifier, verifier_matches
 from edumatrix_db.offline.engine import Recording
 
 
@@ -61,3 +62,39 @@ def test_pulumi_roles_carry_a_verifier_of_their_generated_password_salted_by_the
         assert role.props["password"] == scram_verifier(generated, salt=salt)
         assert generated not in role.props["password"]
     assert len({_salt(r.props["password"]) for r in roles}) == len(roles)
+
+
+# A verifier PostgreSQL 15 itself stored (`CREATE ROLE vector LOGIN PASSWORD '...'` with scram-sha-256, read
+# from pg_authid): ours must recognise the server's own format, salt and iterations, not only its own output.
+SERVER_VERIFIER = ("SCRAM-SHA-256$4096:0PrSSfrYKYaqUSBKfexewQ==$fnJBWjlqnqADLw8tkVIKTvuB3eZiP+Pqo4hUdTL6MCE=:"
+                   "/Hv1kHjGcidEToODpdFazRW/hGXE+/VYLRqH8KQcV/A=")
+SERVER_PASSWORD = "correct horse battery staple"
+
+
+def test_a_verifier_postgresql_stored_matches_its_password() -> None:
+    assert verifier_matches(SERVER_VERIFIER, SERVER_PASSWORD)
+
+
+def test_a_verifier_postgresql_stored_does_not_match_another_password() -> None:
+    assert not verifier_matches(SERVER_VERIFIER, SERVER_PASSWORD + " ")
+
+
+def test_our_verifier_of_the_servers_salt_is_the_servers_verifier() -> None:
+    assert scram_verifier(SERVER_PASSWORD, salt=_salt(SERVER_VERIFIER)) == SERVER_VERIFIER
+
+
+def test_a_verifier_made_with_other_iterations_matches_with_its_own() -> None:
+    assert verifier_matches(scram_verifier("pw", iterations=10000), "pw")
+
+
+@pytest.mark.parametrize("stored", [
+    "", "md5" + "0" * 32, "SCRAM-SHA-256$4096:c2FsdA==", "SCRAM-SHA-256$many:0PrSSfrYKYaqUSBKfexewQ==$a:b",
+    "SCRAM-SHA-256$4096$a:b", "SCRAM-SHA-256$4096:***$a:b", SERVER_VERIFIER + "$extra",
+])
+def test_something_that_is_not_a_scram_verifier_matches_no_password(stored: str) -> None:
+    assert not verifier_matches(stored, SERVER_PASSWORD)
+
+
+def test_a_salt_shorter_than_postgresqls_is_refused() -> None:
+    with pytest.raises(ValueError, match=f"a SCRAM salt has at least {SALT_BYTES} bytes, got 8"):
+        scram_verifier("pw", salt=bytes(8))

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.service_pooler import ADMIN_USER, NAME_MAX, POOLER_PORT, elb_name
+from components.service_pooler import ADMIN_USER, NAME_MAX, POOLER_PORT, RUN_DIR, elb_name
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import read_stack_config, validate_config
 from config.settings import StackSettings
 from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
+from edumatrix_db.ops.pooler_agent import BackendRecord, configured_backends, render
 
 STACK = "staging"
 PREFIX = "edumatrix-staging-pooler-feedback"
 DIGEST = "sha256:4b7d1c1f0e2a9c3d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5"
 TLS_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edumatrix-staging/pooler-tls-AbCdEf"
 POOLER_KEY = "edumatrix-db:extractionPooler"
+PARAMETER = "/edumatrix-staging/extraction/feedback/pooler-backend"
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +56,59 @@ def test_pgbouncer_pools_in_transaction_mode_and_verifies_the_instances(staging:
         "transaction", "verify-full", "require")
 
 
-def test_the_task_knows_both_instances_and_the_phase_does_not_choose_between_them(staging: Recording) -> None:
+def test_the_task_learns_its_backend_from_the_record_not_from_the_phase(staging: Recording) -> None:
     env = _env(staging)
+    assert (env["EDUMATRIX_POOLER_RECORD"], "PGBOUNCER_SOURCE" in env, "PGBOUNCER_TARGET" in env) == (
+        f"ssm:{PARAMETER}", False, False)
+
+
+def test_the_backend_record_first_leads_to_the_shared_instance(staging: Recording) -> None:
+    record = _named(staging, f"{PREFIX}-backend").inputs
     shared = _named(staging, "edumatrix-staging-db").props
-    target = _named(staging, "edumatrix-staging-feedback-db").props
-    assert env["PGBOUNCER_SOURCE"] == f"{shared['address']}:5432"
-    assert env["PGBOUNCER_TARGET"] == f"{target['address']}:5432"
-    assert env["PGBOUNCER_SIDE_RULE"] == "unfenced"
+    assert (record["name"], record["type"], record["tier"]) == (PARAMETER, "String", "Standard")
+    assert BackendRecord.from_json(record["insecureValue"]) == BackendRecord(shared["address"], 5432, "edumatrix", 0)
+
+
+def test_a_pulumi_up_never_moves_the_backend_record(staging: Recording) -> None:
+    assert _named(staging, f"{PREFIX}-backend").ignore_changes == ("insecureValue",)
+
+
+def test_the_task_role_may_only_read_its_backend_record(staging: Recording) -> None:
+    task = _named(staging, f"{PREFIX}-task").inputs
+    policy = json.loads(_named(staging, f"{PREFIX}-task-policy").props["policy"])
+    assert task["taskRoleArn"] == _named(staging, f"{PREFIX}-task-role").props["arn"]
+    assert [(s["Action"], s["Resource"]) for s in policy["Statement"]] == [
+        ("ssm:GetParameter", _named(staging, f"{PREFIX}-backend").props["arn"])]
+
+
+def test_only_ecs_tasks_of_the_stacks_account_assume_the_task_role(staging: Recording) -> None:
+    [statement] = json.loads(_named(staging, f"{PREFIX}-task-role").inputs["assumeRolePolicy"])["Statement"]
+    assert (statement["Principal"], statement["Condition"]) == (
+        {"Service": "ecs-tasks.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": "123456789012"}})
+
+
+def test_the_ops_runner_may_switch_the_record_and_read_the_admin_secret(staging: Recording) -> None:
+    runner = _named(staging, f"{PREFIX}-runner-policy")
+    statements = {s["Sid"]: s for s in json.loads(runner.props["policy"])["Statement"]}
+    assert runner.inputs["role"] == _named(staging, "edumatrix-staging-ops-runner-role").props["arn"].rsplit("/")[-1]
+    assert (statements["SwitchTheBackendRecord"]["Action"], statements["SwitchTheBackendRecord"]["Resource"]) == (
+        ["ssm:GetParameter", "ssm:PutParameter"], _named(staging, f"{PREFIX}-backend").props["arn"])
+    assert statements["ReadThePoolerAdminSecret"]["Resource"] == _named(staging, f"{PREFIX}-admin-secret").props["arn"]
+
+
+def test_the_agent_renders_pgbouncer_from_exactly_what_the_task_definition_gives_it(staging: Recording) -> None:
+    container = _container(staging)
+    env = {e["name"]: e["value"] for e in container["environment"]} | {s["name"]: "x" for s in container["secrets"]}
+    files = render(env, BackendRecord("db.example", 5432, "edumatrix"), Path(RUN_DIR))
+    assert configured_backends(files["pgbouncer.ini"], ("edumatrix",)) == {
+        "edumatrix": ("db.example", 5432, "edumatrix")}
+
+
+def test_the_read_only_container_writes_pgbouncers_files_to_a_task_volume(staging: Recording) -> None:
+    task = _named(staging, f"{PREFIX}-task").inputs
+    assert task["volumes"] == [{"name": "pgbouncer-run"}]
+    assert _container(staging)["mountPoints"] == [
+        {"sourceVolume": "pgbouncer-run", "containerPath": "/run/pgbouncer", "readOnly": False}]
 
 
 def test_every_password_and_the_tls_key_come_from_secrets_manager_not_the_environment(staging: Recording) -> None:
@@ -70,12 +119,6 @@ def test_every_password_and_the_tls_key_come_from_secrets_manager_not_the_enviro
     assert secrets["PGBOUNCER_TLS_KEY"] == f"{TLS_SECRET}:privateKey::"
     assert all(v.startswith("arn:aws:secretsmanager:") for v in secrets.values())
     assert not any("PASSWORD" in e["name"] or "KEY" in e["name"] for e in container["environment"])
-
-
-def test_the_task_has_no_role_of_its_own_so_the_container_gets_no_aws_credentials(staging: Recording) -> None:
-    task = _named(staging, f"{PREFIX}-task")
-    assert "taskRoleArn" not in task.inputs
-    assert task.inputs["executionRoleArn"] == _named(staging, f"{PREFIX}-execution").props["arn"]
 
 
 def test_the_execution_role_reads_exactly_the_poolers_image_logs_and_secrets(staging: Recording) -> None:
@@ -167,7 +210,7 @@ def test_the_services_connection_settings_lead_to_the_pooler_by_its_own_name(sta
 
 
 def test_the_stack_outputs_the_poolers_name_and_admin_secret(staging: Recording) -> None:
-    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn"}
+    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn", "backendParameter"}
 
 
 @pytest.mark.parametrize("prefix", ["edumatrix-staging", "edumatrix-prod-eu-west-1", "x" * 40])

@@ -18,6 +18,7 @@ from rich.table import Table
 from config.extraction import Operation
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
 from edumatrix_db.ops import extract, traffic
+from edumatrix_db.ops.pooler_agent import open_store
 
 
 def add_parsers(sub: Any) -> None:
@@ -35,6 +36,16 @@ def add_parsers(sub: Any) -> None:
                         "for every PgBouncer in front of the service: all are paused, switched and resumed together")
     p.add_argument("--pooler-ini", type=Path, action="append", default=[],
                    help="PgBouncer's configuration file holding the service's pools (one per --pooler-admin, in order)")
+    p.add_argument("--pooler-record", default="",
+                   help="the service's backend record that each PgBouncer's agent applies (ssm:/NAME, the "
+                        "extractionPoolers.<service>.backendParameter output, or a file): with it, --pooler-admin "
+                        "names every task's admin console and no --pooler-ini is given "
+                        "(edumatrix_db/ops/pooler_agent.py)")
+    p.add_argument("--pooler-pool", action="append", default=[],
+                   help="a pool of the service in PgBouncer (repeat; default SERVICE and SERVICE_readonly as `local "
+                        "up` names them; the ECS image names its one pool like the database)")
+    p.add_argument("--ack-timeout", type=float, default=traffic.ACK_TIMEOUT_SECONDS,
+                   help="with --pooler-record: how long every PgBouncer may take to run the new record")
     p.add_argument("--source-pool-host", default="",
                    help="HOST:PORT the pooler uses for the source (default: --source's host and port)")
     p.add_argument("--target-pool-host", default="", help="HOST:PORT the pooler uses for the target")
@@ -56,6 +67,16 @@ def _backend(host_port: str, uri: str) -> traffic.Backend:
 
 def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
     admins, inis = [a for a in args.pooler_admin if a], list(args.pooler_ini)
+    aliases = args.pooler_pool or extract.pooled_aliases(args.service)
+    if args.pooler_record:
+        if not admins or inis:
+            raise extract.ExtractError("--pooler-record takes one --pooler-admin per PgBouncer and no --pooler-ini "
+                                       "(each PgBouncer's agent writes its own)")
+        backends = {"source": _backend(args.source_pool_host, args.source),
+                    "target": _backend(args.target_pool_host, args.target)}
+        consoles = [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
+                    for admin in admins]
+        return traffic.AgentPoolerSet(consoles, open_store(args.pooler_record), ack_timeout=args.ack_timeout)
     if not admins or not inis:
         return None
     if len(admins) != len(inis):
@@ -63,7 +84,6 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
                                    "configuration file per PgBouncer, in the same order")
     backends = {"source": _backend(args.source_pool_host, args.source),
                 "target": _backend(args.target_pool_host, args.target)}
-    aliases = extract.pooled_aliases(args.service)
     switches = [traffic.PgBouncerSwitch(admin, ini, aliases, backends, pause_timeout=args.pause_timeout)
                 for admin, ini in zip(admins, inis, strict=True)]
     return switches[0] if len(switches) == 1 else traffic.PoolerSet(switches)

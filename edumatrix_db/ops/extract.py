@@ -278,7 +278,8 @@ class Extraction:
         result = SwitchResult(direction="cutover" if to == "target" else "rollback", dry_run=dry_run)
         switch = self.switch
         if switch is None:
-            raise ExtractError("no pooler to switch: pass --pooler-admin and --pooler-ini")
+            raise ExtractError("no pooler to switch: pass --pooler-admin per PgBouncer with --pooler-record (agents) "
+                               "or with --pooler-ini (a PgBouncer whose ini this host writes)")
 
         def step(name: str) -> None:
             result.steps.append(name)
@@ -461,7 +462,7 @@ _STEP_TEXT = (
     "wait until the new side has applied the old side's WAL position",
     "stop forward replication; start reverse replication (new -> old, no copy)",
     f"move the new side's sequences {SEQUENCE_GAP} past the old side's",
-    "point the pools at the new side (RELOAD)",
+    "point the pools at the new side (the backend record, taken by every PgBouncer; or its ini and RELOAD)",
     "lift the fence on the new side",
     "RESUME the pools",
     "verify the new side as of the freeze against the fenced old side",

@@ -7,16 +7,25 @@ timeout, after which it sends `RESUME` and raises, so traffic is never left paus
 
 Retargeting: the pool's line in pgbouncer.ini gets the other server's `host`/`port`/`dbname`, then
 `RELOAD`; PgBouncer closes the pool's server connections to the old server as they are released (while
-paused, all of them), so the next transaction opens one to the new server. The ini is rewritten atomically.
-Several PgBouncers in front of one service (the production pooler runs 2+ ECS tasks behind an NLB, each
-holding its own client connections: components/service_pooler.py): `PoolerSet` pauses all, switches all, resumes
-all, and on any failure resumes every one, so no task is left paused or pointing alone at the other side.
-Production decision and its freeze on AWS: docs/extraction-runbook.md ("How traffic moves").
+paused, all of them), so the next transaction opens one to the new server. PgBouncer cannot change a pool's
+backend from its admin console, so whoever may write the ini does it:
+
+- production (`AgentPoolerSet`): each PgBouncer task (2+ ECS tasks behind an NLB, each holding its own client
+  connections: components/service_pooler.py) runs an agent (edumatrix_db/ops/pooler_agent.py) that applies the
+  service's backend record (SSM Parameter Store) to its own ini. The switch PAUSEs every task through its admin
+  console, writes the record, waits until every task's `SHOW DATABASES` reports the new backend (bounded;
+  otherwise the record is written back and the cutover undone), and RESUMEs. The local drills run the same
+  code with a file record (tests/pg/test_extraction_poolers.py);
+- a PgBouncer whose ini this process may write (`local up`): `PgBouncerSwitch` rewrites it atomically and sends
+  `RELOAD` itself; `PoolerSet` switches several so.
+
+Either set pauses all, switches all, resumes all, and on any failure resumes every one, so no task is left
+paused or pointing alone at the other side. Production decision and its freeze on AWS:
+docs/extraction-runbook.md ("How traffic moves").
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,8 +37,24 @@ from typing import Any, Protocol
 
 import psycopg
 
+from edumatrix_db.ops.pooler_agent import (
+    AgentError,
+    BackendRecord,
+    PoolState,
+    RecordStore,
+    admin_connect,
+    configured_backends,
+    point_pools,
+    show_databases,
+    write_atomically,
+)
+
 PAUSE_TIMEOUT_SECONDS = 2.0
 """How long `PAUSE` may wait for running transactions (the app roles' statement_timeout is 5 s)."""
+ACK_TIMEOUT_SECONDS = 2.0
+"""How long the switch waits, inside the freeze, until every pooler's agent runs the new backend record (the
+agents read it every pooler_agent.FAST_POLL_SECONDS while paused)."""
+ACK_POLL_SECONDS = 0.01
 
 
 class TrafficError(RuntimeError):
@@ -46,10 +71,10 @@ class Backend:
     port: int
     dbname: str
 
-    def matches(self, line: str) -> bool:
-        fields = dict(re.findall(r"(\w+)=(\S+)", line))
-        return (fields.get("host"), fields.get("port"), fields.get("dbname")) == (
-            self.host, str(self.port), self.dbname)
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """(host, port, dbname): how the ini, the backend record and `SHOW DATABASES` name a backend."""
+        return self.host, self.port, self.dbname
 
     @classmethod
     def of(cls, conninfo: str) -> Backend:
@@ -58,25 +83,28 @@ class Backend:
                    str(params.get("dbname", "")))
 
 
-class PgBouncerSwitch:
-    """The pools (`aliases`) of one service in one PgBouncer, moved between `backends` ({"source", "target"})."""
+class PgBouncerConsole:
+    """One PgBouncer's admin console, for the pools (`aliases`) of one service: PAUSE / RESUME them and read where
+    they lead (`SHOW DATABASES`). `backends` ({"source", "target"}) names the two sides."""
 
-    def __init__(self, admin_uri: str, ini: Path, aliases: Sequence[str], backends: Mapping[str, Backend],
+    def __init__(self, admin_uri: str, aliases: Sequence[str], backends: Mapping[str, Backend],
                  *, pause_timeout: float = PAUSE_TIMEOUT_SECONDS) -> None:
         self.admin_uri = admin_uri
-        self.ini = ini
         self.aliases = tuple(aliases)
         self.backends = dict(backends)
         self.pause_timeout = pause_timeout
 
+    @property
+    def name(self) -> str:
+        """The console's address, without credentials (for messages)."""
+        return self.admin_uri.rsplit("@", 1)[-1].split("?", 1)[0]
+
     def _admin(self) -> psycopg.Connection[Any]:
-        # The admin console speaks only the simple query protocol: a ClientCursor sends queries as text.
-        return psycopg.connect(self.admin_uri, autocommit=True, cursor_factory=psycopg.ClientCursor,
-                               connect_timeout=5)
+        return admin_connect(self.admin_uri)
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Keep one admin connection open for the commands inside (RELOAD, RESUME): no connection set-up
+        """Keep one admin connection open for the commands inside (RELOAD, RESUME, SHOW): no connection set-up
         inside the freeze."""
         if self._held is not None:  # already held by an outer switch
             yield
@@ -97,49 +125,38 @@ class PgBouncerSwitch:
         with self._admin() as conn:
             conn.execute(text)
 
-    def check(self) -> None:
-        """The pooler answers and every alias is in its configuration (raise TrafficError otherwise)."""
+    def pools(self) -> dict[str, PoolState]:
+        """The service's pools as PgBouncer runs them (`SHOW DATABASES`)."""
+        if self._held is not None and not self._held.closed:
+            found = show_databases(self._held)
+        else:
+            with self._admin() as conn:
+                found = show_databases(conn)
+        return {a: found[a] for a in self.aliases if a in found}
+
+    def check_pools(self) -> None:
+        """The pooler answers and runs every alias (raise TrafficError otherwise)."""
         try:
-            lines = self._lines()
-            self._command("SHOW VERSION")
+            pools = self.pools()
         except (OSError, psycopg.Error) as exc:
-            raise TrafficError(f"the pooler is not reachable ({self.ini}): {exc}") from exc
-        missing = [a for a in self.aliases if not any(self._is_alias_line(line, a) for line in lines)]
+            raise TrafficError(f"the pooler {self.name} is not reachable: {exc}") from exc
+        missing = [a for a in self.aliases if a not in pools]
         if missing:
-            raise TrafficError(f"the pooler configuration {self.ini} has no pool {', '.join(missing)}")
+            raise TrafficError(f"the pooler {self.name} runs no pool {', '.join(missing)}")
 
-    # -- where traffic goes ----------------------------------------------------------------------------
-    def _lines(self) -> list[str]:
-        return self.ini.read_text().splitlines()
-
-    @staticmethod
-    def _is_alias_line(line: str, alias: str) -> bool:
-        return re.match(rf"^{re.escape(alias)}\s*=", line) is not None
-
-    def pointing_at(self) -> str | None:
-        """"source", "target", or None when the pools disagree or point elsewhere."""
-        sides = set()
-        for line in self._lines():
-            for alias in self.aliases:
-                if self._is_alias_line(line, alias):
-                    sides.add(next((side for side, b in self.backends.items() if b.matches(line)), None))
+    def serving(self) -> str | None:
+        """"source" or "target" when every pool leads there (as PgBouncer runs them), else None."""
+        pools = self.pools()
+        if len(pools) != len(self.aliases):
+            return None
+        sides = {next((side for side, b in self.backends.items() if b.key == p.backend), None)
+                 for p in pools.values()}
         return sides.pop() if len(sides) == 1 else None
 
-    def point_at(self, side: str) -> None:
-        """Rewrite the pools' backend and RELOAD (the pools should be paused: no transaction is split)."""
-        backend = self.backends[side]
-        out = []
-        for line in self._lines():
-            if any(self._is_alias_line(line, a) for a in self.aliases):
-                line = re.sub(r"\bhost=\S+", f"host={backend.host}", line)
-                line = re.sub(r"\bport=\S+", f"port={backend.port}", line)
-                line = re.sub(r"\bdbname=\S+", f"dbname={backend.dbname}", line)
-            out.append(line)
-        tmp = self.ini.with_suffix(".tmp")
-        tmp.write_text("\n".join(out) + "\n")
-        tmp.chmod(self.ini.stat().st_mode & 0o777)
-        tmp.replace(self.ini)
-        self._command("RELOAD")
+    def reports(self, backend: Backend) -> bool:
+        """Whether every pool of the service runs with `backend` (after the agent's RELOAD)."""
+        pools = self.pools()
+        return len(pools) == len(self.aliases) and all(p.backend == backend.key for p in pools.values())
 
     # -- the freeze ------------------------------------------------------------------------------------
     def pause(self) -> float:
@@ -179,6 +196,39 @@ class PgBouncerSwitch:
                     raise
 
 
+class PgBouncerSwitch(PgBouncerConsole):
+    """A PgBouncer whose ini this process may write (`local up`, a pooler on the same host): the pools' lines are
+    rewritten here and `RELOAD`ed. On ECS the ini is the task's own: `AgentPoolerSet` with the agent instead."""
+
+    def __init__(self, admin_uri: str, ini: Path, aliases: Sequence[str], backends: Mapping[str, Backend],
+                 *, pause_timeout: float = PAUSE_TIMEOUT_SECONDS) -> None:
+        super().__init__(admin_uri, aliases, backends, pause_timeout=pause_timeout)
+        self.ini = ini
+
+    def check(self) -> None:
+        """The pooler answers and every alias is in its configuration (raise TrafficError otherwise)."""
+        try:
+            text = self.ini.read_text()
+            self._command("SHOW VERSION")
+        except (OSError, psycopg.Error) as exc:
+            raise TrafficError(f"the pooler is not reachable ({self.ini}): {exc}") from exc
+        missing = [a for a in self.aliases if a not in configured_backends(text, self.aliases)]
+        if missing:
+            raise TrafficError(f"the pooler configuration {self.ini} has no pool {', '.join(missing)}")
+
+    def pointing_at(self) -> str | None:
+        """"source", "target", or None when the pools disagree or point elsewhere (as the ini says)."""
+        lines = configured_backends(self.ini.read_text(), self.aliases).values()
+        sides = {next((side for side, b in self.backends.items() if b.key == line), None) for line in lines}
+        return sides.pop() if len(sides) == 1 else None
+
+    def point_at(self, side: str) -> None:
+        """Rewrite the pools' backend and RELOAD (the pools should be paused: no transaction is split)."""
+        backend = self.backends[side]
+        write_atomically(self.ini, point_pools(self.ini.read_text(), self.aliases, *backend.key))
+        self._command("RELOAD")
+
+
 class TrafficSwitch(Protocol):
     """What the cutover needs of the layer in front of a service: one PgBouncer or several."""
 
@@ -190,13 +240,10 @@ class TrafficSwitch(Protocol):
     def resume(self) -> None: ...
 
 
-class PoolerSet:
-    """Every PgBouncer in front of one service, switched together: PAUSE all (in parallel, each bounded by its
-    own timeout), retarget all, RESUME all. A failure to pause any resumes all before it is raised; `resume`
-    tries every pooler even when one fails, then raises naming the ones that did. Traffic "points at" a side only
-    when every pooler does (a split is reported as None, and the cutover's undo points them all back)."""
+class _ConsoleSet:
+    """Several PgBouncers in front of one service, paused and resumed together (each in its own thread)."""
 
-    def __init__(self, switches: Sequence[PgBouncerSwitch]) -> None:
+    def __init__(self, switches: Sequence[PgBouncerConsole]) -> None:
         if not switches:
             raise TrafficError("no pooler given")
         self.switches = tuple(switches)
@@ -208,14 +255,11 @@ class PoolerSet:
             futures = [pool.submit(run, switch) for switch in self.switches]
         failures = [(sw, f.exception()) for sw, f in zip(self.switches, futures, strict=True) if f.exception()]
         if failures:
-            named = "; ".join(f"{sw.admin_uri.rsplit('@', 1)[-1]}: {exc}" for sw, exc in failures)
+            named = "; ".join(f"{sw.name}: {exc}" for sw, exc in failures)
             first = failures[0][1]
             error = PauseTimeout if all(isinstance(e, PauseTimeout) for _, e in failures) else TrafficError
             raise error(f"{action} failed on {len(failures)} of {len(self.switches)} pooler(s): {named}") from first
         return [f.result() for f in futures]
-
-    def check(self) -> None:
-        self._all("check", lambda sw: sw.check())
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -223,13 +267,6 @@ class PoolerSet:
             for switch in self.switches:
                 stack.enter_context(switch.held())
             yield
-
-    def pointing_at(self) -> str | None:
-        sides = {switch.pointing_at() for switch in self.switches}
-        return sides.pop() if len(sides) == 1 else None
-
-    def point_at(self, side: str) -> None:
-        self._all("switch", lambda sw: sw.point_at(side))
 
     def pause(self) -> float:
         started = time.monotonic()
@@ -245,3 +282,114 @@ class PoolerSet:
 
     def resume(self) -> None:
         self._all("RESUME", lambda sw: sw.resume())
+
+
+class PoolerSet(_ConsoleSet):
+    """Every PgBouncer in front of one service whose ini this process writes (`PgBouncerSwitch`), switched
+    together: PAUSE all (in parallel, each bounded by its own timeout), retarget all, RESUME all. A failure to
+    pause any resumes all before it is raised; `resume` tries every pooler even when one fails, then raises naming
+    the ones that did. Traffic "points at" a side only when every pooler does (a split is reported as None, and
+    the cutover's undo points them all back)."""
+
+    switches: tuple[PgBouncerSwitch, ...]
+
+    def __init__(self, switches: Sequence[PgBouncerSwitch]) -> None:
+        super().__init__(switches)
+
+    def check(self) -> None:
+        self._all("check", lambda sw: sw.check())
+
+    def pointing_at(self) -> str | None:
+        sides = {switch.pointing_at() for switch in self.switches}
+        return sides.pop() if len(sides) == 1 else None
+
+    def point_at(self, side: str) -> None:
+        self._all("switch", lambda sw: sw.point_at(side))
+
+
+class AgentPoolerSet(_ConsoleSet):
+    """The production switch: every PgBouncer task of a service (its admin console, `PgBouncerConsole`) and the
+    service's backend record (`store`), which each task's agent applies to its own ini
+    (edumatrix_db/ops/pooler_agent.py). The same code runs the local drills, with a file record.
+
+    `point_at(side)` (inside the freeze, every pool paused): write the record (the next generation), then wait
+    until every task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`. If any
+    task does not, the previous record is written back and the switch waits (bounded again) until every task
+    reports the previous backend, then raises: the cutover undoes its other steps and RESUMEs, so no task is left
+    leading elsewhere than the others. Where traffic points is what the tasks run, not what the record says."""
+
+    switches: tuple[PgBouncerConsole, ...]
+
+    def __init__(self, consoles: Sequence[PgBouncerConsole], store: RecordStore, *,
+                 ack_timeout: float = ACK_TIMEOUT_SECONDS) -> None:
+        super().__init__(consoles)
+        self.store = store
+        self.ack_timeout = ack_timeout
+        self.backends = consoles[0].backends
+
+    def check(self) -> None:
+        self._all("check", lambda sw: sw.check_pools())
+        try:
+            record = self.store.read()
+        except AgentError as exc:
+            raise TrafficError(str(exc)) from exc
+        if not any(record.backend == b.key for b in self.backends.values()):
+            raise TrafficError(f"the backend record {self.store.describe()} leads to {record.host}:{record.port}/"
+                               f"{record.dbname}, neither the source nor the target: correct it first")
+
+    def pointing_at(self) -> str | None:
+        sides = {switch.serving() for switch in self.switches}
+        return sides.pop() if len(sides) == 1 else None
+
+    def record(self) -> BackendRecord:
+        try:
+            return self.store.read()
+        except AgentError as exc:
+            raise TrafficError(str(exc)) from exc
+
+    def _write(self, record: BackendRecord) -> None:
+        try:
+            self.store.write(record)
+        except AgentError as exc:
+            raise TrafficError(str(exc)) from exc
+
+    def lagging(self, backend: Backend) -> list[str]:
+        """The poolers whose pools do not (yet) all run `backend`."""
+        late = []
+        for switch in self.switches:
+            try:
+                if not switch.reports(backend):
+                    late.append(switch.name)
+            except (OSError, psycopg.Error) as exc:
+                late.append(f"{switch.name} ({str(exc).strip()})")
+        return late
+
+    def wait_reported(self, backend: Backend, timeout: float) -> list[str]:
+        """Wait until every pooler runs `backend`; [] or the ones that still do not after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            late = self.lagging(backend)
+            if not late or time.monotonic() > deadline:
+                return late
+            time.sleep(ACK_POLL_SECONDS)
+
+    def point_at(self, side: str) -> None:
+        backend = self.backends[side]
+        previous = self.record()
+        self._write(previous.next(*backend.key))
+        late = self.wait_reported(backend, self.ack_timeout)
+        if not late:
+            return
+        back = Backend(*previous.backend)
+        try:
+            self._write(self.record().next(*back.key))
+            still = self.wait_reported(back, self.ack_timeout)
+        except TrafficError as exc:
+            raise TrafficError(f"{len(late)} of {len(self.switches)} pooler(s) did not take the {side} within "
+                               f"{self.ack_timeout:.1f} s ({'; '.join(late)}), and restoring the record failed: "
+                               f"{exc}") from exc
+        where = (f"every pooler runs {back.host}:{back.port} again" if not still else
+                 f"STILL leading elsewhere: {'; '.join(still)}")
+        raise TrafficError(f"{len(late)} of {len(self.switches)} pooler(s) did not take the {side} within "
+                           f"{self.ack_timeout:.1f} s ({'; '.join(late)}); the backend record "
+                           f"{self.store.describe()} was restored and {where}")

@@ -7,17 +7,25 @@ report a person can read that says exactly what differs.
 How it compares, per table, without moving the rows to the client:
 1. Shape first: the columns (name, type, order) and the primary key must be the same on both sides; a table
    whose shape differs is reported and its data is not compared (the row texts would differ anyway).
-2. The source's primary keys are cut into key-ordered chunks of about CHUNK_ROWS rows (boundaries from a
-   sample of the keys, `TABLESAMPLE SYSTEM`, so choosing them costs a fraction of a scan). Each side then
-   computes, in the database and in one sequential scan, per chunk (`width_bucket` of the key over the
-   boundaries) `count(*)` and `bit_xor` of a 64-bit hash of every row (`hash_record_extended`: each column by
-   its type's hash function, so equal values such as numeric 1.0 and 1.00 hash equally; enum values by their
-   label, since an enum's hash is its value's OID, which differs between databases; a table with a column
-   type that has no hash function, like json, is hashed by its row text instead). The two sides run at the
-   same time (one thread each).
-3. A chunk whose count or hash differs is a key range that differs: reported as such. The first DRILL_CHUNKS
-   differing ranges are read key by key on both sides (an index range scan each) and the difference is named
-   by exact primary keys: missing on the target, extra on the target, changed.
+2. Each side computes, in the database and in one sequential scan, the table's `count(*)` and a 64-bit hash of
+   its rows (both sides at the same time, one thread each): the `bit_xor` of one hash per row. A row's hash is a
+   chain over its columns: each value hashed by its type's own hash function (no text formatting, the costly
+   part of hashing a row) with the hash of the columns before it as the seed, then hashed once more
+   (`row_hash`). What is compared is each type's equality, made stricter where needed: text by its bytes
+   (`COLLATE "C"`, so a case-insensitive collation cannot hide a change), enums by label (their hash is their
+   OID, which differs between databases), NULL apart from '' and 0 (a salted seed); types without a usable
+   hash function (json, interval, bytea, ranges, composites, arrays of those) by their text under the session
+   settings below. By decision float -0.0 equals 0.0 and numeric 1.0 equals 1.00, as PostgreSQL's `=`, unique
+   indexes and DISTINCT have them. Known weaknesses, from PostgreSQL's own hash functions: the timestamp types
+   (and time) are folded from 64 bits to 32 first, so two such values whose 32-bit halves differ in exactly
+   the same bits hash alike (bigint has the same fold and is hashed with its high half in the seed as well);
+   numeric NaN, Infinity and -Infinity all hash to the seed, so a change among those three is not seen.
+3. Equal counts and hashes: the table is equal (the common case costs one scan of each side). Otherwise the
+   source's primary keys are cut into key-ordered chunks of about CHUNK_ROWS rows (boundaries from a sample of
+   the keys, `TABLESAMPLE SYSTEM`) and both sides are scanned again per chunk (`width_bucket` of the key over
+   the boundaries); a chunk whose count or hash differs is a key range that differs: reported as such. The
+   first DRILL_CHUNKS differing ranges are read key by key on both sides (an index range scan each) and the
+   difference is named by exact primary keys: missing on the target, extra on the target, changed.
 Sequences are compared by their next value: the target must not be behind the source (it would hand out
 keys the source already used).
 
@@ -72,6 +80,14 @@ class Column:
     type: str
     by_label: bool = False
     """An enum (or an array of or domain over one): hashed and ordered by its label, not its OID."""
+    hash_type: str = field(default="", compare=False)
+    """The type that chooses its hash (`_TYPED_HASHES`): a domain's base type, without modifiers."""
+    base_type: str = field(default="", compare=False)
+    """The type with its modifiers, a domain's base type: what the column is hashed as (a domain's default
+    value could fail its checks)."""
+    not_null: bool = field(default=False, compare=False)
+    """Declared NOT NULL: hashed without the NULL handling (a NULL there, on a target that allows it, makes
+    the row's hash NULL_ROW)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +220,12 @@ def table_shapes(conn: psycopg.Connection[Any], schema: str) -> dict[str, TableS
                array_agg(coalesce((SELECT x.typtype = 'e' FROM pg_type ty JOIN pg_type x ON x.oid = coalesce(
                                        nullif(ty.typelem, 0), nullif(ty.typbasetype, 0), ty.oid)
                                    WHERE ty.oid = a.atttypid), false) ORDER BY a.attnum),
+               array_agg((SELECT format_type(coalesce(nullif(ty.typbasetype, 0), ty.oid), NULL) FROM pg_type ty
+                          WHERE ty.oid = a.atttypid) ORDER BY a.attnum),
+               array_agg((SELECT format_type(coalesce(nullif(ty.typbasetype, 0), ty.oid),
+                                             CASE WHEN ty.typbasetype <> 0 THEN ty.typtypmod ELSE a.atttypmod END)
+                          FROM pg_type ty WHERE ty.oid = a.atttypid) ORDER BY a.attnum),
+               array_agg(a.attnotnull ORDER BY a.attnum),
                coalesce((SELECT array_agg(k.attname::text ORDER BY x.n)
                          FROM pg_index i
                          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS x(attnum, n)
@@ -220,9 +242,9 @@ def table_shapes(conn: psycopg.Connection[Any], schema: str) -> dict[str, TableS
         (schema,),
     ).fetchall()
     return {
-        name: TableShape(name, tuple(Column(n, t, bool(e)) for n, t, e in zip(names, types, enums, strict=True)),
-                         tuple(key), est, pages)
-        for name, names, types, enums, key, est, pages in rows
+        name: TableShape(name, tuple(Column(*column) for column in zip(
+            names, types, (bool(e) for e in enums), hashed, bases, not_null, strict=True)), tuple(key), est, pages)
+        for name, names, types, enums, hashed, bases, not_null, key, est, pages in rows
     }
 
 
@@ -251,16 +273,89 @@ def _column(alias: str, column: Column) -> sql.Composable:
     return sql.SQL("{}::text").format(ref) if column.by_label else ref
 
 
-def _row_hash(alias: str, shape: TableShape, *, by_text: bool = False) -> sql.Composable:
-    """A 64-bit hash of the whole row: `hash_record_extended` hashes each column with its type's own hash
-    function (no text formatting: several times faster); enum columns go in as their labels; `by_text` hashes
-    the row's text instead, for tables with a column type that has no hash function (json, xml, geometric)."""
-    if by_text:
-        return sql.SQL("hashtextextended({}::text, 0)").format(sql.Identifier(alias))
-    if not any(c.by_label for c in shape.columns):
-        return sql.SQL("hash_record_extended({}, 0)").format(sql.Identifier(alias))
-    return sql.SQL("hash_record_extended(ROW({}), 0)").format(
-        sql.SQL(", ").join(_column(alias, c) for c in shape.columns))
+ROW_SEED = 0x5BD1E9955BD1E995
+"""Where every row's hash chain starts (any constant: the same on both sides)."""
+NULL_ROW = 0x3C6EF372FE94F82B
+"""The hash of a row whose chain is NULL: a NULL in a column the source declares NOT NULL (the target may not)."""
+SEED_PASSING = frozenset({"numeric", "real", "double precision"})
+"""Types whose hash returns its seed (or the seed - 1) for some values (float 0.0, numeric 0, NaN, infinities):
+their seed is salted by the column's position, so that two such columns cannot trade values unseen, and a chain
+that ends in one is hashed once more (`FINAL_MIX`), so that the row's hash is not a linear function of a seed."""
+FINAL_MIX = "hashint4extended(0, {})"
+
+_TYPED_HASHES: dict[str, tuple[str, str]] = {
+    # type (a domain by its base type, no modifiers): (the type's own extended hash function, that of its
+    # default hash operator class, as called on {v} with seed {s}; the value a NULL is hashed as). boolean and
+    # date go through a lossless cast (their own functions take another SQL type; a date past 294276 AD does
+    # not fit a timestamp: verify then stops with PostgreSQL's error instead of comparing). bigint's function folds its
+    # two halves into 32 bits (so that it hashes like integer): the high half also goes into the seed, so no
+    # two values collide by the fold.
+    "smallint": ("hashint2extended({v}, {s})", "0"),
+    "integer": ("hashint4extended({v}, {s})", "0"),
+    "bigint": ("hashint8extended({v}, {s} # ({v} >> 32))", "0"),
+    "boolean": ("hashint4extended({v}::integer, {s})", "false"),
+    "numeric": ("hash_numeric_extended({v}, {s})", "0"),
+    "real": ("hashfloat4extended({v}, {s})", "0"),
+    "double precision": ("hashfloat8extended({v}, {s})", "0"),
+    "uuid": ("uuid_hash_extended({v}, {s})", "00000000-0000-0000-0000-000000000000"),
+    "text": ("hashtextextended({v} COLLATE \"C\", {s})", ""),
+    "character varying": ("hashtextextended({v} COLLATE \"C\", {s})", ""),
+    "character": ("hashbpcharextended({v} COLLATE \"C\", {s})", ""),
+    "date": ("timestamp_hash_extended({v}::timestamp, {s})", "epoch"),
+    "timestamp without time zone": ("timestamp_hash_extended({v}, {s})", "epoch"),
+    "timestamp with time zone": ("timestamp_hash_extended(({v} AT TIME ZONE 'UTC'), {s})", "epoch"),
+    "time without time zone": ("time_hash_extended({v}, {s})", "allballs"),
+}
+"""Column types hashed by their own hash function (no text formatting). Every other type is hashed as its text
+(under SESSION_SETTINGS): enums (by label: their hash is their OID, which differs between databases), json,
+intervals (their equality says '1 day' = '24 hours'), bytea (its hash function takes no SQL argument), arrays
+and jsonb (their hash functions ignore the seed for an empty array or object, which would cut the chain),
+ranges, composites."""
+
+
+def _salt(index: int) -> int:
+    """A constant per index (splitmix64 of it, as a positive bigint). Column position p has two: 2p, mixed into
+    the seed of a column whose hash may return its seed (SEED_PASSING), and 2p + 1, mixed into the seed when the
+    value is NULL (then hashed as its type's default: NULL and '' or 0 differ by the seed, not by the value)."""
+    z = (index + 1) * 0x9E3779B97F4A7C15 % (1 << 64)
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 % (1 << 64)
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB % (1 << 64)
+    return (z ^ (z >> 31)) >> 1
+
+
+def _value_hash(alias: str, column: Column, position: int, chain: sql.Composable, *,
+                nullable: bool) -> sql.Composable:
+    """One step of a row's hash chain: this column's value hashed with the chain so far (salted by the column's
+    position) as its seed."""
+    ref = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column.name))
+    typed = None if column.by_label else _TYPED_HASHES.get(column.hash_type)
+    template, default = typed or ('hashtextextended({v} COLLATE "C", {s})', "")
+    # Typed: as its hashed type (a domain as its base type, whose default value its checks may refuse).
+    value = sql.SQL("{}::{}").format(ref, sql.SQL(column.base_type if typed else "text"))
+    seed = chain
+    if column.hash_type in SEED_PASSING:
+        seed = sql.SQL("({} # {})").format(chain, sql.Literal(_salt(2 * position)))
+    if nullable:
+        value = sql.SQL("coalesce({}, {})").format(value, sql.Literal(default))
+        seed = sql.SQL("({} # CASE WHEN {} IS NULL THEN {} ELSE 0 END)").format(
+            seed, ref, sql.Literal(_salt(2 * position + 1)))
+    return sql.SQL(template).format(v=value, s=seed)
+
+
+def row_hash(alias: str, shape: TableShape) -> sql.Composable:
+    """A 64-bit hash of the whole row, computed as a chain: each column's value is hashed by its type's own hash
+    function with the hash of the columns before it as the seed (a seed enters the hash non-linearly), then the
+    chain is hashed once more. So the hash depends on every value and on its position: a value moved to another
+    column or swapped with another row's changes it. A column that may be NULL has its NULL hashed as its type's
+    default with a salted seed, so NULL differs from '' and from 0; NOT NULL columns (the source's declaration
+    decides, for both sides) skip that work."""
+    chain: sql.Composable = sql.Literal(ROW_SEED)
+    for position, column in enumerate(shape.columns):
+        chain = _value_hash(alias, column, position, chain,
+                            nullable=not column.not_null and column.name not in shape.key)
+    if shape.columns and shape.columns[-1].hash_type in SEED_PASSING:
+        chain = sql.SQL(FINAL_MIX).format(chain)
+    return sql.SQL("coalesce({}, {})").format(chain, sql.Literal(NULL_ROW))
 
 
 def _key_columns(shape: TableShape) -> list[Column]:
@@ -287,20 +382,6 @@ def _key_literal(shape: TableShape, texts: Sequence[str]) -> sql.Composable:
     values = [sql.SQL("{}::{}").format(sql.Literal(text), sql.SQL("text" if c.by_label else c.type))
               for c, text in zip(_key_columns(shape), texts, strict=True)]
     return values[0] if len(values) == 1 else sql.SQL("ROW({})").format(sql.SQL(", ").join(values))
-
-
-def needs_text_hash(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
-    """Whether some column type of the table has no extended hash function (then rows are hashed as text).
-
-    Probed on a row of NULLs (`json_populate_record`): `hash_record_extended` looks up every column's hash
-    function even for NULL fields, so the probe fails exactly when the real query would."""
-    probe = sql.SQL("SELECT hash_record_extended(json_populate_record(NULL::{}.{}, '{{}}'), 0)").format(
-        sql.Identifier(schema), sql.Identifier(table))
-    try:
-        conn.execute(probe)
-    except psycopg.errors.UndefinedFunction:
-        return True
-    return False
 
 
 def chunk_count(estimated_rows: int) -> int:
@@ -341,22 +422,28 @@ def _chunk_expr(alias: str, shape: TableShape, bounds: Sequence[Bound]) -> sql.C
 
 
 def chunk_summaries(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
-                    bounds: Sequence[Bound], by_text: bool = False) -> dict[int, tuple[int, int]]:
+                    bounds: Sequence[Bound]) -> dict[int, tuple[int, int]]:
     """{chunk: (rows, xor of row hashes)} for one table, computed in one scan."""
     query = sql.SQL(
         "SELECT {chunk} AS c, count(*), bit_xor({hash}) FROM {schema}.{table} AS t GROUP BY 1"
-    ).format(chunk=_chunk_expr("t", shape, bounds), hash=_row_hash("t", shape, by_text=by_text),
+    ).format(chunk=_chunk_expr("t", shape, bounds), hash=row_hash("t", shape),
              schema=sql.Identifier(schema), table=sql.Identifier(table))
     return {int(c): (int(n), int(h)) for c, n, h in conn.execute(query)}
 
 
-def whole_table_summary(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
-                        by_text: bool = False) -> tuple[int, int]:
-    query = sql.SQL("SELECT count(*), coalesce(sum({hash}::numeric), 0) FROM {schema}.{table} AS t").format(
-        hash=_row_hash("t", shape, by_text=by_text), schema=sql.Identifier(schema), table=sql.Identifier(table))
+def table_summary(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape) -> tuple[int, int]:
+    """(rows, hash) of a whole table in one sequential scan, the first and usually only pass over it.
+
+    With a primary key the hash is the xor of the row hashes: no two rows are equal (they differ at least in the
+    key), so their hashes are distinct values of a chained hash, and a set of differing rows (missing, extra,
+    changed, values swapped between rows) leaves the xor unchanged only by a 64-bit coincidence. Without a
+    primary key two equal rows would cancel out in a xor: the hashes are summed (modulo 2^64) instead."""
+    aggregate = "bit_xor({})" if shape.key else "sum({}::numeric)"
+    query = sql.SQL("SELECT count(*), coalesce({aggregate}, 0) FROM {schema}.{table} AS t").format(
+        aggregate=sql.SQL(aggregate).format(row_hash("t", shape)), schema=sql.Identifier(schema),
+        table=sql.Identifier(table))
     row = conn.execute(query).fetchone()
     assert row is not None
-    # A sum, not a xor: without a primary key two equal rows must not cancel out.
     return int(row[0]), int(row[1]) % (1 << 64)
 
 
@@ -372,12 +459,12 @@ def _range_condition(alias: str, shape: TableShape, bounds: Sequence[Bound], chu
 
 
 def rows_in_chunks(conn: psycopg.Connection[Any], schema: str, table: str, shape: TableShape,
-                   bounds: Sequence[Bound], chosen: Sequence[int], by_text: bool = False) -> dict[str, int]:
+                   bounds: Sequence[Bound], chosen: Sequence[int]) -> dict[str, int]:
     """{primary key text: row hash} of the rows in the chosen chunks."""
     out: dict[str, int] = {}
     for chunk in chosen:
         query = sql.SQL("SELECT {key}, {hash} FROM {schema}.{table} AS t WHERE {range}").format(
-            key=_key_expr("t", shape), hash=_row_hash("t", shape, by_text=by_text),
+            key=_key_expr("t", shape), hash=row_hash("t", shape),
             range=_range_condition("t", shape, bounds, chunk), schema=sql.Identifier(schema),
             table=sql.Identifier(table))
         out.update({k: int(h) for k, h in conn.execute(query)})
@@ -409,32 +496,33 @@ def shape_problem(source: TableShape, target: TableShape) -> str | None:
 def compare_table(source: psycopg.Connection[Any], target: psycopg.Connection[Any], source_schema: str,
                   target_schema: str, shape: TableShape, *, max_keys: int = 20,
                   pool: ThreadPoolExecutor) -> TableVerdict:
-    """Compare one table whose shape is equal on both sides."""
+    """Compare one table whose shape is equal on both sides: one scan of each side (at the same time) for the
+    count and hash of the whole table; only a table that differs is scanned again, in key-ordered chunks, to
+    locate the difference to key ranges, and the first ranges are read key by key to name the rows."""
     verdict = TableVerdict(shape.name)
-    # Both sides hash the same way: the shapes are equal, so the source decides.
-    by_text = needs_text_hash(source, source_schema, shape.name)
+    whole_future = pool.submit(table_summary, source, source_schema, shape.name, shape)
+    tgt_whole = table_summary(target, target_schema, shape.name, shape)
+    src_whole = whole_future.result()
+    verdict.source_rows, verdict.target_rows = src_whole[0], tgt_whole[0]
+    if src_whole == tgt_whole:
+        return verdict
     if not shape.key:
-        whole_future = pool.submit(whole_table_summary, source, source_schema, shape.name, shape, by_text)
-        tgt = whole_table_summary(target, target_schema, shape.name, shape, by_text)
-        src = whole_future.result()
-        verdict.source_rows, verdict.target_rows = src[0], tgt[0]
-        verdict.unlocated = src != tgt
+        verdict.unlocated = True
         return verdict
     bounds = chunk_bounds(source, source_schema, shape, chunk_count(shape.estimated_rows))
-    src_future = pool.submit(chunk_summaries, source, source_schema, shape.name, shape, bounds, by_text)
-    tgt_chunks = chunk_summaries(target, target_schema, shape.name, shape, bounds, by_text)
+    src_future = pool.submit(chunk_summaries, source, source_schema, shape.name, shape, bounds)
+    tgt_chunks = chunk_summaries(target, target_schema, shape.name, shape, bounds)
     src_chunks = src_future.result()
-    verdict.source_rows = sum(n for n, _ in src_chunks.values())
-    verdict.target_rows = sum(n for n, _ in tgt_chunks.values())
     differing = sorted(c for c in src_chunks.keys() | tgt_chunks.keys() if src_chunks.get(c) != tgt_chunks.get(c))
     if not differing:
+        # The tables differed in the first scan and not in the second: rows changed while they were read.
+        verdict.differing_ranges, verdict.differing_ranges_total = ["[start .. end) (changed while read)"], 1
         return verdict
     verdict.differing_ranges_total = len(differing)
     verdict.differing_ranges = [describe_range(shape, bounds, c) for c in differing[:max_keys]]
     drilled = differing[:DRILL_CHUNKS]
-    src_rows_future = pool.submit(rows_in_chunks, source, source_schema, shape.name, shape, bounds, drilled,
-                                  by_text)
-    tgt_rows = rows_in_chunks(target, target_schema, shape.name, shape, bounds, drilled, by_text)
+    src_rows_future = pool.submit(rows_in_chunks, source, source_schema, shape.name, shape, bounds, drilled)
+    tgt_rows = rows_in_chunks(target, target_schema, shape.name, shape, bounds, drilled)
     src_rows = src_rows_future.result()
     missing = sorted(k for k in src_rows.keys() - tgt_rows.keys())
     extra = sorted(k for k in tgt_rows.keys() - src_rows.keys())

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,7 +29,15 @@ from config.naming import RoleKind
 from edumatrix_db.database import localpg, tenancy
 from edumatrix_db.database import sql as access_sql
 from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
-from edumatrix_db.ops.traffic import Backend, PgBouncerSwitch, PoolerSet, TrafficSwitch
+from edumatrix_db.ops.pooler_agent import READY, BackendRecord, FileRecordStore, admin_connect, show_databases
+from edumatrix_db.ops.traffic import (
+    AgentPoolerSet,
+    Backend,
+    PgBouncerConsole,
+    PgBouncerSwitch,
+    PoolerSet,
+    TrafficSwitch,
+)
 from tests.pg.conftest import free_port, scratch_root
 
 SERVICE = "feedback"
@@ -55,6 +65,47 @@ class Bouncer:
 
     def client_uri(self, role: str, password: str, alias: str) -> str:
         return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{alias}?sslmode=disable"
+
+    agent: subprocess.Popen[bytes] | None = None
+    """Its pooler agent (edumatrix_db/ops/pooler_agent.py run as the image runs it), when the stage has agents."""
+
+    def start_agent(self, record: Path, aliases: tuple[str, ...]) -> None:
+        """Run the agent beside this PgBouncer, as the image's entrypoint does (here over the admin console's TCP
+        port: the test runs under another Unix user than PgBouncer, so the unix-socket login is not open to it)."""
+        self.agent_log = self.server.log_dir / f"{self.directory.name}-agent.log"
+        log = self.agent_log.open("ab")
+        command = [sys.executable, "-m", "edumatrix_db.ops.pooler_agent", "run", "--ini", str(self.ini),
+                   "--admin", self.admin_uri(), "--record", str(record)]
+        for alias in aliases:
+            command += ["--alias", alias]
+        self.agent = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    agent_log: Path | None = None
+
+    def wait_agent_ready(self, timeout: float = 30.0) -> None:
+        """Until the agent has applied the record and watches it (its log says so)."""
+        deadline, text = time.monotonic() + timeout, ""
+        while time.monotonic() < deadline:
+            text = self.agent_log.read_text() if self.agent_log and self.agent_log.exists() else ""
+            if f"{READY}: watching" in text:
+                return
+            if self.agent is not None and self.agent.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the pooler agent of {self.directory.name} is not watching its record: {text[-2000:]}")
+
+    def stop_agent(self) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.send_signal(signal.SIGCONT)  # a test may have stopped it
+            self.agent.terminate()
+            self.agent.wait(10)
+
+    def serving(self, aliases: tuple[str, ...]) -> tuple[str, int, str] | None:
+        """The backend every pool of `aliases` runs with (`SHOW DATABASES`), None when they differ."""
+        with admin_connect(self.admin_uri()) as conn:
+            pools = show_databases(conn)
+        backends = {pools[a].backend for a in aliases}
+        return backends.pop() if len(backends) == 1 else None
 
     def pid(self) -> int | None:
         try:
@@ -188,6 +239,9 @@ class Stage:
     service: str = SERVICE
     more: list[Bouncer] = field(default_factory=list)
     """PgBouncers beyond the first (`more_bouncers`), switched with it as one PoolerSet."""
+    record: Path | None = None
+    """With agents (`use_agents`): the service's backend record, which every PgBouncer's agent applies, and the
+    switch is the production one (`AgentPoolerSet`)."""
 
     @property
     def source_master(self) -> str:
@@ -201,24 +255,54 @@ class Stage:
         return server.uri("edumatrix_extraction_replicator",
                           self.source.passwords()["edumatrix_extraction_replicator"])
 
+    @property
+    def backends(self) -> dict[str, Backend]:
+        return {"source": Backend("127.0.0.1", _port_of(self.source), "edumatrix"),
+                "target": Backend("127.0.0.1", _port_of(self.target), "edumatrix")}
+
+    @property
+    def bouncers(self) -> list[Bouncer]:
+        return [self.bouncer, *self.more]
+
     def switch(self, pause_timeout: float = 2.0, bouncer: Bouncer | None = None) -> PgBouncerSwitch:
-        backends = {"source": Backend("127.0.0.1", _port_of(self.source), "edumatrix"),
-                    "target": Backend("127.0.0.1", _port_of(self.target), "edumatrix")}
         bouncer = bouncer or self.bouncer
-        return PgBouncerSwitch(bouncer.admin_uri(), bouncer.ini, pooled_aliases(self.service), backends,
+        return PgBouncerSwitch(bouncer.admin_uri(), bouncer.ini, pooled_aliases(self.service), self.backends,
                                pause_timeout=pause_timeout)
 
-    def switches(self, pause_timeout: float = 2.0) -> TrafficSwitch:
-        """The stage's PgBouncer alone, or with the others started (`more_bouncers`) all of them as one set."""
+    def switches(self, pause_timeout: float = 2.0, ack_timeout: float = 2.0) -> TrafficSwitch:
+        """With agents: every PgBouncer's console and the record (the production switch). Otherwise the stage's
+        PgBouncer alone, or with the others started (`more_bouncers`) all of them as one set."""
+        if self.record is not None:
+            consoles = [PgBouncerConsole(b.admin_uri(), pooled_aliases(self.service), self.backends,
+                                         pause_timeout=pause_timeout) for b in self.bouncers]
+            return AgentPoolerSet(consoles, FileRecordStore(self.record), ack_timeout=ack_timeout)
         if not self.more:
             return self.switch(pause_timeout)
-        return PoolerSet([self.switch(pause_timeout, b) for b in (self.bouncer, *self.more)])
+        return PoolerSet([self.switch(pause_timeout, b) for b in self.bouncers])
+
+    def use_agents(self) -> Path:
+        """Give every PgBouncer an agent and the service a backend record leading to the source."""
+        self.record = self.source.base / f"{self.service}-backend.json"
+        FileRecordStore(self.record).write(BackendRecord(*self.backends["source"].key))
+        for bouncer in self.bouncers:
+            bouncer.start_agent(self.record, tuple(pooled_aliases(self.service)))
+        for bouncer in self.bouncers:
+            bouncer.wait_agent_ready()
+        return self.record
+
+    def side_of(self, bouncer: Bouncer) -> str | None:
+        """Where that PgBouncer's pools of the service lead, as it runs them: "source", "target" or None."""
+        running = bouncer.serving(tuple(pooled_aliases(self.service)))
+        return next((side for side, b in self.backends.items() if b.key == running), None)
 
     def more_bouncers(self, count: int) -> list[Bouncer]:
         """Start `count` more PgBouncers like the first (the production pooler runs several tasks)."""
         for _ in range(count):
             self.more.append(start_bouncer(self.source, self.target, self.service,
                                            name=f"drill-pgbouncer-{len(self.more) + 2}"))
+            if self.record is not None:
+                self.more[-1].start_agent(self.record, tuple(pooled_aliases(self.service)))
+                self.more[-1].wait_agent_ready()
         return self.more
 
     def extraction(self, service: str | None = None, *, target_uri: str | None = None,
@@ -250,7 +334,8 @@ class Stage:
                 access_sql.set_password(conn, role, pw[role])
 
     def stop(self) -> None:
-        for bouncer in (self.bouncer, *self.more):
+        for bouncer in self.bouncers:
+            bouncer.stop_agent()
             bouncer.stop()
         for server in (self.source, self.target):
             server.stop()

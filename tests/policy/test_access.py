@@ -215,3 +215,27 @@ def test_the_smallest_max_connections_among_the_parameter_groups_is_the_budget()
     assert run([*roles, large], policies=access.POLICIES) == []
     for groups in ([large, small], [small, large]):
         assert [v.policy for v in run([*roles, *groups], policies=access.POLICIES)] == ["connection-budget"]
+
+
+# -- membership of rds_password: the logins whose passwords the ops runner rotates -------------------------
+
+def _membership(member: str, granted: str) -> list[str]:
+    grant_role = resource("postgresql:index/grantRole:GrantRole", f"{member}-in-{granted}",
+                          {"role": member, "grantRole": granted})
+    return [v.message for v in run([grant_role], policies=[access.service_grants_confined])]
+
+
+@pytest.mark.parametrize("member", ["feedback_app", "feedback_readonly", "feedback_gdpr"])
+def test_a_rotated_service_login_may_join_rds_password(member: str) -> None:
+    assert _membership(member, "rds_password") == []
+
+
+@pytest.mark.parametrize("member", ["feedback_owner", "feedback_migrator"])
+def test_a_service_role_whose_password_is_not_rotated_may_not_join_rds_password(member: str) -> None:
+    assert _membership(member, "rds_password") == [
+        f"service role {member} is made a member of rds_password, a role outside its service"]
+
+
+def test_a_rotated_login_may_not_join_another_role_outside_its_service() -> None:
+    assert _membership("feedback_app", "rds_superuser") == [
+        "service role feedback_app is made a member of rds_superuser, a role outside its service"]

@@ -120,3 +120,18 @@ def test_same_region_replica_inherits_its_sources_key():
 def test_cross_region_replica_without_its_own_key_is_reported():
     rep = replica(replicateSourceDb="arn:aws:rds:us-east-1:123456789012:db:edumatrix-test", region="eu-west-1")
     assert by_policy(run([instance(), rep], policies=encryption.POLICIES)) == {"rds-storage-cmk": [rep.urn]}
+
+
+def _rotation(props: dict) -> list[str]:
+    key = resource("aws:kms/key:Key", "k", props)
+    return [v.message for v in run([key], policies=[encryption.kms_key_rotation])]
+
+
+def test_a_symmetric_key_without_rotation_is_refused_whether_or_not_its_spec_is_written() -> None:
+    assert _rotation({"enableKeyRotation": False}) == _rotation(
+        {"enableKeyRotation": False, "customerMasterKeySpec": "SYMMETRIC_DEFAULT"}) == [
+        "enableKeyRotation must be true (spec: encrypted with rotation)"]
+
+
+def test_an_asymmetric_key_cannot_rotate_and_is_not_asked_to() -> None:
+    assert _rotation({"enableKeyRotation": False, "customerMasterKeySpec": "RSA_2048"}) == []

@@ -20,6 +20,11 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:edumatrix-test/db/feedback/app-AbCdEf"
 LONG_NAME = "edumatrix-production-pgb-students-platform"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/platform/pgbouncer@sha256:" + "ab" * 32
+PARAMETER = "/edumatrix-test/extraction/feedback/pooler-backend"
+PARAMETER_ARN = f"arn:aws:ssm:us-east-1:123456789012:parameter{PARAMETER}"
+TASK_ROLE = "edumatrix-test-pooler-feedback-task"
+TASK_ROLE_ARN = f"arn:aws:iam::123456789012:role/{TASK_ROLE}"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -30,6 +35,7 @@ def container(**overrides: Any) -> dict[str, Any]:
         "portMappings": [{"containerPort": 6432, "protocol": "tcp"}],
         "environment": [{"name": "PGBOUNCER_POOL_MODE", "value": "transaction"}],
         "secrets": [{"name": "PGBOUNCER_PASSWORD_FEEDBACK_APP", "valueFrom": f"{SECRET}:password::"}],
+        "mountPoints": [{"sourceVolume": "pgbouncer-run", "containerPath": "/run/pgbouncer", "readOnly": False}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": "/ecs/p", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "pgbouncer"}},
     }
@@ -44,6 +50,7 @@ def pooler_resources(edit: tuple[str, Edit] | None = None) -> list:
                              "settings": [{"name": "containerInsights", "value": "enabled"}]},
         pooler.ECS_TASK_DEFINITION: {"family": "edumatrix-test-pooler-feedback", "requiresCompatibilities": ["FARGATE"],
                                      "networkMode": "awsvpc", "cpu": "512", "memory": "1024", "tags": dict(TAGS),
+                                     "taskRoleArn": TASK_ROLE_ARN, "volumes": [{"name": "pgbouncer-run"}],
                                      "containerDefinitions": json.dumps([container()])},
         pooler.ECS_SERVICE: {"name": "pgbouncer", "launchType": "FARGATE", "desiredCount": 2,
                              "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/edumatrix-test-pooler-feedback",
@@ -62,6 +69,14 @@ def pooler_resources(edit: tuple[str, Edit] | None = None) -> list:
                                               "unhealthyThreshold": 3}, "tags": dict(TAGS)},
         pooler.LISTENER: {"port": 5432, "protocol": "TCP", "tags": dict(TAGS),
                           "defaultActions": [{"type": "forward", "targetGroupArn": TG_ARN}]},
+        pooler.SSM_PARAMETER: {"name": PARAMETER, "arn": PARAMETER_ARN, "type": "String", "tier": "Standard",
+                               "insecureValue": '{"dbname": "edumatrix", "generation": 0, "host": "db", "port": 5432}',
+                               "tags": dict(TAGS)},
+        pooler.ROLE: {"name": TASK_ROLE, "arn": TASK_ROLE_ARN, "tags": dict(TAGS), "assumeRolePolicy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]})},
+        ROLE_POLICY: {"role": TASK_ROLE, "policy": json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": PARAMETER_ARN}]})},
     }
     if edit is not None:
         edit[1](props[edit[0]])
@@ -106,6 +121,9 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
     "aws-api-ecs-target-type-ip": (_example(pooler.TARGET_GROUP, lambda p: p.update(targetType="instance")),
         "target group edumatrix-test-pgb-feedback has targetType 'instance', but the Fargate (awsvpc) tasks of this "
         "service register by IP: \"you must choose ip as the target type\" (ECS developer guide, load balancing)"),
+    "aws-api-ssm-parameter": (_example(pooler.SSM_PARAMETER, lambda p: p.update(name="/ssm/pooler-backend")),
+        "parameter name '/ssm/pooler-backend': \"A parameter name can't be prefixed with aws or ssm "
+        "(case-insensitive)\" (SSM API PutParameter, Name)"),
     "aws-api-lb-listener": (_example(pooler.LISTENER, lambda p: p.update(protocol="TLS", certificateArn="arn:c")),
         "a TLS listener on PostgreSQL's port 5432: a PostgreSQL client opens with an SSLRequest message before any "
         "TLS handshake, which a TLS listener (expecting a ClientHello) cannot read; forward TCP and let PgBouncer "
@@ -122,6 +140,10 @@ EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
     "ecs-cluster-container-insights": (_example(pooler.ECS_CLUSTER, lambda p: p.update(settings=[])),
         "containerInsights is not enabled: the running-task alarm reads RunningTaskCount from ECS/ContainerInsights "
         "(Security Hub ECS.12)"),
+    "pooler-task-role-read-only": (_example(ROLE_POLICY, lambda p: p.update(policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"], "Resource": PARAMETER_ARN}]}))),
+        f"the task role {TASK_ROLE} may write SSM parameters (ssm:getparameter, ssm:putparameter): a pooler task "
+        "that can put its backend record can move the service's traffic itself; only the ops runner's switch may"),
     "pooler-alarms": (lambda: [r for r in pooler_resources() if r.name != "alarm-RunningTaskCount"],
         "ECS service pgbouncer of cluster edumatrix-test-pooler-feedback has no RunningTaskCount alarm paging a "
         "topic"),
@@ -204,3 +226,44 @@ def test_a_target_group_without_an_unhealthy_host_alarm_is_reported() -> None:
     resources = [r for r in pooler_resources() if r.name != "alarm-UnHealthyHostCount"]
     assert _pooler_messages(resources) == [
         ("pooler-alarms", "target group edumatrix-test-pgb-feedback has no UnHealthyHostCount alarm paging a topic")]
+
+
+def test_a_tmpfs_on_fargate_is_refused() -> None:
+    edit = _containers(lambda c: c.update(linuxParameters={"tmpfs": [{"containerPath": "/run", "size": 16}]}))
+    messages = _pooler_messages(pooler_resources((pooler.ECS_TASK_DEFINITION, edit)))
+    assert [(p, "the tmpfs parameter isn't supported" in m) for p, m in messages] == [
+        ("aws-api-ecs-task-definition", True)]
+
+
+def test_a_mount_point_of_an_undeclared_volume_is_refused() -> None:
+    messages = _pooler_messages(pooler_resources((pooler.ECS_TASK_DEFINITION, lambda p: p.update(volumes=[]))))
+    assert [(p, "which the task definition does not declare" in m) for p, m in messages] == [
+        ("aws-api-ecs-task-definition", True)]
+
+
+@pytest.mark.parametrize(("edit", "piece"), [
+    (lambda p: p.update(name="/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p"), "16 levels deep"),
+    (lambda p: p.update(name="/edumatrix test/backend"), "can include only"),
+    (lambda p: p.update(insecureValue="x" * 4097), "at most 4096 bytes"),
+    (lambda p: p.update(type="SecureString"), "insecureValue with type SecureString"),
+])
+def test_each_ssm_parameter_constraint_is_reported(edit: Edit, piece: str) -> None:
+    messages = _pooler_messages(pooler_resources((pooler.SSM_PARAMETER, edit)))
+    assert [(p, piece in m) for p, m in messages] == [("aws-api-ssm-parameter", True)]
+
+
+def test_an_execution_role_that_may_write_parameters_is_not_a_task_role() -> None:
+    edit = (pooler.ECS_TASK_DEFINITION, lambda p: p.pop("taskRoleArn"))
+    broken = pooler_resources(edit)
+    for r in broken:
+        if r.type == ROLE_POLICY:
+            r.props["policy"] = json.dumps({"Statement": [{"Effect": "Allow", "Action": "ssm:PutParameter",
+                                                           "Resource": PARAMETER_ARN}]})
+    assert [p for p, _ in _pooler_messages(broken)] == []
+
+
+def test_a_task_role_given_ssm_full_access_is_refused() -> None:
+    attachment = resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "ssm-full", {
+        "role": TASK_ROLE, "policyArn": "arn:aws:iam::aws:policy/AmazonSSMFullAccess"})
+    messages = _pooler_messages([*pooler_resources(), attachment])
+    assert [(p, "AmazonSSMFullAccess" in m) for p, m in messages] == [("pooler-task-role-read-only", True)]

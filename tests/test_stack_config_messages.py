@@ -1,0 +1,240 @@
+"""The exact words of the loader's errors: what a person reads when a stack file is wrong (the key, what is
+wrong, the fix). Each test breaks one key of a valid dev stack and reads the one problem it gets back."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config.errors import ConfigError
+from config.loader import load_stack
+from tests.region_support import add_secret_replica_region, edit_stack, region_stack_from_template
+from tests.region_support import write_stack as write_text
+
+DEV: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "edumatrix-db:environment": "dev",
+    "edumatrix-db:network": {"vpcId": "vpc-0c1b2c3d4e5f60718",
+                             "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
+                             "allowedCidrs": ["10.20.0.0/16"]},
+}
+NO_NAMESPACE = "a configuration key without a namespace: nothing reads it"
+NAMESPACE_NOTE = " (Pulumi configuration keys are namespace:key)"
+UNREAD = "nothing reads this key, so the setting would be silently ignored"
+NAMESPACES = "namespaces: edumatrix-db (this project), aws, postgresql, random (its providers), pulumi"
+
+
+def problem(write_stack, stacks_dir: Path, config: dict[str, Any], name: str = "broken") -> tuple[str, str, str]:
+    write_stack(name, config)
+    with pytest.raises(ConfigError) as caught:
+        load_stack(name, stacks_dir)
+    assert len(caught.value.problems) == 1, caught.value.problems
+    found = caught.value.problems[0]
+    assert found.source.endswith(f"stacks/Pulumi.{name}.yaml")
+    return found.key, found.message, found.fix
+
+
+def dev(**keys: Any) -> dict[str, Any]:
+    config = copy.deepcopy(DEV)
+    config.update(keys)
+    return config
+
+
+def network(**keys: Any) -> dict[str, Any]:
+    return {**DEV["edumatrix-db:network"], **keys}
+
+
+def test_a_section_written_without_the_namespace_is_told_its_full_name(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(instance={})) == (
+        "instance", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
+
+
+def test_a_key_two_namespaces_read_offers_both(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(region="us-east-1")) == (
+        "region", NO_NAMESPACE, "write it as 'edumatrix-db:region' or 'aws:region'" + NAMESPACE_NOTE)
+
+
+def test_a_misspelt_key_without_a_namespace_is_told_the_key_it_resembles(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(instanse={})) == (
+        "instanse", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
+
+
+def test_an_unknown_key_without_a_namespace_is_told_the_form_of_a_key(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(zzzqqq=1)) == (
+        "zzzqqq", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
+
+
+def test_a_misspelt_namespace_is_told_the_namespace_it_resembles(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrx:environment": "dev"})) == (
+        "edumatrx:environment", f"unknown namespace 'edumatrx': {UNREAD}",
+        f"did you mean 'edumatrix-db:environment'? {NAMESPACES}")
+
+
+def test_an_unknown_namespace_lists_the_namespaces(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"qqqq:thing": 1})) == (
+        "qqqq:thing", f"unknown namespace 'qqqq': {UNREAD}", f"remove it or fix the namespace; {NAMESPACES}")
+
+
+def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(write_stack, stacks_dir):
+    key, message, fix = problem(write_stack, stacks_dir, dev(**{"aws:regoin": "us-east-1"}))
+    assert (key, message) == ("aws:regoin", "the aws provider has no setting 'regoin'")
+    assert fix.startswith("did you mean 'aws:region'? see the provider's configuration reference (")
+    assert fix.endswith(" keys, e.g. accessKey, allowedAccountIds, assumeRoleWithWebIdentity, assumeRoles, "
+                        "customCaBundle)")
+
+
+def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
+        "random:thing", "the random provider reads no configuration", "remove the key")
+
+
+def test_a_missing_environment_says_how_to_write_it_and_its_values(write_stack, stacks_dir):
+    config = dev()
+    del config["edumatrix-db:environment"]
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:environment", "required key is missing",
+        "add `edumatrix-db:environment: dev` (one of: local, dev, staging, prod)")
+
+
+def test_a_missing_nested_key_is_named_in_full(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:network": {k: v for k, v in network().items() if k != "vpcId"}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:network.vpcId", "required key is missing", "add edumatrix-db:network.vpcId")
+
+
+def test_promote_in_the_stack_that_holds_the_primary_says_where_promotion_belongs(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:region": {"promote": True}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:region.promote", "`promote` applies to a region stack (one whose region.primaryStack names "
+        "the stack it replicates); this stack holds the primary instance itself",
+        "remove edumatrix-db:region from this file; to fail over, set promote: true in the region stack that "
+        "replicates this one (docs/failover-runbook.md)")
+
+
+def test_promote_in_a_primary_with_region_stacks_names_them(write_stack, stacks_dir):
+    prod = yaml.safe_load((stacks_dir / "Pulumi.prod.yaml").read_text())["config"]
+    prod["edumatrix-db:region"] = {"promote": True}
+    key, _, fix = problem(write_stack, stacks_dir, prod, name="prod")
+    assert key == "edumatrix-db:region.promote"
+    assert fix.endswith("replicates this one (here: stacks/Pulumi.prod-eu-west-1.yaml) (docs/failover-runbook.md)")
+
+
+def test_a_key_of_a_section_written_at_the_top_level_is_told_its_section(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:promote": True})) == (
+        "edumatrix-db:promote", "unknown key",
+        "did you mean 'edumatrix-db:region.promote'? (a key of that section, indented below it)")
+
+
+def test_a_value_above_an_inclusive_range_gives_the_range(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:instance": {"backupRetentionDays": 99}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:instance.backupRetentionDays", "Input should be less than or equal to 35 (got 99)",
+        "use a value from 1 to 35")
+
+
+def test_a_value_below_an_inclusive_range_gives_the_range(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:instance": {"backupRetentionDays": 0}})
+    assert problem(write_stack, stacks_dir, config)[2] == "use a value from 1 to 35"
+
+
+def test_exclusive_bounds_are_said_to_exclude_their_value(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:alarms": {"memoryUsedPercent": 0}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:alarms.memoryUsedPercent", "Input should be greater than 0 (got 0)",
+        "use a value above 0 and below 100")
+
+
+def test_the_upper_exclusive_bound_gives_the_same_range(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:alarms": {"memoryUsedPercent": 100}})
+    assert problem(write_stack, stacks_dir, config)[2] == "use a value above 0 and below 100"
+
+
+def test_mixed_bounds_say_which_end_is_included(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:alarms": {"cpuPercent": 101}})
+    assert problem(write_stack, stacks_dir, config)[2] == "use a value above 0 and at most 100"
+
+
+def test_a_word_for_a_whole_number_is_shown_the_default_as_an_example(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:instance": {"maxConnections": "many"}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:instance.maxConnections", "expected a whole number (got 'many')",
+        "write a whole number without quotes, e.g. 1000")
+
+
+def test_a_word_for_a_number_is_shown_the_default_as_an_example(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:alarms": {"cpuPercent": "high"}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:alarms.cpuPercent", "expected a number (got 'high')", "write a number without quotes, e.g. 70")
+
+
+def test_a_yaml_1_1_boolean_is_told_to_write_true_or_false(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:instance": {"multiAz": "yes"}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:instance.multiAz", "expected true or false (got 'yes')",
+        "write true or false, without quotes (yes/no, on/off and y/n are YAML 1.1 spellings that YAML readers "
+        "disagree on)")
+
+
+def test_a_number_where_text_is_expected_is_told_to_quote_it(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:instance": {"instanceClass": 5}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:instance.instanceClass", "expected text (got 5)",
+        "quote the value so it stays text, e.g. '15' or '15.10' (unquoted, YAML reads 15.10 as the number 15.1)")
+
+
+def test_an_empty_section_is_told_to_give_its_keys_or_go(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": None})) == (
+        "edumatrix-db:instance", "expected a mapping of keys (got null)",
+        "give the section its keys, indented below it, or remove the line")
+
+
+def test_a_scalar_for_a_section_is_told_to_write_a_mapping(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": 5})) == (
+        "edumatrix-db:instance", "expected a mapping of keys (got 5)",
+        "write a mapping: `key: value` lines indented below the key")
+
+
+def test_a_scalar_for_a_list_is_told_to_write_a_list(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:network": network(subnetIds="subnet-0c1b2c3d4e5f60001")})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:network.subnetIds", "expected a list (got 'subnet-0c1b2c3d4e5f60001')",
+        "write a list: one `- item` per line, indented below the key")
+
+
+def test_too_few_items_say_what_the_list_is_for(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:network": network(subnetIds=["subnet-0c1b2c3d4e5f60001"])})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:network.subnetIds", "Tuple should have at least 2 items after validation, not 1: private "
+        "subnets in at least two availability zones", "list more items")
+
+
+def test_a_value_outside_a_choice_lists_the_choices(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:environment": "prd"})) == (
+        "edumatrix-db:environment", "'prd' is not allowed", "use one of: local, dev, staging, prod")
+
+
+def test_a_misspelt_nested_key_is_told_the_key_and_every_allowed_one(write_stack, stacks_dir):
+    key, message, fix = problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": {"mutliAz": True}}))
+    assert (key, message) == ("edumatrix-db:instance.mutliAz", "unknown key")
+    assert fix.startswith("did you mean 'multiAz'? allowed: allocatedStorageGb, applyImmediately, ")
+
+
+def test_an_unknown_nested_key_lists_the_allowed_ones(write_stack, stacks_dir):
+    key, message, fix = problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": {"qqqqqq": True}}))
+    assert (key, message) == ("edumatrix-db:instance.qqqqqq", "unknown key")
+    assert fix.startswith("allowed: allocatedStorageGb, applyImmediately, ")
+
+
+def test_promote_names_region_stacks_found_in_the_stacks_directory_read(stacks_dir):
+    """The region stacks are looked for where the stack file was read, not in the repository."""
+    write_text(stacks_dir, "prod-ap-southeast-2", region_stack_from_template("ap-southeast-2"))
+    add_secret_replica_region(stacks_dir, "ap-southeast-2")
+    edit_stack(stacks_dir, "prod", "edumatrix-db:environment: prod",
+               "edumatrix-db:environment: prod\n  edumatrix-db:region:\n    promote: true")
+    with pytest.raises(ConfigError) as caught:
+        load_stack("prod", stacks_dir)
+    assert "(here: stacks/Pulumi.prod-ap-southeast-2.yaml, stacks/Pulumi.prod-eu-west-1.yaml)" in str(caught.value)
