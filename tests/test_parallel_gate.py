@@ -81,3 +81,20 @@ def test_the_modules_loaded_before_forking_are_the_provider_classes_the_componen
     used = parallel.provider_modules_used()
     assert ("pulumi_aws", "rds", "Instance") in used
     assert all(hasattr(getattr(importlib.import_module(p), m), n) for p, m, n in used)
+
+
+def test_a_worker_collects_past_the_memory_limit_and_then_only_as_its_peak_grows(monkeypatch):
+    import gc
+    import resource
+    from types import SimpleNamespace
+
+    peaks = iter((500, 1000, 1100, 1200, 1500, 1700, 2000, 2300))
+    current = [0]
+    collections: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda: collections.append(current[0]))
+    monkeypatch.setattr(parallel, "_collected_at_mb", [0])
+    monkeypatch.setattr(resource, "getrusage", lambda _who: SimpleNamespace(ru_maxrss=current[0] * 1024))
+    for peak_mb in peaks:
+        current[0] = peak_mb
+        parallel.collect_when_large()
+    assert collections == [1100, 1700, 2300]

@@ -7,10 +7,12 @@ One engine serves `edumatrix-db plan`, `edumatrix-db check` and the tests. Each 
 Two ways to run, recording the same resources (tests/test_engine_speed.py compares them on every stack):
 - fast (the default): what a registration costs the SDK and an offline plan does not need is skipped.
   The mocked monitor's RPCs run inline on the program's event loop instead of in executor threads (no thread
-  hand-off per registration), the SDK's per-resource Python stack
-  trace (source positions for the Pulumi service's UI) is not captured, the monitor hands the plain
-  mocked state to protobuf directly, and the cyclic garbage collector pauses during the run
-  (the SDK allocates tens of thousands of short-lived futures and closures per plan).
+  hand-off per registration), the monitor hands the plain mocked state to protobuf directly, the cyclic
+  garbage collector pauses during the run (the SDK allocates tens of thousands of short-lived futures and
+  closures per plan), and `sdk_fastpath` replaces SDK bookkeeping for the run (no per-resource stack trace,
+  one future per resource property instead of four and a task, plain leaves not run through the
+  serializer's type checks, an iterative dependency cycle check, no debug log messages); on a pulumi
+  version it was not written for, `sdk_fastpath` stays out with a warning.
 - `fast=False`: the engine as it was (one executor thread per RPC, SDK stack traces, a full collection
   after each run): the baseline `bench/gate_bench.py` measures against.
 """
@@ -34,15 +36,15 @@ from typing import Any
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime.proto import provider_pb2, resource_pb2
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from config.loader import PROJECT_ROOT, STACKS_DIR, load_stack, read_stack_config, use_stacks_dir
 from config.settings import PROJECT, StackSettings
+from edumatrix_db.offline import sdk_fastpath
 from edumatrix_db.offline.mocks import PlatformMocks, unwrap_secrets
 
 SECRET = "[secret]"
@@ -174,6 +176,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                              if (value := getattr(request.customTimeouts, op))},
         ))
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
+
+    def Invoke(self, request: Any) -> Any:
+        """The SDK's MockMonitor.Invoke, handing the mocks' plain result to protobuf directly on the fast path.
+
+        The SDK serializes it with `_sync_await`, which runs the event loop re-entrantly: inline on the
+        program's loop (the fast path) every invoke then nests the other ready registrations, which may invoke
+        in turn, and a program with many invokes (a primary with 20 replica regions) exceeds the recursion
+        limit."""
+        if not self.fast or request.tok == "pulumi:pulumi:getResource":
+            return super().Invoke(request)
+        _ensure_event_loop()
+        args = rpc.deserialize_properties(request.args)
+        result = self.mocks.call(pulumi_mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider))
+        ret, failures = (result, None) if isinstance(result, dict) else (
+            result[0], [provider_pb2.CheckFailure(property=prop, reason=reason) for prop, reason in result[1] or ()])
+        return resource_pb2.ResourceInvokeResponse(failures=failures, **{"return": serialize_state(ret)})
 
     def ReadResource(self, request: Any) -> Any:
         """Reads (a StackReference is one) are recorded too, with the properties the program passed."""
@@ -314,25 +332,21 @@ class _InlineExecutor(ThreadPoolExecutor):
         return future
 
 
-_NO_STACK_TRACE = source_pb2.StackTrace()
-
-
 @contextlib.contextmanager
 def _offline_sdk() -> Iterator[None]:
-    """For one fast run: no per-resource stack trace, and no cyclic garbage collection until it ends.
+    """For one fast run: the SDK's per-registration bookkeeping an offline plan does not need is replaced
+    (`sdk_fastpath`), and cyclic garbage collection pauses until the run ends.
 
-    The SDK captures `traceback.extract_stack()` at every registration and turns each frame into a file URI
-    for the Pulumi service's source links; an offline plan never shows them. The collector pauses because
-    the SDK's futures and closures make tens of thousands of short-lived cycles per plan, which would trigger
-    a collection every few hundred allocations; they are collected normally after the run."""
-    capture = pulumi_resource._get_stack_trace
+    The collector pauses because the SDK's futures and closures make tens of thousands of short-lived cycles
+    per plan, which would trigger a collection every few hundred allocations; they are collected normally
+    after the run."""
     collecting = gc.isenabled()
-    pulumi_resource._get_stack_trace = lambda: _NO_STACK_TRACE
     gc.disable()
     try:
-        yield
+        sdk_fastpath.load_provider_services()
+        with sdk_fastpath.installed():
+            yield
     finally:
-        pulumi_resource._get_stack_trace = capture
         if collecting:
             gc.enable()
 

@@ -1,0 +1,186 @@
+"""Each replacement of `sdk_fastpath` computes what the pulumi SDK function it replaces computes, on the cases
+that function distinguishes; on another pulumi version none is installed and the plan is still the same.
+
+(That the whole fast engine records what the SDK's own path records, on every stack file, is
+tests/test_engine_speed.py.)"""
+
+import asyncio
+import enum
+import random
+from typing import Any
+
+import pytest
+from pulumi.output import Unknown
+from pulumi.runtime import resource_cycle_breaker, rpc
+
+from edumatrix_db.offline import sdk_fastpath
+from tests.test_engine_speed import _by_urn
+
+SDK_TRANSFER = rpc.transfer_properties
+SDK_SERIALIZE = rpc.serialize_property
+
+
+class _Res:
+    """Stands in for a Resource: both versions only use its identity and its __dict__."""
+
+
+async def _resolved(transfer: Any, resolution: tuple) -> tuple:
+    res, dep = _Res(), _Res()
+    resolvers = transfer(res, {"size": None, "urn": None, "id": None}, True)
+    value, known, secret, with_deps = resolution
+    resolvers["size"](value, known, secret, {dep} if with_deps else None, None)
+    data = await res.__dict__["size"]._data
+    return sorted(resolvers), data.value, data.is_known, data.is_secret, res in data.resources, dep in data.resources
+
+
+@pytest.mark.parametrize("resolution", [
+    (5, True, False, False), ("pw", True, True, True), (None, False, False, True), ([Unknown()], True, False, False),
+], ids=["known", "secret-with-dependency", "unknown", "containing-an-unknown"])
+def test_a_transferred_property_resolves_as_the_sdk_resolves_it(resolution):
+    ours = asyncio.run(_resolved(sdk_fastpath.OfflineRun().transfer_properties, resolution))
+    sdk = asyncio.run(_resolved(SDK_TRANSFER, resolution))
+    assert ours == sdk
+    assert ours[0] == ["size"]  # `urn` and `id` are the resource's own outputs
+
+
+def test_a_transferred_property_fails_as_the_sdks_fails():
+    async def failure(transfer: Any) -> BaseException:
+        res = _Res()
+        transfer(res, {"size": None}, False)["size"](None, False, False, None, ValueError("engine said no"))
+        with pytest.raises(ValueError, match="engine said no") as raised:
+            await res.__dict__["size"]._data
+        res.__dict__["size"]._untrack()  # a failed output stays tracked for the end of a program otherwise
+        return raised.value
+
+    ours = asyncio.run(failure(sdk_fastpath.OfflineRun().transfer_properties))
+    assert str(ours) == str(asyncio.run(failure(SDK_TRANSFER)))
+
+
+class _Engine(enum.StrEnum):  # pulumi-aws enums are str enums
+    POSTGRES = "postgres"
+
+
+@pytest.mark.parametrize("value", ["text", "", 0, 5432, 0.5, True, False, None, _Engine.POSTGRES, ["a", 1],
+                                   {"key": "value"}])
+@pytest.mark.parametrize("typ", [None, str, list[str], dict[str, str]])
+def test_a_property_serializes_as_the_sdk_serializes_it(value, typ):
+    async def serialized(serialize: Any) -> tuple:
+        try:
+            result = await serialize(value, [], "prop", None, None, typ)
+        except AssertionError as error:  # a list where the type says str: the SDK refuses it
+            return "refused", str(error)
+        return result, type(result)
+
+    assert asyncio.run(serialized(sdk_fastpath.serialize_property)) == asyncio.run(serialized(SDK_SERIALIZE))
+
+
+@pytest.mark.parametrize("numbered", ["all", "some"])
+def test_the_dependency_cycle_check_answers_as_the_sdks_on_random_graphs(numbered):
+    """Resources numbered in creation order (all, or only some as if others were made elsewhere); edges first
+    only to earlier resources (what programs declare), then any, self-edges and cycles included."""
+    rng = random.Random(16)
+    for _ in range(60):
+        run = sdk_fastpath.OfflineRun()
+        ours, sdk = [_Res() for _ in range(12)], [_Res() for _ in range(12)]
+        for node in ours:
+            if numbered == "all" or rng.random() < 0.7:
+                run.transfer_properties(node, {}, False)
+        edges = [tuple(sorted(rng.sample(range(12), 2), reverse=True)) for _ in range(25)]
+        edges += [(rng.randrange(12), rng.randrange(12)) for _ in range(25)]
+        for a, b in edges:
+            assert run.declare_dependency(ours[a], ours[b]) == resource_cycle_breaker.declare_dependency(sdk[a], sdk[b])
+        for mine, theirs in zip(ours, sdk, strict=True):
+            assert {ours.index(d) for d in resource_cycle_breaker._deps(mine)} == \
+                {sdk.index(d) for d in resource_cycle_breaker._deps(theirs)}
+
+
+def test_the_replacements_are_removed_after_a_fast_run(planner):
+    planner.plan("dev")
+    assert rpc.transfer_properties is SDK_TRANSFER
+    assert rpc.serialize_property is SDK_SERIALIZE
+
+
+def test_another_pulumi_version_plans_on_the_sdks_path_with_a_warning(monkeypatch, planner):
+    from edumatrix_db.offline.engine import Planner
+
+    monkeypatch.setattr(sdk_fastpath, "installed_pulumi", lambda: "3.999.0")
+    with pytest.warns(RuntimeWarning, match="pulumi 3.999.0 is installed"):
+        replaced = sdk_fastpath.installed().__enter__()
+    assert not replaced
+    assert rpc.transfer_properties is SDK_TRANSFER
+    with pytest.warns(RuntimeWarning, match="SDK's own"):
+        fallback = Planner().plan("dev")
+    assert _by_urn(fallback) == _by_urn(planner.plan("dev"))
+
+
+_SAME_NAMES_AS_THE_WHOLE_PACKAGE = """
+import sys, types
+import pulumi_aws
+from edumatrix_db.offline import sdk_fastpath
+from edumatrix_db.offline.parallel import provider_modules_used
+
+assert sdk_fastpath.load_services_by_name(pulumi_aws) > 100
+services = sorted({module for package, module, _ in provider_modules_used() if package == "pulumi_aws"})
+by_name = {}
+for service in services:
+    package = getattr(pulumi_aws, service)
+    exports, _ = sdk_fastpath._package_of(package)
+    by_name[service] = {name: getattr(package, name) for name in exports}
+for service in services:
+    package = getattr(pulumi_aws, service)
+    sdk_fastpath._load_whole(package)  # the package's own __init__.py, over the modules already imported
+    whole = {k: v for k, v in vars(package).items() if not k.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert whole.keys() == by_name[service].keys(), (service, whole.keys() ^ by_name[service].keys())
+    assert all(whole[k] is v for k, v in by_name[service].items()), service
+print(len(services))
+"""
+
+
+def _python(code: str) -> str:
+    import subprocess
+    import sys
+
+    from config.loader import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_a_service_loaded_by_name_binds_every_name_as_its_whole_package_binds_it():
+    assert int(_python(_SAME_NAMES_AS_THE_WHOLE_PACKAGE)) >= 15  # every pulumi-aws service the components use
+
+
+def test_a_plan_loads_only_the_service_modules_the_program_uses():
+    loaded = _python("""
+import sys
+from edumatrix_db.offline.engine import Planner
+Planner().plan("dev")
+print(" ".join(sorted(m for m in sys.modules if m.startswith("pulumi_aws.ec2."))))
+""").split()
+    assert "pulumi_aws.ec2.security_group" in loaded
+    assert "pulumi_aws.ec2.vpn_gateway" not in loaded  # one of the ~180 modules of aws.ec2 it does not use
+
+
+@pytest.mark.parametrize("parent", ["", "urn:pulumi:dev::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-dev",
+                                    "urn:pulumi:dev::edumatrix-db::edumatrix:db:Shared$aws:rds/instance:Instance::db"])
+def test_a_urn_is_created_as_the_sdk_creates_it(parent):
+    from pulumi.runtime import resource
+
+    async def created(create: Any) -> tuple:
+        data = await create("primary", "aws:kms/key:Key", parent)._data
+        return data.value, data.is_known, data.is_secret, data.resources
+
+    assert asyncio.run(created(sdk_fastpath.create_urn)) == asyncio.run(created(resource.create_urn))
+
+
+@pytest.mark.parametrize("value", ["text", 0, 1.5, True, None, [1], {"a": [Unknown()]}, [Unknown()]])
+@pytest.mark.parametrize("known", [True, False])
+def test_output_data_is_made_as_the_sdk_makes_it(value, known):
+    from pulumi.output import _OutputData
+
+    res = _Res()
+    ours = sdk_fastpath.output_data({res}, value, known, True)
+    sdk = _OutputData(resources={res}, value=value, is_known=known, is_secret=True)
+    assert (ours.resources, ours.value, ours.is_known, ours.is_secret) == \
+        (sdk.resources, sdk.value, sdk.is_known, sdk.is_secret)
