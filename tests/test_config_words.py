@@ -17,14 +17,7 @@ from config.extraction_plan import FROZEN_CONNECTION_LIMIT, target_model, update
 from config.loader import load_stack, settings_from_config
 from config.maintenance import AUTOVACUUM_PARAMETERS, maintenance_parameter_names
 from config.naming import InvalidIdentifier, RoleKind, version_table_name
-
-DEV: dict[str, Any] = {
-    "aws:region": "us-east-1",
-    "edumatrix-db:environment": "dev",
-    "edumatrix-db:network": {"vpcId": "vpc-0c1b2c3d4e5f60718",
-                             "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
-                             "allowedCidrs": ["10.20.0.0/16"]},
-}
+from tests.dev_stack import DEV
 
 
 def problems(write_stack, stacks_dir, **sections: Any) -> list[tuple[str, str, str]]:

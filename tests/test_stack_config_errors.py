@@ -14,14 +14,7 @@ from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
 from config.settings import _windows_overlap
-
-DEV = {
-    "aws:region": "us-east-1",
-    "edumatrix-db:environment": "dev",
-    "edumatrix-db:network": {"vpcId": "vpc-0c1b2c3d4e5f60718",
-                             "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
-                             "allowedCidrs": ["10.20.0.0/16"]},
-}
+from tests.dev_stack import DEV
 
 
 def error_for(write_stack, stacks_dir, config, name="broken") -> str:

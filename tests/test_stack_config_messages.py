@@ -12,16 +12,10 @@ import yaml
 
 from config.errors import ConfigError
 from config.loader import load_stack
+from tests.dev_stack import DEV
 from tests.region_support import add_secret_replica_region, edit_stack, region_stack_from_template
 from tests.region_support import write_stack as write_text
 
-DEV: dict[str, Any] = {
-    "aws:region": "us-east-1",
-    "edumatrix-db:environment": "dev",
-    "edumatrix-db:network": {"vpcId": "vpc-0c1b2c3d4e5f60718",
-                             "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
-                             "allowedCidrs": ["10.20.0.0/16"]},
-}
 NO_NAMESPACE = "a configuration key without a namespace: nothing reads it"
 NAMESPACE_NOTE = " (Pulumi configuration keys are namespace:key)"
 UNREAD = "nothing reads this key, so the setting would be silently ignored"
