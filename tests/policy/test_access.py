@@ -3,8 +3,11 @@ statement timeouts, the connection budget."""
 
 import pytest
 
+from edumatrix_db.offline.gate import evaluate
 from policy import access
 from tests.policy.fixtures import (
+    REGION,
+    STACK_URN,
     all_services_access,
     by_policy,
     grant,
@@ -239,3 +242,53 @@ def test_a_service_role_whose_password_is_not_rotated_may_not_join_rds_password(
 def test_a_rotated_login_may_not_join_another_role_outside_its_service() -> None:
     assert _membership("feedback_app", "rds_superuser") == [
         "service role feedback_app is made a member of rds_superuser, a role outside its service"]
+
+
+# -- connection budget, message by message ------------------------------------------------------------------
+
+def _budget(resources: list, config: dict | None = None) -> tuple[list[str], dict[str, str]]:
+    violations, idle = evaluate(list(resources), {"connection-budget": config or {}}, region=REGION,
+                                stack_urn=STACK_URN, policies=[access.connection_budget])
+    return [v.message for v in violations], idle
+
+
+def test_the_budget_policy_has_nothing_to_check_without_service_roles() -> None:
+    assert _budget([parameter_group()]) == ([], {"connection-budget": "no service roles in this stack"})
+
+
+def test_the_budget_policy_says_so_without_max_connections_from_a_group_or_the_config() -> None:
+    assert _budget([role("feedback_app", connectionLimit=10)]) == (
+        [], {"connection-budget": "no max_connections parameter and no maxConnections config"})
+
+
+def test_without_a_parameter_group_the_budget_comes_from_the_policy_config() -> None:
+    messages, _ = _budget([role("feedback_app", connectionLimit=60)], {"maxConnections": 100})
+    assert messages == ["service roles' connection limits add up to 60, over the budget of 50 (maxConnections of "
+                        "the policy config 100 - 50 reserved)"]
+
+
+def test_a_login_role_without_a_limit_is_refused_by_name() -> None:
+    messages, _ = _budget([role("feedback_app", connectionLimit=-1)], {"maxConnections": 100})
+    assert messages == ["login role feedback_app has no connection limit (-1)"]
+
+
+def test_a_login_role_whose_limit_is_not_set_at_all_is_refused() -> None:
+    unlimited = role("feedback_app")
+    del unlimited.props["connectionLimit"]
+    assert _budget([unlimited], {"maxConnections": 100})[0] == ["login role feedback_app has no connection limit (-1)"]
+
+
+def test_a_login_role_limited_to_zero_connections_is_not_unlimited() -> None:
+    assert _budget([role("feedback_app", connectionLimit=0)], {"maxConnections": 100})[0] == []
+
+
+def test_a_limit_of_one_counts_against_the_budget() -> None:
+    roles = [role("feedback_app", connectionLimit=50), role("feedback_readonly", connectionLimit=1)]
+    assert _budget(roles, {"maxConnections": 100})[0] == [
+        "service roles' connection limits add up to 51, over the budget of 50 (maxConnections of the policy config "
+        "100 - 50 reserved)"]
+
+
+def test_the_reserved_connections_come_from_the_policy_config() -> None:
+    assert _budget([role("feedback_app", connectionLimit=60)], {"maxConnections": 100,
+                                                               "reservedConnections": 40})[0] == []
