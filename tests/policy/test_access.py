@@ -292,3 +292,37 @@ def test_a_limit_of_one_counts_against_the_budget() -> None:
 def test_the_reserved_connections_come_from_the_policy_config() -> None:
     assert _budget([role("feedback_app", connectionLimit=60)], {"maxConnections": 100,
                                                                "reservedConnections": 40})[0] == []
+
+
+# -- the app role's statement timeout ---------------------------------------------------------------------------
+
+def _timeout(timeout: object, config: dict | None = None, name: str = "feedback_app") -> list[str]:
+    props = {} if timeout is None else {"statementTimeout": timeout}
+    found = run([role(name, **props)], config={"app-role-statement-timeout": config or {}},
+                policies=[access.app_statement_timeout])
+    return [v.message for v in found]
+
+
+@pytest.mark.parametrize("timeout", [1, 5000])
+def test_an_app_timeout_within_one_to_five_seconds_passes(timeout: int) -> None:
+    assert _timeout(timeout) == []
+
+
+def test_an_app_timeout_over_five_seconds_is_refused() -> None:
+    assert _timeout(5001) == ["statementTimeout of feedback_app is 5001 ms; must be 1-5000"]
+
+
+def test_an_app_role_without_a_timeout_is_refused() -> None:
+    assert _timeout(None) == ["statementTimeout of feedback_app is unset ms; must be 1-5000"]
+
+
+def test_the_stack_may_lower_the_app_timeouts_ceiling() -> None:
+    assert _timeout(3000, {"maxMs": 2000}) == ["statementTimeout of feedback_app is 3000 ms; must be 1-2000"]
+
+
+def test_a_readonly_role_is_not_held_to_the_app_timeout() -> None:
+    assert _timeout(30000, name="feedback_readonly") == []
+
+
+def test_a_role_of_no_service_is_not_held_to_it() -> None:
+    assert _timeout(30000, name="edumatrix_admin") == []
