@@ -326,3 +326,43 @@ def test_a_readonly_role_is_not_held_to_the_app_timeout() -> None:
 
 def test_a_role_of_no_service_is_not_held_to_it() -> None:
     assert _timeout(30000, name="edumatrix_admin") == []
+
+
+# -- grants, message by message ------------------------------------------------------------------------------
+
+def _grant_messages(*grants) -> list[str]:
+    return [v.message for v in run(list(grants), policies=[access.service_grants_confined])]
+
+
+def test_privileges_given_to_public_are_listed() -> None:
+    assert _grant_messages(grant("g", "public", "feedback_schema", ["USAGE", "CREATE"])) == [
+        "grant gives USAGE, CREATE to PUBLIC"]
+
+
+def test_privileges_on_another_services_schema_are_listed_with_its_owner() -> None:
+    assert _grant_messages(grant("g", "feedback_app", "news_system_schema", ["USAGE", "CREATE"])) == [
+        "grant gives feedback_app USAGE, CREATE on news_system's schema news_system_schema"]
+
+
+def test_database_privileges_beyond_connect_and_temporary_are_listed() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CONNECT", "CREATE", "TEMPORARY"], "database")) == [
+        "grant gives feedback_app CREATE on the database (only CONNECT/TEMPORARY)"]
+
+
+def test_connect_and_temporary_on_the_database_pass() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CONNECT", "TEMPORARY"], "database")) == []
+
+
+def test_schema_wide_privileges_without_a_schema_are_not_taken_for_database_ones() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CREATE"], "table")) == []
+
+
+def test_a_role_of_no_service_on_the_database_is_not_judged_here() -> None:
+    assert _grant_messages(grant("g", "edumatrix_admin", None, ["CREATE"], "database")) == []
+
+
+def test_public_made_member_of_a_role_is_reported_on_the_membership() -> None:
+    membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "public", "grantRole": "feedback_app"})
+    violations = run([membership], policies=[access.service_grants_confined])
+    assert [(v.message, v.urn) for v in violations] == [("membership in feedback_app is granted to PUBLIC",
+                                                         membership.urn)]
