@@ -276,3 +276,80 @@ def test_a_target_of_another_class_is_sized_from_the_class_table() -> None:
     settings = load({"feedback": {"phase": "prepare", "history": [], "instance": {"instanceClass": "db.t4g.medium"}}},
                     alarms={"instanceMemoryGb": 12})
     assert target_memory_gib(settings, "feedback") == 4.0
+
+
+# -- the exact words of the extraction key's errors ----------------------------------------------------------------
+EXT = "edumatrix-db:extractions.feedback"
+OWN = "a service is extracted to an instance of its own"
+
+
+def test_a_phase_listed_twice_in_a_row_is_told_to_list_each_once() -> None:
+    assert problems({"feedback": {"phase": "replicate", "history": ["prepare", "prepare"]}}) == [
+        (f"{EXT}.history", "history lists prepare twice in a row", "list each applied phase once, oldest first")]
+
+
+def test_a_history_that_skips_the_first_phase_is_told_what_comes_first() -> None:
+    assert problems({"feedback": {"phase": "cutover", "history": ["replicate"]}}) == [
+        (f"{EXT}.history", "extraction of feedback cannot move from not extracted to replicate; allowed next: "
+         "prepare (applied so far: nothing yet)",
+         f"correct {EXT}.history: after not extracted comes one of: prepare")]
+
+
+def test_a_phase_that_skips_one_names_the_applied_phases_and_the_allowed_next() -> None:
+    assert problems({"feedback": {"phase": "cutover", "history": ["prepare"]}}) == [
+        (f"{EXT}.phase", "extraction of feedback cannot move from prepare to cutover; allowed next: replicate, "
+         "(remove the entry to abandon the extraction) (applied so far: prepare)",
+         f"set {EXT}.phase to one of: replicate, (remove the entry to abandon the extraction)")]
+
+
+def test_preparing_a_service_extracted_before_is_told_it_is_extracted_once() -> None:
+    assert problems({"feedback": {"phase": "prepare", "history": ["prepare", "replicate", "cutover",
+                                                                  "complete"]}}) == [
+        (f"{EXT}.phase", "feedback was already extracted; a service is extracted once (applied so far: prepare, "
+         "replicate, cutover, complete)", f"set {EXT}.phase to one of: cleanup")]
+
+
+def test_moving_after_cleanup_is_told_to_keep_the_final_phase() -> None:
+    assert problems({"feedback": {"phase": "replicate", "history": ["prepare", "replicate", "cutover", "complete",
+                                                                    "cleanup"]}}) == [
+        (f"{EXT}.phase", "extraction of feedback is in its final phase cleanup; it cannot move to replicate "
+         "(applied so far: prepare, replicate, cutover, complete, cleanup)",
+         f"keep {EXT}.phase: cleanup for good (removing the entry would declare the schema on the shared instance "
+         "again)")]
+
+
+def test_a_target_named_as_the_shared_instance_is_refused() -> None:
+    assert problems({"feedback": {"phase": "prepare", "history": [],
+                                  "instance": {"identifier": "edumatrix-staging"}}}) == [
+        (f"{EXT}.instance.identifier", f"target identifier 'edumatrix-staging' is already the shared instance's: {OWN}",
+         "choose another identifier, e.g. edumatrix-staging-feedback")]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_target_named_as_any_read_replica_is_refused(n: int) -> None:
+    found = problems({"feedback": {"phase": "prepare", "history": [],
+                                   "instance": {"identifier": f"edumatrix-staging-replica-{n}"}}},
+                     replicas={"count": 2})
+    assert found == [(f"{EXT}.instance.identifier", f"target identifier 'edumatrix-staging-replica-{n}' is already "
+                      f"a read replica's: {OWN}", "choose another identifier, e.g. edumatrix-staging-feedback")]
+
+
+def test_a_replica_name_beyond_the_replica_count_is_free() -> None:
+    load({"feedback": {"phase": "prepare", "history": [], "instance": {"identifier": "edumatrix-staging-replica-3"}}},
+         replicas={"count": 2})
+
+
+def test_two_targets_of_one_name_are_refused_naming_the_first() -> None:
+    same = {"identifier": "edumatrix-staging-x"}
+    assert problems({"feedback": {"phase": "prepare", "history": [], "instance": same},
+                     "news_system": {"phase": "prepare", "history": [], "instance": same}}) == [
+        ("edumatrix-db:extractions.news_system.instance.identifier", "target identifier 'edumatrix-staging-x' is "
+         f"already the extraction target of feedback's: {OWN}",
+         "choose another identifier, e.g. edumatrix-staging-news-system")]
+
+
+@pytest.mark.parametrize(("stack", "where"), [("prod-eu-west-1", "a region stack"), ("local", "the local stack")])
+def test_a_stack_without_the_shared_instance_cannot_extract(stack: str, where: str) -> None:
+    assert problems({"feedback": {"phase": "prepare", "history": []}}, stack=stack) == [
+        ("edumatrix-db:extractions", f"{where} has no shared RDS instance to extract a service from",
+         "remove the key; extractions belong to the primary stack holding the shared instance")]

@@ -232,3 +232,17 @@ def test_promote_names_region_stacks_found_in_the_stacks_directory_read(stacks_d
     with pytest.raises(ConfigError) as caught:
         load_stack("prod", stacks_dir)
     assert "(here: stacks/Pulumi.prod-ap-southeast-2.yaml, stacks/Pulumi.prod-eu-west-1.yaml)" in str(caught.value)
+
+
+TOP_LEVEL = ("alarms, backups, connections, dataClassification, environment, events, extractionPooler, extractions, "
+             "instance, local, network, opsRunner, owner, region, replicas, secrets, services, tags")
+
+
+def test_a_misspelt_top_level_key_is_told_the_key_and_every_top_level_key(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instanse": {}})) == (
+        "edumatrix-db:instanse", "unknown key", f"did you mean 'edumatrix-db:instance'? allowed: {TOP_LEVEL}")
+
+
+def test_an_unknown_top_level_key_is_told_every_top_level_key(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:zzzzqqq": 1})) == (
+        "edumatrix-db:zzzzqqq", "unknown key", f"allowed: {TOP_LEVEL}")

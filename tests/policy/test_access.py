@@ -3,8 +3,11 @@ statement timeouts, the connection budget."""
 
 import pytest
 
+from edumatrix_db.offline.gate import evaluate
 from policy import access
 from tests.policy.fixtures import (
+    REGION,
+    STACK_URN,
     all_services_access,
     by_policy,
     grant,
@@ -239,3 +242,127 @@ def test_a_service_role_whose_password_is_not_rotated_may_not_join_rds_password(
 def test_a_rotated_login_may_not_join_another_role_outside_its_service() -> None:
     assert _membership("feedback_app", "rds_superuser") == [
         "service role feedback_app is made a member of rds_superuser, a role outside its service"]
+
+
+# -- connection budget, message by message ------------------------------------------------------------------
+
+def _budget(resources: list, config: dict | None = None) -> tuple[list[str], dict[str, str]]:
+    violations, idle = evaluate(list(resources), {"connection-budget": config or {}}, region=REGION,
+                                stack_urn=STACK_URN, policies=[access.connection_budget])
+    return [v.message for v in violations], idle
+
+
+def test_the_budget_policy_has_nothing_to_check_without_service_roles() -> None:
+    assert _budget([parameter_group()]) == ([], {"connection-budget": "no service roles in this stack"})
+
+
+def test_the_budget_policy_says_so_without_max_connections_from_a_group_or_the_config() -> None:
+    assert _budget([role("feedback_app", connectionLimit=10)]) == (
+        [], {"connection-budget": "no max_connections parameter and no maxConnections config"})
+
+
+def test_without_a_parameter_group_the_budget_comes_from_the_policy_config() -> None:
+    messages, _ = _budget([role("feedback_app", connectionLimit=60)], {"maxConnections": 100})
+    assert messages == ["service roles' connection limits add up to 60, over the budget of 50 (maxConnections of "
+                        "the policy config 100 - 50 reserved)"]
+
+
+def test_a_login_role_without_a_limit_is_refused_by_name() -> None:
+    messages, _ = _budget([role("feedback_app", connectionLimit=-1)], {"maxConnections": 100})
+    assert messages == ["login role feedback_app has no connection limit (-1)"]
+
+
+def test_a_login_role_whose_limit_is_not_set_at_all_is_refused() -> None:
+    unlimited = role("feedback_app")
+    del unlimited.props["connectionLimit"]
+    assert _budget([unlimited], {"maxConnections": 100})[0] == ["login role feedback_app has no connection limit (-1)"]
+
+
+def test_a_login_role_limited_to_zero_connections_is_not_unlimited() -> None:
+    assert _budget([role("feedback_app", connectionLimit=0)], {"maxConnections": 100})[0] == []
+
+
+def test_a_limit_of_one_counts_against_the_budget() -> None:
+    roles = [role("feedback_app", connectionLimit=50), role("feedback_readonly", connectionLimit=1)]
+    assert _budget(roles, {"maxConnections": 100})[0] == [
+        "service roles' connection limits add up to 51, over the budget of 50 (maxConnections of the policy config "
+        "100 - 50 reserved)"]
+
+
+def test_the_reserved_connections_come_from_the_policy_config() -> None:
+    assert _budget([role("feedback_app", connectionLimit=60)], {"maxConnections": 100,
+                                                               "reservedConnections": 40})[0] == []
+
+
+# -- the app role's statement timeout ---------------------------------------------------------------------------
+
+def _timeout(timeout: object, config: dict | None = None, name: str = "feedback_app") -> list[str]:
+    props = {} if timeout is None else {"statementTimeout": timeout}
+    found = run([role(name, **props)], config={"app-role-statement-timeout": config or {}},
+                policies=[access.app_statement_timeout])
+    return [v.message for v in found]
+
+
+@pytest.mark.parametrize("timeout", [1, 5000])
+def test_an_app_timeout_within_one_to_five_seconds_passes(timeout: int) -> None:
+    assert _timeout(timeout) == []
+
+
+def test_an_app_timeout_over_five_seconds_is_refused() -> None:
+    assert _timeout(5001) == ["statementTimeout of feedback_app is 5001 ms; must be 1-5000"]
+
+
+def test_an_app_role_without_a_timeout_is_refused() -> None:
+    assert _timeout(None) == ["statementTimeout of feedback_app is unset ms; must be 1-5000"]
+
+
+def test_the_stack_may_lower_the_app_timeouts_ceiling() -> None:
+    assert _timeout(3000, {"maxMs": 2000}) == ["statementTimeout of feedback_app is 3000 ms; must be 1-2000"]
+
+
+def test_a_readonly_role_is_not_held_to_the_app_timeout() -> None:
+    assert _timeout(30000, name="feedback_readonly") == []
+
+
+def test_a_role_of_no_service_is_not_held_to_it() -> None:
+    assert _timeout(30000, name="edumatrix_admin") == []
+
+
+# -- grants, message by message ------------------------------------------------------------------------------
+
+def _grant_messages(*grants) -> list[str]:
+    return [v.message for v in run(list(grants), policies=[access.service_grants_confined])]
+
+
+def test_privileges_given_to_public_are_listed() -> None:
+    assert _grant_messages(grant("g", "public", "feedback_schema", ["USAGE", "CREATE"])) == [
+        "grant gives USAGE, CREATE to PUBLIC"]
+
+
+def test_privileges_on_another_services_schema_are_listed_with_its_owner() -> None:
+    assert _grant_messages(grant("g", "feedback_app", "news_system_schema", ["USAGE", "CREATE"])) == [
+        "grant gives feedback_app USAGE, CREATE on news_system's schema news_system_schema"]
+
+
+def test_database_privileges_beyond_connect_and_temporary_are_listed() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CONNECT", "CREATE", "TEMPORARY"], "database")) == [
+        "grant gives feedback_app CREATE on the database (only CONNECT/TEMPORARY)"]
+
+
+def test_connect_and_temporary_on_the_database_pass() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CONNECT", "TEMPORARY"], "database")) == []
+
+
+def test_schema_wide_privileges_without_a_schema_are_not_taken_for_database_ones() -> None:
+    assert _grant_messages(grant("g", "feedback_app", None, ["CREATE"], "table")) == []
+
+
+def test_a_role_of_no_service_on_the_database_is_not_judged_here() -> None:
+    assert _grant_messages(grant("g", "edumatrix_admin", None, ["CREATE"], "database")) == []
+
+
+def test_public_made_member_of_a_role_is_reported_on_the_membership() -> None:
+    membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "public", "grantRole": "feedback_app"})
+    violations = run([membership], policies=[access.service_grants_confined])
+    assert [(v.message, v.urn) for v in violations] == [("membership in feedback_app is granted to PUBLIC",
+                                                         membership.urn)]

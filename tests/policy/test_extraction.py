@@ -318,3 +318,17 @@ def test_the_leftover_policy_says_so_when_a_stack_has_no_target() -> None:
 def test_the_login_policy_says_so_when_a_stack_has_no_subscription() -> None:
     assert _not_applicable([instance()], extraction.replication_login) == {
         "extraction-replication-login": "no subscription in this stack"}
+
+
+def test_a_login_violation_is_reported_on_the_subscription() -> None:
+    sub = subscription(user="feedback_app", sslmode="disable")
+    violations = run([instance(), sub], policies=[extraction.replication_login])
+    assert [v.urn for v in violations] == [sub.urn, sub.urn]
+
+
+def test_a_conninfo_value_holding_an_equals_sign_is_read_whole() -> None:
+    sub = resource(extraction.SUBSCRIPTION, "s", {"name": "s", "conninfo": (
+        f"user={REPLICATOR}=x sslmode=require application_name=cdc=feedback")})
+    assert login_messages(sub) == [
+        f"subscription s connects as {REPLICATOR}=x, not the platform's replication login {REPLICATOR}: a login "
+        "that may decode the whole database is a platform secret, never a service's"]

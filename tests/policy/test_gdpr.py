@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from edumatrix_db.offline.gate import evaluate
 from policy import gdpr
-from tests.policy.fixtures import MISSING, key_arn, ledger_table_props, resource, run
+from tests.policy.fixtures import MISSING, REGION, STACK_URN, key_arn, ledger_table_props, resource, run
 
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/edumatrix-test-gdpr-erasure-ledger"
 
@@ -147,3 +148,46 @@ def test_a_policy_not_known_before_the_table_exists_is_left_alone() -> None:
 
 def test_a_policy_of_a_table_whose_arn_is_unknown_names_nothing_as_its_own() -> None:
     assert len(policy_messages({"Statement": [statement("XXXX")]}, arn="")) == 1
+
+
+# -- a ledger wherever personal data lives ------------------------------------------------------------------
+
+def ledger_verdict(*resources) -> tuple[list[str], dict[str, str]]:
+    violations, idle = evaluate(list(resources), {}, region=REGION, stack_urn=STACK_URN,
+                                policies=[gdpr.erasure_ledger_declared])
+    return [v.message for v in violations], idle
+
+
+def gdpr_login(name: str = "feedback_gdpr", login: bool = True):
+    return resource(gdpr.PG_ROLE, name, {"name": name, "login": login})
+
+
+AWS_THING = resource("aws:kms/key:Key", "key", {})
+
+
+def test_personal_data_without_a_ledger_is_refused_naming_its_logins() -> None:
+    assert ledger_verdict(gdpr_login("news_gdpr"), gdpr_login(), AWS_THING)[0] == [
+        "services hold personal data (feedback_gdpr, news_gdpr) but no erasure ledger is declared: a restore would "
+        "bring erased people back"]
+
+
+def test_personal_data_with_the_ledger_passes() -> None:
+    ledger = resource(gdpr.TABLE, "ledger", ledger_table_props())
+    assert ledger_verdict(gdpr_login(), ledger) == ([], {})
+
+
+def test_a_table_for_something_else_is_not_the_ledger() -> None:
+    other = resource(gdpr.TABLE, "other", ledger_table_props(tags={"purpose": "sessions"}))
+    assert len(ledger_verdict(gdpr_login(), other)[0]) == 1
+
+
+def test_a_stack_without_gdpr_logins_has_nothing_to_check() -> None:
+    assert ledger_verdict(gdpr_login("feedback_app"), gdpr_login("feedback_gdpr", login=False), AWS_THING) == (
+        [], {"gdpr-erasure-ledger-declared": "no service holds personal data in this stack (no <service>_gdpr "
+                                             "login)"})
+
+
+def test_a_local_stack_keeps_its_ledger_in_a_file() -> None:
+    assert ledger_verdict(gdpr_login()) == (
+        [], {"gdpr-erasure-ledger-declared": "a stack without AWS resources (local): the ledger is a file "
+                                             "(docs/gdpr.md)"})
