@@ -83,17 +83,38 @@ def _is_slow(function: Callable[..., object]) -> bool:
     return any(_is_slow(helper) for helper in helpers if helper is not function)
 
 
+_PROJECT_PACKAGES = ("config", "policy", "edumatrix_db")
+_caches_by_modules: dict[int, list[Callable[[], None]]] = {}
+
+
+def _project_caches() -> list[Callable[[], None]]:
+    """The `cache_clear` of every cached function of the project's modules loaded so far. Found again only when
+    a module was loaded since: the mutated copies hold tens of thousands of functions (every mutant is one), and
+    looking through them before each test took most of a killed mutant's time."""
+    if len(sys.modules) not in _caches_by_modules:
+        _caches_by_modules.clear()
+        _caches_by_modules[len(sys.modules)] = [
+            value.cache_clear for name, module in list(sys.modules.items())
+            if name.split(".")[0] in _PROJECT_PACKAGES for value in list(vars(module).values())
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name]
+    return _caches_by_modules[len(sys.modules)]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under `make mutation`, find the caches once after collection: mutmut's fork server collects, then forks a
+    process per mutant, which inherits what was found."""
+    if plan_cache.IN_MUTANTS:
+        _project_caches()
+
+
 @pytest.fixture(autouse=plan_cache.IN_MUTANTS)
 def _empty_caches() -> None:
     """Under `make mutation`, cached functions (`functools.cache`) start empty for every test: a mutant's
     process is forked after the tests were imported, when a cache may already hold what the unmutated code
     returned, and mutmut learns which tests reach a function by watching them call it, which a test served from
     a cache filled by an earlier test never does."""
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] in ("config", "policy", "edumatrix_db"):
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
-                    value.cache_clear()
+    for cache_clear in _project_caches():
+        cache_clear()
 
 
 # A test id holding an object's address (`<object object at 0x7f...>`, a default repr in a parametrized id)
