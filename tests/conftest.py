@@ -124,14 +124,18 @@ _ADDRESS_IN_ID = re.compile(r" at 0x[0-9a-f]+")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `slow` every test that runs the program or a process, itself or through a fixture, so that
-    `pytest -m "not postgres and not slow"` is the fast loop (and what `make mutation` runs per mutant).
+    """Mark `slow` every test that runs the program or a process, itself or through a fixture, and `postgres`
+    every test using the `pg` server (tests/pg/test_extraction_declared.py's were not: they started PostgreSQL in
+    the fast loop and for every mutant reaching them), so that `pytest -m "not postgres and not slow"` is the fast
+    loop (and what `make mutation` runs per mutant).
     Refuse a test id that holds an object's address (it is not the same in another process)."""
     unstable = [item.nodeid for item in items if _ADDRESS_IN_ID.search(item.nodeid)]
     if unstable:
         raise pytest.UsageError(f"test ids holding an object's address (give the parameter a repr or ids=): "
                                 f"{', '.join(unstable[:3])}")
     for item in items:
+        if "pg" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.postgres)  # the `pg` fixture starts a server, marked or not
         if not isinstance(item, pytest.Function) or item.get_closest_marker("postgres"):
             continue
         fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
