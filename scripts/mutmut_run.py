@@ -161,6 +161,17 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
             super().__init__(max_workers=max_workers, test_runner_class=CollectedTestsRunner, test_runner_args={},
                              debug=config().debug, max_restarts=config().max_forkserver_restarts)
             self.submitted: dict[str, float] = {}
+            self.all_tests_passed = False
+
+        def collect_stats(self, tests: Iterable[str] | None) -> int:
+            code = super().collect_stats(tests)
+            # mutmut's statistics run is every selected test on the unmutated code, stopping at a failure; a
+            # complete one that passed is the clean run mutmut makes next (a full run of the tests once more).
+            self.all_tests_passed = code == 0 and not list(tests or [])
+            return code
+
+        def run_clean_tests(self, tests: Iterable[str]) -> int:
+            return 0 if self.all_tests_passed else super().run_clean_tests(tests)
 
         def _forkserver_main(self, work_fd: int, result_fd: int) -> None:
             plugin = Serve(lambda: ForkServerRunner._forkserver_main(self, work_fd, result_fd))
