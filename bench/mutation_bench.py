@@ -5,7 +5,8 @@ both give every mutant the same verdict (not a test: it takes minutes).
     python bench/mutation_bench.py [--per-package 25]     # an even sample of config, policy, render, sql
     python bench/mutation_bench.py 'config.naming.*' ...    # or these mutants (mutmut's names or globs)
 
-Needs `mutants/` and its test statistics from one `make mutation` (any MUTANTS glob will do). Like mutmut's fork
+Needs `mutants/` and its test statistics from one `make mutation` (any MUTANTS glob will do; without them it
+makes them first, about 12 minutes). Like mutmut's fork
 server under scripts/mutmut_run.py, this process collects the fast tests once inside `mutants/`; then for each
 mutant it forks twice, in alternating order: one process runs the mutant's tests the way mutmut does by default
 (its `PytestRunner.run_tests`: `pytest.main` with the tests' ids, `-x`), the other runs the collected items
@@ -26,6 +27,7 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -110,8 +112,12 @@ def main() -> int:
     args = parser.parse_args()
     console = Console(file=sys.__stderr__)  # the session's own output goes to /dev/null
     stats_file = MUTANTS / "mutmut-stats.json"
-    if not stats_file.is_file():
-        sys.exit("no mutants/mutmut-stats.json: run `make mutation MUTANTS='config.naming.*'` once first")
+    if not stats_file.is_file():  # first use: what one `make mutation` leaves (about 12 minutes from scratch)
+        console.print("no mutants/ yet: generating them and their test statistics (mutmut over one function)")
+        for command in (["-m", "tests.plan_cache"],
+                        ["scripts/mutmut_run.py", "--max-children", "2", "edumatrix_db.offline.render.x__short*"]):
+            subprocess.run(["nice", "-n", "15", sys.executable, *command], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL)
 
     import pytest
     from mutmut.configuration import config
