@@ -161,6 +161,7 @@ ENV = {
     "PGBOUNCER_PASSWORD_FEEDBACK_READONLY": "ro-secret",
     "PGBOUNCER_TLS_CERTIFICATE": "-----BEGIN CERTIFICATE-----",
     "PGBOUNCER_TLS_KEY": "-----BEGIN PRIVATE KEY-----",
+    "PGBOUNCER_NLB_ADDRESSES": "10.20.1.250,10.20.2.250",
 }
 
 
@@ -175,10 +176,30 @@ def test_the_rendered_pool_caps_each_role_at_its_share() -> None:
             "max_db_connections = 8" in ini) == (True, True, True)
 
 
+def _hba_rules(env: dict[str, str]) -> list[str]:
+    return [line for line in render(env, SOURCE, Path("/run/pgbouncer"))["hba.conf"].splitlines()
+            if not line.startswith("#")]
+
+
 def test_over_tcp_only_the_admin_user_reaches_the_console_and_only_over_tls() -> None:
-    hba = render(ENV, SOURCE, Path("/run/pgbouncer"))["hba.conf"].splitlines()[1:]
-    assert hba[:2] == ["hostssl pgbouncer edumatrix_pooler_admin 0.0.0.0/0 scram-sha-256",
-                       "host pgbouncer all 0.0.0.0/0 reject"]
+    assert _hba_rules(ENV)[2:4] == ["hostssl pgbouncer edumatrix_pooler_admin 0.0.0.0/0 scram-sha-256",
+                                    "host pgbouncer all 0.0.0.0/0 reject"]
+
+
+def test_the_nlbs_addresses_are_refused_the_console_before_any_line_admits_it() -> None:
+    assert _hba_rules(ENV)[:2] == ["host pgbouncer all 10.20.1.250/32 reject",
+                                   "host pgbouncer all 10.20.2.250/32 reject"]
+
+
+def test_a_task_that_cannot_tell_the_nlb_from_the_runner_is_refused() -> None:
+    env = {k: v for k, v in ENV.items() if k != "PGBOUNCER_NLB_ADDRESSES"}
+    with pytest.raises(AgentError, match="PGBOUNCER_NLB_ADDRESSES"):
+        render(env, SOURCE, Path("/run/pgbouncer"))
+
+
+def test_an_nlb_address_that_is_no_ipv4_address_is_refused() -> None:
+    with pytest.raises(AgentError, match=r"'10\.20\.1\.0/24' is not an IPv4 address"):
+        render({**ENV, "PGBOUNCER_NLB_ADDRESSES": "10.20.1.0/24"}, SOURCE, Path("/run/pgbouncer"))
 
 
 def test_the_unix_socket_is_for_pgbouncers_own_user_only() -> None:

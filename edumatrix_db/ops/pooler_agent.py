@@ -28,6 +28,7 @@ Self-contained on purpose (the standard library, psycopg; boto3 only for SSM): t
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -329,6 +330,19 @@ class Agent:
 # -- the image: PgBouncer's files from the task's environment ----------------------------------------------------
 
 ADMIN_USER_ENV = "PGBOUNCER_ADMIN_USER"
+NLB_ADDRESSES_ENV = "PGBOUNCER_NLB_ADDRESSES"
+
+
+def nlb_addresses(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`PGBOUNCER_NLB_ADDRESSES` (comma-separated IPv4): where connections through the load balancer come from.
+    Required: a task that cannot tell them from the ops runner's would admit the admin console through the NLB."""
+    out = []
+    for item in _env(env, NLB_ADDRESSES_ENV).split(","):
+        try:
+            out.append(str(ipaddress.IPv4Address(item.strip())))
+        except ValueError:
+            raise AgentError(f"{NLB_ADDRESSES_ENV}: {item!r} is not an IPv4 address") from None
+    return tuple(out)
 
 
 def _env(env: Mapping[str, str], key: str) -> str:
@@ -356,11 +370,15 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     - One pool, named like the database clients ask for (`PGBOUNCER_DATABASE`); each login role capped at its
       share (`max_user_connections`), the pool at their sum.
     - The admin console: over TCP only the admin user, only over TLS, only with SCRAM (the runner's PAUSE,
-      RESUME, SHOW); every other user is refused the `pgbouncer` database. The agent's RELOAD comes over the
+      RESUME, SHOW), and never from the load balancer's addresses (`PGBOUNCER_NLB_ADDRESSES`: with client IP
+      preservation off every connection through the NLB comes from one of them), so only a direct connection
+      reaches it (the task's security group admits the ops runner's group and the NLB's alone); every other user is
+      refused the `pgbouncer` database. The agent's RELOAD comes over the
       unix socket (mode 0700 in `directory`) as the user `pgbouncer` of PgBouncer's own Unix user id.
     - Clients: TLS required (the certificate from Secrets Manager); servers verified (`verify-full`)."""
     database = _env(env, "PGBOUNCER_DATABASE")
     admin = _env(env, ADMIN_USER_ENV)
+    through_nlb = nlb_addresses(env)
     pools = pools_of(env)
     port = int(env.get("PGBOUNCER_LISTEN_PORT", "6432"))
     passwords = {admin: _env(env, "PGBOUNCER_ADMIN_PASSWORD")}
@@ -401,6 +419,8 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     roles = ",".join(sorted(pools))
     hba = "\n".join([
         "# rendered by edumatrix_db/ops/pooler_agent.py; first match wins",
+        "# the admin console is never reached through the load balancer (its addresses), only directly",
+        *(f"host pgbouncer all {address}/32 reject" for address in through_nlb),
         f"hostssl pgbouncer {admin} 0.0.0.0/0 scram-sha-256",
         "host pgbouncer all 0.0.0.0/0 reject",
         f"hostssl {database} {roles} 0.0.0.0/0 scram-sha-256",
