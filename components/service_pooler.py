@@ -22,8 +22,8 @@ replicate, cutover, rollback), for each service so extracted.
 - an execution role that may pull exactly this repository's images, write exactly this log group and read
   exactly the secrets the task needs (the service's app and read-only logins, the TLS secret, the admin
   secret), decrypting only through Secrets Manager;
-- the service's backend record (where its pools lead: host, port, dbname, generation; JSON) in an SSM
-  Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
+- the service's backend record (where its pools lead: host, port, dbname, generation, the freeze marker; JSON) in
+  an SSM Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
   shared instance; later values are the ops runner's switch's alone (`ignore_changes`: a `pulumi up` never moves
   traffic back). Each task's agent (edumatrix_db/ops/pooler_agent.py, the image's entrypoint) applies it to its own
   ini and RELOADs over the local unix socket; the task role may only read that one parameter;
@@ -90,7 +90,8 @@ def backend_parameter_name(prefix: str, service: str) -> str:
 
 def backend_record(host: str, port: int, dbname: str, generation: int = 0) -> str:
     """The record's JSON as edumatrix_db/ops/pooler_agent.py `BackendRecord.to_json` writes it."""
-    return json.dumps({"dbname": dbname, "generation": generation, "host": host, "port": port}, sort_keys=True)
+    return json.dumps({"dbname": dbname, "frozen": False, "generation": generation, "host": host, "port": port},
+                      sort_keys=True)
 
 
 def nlb_addresses_value(addresses: Mapping[str, str]) -> str:

@@ -73,6 +73,13 @@ def test_one_task_more_than_desired_during_a_deployment_is_refused(ecs: tuple[An
         running_tasks(client, CLUSTER, SERVICE)
 
 
+def test_the_relisting_inside_a_freeze_takes_every_running_task_whatever_the_count(ecs: tuple[Any, Stubber]) -> None:
+    client, stubber = ecs
+    expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7"), task("c", "10.0.1.9"),
+                        task("d", "10.0.2.8", status="PENDING"), task("e", "")])
+    assert [t.arn[-1] for t in running_tasks(client, CLUSTER, SERVICE, settled=False)] == ["a", "b", "c"]
+
+
 def test_a_task_still_starting_is_refused_naming_it(ecs: tuple[Any, Stubber]) -> None:
     client, stubber = ecs
     expect(stubber, 2, [task("a"), task("b", "10.0.2.7", status="PROVISIONING")])

@@ -91,7 +91,14 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
         consoles = [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
                     for admin in admins]
         store = open_store(args.pooler_record, endpoint_url=os.environ.get(pooler_tasks.SSM_ENDPOINT_VARIABLE) or None)
-        return traffic.AgentPoolerSet(consoles, store, ack_timeout=args.ack_timeout)
+        discover = None
+        if args.pooler_tasks:
+            # inside the freeze: the tasks ECS started since (a replacement), taken in before the switch and RESUME
+            def discover() -> list[traffic.PgBouncerConsole]:
+                return [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
+                        for admin in pooler_tasks.lookup(args.pooler_tasks, args.pooler_admin_template,
+                                                         settled=False)]
+        return traffic.AgentPoolerSet(consoles, store, ack_timeout=args.ack_timeout, discover=discover)
     if not admins or not inis:
         return None
     if len(admins) != len(inis):

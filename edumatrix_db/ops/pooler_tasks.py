@@ -57,8 +57,10 @@ def _address(task: dict[str, Any]) -> str:
     return ""
 
 
-def running_tasks(ecs: Any, cluster: str, service: str) -> list[PoolerTask]:
-    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError."""
+def running_tasks(ecs: Any, cluster: str, service: str, *, settled: bool = True) -> list[PoolerTask]:
+    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError.
+    `settled=False` (the re-listing inside a freeze, when ECS may be replacing a task): every task RUNNING with an
+    address, whatever the count; one still starting is left to its agent (it reads the freeze marker)."""
     described = ecs.describe_services(cluster=cluster, services=[service])
     found = [s for s in described.get("services") or [] if s.get("status") == "ACTIVE"]
     if not found:
@@ -75,6 +77,9 @@ def running_tasks(ecs: Any, cluster: str, service: str) -> list[PoolerTask]:
         if answer.get("failures"):
             raise PoolerTasksError(f"ECS could not describe tasks of {cluster}/{service}: {answer['failures']}")
         tasks += answer.get("tasks") or []
+    if not settled:
+        return [PoolerTask(str(t["taskArn"]), _address(t)) for t in sorted(tasks, key=lambda t: str(t["taskArn"]))
+                if t.get("lastStatus") == "RUNNING" and _address(t)]
     problems = [f"{t['taskArn']} is {t.get('lastStatus')}" for t in tasks if t.get("lastStatus") != "RUNNING"]
     problems += [f"{t['taskArn']} has no private IPv4 address" for t in tasks
                  if t.get("lastStatus") == "RUNNING" and not _address(t)]
@@ -101,13 +106,14 @@ def admin_uris(template: str, tasks: Sequence[PoolerTask]) -> list[str]:
             for t in tasks]
 
 
-def lookup(spec: str, template: str, ecs: Any | None = None) -> list[str]:
-    """`--pooler-tasks ecs:CLUSTER/SERVICE` with `--pooler-admin-template URI`: every running task's admin URI."""
+def lookup(spec: str, template: str, ecs: Any | None = None, *, settled: bool = True) -> list[str]:
+    """`--pooler-tasks ecs:CLUSTER/SERVICE` with `--pooler-admin-template URI`: every running task's admin URI
+    (`settled=False`: the re-listing inside a freeze, see `running_tasks`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cluster, service = parse_target(spec)
     try:
-        tasks = running_tasks(ecs if ecs is not None else ecs_client(), cluster, service)
+        tasks = running_tasks(ecs if ecs is not None else ecs_client(), cluster, service, settled=settled)
     except (BotoCoreError, ClientError) as exc:
         raise PoolerTasksError(f"cannot list the tasks of {cluster}/{service}: {exc}") from exc
     return admin_uris(template, tasks)

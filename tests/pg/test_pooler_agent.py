@@ -106,6 +106,22 @@ def test_the_agent_moves_only_the_services_pools(agent_stage: AgentStage) -> Non
                                                            "pgbouncer": pools["pgbouncer"].port}
 
 
+def test_a_freeze_marker_pauses_the_pools_until_it_is_cleared(agent_stage: AgentStage) -> None:
+    """As a task started during a cutover: the record says a freeze is under way; nobody else pauses it."""
+    def paused() -> bool:
+        with agent_stage.admin() as admin:
+            return all(p.paused for a, p in show_databases(admin).items() if a in ALIASES)
+
+    store = agent_stage.store
+    store.write(store.read().freezing(True))
+    try:
+        held = wait_until(paused)
+    finally:
+        store.write(store.read().freezing(False))
+    released = wait_until(lambda: not paused())
+    assert (held, released) == (True, True)
+
+
 def test_clients_run_through_the_pools_after_the_agent_took_them_back(agent_stage: AgentStage, pg: Postgres) -> None:
     role = "feedback_app"
     with psycopg.connect(agent_stage.bouncer.client_uri(role, pg.server.passwords()[role], "feedback"),
