@@ -107,6 +107,12 @@ class Bouncer:
         backends = {pools[a].backend for a in aliases}
         return backends.pop() if len(backends) == 1 else None
 
+    def paused(self, aliases: tuple[str, ...]) -> bool:
+        """Whether any pool of `aliases` is paused in this PgBouncer (`SHOW DATABASES`, column `paused`)."""
+        with admin_connect(self.admin_uri()) as conn:
+            pools = show_databases(conn)
+        return any(pools[a].paused for a in aliases if a in pools)
+
     def pid(self) -> int | None:
         try:
             return int((self.directory / "pgbouncer.pid").read_text().strip())

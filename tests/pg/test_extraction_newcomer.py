@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 
-from edumatrix_db.ops.extract import ExtractError
+from edumatrix_db.ops.extract import ExtractError, pooled_aliases
 from edumatrix_db.ops.pooler_agent import FileRecordStore
-from tests.pg.extraction_support import Bouncer, Stage, Writer, build_stage, create_service_tables
-from tests.pg.test_extraction import Injected, can_write_directly, replicate, rows_by_id, wait_streaming
+from tests.pg.extraction_support import SERVICE, Bouncer, Stage, Writer
+from tests.pg.test_extraction import Injected, can_write_directly, rows_by_id, wait_streaming
+from tests.pg.test_extraction_poolers import agent_stage
 
 pytestmark = pytest.mark.postgres
 
+ALIASES = tuple(pooled_aliases(SERVICE))
 
-@pytest.fixture(scope="module")
-def stage() -> Iterator[Stage]:
-    """Two servers, two PgBouncers with their agents in front of the service, replication streaming."""
-    built = build_stage()
-    try:
-        create_service_tables(built, rows=500)
-        built.more_bouncers(1)
-        built.use_agents()
-        yield replicate(built)
-    finally:
-        built.stop()
+
+stage = pytest.fixture(scope="module", name="stage")(agent_stage)
 
 
 @dataclass
@@ -87,20 +78,13 @@ def _cutover(stage: Stage, newcomers: Newcomers, expect: str | None = None) -> l
     return writers
 
 
-def _paused(bouncer: Bouncer) -> bool:
-    with psycopg.connect(bouncer.admin_uri(), autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
-        cur = conn.execute("SHOW DATABASES")
-        columns = [c.name for c in cur.description or ()]
-        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
-    return any(int(r["paused"]) for r in rows if r["name"] in ("feedback", "feedback_readonly"))
-
-
 def _state(stage: Stage) -> tuple:
     """Where each PgBouncer leads, whether any is paused, where the record leads and whether it is frozen."""
     assert stage.record is not None
     record = FileRecordStore(stage.record).read()
     side = next((s for s, b in stage.backends.items() if b.key == record.backend), None)
-    return ({stage.side_of(b) for b in stage.bouncers}, any(_paused(b) for b in stage.bouncers), side, record.frozen)
+    paused = any(b.paused(ALIASES) for b in stage.bouncers)
+    return {stage.side_of(b) for b in stage.bouncers}, paused, side, record.frozen
 
 
 @pytest.fixture(scope="module")
