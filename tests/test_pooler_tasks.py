@@ -139,6 +139,20 @@ def test_pooler_tasks_switches_every_running_task_through_its_admin_console(
     assert [c.name for c in switch.switches] == ["10.0.1.5:6432/pgbouncer", "10.0.2.7:6432/pgbouncer"]
 
 
+def test_inside_the_freeze_the_switch_relists_every_running_task_whatever_the_count(
+        ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, stubber = ecs
+    expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7")])
+    expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7"), task("c", "10.0.1.9")])
+    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None: client)
+    switch = cli._switch(_args("--pooler-record", "/tmp/feedback-backend.json", "--pooler-pool", "edumatrix",
+                               "--pooler-tasks", f"ecs:{CLUSTER}/{SERVICE}", "--pooler-admin-template", TEMPLATE))
+    assert isinstance(switch, traffic.AgentPoolerSet)
+    assert switch.discover is not None
+    assert [c.name for c in switch.discover()] == [
+        "10.0.1.5:6432/pgbouncer", "10.0.2.7:6432/pgbouncer", "10.0.1.9:6432/pgbouncer"]
+
+
 def test_pooler_tasks_with_a_pooler_admin_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["extract", "feedback", "cutover", "--source", "host=/nonexistent", "--target", "host=/nonexistent",
                  "--pooler-record", "/tmp/feedback-backend.json", "--pooler-tasks", f"ecs:{CLUSTER}/{SERVICE}",
