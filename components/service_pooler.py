@@ -239,6 +239,8 @@ class ServicePooler(pulumi.ComponentResource):
     admin_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     backend_parameter: pulumi.Output[str]
+    pooler_tasks: pulumi.Output[str]
+    """`ecs:<cluster>/pgbouncer`: the cutover's --pooler-tasks (output extractionPoolers.<service>.poolerTasks)."""
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: ServicePoolerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -419,6 +421,7 @@ class ServicePooler(pulumi.ComponentResource):
         self.admin_secret_arn = admin.arn
         self.security_group_id = task_sg.id
         self.backend_parameter = record.name
+        self.pooler_tasks = cluster.name.apply(lambda c: f"ecs:{c}/{SERVICE_NAME}")
         self.register_outputs({"dnsName": self.dns_name, "adminSecretArn": self.admin_secret_arn,
                                "backendParameter": self.backend_parameter, "clusterName": cluster.name,
                                "alarmNames": self.alarm_names})

@@ -239,7 +239,21 @@ def test_the_services_connection_settings_lead_to_the_pooler_by_its_own_name(sta
 
 
 def test_the_stack_outputs_the_poolers_name_and_admin_secret(staging: Recording) -> None:
-    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn", "backendParameter"}
+    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn", "backendParameter",
+                                                                     "poolerTasks"}
+
+
+def test_the_stack_outputs_the_poolers_tasks_as_the_cutover_names_them(staging: Recording) -> None:
+    cluster = _named(staging, f"{PREFIX}-cluster").props["name"]
+    assert staging.outputs["extractionPoolers"]["feedback"]["poolerTasks"] == f"ecs:{cluster}/pgbouncer"
+
+
+def test_the_stack_outputs_the_runners_endpoints_the_switch_uses(staging: Recording) -> None:
+    [variables] = [v for f in staging.of_type("aws:lambda/function:Function")
+                   if "EDUMATRIX_SSM_ENDPOINT" in (v := (f.inputs.get("environment") or {}).get("variables") or {})]
+    endpoints = staging.outputs["opsRunnerAwsEndpoints"]
+    assert {k: variables[k] for k in ("EDUMATRIX_SSM_ENDPOINT", "EDUMATRIX_ECS_ENDPOINT")} == {
+        k: endpoints[k] for k in ("EDUMATRIX_SSM_ENDPOINT", "EDUMATRIX_ECS_ENDPOINT")}
 
 
 @pytest.mark.parametrize("prefix", ["edumatrix-staging", "edumatrix-prod-eu-west-1", "x" * 40])

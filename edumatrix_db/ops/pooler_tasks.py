@@ -15,9 +15,11 @@ through the endpoint named by EDUMATRIX_ECS_ENDPOINT (components/ops_runner.py).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -106,21 +108,56 @@ def admin_uris(template: str, tasks: Sequence[PoolerTask]) -> list[str]:
             for t in tasks]
 
 
-def lookup(spec: str, template: str, ecs: Any | None = None, *, settled: bool = True) -> list[str]:
+def lookup(spec: str, template: str, ecs: Any | None = None, *, settled: bool = True,
+           endpoint_url: str | None = None) -> list[str]:
     """`--pooler-tasks ecs:CLUSTER/SERVICE` with `--pooler-admin-template URI`: every running task's admin URI
     (`settled=False`: the re-listing inside a freeze, see `running_tasks`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cluster, service = parse_target(spec)
     try:
-        tasks = running_tasks(ecs if ecs is not None else ecs_client(), cluster, service, settled=settled)
+        client = ecs if ecs is not None else ecs_client(endpoint_url=endpoint_url)
+        tasks = running_tasks(client, cluster, service, settled=settled)
     except (BotoCoreError, ClientError) as exc:
         raise PoolerTasksError(f"cannot list the tasks of {cluster}/{service}: {exc}") from exc
     return admin_uris(template, tasks)
 
 
-def ecs_client(region: str | None = None) -> Any:
-    """boto3's ECS client, through the runner's endpoint when EDUMATRIX_ECS_ENDPOINT names one."""
+def ecs_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """boto3's ECS client, through the runner's endpoint: `endpoint_url`, else EDUMATRIX_ECS_ENDPOINT if set."""
     import boto3  # only where the tasks are looked up
 
-    return boto3.client("ecs", region_name=region, endpoint_url=os.environ.get(ECS_ENDPOINT_VARIABLE) or None)
+    return boto3.client("ecs", region_name=region,
+                        endpoint_url=endpoint_url or os.environ.get(ECS_ENDPOINT_VARIABLE) or None)
+
+
+@dataclass(frozen=True)
+class SwitchRoute:
+    """What the cutover's switch needs from the stack, read from its outputs (`--stack-outputs`)."""
+
+    record: str
+    """`ssm:<extractionPoolers.<service>.backendParameter>`"""
+    tasks: str
+    """extractionPoolers.<service>.poolerTasks: `ecs:<cluster>/pgbouncer`"""
+    ssm_endpoint: str | None
+    ecs_endpoint: str | None
+    """opsRunnerAwsEndpoints (with awsApiAccess: endpoints), or None: the environment, else the AWS default."""
+
+
+def from_stack_outputs(path: Path, service: str) -> SwitchRoute:
+    """The switch's route from `pulumi stack output --json --stack STACK > FILE` (no hand-copied names); an
+    environment variable EDUMATRIX_SSM_ENDPOINT / EDUMATRIX_ECS_ENDPOINT still wins over the file's endpoint."""
+    how = "write it with `pulumi stack output --json --stack STACK > FILE`"
+    try:
+        outputs = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PoolerTasksError(f"--stack-outputs {path}: cannot read it as JSON ({exc}); {how}") from exc
+    pooler = (outputs.get("extractionPoolers") or {}).get(service) if isinstance(outputs, dict) else None
+    if not isinstance(pooler, dict) or not pooler.get("backendParameter") or not pooler.get("poolerTasks"):
+        raise PoolerTasksError(f"--stack-outputs {path}: no extractionPoolers.{service}.backendParameter and "
+                               f".poolerTasks: {service}'s extraction is not in a pooled phase (replicate, cutover, "
+                               f"rollback) in that stack, or the file is from another stack; {how}")
+    endpoints = outputs.get("opsRunnerAwsEndpoints") or {}
+    return SwitchRoute(f"ssm:{pooler['backendParameter']}", str(pooler["poolerTasks"]),
+                       os.environ.get(SSM_ENDPOINT_VARIABLE) or endpoints.get(SSM_ENDPOINT_VARIABLE) or None,
+                       os.environ.get(ECS_ENDPOINT_VARIABLE) or endpoints.get(ECS_ENDPOINT_VARIABLE) or None)
