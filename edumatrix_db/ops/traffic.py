@@ -347,15 +347,14 @@ class AgentPoolerSet(_ConsoleSet):
         """The tasks running now (ECS, re-listed inside the freeze); None: the given consoles are all there is."""
 
     def _relist(self) -> list[PgBouncerConsole]:
-        """Take in (and PAUSE) the tasks `discover` lists that the set does not have yet; a task no longer listed
-        has stopped (its clients with it) and is dropped. The newcomers, PAUSEd."""
+        """Take in (and PAUSE) the tasks `discover` lists that the set does not have yet; the newcomers. A task no
+        longer listed stays in the set: ECS stops listing a task as soon as it is told to stop, while the NLB still
+        drains its clients (deregistration delay), and those must be resumed too."""
         if self.discover is None:
             return []
-        listed = list(self.discover())
         known = {switch.admin_uri for switch in self.switches}
-        newcomers = [c for c in listed if c.admin_uri not in known]
-        still = {c.admin_uri for c in listed}
-        self.switches = (*(s for s in self.switches if s.admin_uri in still), *newcomers)
+        newcomers = [c for c in self.discover() if c.admin_uri not in known]
+        self.switches = (*self.switches, *newcomers)
         for console in newcomers:
             console.pause()
         return newcomers
