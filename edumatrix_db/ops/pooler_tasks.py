@@ -59,16 +59,8 @@ def _address(task: dict[str, Any]) -> str:
     return ""
 
 
-def running_tasks(ecs: Any, cluster: str, service: str, *, settled: bool = True) -> list[PoolerTask]:
-    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError.
-    `settled=False` (the re-listing inside a freeze, when ECS may be replacing a task): every task RUNNING with an
-    address, whatever the count; one still starting is left to its agent (it reads the freeze marker)."""
-    described = ecs.describe_services(cluster=cluster, services=[service])
-    found = [s for s in described.get("services") or [] if s.get("status") == "ACTIVE"]
-    if not found:
-        raise PoolerTasksError(f"ECS service {service} of cluster {cluster} is not active (failures: "
-                               f"{described.get('failures') or 'none'})")
-    desired = int(found[0]["desiredCount"])
+def _described(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
+    """ListTasks (desiredStatus RUNNING) and DescribeTasks: the service's tasks, by ARN."""
     arns: list[str] = []
     for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service,
                                                          desiredStatus="RUNNING"):
@@ -79,9 +71,24 @@ def running_tasks(ecs: Any, cluster: str, service: str, *, settled: bool = True)
         if answer.get("failures"):
             raise PoolerTasksError(f"ECS could not describe tasks of {cluster}/{service}: {answer['failures']}")
         tasks += answer.get("tasks") or []
+    return sorted(tasks, key=lambda t: str(t["taskArn"]))
+
+
+def running_tasks(ecs: Any, cluster: str, service: str, *, settled: bool = True) -> list[PoolerTask]:
+    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError.
+    `settled=False` (the re-listing inside a freeze, when ECS may be replacing a task): every task RUNNING with an
+    address, whatever the count, without DescribeServices (one call fewer inside the freeze); one still starting
+    is left to its agent (it reads the freeze marker)."""
     if not settled:
-        return [PoolerTask(str(t["taskArn"]), _address(t)) for t in sorted(tasks, key=lambda t: str(t["taskArn"]))
+        return [PoolerTask(str(t["taskArn"]), _address(t)) for t in _described(ecs, cluster, service)
                 if t.get("lastStatus") == "RUNNING" and _address(t)]
+    described = ecs.describe_services(cluster=cluster, services=[service])
+    found = [s for s in described.get("services") or [] if s.get("status") == "ACTIVE"]
+    if not found:
+        raise PoolerTasksError(f"ECS service {service} of cluster {cluster} is not active (failures: "
+                               f"{described.get('failures') or 'none'})")
+    desired = int(found[0]["desiredCount"])
+    tasks = _described(ecs, cluster, service)
     problems = [f"{t['taskArn']} is {t.get('lastStatus')}" for t in tasks if t.get("lastStatus") != "RUNNING"]
     problems += [f"{t['taskArn']} has no private IPv4 address" for t in tasks
                  if t.get("lastStatus") == "RUNNING" and not _address(t)]

@@ -13,9 +13,9 @@ backend from its admin console, so whoever may write the ini does it:
 - production (`AgentPoolerSet`): each PgBouncer task (2+ ECS tasks behind an NLB, each holding its own client
   connections: components/service_pooler.py) runs an agent (edumatrix_db/ops/pooler_agent.py) that applies the
   service's backend record (SSM Parameter Store) to its own ini. The switch PAUSEs every task through its admin
-  console, marks the record frozen (a task started meanwhile pauses itself), writes the record, re-lists the tasks,
-  waits until every task's `SHOW DATABASES` reports the new backend (bounded; otherwise the record is written back
-  and the cutover undone), and RESUMEs. The local drills run the same code with a file record
+  console, marks the record frozen (a task started meanwhile pauses itself), writes the record, waits until every
+  task's `SHOW DATABASES` reports the new backend (bounded; otherwise the record is written back and the cutover
+  undone), re-lists the tasks, and RESUMEs. The local drills run the same code with a file record
   (tests/pg/test_extraction_poolers.py);
 - a PgBouncer whose ini this process may write (`local up`): `PgBouncerSwitch` rewrites it atomically and sends
   `RELOAD` itself; `PoolerSet` switches several so.
@@ -321,18 +321,19 @@ class AgentPoolerSet(_ConsoleSet):
     `pause()` PAUSEs every listed task, then sets the record's freeze marker: a task ECS starts from then on reads
     it and pauses its own pools (edumatrix_db/ops/pooler_agent.py `Agent.follow_freeze`) until the marker is cleared.
     `point_at(side)` (inside the freeze, every pool paused): write the record (the next generation, still frozen),
-    take in the tasks started since the listing (`discover`, re-listed: each is PAUSEd too), then wait until every
-    task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`. If any task does not,
-    the previous record is written back and the switch waits (bounded again) until every task reports the previous
-    backend, then raises: the cutover undoes its other steps and RESUMEs, so no task is left leading elsewhere than
-    the others. `resume()` re-lists once more (a task started since is PAUSEd and must report the record's backend
-    within `ack_timeout`), clears the freeze marker, and RESUMEs every task; a newcomer that did not report fails
-    it after the RESUME (the cutover then undoes). Where traffic points is what the tasks run, not what the record
-    says.
+    then wait until every task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`.
+    If any task does not, the previous record is written back and the switch waits (bounded again) until every task
+    reports the previous backend, then raises: the cutover undoes its other steps and RESUMEs, so no task is left
+    leading elsewhere than the others. `resume()` re-lists the tasks (`discover`, once, just before the RESUME:
+    every task started since the listing is PAUSEd and must report the record's backend within `ack_timeout`),
+    clears the freeze marker, and RESUMEs every task; a newcomer that did not report fails it after the RESUME (the
+    cutover then undoes, and the undo's RESUME re-lists again). Where traffic points is what the tasks run, not what
+    the record says. One re-listing, not one per step: each costs ECS calls inside the freeze.
 
     The marker is set after the listed tasks are paused, not before: a listed task's agent that read it first would
     PAUSE beside the runner's PAUSE. A task that started between the listing and the marker (ECS did not list it)
-    is taken in by the re-listing, and its agent reads the record every second in its first minute."""
+    is taken in by the re-listing if ECS lists it by then, and its agent reads the record every second in its first
+    minute."""
 
     switches: tuple[PgBouncerConsole, ...]
 
@@ -432,11 +433,7 @@ class AgentPoolerSet(_ConsoleSet):
         backend = self.backends[side]
         previous = self.record()
         self._write(previous.next(*backend.key))
-        try:
-            self._relist()
-            late = self.wait_reported(backend, self.ack_timeout)
-        except TrafficError as exc:  # a task started during the freeze could not be listed or paused
-            late = [f"the tasks started during the freeze: {exc}"]
+        late = self.wait_reported(backend, self.ack_timeout)
         if not late:
             return
         back = Backend(*previous.backend)

@@ -1,7 +1,7 @@
 """A PgBouncer task that ECS starts during a cutover's freeze (issue 13): it must not serve the old side, fenced
 by then, while the others are paused. The switch (edumatrix_db/ops/traffic.py `AgentPoolerSet`) sets the backend
-record's freeze marker once the listed tasks are paused, and re-lists the tasks after writing the new backend and
-again before RESUME, pausing and waiting for each newcomer; the newcomer's agent (edumatrix_db/ops/pooler_agent.py)
+record's freeze marker once the listed tasks are paused, and re-lists the tasks before RESUME, pausing and waiting
+for each newcomer; the newcomer's agent (edumatrix_db/ops/pooler_agent.py)
 reads the marker when it starts and pauses its own pools until the marker is cleared.
 
 Two real servers, PgBouncers with their agents (a file record stands in for SSM), writers through each; a
