@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import importlib.util
 import json
 import os
 import signal
@@ -33,37 +32,24 @@ import time
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import mutation_report  # noqa: E402  (scripts/: the last run's results)
+import mutmut_run  # noqa: E402  (scripts/: run_collected, what `make mutation` runs per mutant)
+
 MUTANTS = ROOT / "mutants"
 PACKAGES = {"config": "config.", "policy": "policy.", "render": "edumatrix_db.offline.render.",
             "sql": "edumatrix_db.database.sql."}
 WAYS = ("pytest.main", "collected")
 
 
-def _mutmut_run() -> Any:
-    spec = importlib.util.spec_from_file_location("mutmut_run", ROOT / "scripts" / "mutmut_run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def last_results() -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
-    for meta in sorted(MUTANTS.rglob("*.meta")):
-        out.update(json.loads(meta.read_text())["exit_code_by_key"])
-    return out
-
-
 def choose(patterns: list[str], per_package: int, tests_of: Callable[[str], list[str]]) -> list[str]:
-    candidates = sorted(name for name, code in last_results().items() if code != 37 and tests_of(name))
+    candidates = sorted(name for name, code in mutation_report.results().items() if code != 37 and tests_of(name))
     if patterns:
         return [n for n in candidates if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     chosen = []
@@ -127,7 +113,6 @@ def main() -> int:
     from mutmut.utils.file_utils import change_cwd, setup_source_paths
     from mutmut.utils.format_utils import mangled_name_from_mutant_name
 
-    runner_module = _mutmut_run()
     stats = json.loads(stats_file.read_text())
     durations: dict[str, float] = stats["duration_by_test"]
     os.chdir(ROOT)
@@ -158,7 +143,7 @@ def main() -> int:
                     def collected(name: str = name, tests: list[str] = tests) -> int:
                         set_mutant_under_test(name)
                         trampoline.get_mutant_under_test = lambda: name
-                        return int(runner_module.run_collected(session, items, tests,
+                        return int(mutmut_run.run_collected(session, items, tests,
                                                                lambda t: durations.get(t, 0.0)))
 
                     ways = {"pytest.main": by_pytest_main, "collected": collected}
