@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import pytest
+from pulumi import _types as pulumi_types
 from pulumi.output import Unknown
 from pulumi.runtime import resource_cycle_breaker, rpc
 
@@ -19,6 +20,8 @@ from tests.test_engine_speed import _by_urn
 SDK_TRANSFER = rpc.transfer_properties
 SDK_SERIALIZE = rpc.serialize_property
 SDK_DESERIALIZE = rpc.deserialize_properties
+SDK_ADD_DEPENDENCY = rpc._add_dependency
+SDK_RESOURCE_TYPES = pulumi_types.resource_types
 
 
 class _Res:
@@ -100,6 +103,8 @@ def test_the_replacements_are_removed_after_a_fast_run(planner):
     assert rpc.transfer_properties is SDK_TRANSFER
     assert rpc.serialize_property is SDK_SERIALIZE
     assert rpc.deserialize_properties is SDK_DESERIALIZE
+    assert rpc._add_dependency is SDK_ADD_DEPENDENCY
+    assert pulumi_types.resource_types is SDK_RESOURCE_TYPES
 
 
 def test_another_pulumi_version_plans_on_the_sdks_path_with_a_warning(monkeypatch, planner):
@@ -233,9 +238,6 @@ def test_plain_properties_pass_the_replaced_deserializer_as_they_are_and_a_struc
     assert sdk_fastpath.deserialize_properties(struct) == rpc.deserialize_properties(struct)
 
 
-SDK_ADD_DEPENDENCY = rpc._add_dependency
-
-
 def _tree(rng: random.Random) -> tuple[list[Any], Any]:
     """A random resource tree (local and remote components, custom resources with children, a URN that is not
     known yet), made without the SDK's constructors: the walk only reads these attributes."""
@@ -285,3 +287,17 @@ def test_a_dependency_on_something_else_than_a_resource_is_refused_as_by_the_sdk
         return str(raised.value)
 
     assert asyncio.run(refused(sdk_fastpath.add_dependency)) == asyncio.run(refused(SDK_ADD_DEPENDENCY))
+
+
+@pytest.mark.parametrize("cls", ["pulumi_aws.rds.Instance", "pulumi_postgresql.Grant",
+                                 "components.secrets.CredentialSecret"])
+def test_a_resource_class_translates_its_outputs_as_the_sdk_translates_them(cls):
+    import importlib
+
+    module, name = cls.rsplit(".", 1)
+    resource_cls = getattr(importlib.import_module(module), name)
+    run = sdk_fastpath.OfflineRun()
+    for _ in range(2):  # the second answer comes from the run's cache
+        assert run.resource_types(resource_cls) == pulumi_types.resource_types(resource_cls)
+        assert run.resource_pulumi_to_py_names(resource_cls) == pulumi_types.resource_pulumi_to_py_names(resource_cls)
+    assert run.resource_types(resource_cls) is run.resource_types(resource_cls)

@@ -30,6 +30,10 @@ What is replaced (pulumi SDK, pulumi/runtime/):
   `RegisterResponse` holding `PlainProperties`, the mocked state already in the form deserializing its
   protobuf Struct would give (`deserialized_state`), instead of a protobuf response whose Struct the monitor
   builds from that state and the SDK takes apart again. Any other argument is deserialized by the SDK.
+- `_types.resource_types` and `_types.resource_pulumi_to_py_names` (what `rpc.resolve_outputs` reads to
+  translate a resource's outputs) are computed once per resource class and run instead of once per
+  registration: they depend only on the class (its annotations and properties), and `resolve_outputs`, their
+  only caller, only reads them; for a component with annotations each call resolved its type hints anew.
 - `log.debug`: the SDK's debug messages (three per registration, each a protobuf message to the mocked
   engine) are dropped; the engine's log collector only keeps warnings and errors.
 
@@ -55,6 +59,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from pulumi import _types as pulumi_types
 from pulumi import _utils as pulumi_utils
 from pulumi import log as pulumi_log
 from pulumi.output import Output, _OutputData
@@ -136,6 +141,8 @@ class OfflineRun:
     def __init__(self) -> None:
         self.created: dict[Resource, int] = {}  # resource -> its place in creation order
         self.ordered = True  # every recorded dependency edge leads to an earlier created resource
+        self.resource_types = _per_class(pulumi_types.resource_types)
+        self.resource_pulumi_to_py_names = _per_class(pulumi_types.resource_pulumi_to_py_names)
 
     def transfer_properties(self, res: Resource, props: Any, custom: bool) -> dict[str, Any]:
         """`rpc.transfer_properties` with one future per property (see the module docstring). Every resource
@@ -169,6 +176,11 @@ class OfflineRun:
         else:
             edges.add(to_resource)
         return True
+
+
+def _per_class(compute: Any) -> Any:
+    """`compute(cls)` computed once per class (for one run: a class is not changed during it)."""
+    return functools.wraps(compute)(functools.cache(compute))
 
 
 def reaches(start: Resource, target: Resource) -> bool:
@@ -316,6 +328,8 @@ def _replacements(run: OfflineRun) -> tuple[tuple[Any, str, Any], ...]:
         (rpc, "declare_dependency", run.declare_dependency),
         (rpc, "deserialize_properties", deserialize_properties),
         (rpc, "_add_dependency", add_dependency),
+        (pulumi_types, "resource_types", run.resource_types),
+        (pulumi_types, "resource_pulumi_to_py_names", run.resource_pulumi_to_py_names),
         (pulumi_log, "debug", _no_debug),
     )
 
