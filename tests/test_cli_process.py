@@ -7,33 +7,30 @@ import sys
 from config.loader import PROJECT_ROOT
 
 
-def _run(code: str) -> str:
+def _after(run: str, probe: str) -> str:
+    """What `probe` prints in a fresh interpreter after `run` (a call of the CLI's `main`)."""
+    code = f"import gc, sys; from edumatrix_db.cli import main; {run}; print({probe})"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             check=True)
     return result.stdout.strip().splitlines()[-1]
 
 
+POLICY_MODULES = ("sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_policy', 'policy') "
+                  "or m == 'edumatrix_db.offline.gate')")
+
+
 def test_a_plan_shown_as_a_tree_loads_neither_the_policy_pack_nor_pulumi_policy() -> None:
-    code = ("import sys; from edumatrix_db.cli import main; main(['plan', 'local', '--format', 'tree']); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_policy', 'policy') "
-            "or m == 'edumatrix_db.offline.gate'))")
-    assert _run(code) == "[]"
+    assert _after("main(['plan', 'local', '--format', 'tree'])", POLICY_MODULES) == "[]"
 
 
 def test_a_plan_as_json_still_evaluates_the_policy_pack() -> None:
-    code = ("import sys; from edumatrix_db.cli import main; main(['plan', 'local', '--format', 'json']); "
-            "print('policy.pack' in sys.modules)")
-    assert _run(code) == "True"
+    assert _after("main(['plan', 'local', '--format', 'json'])", "'policy.pack' in sys.modules") == "True"
 
 
 def test_the_process_command_freezes_what_it_allocated_instead_of_collecting_it() -> None:
-    code = ("import gc, sys; from edumatrix_db.cli import main; "
-            "sys.argv = ['edumatrix-db', 'plan', 'local', '--format', 'tree']; main(); "
-            "print(gc.get_freeze_count() > 100_000, gc.isenabled())")
-    assert _run(code) == "True True"
+    run = "sys.argv = ['edumatrix-db', 'plan', 'local', '--format', 'tree']; main()"
+    assert _after(run, "gc.get_freeze_count() > 100_000, gc.isenabled()") == "True True"
 
 
 def test_a_caller_passing_arguments_gets_the_collector_back_with_nothing_frozen() -> None:
-    code = ("import gc; from edumatrix_db.cli import main; main(['plan', 'local', '--format', 'tree']); "
-            "print(gc.get_freeze_count(), gc.isenabled())")
-    assert _run(code) == "0 True"
+    assert _after("main(['plan', 'local', '--format', 'tree'])", "gc.get_freeze_count(), gc.isenabled()") == "0 True"
