@@ -41,8 +41,8 @@ ENVELOPE_TYPE_FIELD = "eventType"
 """The alias of `type:envelope:eventType` (components/event_backbone.py), the value's second field."""
 PAYLOAD_FIELD = "payload"
 HEARTBEAT_SCHEMA_NAME = "io.debezium.connector.common.Heartbeat"
-"""Debezium's heartbeat value: a struct with the required int64 `ts_ms` (debezium-connector-common
-`HeartbeatImpl`; the JVM test reads it from a real heartbeat record)."""
+"""Debezium's heartbeat value: a struct (version 1) with the required int64 `ts_ms` (the JVM test reads it from
+a real heartbeat record)."""
 
 ConnectSchema = dict[str, Any]
 """A Kafka Connect schema in the JSON form Kafka's JsonConverter writes (`schemas.enable=true`): `type`,
@@ -99,23 +99,17 @@ def connect_payload_schema(fields: Mapping[str, str]) -> ConnectSchema:
 
 
 def connect_value_schema(fields: Mapping[str, str]) -> ConnectSchema:
-    """The routed record's value schema, without its name (see the module docstring): `{payload, eventType}`."""
+    """The routed record's value schema, without its name (see the module docstring): `{payload, eventType}`.
+    The name Debezium gives it is `<topic.prefix>.<schema>.<outbox>.<aggregatetype>.Value` for the first
+    aggregate whose records had this payload shape."""
     return {"type": "struct", "optional": False,
             "fields": [{**connect_payload_schema(fields), "field": PAYLOAD_FIELD},
                        {"field": ENVELOPE_TYPE_FIELD, "type": "string", "optional": False}]}
 
 
 def heartbeat_connect_schema() -> ConnectSchema:
-    return {"type": "struct", "optional": False, "name": HEARTBEAT_SCHEMA_NAME,
+    return {"type": "struct", "optional": False, "name": HEARTBEAT_SCHEMA_NAME, "version": 1,
             "fields": [{"field": "ts_ms", "type": "int64", "optional": False}]}
-
-
-def without_names(schema: ConnectSchema) -> ConnectSchema:
-    """The schema as `connect.meta.data=false` lets it matter: no `name`, `version`, `doc`, `parameters`."""
-    out = {k: v for k, v in schema.items() if k not in ("name", "version", "doc", "parameters")}
-    if "fields" in out:
-        out["fields"] = [without_names(f) for f in out["fields"]]
-    return out
 
 
 # -- (3) the Glue JSON Schema converter's derivation (connect.meta.data=false) --------------------------------

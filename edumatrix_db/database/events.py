@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from config.event_schemas import PayloadMismatch, payload_problems
 from config.naming import (
     check_identifier,
     inbox_table_name,
@@ -209,7 +210,9 @@ def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type:
                 payload: dict[str, Any], schema_version: int | None = None, keep_row: bool = False) -> uuid.UUID:
     """Insert one event into the service's outbox, in the caller's (tenant) transaction: it is published if and
     only if that transaction commits. The type must be one the catalog lists for the service; the aggregate and
-    the version come from there unless a version is given (an older version, while consumers migrate).
+    the version come from there, and the payload must be an instance of the version's catalog description
+    (`PayloadMismatch` otherwise: every member, nothing else, no null, 32-bit integers), so the record Debezium
+    makes of it has the Connect schema whose Glue definition the stack registered (config/event_schemas.py).
 
     The row is then deleted in the same transaction (Debezium's outbox pattern: the connector reads the INSERT
     from the WAL, and the publication publishes inserts only), so the outbox stays empty; `keep_row=True` keeps
@@ -219,8 +222,13 @@ def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type:
         listed = ", ".join(e.type for e in spec.events) or "none"
         raise UnknownEvent(f"{spec.name} does not publish {event_type!r} (config/services.yaml lists: {listed})")
     version = spec_event.version if schema_version is None else schema_version
-    if not 1 <= version <= spec_event.version:
-        raise UnknownEvent(f"{event_type} has versions 1 to {spec_event.version}, not {version}")
+    if version != spec_event.version:
+        raise UnknownEvent(f"{event_type}: the catalog describes the payload of version {spec_event.version} only, "
+                           f"not {version} (config/services.yaml)")
+    problems = payload_problems(spec_event.fields, payload)
+    if problems:
+        raise PayloadMismatch(f"{spec.name} {event_type} v{version}: {'; '.join(problems)} (its payload in "
+                              f"config/services.yaml: {spec_event.fields})")
     _require_transaction(conn, "write_event")
     row = conn.execute(write_event_sql(spec.name).encode(),
                        [spec_event.aggregate, str(aggregate_id), event_type, json.dumps(payload), version]).fetchone()
