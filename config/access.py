@@ -250,6 +250,8 @@ class ServiceAccess:
     default_privileges: tuple[DefaultPrivilege, ...]
     personal_tables: tuple[str, ...] = ()  # audited by pgaudit's object audit (AccessModel.audit_role)
     publishes_events: bool = False  # has an outbox and its publication (docs/events.md)
+    event_payloads: tuple[tuple[str, int, tuple[tuple[str, str], ...]], ...] = ()
+    """(type, version, payload description) per event type: what the outbox's CHECK admits (docs/events.md)."""
 
     @property
     def holds_personal_data(self) -> bool:
@@ -498,6 +500,7 @@ def service_access(
         default_privileges=defaults,
         personal_tables=spec.personal_tables,
         publishes_events=bool(spec.events),
+        event_payloads=tuple((e.type, e.version, e.payload) for e in spec.events),
     )
     check_service_access(access)
     return access

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if not spec.events:
         print(f"-- {spec.name} publishes no events (config/services.yaml): an inbox only, no outbox, no publication")
     print("BEGIN;")
-    for stmt in events.event_objects_sql(spec.name, publishes=bool(spec.events), cdc_role=cdc):
+    payloads = [(e.type, e.version, e.payload) for e in spec.events]
+    for stmt in events.event_objects_sql(spec.name, publishes=bool(spec.events), cdc_role=cdc, payloads=payloads):
         print(f"{stmt};")
     print("COMMIT;")
     if spec.events:

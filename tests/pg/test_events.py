@@ -355,3 +355,41 @@ def test_a_payload_that_does_not_match_its_catalog_description_is_refused_before
             write_event(conn, spec, event_type="article_published", aggregate_id="refused", payload=payload,
                         keep_row=True)
         assert conn.execute("SELECT count(*) FROM news_system_outbox WHERE aggregateid = 'refused'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("payload", [
+    '{"article_id": "a"}', '{"article_id": "a", "title_length": 1.0}',
+    '{"article_id": "a", "title_length": 2147483648}', '{"article_id": null, "title_length": 1}',
+    '{"article_id": "a", "title_length": 1, "x": 1}', '[1]',
+    '{"article_id": "a", "title_length": "1"}'])
+def test_the_database_refuses_an_outbox_row_whose_payload_does_not_match_its_description(
+        pg: Postgres, payload: str) -> None:
+    with (pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A),
+          pytest.raises(errors.CheckViolation, match="news_system_outbox_payload_check")):
+        conn.execute("INSERT INTO news_system_outbox (aggregatetype, aggregateid, type, payload, schema_version) "
+                     "VALUES ('article', 'raw', 'article_published', %s::jsonb, 1)", [payload])
+
+
+def test_the_database_admits_a_hand_written_row_that_matches_its_description(pg: Postgres) -> None:
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
+        row = conn.execute("INSERT INTO news_system_outbox (aggregatetype, aggregateid, type, payload, schema_version) "
+                           "VALUES ('article', 'raw', 'article_published', %s::jsonb, 1) RETURNING id",
+                           ['{"title_length": -5, "article_id": "raw"}']).fetchone()
+        assert row is not None
+        conn.execute("DELETE FROM news_system_outbox WHERE id = %s", [row[0]])
+
+
+def test_re_applying_the_event_objects_restores_a_dropped_payload_check_and_is_otherwise_a_no_op(
+        pg: Postgres) -> None:
+    service = pg.model.service(NEWS)
+    with pg.admin() as conn:
+        def apply() -> list[str]:
+            return events.apply_service_events(conn, NEWS, publishes=True, cdc_role=pg.model.cdc_role,
+                                               payloads=service.event_payloads)
+
+        assert apply() == []
+        with pg.superuser() as su:
+            su.execute("ALTER TABLE news_system_schema.news_system_outbox "
+                       "DROP CONSTRAINT news_system_outbox_payload_check")
+        assert apply() == ["news_system_schema: outbox payload check set to the catalog's descriptions"]
+        assert apply() == []
