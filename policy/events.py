@@ -223,6 +223,10 @@ def _connector(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if str(config.get(key, "")) != value:
             report(f"{key} is {config.get(key)!r}; {service}'s connector needs {value!r}", None)
     _connector_tls(config, report)
+    if "transforms.outbox.table.field.event.schema.version" in config:
+        report("transforms.outbox.table.field.event.schema.version is set: the outbox router then caches the value "
+               "schema by version number alone, giving every event type of that version the first type's schema "
+               "(docs/events.md); the version travels as the schemaVersion header", None)
     password = str(config.get("database.password", ""))
     if password and not password.startswith(SECRET_REFERENCE):
         report("database.password is written in the connector's configuration: reference the CDC secret through "

@@ -119,6 +119,8 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
      "events-connector-outbox-only", "schemaAutoRegistrationEnabled"),
     (events.CONNECTOR, _config(**{"value.converter.connect.meta.data": "true"}), "events-connector-outbox-only",
      "connect.meta.data"),
+    (events.CONNECTOR, _config(**{"transforms.outbox.table.field.event.schema.version": "schema_version"}),
+     "events-connector-outbox-only", "caches the value schema by version number alone"),
     (events.BUCKET_SSE, lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"),
      "events-plugin-bucket", "not encrypted with the platform CMK"),
     (events.BUCKET_VERSIONING, lambda p: p["versioningConfiguration"].update(status="Suspended"),
