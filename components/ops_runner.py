@@ -258,8 +258,12 @@ class OpsRunner(pulumi.ComponentResource):
             "EDUMATRIX_DB_MODEL": json.dumps(dict(args.model), sort_keys=True),
             "EDUMATRIX_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
+        self.aws_endpoints: dict[str, pulumi.Output[str]] = {}
+        """With awsApiAccess endpoints: EDUMATRIX_<SERVICE>_ENDPOINT -> its URL (the function's environment; the
+        stack output opsRunnerAwsEndpoints, which the cutover's CLI reads with --stack-outputs)."""
         if settings.aws_api_access == "endpoints":
-            environment.update(self._endpoints(name, args, group, role, tags))
+            self.aws_endpoints = self._endpoints(name, args, group, role, tags)
+            environment.update(self.aws_endpoints)
         else:
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-to-aws-apis", security_group_id=group.id, ip_protocol="tcp", from_port=HTTPS,

@@ -204,6 +204,8 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
         runner = declare_ops_runner(settings, shared, platform_roles.ops_secret_arn,
                                     settings.ops_runner.alarm_topic_arn or topic.arn)
         outputs["opsRunnerFunctionName"] = runner.function_name
+        if runner.aws_endpoints:
+            outputs["opsRunnerAwsEndpoints"] = runner.aws_endpoints
     moved = {service: e for service, e in extractions.items()
              if FACTS[settings.extractions[service].phase].traffic_on_target}
     poolers = declare_poolers(settings, shared, extractions, schemas, runner, topic.arn)
@@ -211,7 +213,8 @@ def declare_platform(settings: StackSettings) -> dict[str, Any]:
                              moved=moved, pooled={service: p.dns_name for service, p in poolers.items()})
     if poolers:
         outputs["extractionPoolers"] = {service: {"dnsName": p.dns_name, "adminSecretArn": p.admin_secret_arn,
-                                                     "backendParameter": p.backend_parameter}
+                                                     "backendParameter": p.backend_parameter,
+                                                     "poolerTasks": p.pooler_tasks}
                                         for service, p in poolers.items()}
     if extractions:
         outputs["extractions"] = {service: {"phase": settings.extractions[service].phase.value,

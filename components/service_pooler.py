@@ -12,6 +12,9 @@ replicate, cutover, rollback), for each service so extracted.
   instances (`server_tls_sslmode=verify-full` with the RDS CA bundle in the image);
 - the service's DNS name leads here (components/connection_layer.py `pooled`: one source of truth for where a
   name points), so clients connect to the pooler before the cutover and are paused, not cut, by it;
+- the NLB at fixed private addresses (`extractionPooler.nlbAddresses`), client IP preservation off: every
+  connection through it reaches PgBouncer from one of them, and the task's hba.conf refuses those addresses the
+  admin console (before any line that admits it), so only a direct connection (the ops runner) reaches it;
 - security groups: clients -> NLB (the stack's client groups/CIDRs), NLB -> tasks, the ops runner -> tasks
   directly (its admin console: PAUSE/RESUME must reach every task, which the NLB would spread over one),
   tasks -> the shared instance and the target instance, tasks -> HTTPS (ECR, Secrets Manager, CloudWatch Logs
@@ -19,8 +22,8 @@ replicate, cutover, rollback), for each service so extracted.
 - an execution role that may pull exactly this repository's images, write exactly this log group and read
   exactly the secrets the task needs (the service's app and read-only logins, the TLS secret, the admin
   secret), decrypting only through Secrets Manager;
-- the service's backend record (where its pools lead: host, port, dbname, generation; JSON) in an SSM
-  Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
+- the service's backend record (where its pools lead: host, port, dbname, generation, the freeze marker; JSON) in
+  an SSM Parameter Store `String` parameter `/<prefix>/extraction/<service>/pooler-backend`, first leading to the
   shared instance; later values are the ops runner's switch's alone (`ignore_changes`: a `pulumi up` never moves
   traffic back). Each task's agent (edumatrix_db/ops/pooler_agent.py, the image's entrypoint) applies it to its own
   ini and RELOADs over the local unix socket; the task role may only read that one parameter;
@@ -61,6 +64,9 @@ RUN_DIR = "/run/pgbouncer"
 """Where the agent writes PgBouncer's files and PgBouncer its unix socket: a task volume (Fargate has no tmpfs), the
 only writable path of the read-only root file system."""
 RUN_VOLUME = "pgbouncer-run"
+NLB_ADDRESSES_ENV = "PGBOUNCER_NLB_ADDRESSES"
+"""The task's environment: the NLB's private addresses, comma-separated (edumatrix_db/ops/pooler_agent.py
+`render` refuses them the admin console)."""
 NAME_MAX = 32  # ELB CreateLoadBalancer / CreateTargetGroup Name: at most 32 characters
 ECS_NAMESPACE = "ECS/ContainerInsights"
 NLB_NAMESPACE = "AWS/NetworkELB"
@@ -84,7 +90,13 @@ def backend_parameter_name(prefix: str, service: str) -> str:
 
 def backend_record(host: str, port: int, dbname: str, generation: int = 0) -> str:
     """The record's JSON as edumatrix_db/ops/pooler_agent.py `BackendRecord.to_json` writes it."""
-    return json.dumps({"dbname": dbname, "generation": generation, "host": host, "port": port}, sort_keys=True)
+    return json.dumps({"dbname": dbname, "frozen": False, "generation": generation, "host": host, "port": port},
+                      sort_keys=True)
+
+
+def nlb_addresses_value(addresses: Mapping[str, str]) -> str:
+    """The NLB's addresses as the task's environment carries them (sorted, comma-separated)."""
+    return ",".join(sorted(addresses.values()))
 
 
 def image_uri(account: str, region: str, dns_suffix: str, repository: str, digest: str) -> str:
@@ -193,6 +205,9 @@ def container_definitions(*, name: str, image: str, args: ServicePoolerArgs, par
         "PGBOUNCER_SERVER_TLS_SSLMODE": "verify-full",
         "PGBOUNCER_ADMIN_USER": ADMIN_USER,
         "PGBOUNCER_POOLS": ",".join(f"{role}:{args.pool_sizes[role]}" for role in sorted(logins)),
+        # every connection through the NLB comes from one of these (client IP preservation off): hba.conf refuses
+        # them the admin console, which only the ops runner reaches directly
+        NLB_ADDRESSES_ENV: nlb_addresses_value(args.settings.nlb_addresses),
     }
     secrets = [{"name": "PGBOUNCER_ADMIN_PASSWORD", "valueFrom": f"{admin_secret_arn}:password::"},
                {"name": "PGBOUNCER_TLS_CERTIFICATE", "valueFrom": f"{args.settings.tls_secret_arn}:certificate::"},
@@ -224,6 +239,8 @@ class ServicePooler(pulumi.ComponentResource):
     admin_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     backend_parameter: pulumi.Output[str]
+    pooler_tasks: pulumi.Output[str]
+    """`ecs:<cluster>/pgbouncer`: the cutover's --pooler-tasks (output extractionPoolers.<service>.poolerTasks)."""
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: ServicePoolerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -343,14 +360,23 @@ class ServicePooler(pulumi.ComponentResource):
             container_definitions=definitions, region=region, tags=tags, opts=child)
 
         # -- the load balancer -----------------------------------------------------------------------------
+        # Fixed private addresses (an internal NLB only: ELBv2 SubnetMapping PrivateIPv4Address), the ones the
+        # tasks' hba.conf refuses the admin console to.
         nlb = aws.lb.LoadBalancer(
             f"{name}-nlb", name=lb_name, load_balancer_type="network", internal=True,
-            subnets=list(args.network.subnet_ids), security_groups=[nlb_sg.id],
+            subnet_mappings=[aws.lb.LoadBalancerSubnetMappingArgs(
+                subnet_id=subnet, private_ipv4_address=settings.nlb_addresses[subnet])
+                for subnet in args.network.subnet_ids],
+            security_groups=[nlb_sg.id],
             enable_cross_zone_load_balancing=True, enable_deletion_protection=False,
             region=region, tags=tags, opts=child)
         group = aws.lb.TargetGroup(
             f"{name}-targets", name=lb_name, port=POOLER_PORT, protocol="TCP", target_type="ip",
             vpc_id=args.network.vpc_id,
+            # Said, not left to the default (off for ip targets over TCP: NLB guide, "Edit target group attributes",
+            # client IP preservation): PgBouncer must see the NLB's address, not the client's, for hba.conf to
+            # tell a connection through the NLB from the ops runner's direct one.
+            preserve_client_ip="false",
             # Transactions in flight finish within the app roles' statement timeout; long-lived client
             # connections are cut after this when a task is replaced (clients retry).
             deregistration_delay=30,
@@ -395,6 +421,7 @@ class ServicePooler(pulumi.ComponentResource):
         self.admin_secret_arn = admin.arn
         self.security_group_id = task_sg.id
         self.backend_parameter = record.name
+        self.pooler_tasks = cluster.name.apply(lambda c: f"ecs:{c}/{SERVICE_NAME}")
         self.register_outputs({"dnsName": self.dns_name, "adminSecretArn": self.admin_secret_arn,
                                "backendParameter": self.backend_parameter, "clusterName": cluster.name,
                                "alarmNames": self.alarm_names})

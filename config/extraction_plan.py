@@ -222,6 +222,7 @@ def pooler_problems(settings: StackSettings) -> list[Problem]:
                         f"the extraction of {first} is in phase {phase}, which puts the platform's PgBouncer in "
                         f"front of it (docs/extraction-runbook.md, 'How traffic moves'), and the pooler has no {key}",
                         _POOLER_FIX[key]) for key in settings.extraction_pooler.missing()]
+    problems.extend(nlb_address_problems(settings))
     if not settings.ops_runner.enabled:
         problems.append(Problem(src, f"{NAMESPACE}:opsRunner.enabled",
                                 f"the extraction of {first} (phase {phase}) has a pooler whose admin console only the "
@@ -230,7 +231,28 @@ def pooler_problems(settings: StackSettings) -> list[Problem]:
     return problems
 
 
+def nlb_address_problems(settings: StackSettings) -> list[Problem]:
+    """One NLB address for each of network.subnetIds, none for another subnet: the NLB is created with exactly
+    these subnet mappings, and the tasks' hba.conf refuses the admin console to exactly these addresses."""
+    given = settings.extraction_pooler.nlb_addresses
+    subnets = settings.network.subnet_ids if settings.network else ()
+    if not given:
+        return []  # missing(): named above
+    key = f"{POOLER_KEY}.nlbAddresses"
+    problems = [Problem(settings.source, key, f"network.subnetIds has {subnet}, which has no NLB address",
+                        f"add '{subnet}: <a free private IPv4 address inside that subnet's CIDR>'")
+                for subnet in subnets if subnet not in given]
+    problems += [Problem(settings.source, f"{key}.{subnet}", f"{subnet} is not one of network.subnetIds",
+                         f"remove it, or add the subnet to network.subnetIds; allowed: {', '.join(subnets)}")
+                 for subnet in given if subnet not in subnets]
+    return problems
+
+
 _POOLER_FIX = {
+    "nlbAddresses": "map each of network.subnetIds to a free private IPv4 address inside that subnet's CIDR (not its "
+                    "first four or last address: `aws ec2 describe-subnets`); the NLB takes these addresses and the "
+                    "pooler refuses its admin console to them (docs/extraction-runbook.md, 'What the admin console "
+                    "admits')",
     "imageRepository": "set it to the ECR repository holding the PgBouncer image, e.g. platform/pgbouncer "
                        "(docs/extraction-runbook.md, 'The pooler image')",
     "imageDigest": "set it to the image's digest (sha256:...; `aws ecr describe-images --repository-name REPO`)",

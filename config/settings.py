@@ -812,6 +812,30 @@ class ExtractionPoolerSettings(Model):
     memory_mb: int = 1024
     cpu_architecture: Literal["ARM64", "X86_64"] = "ARM64"
     log_retention_days: LOG_RETENTION_DAYS = 365
+    # The NLB's own private address in each of network.subnetIds (subnet id -> IPv4). With client IP preservation
+    # off, every connection through the NLB reaches PgBouncer from one of these; the task's hba.conf refuses them
+    # the admin console, so only direct connections (the ops runner) reach it (docs/extraction-runbook.md, "What
+    # the admin console admits"). AWS: inside the subnet's CIDR, not its first four or last address, not in use.
+    nlb_addresses: dict[Annotated[str, AfterValidator(aws_names.check_subnet_id)], str] = Field(default_factory=dict)
+
+    @field_validator("nlb_addresses")
+    @classmethod
+    def _private_ipv4(cls, value: dict[str, str]) -> dict[str, str]:
+        import ipaddress
+
+        for subnet, address in value.items():
+            try:
+                ip = ipaddress.IPv4Address(address)
+            except ValueError:
+                raise SettingError(f"{subnet}: {address!r} is not an IPv4 address",
+                                   "give the NLB's private IPv4 address in that subnet, e.g. 10.20.1.250") from None
+            if not ip.is_private:
+                raise SettingError(f"{subnet}: {address} is not a private address; the pooler's NLB is internal",
+                                   "pick a free address inside the subnet's private CIDR")
+        if len(set(value.values())) != len(value):
+            raise SettingError("two subnets are given the same NLB address",
+                               "give each subnet its own address, inside that subnet's CIDR")
+        return value
 
     @model_validator(mode="after")
     def _fargate_size(self) -> ExtractionPoolerSettings:
@@ -826,7 +850,8 @@ class ExtractionPoolerSettings(Model):
         """The keys a pooler cannot be declared without."""
         return tuple(key for key, value in (("imageRepository", self.image_repository),
                                             ("imageDigest", self.image_digest),
-                                            ("tlsSecretArn", self.tls_secret_arn)) if not value)
+                                            ("tlsSecretArn", self.tls_secret_arn),
+                                            ("nlbAddresses", self.nlb_addresses)) if not value)
 
 
 class ExtractionSettings(Model):

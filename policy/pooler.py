@@ -341,6 +341,76 @@ pooler_alarms = StackPolicy(
 )
 
 
+# -- the admin console: directly from the ops runner, never through the NLB ----------------------------------------
+
+ADMIN_USER_ENV = "PGBOUNCER_ADMIN_USER"
+NLB_ADDRESSES_ENV = "PGBOUNCER_NLB_ADDRESSES"
+"""The pooler image's contract (edumatrix_db/ops/pooler_agent.py `render`): the admin user, and the NLB's addresses
+that hba.conf refuses the admin console to."""
+
+
+def _environment(container: Mapping[str, Any]) -> dict[str, str]:
+    return {str(e.get("name")): str(e.get("value") or "") for e in container.get("environment") or []
+            if isinstance(e, Mapping)}
+
+
+def _admin_console_direct_only(args: StackValidationArgs, report: ReportViolation) -> None:
+    groups = {str(g.props.get("arn")): g for g in of_type(args.resources, TARGET_GROUP)}
+    balancers = {str(b.props.get("arn")): b for b in of_type(args.resources, LOAD_BALANCER)}
+    definitions = {str(t.props.get("arn")): t for t in of_type(args.resources, ECS_TASK_DEFINITION)}
+    listeners = list(of_type(args.resources, LISTENER))
+    for service in of_type(args.resources, ECS_SERVICE):
+        definition = definitions.get(str(service.props.get("taskDefinition")))
+        poolers = [_environment(c) for c in _containers(definition.props if definition else {})
+                   if ADMIN_USER_ENV in _environment(c)]
+        if not poolers:
+            continue  # not a PgBouncer of the pooler image
+        refused = {a.strip() for a in poolers[0].get(NLB_ADDRESSES_ENV, "").split(",") if a.strip()}
+        name = service.props.get("name")
+        for attachment in service.props.get("loadBalancers") or []:
+            arn = str(attachment.get("targetGroupArn"))
+            group = groups.get(arn)
+            if group is not None and str(group.props.get("preserveClientIp")).lower() != "false":
+                report(f"target group {group.props.get('name')} does not say preserveClientIp \"false\": with the "
+                       "clients' addresses preserved, PgBouncer cannot tell a connection through the NLB from the "
+                       "ops runner's, and its admin console answers whoever reaches the NLB with the admin password "
+                       "(NLB guide, \"Edit target group attributes\": disabled, \"the source IP address is the "
+                       "private IP address of the Network Load Balancer\")", group.urn)
+            for listener_ in listeners:
+                if not any(str(a.get("targetGroupArn")) == arn for a in listener_.props.get("defaultActions") or []):
+                    continue
+                balancer = balancers.get(str(listener_.props.get("loadBalancerArn")))
+                if balancer is None:
+                    continue
+                mappings = balancer.props.get("subnetMappings") or []
+                fixed = {str(m.get("privateIpv4Address")) for m in mappings if m.get("privateIpv4Address")}
+                if not mappings or len(fixed) != len(mappings):
+                    report(f"load balancer {balancer.props.get('name')} has no fixed private address in every "
+                           "subnet (subnetMappings[].privateIpv4Address, an internal NLB's: ELBv2 API SubnetMapping): "
+                           f"the tasks of {name} cannot know which addresses to refuse the admin console to",
+                           balancer.urn)
+                elif fixed != refused:
+                    told = ", ".join(sorted(refused)) or "no address"
+                    report(f"the tasks of {name} refuse the admin console to {told} ({NLB_ADDRESSES_ENV}), but "
+                           f"their load balancer {balancer.props.get('name')} "
+                           f"connects from {', '.join(sorted(fixed))}: the admin console would answer through it",
+                           definition.urn if definition else service.urn)
+
+
+pooler_admin_console_direct_only = StackPolicy(
+    "pooler-admin-console-direct-only",
+    "A PgBouncer task's admin console is reached only directly (the ops runner), never through its NLB: the target "
+    "group says preserveClientIp \"false\" (connections through the NLB come from its private addresses: NLB guide, "
+    "\"Edit target group attributes\"), the NLB has a fixed private address in each subnet (ELBv2 SubnetMapping "
+    "PrivateIPv4Address, internal load balancers only), and the task's PGBOUNCER_NLB_ADDRESSES, which hba.conf "
+    "refuses the admin console to, are exactly those addresses.",
+    types=[ECS_SERVICE, ECS_TASK_DEFINITION, TARGET_GROUP, LISTENER, LOAD_BALANCER],
+    validate=_admin_console_direct_only, severity=Severity.HIGH, controls=["issue 13 pooler"],
+    remediation="components/service_pooler.py (preserve_client_ip, subnet_mappings, PGBOUNCER_NLB_ADDRESSES) from "
+                "extractionPooler.nlbAddresses.",
+)
+
+
 # -- the backend record (SSM Parameter Store) -------------------------------------------------------------------
 
 _PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_.\-/]+$")
@@ -458,5 +528,5 @@ pooler_switch_route = StackPolicy(
 POLICIES: list[PackPolicy] = [
     ecs_task_definition, ecs_task_hardening, ecs_service, ecs_service_posture, ecs_cluster, lb_names, network_lb,
     target_group, awsvpc_targets, listener, pooler_alarms, ssm_parameter, pooler_task_role_read_only,
-    pooler_switch_route,
+    pooler_switch_route, pooler_admin_console_direct_only,
 ]

@@ -10,10 +10,18 @@ import pulumi_aws
 import pulumi_postgresql
 import pytest
 
+from components.publication import SchemaPublicationProvider
 from components.service_events import ServiceEventsProvider
 from edumatrix_db.cli import EXIT_CONFIG, main
 from edumatrix_db.offline.diff import diff_plans, render_json, render_markdown, render_text
-from edumatrix_db.offline.replacements import KMS_KEY, RDS_INSTANCE, SERVICE_EVENTS, STATEFUL
+from edumatrix_db.offline.replacements import (
+    DYNAMIC_TYPES,
+    KMS_KEY,
+    RDS_INSTANCE,
+    SCHEMA_PUBLICATION,
+    SERVICE_EVENTS,
+    STATEFUL,
+)
 
 STACK = "urn:pulumi:prod::edumatrix-db::"
 SDK_CLASSES = {
@@ -72,8 +80,8 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def test_every_stateful_type_but_the_dynamic_one_is_checked_against_its_sdk():
-    assert sorted(set(STATEFUL) - set(SDK_CLASSES)) == [SERVICE_EVENTS]
+def test_every_stateful_type_but_the_dynamic_ones_is_checked_against_its_sdk():
+    assert sorted(set(STATEFUL) - set(SDK_CLASSES)) == sorted(DYNAMIC_TYPES)
 
 
 @pytest.mark.parametrize("type_token", sorted(SDK_CLASSES))
@@ -100,6 +108,13 @@ def test_the_service_events_entry_is_what_its_dynamic_provider_replaces_on():
     for key in STATEFUL[SERVICE_EVENTS].replaced_by:
         assert ServiceEventsProvider().diff("id", olds, {**olds, key: "other"}).replaces == [key]
     assert ServiceEventsProvider().diff("id", olds, {**olds, "publishes": False}).replaces == []
+
+
+def test_the_schema_publication_entry_is_what_its_dynamic_provider_replaces_on():
+    olds = {"publication": "news_extract", "schema": "news", "database": "edumatrix", "host": "a", "port": 5432}
+    for key in STATEFUL[SCHEMA_PUBLICATION].replaced_by:
+        assert SchemaPublicationProvider().diff("id", olds, {**olds, key: "other"}).replaces == [key]
+    assert SchemaPublicationProvider().diff("id", olds, {**olds, "port": 6432}).replaces == []
 
 
 def test_an_rds_identifier_is_renamed_in_place_not_replaced():
@@ -274,6 +289,31 @@ def test_service_events_moved_to_another_host_is_replaced_and_names_the_broken_c
 
 def test_service_events_with_a_new_port_is_updated_in_place():
     assert compare([EVENTS], [changed(EVENTS, port=6432)]).dangers == []
+
+
+def test_service_events_that_stop_publishing_are_a_destructive_update():
+    diff = compare([EVENTS], [changed(EVENTS, publishes=False)])
+    assert kinds(diff) == [("destructive-update", "news-events")]
+    assert "publication is dropped" in diff.dangers[0].message
+
+
+def test_service_events_that_start_publishing_are_no_danger():
+    quiet = changed(EVENTS, publishes=False)
+    assert compare([quiet], [EVENTS]).dangers == []
+
+
+PUBLICATION = resource(SCHEMA_PUBLICATION, "news-extract-pub", publication="news_extract", schema="news",
+                       database="edumatrix", host="db-a", port=5432)
+
+
+def test_an_extraction_publication_moved_to_another_schema_is_replaced_and_restarts_the_extraction():
+    diff = compare([PUBLICATION], [changed(PUBLICATION, schema="news2")])
+    assert kinds(diff) == [("replace", "news-extract-pub")]
+    assert "starts over" in diff.dangers[0].message
+
+
+def test_an_extraction_publication_with_a_new_port_is_updated_in_place():
+    assert compare([PUBLICATION], [changed(PUBLICATION, port=6432)]).dangers == []
 
 
 def test_removed_service_events_drop_the_publication():

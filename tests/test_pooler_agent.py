@@ -13,7 +13,10 @@ from botocore.stub import Stubber
 
 from edumatrix_db.ops.pooler_agent import (
     FAST_POLL_SECONDS,
+    PAUSED_CHECK_SECONDS,
     SLOW_POLL_SECONDS,
+    STARTUP_POLL_SECONDS,
+    STARTUP_WATCH_SECONDS,
     Agent,
     AgentError,
     BackendRecord,
@@ -49,6 +52,22 @@ def test_the_next_record_has_the_next_generation() -> None:
 def test_a_record_that_would_add_keys_to_the_ini_line_is_refused(host: str) -> None:
     with pytest.raises(AgentError, match="is not a host name"):
         BackendRecord(host, 5432, "edumatrix")
+
+
+def test_the_freeze_marker_reads_back_and_survives_a_new_backend() -> None:
+    frozen = SOURCE.freezing(True)
+    moved = frozen.next("target.example", 5432, "edumatrix")
+    assert (BackendRecord.from_json(moved.to_json()), moved.generation) == (moved, SOURCE.generation + 2)
+    assert moved.frozen
+
+
+def test_a_record_written_before_the_freeze_marker_reads_as_not_frozen() -> None:
+    assert not BackendRecord.from_json('{"host": "db", "port": 5432, "dbname": "edumatrix"}').frozen
+
+
+def test_a_freeze_marker_that_is_not_true_or_false_is_refused() -> None:
+    with pytest.raises(AgentError, match="frozen is 'yes'"):
+        BackendRecord.from_json('{"host": "db", "port": 5432, "dbname": "edumatrix", "frozen": "yes"}')
 
 
 def test_a_record_without_a_port_is_refused_naming_the_fields() -> None:
@@ -120,12 +139,13 @@ class _Agent(Agent):
         return self.is_paused
 
 
-def _agent(tmp_path: Path) -> tuple[_Agent, _CountingStore]:
+def _agent(tmp_path: Path, started: float = -STARTUP_WATCH_SECONDS) -> tuple[_Agent, _CountingStore]:
+    """An agent past its first minute (`started`) unless the test says otherwise."""
     ini = tmp_path / "pgbouncer.ini"
     ini.write_text(INI)
     store = _CountingStore(tmp_path / "backend.json")
     store.write(BackendRecord("127.0.0.1", 5432, "edumatrix"))
-    return _Agent(ini=ini, admin="", aliases=("feedback", "feedback_readonly"), store=store), store
+    return _Agent(ini=ini, admin="", aliases=("feedback", "feedback_readonly"), store=store, started=started), store
 
 
 def test_the_agent_reads_the_record_rarely_while_no_pool_is_paused(tmp_path: Path) -> None:
@@ -133,6 +153,13 @@ def test_the_agent_reads_the_record_rarely_while_no_pool_is_paused(tmp_path: Pat
     for second in range(int(SLOW_POLL_SECONDS)):  # one look per second for one slow interval
         agent.step(now=float(second))
     assert store.reads == 1
+
+
+def test_for_its_first_minute_the_agent_reads_the_record_every_second(tmp_path: Path) -> None:
+    agent, store = _agent(tmp_path, started=0.0)
+    for look in range(round(STARTUP_WATCH_SECONDS / PAUSED_CHECK_SECONDS)):  # the agent's looks, first minute
+        agent.step(now=look * PAUSED_CHECK_SECONDS)
+    assert store.reads == int(STARTUP_WATCH_SECONDS / STARTUP_POLL_SECONDS)
 
 
 def test_the_agent_reads_the_record_at_every_fast_interval_while_a_pool_is_paused(tmp_path: Path) -> None:
@@ -161,6 +188,7 @@ ENV = {
     "PGBOUNCER_PASSWORD_FEEDBACK_READONLY": "ro-secret",
     "PGBOUNCER_TLS_CERTIFICATE": "-----BEGIN CERTIFICATE-----",
     "PGBOUNCER_TLS_KEY": "-----BEGIN PRIVATE KEY-----",
+    "PGBOUNCER_NLB_ADDRESSES": "10.20.1.250,10.20.2.250",
 }
 
 
@@ -175,10 +203,30 @@ def test_the_rendered_pool_caps_each_role_at_its_share() -> None:
             "max_db_connections = 8" in ini) == (True, True, True)
 
 
+def _hba_rules(env: dict[str, str]) -> list[str]:
+    return [line for line in render(env, SOURCE, Path("/run/pgbouncer"))["hba.conf"].splitlines()
+            if not line.startswith("#")]
+
+
 def test_over_tcp_only_the_admin_user_reaches_the_console_and_only_over_tls() -> None:
-    hba = render(ENV, SOURCE, Path("/run/pgbouncer"))["hba.conf"].splitlines()[1:]
-    assert hba[:2] == ["hostssl pgbouncer edumatrix_pooler_admin 0.0.0.0/0 scram-sha-256",
-                       "host pgbouncer all 0.0.0.0/0 reject"]
+    assert _hba_rules(ENV)[2:4] == ["hostssl pgbouncer edumatrix_pooler_admin 0.0.0.0/0 scram-sha-256",
+                                    "host pgbouncer all 0.0.0.0/0 reject"]
+
+
+def test_the_nlbs_addresses_are_refused_the_console_before_any_line_admits_it() -> None:
+    assert _hba_rules(ENV)[:2] == ["host pgbouncer all 10.20.1.250/32 reject",
+                                   "host pgbouncer all 10.20.2.250/32 reject"]
+
+
+def test_a_task_that_cannot_tell_the_nlb_from_the_runner_is_refused() -> None:
+    env = {k: v for k, v in ENV.items() if k != "PGBOUNCER_NLB_ADDRESSES"}
+    with pytest.raises(AgentError, match="PGBOUNCER_NLB_ADDRESSES"):
+        render(env, SOURCE, Path("/run/pgbouncer"))
+
+
+def test_an_nlb_address_that_is_no_ipv4_address_is_refused() -> None:
+    with pytest.raises(AgentError, match=r"'10\.20\.1\.0/24' is not an IPv4 address"):
+        render({**ENV, "PGBOUNCER_NLB_ADDRESSES": "10.20.1.0/24"}, SOURCE, Path("/run/pgbouncer"))
 
 
 def test_the_unix_socket_is_for_pgbouncers_own_user_only() -> None:

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -40,11 +42,12 @@ def ecs() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def expect(stubber: Stubber, desired: int, tasks: list[dict[str, Any]]) -> None:
-    """The three calls, in order, with exactly these parameters."""
-    stubber.add_response("describe_services", {"services": [{"serviceName": SERVICE, "status": "ACTIVE",
-                                                             "desiredCount": desired}]},
-                         {"cluster": CLUSTER, "services": [SERVICE]})
+def expect(stubber: Stubber, desired: int | None, tasks: list[dict[str, Any]]) -> None:
+    """The three calls, in order, with exactly these parameters (without DescribeServices: `desired` None)."""
+    if desired is not None:
+        stubber.add_response("describe_services", {"services": [{"serviceName": SERVICE, "status": "ACTIVE",
+                                                                 "desiredCount": desired}]},
+                             {"cluster": CLUSTER, "services": [SERVICE]})
     arns = [t["taskArn"] for t in tasks]
     stubber.add_response("list_tasks", {"taskArns": arns},
                          {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "RUNNING"})
@@ -71,6 +74,13 @@ def test_one_task_more_than_desired_during_a_deployment_is_refused(ecs: tuple[An
     expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7"), task("c", "10.0.1.9")])
     with pytest.raises(PoolerTasksError, match="3 task\\(s\\) to run but the service wants 2"):
         running_tasks(client, CLUSTER, SERVICE)
+
+
+def test_the_relisting_inside_a_freeze_takes_every_running_task_whatever_the_count(ecs: tuple[Any, Stubber]) -> None:
+    client, stubber = ecs
+    expect(stubber, None, [task("a", "10.0.1.5"), task("b", "10.0.2.7"), task("c", "10.0.1.9"),
+                        task("d", "10.0.2.8", status="PENDING"), task("e", "")])
+    assert [t.arn[-1] for t in running_tasks(client, CLUSTER, SERVICE, settled=False)] == ["a", "b", "c"]
 
 
 def test_a_task_still_starting_is_refused_naming_it(ecs: tuple[Any, Stubber]) -> None:
@@ -125,11 +135,66 @@ def test_pooler_tasks_switches_every_running_task_through_its_admin_console(
         ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
     client, stubber = ecs
     expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7")])
-    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None: client)
+    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None, **_: client)
     switch = cli._switch(_args("--pooler-record", "/tmp/feedback-backend.json", "--pooler-pool", "edumatrix",
                                "--pooler-tasks", f"ecs:{CLUSTER}/{SERVICE}", "--pooler-admin-template", TEMPLATE))
     assert isinstance(switch, traffic.AgentPoolerSet)
     assert [c.name for c in switch.switches] == ["10.0.1.5:6432/pgbouncer", "10.0.2.7:6432/pgbouncer"]
+
+
+def test_inside_the_freeze_the_switch_relists_every_running_task_whatever_the_count(
+        ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, stubber = ecs
+    expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7")])
+    expect(stubber, None, [task("a", "10.0.1.5"), task("b", "10.0.2.7"), task("c", "10.0.1.9")])
+    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None, **_: client)
+    switch = cli._switch(_args("--pooler-record", "/tmp/feedback-backend.json", "--pooler-pool", "edumatrix",
+                               "--pooler-tasks", f"ecs:{CLUSTER}/{SERVICE}", "--pooler-admin-template", TEMPLATE))
+    assert isinstance(switch, traffic.AgentPoolerSet)
+    assert switch.discover is not None
+    assert [c.name for c in switch.discover()] == [
+        "10.0.1.5:6432/pgbouncer", "10.0.2.7:6432/pgbouncer", "10.0.1.9:6432/pgbouncer"]
+
+
+def _outputs(tmp_path: Path, **extra: Any) -> Path:
+    """A file as `pulumi stack output --json` writes it for staging (values as the plan names them)."""
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({
+        "extractionPoolers": {"feedback": {"backendParameter": "/edumatrix-staging/extraction/feedback/pooler-backend",
+                                           "poolerTasks": f"ecs:{CLUSTER}/{SERVICE}", "dnsName": "x",
+                                           "adminSecretArn": "arn:x"}},
+        "opsRunnerAwsEndpoints": {"EDUMATRIX_SSM_ENDPOINT": "https://vpce-1-ssm.example",
+                                  "EDUMATRIX_ECS_ENDPOINT": "https://vpce-1-ecs.example"}, **extra}))
+    return path
+
+
+def test_the_stack_outputs_give_the_switch_its_record_tasks_and_endpoints(
+        ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    client, stubber = ecs
+    expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7")])
+    asked: list[str | None] = []
+    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None, endpoint_url=None: asked.append(
+        endpoint_url) or client)
+    monkeypatch.delenv(pooler_tasks.SSM_ENDPOINT_VARIABLE, raising=False)
+    monkeypatch.delenv(pooler_tasks.ECS_ENDPOINT_VARIABLE, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    switch = cli._switch(_args("--stack-outputs", str(_outputs(tmp_path)), "--pooler-pool", "edumatrix",
+                               "--pooler-admin-template", TEMPLATE))
+    assert isinstance(switch, traffic.AgentPoolerSet)
+    assert (switch.store.describe(), switch.store.client.meta.endpoint_url, asked,
+            [c.name for c in switch.switches]) == (
+        "ssm:/edumatrix-staging/extraction/feedback/pooler-backend", "https://vpce-1-ssm.example",
+        ["https://vpce-1-ecs.example"], ["10.0.1.5:6432/pgbouncer", "10.0.2.7:6432/pgbouncer"])
+
+
+def test_stack_outputs_without_the_services_pooler_exit_2_naming_the_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps({"opsRunnerFunctionName": "edumatrix-prod-ops-runner"}))
+    code = main(["extract", "feedback", "cutover", "--source", "host=/nonexistent", "--target", "host=/nonexistent",
+                 "--stack-outputs", str(path), "--pooler-admin-template", TEMPLATE])
+    said = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert (code, "no extractionPoolers.feedback.backendParameter" in said) == (2, True)
 
 
 def test_pooler_tasks_with_a_pooler_admin_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -143,7 +208,7 @@ def test_pooler_tasks_that_are_not_settled_exit_2_before_anything_changes(
         ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     client, stubber = ecs
     expect(stubber, 2, [task("a")])
-    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None: client)
+    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None, **_: client)
     code = main(["extract", "feedback", "cutover", "--source", "host=/nonexistent", "--target", "host=/nonexistent",
                  "--pooler-record", "/tmp/feedback-backend.json", "--pooler-tasks", f"ecs:{CLUSTER}/{SERVICE}",
                  "--pooler-admin-template", TEMPLATE])

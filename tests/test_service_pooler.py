@@ -149,6 +149,22 @@ def test_the_execution_role_reads_exactly_the_poolers_image_logs_and_secrets(sta
         "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
 
 
+NLB_ADDRESSES = {"subnet-0b1b2c3d4e5f60001": "10.20.1.250", "subnet-0b1b2c3d4e5f60002": "10.20.2.250"}
+
+
+def test_the_nlb_takes_the_stacks_fixed_address_in_each_subnet(staging: Recording) -> None:
+    nlb = _named(staging, f"{PREFIX}-nlb").inputs
+    assert {m["subnetId"]: m["privateIpv4Address"] for m in nlb["subnetMappings"]} == NLB_ADDRESSES
+
+
+def test_through_the_nlb_a_connection_arrives_from_the_nlbs_address(staging: Recording) -> None:
+    assert _named(staging, f"{PREFIX}-targets").inputs["preserveClientIp"] == "false"
+
+
+def test_the_tasks_are_told_the_nlbs_addresses_to_refuse_the_admin_console(staging: Recording) -> None:
+    assert _env(staging)["PGBOUNCER_NLB_ADDRESSES"] == "10.20.1.250,10.20.2.250"
+
+
 def test_two_tasks_run_over_the_stacks_subnets_without_public_addresses(staging: Recording) -> None:
     service = _named(staging, f"{PREFIX}-service").inputs
     assert service["desiredCount"] == 2
@@ -223,7 +239,21 @@ def test_the_services_connection_settings_lead_to_the_pooler_by_its_own_name(sta
 
 
 def test_the_stack_outputs_the_poolers_name_and_admin_secret(staging: Recording) -> None:
-    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn", "backendParameter"}
+    assert set(staging.outputs["extractionPoolers"]["feedback"]) == {"dnsName", "adminSecretArn", "backendParameter",
+                                                                     "poolerTasks"}
+
+
+def test_the_stack_outputs_the_poolers_tasks_as_the_cutover_names_them(staging: Recording) -> None:
+    cluster = _named(staging, f"{PREFIX}-cluster").props["name"]
+    assert staging.outputs["extractionPoolers"]["feedback"]["poolerTasks"] == f"ecs:{cluster}/pgbouncer"
+
+
+def test_the_stack_outputs_the_runners_endpoints_the_switch_uses(staging: Recording) -> None:
+    [variables] = [v for f in staging.of_type("aws:lambda/function:Function")
+                   if "EDUMATRIX_SSM_ENDPOINT" in (v := (f.inputs.get("environment") or {}).get("variables") or {})]
+    endpoints = staging.outputs["opsRunnerAwsEndpoints"]
+    assert {k: variables[k] for k in ("EDUMATRIX_SSM_ENDPOINT", "EDUMATRIX_ECS_ENDPOINT")} == {
+        k: endpoints[k] for k in ("EDUMATRIX_SSM_ENDPOINT", "EDUMATRIX_ECS_ENDPOINT")}
 
 
 @pytest.mark.parametrize("prefix", ["edumatrix-staging", "edumatrix-prod-eu-west-1", "x" * 40])
@@ -260,6 +290,28 @@ def test_an_image_tag_instead_of_a_digest_is_refused() -> None:
     [(key, fix)] = _problems(imageDigest="latest")
     assert key == f"{POOLER_KEY}.imageDigest"
     assert "sha256:" in fix
+
+
+def test_a_pooled_phase_without_the_nlb_addresses_is_refused_naming_the_key() -> None:
+    [(key, fix)] = _problems(nlbAddresses=None)
+    assert key == f"{POOLER_KEY}.nlbAddresses"
+    assert "first four or last address" in fix
+
+
+def test_a_subnet_without_an_nlb_address_is_refused_naming_it() -> None:
+    [(key, fix)] = _problems(nlbAddresses={"subnet-0b1b2c3d4e5f60001": "10.20.1.250"})
+    assert (key, fix) == (f"{POOLER_KEY}.nlbAddresses", "add 'subnet-0b1b2c3d4e5f60002: <a free private IPv4 "
+                                                          "address inside that subnet's CIDR>'")
+
+
+def test_an_nlb_address_for_a_subnet_the_stack_does_not_use_is_refused() -> None:
+    [(key, _)] = _problems(nlbAddresses={**NLB_ADDRESSES, "subnet-0b1b2c3d4e5f60003": "10.20.3.250"})
+    assert key == f"{POOLER_KEY}.nlbAddresses.subnet-0b1b2c3d4e5f60003"
+
+
+def test_a_public_nlb_address_is_refused() -> None:
+    [(key, _)] = _problems(nlbAddresses={**NLB_ADDRESSES, "subnet-0b1b2c3d4e5f60002": "8.8.8.8"})
+    assert key.startswith(f"{POOLER_KEY}.nlbAddresses")
 
 
 def test_a_fargate_size_that_does_not_exist_is_refused() -> None:

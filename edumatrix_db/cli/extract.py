@@ -48,6 +48,9 @@ def add_parsers(sub: Any) -> None:
                         "extractionPoolers.<service>.backendParameter output, or a file): with it, --pooler-admin "
                         "names every task's admin console and no --pooler-ini is given "
                         "(edumatrix_db/ops/pooler_agent.py)")
+    p.add_argument("--stack-outputs", type=Path, default=None,
+                   help="the stack's outputs (`pulumi stack output --json > FILE`): --pooler-record, --pooler-tasks "
+                        "and the ops runner's SSM/ECS endpoints default to the service's values there")
     p.add_argument("--pooler-pool", action="append", default=[],
                    help="a pool of the service in PgBouncer (repeat; default SERVICE and SERVICE_readonly as `local "
                         "up` names them; the ECS image names its one pool like the database)")
@@ -75,11 +78,18 @@ def _backend(host_port: str, uri: str) -> traffic.Backend:
 def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
     admins, inis = [a for a in args.pooler_admin if a], list(args.pooler_ini)
     aliases = args.pooler_pool or extract.pooled_aliases(args.service)
+    ssm_endpoint = os.environ.get(pooler_tasks.SSM_ENDPOINT_VARIABLE) or None
+    ecs_endpoint = os.environ.get(pooler_tasks.ECS_ENDPOINT_VARIABLE) or None
+    if args.stack_outputs:
+        route = pooler_tasks.from_stack_outputs(args.stack_outputs, args.service)
+        args.pooler_record = args.pooler_record or route.record
+        args.pooler_tasks = args.pooler_tasks or ("" if admins else route.tasks)
+        ssm_endpoint, ecs_endpoint = route.ssm_endpoint, route.ecs_endpoint
     if args.pooler_tasks:
         if admins or not args.pooler_admin_template or not args.pooler_record:
             raise extract.ExtractError("--pooler-tasks takes --pooler-record and --pooler-admin-template, and no "
                                        "--pooler-admin (the tasks' addresses come from ECS)")
-        admins = pooler_tasks.lookup(args.pooler_tasks, args.pooler_admin_template)
+        admins = pooler_tasks.lookup(args.pooler_tasks, args.pooler_admin_template, endpoint_url=ecs_endpoint)
     elif args.pooler_admin_template:
         raise extract.ExtractError("--pooler-admin-template needs --pooler-tasks")
     if args.pooler_record:
@@ -90,8 +100,15 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
                     "target": _backend(args.target_pool_host, args.target)}
         consoles = [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
                     for admin in admins]
-        store = open_store(args.pooler_record, endpoint_url=os.environ.get(pooler_tasks.SSM_ENDPOINT_VARIABLE) or None)
-        return traffic.AgentPoolerSet(consoles, store, ack_timeout=args.ack_timeout)
+        store = open_store(args.pooler_record, endpoint_url=ssm_endpoint)
+        discover = None
+        if args.pooler_tasks:
+            # inside the freeze: the tasks ECS started since (a replacement), taken in before the switch and RESUME
+            def discover() -> list[traffic.PgBouncerConsole]:
+                return [traffic.PgBouncerConsole(admin, aliases, backends, pause_timeout=args.pause_timeout)
+                        for admin in pooler_tasks.lookup(args.pooler_tasks, args.pooler_admin_template,
+                                                         settled=False, endpoint_url=ecs_endpoint)]
+        return traffic.AgentPoolerSet(consoles, store, ack_timeout=args.ack_timeout, discover=discover)
     if not admins or not inis:
         return None
     if len(admins) != len(inis):

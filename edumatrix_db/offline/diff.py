@@ -9,7 +9,9 @@ that lose data are dangers (`edumatrix-db diff` exits 3 on any, so CI can requir
   moved to another parent without `aliases` shows up here too, because its URN changes;
 - `protected-removed`: a resource Pulumi protects (`protect`) disappears;
 - `deletion-protection-off`: `deletionProtection` (RDS) or `deletionProtectionEnabled` (DynamoDB) goes from
-  true to anything else.
+  true to anything else;
+- `destructive-update`: an input whose in-place update drops something (replacements.py
+  `DESTRUCTIVE_UPDATES`: a service's events `publishes` turned off drops its outbox publication).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.extraction_plan import update_problem
-from edumatrix_db.offline.replacements import RDS_INSTANCE, STATEFUL, replacing_inputs
+from edumatrix_db.offline.replacements import DESTRUCTIVE_UPDATES, RDS_INSTANCE, STATEFUL, replacing_inputs
 
 SECRET = "[secret]"
 # Inputs shown masked even if the program forgot to mark them secret.
 _SENSITIVE = re.compile(r"password|secret|conninfo|token|private_?key|credential", re.IGNORECASE)
 DELETION_PROTECTION = ("deletionProtection", "deletionProtectionEnabled")  # RDS, DynamoDB
-DANGER_KINDS = ("replace", "delete", "protected-removed", "deletion-protection-off", "extraction-move")
+DANGER_KINDS = ("replace", "delete", "protected-removed", "deletion-protection-off", "destructive-update",
+                "extraction-move")
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,12 @@ def _change_dangers(resource: Mapping[str, Any], changed: ChangedResource) -> li
         dangers.append(Danger("deletion-protection-off", changed.urn, changed.type,
                               f"{_label(resource)}: deletion protection turned off "
                               f"({json.dumps(protection.before)} -> {json.dumps(protection.after)})"))
+    destructive = DESTRUCTIVE_UPDATES.get(resource["type"])
+    update = destructive and next((c for c in changed.changes if c.path == destructive.path), None)
+    if destructive and update and update.before == destructive.before and update.after != destructive.before:
+        dangers.append(Danger("destructive-update", changed.urn, changed.type,
+                              f"{_label(resource)}: {destructive.path} {json.dumps(update.before)} -> "
+                              f"{json.dumps(update.after)}: {destructive.loses}"))
     return dangers
 
 

@@ -60,6 +60,10 @@ removal of a resource Pulumi protects. Sources, read for this table:
   `REPLACING_INPUTS`, delete before replace). Replacing it drops the outbox publication and creates it
   again; the Debezium connector decoding the slot then fails with "publication does not exist" (the
   slot's historic snapshot predates the new publication) until the slot is recreated.
+- pulumi-python:dynamic/edumatrix:SchemaPublication: its own provider (components/publication.py
+  `REPLACING_INPUTS`, delete before replace). The publication of an extraction in flight: dropping and
+  creating it again breaks the target's subscription the same way ("publication does not exist" from the
+  slot's historic snapshot), so the extraction must start over (a new slot, every table copied again).
 - Not listed, because nothing in them is data: the extraction pooler (ECS cluster, task definition and
   service, NLB, target group, listener: components/service_pooler.py; replacing them interrupts pooled
   connections, it loses nothing), the PITR validation state machine, MSK configurations and Connect
@@ -76,11 +80,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.publication import REPLACING_INPUTS as PUBLICATION_REPLACING_INPUTS
 from components.service_events import REPLACING_INPUTS as SERVICE_EVENTS_REPLACING_INPUTS
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 KMS_KEY = "aws:kms/key:Key"
 SERVICE_EVENTS = "pulumi-python:dynamic/edumatrix:ServiceEvents"
+SCHEMA_PUBLICATION = "pulumi-python:dynamic/edumatrix:SchemaPublication"
+DYNAMIC_TYPES = (SERVICE_EVENTS, SCHEMA_PUBLICATION)
+"""The platform's own dynamic providers: their replacing inputs are their providers' `REPLACING_INPUTS`."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,28 @@ STATEFUL: dict[str, StatefulType] = {
         "service events (outbox publication)", frozenset(SERVICE_EVENTS_REPLACING_INPUTS),
         "the outbox publication is dropped and created again: the connector decoding the slot fails with "
         "\"publication does not exist\" until its slot is recreated (the outbox and inbox rows stay)"),
+    SCHEMA_PUBLICATION: StatefulType(
+        "extraction publication", frozenset(PUBLICATION_REPLACING_INPUTS),
+        "the extraction's publication is dropped and created again: the target's subscription fails with "
+        "\"publication does not exist\" and the extraction starts over (a new slot, every table copied again)"),
+}
+
+
+@dataclass(frozen=True)
+class DestructiveUpdate:
+    """An input whose in-place update destroys something: `before` -> anything else, and what goes."""
+
+    path: str
+    before: object
+    loses: str
+
+
+DESTRUCTIVE_UPDATES: dict[str, DestructiveUpdate] = {
+    # ServiceEventsProvider.update drops the publication when `publishes` goes from true to false.
+    SERVICE_EVENTS: DestructiveUpdate(
+        "publishes", True,
+        "the service stops publishing: its outbox publication is dropped, so its connector fails until it is "
+        "removed and the slot behind it keeps WAL until it is dropped (docs/events.md)"),
 }
 
 

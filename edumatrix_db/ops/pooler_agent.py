@@ -11,16 +11,18 @@ PgBouncer (the image's entrypoint, pooler-image/). The agent
   the same Unix user id is let in without a password (PgBouncer's own rule; nothing listens for it on the
   network).
 
-The backend record (`BackendRecord`): host, port, dbname and a generation, as JSON. It lives in SSM Parameter
-Store on AWS (`SsmRecordStore`; the parameter `/<prefix>/extraction/<service>/pooler-backend`, components/
-service_pooler.py: the ops runner's role may put it, the task role may only get it) and in a file locally
-(`FileRecordStore`). The runner's switch (edumatrix_db/ops/traffic.py `AgentPoolerSet`) PAUSEs every task,
+The backend record (`BackendRecord`): host, port, dbname, a generation and the freeze marker, as JSON. It lives in
+SSM Parameter Store on AWS (`SsmRecordStore`; the parameter `/<prefix>/extraction/<service>/pooler-backend`,
+components/ service_pooler.py: the ops runner's role may put it, the task role may only get it) and in a file
+locally (`FileRecordStore`). The runner's switch (edumatrix_db/ops/traffic.py `AgentPoolerSet`) PAUSEs every task,
 writes the record, waits until every task's `SHOW DATABASES` reports the new backend, and RESUMEs.
 
 Polling: the agent reads the record often only while its PgBouncer has a pool of the service paused (the
 switch pauses before it writes, so the new backend is picked up within `FAST_POLL_SECONDS` of the write) and
 rarely otherwise (a task started or restarted meanwhile, or a record changed by hand): few API calls (SSM's
-default throughput is shared by the account and Region) and a short freeze.
+default throughput is shared by the account and Region) and a short freeze. In its first minute it reads it every
+second, and a record carrying the freeze marker makes it PAUSE its own pools until the marker is cleared
+(`follow_freeze`): a task ECS starts during a cutover serves neither side until the switch lands.
 
 Self-contained on purpose (the standard library, psycopg; boto3 only for SSM): the image copies this one file.
 """
@@ -28,6 +30,7 @@ Self-contained on purpose (the standard library, psycopg; boto3 only for SSM): t
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -47,6 +50,11 @@ FAST_POLL_SECONDS = 0.2
 """Record reads while a pool is paused (a cutover is under way): the freeze waits for at most this plus one read."""
 SLOW_POLL_SECONDS = 30.0
 """Record reads otherwise: a task that missed a switch converges within this."""
+STARTUP_POLL_SECONDS = 1.0
+STARTUP_WATCH_SECONDS = 60.0
+"""For this long after it starts, the agent reads the record every STARTUP_POLL_SECONDS: a task that started just
+before a cutover wrote its freeze marker (and that ECS did not yet list as RUNNING) pauses within a second, well
+before the NLB's health checks let clients reach it (healthy threshold 3 x 10 s, components/service_pooler.py)."""
 PAUSED_CHECK_SECONDS = 0.2
 """How often the agent asks its own PgBouncer whether a pool is paused (the local admin console: no API call)."""
 RECORD_MAX_BYTES = 4096
@@ -70,12 +78,15 @@ _DBNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 @dataclass(frozen=True)
 class BackendRecord:
-    """Where the service's pools lead: one PostgreSQL server and database; `generation` grows with each write."""
+    """Where the service's pools lead: one PostgreSQL server and database; `generation` grows with each write.
+    `frozen`: a cutover's freeze is under way (the runner's switch sets it once every task it listed is paused and
+    clears it just before RESUME); an agent that reads it pauses its own pools until it is cleared."""
 
     host: str
     port: int
     dbname: str
     generation: int = 0
+    frozen: bool = False
 
     def __post_init__(self) -> None:
         # The values end up on an ini line: refuse anything that could add a key (a space, `=`) to it.
@@ -93,17 +104,26 @@ class BackendRecord:
         return self.host, self.port, self.dbname
 
     def next(self, host: str, port: int, dbname: str) -> BackendRecord:
-        return BackendRecord(host, port, dbname, self.generation + 1)
+        """Another backend, the freeze marker kept."""
+        return BackendRecord(host, port, dbname, self.generation + 1, self.frozen)
+
+    def freezing(self, frozen: bool) -> BackendRecord:
+        """The same backend with the freeze marker set or cleared."""
+        return BackendRecord(self.host, self.port, self.dbname, self.generation + 1, frozen)
 
     def to_json(self) -> str:
         return json.dumps({"host": self.host, "port": self.port, "dbname": self.dbname,
-                           "generation": self.generation}, sort_keys=True)
+                           "generation": self.generation, "frozen": self.frozen}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> BackendRecord:
         try:
             data = json.loads(text)
-            return cls(str(data["host"]), int(data["port"]), str(data["dbname"]), int(data.get("generation", 0)))
+            frozen = data.get("frozen", False)
+            if not isinstance(frozen, bool):
+                raise TypeError(f"frozen is {frozen!r}, not true or false")
+            return cls(str(data["host"]), int(data["port"]), str(data["dbname"]), int(data.get("generation", 0)),
+                       frozen)
         except (ValueError, TypeError, KeyError) as exc:
             raise AgentError(f"backend record is not JSON with host, port, dbname (and generation): {exc}") from exc
 
@@ -253,13 +273,16 @@ class Agent:
 
     def __init__(self, *, ini: Path, admin: str, aliases: Sequence[str], store: RecordStore,
                  fast: float = FAST_POLL_SECONDS, slow: float = SLOW_POLL_SECONDS,
-                 paused_check: float = PAUSED_CHECK_SECONDS) -> None:
+                 paused_check: float = PAUSED_CHECK_SECONDS, started: float | None = None) -> None:
         self.ini = ini
         self.admin = admin
         self.aliases = tuple(aliases)
         self.store = store
         self.fast, self.slow, self.paused_check = fast, slow, paused_check
         self.applied: BackendRecord | None = None
+        self.self_paused = False
+        """Whether this agent paused the pools itself (a freeze marker): it resumes only those, once cleared."""
+        self._started = time.monotonic() if started is None else started
         self._conn: psycopg.Connection[Any] | None = None
         self._last_read = float("-inf")
         self._watching = False
@@ -279,11 +302,51 @@ class Agent:
         pools = show_databases(self._admin())
         return any(pools[a].paused for a in self.aliases if a in pools)
 
-    def read_interval(self, paused: bool) -> float:
-        return self.fast if paused else self.slow
+    def read_interval(self, paused: bool, now: float | None = None) -> float:
+        if paused:
+            return self.fast
+        now = time.monotonic() if now is None else now
+        return min(self.slow, STARTUP_POLL_SECONDS) if now - self._started < STARTUP_WATCH_SECONDS else self.slow
+
+    def _pools(self, command: str) -> None:
+        """PAUSE or RESUME every pool of the service (one already so is left alone)."""
+        admin = self._admin()
+        states = show_databases(admin)
+        for alias in self.aliases:
+            if alias in states and states[alias].paused == (command == "PAUSE"):
+                continue
+            try:
+                admin.execute(f"{command} {alias}")
+            except psycopg.Error as exc:
+                if "already" not in str(exc) and "not paused" not in str(exc):
+                    raise
+
+    def follow_freeze(self, record: BackendRecord) -> None:
+        """A freeze marker pauses the service's pools (a task started during a cutover serves neither side until
+        the switch lands); its clearing resumes them, if this agent paused them (the runner resumes its own)."""
+        if record.frozen and not self.self_paused and not self.paused():
+            self._pools("PAUSE")
+            self.self_paused = True
+            log.info("a cutover's freeze is under way (record generation %s): pools %s paused until it ends",
+                     record.generation, ",".join(self.aliases))
+        elif not record.frozen and self.self_paused:
+            self._pools("RESUME")
+            self.self_paused = False
+            log.info("the freeze ended (record generation %s): pools %s resumed", record.generation,
+                     ",".join(self.aliases))
 
     def apply(self, record: BackendRecord) -> bool:
-        """Point the pools where `record` says (rewrite the ini, RELOAD) unless they lead there; True if changed."""
+        """Point the pools where `record` says (rewrite the ini, RELOAD) unless they lead there, paused first while
+        the record says a freeze is under way and resumed after once it no longer does; True if the backend
+        changed."""
+        if record.frozen:
+            self.follow_freeze(record)
+        changed = self._point(record)
+        if not record.frozen:
+            self.follow_freeze(record)
+        return changed
+
+    def _point(self, record: BackendRecord) -> bool:
         text = self.ini.read_text()
         current = configured_backends(text, self.aliases)
         missing = [a for a in self.aliases if a not in current]
@@ -303,7 +366,7 @@ class Agent:
         """One look: read the record if due (often while paused, rarely otherwise) and apply it; True if changed."""
         now = time.monotonic() if now is None else now
         # due at the first look at or after the interval (half a look's spacing of slack: clocks and floats)
-        if now - self._last_read < self.read_interval(self.paused()) - self.paused_check / 2:
+        if now - self._last_read < self.read_interval(self.paused(), now) - self.paused_check / 2:
             return False
         self._last_read = now
         return self.apply(self.store.read())
@@ -329,6 +392,19 @@ class Agent:
 # -- the image: PgBouncer's files from the task's environment ----------------------------------------------------
 
 ADMIN_USER_ENV = "PGBOUNCER_ADMIN_USER"
+NLB_ADDRESSES_ENV = "PGBOUNCER_NLB_ADDRESSES"
+
+
+def nlb_addresses(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`PGBOUNCER_NLB_ADDRESSES` (comma-separated IPv4): where connections through the load balancer come from.
+    Required: a task that cannot tell them from the ops runner's would admit the admin console through the NLB."""
+    out = []
+    for item in _env(env, NLB_ADDRESSES_ENV).split(","):
+        try:
+            out.append(str(ipaddress.IPv4Address(item.strip())))
+        except ValueError:
+            raise AgentError(f"{NLB_ADDRESSES_ENV}: {item!r} is not an IPv4 address") from None
+    return tuple(out)
 
 
 def _env(env: Mapping[str, str], key: str) -> str:
@@ -356,11 +432,15 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     - One pool, named like the database clients ask for (`PGBOUNCER_DATABASE`); each login role capped at its
       share (`max_user_connections`), the pool at their sum.
     - The admin console: over TCP only the admin user, only over TLS, only with SCRAM (the runner's PAUSE,
-      RESUME, SHOW); every other user is refused the `pgbouncer` database. The agent's RELOAD comes over the
+      RESUME, SHOW), and never from the load balancer's addresses (`PGBOUNCER_NLB_ADDRESSES`: with client IP
+      preservation off every connection through the NLB comes from one of them), so only a direct connection
+      reaches it (the task's security group admits the ops runner's group and the NLB's alone); every other user is
+      refused the `pgbouncer` database. The agent's RELOAD comes over the
       unix socket (mode 0700 in `directory`) as the user `pgbouncer` of PgBouncer's own Unix user id.
     - Clients: TLS required (the certificate from Secrets Manager); servers verified (`verify-full`)."""
     database = _env(env, "PGBOUNCER_DATABASE")
     admin = _env(env, ADMIN_USER_ENV)
+    through_nlb = nlb_addresses(env)
     pools = pools_of(env)
     port = int(env.get("PGBOUNCER_LISTEN_PORT", "6432"))
     passwords = {admin: _env(env, "PGBOUNCER_ADMIN_PASSWORD")}
@@ -401,6 +481,8 @@ def render(env: Mapping[str, str], record: BackendRecord, directory: Path, *,
     roles = ",".join(sorted(pools))
     hba = "\n".join([
         "# rendered by edumatrix_db/ops/pooler_agent.py; first match wins",
+        "# the admin console is never reached through the load balancer (its addresses), only directly",
+        *(f"host pgbouncer all {address}/32 reject" for address in through_nlb),
         f"hostssl pgbouncer {admin} 0.0.0.0/0 scram-sha-256",
         "host pgbouncer all 0.0.0.0/0 reject",
         f"hostssl {database} {roles} 0.0.0.0/0 scram-sha-256",

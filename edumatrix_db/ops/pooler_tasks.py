@@ -15,9 +15,11 @@ through the endpoint named by EDUMATRIX_ECS_ENDPOINT (components/ops_runner.py).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,14 +59,8 @@ def _address(task: dict[str, Any]) -> str:
     return ""
 
 
-def running_tasks(ecs: Any, cluster: str, service: str) -> list[PoolerTask]:
-    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError."""
-    described = ecs.describe_services(cluster=cluster, services=[service])
-    found = [s for s in described.get("services") or [] if s.get("status") == "ACTIVE"]
-    if not found:
-        raise PoolerTasksError(f"ECS service {service} of cluster {cluster} is not active (failures: "
-                               f"{described.get('failures') or 'none'})")
-    desired = int(found[0]["desiredCount"])
+def _described(ecs: Any, cluster: str, service: str) -> list[dict[str, Any]]:
+    """ListTasks (desiredStatus RUNNING) and DescribeTasks: the service's tasks, by ARN."""
     arns: list[str] = []
     for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service,
                                                          desiredStatus="RUNNING"):
@@ -75,6 +71,24 @@ def running_tasks(ecs: Any, cluster: str, service: str) -> list[PoolerTask]:
         if answer.get("failures"):
             raise PoolerTasksError(f"ECS could not describe tasks of {cluster}/{service}: {answer['failures']}")
         tasks += answer.get("tasks") or []
+    return sorted(tasks, key=lambda t: str(t["taskArn"]))
+
+
+def running_tasks(ecs: Any, cluster: str, service: str, *, settled: bool = True) -> list[PoolerTask]:
+    """The service's tasks, when exactly its desired count is RUNNING with an address; else PoolerTasksError.
+    `settled=False` (the re-listing inside a freeze, when ECS may be replacing a task): every task RUNNING with an
+    address, whatever the count, without DescribeServices (one call fewer inside the freeze); one still starting
+    is left to its agent (it reads the freeze marker)."""
+    if not settled:
+        return [PoolerTask(str(t["taskArn"]), _address(t)) for t in _described(ecs, cluster, service)
+                if t.get("lastStatus") == "RUNNING" and _address(t)]
+    described = ecs.describe_services(cluster=cluster, services=[service])
+    found = [s for s in described.get("services") or [] if s.get("status") == "ACTIVE"]
+    if not found:
+        raise PoolerTasksError(f"ECS service {service} of cluster {cluster} is not active (failures: "
+                               f"{described.get('failures') or 'none'})")
+    desired = int(found[0]["desiredCount"])
+    tasks = _described(ecs, cluster, service)
     problems = [f"{t['taskArn']} is {t.get('lastStatus')}" for t in tasks if t.get("lastStatus") != "RUNNING"]
     problems += [f"{t['taskArn']} has no private IPv4 address" for t in tasks
                  if t.get("lastStatus") == "RUNNING" and not _address(t)]
@@ -101,20 +115,56 @@ def admin_uris(template: str, tasks: Sequence[PoolerTask]) -> list[str]:
             for t in tasks]
 
 
-def lookup(spec: str, template: str, ecs: Any | None = None) -> list[str]:
-    """`--pooler-tasks ecs:CLUSTER/SERVICE` with `--pooler-admin-template URI`: every running task's admin URI."""
+def lookup(spec: str, template: str, ecs: Any | None = None, *, settled: bool = True,
+           endpoint_url: str | None = None) -> list[str]:
+    """`--pooler-tasks ecs:CLUSTER/SERVICE` with `--pooler-admin-template URI`: every running task's admin URI
+    (`settled=False`: the re-listing inside a freeze, see `running_tasks`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     cluster, service = parse_target(spec)
     try:
-        tasks = running_tasks(ecs if ecs is not None else ecs_client(), cluster, service)
+        client = ecs if ecs is not None else ecs_client(endpoint_url=endpoint_url)
+        tasks = running_tasks(client, cluster, service, settled=settled)
     except (BotoCoreError, ClientError) as exc:
         raise PoolerTasksError(f"cannot list the tasks of {cluster}/{service}: {exc}") from exc
     return admin_uris(template, tasks)
 
 
-def ecs_client(region: str | None = None) -> Any:
-    """boto3's ECS client, through the runner's endpoint when EDUMATRIX_ECS_ENDPOINT names one."""
+def ecs_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """boto3's ECS client, through the runner's endpoint: `endpoint_url`, else EDUMATRIX_ECS_ENDPOINT if set."""
     import boto3  # only where the tasks are looked up
 
-    return boto3.client("ecs", region_name=region, endpoint_url=os.environ.get(ECS_ENDPOINT_VARIABLE) or None)
+    return boto3.client("ecs", region_name=region,
+                        endpoint_url=endpoint_url or os.environ.get(ECS_ENDPOINT_VARIABLE) or None)
+
+
+@dataclass(frozen=True)
+class SwitchRoute:
+    """What the cutover's switch needs from the stack, read from its outputs (`--stack-outputs`)."""
+
+    record: str
+    """`ssm:<extractionPoolers.<service>.backendParameter>`"""
+    tasks: str
+    """extractionPoolers.<service>.poolerTasks: `ecs:<cluster>/pgbouncer`"""
+    ssm_endpoint: str | None
+    ecs_endpoint: str | None
+    """opsRunnerAwsEndpoints (with awsApiAccess: endpoints), or None: the environment, else the AWS default."""
+
+
+def from_stack_outputs(path: Path, service: str) -> SwitchRoute:
+    """The switch's route from `pulumi stack output --json --stack STACK > FILE` (no hand-copied names); an
+    environment variable EDUMATRIX_SSM_ENDPOINT / EDUMATRIX_ECS_ENDPOINT still wins over the file's endpoint."""
+    how = "write it with `pulumi stack output --json --stack STACK > FILE`"
+    try:
+        outputs = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PoolerTasksError(f"--stack-outputs {path}: cannot read it as JSON ({exc}); {how}") from exc
+    pooler = (outputs.get("extractionPoolers") or {}).get(service) if isinstance(outputs, dict) else None
+    if not isinstance(pooler, dict) or not pooler.get("backendParameter") or not pooler.get("poolerTasks"):
+        raise PoolerTasksError(f"--stack-outputs {path}: no extractionPoolers.{service}.backendParameter and "
+                               f".poolerTasks: {service}'s extraction is not in a pooled phase (replicate, cutover, "
+                               f"rollback) in that stack, or the file is from another stack; {how}")
+    endpoints = outputs.get("opsRunnerAwsEndpoints") or {}
+    return SwitchRoute(f"ssm:{pooler['backendParameter']}", str(pooler["poolerTasks"]),
+                       os.environ.get(SSM_ENDPOINT_VARIABLE) or endpoints.get(SSM_ENDPOINT_VARIABLE) or None,
+                       os.environ.get(ECS_ENDPOINT_VARIABLE) or endpoints.get(ECS_ENDPOINT_VARIABLE) or None)

@@ -13,9 +13,10 @@ backend from its admin console, so whoever may write the ini does it:
 - production (`AgentPoolerSet`): each PgBouncer task (2+ ECS tasks behind an NLB, each holding its own client
   connections: components/service_pooler.py) runs an agent (edumatrix_db/ops/pooler_agent.py) that applies the
   service's backend record (SSM Parameter Store) to its own ini. The switch PAUSEs every task through its admin
-  console, writes the record, waits until every task's `SHOW DATABASES` reports the new backend (bounded;
-  otherwise the record is written back and the cutover undone), and RESUMEs. The local drills run the same
-  code with a file record (tests/pg/test_extraction_poolers.py);
+  console, marks the record frozen (a task started meanwhile pauses itself), writes the record, waits until every
+  task's `SHOW DATABASES` reports the new backend (bounded; otherwise the record is written back and the cutover
+  undone), re-lists the tasks, and RESUMEs. The local drills run the same code with a file record
+  (tests/pg/test_extraction_poolers.py);
 - a PgBouncer whose ini this process may write (`local up`): `PgBouncerSwitch` rewrites it atomically and sends
   `RELOAD` itself; `PoolerSet` switches several so.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -168,7 +169,12 @@ class PgBouncerConsole:
             try:
                 with self._admin() as conn:
                     for alias in self.aliases:
-                        conn.execute(f"PAUSE {alias}")
+                        try:
+                            conn.execute(f"PAUSE {alias}")
+                        except psycopg.Error as exc:
+                            # a task started during the freeze pauses itself (the record's freeze marker)
+                            if "already" not in str(exc):
+                                raise
             except BaseException as exc:
                 errors.append(exc)
 
@@ -312,20 +318,74 @@ class AgentPoolerSet(_ConsoleSet):
     service's backend record (`store`), which each task's agent applies to its own ini
     (edumatrix_db/ops/pooler_agent.py). The same code runs the local drills, with a file record.
 
-    `point_at(side)` (inside the freeze, every pool paused): write the record (the next generation), then wait
-    until every task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`. If any
-    task does not, the previous record is written back and the switch waits (bounded again) until every task
+    `pause()` PAUSEs every listed task, then sets the record's freeze marker: a task ECS starts from then on reads
+    it and pauses its own pools (edumatrix_db/ops/pooler_agent.py `Agent.follow_freeze`) until the marker is cleared.
+    `point_at(side)` (inside the freeze, every pool paused): write the record (the next generation, still frozen),
+    then wait until every task's `SHOW DATABASES` reports the side's backend for every pool, at most `ack_timeout`.
+    If any task does not, the previous record is written back and the switch waits (bounded again) until every task
     reports the previous backend, then raises: the cutover undoes its other steps and RESUMEs, so no task is left
-    leading elsewhere than the others. Where traffic points is what the tasks run, not what the record says."""
+    leading elsewhere than the others. `resume()` re-lists the tasks (`discover`, once, just before the RESUME:
+    every task started since the listing is PAUSEd and must report the record's backend within `ack_timeout`),
+    clears the freeze marker, and RESUMEs every task; a newcomer that did not report fails it after the RESUME (the
+    cutover then undoes, and the undo's RESUME re-lists again). Where traffic points is what the tasks run, not what
+    the record says. One re-listing, not one per step: each costs ECS calls inside the freeze.
+
+    The marker is set after the listed tasks are paused, not before: a listed task's agent that read it first would
+    PAUSE beside the runner's PAUSE. A task that started between the listing and the marker (ECS did not list it)
+    is taken in by the re-listing if ECS lists it by then, and its agent reads the record every second in its first
+    minute."""
 
     switches: tuple[PgBouncerConsole, ...]
 
     def __init__(self, consoles: Sequence[PgBouncerConsole], store: RecordStore, *,
-                 ack_timeout: float = ACK_TIMEOUT_SECONDS) -> None:
+                 ack_timeout: float = ACK_TIMEOUT_SECONDS,
+                 discover: Callable[[], Sequence[PgBouncerConsole]] | None = None) -> None:
         super().__init__(consoles)
         self.store = store
         self.ack_timeout = ack_timeout
         self.backends = consoles[0].backends
+        self.discover = discover
+        """The tasks running now (ECS, re-listed inside the freeze); None: the given consoles are all there is."""
+
+    def _relist(self) -> list[PgBouncerConsole]:
+        """Take in (and PAUSE) the tasks `discover` lists that the set does not have yet; the newcomers. A task no
+        longer listed stays in the set: ECS stops listing a task as soon as it is told to stop, while the NLB still
+        drains its clients (deregistration delay), and those must be resumed too."""
+        if self.discover is None:
+            return []
+        known = {switch.admin_uri for switch in self.switches}
+        newcomers = [c for c in self.discover() if c.admin_uri not in known]
+        self.switches = (*self.switches, *newcomers)
+        for console in newcomers:
+            console.pause()
+        return newcomers
+
+    def pause(self) -> float:
+        started = time.monotonic()
+        super().pause()
+        try:
+            self._write(self.record().freezing(True))
+        except TrafficError as exc:
+            self.resume()
+            raise TrafficError(f"{exc}; every pooler was resumed, nothing else changed") from exc
+        return time.monotonic() - started
+
+    def resume(self) -> None:
+        problems: list[str] = []
+        try:
+            record = self.record()
+            newcomers = self._relist()
+            late = self._lagging_of(newcomers, Backend(*record.backend), self.ack_timeout)
+            if late:
+                problems.append(f"{len(late)} pooler task(s) started during the freeze did not take the record "
+                                f"within {self.ack_timeout:.1f} s ({'; '.join(late)})")
+            if record.frozen:
+                self._write(record.freezing(False))
+        except TrafficError as exc:
+            problems.append(str(exc))
+        super().resume()
+        if problems:
+            raise TrafficError(f"{'; '.join(problems)}; every pooler was resumed")
 
     def check(self) -> None:
         self._all("check", lambda sw: sw.check_pools())
@@ -355,20 +415,16 @@ class AgentPoolerSet(_ConsoleSet):
 
     def lagging(self, backend: Backend) -> list[str]:
         """The poolers whose pools do not (yet) all run `backend`."""
-        late = []
-        for switch in self.switches:
-            try:
-                if not switch.reports(backend):
-                    late.append(switch.name)
-            except (OSError, psycopg.Error) as exc:
-                late.append(f"{switch.name} ({str(exc).strip()})")
-        return late
+        return _lagging(self.switches, backend)
 
     def wait_reported(self, backend: Backend, timeout: float) -> list[str]:
         """Wait until every pooler runs `backend`; [] or the ones that still do not after `timeout`."""
+        return self._lagging_of(self.switches, backend, timeout)
+
+    def _lagging_of(self, switches: Sequence[PgBouncerConsole], backend: Backend, timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
-            late = self.lagging(backend)
+            late = _lagging(switches, backend)
             if not late or time.monotonic() > deadline:
                 return late
             time.sleep(ACK_POLL_SECONDS)
@@ -393,3 +449,15 @@ class AgentPoolerSet(_ConsoleSet):
         raise TrafficError(f"{len(late)} of {len(self.switches)} pooler(s) did not take the {side} within "
                            f"{self.ack_timeout:.1f} s ({'; '.join(late)}); the backend record "
                            f"{self.store.describe()} was restored and {where}")
+
+
+def _lagging(switches: Sequence[PgBouncerConsole], backend: Backend) -> list[str]:
+    """The poolers whose pools do not (yet) all run `backend`."""
+    late = []
+    for switch in switches:
+        try:
+            if not switch.reports(backend):
+                late.append(switch.name)
+        except (OSError, psycopg.Error) as exc:
+            late.append(f"{switch.name} ({str(exc).strip()})")
+    return late

@@ -107,6 +107,12 @@ class Bouncer:
         backends = {pools[a].backend for a in aliases}
         return backends.pop() if len(backends) == 1 else None
 
+    def paused(self, aliases: tuple[str, ...]) -> bool:
+        """Whether any pool of `aliases` is paused in this PgBouncer (`SHOW DATABASES`, column `paused`)."""
+        with admin_connect(self.admin_uri()) as conn:
+            pools = show_databases(conn)
+        return any(pools[a].paused for a in aliases if a in pools)
+
     def pid(self) -> int | None:
         try:
             return int((self.directory / "pgbouncer.pid").read_text().strip())
@@ -273,9 +279,13 @@ class Stage:
         """With agents: every PgBouncer's console and the record (the production switch). Otherwise the stage's
         PgBouncer alone, or with the others started (`more_bouncers`) all of them as one set."""
         if self.record is not None:
-            consoles = [PgBouncerConsole(b.admin_uri(), pooled_aliases(self.service), self.backends,
+            def consoles() -> list[PgBouncerConsole]:
+                return [PgBouncerConsole(b.admin_uri(), pooled_aliases(self.service), self.backends,
                                          pause_timeout=pause_timeout) for b in self.bouncers]
-            return AgentPoolerSet(consoles, FileRecordStore(self.record), ack_timeout=ack_timeout)
+
+            # the re-listing inside the freeze sees the PgBouncers started meanwhile, as ECS lists a replacement
+            return AgentPoolerSet(consoles(), FileRecordStore(self.record), ack_timeout=ack_timeout,
+                                  discover=consoles)
         if not self.more:
             return self.switch(pause_timeout)
         return PoolerSet([self.switch(pause_timeout, b) for b in self.bouncers])

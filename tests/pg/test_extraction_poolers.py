@@ -25,8 +25,7 @@ from tests.pg.test_extraction import can_write_directly, fail_at, replicate, row
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def stage() -> Iterator[Stage]:
+def agent_stage() -> Iterator[Stage]:
     """Two servers, two PgBouncers with their agents in front of the service, replication streaming."""
     built = build_stage()
     try:
@@ -36,6 +35,9 @@ def stage() -> Iterator[Stage]:
         yield replicate(built)
     finally:
         built.stop()
+
+
+stage = pytest.fixture(scope="module", name="stage")(agent_stage)
 
 
 def _bouncers(stage: Stage) -> list[Bouncer]:
@@ -54,12 +56,8 @@ def _record_side(stage: Stage) -> str | None:
 
 
 def _paused(bouncer: Bouncer) -> bool:
-    """Whether any of the service's pools is paused in that PgBouncer (SHOW DATABASES, column `paused`)."""
-    with psycopg.connect(bouncer.admin_uri(), autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
-        cur = conn.execute("SHOW DATABASES")
-        columns = [c.name for c in cur.description or ()]
-        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
-    return any(int(r["paused"]) for r in rows if r["name"] in ("feedback", "feedback_readonly"))
+    """Whether any of the service's pools is paused in that PgBouncer."""
+    return bouncer.paused(("feedback", "feedback_readonly"))
 
 
 def test_the_stage_switches_both_poolers_through_the_backend_record(stage: Stage) -> None:

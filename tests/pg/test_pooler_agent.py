@@ -27,10 +27,13 @@ from edumatrix_db.ops.extract import pooled_aliases
 from edumatrix_db.ops.pooler_agent import BackendRecord, FileRecordStore, admin_connect, render, show_databases
 from tests.pg.conftest import Postgres, free_port
 from tests.pg.extraction_support import Bouncer, start_bouncer
+from tests.pg.nlb_stand_in import forwarder
 
 pytestmark = pytest.mark.postgres
 
 ALIASES = tuple(pooled_aliases("feedback"))
+NLB_ADDRESS = "127.0.0.2"
+"""Where the stand-in NLB's connections come from (tests/pg/nlb_stand_in.py), as the task's environment names it."""
 ELSEWHERE_PORT = 1  # a backend nobody connects to while the pools are paused: only where they lead is checked
 
 
@@ -103,6 +106,22 @@ def test_the_agent_moves_only_the_services_pools(agent_stage: AgentStage) -> Non
                                                            "pgbouncer": pools["pgbouncer"].port}
 
 
+def test_a_freeze_marker_pauses_the_pools_until_it_is_cleared(agent_stage: AgentStage) -> None:
+    """As a task started during a cutover: the record says a freeze is under way; nobody else pauses it."""
+    def paused() -> bool:
+        with agent_stage.admin() as admin:
+            return all(p.paused for a, p in show_databases(admin).items() if a in ALIASES)
+
+    store = agent_stage.store
+    store.write(store.read().freezing(True))
+    try:
+        held = wait_until(paused)
+    finally:
+        store.write(store.read().freezing(False))
+    released = wait_until(lambda: not paused())
+    assert (held, released) == (True, True)
+
+
 def test_clients_run_through_the_pools_after_the_agent_took_them_back(agent_stage: AgentStage, pg: Postgres) -> None:
     role = "feedback_app"
     with psycopg.connect(agent_stage.bouncer.client_uri(role, pg.server.passwords()[role], "feedback"),
@@ -118,8 +137,8 @@ class ImagePooler:
     port: int
     server: localpg.LocalServer
 
-    def uri(self, user: str, password: str, database: str, sslmode: str) -> str:
-        return (f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{self.port}/{database}"
+    def uri(self, user: str, password: str, database: str, sslmode: str, port: int | None = None) -> str:
+        return (f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port or self.port}/{database}"
                 f"?sslmode={sslmode}&connect_timeout=5")
 
 
@@ -135,7 +154,7 @@ def image_pooler(pg: Postgres) -> Iterator[ImagePooler]:
     port = free_port()
     env = {"PGBOUNCER_DATABASE": "edumatrix", "PGBOUNCER_ADMIN_USER": "edumatrix_pooler_admin",
            "PGBOUNCER_ADMIN_PASSWORD": "image-admin-password", "PGBOUNCER_LISTEN_PORT": str(port),
-           "PGBOUNCER_POOLS": "feedback_app:2,feedback_readonly:1",
+           "PGBOUNCER_POOLS": "feedback_app:2,feedback_readonly:1", "PGBOUNCER_NLB_ADDRESSES": NLB_ADDRESS,
            "PGBOUNCER_PASSWORD_FEEDBACK_APP": passwords["feedback_app"],
            "PGBOUNCER_PASSWORD_FEEDBACK_READONLY": passwords["feedback_readonly"],
            "PGBOUNCER_TLS_CERTIFICATE": (server.tls / "server.crt").read_text(),
@@ -193,6 +212,27 @@ def test_a_service_login_is_refused_the_console(image_pooler: ImagePooler, pg: P
     uri = image_pooler.uri("feedback_app", pg.server.passwords()["feedback_app"], "pgbouncer", "require")
     with pytest.raises(psycopg.OperationalError):
         admin_connect(uri).close()
+
+
+def test_the_admin_console_refuses_the_admin_user_through_the_nlb(image_pooler: ImagePooler) -> None:
+    with forwarder(image_pooler.port, NLB_ADDRESS) as port:
+        uri = image_pooler.uri("edumatrix_pooler_admin", "image-admin-password", "pgbouncer", "require", port)
+        with pytest.raises(psycopg.OperationalError, match="rejected"):
+            admin_connect(uri).close()
+
+
+def test_a_service_login_through_the_nlb_runs_on_its_pool(image_pooler: ImagePooler, pg: Postgres) -> None:
+    with forwarder(image_pooler.port, NLB_ADDRESS) as port:
+        uri = image_pooler.uri("feedback_app", pg.server.passwords()["feedback_app"], "edumatrix", "require", port)
+        with psycopg.connect(uri, autocommit=True, prepare_threshold=None) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == ("feedback_app",)
+
+
+def test_the_admin_console_answers_a_direct_connection_from_another_address(image_pooler: ImagePooler) -> None:
+    with forwarder(image_pooler.port, "127.0.0.3") as port:
+        uri = image_pooler.uri("edumatrix_pooler_admin", "image-admin-password", "pgbouncer", "require", port)
+        with admin_connect(uri) as conn:
+            assert set(show_databases(conn)) >= {"edumatrix"}
 
 
 def test_pgbouncers_own_user_reloads_over_the_unix_socket_without_a_password(image_pooler: ImagePooler) -> None:

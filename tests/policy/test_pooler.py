@@ -25,6 +25,9 @@ PARAMETER_ARN = f"arn:aws:ssm:us-east-1:123456789012:parameter{PARAMETER}"
 TASK_ROLE = "edumatrix-test-pooler-feedback-task"
 TASK_ROLE_ARN = f"arn:aws:iam::123456789012:role/{TASK_ROLE}"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LB_ARN = f"arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/{LB_SUFFIX}"
+TASK_DEFINITION_ARN = "arn:aws:ecs:us-east-1:123456789012:task-definition/edumatrix-test-pooler-feedback:1"
+NLB_ADDRESSES = ("10.20.1.250", "10.20.2.250")
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -33,7 +36,9 @@ def container(**overrides: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": "pgbouncer", "image": IMAGE, "essential": True, "readonlyRootFilesystem": True,
         "portMappings": [{"containerPort": 6432, "protocol": "tcp"}],
-        "environment": [{"name": "PGBOUNCER_POOL_MODE", "value": "transaction"}],
+        "environment": [{"name": "PGBOUNCER_POOL_MODE", "value": "transaction"},
+                        {"name": "PGBOUNCER_ADMIN_USER", "value": "edumatrix_pooler_admin"},
+                        {"name": "PGBOUNCER_NLB_ADDRESSES", "value": ",".join(NLB_ADDRESSES)}],
         "secrets": [{"name": "PGBOUNCER_PASSWORD_FEEDBACK_APP", "valueFrom": f"{SECRET}:password::"}],
         "mountPoints": [{"sourceVolume": "pgbouncer-run", "containerPath": "/run/pgbouncer", "readOnly": False}],
         "logConfiguration": {"logDriver": "awslogs", "options": {
@@ -48,11 +53,13 @@ def pooler_resources(edit: tuple[str, Edit] | None = None) -> list:
     props: dict[str, dict[str, Any]] = {
         pooler.ECS_CLUSTER: {"name": "edumatrix-test-pooler-feedback", "tags": dict(TAGS),
                              "settings": [{"name": "containerInsights", "value": "enabled"}]},
-        pooler.ECS_TASK_DEFINITION: {"family": "edumatrix-test-pooler-feedback", "requiresCompatibilities": ["FARGATE"],
+        pooler.ECS_TASK_DEFINITION: {"family": "edumatrix-test-pooler-feedback", "arn": TASK_DEFINITION_ARN,
+                                     "requiresCompatibilities": ["FARGATE"],
                                      "networkMode": "awsvpc", "cpu": "512", "memory": "1024", "tags": dict(TAGS),
                                      "taskRoleArn": TASK_ROLE_ARN, "volumes": [{"name": "pgbouncer-run"}],
                                      "containerDefinitions": json.dumps([container()])},
         pooler.ECS_SERVICE: {"name": "pgbouncer", "launchType": "FARGATE", "desiredCount": 2,
+                             "taskDefinition": TASK_DEFINITION_ARN,
                              "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/edumatrix-test-pooler-feedback",
                              "networkConfiguration": {"subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-1"],
                                                       "assignPublicIp": False},
@@ -61,13 +68,16 @@ def pooler_resources(edit: tuple[str, Edit] | None = None) -> list:
                              "healthCheckGracePeriodSeconds": 30, "deploymentMinimumHealthyPercent": 100,
                              "deploymentMaximumPercent": 200, "enableExecuteCommand": False,
                              "deploymentCircuitBreaker": {"enable": True, "rollback": True}, "tags": dict(TAGS)},
-        pooler.LOAD_BALANCER: {"name": "edumatrix-test-pgb-feedback", "loadBalancerType": "network", "internal": True,
-                               "subnets": ["subnet-1", "subnet-2"], "securityGroups": ["sg-2"], "tags": dict(TAGS)},
+        pooler.LOAD_BALANCER: {"name": "edumatrix-test-pgb-feedback", "arn": LB_ARN, "loadBalancerType": "network",
+                               "internal": True, "securityGroups": ["sg-2"], "tags": dict(TAGS),
+                               "subnetMappings": [{"subnetId": f"subnet-{n}", "privateIpv4Address": address}
+                                                  for n, address in enumerate(NLB_ADDRESSES, 1)]},
         pooler.TARGET_GROUP: {"name": "edumatrix-test-pgb-feedback", "arn": TG_ARN, "arnSuffix": TG_SUFFIX,
                               "port": 6432, "protocol": "TCP", "targetType": "ip", "deregistrationDelay": "30",
+                              "preserveClientIp": "false",
                               "healthCheck": {"protocol": "TCP", "interval": 10, "healthyThreshold": 3,
                                               "unhealthyThreshold": 3}, "tags": dict(TAGS)},
-        pooler.LISTENER: {"port": 5432, "protocol": "TCP", "tags": dict(TAGS),
+        pooler.LISTENER: {"port": 5432, "protocol": "TCP", "tags": dict(TAGS), "loadBalancerArn": LB_ARN,
                           "defaultActions": [{"type": "forward", "targetGroupArn": TG_ARN}]},
         pooler.SSM_PARAMETER: {"name": PARAMETER, "arn": PARAMETER_ARN, "type": "String", "tier": "Standard",
                                "insecureValue": '{"dbname": "edumatrix", "generation": 0, "host": "db", "port": 5432}',
@@ -118,6 +128,19 @@ def test_a_switch_endpoint_with_private_dns_on_does_not_count() -> None:
     ssm = next(r for r in resources if r.name == "edumatrix-test-ops-runner-ssm")
     ssm.props["privateDnsEnabled"] = True
     assert [m for p, m in _pooler_messages(resources) if p == "pooler-switch-route" and "none for ssm" in m]
+
+
+def test_a_target_group_left_to_preserve_client_addresses_is_refused_for_the_admin_console() -> None:
+    resources = pooler_resources((pooler.TARGET_GROUP, lambda p: p.pop("preserveClientIp")))
+    assert [p for p, m in _pooler_messages(resources) if "preserveClientIp" in m] == [
+        "pooler-admin-console-direct-only"]
+
+
+def test_an_nlb_without_fixed_addresses_is_refused_for_the_admin_console() -> None:
+    resources = pooler_resources((pooler.LOAD_BALANCER, lambda p: p.update(
+        subnetMappings=[{"subnetId": "subnet-1"}, {"subnetId": "subnet-2"}])))
+    assert [p for p, m in _pooler_messages(resources) if "no fixed private address" in m] == [
+        "pooler-admin-console-direct-only"]
 
 
 def _example(type_: str, edit: Edit) -> Callable[[], list]:
@@ -172,6 +195,11 @@ EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
         "the stack runs an extraction pooler and the ops runner edumatrix-test-ops-runner reaches AWS through its own "
         "endpoints, but has none for ecs (EDUMATRIX_ECS_ENDPOINT): the cutover's switch (backend record, task "
         "look-up) would have no route"),
+    "pooler-admin-console-direct-only": (_example(pooler.ECS_TASK_DEFINITION, _containers(lambda c: c.update(
+        environment=[e for e in c["environment"] if e["name"] != "PGBOUNCER_NLB_ADDRESSES"]))),
+        "the tasks of pgbouncer refuse the admin console to no address (PGBOUNCER_NLB_ADDRESSES), but their load "
+        "balancer edumatrix-test-pgb-feedback connects from 10.20.1.250, 10.20.2.250: the admin console would answer "
+        "through it"),
     "pooler-alarms": (lambda: [r for r in pooler_resources() if r.name != "alarm-RunningTaskCount"],
         "ECS service pgbouncer of cluster edumatrix-test-pooler-feedback has no RunningTaskCount alarm paging a "
         "topic"),
