@@ -184,7 +184,7 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         # eventType also in the value's envelope: the schema naming class sees the value, not the headers
         "transforms.outbox.table.fields.additional.placement": ",".join([
             "type:header:eventType", "type:envelope:eventType", "schema_version:header:schemaVersion",
-            "institution_id:header:institutionId"]),
+            "institution_id:header:institutionId", "occurred_at:header:occurredAt"]),
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": converter,
         **{f"value.converter.{k}": v for k, v in registry.items()},

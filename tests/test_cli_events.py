@@ -53,8 +53,8 @@ def test_a_relayed_message_reads_back_as_the_same_event():
 
 def test_a_message_without_the_event_headers_is_refused():
     topic, key, value, headers = message(_event())
-    with pytest.raises(ValueError, match="lacks the header\\(s\\) schema_version"):
-        event_from_message(topic, key, value, [h for h in headers if h[0] != "schema_version"])
+    with pytest.raises(ValueError, match="lacks the header\\(s\\) schemaVersion"):
+        event_from_message(topic, key, value, [h for h in headers if h[0] != "schemaVersion"])
 
 
 class _Polls:

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -225,8 +226,15 @@ def test_a_record_is_keyed_by_the_aggregate_and_carries_the_event_headers(run: d
     assert record["key"] == "article-7"
     # Debezium 3 also adds its own `__debezium.context.*` headers (extended.headers.enabled, on by default)
     headers = {name: h["value"] for name, h in record["headers"].items() if not name.startswith("__debezium.")}
+    occurred_at = headers.pop("occurredAt")  # Debezium's ZonedTimestamp text
     assert headers == {"id": str(run["first"]), "eventType": EVENT.type, "schemaVersion": str(EVENT.version),
                        "institutionId": str(TENANT)}
+    assert datetime.fromisoformat(occurred_at).tzinfo is not None
+
+
+def test_the_local_relay_sends_the_connectors_header_names(run: dict[str, Any]) -> None:
+    names = {name for name in events(run)[0]["headers"] if not name.startswith("__debezium.")}
+    assert names == set(relay.HEADERS)
 
 
 def test_the_value_is_the_payload_in_jsonb_order_beside_the_event_type(run: dict[str, Any]) -> None:
