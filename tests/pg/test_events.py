@@ -5,6 +5,7 @@ redelivered event once."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from psycopg import errors
 
 from config.catalog import load_catalog
-from config.event_schemas import sample_payload
+from config.event_schemas import payload_problems, sample_payload
 from config.naming import outbox_publication_name
 from edumatrix_db.database import events
 from edumatrix_db.database.events import Event, PayloadMismatch, UnknownEvent, apply_once, write_event
@@ -393,3 +396,19 @@ def test_re_applying_the_event_objects_restores_a_dropped_payload_check_and_is_o
                        "DROP CONSTRAINT news_system_outbox_payload_check")
         assert apply() == ["news_system_schema: outbox payload check set to the catalog's descriptions"]
         assert apply() == []
+
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8)  # jsonb's text
+MEMBER_VALUES = st.one_of(TEXT, st.integers(-(2**40), 2**40), st.booleans(), st.none(),
+                          st.floats(allow_nan=False, allow_infinity=False))
+ARTICLES = st.fixed_dictionaries({"article_id": TEXT, "title_length": st.integers(-(2**31), 2**31 - 1)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(ARTICLES, st.dictionaries(st.sampled_from(["article_id", "title_length", "x"]), MEMBER_VALUES)))
+def test_the_database_check_and_write_events_check_agree_on_any_payload(pg: Postgres, payload: dict[str, Any]) -> None:
+    fields = load_catalog().get(NEWS).events[0].fields
+    with pg.connect(pg.uri(NEWS, "app")) as conn:
+        row = conn.execute("SELECT news_system_schema.news_system_fn_outbox_payload_ok('article_published', 1, "
+                           "%s::jsonb)", [json.dumps(payload)]).fetchone()
+    assert row == ((payload_problems(fields, payload) == []),)
