@@ -113,3 +113,28 @@ def test_a_payload_member_that_is_not_an_identifier_is_refused() -> None:
     events = [{"aggregate": "feedback", "type": "sent", "payload": {"Not-OK": "string"}}]
     with pytest.raises(ConfigError, match="payload member"):
         parse_catalog({"services": [_entry(events=events)]}, "services.yaml")
+
+
+INT32 = {"type": "integer", "connect.type": "int32"}
+LIBRARY_CASES = {
+    # the converter's own expectations (awslabs/aws-glue-schema-registry eed1506b, jsonschema-kafkaconnect-converter
+    # TestDataProvider, run by FromConnectTest.testFromConnect_schemaAndValue_asExpected); unnamed schemas, so its
+    # default connect.meta.data=true adds nothing
+    "OPTIONAL_BOOLEAN_SCHEMA": ({"type": "boolean", "optional": True},
+                                {"oneOf": [{"type": "boolean"}, {"type": "null"}]}),
+    "OPTIONAL_LONG_SCHEMA": ({"type": "int64", "optional": True},
+                             {"oneOf": [{"type": "integer", "connect.type": "int64"}, {"type": "null"}]}),
+    "CONNECT_STRUCT_SCHEMA": ({"type": "struct", "optional": False,
+                               "fields": [{"field": "int32", "type": "int32", "optional": False}]},
+                              {"type": "object", "properties": {"int32": {**INT32, "connect.index": 0}}}),
+    "CONNECT_OPTIONAL_STRUCT_SCHEMA": ({"type": "struct", "optional": True,
+                                        "fields": [{"field": "int32", "type": "int32", "optional": False}]},
+                                       {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+                                           "int32": {**INT32, "connect.index": 0}}}]}),
+}
+
+
+@pytest.mark.parametrize("case", LIBRARY_CASES)
+def test_the_mirror_gives_what_the_converters_own_tests_expect(case: str) -> None:
+    connect, expected = LIBRARY_CASES[case]
+    assert glue_json_schema(connect) == expected
