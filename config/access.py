@@ -580,6 +580,18 @@ def cdc_connection_limit(publishers: int) -> int:
     """The CDC login's CONNECTION LIMIT: every publishing service's connector, plus a spare."""
     return max(PLATFORM_CONNECTION_LIMITS[PlatformRoleKind.CDC_REPLICATOR],
                publishers * CDC_CONNECTIONS_PER_CONNECTOR + CDC_SPARE_CONNECTIONS)
+SUPERUSER_RESERVED_CONNECTIONS = 3
+"""PostgreSQL's `superuser_reserved_connections` default (PostgreSQL 15 docs, "Connections and Authentication"):
+slots only a superuser may take, also out of the reserved connections (the parameter group does not change it)."""
+
+
+def platform_connection_demand(publishers: int) -> int:
+    """What the reserved connections must hold: every platform login's CONNECTION LIMIT (the CDC login sized for
+    `publishers` connectors) plus the superuser's reserved slots."""
+    limits = {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
+    return sum(limits.values()) + SUPERUSER_RESERVED_CONNECTIONS
+
+
 OPS_STATEMENT_TIMEOUT_MS = 60_000
 # The only powers a platform role may hold, by purpose (policy/access.py checks the same table).
 PLATFORM_ALLOWED_ATTRIBUTES: dict[PlatformRoleKind, frozenset[str]] = {
