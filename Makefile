@@ -53,7 +53,8 @@ bench: up
 
 # Mutation testing of the pure logic (config/, policy/, the plan renderers, the SQL renderer), not part of
 # `make test`: mutmut (settings in pyproject.toml [tool.mutmut]) drops the mutants mypy refuses, runs, per
-# mutant, the fast tests that reach the mutated function (stopping at the first failure), then
+# mutant, the fast tests that reach the mutated function (stopping at the first failure; from one collected
+# pytest session, scripts/mutmut_run.py), then
 # scripts/mutation_report.py prints the score per package and every surviving mutant (exit 1 when config/ or
 # policy/ is below 90 %). Incremental: mutants/ keeps every verdict, and a later run tests only the mutants of
 # functions that changed. After writing tests for survivors, re-test them by name or glob:

@@ -1,9 +1,21 @@
-"""`mutmut run`, with its type-check filter mapping mypy's errors to mutants through Python's own parser.
+"""`mutmut run`, with two documented extensions of mutmut 3.8 (`make mutation` calls this instead of `mutmut run`).
 
-mutmut 3.8 maps every error of `type_check_command` to the mutant function holding it by parsing each mutated
-file with libcst and position metadata: on this project's mutated copy (43 files, the largest tens of thousands
-of lines) that took about ten minutes of the 30-minute budget, longer than mypy itself. `ast` gives the same
-function spans in seconds. Everything else is mutmut's own (`make mutation` calls this instead of `mutmut run`).
+1. The type-check filter maps mypy's errors to mutants through Python's own parser. mutmut maps every error of
+   `type_check_command` to the mutant function holding it by parsing each mutated file with libcst and position
+   metadata: on this project's mutated copy (43 files, the largest tens of thousands of lines) that took about
+   ten minutes of the 30-minute budget, longer than mypy itself. `ast` gives the same function spans in seconds.
+
+2. Each mutant runs its tests from one collection instead of a fresh `pytest.main`. mutmut forks a process per
+   mutant that calls `pytest.main(<the mutant's tests>)`, which parses the options, loads the plugins and
+   conftest, and collects every test file named (0.4 to 1.7 s here) before the first test runs, while a killed
+   mutant's first failing test takes about 0.1 s. Here mutmut's own fork server (`process_isolation =
+   "forkserver"`: the parent stays free of pytest, a server forks one process per mutant, with mutmut's CPU and
+   wall-clock limits) is itself one pytest session: it collects the fast tests once, and each forked mutant
+   process runs only its own tests' collected items through pytest's `pytest_runtest_protocol`, in the order and
+   with the options (`-x`, markers) `pytest.main` would have used, then exits with pytest's exit code. No test has
+   run in the server, so session fixtures, caches and test state start fresh in each mutant's process, as they
+   did with `pytest.main`. Stats, the clean run and the forced-fail check stay mutmut's own `pytest.main` runs.
+
 A mutmut whose internals differ runs unpatched, with a warning.
 """
 
@@ -11,9 +23,21 @@ from __future__ import annotations
 
 import ast
 import bisect
+import gc
+import os
 import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mutmut.workers.isolation import MutantRunner
+
+# `--pytest-main` (first argument): mutmut's own per-mutant `pytest.main`, for comparing verdicts and times
+# (bench/mutation_bench.py).
+PYTEST_MAIN_FLAG = "--pytest-main"
 
 
 def _mutated_functions(path: Path, is_mutated: Any, location: Any) -> list[Any]:
@@ -62,9 +86,145 @@ def patch() -> bool:
     return True
 
 
+def run_collected(session: Any, items_by_id: dict[str, Any], tests: Iterable[str],
+                  duration: Callable[[str], float]) -> int:
+    """Run the collected items of `tests` (node ids) as `pytest.main([*tests, "-x"])` would, fastest first as
+    mutmut orders them, and return pytest's exit code: 0 passed, 1 a test failed, 2 interrupted, 3 internal
+    error. A node id the session did not collect is an error (`pytest.main` stops on it too)."""
+    tests = sorted(tests, key=lambda test: (duration(test), test))
+    missing = [test for test in tests if test not in items_by_id]
+    if missing:
+        raise LookupError(f"tests not collected in mutants/: {', '.join(missing[:5])}")
+    items = [items_by_id[test] for test in tests]
+    try:
+        for index, item in enumerate(items):
+            nextitem = items[index + 1] if index + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail:
+                break
+            if session.shouldstop:
+                return 2
+    except KeyboardInterrupt:
+        return 2
+    except Exception:  # pytest.main reports an error outside a test as an internal error, which mutmut counts as killed
+        return 3
+    return 1 if session.testsfailed else 0
+
+
+def collected_session_runner(max_workers: int = 1) -> MutantRunner:
+    """mutmut's fork server, made one pytest session that collects the fast tests once (module docstring, 2)."""
+    import pytest
+    from mutmut.configuration import config
+    from mutmut.mutation import trampoline
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.runners.harness import PytestRunner
+    from mutmut.state import state
+    from mutmut.utils.file_utils import change_cwd
+    from mutmut.workers.isolation import ForkServerRunner, MutantResult
+
+    collected: dict[str, Any] = {}  # in the server: the session and its items by node id
+
+    class CollectedTestsRunner(PytestRunner):
+        def warm_up(self) -> None:
+            """Nothing to do: the server's own session has collected the tests."""
+
+        def run_tests(self, *, mutant_name: str | None, tests: Iterable[str]) -> int:
+            if mutant_name is None or "session" not in collected:  # the clean run, outside the server
+                return super().run_tests(mutant_name=mutant_name, tests=tests)
+            # Every call of a mutated function asks which mutant is active, by reading (and decoding)
+            # MUTANT_UNDER_TEST from os.environ, a tenth of a config mutant's time; in this process it is fixed
+            # (no test sets the variable), so it is answered from memory.
+            trampoline.get_mutant_under_test = lambda: mutant_name
+            return run_collected(collected["session"], collected["items"], tests,
+                                 lambda test: state().duration_by_test.get(test, 0.0))
+
+    class Serve:
+        """The plugin whose test loop is mutmut's fork-server loop, once the session has collected."""
+
+        def __init__(self, serve: Callable[[], None]) -> None:
+            self.serve = serve
+            self.served = False
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtestloop(self, session: Any) -> bool:
+            if session.testsfailed:
+                raise RuntimeError(f"{session.testsfailed} errors collecting the tests in mutants/")
+            collected.update(session=session, items={item.nodeid: item for item in session.items})
+            gc.collect()
+            gc.freeze()  # the mutant processes share the collected session's memory instead of copying it
+            self.serve()
+            self.served = True
+            return True
+
+    class CollectedSessionRunner(ForkServerRunner):
+        def __init__(self) -> None:
+            super().__init__(max_workers=max_workers, test_runner_class=CollectedTestsRunner, test_runner_args={},
+                             debug=config().debug, max_restarts=config().max_forkserver_restarts)
+            self.submitted: dict[str, float] = {}
+            self.all_tests_passed = False
+
+        def collect_stats(self, tests: Iterable[str] | None) -> int:
+            code = super().collect_stats(tests)
+            # mutmut's statistics run is every selected test on the unmutated code, stopping at a failure; a
+            # complete one that passed is the clean run mutmut makes next (a full run of the tests once more).
+            self.all_tests_passed = code == 0 and not list(tests or [])
+            return code
+
+        def run_clean_tests(self, tests: Iterable[str]) -> int:
+            return 0 if self.all_tests_passed else super().run_clean_tests(tests)
+
+        def _forkserver_main(self, work_fd: int, result_fd: int) -> None:
+            plugin = Serve(lambda: ForkServerRunner._forkserver_main(self, work_fd, result_fd))
+            # tests/conftest.py reads MUTANT_UNDER_TEST at import (the mutation profile of the property tests);
+            # no mutant is active while collecting.
+            set_mutant_under_test("collect")
+            # --capture=sys: the mutant processes run side by side, and pytest's default fd capture would have
+            # them share (and truncate) one temporary file inherited from the server.
+            with open(os.devnull, "w") as devnull, redirect_stdout(devnull), redirect_stderr(devnull), \
+                    change_cwd("mutants"):
+                code = CollectedTestsRunner().execute_pytest(
+                    ["-q", "--capture=sys", "-p", "no:randomly", "-p", "no:random-order",
+                     *config().pytest_add_cli_args_test_selection], plugins=[plugin])
+            if not plugin.served:
+                raise RuntimeError(f"the fork server's pytest session ended before serving (exit code {code})")
+
+        def submit(self, mutant_name: str, tests: list[str], cpu_time_limit: int, estimated_time: float) -> None:
+            self.submitted[mutant_name] = time.monotonic()
+            super().submit(mutant_name, tests, cpu_time_limit, estimated_time)
+
+        def wait_for_result(self, timeout: float | None = None) -> MutantResult:
+            result = super().wait_for_result(timeout)
+            started = self.submitted.pop(result.mutant_name, None)
+            if started is not None:  # mutmut's fork server reports no duration; the report's timings need one
+                result.duration = time.monotonic() - started
+            return result
+
+    return CollectedSessionRunner()
+
+
+def use_collected_session() -> bool:
+    try:
+        import mutmut.__main__ as cli
+        from mutmut.mutation import trampoline
+        from mutmut.workers.isolation import ForkServerRunner
+        needed = (cli.get_mutant_runner, ForkServerRunner._forkserver_main, trampoline.get_mutant_under_test)
+    except (ImportError, AttributeError) as exc:
+        print(f"scripts/mutmut_run.py: mutmut's internals changed ({exc}); a pytest.main per mutant",
+              file=sys.stderr)
+        return False
+    del needed
+    cli.get_mutant_runner = collected_session_runner
+    return True
+
+
 if __name__ == "__main__":
     patch()
+    arguments = sys.argv[1:]
+    if arguments[:1] == [PYTEST_MAIN_FLAG]:
+        arguments = arguments[1:]
+    else:
+        use_collected_session()
     from mutmut.__main__ import cli as mutmut_cli
 
-    sys.argv = ["mutmut", "run", *sys.argv[1:]]
+    sys.argv = ["mutmut", "run", *arguments]
     mutmut_cli()

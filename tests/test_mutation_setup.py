@@ -28,14 +28,9 @@ def test_the_mutation_copy_holds_every_tracked_top_level_entry():
 
 def test_the_type_check_filter_finds_each_mutant_function_with_its_decorators(tmp_path):
     """scripts/mutmut_run.py maps mypy's errors to mutant functions by their spans, as mutmut's own filter does."""
-    import importlib.util
     from types import SimpleNamespace
 
-    spec = importlib.util.spec_from_file_location("mutmut_run", ROOT / "scripts" / "mutmut_run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _mutmut_run()
     source = tmp_path / "m.py"
     source.write_text("def x_f__mutmut_orig(a):\n    return a\n\n"
                       "@staticmethod\ndef x_f__mutmut_1(a):\n    def inner():\n        return None\n    return None\n\n"
@@ -43,3 +38,64 @@ def test_the_type_check_filter_finds_each_mutant_function_with_its_decorators(tm
     found = module._mutated_functions(source, lambda name: "__mutmut_" in name, SimpleNamespace)
     assert [(f.function_name, f.line_number_start, f.line_number_end) for f in found] == [
         ("x_f__mutmut_orig", 1, 2), ("x_f__mutmut_1", 4, 8), ("xǁCǁg__mutmut_2", 11, 12)]
+
+
+def _mutmut_run():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutmut_run", ROOT / "scripts" / "mutmut_run.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Session:
+    """What scripts/mutmut_run.py's run_collected reads of a pytest session: the failure count and the stops
+    pytest's own `-x` handling sets."""
+
+    def __init__(self, failing: set[str]) -> None:
+        from types import SimpleNamespace
+
+        self.testsfailed, self.shouldfail, self.shouldstop = 0, False, False
+        self.ran: list[tuple[str, str | None]] = []
+        self.failing = failing
+        self.hook = SimpleNamespace(pytest_runtest_protocol=self.protocol)
+
+    def protocol(self, item, nextitem) -> None:
+        self.ran.append((item.nodeid, nextitem.nodeid if nextitem else None))
+        if item.nodeid in self.failing:
+            self.testsfailed += 1
+            self.shouldfail = "stopping after 1 failures"
+
+    def items(self, *ids: str) -> dict:
+        from types import SimpleNamespace
+
+        return {i: SimpleNamespace(nodeid=i, config=SimpleNamespace(hook=self.hook)) for i in ids}
+
+
+DURATIONS = {"t::slow": 1.0, "t::fast": 0.1, "t::middle": 0.5}.__getitem__
+
+
+def test_a_mutant_runs_its_collected_tests_fastest_first_and_stops_at_the_first_failure():
+    session = _Session(failing={"t::middle"})
+    code = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast", "t::middle"),
+                                       ["t::slow", "t::middle", "t::fast"], DURATIONS)
+    assert (code, session.ran) == (1, [("t::fast", "t::middle"), ("t::middle", "t::slow")])
+
+
+def test_a_mutant_whose_tests_all_pass_survives_and_its_last_test_tears_everything_down():
+    session = _Session(failing=set())
+    code = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast"), ["t::slow", "t::fast"],
+                                       DURATIONS)
+    assert (code, session.ran) == (0, [("t::fast", "t::slow"), ("t::slow", None)])
+
+
+def test_a_test_the_session_did_not_collect_is_an_error_not_a_skip():
+    import pytest
+
+    session = _Session(failing=set())
+    with pytest.raises(LookupError, match="t::gone"):
+        _mutmut_run().run_collected(session, session.items("t::fast"), ["t::fast", "t::gone"], DURATIONS)
+    assert session.ran == []

@@ -182,3 +182,10 @@ def test_a_target_without_a_phase_tag_shows_an_empty_phase(local_settings):
 def test_the_plan_json_keeps_the_order_the_resources_declared_their_inputs(local_settings):
     text = render_json(recording(local_settings, res("db", zeta=1, alpha=2)))
     assert text.index('"zeta"') < text.index('"alpha"')
+
+
+def test_service_schemas_are_drawn_on_the_primary_even_when_a_replica_sorts_before_it(local_settings):
+    replica = res("a-replica", identifier="edumatrix-prod-replica-1", replicateSourceDb="edumatrix-prod")
+    lines = render_mermaid(recording(local_settings, replica, res("db", identifier="edumatrix-prod"),
+                                     res("feedback", SCHEMA))).splitlines()
+    assert '  svc_feedback(["feedback"]) --> db' in lines

@@ -18,7 +18,18 @@ from policy.pack import POLICIES, load_policy_config
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK_URN = "urn:pulumi:test::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-test"
-MISSING = object()  # a props override that removes the key
+
+
+class _Missing:
+    """A props override that removes the key. Its repr is fixed (an `object()` shows its address), so the ids of
+    the tests it parametrizes are the same in every process: mutmut stores test ids in one process and runs them
+    in another."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
 
 TAGS = {"service": "edumatrix-db", "environment": "prod", "owner": "platform-team",
         "data-classification": "confidential", "managed-by": "pulumi", "stack": "test"}
