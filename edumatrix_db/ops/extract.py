@@ -298,14 +298,30 @@ class Extraction:
             back = (n.reverse_subscription, n.reverse_publication) if to == "target" else (n.subscription,
                                                                                            n.publication)
             # (the subscription of `forward` lives on `new`, the one of `back` on `old`)
-            if switch.pointing_at() == to and not fenced(new, n.access):
+            # A runner that died inside a freeze (killed, its host lost) left it: pools paused, maybe the marker.
+            left_frozen, pointing = switch.frozen(), switch.pointing_at()
+            if left_frozen and pointing == to:
+                return self._thaw(to, src, tgt, result, step)
+            if pointing == to and not fenced(new, n.access):
                 result.notes.append(f"traffic is already on the {to}: nothing to do")
                 return result
+            keeping = subscription_enabled(new, forward[0])
+            # A switch disables the replication keeping `new` current only once `new` has applied everything the
+            # fenced old side had: a dead run that got so far left nothing to catch up.
+            applied = left_frozen and keeping is False
+            if left_frozen and keeping is None:
+                raise ExtractError(
+                    f"a switch died inside its freeze (pools paused) and no subscription {forward[0]} shows the "
+                    f"{to} current while traffic is not there: the pools stay paused; recover by hand "
+                    "(docs/extraction-runbook.md, \"If the runner dies inside the freeze\")")
             self.preflight(src, tgt, target_schema=True)
             step("preflight")
-            problems = self.switch_problems(old, new, forward[0], forward[1])
+            problems = [] if applied else self.switch_problems(old, new, forward[0], forward[1])
             if problems:
                 raise ExtractError("; ".join(problems))
+            if left_frozen:
+                result.notes.append(f"a {result.direction} that died inside its freeze left the pools paused: "
+                                    f"this run completes it" + (" (the target had applied everything)" * applied))
             if dry_run:
                 result.notes += [f"would {s}" for s in _STEP_TEXT]
                 result.notes.append(f"checks passed: every table streaming, lag {subscription_lag(new, forward[0])}")
@@ -328,8 +344,9 @@ class Extraction:
                 undo.append(("unfence the old side", lambda: set_fence(old, n.access, fenced=False)))
                 end_sessions(old, n.access)
                 step("catch-up")
-                lsn = current_lsn(old)
-                result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout, subscriber=new)
+                if not applied:
+                    lsn = current_lsn(old)
+                    result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout, subscriber=new)
                 step("reverse-replication")
                 set_subscription_enabled(new, forward[0], False)
                 undo.append(("re-enable forward replication", lambda: set_subscription_enabled(new, forward[0], True)))
@@ -379,6 +396,35 @@ class Extraction:
                 detail = result.verify_error or "differences (see the table above)"
                 raise ExtractError(f"{result.direction}: verify after the switch failed: {detail}; traffic was "
                                    f"{'returned to the source' if back_result else 'left on the source'}")
+        return result
+
+    def _thaw(self, to: str, src: psycopg.Connection[Any], tgt: psycopg.Connection[Any], result: SwitchResult,
+              step: Callable[[str], None]) -> SwitchResult:
+        """End a freeze that a dead runner left while traffic leads to `to` (inside `sides()` and `held()`): `to`
+        was serving before it (a run toward the other side that had not switched yet), or the dead run toward `to`
+        had switched it already. Either way no write reached the other side since the freeze, so: the replication
+        keeping the other side current runs again, the dead run's way back (keeping `to` current) stops, the fence
+        on `to` is lifted, and the pools RESUME (the freeze marker cleared first)."""
+        n = self.n
+        assert self.switch is not None
+        other, serving = (src, tgt) if to == "target" else (tgt, src)
+        keeps_other, keeps_serving = ((n.reverse_subscription, n.subscription) if to == "target"
+                                      else (n.subscription, n.reverse_subscription))
+        step("thaw")
+        if subscription_enabled(other, keeps_other) is False:
+            set_subscription_enabled(other, keeps_other, True)
+            result.notes.append(f"re-enabled {keeps_other} (keeps the {'source' if to == 'target' else 'target'} "
+                                "current)")
+        if subscription_enabled(serving, keeps_serving):
+            set_subscription_enabled(serving, keeps_serving, False)
+            result.notes.append(f"stopped {keeps_serving} (it kept the {to} current; the {to} serves now)")
+        if fenced(serving, n.access):
+            set_fence(serving, n.access, fenced=False)
+            result.notes.append(f"lifted the fence on the {to}")
+        step("resume")
+        self.switch.resume()
+        result.notes.append(f"a switch died inside its freeze with traffic on the {to}: the freeze is over, traffic "
+                            f"is on the {to} (`extract {self.service} verify` compares the two sides)")
         return result
 
     def reverse_uri(self, to: str) -> str:
@@ -652,9 +698,10 @@ def start_reverse(old: psycopg.Connection[Any], new: psycopg.Connection[Any], su
             "copy_data = false, enabled = true)").format(
             sql.Identifier(subscription), sql.Literal(new_replication_uri), sql.Identifier(publication),
             sql.Literal(subscription)))
-    else:
+    elif not subscription_enabled(old, subscription):
         # The way back was used before (a rollback, then a cutover again): what its slot still holds was
-        # applied on `old` from the other direction already; skip it.
+        # applied on `old` from the other direction already; skip it. (Enabled: a run that died inside the freeze
+        # started it; nothing was written on `new` since.)
         advance_slot(new, subscription)
         set_subscription_enabled(old, subscription, True)
 
