@@ -114,6 +114,22 @@ def _drill(stage: Stage, step: str, recover_with: str) -> Drill:
     return drill
 
 
+def _recovered(drill: Drill) -> tuple[int, dict[str, Any]]:
+    """The recovery command's exit code and the state it left (its output printed for a failing test)."""
+    print(drill.recovery.stdout + drill.recovery.stderr)
+    return drill.recovery.returncode, drill.recovered
+
+
+def _writes(stage: Stage, drill: Drill, side: str) -> tuple[list[list[str]], bool]:
+    """What each writer saw as errors, and whether every acknowledged write is on `side` exactly once."""
+    ids = drill.acknowledged
+    on_side = rows_by_id(stage.source_master if side == "source" else stage.target_master, ids)
+    return [w.errors for w in drill.writers], bool(ids) and on_side == dict.fromkeys(ids, 1)
+
+
+NO_ERROR_EACH_WRITE_ONCE = ([[], []], True)
+
+
 def _back_to_the_source(stage: Stage) -> None:
     """A plain rollback (in this process), so that the next drill starts from traffic on the source."""
     stage.extraction().rollback()
@@ -140,16 +156,12 @@ def test_killed_after_the_marker_it_leaves_both_poolers_paused_the_marker_set_an
 
 def test_killed_after_the_marker_rollback_resumes_both_poolers_on_the_source_and_clears_the_marker(
         after_marker: Drill) -> None:
-    assert (after_marker.recovery.returncode, after_marker.recovered) == (0, {**SOURCE_SERVING, "writable": [
-        "source", "target"]}), \
-        after_marker.recovery.stdout + after_marker.recovery.stderr
+    assert _recovered(after_marker) == (0, {**SOURCE_SERVING, "writable": ["source", "target"]})
 
 
 def test_killed_after_the_marker_no_writer_saw_an_error_and_every_acknowledged_write_is_on_the_source_once(
         stage: Stage, after_marker: Drill) -> None:
-    ids = after_marker.acknowledged
-    assert ([w.errors for w in after_marker.writers], rows_by_id(stage.source_master, ids)) == (
-        [[], []], dict.fromkeys(ids, 1))
+    assert _writes(stage, after_marker, "source") == NO_ERROR_EACH_WRITE_ONCE
 
 
 # -- killed after the fence, recovered with cutover --------------------------------------------------------------
@@ -166,15 +178,12 @@ def test_killed_after_the_fence_it_leaves_the_source_fenced(after_fence: Drill) 
 
 
 def test_killed_after_the_fence_cutover_again_completes_on_the_target(after_fence: Drill) -> None:
-    assert (after_fence.recovery.returncode, after_fence.recovered) == (0, TARGET_SERVING), \
-        after_fence.recovery.stdout + after_fence.recovery.stderr
+    assert _recovered(after_fence) == (0, TARGET_SERVING)
 
 
 def test_killed_after_the_fence_every_acknowledged_write_is_on_the_target_once_and_no_writer_saw_an_error(
         stage: Stage, after_fence: Drill) -> None:
-    ids = after_fence.acknowledged
-    assert ([w.errors for w in after_fence.writers], rows_by_id(stage.target_master, ids)) == (
-        [[], []], dict.fromkeys(ids, 1))
+    assert _writes(stage, after_fence, "target") == NO_ERROR_EACH_WRITE_ONCE
 
 
 # -- killed after forward replication stopped (caught up), recovered with cutover ---------------------------------
@@ -187,16 +196,14 @@ def after_catch_up(stage: Stage, after_fence: Drill) -> Drill:
 
 def test_killed_after_the_catch_up_cutover_again_completes_on_the_target_without_waiting_for_replication(
         after_catch_up: Drill) -> None:
-    assert (after_catch_up.recovery.returncode, after_catch_up.recovered,
-            "the target had applied everything" in after_catch_up.recovery.stdout) == (0, TARGET_SERVING, True), \
-        after_catch_up.recovery.stdout + after_catch_up.recovery.stderr
+    assert (*_recovered(after_catch_up), "the target had applied everything" in " ".join(
+        after_catch_up.recovery.stdout.split())) == (
+        0, TARGET_SERVING, True)
 
 
 def test_killed_after_the_catch_up_every_acknowledged_write_is_on_the_target_once(
         stage: Stage, after_catch_up: Drill) -> None:
-    ids = after_catch_up.acknowledged
-    assert ([w.errors for w in after_catch_up.writers], rows_by_id(stage.target_master, ids)) == (
-        [[], []], dict.fromkeys(ids, 1))
+    assert _writes(stage, after_catch_up, "target") == NO_ERROR_EACH_WRITE_ONCE
 
 
 # -- killed after the record switch, recovered with rollback, then with cutover ---------------------------------
@@ -214,16 +221,12 @@ def test_killed_after_the_record_switch_both_poolers_run_the_target_paused_with_
 
 def test_killed_after_the_record_switch_rollback_returns_both_poolers_to_the_source_resumed(
         switched_then_rolled_back: Drill) -> None:
-    drill = switched_then_rolled_back
-    assert (drill.recovery.returncode, drill.recovered) == (0, SOURCE_SERVING), \
-        drill.recovery.stdout + drill.recovery.stderr
+    assert _recovered(switched_then_rolled_back) == (0, SOURCE_SERVING)
 
 
 def test_killed_after_the_record_switch_and_rolled_back_every_acknowledged_write_is_on_the_source_once(
         stage: Stage, switched_then_rolled_back: Drill) -> None:
-    ids = switched_then_rolled_back.acknowledged
-    assert ([w.errors for w in switched_then_rolled_back.writers], rows_by_id(stage.source_master, ids)) == (
-        [[], []], dict.fromkeys(ids, 1))
+    assert _writes(stage, switched_then_rolled_back, "source") == NO_ERROR_EACH_WRITE_ONCE
 
 
 @pytest.fixture(scope="module")
@@ -233,16 +236,12 @@ def switched_then_cut_over(stage: Stage, switched_then_rolled_back: Drill) -> Dr
 
 def test_killed_after_the_record_switch_cutover_again_lifts_the_targets_fence_and_resumes_there(
         switched_then_cut_over: Drill) -> None:
-    drill = switched_then_cut_over
-    assert (drill.recovery.returncode, drill.recovered) == (0, TARGET_SERVING), \
-        drill.recovery.stdout + drill.recovery.stderr
+    assert _recovered(switched_then_cut_over) == (0, TARGET_SERVING)
 
 
 def test_killed_after_the_record_switch_and_cut_over_every_acknowledged_write_is_on_the_target_once(
         stage: Stage, switched_then_cut_over: Drill) -> None:
-    ids = switched_then_cut_over.acknowledged
-    assert ([w.errors for w in switched_then_cut_over.writers], rows_by_id(stage.target_master, ids)) == (
-        [[], []], dict.fromkeys(ids, 1))
+    assert _writes(stage, switched_then_cut_over, "target") == NO_ERROR_EACH_WRITE_ONCE
 
 
 def test_after_every_drill_the_target_still_equals_the_source_through_the_way_back(
