@@ -17,6 +17,9 @@ service keeps writing. The phases are config/extraction.py's; the runbook is doc
   it) against the fenced source; only then success. Any failure before RESUME undoes every step and resumes
   on the source; a failed verify after it runs `rollback` (reverse replication makes it lossless).
 - rollback: the same switch in the other direction (reverse replication has kept the source current).
+- one switch of a service at a time (`take_switch_lock`); a switch that finds a freeze left by a runner that died
+  inside it (pools paused, the record's marker set) completes it, or thaws it when traffic already leads to the
+  side asked for (`Extraction._thaw`): docs/extraction-runbook.md, "If the runner dies inside the freeze".
 - finish: drops subscriptions, publications and slots of both directions; the source schema stays fenced
   (read-only) until the explicit cleanup phase drops it.
 
@@ -272,7 +275,7 @@ class Extraction:
         return self._switch("source", dry_run=dry_run, hook=hook, catch_up_timeout=catch_up_timeout)
 
     def _switch(self, to: str, *, dry_run: bool, hook: Callable[[str], None] | None,
-                catch_up_timeout: float) -> SwitchResult:
+                catch_up_timeout: float, locked: bool = False) -> SwitchResult:
         """Move the service's traffic to `to` ("target": cutover, "source": rollback). See the module doc."""
         n = self.n
         result = SwitchResult(direction="cutover" if to == "target" else "rollback", dry_run=dry_run)
@@ -291,6 +294,12 @@ class Extraction:
         except TrafficError as exc:
             raise ExtractError(str(exc)) from exc
         with self.sides() as (src, tgt), switch.held():
+            # one switch of a service at a time: a re-run must not take over a freeze whose runner still lives
+            if not locked and not take_switch_lock(src, n.service):
+                raise ExtractError(
+                    f"another cutover or rollback of {n.service} is running (it holds the switch's advisory lock on "
+                    "the source, pg_locks shows its backend): let it finish; if its runner hangs, end that backend "
+                    "(pg_terminate_backend) and run the command again")
             old, new = (src, tgt) if to == "target" else (tgt, src)
             # forward: the replication that keeps `new` current; back: the one created for the way back
             forward = (n.subscription, n.publication) if to == "target" else (n.reverse_subscription,
@@ -391,7 +400,7 @@ class Extraction:
             if result.verify is None or not result.verify.ok:
                 result.notes.append("verify found differences or failed: switching back")
                 back_result = self._switch("source" if to == "target" else "target", dry_run=False, hook=None,
-                                           catch_up_timeout=catch_up_timeout) if to == "target" else None
+                                           catch_up_timeout=catch_up_timeout, locked=True) if to == "target" else None
                 result.rolled_back = back_result
                 detail = result.verify_error or "differences (see the table above)"
                 raise ExtractError(f"{result.direction}: verify after the switch failed: {detail}; traffic was "
@@ -745,6 +754,14 @@ def move_sequences(behind: psycopg.Connection[Any], ahead: psycopg.Connection[An
                       (schema, name, value))
         moved[name] = value
     return moved
+
+
+def take_switch_lock(conn: psycopg.Connection[Any], service: str) -> bool:
+    """The service's switch lock (a session advisory lock on the source): held until `conn` closes, so a runner that
+    dies releases it as its connection ends (at once when its process is killed; a lost host's connection ends when
+    the server's TCP keepalive gives up on it)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edumatrix-extract-switch:{service}",)).fetchone()
+    return bool(row and row[0])
 
 
 def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: bool) -> None:

@@ -7,7 +7,9 @@ undo runs, as when the runner's host is lost. What it left is read from the PgBo
 then the runbook's command (`cutover` again, or `rollback`) is run as a subprocess too, and the service must serve
 again from one side with every write a client saw acknowledged there exactly once and no client error (the
 writers only waited). Two real servers, two PgBouncers with their agents (a file record stands in for SSM), a writer
-through each. The drills run in file order on one stage, each from traffic on the source."""
+through each. The drills run in file order on one stage, each from traffic on the source. A dead runner's switch
+lock (a session advisory lock on the source) goes with its connection, so the re-run may take over; a live one's
+refuses a second runner."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from typing import Any
 import pytest
 
 from edumatrix_db.cli.extract import HALT_VARIABLE
-from edumatrix_db.ops.extract import pooled_aliases
+from edumatrix_db.ops.extract import ExtractError, pooled_aliases, take_switch_lock
 from edumatrix_db.ops.pooler_agent import FileRecordStore
 from tests.pg.extraction_support import SERVICE, Stage, Writer, _port_of
 from tests.pg.test_extraction import can_write_directly, rows_by_id, wait_streaming
@@ -140,6 +142,17 @@ SOURCE_SERVING = {"poolers": ["source"], "paused": [False, False], "record": "so
 """After a rollback: the target fenced again (before any cutover it is not: replication alone writes it)."""
 TARGET_SERVING = {"poolers": ["target"], "paused": [False, False], "record": "target", "marker": False,
                   "writable": ["target"]}
+
+
+# -- a runner still alive ----------------------------------------------------------------------------------------
+def test_a_switch_refuses_while_another_runner_holds_the_services_switch_lock_and_pauses_nothing(
+        stage: Stage) -> None:
+    with stage.source_conn() as other_runner:
+        assert take_switch_lock(other_runner, SERVICE)
+        with pytest.raises(ExtractError) as refused:
+            stage.extraction().cutover()
+    assert ("another cutover or rollback of feedback is running" in str(refused.value),
+            [b.paused(ALIASES) for b in stage.bouncers]) == (True, [False, False])
 
 
 # -- killed after PAUSE and the freeze marker, recovered with rollback --------------------------------------------
