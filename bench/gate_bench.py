@@ -1,12 +1,12 @@
 """How fast the review loop is: the policy gate and `plan`, against the engine as it was, in the same run.
 
-Not a test: `make bench` or `python bench/gate_bench.py [--repeat N] [--regions N]`. Prints:
+Not a test: `make bench` or `python bench/gate_bench.py [--repeat N] [--regions N] [--processes-only]`. Prints:
 1. per stack file: the old engine (`Planner(fast=False)`, plan + policies, one process, one stack after
    another) against the fast engine, in ms and ms per resource, and the ratio fast/old;
 2. the gate over every stack file: the old sequential gate against the parallel gate (worker processes,
    one per CPU, at most 2), with the resources the stacks hold;
-3. whole processes (imports included), pinned to at most 2 CPUs: `edumatrix-db check` (goal: 5 s) and
-   `edumatrix-db plan prod --format json` (goal: 2 s);
+3. whole processes (imports included), pinned to at most 2 CPUs, the median of --repeat runs:
+   `edumatrix-db check` (goal: 5 s) and `edumatrix-db plan prod --format json` (goal: 2 s);
 4. a synthetic scale run: the repository's stacks plus N region stacks made from the region template, for
    growing N, with the time per stack-per-core, which stays flat when the gate grows linearly in
    stacks over cores.
@@ -142,10 +142,15 @@ def whole_gate(repeat: int) -> None:
           f"wall ({fast.cpu / resources * 1000:.2f} ms CPU)")
 
 
+def median_of(timings: list[Timing]) -> Timing:
+    """The run of median wall time (a process is too short for its best run to stand for the others)."""
+    return sorted(timings, key=lambda t: t.wall)[len(timings) // 2]
+
+
 def whole_processes(repeat: int) -> bool:
-    check = min((time_process("check", "--format", "json") for _ in range(repeat)), key=lambda t: t.wall)
-    plan = min((time_process("plan", "prod", "--format", "json") for _ in range(repeat)), key=lambda t: t.wall)
-    print(f"whole processes (imports included, pinned to <= {CORES} CPUs):")
+    check = median_of([time_process("check", "--format", "json") for _ in range(repeat)])
+    plan = median_of([time_process("plan", "prod", "--format", "json") for _ in range(repeat)])
+    print(f"whole processes (imports included, pinned to <= {CORES} CPUs, median of {repeat}):")
     print(f"  edumatrix-db check               {check.wall:6.2f} s wall {check.cpu:6.2f} s CPU  "
           f"goal {CHECK_GOAL_S:.0f} s: {check.wall / CHECK_GOAL_S:.2f} of it")
     print(f"  edumatrix-db plan prod --format json {plan.wall:6.2f} s wall {plan.cpu:6.2f} s CPU  "
@@ -200,9 +205,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best one is kept")
     parser.add_argument("--regions", type=int, default=20, help="region stacks in the largest synthetic run")
+    parser.add_argument("--processes-only", action="store_true", help="only the whole-process timings (3.)")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"({parallel.available_cpus()} CPUs available)\n")
+    if args.processes_only:
+        met = whole_processes(args.repeat)
+        print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        return 0 if met else 1
     gate.check_stack("prod", Planner())  # imports and first-run costs are not part of the in-process rows
     per_stack(args.repeat)
     print()

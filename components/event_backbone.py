@@ -37,6 +37,7 @@ import pulumi_aws as aws
 
 from components.network import client_sources
 from config.catalog import ServiceSpec
+from config.event_schemas import event_definition, heartbeat_json_definition
 from config.events import (
     HEARTBEAT_PREFIX,
     IAM_PORT,
@@ -89,11 +90,12 @@ class Publisher:
 
     service: str
     aggregates: tuple[str, ...]
-    events: tuple[tuple[str, str, int], ...]  # (aggregate, type, version)
+    events: tuple[tuple[str, str, int, tuple[tuple[str, str], ...]], ...]  # (aggregate, type, version, payload)
 
     @classmethod
     def of(cls, spec: ServiceSpec) -> Publisher:
-        return cls(spec.name, spec.aggregates, tuple((e.aggregate, e.type, e.version) for e in spec.events))
+        return cls(spec.name, spec.aggregates,
+                   tuple((e.aggregate, e.type, e.version, e.payload) for e in spec.events))
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -143,6 +145,9 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         # converter's default naming (the topic) cannot produce: this class, shipped in the plugin zip, does.
         "schemaNameGenerationClass": events.schema_naming_class,
         "endpoint": glue_endpoint,  # the stack's interface endpoint (private DNS off): its own DNS name
+        # No Connect schema names in the derived definitions: the router names a value schema after the first
+        # aggregate that had its payload shape (config/event_schemas.py), so a name would not follow the type.
+        "connect.meta.data": "false",
     }
     converter = GLUE_CONVERTER if events.schema_format == "JSON" else GLUE_AVRO_CONVERTER
     return {
@@ -179,7 +184,7 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
         # eventType also in the value's envelope: the schema naming class sees the value, not the headers
         "transforms.outbox.table.fields.additional.placement": ",".join([
             "type:header:eventType", "type:envelope:eventType", "schema_version:header:schemaVersion",
-            "institution_id:header:institutionId"]),
+            "institution_id:header:institutionId", "occurred_at:header:occurredAt"]),
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": converter,
         **{f"value.converter.{k}": v for k, v in registry.items()},
@@ -191,24 +196,17 @@ def connector_configuration(publisher: Publisher, args: EventBackboneArgs, addre
 
 
 
-def schema_definition(service: str, aggregate: str, event_type: str, version: int, data_format: str) -> str:
-    """The first registered version of an event type's payload schema. Service teams evolve it (a new version
-    of the same schema), and the registry refuses a version its compatibility mode forbids."""
-    name = event_schema_name(service, aggregate, event_type)
-    if data_format == "AVRO":
-        return json.dumps({"type": "record", "name": event_type, "namespace": f"edumatrix.{service}.{aggregate}",
-                           "doc": f"{name} v{version}", "fields": []})
-    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "title": name,
-                       "description": f"{name} v{version}: the outbox row's payload", "type": "object"})
+def schema_definition(payload: Mapping[str, str]) -> str:
+    """An event type version's registered definition: exactly what the Glue JSON Schema converter derives from
+    the records Debezium's outbox router makes of such a payload (config/event_schemas.py), so the converter,
+    with auto-registration off, finds this version for them (GetSchemaByDefinition). A payload change is a new
+    definition, registered as the schema's next version, which the registry refuses unless compatible."""
+    return event_definition(payload)
 
 
-def heartbeat_definition(service: str, data_format: str) -> str:
-    """Debezium's heartbeat value: a struct with the source's `ts_ms`."""
-    if data_format == "AVRO":
-        return json.dumps({"type": "record", "name": "Heartbeat", "namespace": f"edumatrix.{service}",
-                           "fields": [{"name": "ts_ms", "type": "long"}]})
-    return json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "title": heartbeat_schema_name(service),
-                       "type": "object", "properties": {"ts_ms": {"type": "integer"}}})
+def heartbeat_definition() -> str:
+    """What the converter derives from Debezium's heartbeat value (a struct with the required int64 `ts_ms`)."""
+    return heartbeat_json_definition()
 
 
 def topic_arn_pattern(cluster_arn: str, topic: str, kind: str = "topic") -> str:
@@ -423,17 +421,16 @@ class EventBackbone(pulumi.ComponentResource):
             heartbeat = aws.glue.Schema(
                 f"{name}-{heartbeat_schema_name(pub.service)}", schema_name=heartbeat_schema_name(pub.service),
                 registry_arn=registry.arn, data_format=ev.schema_format, compatibility=ev.schema_compatibility,
-                schema_definition=heartbeat_definition(pub.service, ev.schema_format),
+                schema_definition=heartbeat_definition(),
                 description=f"Debezium heartbeats of {pub.service}'s connector", region=region, tags=tags,
                 opts=stateful)
             schemas.setdefault(pub.service, []).append(heartbeat.arn)
-            for aggregate, event_type, version in pub.events:
+            for aggregate, event_type, version, payload in pub.events:
                 schema = aws.glue.Schema(
                     f"{name}-{event_schema_name(pub.service, aggregate, event_type)}",
                     schema_name=event_schema_name(pub.service, aggregate, event_type),
                     registry_arn=registry.arn, data_format=ev.schema_format, compatibility=ev.schema_compatibility,
-                    schema_definition=schema_definition(pub.service, aggregate, event_type, version,
-                                                        ev.schema_format),
+                    schema_definition=schema_definition(dict(payload)),
                     description=f"{event_type} of {pub.service} ({aggregate}), version {version}",
                     region=region, tags=tags, opts=stateful)
                 schemas.setdefault(pub.service, []).append(schema.arn)

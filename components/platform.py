@@ -448,7 +448,7 @@ def declare_service_events(settings: StackSettings, shared: SharedInstance,
     return [ServiceEvents(
         f"{settings.name_prefix}-events-{hostname(s.service)}", service=s.service, publishes=s.publishes_events,
         publication=outbox_publication_name(s.service) if s.publishes_events else None, cdc_role=model.cdc_role,
-        database=model.database, host=shared.address, port=shared.port,
+        payloads=s.event_payloads, database=model.database, host=shared.address, port=shared.port,
         username=settings.instance.master_username, password=password,
         sslrootcert=settings.instance.ca_bundle_path, opts=pulumi.ResourceOptions(depends_on=[shared, *after]),
     ) for s in model.services]

@@ -20,6 +20,7 @@ whether RDS's master user can do each step is not verifiable here (README, Limit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -45,8 +46,9 @@ class ServiceEventsProvider(pulumi.dynamic.ResourceProvider):
 
         with connect(props) as conn:
             ensure_member_of_owner(conn, f"{props['service']}_owner")
+            payloads = [(t, int(v), [tuple(m) for m in fields]) for t, v, fields in props.get("payloads") or []]
             return apply_service_events(conn, props["service"], publishes=bool(props["publishes"]),
-                                        cdc_role=props["cdcRole"])
+                                        cdc_role=props["cdcRole"], payloads=payloads)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         self.run_sql(props)
@@ -75,10 +77,13 @@ class ServiceEvents(pulumi.dynamic.Resource, module="edumatrix", name="ServiceEv
     """`pulumi-python:dynamic/edumatrix:ServiceEvents`: a service's inbox, and outbox and its publication."""
 
     def __init__(self, name: str, *, service: str, publishes: bool, publication: str | None, cdc_role: str,
-                 database: str, host: pulumi.Input[str], port: pulumi.Input[int], username: str,
+                 payloads: Sequence[tuple[str, int, Sequence[tuple[str, str]]]], database: str,
+                 host: pulumi.Input[str], port: pulumi.Input[int], username: str,
                  password: pulumi.Input[str], sslrootcert: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(ServiceEventsProvider(), name, {
             "service": service, "publishes": publishes, "publication": publication, "cdcRole": cdc_role,
+            # the outbox's payload check (a catalog change re-runs it): [[type, version, [[member, kind]...]]...]
+            "payloads": [[t, v, [list(m) for m in fields]] for t, v, fields in payloads],
             "database": database, "host": host, "port": port, "username": username,
             "password": pulumi.Output.secret(password), "sslmode": "verify-full", "sslrootcert": sslrootcert,
         }, opts)

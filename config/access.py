@@ -250,6 +250,8 @@ class ServiceAccess:
     default_privileges: tuple[DefaultPrivilege, ...]
     personal_tables: tuple[str, ...] = ()  # audited by pgaudit's object audit (AccessModel.audit_role)
     publishes_events: bool = False  # has an outbox and its publication (docs/events.md)
+    event_payloads: tuple[tuple[str, int, tuple[tuple[str, str], ...]], ...] = ()
+    """(type, version, payload description) per event type: what the outbox's CHECK admits (docs/events.md)."""
 
     @property
     def holds_personal_data(self) -> bool:
@@ -498,6 +500,7 @@ def service_access(
         default_privileges=defaults,
         personal_tables=spec.personal_tables,
         publishes_events=bool(spec.events),
+        event_payloads=tuple((e.type, e.version, e.payload) for e in spec.events),
     )
     check_service_access(access)
     return access
@@ -561,9 +564,34 @@ PLATFORM_CONNECTION_LIMITS = {
     PlatformRoleKind.OPS: 3,
     PlatformRoleKind.DATA_MOVER: 4,
     PlatformRoleKind.EXTRACTION_REPLICATOR: 2,
-    PlatformRoleKind.CDC_REPLICATOR: 2,
+    PlatformRoleKind.CDC_REPLICATOR: 2,  # the floor: cdc_connection_limit() sizes it for the connectors
     PlatformRoleKind.AUDITOR: 0,
 }
+CDC_CONNECTIONS_PER_CONNECTOR = 3
+"""What one Debezium PostgreSQL connector holds as the CDC login (Debezium 3.6 `PostgresConnectorTask`: its main
+JDBC connection, the replication connection, and a short-lived one for the charset and type registry at each
+(re)start; tests/pg/test_events_debezium.py counts them on the real server). With 2 for the whole platform the
+real connector failed to start ("too many connections for role"), and every publishing service has one."""
+CDC_SPARE_CONNECTIONS = 1
+"""An operator's `pg_recvlogical` or the local relay beside the connectors."""
+
+
+def cdc_connection_limit(publishers: int) -> int:
+    """The CDC login's CONNECTION LIMIT: every publishing service's connector, plus a spare."""
+    return max(PLATFORM_CONNECTION_LIMITS[PlatformRoleKind.CDC_REPLICATOR],
+               publishers * CDC_CONNECTIONS_PER_CONNECTOR + CDC_SPARE_CONNECTIONS)
+SUPERUSER_RESERVED_CONNECTIONS = 3
+"""PostgreSQL's `superuser_reserved_connections` default (PostgreSQL 15 docs, "Connections and Authentication"):
+slots only a superuser may take, also out of the reserved connections (the parameter group does not change it)."""
+
+
+def platform_connection_demand(publishers: int) -> int:
+    """What the reserved connections must hold: every platform login's CONNECTION LIMIT (the CDC login sized for
+    `publishers` connectors) plus the superuser's reserved slots."""
+    limits = {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
+    return sum(limits.values()) + SUPERUSER_RESERVED_CONNECTIONS
+
+
 OPS_STATEMENT_TIMEOUT_MS = 60_000
 # The only powers a platform role may hold, by purpose (policy/access.py checks the same table).
 PLATFORM_ALLOWED_ATTRIBUTES: dict[PlatformRoleKind, frozenset[str]] = {
@@ -594,11 +622,13 @@ def platform_role_name(kind: PlatformRoleKind | str) -> str:
 
 
 def platform_access(
-    database: str, target: Target, *, idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS
+    database: str, target: Target, *, idle_in_transaction_ms: int = DEFAULT_IDLE_IN_TRANSACTION_MS,
+    publishers: int = 0,
 ) -> PlatformAccess:
     """The platform's roles. REPLICATION is an attribute locally; on RDS only membership in
-    `rds_replication` gives it (the master user cannot grant the attribute)."""
-    limits = PLATFORM_CONNECTION_LIMITS
+    `rds_replication` gives it (the master user cannot grant the attribute). `publishers`: the services with
+    events, one outbox connector each, which the CDC login's connection limit must hold."""
+    limits = {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
     ops, mover, extraction, cdc, auditor = (platform_role_name(k) for k in PlatformRoleKind)
     replication_attribute = target is Target.LOCAL
 
@@ -676,7 +706,8 @@ def build_access_model(
         services=services,
         database_grants=database_grants,
         extensions=extensions,
-        platform=platform_access(database, target, idle_in_transaction_ms=idle_in_transaction_ms),
+        platform=platform_access(database, target, idle_in_transaction_ms=idle_in_transaction_ms,
+                                 publishers=sum(1 for s in catalog if s.events)),
         target=target,
         admin=admin,
     )

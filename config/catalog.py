@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.errors import ConfigError, Problem
+from config.event_schemas import PayloadType
 from config.naming import (
     BASE_ROLE_KINDS,
     GDPR_ROLE_KINDS,
@@ -53,11 +54,27 @@ class EventSpec(BaseModel):
     """The outbox row's `type`, e.g. `student_enrolled`."""
     version: int = Field(default=1, ge=1, le=1000)
     """The payload schema's current version (the outbox row's `schema_version`)."""
+    payload: tuple[tuple[str, PayloadType], ...] = Field(min_length=1)
+    """The payload of this version (in services.yaml a mapping): member name -> `string`, `integer` (32 bits) or
+    `boolean`, every member required and never null (config/event_schemas.py: the registered schema is derived
+    from it). Kept as pairs so the spec stays hashable; `fields` is the mapping."""
 
     @field_validator("aggregate", "type")
     @classmethod
     def _identifier(cls, value: str) -> str:
         return check_identifier(value, "event aggregate or type")
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _members(cls, value: Any) -> Any:
+        pairs = tuple(value.items()) if isinstance(value, dict) else value
+        for name, _kind in pairs:
+            check_identifier(name, "payload member")
+        return pairs
+
+    @property
+    def fields(self) -> dict[str, PayloadType]:
+        return dict(self.payload)
 
 
 class ServiceSpec(BaseModel):

@@ -157,6 +157,11 @@ def events_problems(settings: StackSettings) -> list[Problem]:
                 src, "stack name", f"AWS refuses {what} this stack derives from its name: {derived!r} "
                 f"({pattern.pattern})", "rename the stack (and its file) to lowercase letters, digits and hyphens, at "
                 f"most {MAX_STACK_NAME} characters, or turn {key}.enabled off"))
+    if events.schema_format != "JSON":
+        problems.append(Problem(
+            src, f"{key}.schemaFormat", f"{events.schema_format}: the registered schema versions are derived for the "
+            "Glue JSON Schema converter only (config/event_schemas.py); with auto-registration off an Avro record "
+            "would find no version and every connector task would fail", "remove the key (default JSON)"))
     subnets = len(settings.network.subnet_ids) if settings.network else 0
     if subnets > MAX_BROKER_SUBNETS:
         problems.append(Problem(

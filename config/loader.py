@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
+from config.access import SUPERUSER_RESERVED_CONNECTIONS, platform_connection_demand
 from config.catalog import load_catalog
 from config.connections import connection_problems
 from config.errors import ConfigError, Problem, SettingError
@@ -259,6 +260,16 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()
+    publishing = sum(1 for s in catalog if s.events)
+    platform = platform_connection_demand(publishing)
+    if platform > settings.instance.reserved_connections:
+        problems.append(Problem(
+            src, f"{ns}:instance.reservedConnections",
+            f"reservedConnections {settings.instance.reserved_connections} cannot hold the platform's logins: "
+            f"{platform} (their connection limits, the CDC login's sized for {publishing} outbox connector(s), "
+            f"plus {SUPERUSER_RESERVED_CONNECTIONS} superuser slots; config/access.py)",
+            f"set {ns}:instance.reservedConnections to at least {platform}",
+        ))
     demand = sum(s.total_connections() for s in catalog)
     budget = settings.instance.max_connections - settings.instance.reserved_connections
     if demand > budget:

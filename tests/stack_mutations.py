@@ -324,7 +324,7 @@ MUTATIONS: list[Mutation] = [
               "rds-ca-rsa2048-g1", "ca-retired"),
     Mutation("storage-ceiling-below-start", "prod", "maxAllocatedStorageGb: 4000", "maxAllocatedStorageGb: 400",
              f"{NS}:instance.maxAllocatedStorageGb", "raise maxAllocatedStorageGb"),
-    Mutation("reserved-above-max", "local", "reservedConnections: 20", "reservedConnections: 600",
+    Mutation("reserved-above-max", "local", "reservedConnections: 40", "reservedConnections: 600",
              f"{NS}:instance.reservedConnections", "lower reservedConnections"),
     _instance("prod", PROD_ANCHOR, "engineVersion: '15.10'", f"{NS}:instance.engineVersion", "write '15'",
               "pinned-minor"),

@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from config.access import (
     ADVISORY_LOCK_FUNCTIONS,
+    CDC_CONNECTIONS_PER_CONNECTOR,
+    CDC_SPARE_CONNECTIONS,
     PUBLIC,
     Grant,
     Membership,
     ObjectType,
     Target,
     build_access_model,
+    cdc_connection_limit,
     check_platform_access,
     check_service_access,
     model_for_settings,
@@ -210,8 +213,19 @@ def test_the_platform_has_an_ops_login_a_data_mover_and_a_replication_login_per_
         "edumatrix_cdc_replicator": "cdc_replicator",
         "rds_pgaudit": "auditor",
     }
-    logins = [r for r in model.platform.roles if r.kind.value != "auditor"]
+    logins = [r for r in model.platform.roles if r.kind.value not in ("auditor", "cdc_replicator")]
     assert all(r.login and 0 < r.connection_limit <= 4 for r in logins)
+
+
+def test_the_cdc_login_holds_every_publishing_services_connector_and_a_spare(model) -> None:
+    publishers = [s for s in load_catalog() if s.events]
+    cdc = model.platform.role("cdc_replicator")
+    assert cdc.login
+    assert cdc.connection_limit == len(publishers) * CDC_CONNECTIONS_PER_CONNECTOR + CDC_SPARE_CONNECTIONS
+
+
+def test_without_publishers_the_cdc_login_keeps_its_floor_of_two_connections() -> None:
+    assert cdc_connection_limit(0) == 2
 
 
 def test_the_object_audit_role_never_logs_in_and_holds_no_power(model) -> None:

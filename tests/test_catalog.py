@@ -87,7 +87,7 @@ def test_every_publishing_service_names_its_aggregates_once_each_in_catalog_orde
 
 
 def test_an_event_type_listed_twice_is_rejected_with_the_entry_named():
-    events = [{"aggregate": "feedback", "type": "feedback_submitted"}] * 2
+    events = [{"aggregate": "feedback", "type": "feedback_submitted", "payload": {"feedback_id": "string"}}] * 2
     with pytest.raises(ConfigError, match=r"services\[feedback\]\.events: events lists a type twice: "
                                           r"feedback_submitted"):
         parse_catalog({"services": [_entry(events=events)]}, "services.yaml")

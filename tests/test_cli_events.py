@@ -24,6 +24,13 @@ def test_a_publishing_service_gets_inbox_outbox_cdc_grant_and_publication_in_tha
     assert "article_published: aggregatetype 'article', schema_version 1" in out
 
 
+def test_the_printed_sql_tells_other_languages_each_types_payload_and_checks_it(capsys):
+    assert main(["events", "sql", "news_system"]) == 0
+    out = capsys.readouterr().out
+    assert 'payload {"article_id": "string", "title_length": "integer"}' in out
+    assert "ADD CONSTRAINT \"news_system_outbox_payload_check\" CHECK" in out
+
+
 def test_a_service_that_publishes_nothing_gets_an_inbox_only(capsys):
     assert main(["events", "sql", "statistics"]) == 0
     out = capsys.readouterr().out
@@ -53,8 +60,8 @@ def test_a_relayed_message_reads_back_as_the_same_event():
 
 def test_a_message_without_the_event_headers_is_refused():
     topic, key, value, headers = message(_event())
-    with pytest.raises(ValueError, match="lacks the header\\(s\\) schema_version"):
-        event_from_message(topic, key, value, [h for h in headers if h[0] != "schema_version"])
+    with pytest.raises(ValueError, match="lacks the header\\(s\\) schemaVersion"):
+        event_from_message(topic, key, value, [h for h in headers if h[0] != "schemaVersion"])
 
 
 class _Polls:

@@ -89,6 +89,14 @@ def test_prod_keeps_three_copies_of_every_event(tmp_path: Path) -> None:
     assert "prod keeps three copies of every event" in load_error(stacks, "prod")
 
 
+def test_avro_is_refused_because_the_registered_definitions_are_derived_for_json_only(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", PROD_EVENTS, PROD_EVENTS + "    schemaFormat: AVRO\n")
+    message = load_error(stacks, "prod")
+    assert "edumatrix-db:events.schemaFormat" in message
+    assert "derived for the Glue JSON Schema converter only" in message
+
+
 # -- replication slots and WAL senders ---------------------------------------------------------------------------
 
 def test_prod_sizes_slots_for_its_connectors_replicas_and_regions_plus_headroom() -> None:

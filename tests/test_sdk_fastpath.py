@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import pytest
+from pulumi import _types as pulumi_types
 from pulumi.output import Unknown
 from pulumi.runtime import resource_cycle_breaker, rpc
 
@@ -18,6 +19,9 @@ from tests.test_engine_speed import _by_urn
 
 SDK_TRANSFER = rpc.transfer_properties
 SDK_SERIALIZE = rpc.serialize_property
+SDK_DESERIALIZE = rpc.deserialize_properties
+SDK_ADD_DEPENDENCY = rpc._add_dependency
+SDK_RESOURCE_TYPES = pulumi_types.resource_types
 
 
 class _Res:
@@ -98,6 +102,9 @@ def test_the_replacements_are_removed_after_a_fast_run(planner):
     planner.plan("dev")
     assert rpc.transfer_properties is SDK_TRANSFER
     assert rpc.serialize_property is SDK_SERIALIZE
+    assert rpc.deserialize_properties is SDK_DESERIALIZE
+    assert rpc._add_dependency is SDK_ADD_DEPENDENCY
+    assert pulumi_types.resource_types is SDK_RESOURCE_TYPES
 
 
 def test_another_pulumi_version_plans_on_the_sdks_path_with_a_warning(monkeypatch, planner):
@@ -184,3 +191,113 @@ def test_output_data_is_made_as_the_sdk_makes_it(value, known):
     sdk = _OutputData(resources={res}, value=value, is_known=known, is_secret=True)
     assert (ours.resources, ours.value, ours.is_known, ours.is_secret) == \
         (sdk.resources, sdk.value, sdk.is_known, sdk.is_secret)
+
+
+_SECRET = rpc.wrap_rpc_secret
+
+
+@pytest.mark.parametrize("state", [
+    {"port": 5432, "ratio": 0.5, "name": "db", "multiAz": True, "skipped": None},
+    {"tags": {"team": "data", "gone": None}, "ports": [5432, None, "x"], "empty": {}, "none": []},
+    {"password": _SECRET("pw"), "nested": {"inner": _SECRET({"a": 1})}, "listed": [1, _SECRET("s")]},
+    {"deep": {"deeper": {"secret": _SECRET([1, 2])}}, "big": 2 ** 60, "negative": -3},
+], ids=["leaves", "containers", "secrets", "deep-secret-and-large-int"])
+def test_a_mocked_state_deserializes_as_the_sdk_deserializes_its_struct(state):
+    from edumatrix_db.offline.engine import serialize_state
+
+    ours = sdk_fastpath.deserialized_state(state)
+    sdk = rpc.deserialize_properties(serialize_state(state), True)
+    assert ours == sdk
+    assert _types_of(ours) == _types_of(sdk)  # 5432 comes back as 5432.0 from protobuf, and so from ours
+
+
+def _types_of(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _types_of(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types_of(v) for v in value]
+    return type(value).__name__
+
+
+@pytest.mark.parametrize("state", [
+    {"value": rpc.UNKNOWN}, {"nested": [rpc.UNKNOWN]}, {"asset": {rpc._special_sig_key: rpc._special_asset_sig,
+                                                               "path": "x"}},
+    {rpc._special_sig_key: rpc._special_secret_sig, "value": 1}, {"odd": (1, 2)}, {"key": {1: "not a str key"}},
+], ids=["unknown", "nested-unknown", "asset", "top-level-signature", "tuple", "int-key"])
+def test_a_state_that_is_not_plain_data_is_left_to_the_sdk(state):
+    assert sdk_fastpath.deserialized_state(state) is None
+
+
+def test_plain_properties_pass_the_replaced_deserializer_as_they_are_and_a_struct_goes_to_the_sdk():
+    from edumatrix_db.offline.engine import serialize_state
+
+    plain = sdk_fastpath.deserialized_state({"a": 1, "__internal": "x"})
+    assert sdk_fastpath.deserialize_properties(plain) is plain
+    assert sdk_fastpath.deserialize_properties(plain, None, False) == {"a": 1.0}
+    struct = serialize_state({"a": 1, "__internal": "x"})
+    assert sdk_fastpath.deserialize_properties(struct) == rpc.deserialize_properties(struct)
+
+
+def _tree(rng: random.Random) -> tuple[list[Any], Any]:
+    """A random resource tree (local and remote components, custom resources with children, a URN that is not
+    known yet), made without the SDK's constructors: the walk only reads these attributes."""
+    import pulumi
+
+    def make(kind: type, name: str, remote: bool = False, urn: Any = None) -> Any:
+        res = object.__new__(kind)
+        res._type, res._name, res._remote, res._childResources = "test:index:Thing", name, remote, set()
+        data: asyncio.Future = asyncio.get_running_loop().create_future()
+        data.set_result(pulumi.output._OutputData({res}, f"urn:{name}" if urn is None else urn, True, False))
+        res.__dict__["urn"] = pulumi.Output._from_data(data)
+        return res
+
+    kinds = [pulumi.ComponentResource, pulumi.CustomResource]
+    nodes = [make(pulumi.ComponentResource, "root")]
+    for number in range(40):
+        parent = rng.choice(nodes)
+        kind = rng.choice(kinds)
+        node = make(kind, f"n{number}", remote=rng.random() < 0.2, urn="" if rng.random() < 0.05 else None)
+        parent._childResources.add(node)
+        nodes.append(node)
+    return nodes, make(pulumi.CustomResource, "dependent")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_dependency_on_a_component_expands_as_the_sdk_expands_it(seed):
+    async def both() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        nodes, dependent = _tree(random.Random(seed))
+        picked = random.Random(seed).sample(nodes, 3)
+        results = []
+        for add in (sdk_fastpath.add_dependency, SDK_ADD_DEPENDENCY):  # the same tree: sets iterate alike
+            deps: dict[str, Any] = {}
+            for node in picked:
+                await add(deps, node, dependent)
+            results.append([(urn, res._name) for urn, res in deps.items()])  # in the order they were added
+        return results[0], results[1]
+
+    ours, sdk = asyncio.run(both())
+    assert ours == sdk
+    assert ours  # the tree has custom resources under its components
+
+
+def test_a_dependency_on_something_else_than_a_resource_is_refused_as_by_the_sdk():
+    async def refused(add: Any) -> str:
+        with pytest.raises(TypeError) as raised:
+            await add({}, "not a resource", None)
+        return str(raised.value)
+
+    assert asyncio.run(refused(sdk_fastpath.add_dependency)) == asyncio.run(refused(SDK_ADD_DEPENDENCY))
+
+
+@pytest.mark.parametrize("cls", ["pulumi_aws.rds.Instance", "pulumi_postgresql.Grant",
+                                 "components.secrets.CredentialSecret"])
+def test_a_resource_class_translates_its_outputs_as_the_sdk_translates_them(cls):
+    import importlib
+
+    module, name = cls.rsplit(".", 1)
+    resource_cls = getattr(importlib.import_module(module), name)
+    run = sdk_fastpath.OfflineRun()
+    for _ in range(2):  # the second answer comes from the run's cache
+        assert run.resource_types(resource_cls) == pulumi_types.resource_types(resource_cls)
+        assert run.resource_pulumi_to_py_names(resource_cls) == pulumi_types.resource_pulumi_to_py_names(resource_cls)
+    assert run.resource_types(resource_cls) is run.resource_types(resource_cls)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from config import loader
+from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_access, platform_connection_demand
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
@@ -122,15 +123,38 @@ def _demand() -> int:
 
 def test_reserved_connections_are_kept_out_of_the_connection_budget(write_stack, stacks_dir):
     """The pools fit maxConnections, but not once the reserved connections (admin, replication) are taken off."""
-    config = with_(DEV, instance={"maxConnections": _demand() + 10, "reservedConnections": 11})
+    reserved = _platform() + 1
+    config = with_(DEV, instance={"maxConnections": _demand() + reserved - 1, "reservedConnections": reserved})
     message = error_for(write_stack, stacks_dir, config)
     assert f"add up to {_demand()}, over the instance's budget of {_demand() - 1}" in message
-    assert f"(maxConnections {_demand() + 10} - reservedConnections 11)" in message
+    assert f"(maxConnections {_demand() + reserved - 1} - reservedConnections {reserved})" in message
 
 
 def test_pools_that_fit_exactly_into_the_budget_are_accepted(write_stack, stacks_dir):
-    write_stack("exact", with_(DEV, instance={"maxConnections": _demand() + 10, "reservedConnections": 10}))
-    assert load_stack("exact", stacks_dir).instance.max_connections == _demand() + 10
+    reserved = _platform()
+    write_stack("exact", with_(DEV, instance={"maxConnections": _demand() + reserved,
+                                              "reservedConnections": reserved}))
+    assert load_stack("exact", stacks_dir).instance.max_connections == _demand() + reserved
+
+
+def _platform() -> int:
+    return platform_connection_demand(sum(1 for s in load_catalog() if s.events))
+
+
+def test_reserved_connections_that_cannot_hold_the_platform_logins_are_rejected_with_the_minimum(
+        write_stack, stacks_dir):
+    """Every platform login's limit (the CDC login's grows with the publishing services) and the superuser's
+    slots come out of the reserved connections."""
+    config = with_(DEV, instance={"reservedConnections": _platform() - 1})
+    message = error_for(write_stack, stacks_dir, config)
+    assert f"edumatrix-db:instance.reservedConnections: reservedConnections {_platform() - 1} cannot hold" in message
+    assert f"set edumatrix-db:instance.reservedConnections to at least {_platform()}" in message
+
+
+def test_the_platform_demand_is_every_platform_limit_plus_the_superuser_slots():
+    publishers = 8
+    limits = [r.connection_limit for r in platform_access("edumatrix", Target.RDS, publishers=publishers).roles]
+    assert platform_connection_demand(publishers) == sum(limits) + SUPERUSER_RESERVED_CONNECTIONS
 
 
 def test_pools_over_the_connection_budget_are_an_impossible_combination(write_stack, stacks_dir):

@@ -12,6 +12,13 @@ Importing the command modules (the Pulumi SDKs come with them) and running an of
 sets `offline=True`) happen with Python's cyclic garbage collector paused: they allocate about a million
 long-lived objects, and collecting while they are created is about a fifth of a `plan` (measured: 3.3 s
 instead of 4.1 s of CPU for `plan prod`, same peak memory). Other commands run with it on.
+
+When `main()` is the process's own command (called without arguments: the `edumatrix-db` script, `python -m
+edumatrix_db.cli`), an offline command ends by freezing what it allocated (`gc.freeze()`) instead of handing
+it back to the collector: the process is about to exit, and collecting the plan's objects then (when the
+collector resumes, and again at interpreter shutdown) cost about 1.2 s of CPU of a `plan prod` process
+(measured: 4.6-5.7 s with, 3.4-3.6 s without). A caller passing `argv` (the tests) gets the collector back
+with nothing frozen.
 """
 
 from __future__ import annotations
@@ -55,24 +62,30 @@ def _modules_for(argv: Sequence[str]) -> Sequence[str]:
 
 
 @contextmanager
-def _collector_paused(paused: bool = True) -> Iterator[None]:
+def _collector_paused(paused: bool = True, *, exiting: bool = False) -> Iterator[None]:
+    """Pause the cyclic collector (if `paused`); `exiting`: the process ends next, so what was allocated meanwhile
+    is frozen rather than collected."""
     collecting = gc.isenabled()
     if paused:
         gc.disable()
     try:
         yield
     finally:
+        if paused and exiting:
+            gc.freeze()
         if collecting:
             gc.enable()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; `argv=None`: this process's command line, and the process ends afterwards."""
+    exiting = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     with _collector_paused():
         parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     try:
-        with _collector_paused(getattr(args, "offline", False)):
+        with _collector_paused(getattr(args, "offline", False), exiting=exiting):
             return int(args.handler(args))
     except ConfigError as error:
         print(str(error), file=sys.stderr)

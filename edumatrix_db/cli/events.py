@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if not spec.events:
         print(f"-- {spec.name} publishes no events (config/services.yaml): an inbox only, no outbox, no publication")
     print("BEGIN;")
-    for stmt in events.event_objects_sql(spec.name, publishes=bool(spec.events), cdc_role=cdc):
+    payloads = [(e.type, e.version, e.payload) for e in spec.events]
+    for stmt in events.event_objects_sql(spec.name, publishes=bool(spec.events), cdc_role=cdc, payloads=payloads):
         print(f"{stmt};")
     print("COMMIT;")
     if spec.events:
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
               "INSERT is in the WAL; deletes are not published):")
         print(f"-- {events.forget_event_sql(spec.name)};")
         for e in spec.events:
-            print(f"--   {e.type}: aggregatetype {e.aggregate!r}, schema_version {e.version}")
+            print(f"--   {e.type}: aggregatetype {e.aggregate!r}, schema_version {e.version}, payload "
+                  f"{json.dumps(e.fields)} (every member, no null, integers of 32 bits: the outbox's CHECK)")
     print("\n-- handling an event, first statement of the handler's tenant transaction "
           "(event id, source service, type, schema_version); no row back = already applied, skip:")
     print(f"-- {events.record_inbox_sql(spec.name)};")

@@ -1,5 +1,9 @@
 """`edumatrix-db plan`, `check` and `policy-config`: offline plans of stacks and the policy gate
-(`edumatrix_db.offline`)."""
+(`edumatrix_db.offline`).
+
+The gate (the policy pack, pulumi-policy) and the parallel scheduler are imported by the commands that use
+them: `plan --format tree|mermaid` evaluates no policy and does not load them.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from pathlib import Path
 from config.loader import STACKS_DIR, available_stacks, load_stack
 from edumatrix_db.cli import progress
 from edumatrix_db.cli.exits import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS
-from edumatrix_db.offline import gate, parallel
 from edumatrix_db.offline.engine import Planner
 from edumatrix_db.offline.render import render_json, render_mermaid, render_tree
 
@@ -28,6 +31,8 @@ def _plan(args: argparse.Namespace) -> int:
     recording = planner.plan(args.stack)
     _print_warnings(planner.warnings())
     if args.format == "json":
+        from edumatrix_db.offline import gate
+
         violations = [v.to_json() for v in gate.check_recording(recording).violations]
         print(render_json(recording, {"violations": violations}))
     elif args.format == "mermaid":
@@ -38,6 +43,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from edumatrix_db.offline import gate, parallel
+
     stacks_dir = Path(args.stacks_dir)
     stacks = args.stacks or available_stacks(stacks_dir)
     if not stacks:
@@ -59,6 +66,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _policy_config(args: argparse.Namespace) -> int:
+    from edumatrix_db.offline import gate
+
     print(json.dumps(gate.policy_config(load_stack(args.stack)), indent=2))
     return EXIT_OK
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from config.event_schemas import PayloadMismatch, payload_problems
 from config.naming import (
     check_identifier,
     inbox_table_name,
@@ -80,22 +82,71 @@ def publication_ddl(service: str) -> str:
             f"{_qualified(service, outbox_table_name(service))} WITH (publish = '{PUBLISH}')")
 
 
-def owner_statements(service: str, *, publishes: bool, cdc_role: str) -> list[str]:
-    """What the service's owner runs (`SET ROLE <service>_owner`): the tables, their tenant isolation, and the
-    CDC login's SELECT on the outbox. Idempotent."""
+Payloads = Sequence[tuple[str, int, Sequence[tuple[str, str]]]]
+"""(event type, version, payload description) of each event type the service publishes (the catalog's)."""
+_INT32 = "BETWEEN -2147483648 AND 2147483647"
+
+
+def payload_function_name(service: str) -> str:
+    return check_identifier(f"{service}_fn_outbox_payload_ok", "payload check function")
+
+
+def payload_constraint_name(service: str) -> str:
+    return check_identifier(f"{outbox_table_name(service)}_payload_check", "payload check constraint")
+
+
+def _member_condition(name: str, kind: str) -> str:
+    value = f"payload -> '{check_identifier(name, 'payload member')}'"
+    if kind == "integer":
+        text = f"(payload ->> '{name}')"
+        return (f"CASE WHEN jsonb_typeof({value}) = 'number' AND {text} ~ '^-?[0-9]{{1,10}}$' "
+                f"THEN {text}::numeric {_INT32} ELSE false END")
+    return f"jsonb_typeof({value}) = '{'string' if kind == 'string' else 'boolean'}'"
+
+
+def payload_function_sql(service: str, payloads: Payloads) -> str:
+    """`<schema>.<service>_fn_outbox_payload_ok(type, version, payload)`: whether the payload is an instance of
+    its type's catalog description, as `write_event` checks it (config/event_schemas.py `payload_problems`): the
+    exact member set, each of its type, integers of at most 32 bits (digits only: jsonb keeps `1.0` as written)."""
+    branches = []
+    for event_type, version, fields in payloads:
+        names = ", ".join(f"'{check_identifier(n, 'payload member')}'" for n, _ in sorted(fields))
+        members = " AND ".join(_member_condition(n, k) for n, k in fields)
+        branches.append(f"WHEN event_type = '{check_identifier(event_type, 'event type')}' AND version = "
+                        f"{int(version)} THEN ARRAY(SELECT k FROM jsonb_object_keys(payload) AS k ORDER BY k "
+                        f"COLLATE \"C\") = ARRAY[{names}]::text[] AND {members}")
+    return (f"CREATE OR REPLACE FUNCTION {_qualified(service, payload_function_name(service))}(event_type text, "
+            "version integer, payload jsonb) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$ SELECT "
+            "CASE WHEN jsonb_typeof(payload) IS DISTINCT FROM 'object' THEN false "
+            f"{' '.join(branches)} ELSE false END $fn$")
+
+
+def payload_constraint_sql(service: str) -> str:
+    """The outbox's CHECK calling the function, added once, NOT VALID (rows kept from before are history)."""
+    table, name = _qualified(service, outbox_table_name(service)), payload_constraint_name(service)
+    return (f"DO $chk$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{name}' AND conrelid = "
+            f"'{table}'::regclass) THEN ALTER TABLE {table} ADD CONSTRAINT {quote_ident(name)} CHECK ("
+            f"{_qualified(service, payload_function_name(service))}(type, schema_version, payload)) NOT VALID; "
+            "END IF; END $chk$")
+
+
+def owner_statements(service: str, *, publishes: bool, cdc_role: str, payloads: Payloads = ()) -> list[str]:
+    """What the service's owner runs (`SET ROLE <service>_owner`): the tables, their tenant isolation, the
+    CDC login's SELECT on the outbox and the outbox's payload check. Idempotent."""
     statements = [inbox_ddl(service), *_isolation(service, inbox_table_name(service))]
     if publishes:
         outbox = outbox_table_name(service)
         statements += [outbox_ddl(service), *_isolation(service, outbox),
-                       f"GRANT SELECT ON {_qualified(service, outbox)} TO {quote_ident(cdc_role)}"]
+                       f"GRANT SELECT ON {_qualified(service, outbox)} TO {quote_ident(cdc_role)}",
+                       payload_function_sql(service, payloads), payload_constraint_sql(service)]
     return statements
 
 
-def event_objects_sql(service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+def event_objects_sql(service: str, *, publishes: bool, cdc_role: str, payloads: Payloads = ()) -> list[str]:
     """Everything, in order, as the platform admin runs it (a member of the owner role)."""
     owner = quote_ident(f"{check_identifier(service, 'service name')}_owner")
-    statements = [f"SET LOCAL ROLE {owner}", *owner_statements(service, publishes=publishes, cdc_role=cdc_role),
-                  "RESET ROLE"]
+    statements = [f"SET LOCAL ROLE {owner}",
+                  *owner_statements(service, publishes=publishes, cdc_role=cdc_role, payloads=payloads), "RESET ROLE"]
     if publishes:
         name = "'" + outbox_publication_name(service) + "'"  # a checked identifier: no quote inside
         statements.append(f"DO $pub$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = {name}) "
@@ -131,11 +182,13 @@ def apply_events(conn: psycopg.Connection[Any], model: AccessModel) -> list[str]
     made it a member of each owner. Returns what it did; a second run does nothing."""
     done: list[str] = []
     for s in model.services:
-        done += apply_service_events(conn, s.service, publishes=s.publishes_events, cdc_role=model.cdc_role)
+        done += apply_service_events(conn, s.service, publishes=s.publishes_events, cdc_role=model.cdc_role,
+                                     payloads=s.event_payloads)
     return done
 
 
-def apply_service_events(conn: psycopg.Connection[Any], service: str, *, publishes: bool, cdc_role: str) -> list[str]:
+def apply_service_events(conn: psycopg.Connection[Any], service: str, *, publishes: bool, cdc_role: str,
+                         payloads: Payloads = ()) -> list[str]:
     """Create the service's inbox, and its outbox and publication when it publishes, where missing; a publication
     that covers more than the outbox or publishes more than inserts is put back to the outbox's inserts. The
     connection (autocommit) belongs to a member of `<service>_owner` with CREATE on the database: the platform
@@ -148,13 +201,32 @@ def apply_service_events(conn: psycopg.Connection[Any], service: str, *, publish
     with conn.transaction():
         if missing:
             conn.execute(f"SET LOCAL ROLE {quote_ident(owner)}".encode())
-            for stmt in owner_statements(service, publishes=publishes, cdc_role=cdc_role):
+            for stmt in owner_statements(service, publishes=publishes, cdc_role=cdc_role, payloads=payloads):
                 conn.execute(stmt.encode())
             conn.execute(b"RESET ROLE")
             done.append(f"{schema}: created {', '.join(missing)}")
+        elif publishes:
+            done += _payload_check(conn, service, owner, payloads)
         if publishes:
             done += _publication(conn, service)
     return done
+
+
+def _payload_check(conn: psycopg.Connection[Any], service: str, owner: str, payloads: Payloads) -> list[str]:
+    """An existing outbox's payload check brought to the catalog's descriptions (in the caller's transaction)."""
+    function = payload_function_sql(service, payloads)
+    body = function[function.index("$fn$") + 4:function.rindex("$fn$")]
+    row = conn.execute("SELECT p.prosrc, EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = %s) FROM pg_proc p "
+                       "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.proname = %s",
+                       [payload_constraint_name(service), schema_name(service), payload_function_name(service)]
+                       ).fetchone()
+    if row is not None and row[0] == body and row[1]:
+        return []
+    conn.execute(f"SET LOCAL ROLE {quote_ident(owner)}".encode())
+    conn.execute(function.encode())
+    conn.execute(payload_constraint_sql(service).encode())
+    conn.execute(b"RESET ROLE")
+    return [f"{schema_name(service)}: outbox payload check set to the catalog's descriptions"]
 
 
 def _publication(conn: psycopg.Connection[Any], service: str) -> list[str]:
@@ -209,7 +281,9 @@ def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type:
                 payload: dict[str, Any], schema_version: int | None = None, keep_row: bool = False) -> uuid.UUID:
     """Insert one event into the service's outbox, in the caller's (tenant) transaction: it is published if and
     only if that transaction commits. The type must be one the catalog lists for the service; the aggregate and
-    the version come from there unless a version is given (an older version, while consumers migrate).
+    the version come from there, and the payload must be an instance of the version's catalog description
+    (`PayloadMismatch` otherwise: every member, nothing else, no null, 32-bit integers), so the record Debezium
+    makes of it has the Connect schema whose Glue definition the stack registered (config/event_schemas.py).
 
     The row is then deleted in the same transaction (Debezium's outbox pattern: the connector reads the INSERT
     from the WAL, and the publication publishes inserts only), so the outbox stays empty; `keep_row=True` keeps
@@ -219,8 +293,13 @@ def write_event(conn: psycopg.Connection[Any], spec: ServiceSpec, *, event_type:
         listed = ", ".join(e.type for e in spec.events) or "none"
         raise UnknownEvent(f"{spec.name} does not publish {event_type!r} (config/services.yaml lists: {listed})")
     version = spec_event.version if schema_version is None else schema_version
-    if not 1 <= version <= spec_event.version:
-        raise UnknownEvent(f"{event_type} has versions 1 to {spec_event.version}, not {version}")
+    if version != spec_event.version:
+        raise UnknownEvent(f"{event_type}: the catalog describes the payload of version {spec_event.version} only, "
+                           f"not {version} (config/services.yaml)")
+    problems = payload_problems(spec_event.fields, payload)
+    if problems:
+        raise PayloadMismatch(f"{spec.name} {event_type} v{version}: {'; '.join(problems)} (its payload in "
+                              f"config/services.yaml: {spec_event.fields})")
     _require_transaction(conn, "write_event")
     row = conn.execute(write_event_sql(spec.name).encode(),
                        [spec_event.aggregate, str(aggregate_id), event_type, json.dumps(payload), version]).fetchone()

@@ -11,7 +11,8 @@ Two ways to run, recording the same resources (tests/test_engine_speed.py compar
   garbage collector pauses during the run (the SDK allocates tens of thousands of short-lived futures and
   closures per plan), and `sdk_fastpath` replaces SDK bookkeeping for the run (no per-resource stack trace,
   one future per resource property instead of four and a task, plain leaves not run through the
-  serializer's type checks, an iterative dependency cycle check, no debug log messages); on a pulumi
+  serializer's type checks, an iterative dependency cycle check, no debug log messages, a registration's
+  response carrying the mocked outputs as plain values instead of a protobuf Struct); on a pulumi
   version it was not written for, `sdk_fastpath` stays out with a warning.
 - `fast=False`: the engine as it was (one executor thread per RPC, SDK stack traces, a full collection
   after each run): the baseline `bench/gate_bench.py` measures against.
@@ -38,6 +39,7 @@ from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, resource_pb2
+from pulumi.runtime.resource import RegisterResponse
 from pulumi.runtime.settings import get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
@@ -107,8 +109,13 @@ class Recording:
                 "resources": [r.to_json() for r in self.resources], "outputs": self.outputs}
 
 
+_LEAVES_BUT_FLOAT = frozenset({str, int, bool, type(None)})
+
+
 def redact(value: Any) -> Any:
     """Replace secret-wrapped values by "[secret]" (recursively), keeping everything else."""
+    if type(value) in _LEAVES_BUT_FLOAT:  # the checks below return these as they are
+        return value
     if rpc.is_rpc_secret(value):
         return SECRET
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
@@ -123,6 +130,8 @@ def redact(value: Any) -> Any:
 
 
 def _ints(value: Any) -> Any:
+    if type(value) in _LEAVES_BUT_FLOAT:
+        return value
     if isinstance(value, dict):
         return {k: _ints(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -156,7 +165,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         ))
         secret = set(request.additionalSecretOutputs) | {k for k, v in inputs.items() if rpc.is_rpc_secret(v)}
         state = {k: rpc.wrap_rpc_secret(v) if k in secret else v for k, v in state.items()}
-        obj_proto = serialize_state(state) if self.fast else _sync_await(rpc.serialize_properties(state, {}))
+        plain = sdk_fastpath.deserialized_state(state) if self.fast and sdk_fastpath.answers_directly() else None
+        obj_proto = None if plain is not None else (
+            serialize_state(state) if self.fast else _sync_await(rpc.serialize_properties(state, {})))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_ or "", state)
         self.recorded.append(RecordedResource(
             urn=urn,
@@ -175,6 +186,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts={op: value for op in ("create", "update", "delete")
                              if (value := getattr(request.customTimeouts, op))},
         ))
+        if plain is not None:  # the SDK's own response type, with the outputs as deserializing them would give
+            return RegisterResponse(urn, id_ or "", plain, None, resource_pb2.Result.SUCCESS)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj_proto)
 
     def Invoke(self, request: Any) -> Any:

@@ -30,10 +30,15 @@ def mock_master_password(secret_id: str) -> str:
     return f"mock-{_hex(secret_id)}"
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def unwrap_secrets(value: Any) -> Any:
     """Plain values from the monitor's secret-wrapped inputs."""
     from pulumi.runtime import rpc
 
+    if type(value) in _LEAVES:  # most values: returned as the checks below would return them, without them
+        return value
     if rpc.is_rpc_secret(value):
         return unwrap_secrets(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):

@@ -19,9 +19,21 @@ What is replaced (pulumi SDK, pulumi/runtime/):
   dependency already reach the dependent resource?) answered by an iterative walk over the same recorded
   edges, instead of a recursive generator chain, which costs time in proportion to its depth per resource it
   yields; the edge is added to the resource's set in place instead of copying the set.
+- `rpc._add_dependency` (a `depends_on` on a component expands to all its descendants): the same breadth-first
+  walk in the same order, with a deque instead of `list.pop(0)` (quadratic in the descendants), the
+  component class imported once instead of per resource visited, and a resolved URN read from its future
+  instead of through a coroutine per resource.
 - `resource.create_urn` for plain strings: the URN as a resolved Output instead of a chain of three
   (each registration computes one it uses only when there is no monitor at all).
 - `_OutputData` of a plain leaf is made without its `__post_init__`, which walks the value for unknowns.
+- `rpc.deserialize_properties` of a registration's response: the mocked monitor answers with the SDK's own
+  `RegisterResponse` holding `PlainProperties`, the mocked state already in the form deserializing its
+  protobuf Struct would give (`deserialized_state`), instead of a protobuf response whose Struct the monitor
+  builds from that state and the SDK takes apart again. Any other argument is deserialized by the SDK.
+- `_types.resource_types` and `_types.resource_pulumi_to_py_names` (what `rpc.resolve_outputs` reads to
+  translate a resource's outputs) are computed once per resource class and run instead of once per
+  registration: they depend only on the class (its annotations and properties), and `resolve_outputs`, their
+  only caller, only reads them; for a component with annotations each call resolved its type hints anew.
 - `log.debug`: the SDK's debug messages (three per registration, each a protobuf message to the mocked
   engine) are dropped; the engine's log collector only keeps warnings and errors.
 
@@ -33,11 +45,13 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import collections
 import contextlib
 import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -45,6 +59,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from pulumi import _types as pulumi_types
 from pulumi import _utils as pulumi_utils
 from pulumi import log as pulumi_log
 from pulumi.output import Output, _OutputData
@@ -126,6 +141,8 @@ class OfflineRun:
     def __init__(self) -> None:
         self.created: dict[Resource, int] = {}  # resource -> its place in creation order
         self.ordered = True  # every recorded dependency edge leads to an earlier created resource
+        self.resource_types = _per_class(pulumi_types.resource_types)
+        self.resource_pulumi_to_py_names = _per_class(pulumi_types.resource_pulumi_to_py_names)
 
     def transfer_properties(self, res: Resource, props: Any, custom: bool) -> dict[str, Any]:
         """`rpc.transfer_properties` with one future per property (see the module docstring). Every resource
@@ -161,6 +178,11 @@ class OfflineRun:
         return True
 
 
+def _per_class(compute: Any) -> Any:
+    """`compute(cls)` computed once per class (for one run: a class is not changed during it)."""
+    return functools.wraps(compute)(functools.cache(compute))
+
+
 def reaches(start: Resource, target: Resource) -> bool:
     """Whether `target` is `start` or one of its recorded dependencies, transitively."""
     if start is target:
@@ -177,6 +199,120 @@ def reaches(start: Resource, target: Resource) -> bool:
     return False
 
 
+class PlainProperties(dict[str, Any]):
+    """A registration's outputs as `rpc.deserialize_properties` returns them, in place of the protobuf Struct."""
+
+
+class _NotPlain(Exception):
+    """A value the protobuf round trip would turn into something else than data (an unknown, an asset...)."""
+
+
+def deserialized_state(state: dict[str, Any]) -> PlainProperties | None:
+    """What `rpc.deserialize_properties(struct)` returns for the Struct made of `state` (protobuf's `Struct.update`
+    of its values that are not None, as the mocked monitor makes it), computed directly: numbers become floats,
+    None is dropped from objects (kept in lists), a secret (`rpc.wrap_rpc_secret`) stays one and a nested
+    object or list containing one becomes one. None for a state the SDK must take apart itself: anything
+    but JSON-like data, an unknown, or a special object other than a secret (an asset, a resource)."""
+    if type(state) is not dict or rpc._special_sig_key in state:
+        return None
+    try:
+        plain = PlainProperties()
+        for key, value in state.items():
+            if type(key) is not str:
+                return None
+            if value is not None and (value := _deserialized(value)) is not None:
+                plain[key] = value
+        return plain
+    except _NotPlain:
+        return None
+
+
+def _deserialized(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        if value == rpc.UNKNOWN:
+            raise _NotPlain
+        return value
+    if kind is bool or value is None:
+        return value
+    if kind is int or kind is float:
+        return float(value)
+    if kind is list:
+        items = [_deserialized(item) for item in value]
+        if any(rpc.is_rpc_secret(item) for item in items):
+            return rpc.wrap_rpc_secret([rpc.unwrap_rpc_secret(item) for item in items])
+        return items
+    if kind is dict:
+        if rpc._special_sig_key in value:
+            if value[rpc._special_sig_key] != rpc._special_secret_sig or set(value) != {rpc._special_sig_key, "value"}:
+                raise _NotPlain
+            return rpc.wrap_rpc_secret(_deserialized(value["value"]))
+        props = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            if item is not None and (item := _deserialized(item)) is not None:
+                props[key] = item
+        if any(rpc.is_rpc_secret(item) for item in props.values()):
+            return rpc.wrap_rpc_secret({key: rpc.unwrap_rpc_secret(item) for key, item in props.items()})
+        return props
+    raise _NotPlain
+
+
+_sdk_deserialize_properties = rpc.deserialize_properties
+
+
+def deserialize_properties(props_struct: Any, keep_unknowns: Any = None, keep_internal: Any = True) -> Any:
+    """`rpc.deserialize_properties`, returning `PlainProperties` (already deserialized) as they are."""
+    if type(props_struct) is PlainProperties:
+        if keep_internal is False:
+            return {k: v for k, v in props_struct.items() if not k.startswith("__") or k == "__provider"}
+        return props_struct
+    return _sdk_deserialize_properties(props_struct, keep_unknowns, keep_internal)
+
+
+def answers_directly() -> bool:
+    """Whether the mocked monitor may answer registrations with `PlainProperties` (the replacements are in)."""
+    return rpc.deserialize_properties is deserialize_properties
+
+
+async def add_dependency(deps: dict[str, Resource], res: Resource, from_resource: Resource | None) -> None:
+    """`rpc._add_dependency`: add `res` to `deps` (URN -> resource), a local component as its descendants
+    instead (not those of a custom resource or a remote component); every edge passes the cycle check first.
+    Same walk, same order, same errors (see the module docstring for what is cheaper)."""
+    from pulumi.resource import ComponentResource
+    from pulumi.resource import Resource as ResourceClass
+
+    todo: collections.deque[tuple[Any, Any]] = collections.deque([(res, from_resource)])
+    awaitable: list[Resource] = []
+    while todo:
+        res, from_resource = todo.popleft()
+        if not isinstance(res, ResourceClass):
+            raise TypeError(f"'depends_on' was passed a value {res} that was not a Resource.")
+        if from_resource and not rpc.declare_dependency(from_resource, res):
+            if os.getenv(rpc.ERROR_ON_DEPENDENCY_CYCLES_VAR, "true").lower() != "true":
+                continue
+            raise RuntimeError(
+                "We have detected a circular dependency involving a resource of type"
+                + f" {res._type} named {res._name}.\n"
+                + "Please review any `depends_on`, `parent` or other dependency relationships between your resources "
+                + "to ensure no cycles have been introduced in your program.")
+        if isinstance(res, ComponentResource) and not res._remote:
+            todo.extend((child, from_resource) for child in res._childResources.copy())
+        else:
+            awaitable.append(res)
+    for res in awaitable:
+        output = res.urn
+        data_future = output._data
+        urn: str | None
+        if data_future.done() and type(data_future.result().value) is str:  # a URN: no unknowns to look for
+            urn = data_future.result().value
+        else:
+            urn = await output.future()
+        if urn:
+            deps[urn] = res
+
+
 def _no_debug(*_args: Any, **_kwargs: Any) -> None:
     """`log.debug` for a run whose log collector keeps warnings and errors only."""
 
@@ -190,6 +326,10 @@ def _replacements(run: OfflineRun) -> tuple[tuple[Any, str, Any], ...]:
         (rpc, "transfer_properties", run.transfer_properties),
         (rpc, "serialize_property", serialize_property),
         (rpc, "declare_dependency", run.declare_dependency),
+        (rpc, "deserialize_properties", deserialize_properties),
+        (rpc, "_add_dependency", add_dependency),
+        (pulumi_types, "resource_types", run.resource_types),
+        (pulumi_types, "resource_pulumi_to_py_names", run.resource_pulumi_to_py_names),
         (pulumi_log, "debug", _no_debug),
     )
 

@@ -8,9 +8,10 @@ with the same contract a consumer sees:
   `<service>_outbox_slot` (pgoutput) if missing, and reads it with `pg_logical_slot_peek_binary_changes`
   through the publication `<service>_outbox_pub` (psycopg 3 speaks no replication protocol);
 - each committed outbox insert becomes one message on `edumatrix.<service>.<aggregatetype>`: key = the
-  `aggregateid` (one partition per aggregate keeps its events in order), value = the `payload` JSON, headers
-  `id`, `eventType`, `schema_version`, `institution_id`, `occurred_at` (the outbox router's `id` header plus
-  `table.fields.additional.placement` for the others);
+  `aggregateid` (one partition per aggregate keeps its events in order), value = the router's envelope
+  `{"payload": <payload>, "eventType": <type>}` as JSON, headers `id`, `eventType`, `schemaVersion`,
+  `institutionId`, `occurredAt` (the outbox router's `id` header plus `table.fields.additional.placement` for the
+  others), as the AWS connector sends them except for the Glue converter's wire format around the value;
 - at-least-once: messages are produced and flushed BEFORE the slot is advanced past their commit
   (`pg_replication_slot_advance`), so a crash in between delivers them again; consumers deduplicate with their
   inbox (`events.apply_once`). Each poll reads up to the WAL position it started at and confirms up to there,
@@ -34,7 +35,9 @@ from config.naming import event_topic_name, outbox_publication_name, outbox_slot
 from edumatrix_db.database.events import Event
 from edumatrix_db.database.pgoutput import Decoder, Transaction
 
-HEADERS = ("id", "eventType", "schema_version", "institution_id", "occurred_at")
+HEADERS = ("id", "eventType", "schemaVersion", "institutionId", "occurredAt")
+"""The connector's headers (components/event_backbone.py `table.fields.additional.placement`, and the router's
+`id`), as the real Debezium connector sends them (tests/pg/test_events_debezium.py)."""
 
 
 class Producer(Protocol):  # the part of confluent_kafka.Producer the relay uses
@@ -99,10 +102,11 @@ def outbox_events(service: str, transactions: Iterable[Transaction]) -> list[Eve
 
 def message(event: Event) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
     """(topic, key, value, headers) of an event, as the outbox event router would publish it."""
-    headers = [("id", str(event.id)), ("eventType", event.type), ("schema_version", str(event.schema_version)),
-               ("institution_id", str(event.institution_id)), ("occurred_at", event.occurred_at)]
-    return (event_topic_name(event.source_service, event.aggregatetype), event.aggregateid.encode(),
-            json.dumps(event.payload).encode(), [(k, v.encode()) for k, v in headers])
+    headers = [("id", str(event.id)), ("eventType", event.type), ("schemaVersion", str(event.schema_version)),
+               ("institutionId", str(event.institution_id)), ("occurredAt", event.occurred_at)]
+    value = json.dumps({"payload": event.payload, "eventType": event.type}).encode()
+    return (event_topic_name(event.source_service, event.aggregatetype), event.aggregateid.encode(), value,
+            [(k, v.encode()) for k, v in headers])
 
 
 def event_from_message(topic: str, key: bytes, value: bytes, headers: Iterable[tuple[str, bytes]]) -> Event:
@@ -112,9 +116,10 @@ def event_from_message(topic: str, key: bytes, value: bytes, headers: Iterable[t
     missing = [k for k in HEADERS if k not in h]
     if missing:
         raise ValueError(f"message on {topic} lacks the header(s) {', '.join(missing)}")
-    return Event(id=uuid.UUID(h["id"]), source_service=service, institution_id=uuid.UUID(h["institution_id"]),
-                 aggregatetype=aggregate, aggregateid=key.decode(), type=h["eventType"], payload=json.loads(value),
-                 schema_version=int(h["schema_version"]), occurred_at=h["occurred_at"])
+    envelope = json.loads(value)
+    return Event(id=uuid.UUID(h["id"]), source_service=service, institution_id=uuid.UUID(h["institutionId"]),
+                 aggregatetype=aggregate, aggregateid=key.decode(), type=h["eventType"], payload=envelope["payload"],
+                 schema_version=int(h["schemaVersion"]), occurred_at=h["occurredAt"])
 
 
 @dataclass

@@ -695,7 +695,8 @@ class _Restore:
         if self.final == self.schema:  # the model's own schema: the guard's read-back repairs the rest
             # the outbox publication lost its table with the old schema: back to the restored outbox
             applier.report.changes += events.apply_service_events(
-                target, self.access.service, publishes=self.access.publishes_events, cdc_role=self.model.cdc_role)
+                target, self.access.service, publishes=self.access.publishes_events, cdc_role=self.model.cdc_role,
+                payloads=self.access.event_payloads)
             for finding in drift.evaluate(read_catalog(target, self.model), self.model):
                 if finding.service == self.access.service and finding.repair and not finding.foreign:
                     with applier.acting_as(finding.act_as):

@@ -5,6 +5,8 @@ redelivered event once."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,12 +14,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from psycopg import errors
 
 from config.catalog import load_catalog
+from config.event_schemas import payload_problems, sample_payload
 from config.naming import outbox_publication_name
 from edumatrix_db.database import events
-from edumatrix_db.database.events import Event, UnknownEvent, apply_once, write_event
+from edumatrix_db.database.events import Event, PayloadMismatch, UnknownEvent, apply_once, write_event
 from edumatrix_db.database.pgoutput import lsn_text
 from edumatrix_db.database.tenancy import TenantNotSet, tenant_transaction
 from edumatrix_db.ops import relay
@@ -51,7 +56,13 @@ def publish(pg: Postgres, service: str, event_type: str, aggregate_id: str, tena
     spec = load_catalog().get(service)
     with pg.connect(pg.uri(service, "app")) as conn, tenant_transaction(conn, tenant):
         return write_event(conn, spec, event_type=event_type, aggregate_id=aggregate_id,
-                           payload={"id": aggregate_id}, keep_row=keep_row)
+                           payload=article(aggregate_id) if event_type == "article_published" else
+                           sample_payload(spec.events[0].fields, aggregate_id), keep_row=keep_row)
+
+
+def article(article_id: str, title_length: int = 12) -> dict[str, Any]:
+    """news_system's article_published payload (config/services.yaml)."""
+    return {"article_id": article_id, "title_length": title_length}
 
 
 def outbox_count(pg: Postgres, tenant: uuid.UUID, where: str = "true", params: Any = ()) -> int:
@@ -150,13 +161,13 @@ def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres
     with (pg.connect(pg.uri(NEWS, "app")) as first, pg.connect(pg.uri(NEWS, "app")) as second,
           tenant_transaction(first, A)):
         early = write_event(first, spec, event_type="article_published", aggregate_id="begun-first",
-                            payload={"n": 1})
+                            payload=article("begun-first", 1))
         with tenant_transaction(second, B):  # begins later, commits earlier
             late = write_event(second, spec, event_type="article_published", aggregate_id="begun-second",
-                               payload={"n": 2})
+                               payload=article("begun-second", 2))
     got = decoded(news_slot)
     assert [(e.id, e.institution_id, e.aggregateid, e.payload) for e in got] == [
-        (late, B, "begun-second", {"n": 2}), (early, A, "begun-first", {"n": 1})]
+        (late, B, "begun-second", article("begun-second", 2)), (early, A, "begun-first", article("begun-first", 1))]
     assert {(e.aggregatetype, e.type, e.schema_version, e.source_service) for e in got} == {
         ("article", "article_published", 1, NEWS)}
 
@@ -165,7 +176,7 @@ def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: Any
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn:
         rolled_back(conn, lambda: write_event(conn, spec, event_type="article_published", aggregate_id="never",
-                                              payload={}))
+                                              payload=article("never")))
     kept = publish(pg, NEWS, "article_published", "kept")
     assert [e.id for e in decoded(news_slot)] == [kept]
 
@@ -184,7 +195,8 @@ def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, n
 def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(pg: Postgres, news_slot: Any) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
-        event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone", payload={},
+        event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone",
+                               payload=article("gone"),
                                keep_row=True)
         conn.execute("DELETE FROM news_system_outbox WHERE id = %s", [event_id])
     changes = [(c.kind, c.values.get("id")) for tx in relay.peek(news_slot, NEWS) for c in tx.changes]
@@ -203,7 +215,7 @@ def test_by_default_the_event_still_decodes_from_the_slot_with_its_row_and_no_de
     changes = [(c.kind, c.values.get("id")) for tx in relay.peek(news_slot, NEWS) for c in tx.changes]
     got = decoded(news_slot)
     assert changes == [("insert", str(event_id))]
-    assert [(e.id, e.aggregateid, e.payload) for e in got] == [(event_id, "in-the-wal", {"id": "in-the-wal"})]
+    assert [(e.id, e.aggregateid, e.payload) for e in got] == [(event_id, "in-the-wal", article("in-the-wal"))]
 
 
 def test_keep_row_keeps_the_event_in_the_outbox(pg: Postgres) -> None:
@@ -307,7 +319,7 @@ def test_writing_or_recording_an_event_outside_a_transaction_is_refused(pg: Post
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn:
         with pytest.raises(TenantNotSet):
-            write_event(conn, spec, event_type="article_published", aggregate_id="x", payload={})
+            write_event(conn, spec, event_type="article_published", aggregate_id="x", payload=article("x"))
         with pytest.raises(TenantNotSet):
             apply_once(conn, NEWS, _event())
 
@@ -316,7 +328,7 @@ def test_an_event_without_a_tenant_fails_the_outbox_policy(pg: Postgres) -> None
     spec = load_catalog().get(NEWS)
     with (pg.connect(pg.uri(NEWS, "app")) as conn,
           pytest.raises(errors.InsufficientPrivilege, match="row-level security"), conn.transaction()):
-        write_event(conn, spec, event_type="article_published", aggregate_id="x", payload={})
+        write_event(conn, spec, event_type="article_published", aggregate_id="x", payload=article("x"))
 
 
 def test_an_event_type_the_catalog_does_not_list_is_refused_before_any_sql(pg: Postgres) -> None:
@@ -324,5 +336,79 @@ def test_an_event_type_the_catalog_does_not_list_is_refused_before_any_sql(pg: P
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
         with pytest.raises(UnknownEvent, match="news_system does not publish 'student_registered'"):
             write_event(conn, spec, event_type="student_registered", aggregate_id="x", payload={})
-        with pytest.raises(UnknownEvent, match="article_published has versions 1 to 1, not 2"):
-            write_event(conn, spec, event_type="article_published", aggregate_id="x", payload={}, schema_version=2)
+        with pytest.raises(UnknownEvent, match="describes the payload of version 1 only, not 2"):
+            write_event(conn, spec, event_type="article_published", aggregate_id="x", payload=article("x"),
+                        schema_version=2)
+
+
+@pytest.mark.parametrize(("payload", "problem"), [
+    ({"article_id": "a"}, "'title_length' is missing"),
+    ({**{"article_id": "a", "title_length": 1}, "extra": 1}, "'extra' is not in the event type's payload"),
+    ({"article_id": None, "title_length": 1}, "'article_id' must be a string, not None"),
+    ({"article_id": "a", "title_length": 1.0}, "'title_length' must be an integer within 32 bits"),
+    ({"article_id": "a", "title_length": 2**31}, "'title_length' must be an integer within 32 bits"),
+    ({"article_id": "a", "title_length": True}, "'title_length' must be an integer within 32 bits"),
+    (["a", 1], "not a JSON object"),
+])
+def test_a_payload_that_does_not_match_its_catalog_description_is_refused_before_any_sql(
+        pg: Postgres, payload: Any, problem: str) -> None:
+    spec = load_catalog().get(NEWS)
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
+        with pytest.raises(PayloadMismatch, match=re.escape(problem)):
+            write_event(conn, spec, event_type="article_published", aggregate_id="refused", payload=payload,
+                        keep_row=True)
+        assert conn.execute("SELECT count(*) FROM news_system_outbox WHERE aggregateid = 'refused'").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("payload", [
+    '{"article_id": "a"}', '{"article_id": "a", "title_length": 1.0}',
+    '{"article_id": "a", "title_length": 2147483648}', '{"article_id": null, "title_length": 1}',
+    '{"article_id": "a", "title_length": 1, "x": 1}', '[1]',
+    '{"article_id": "a", "title_length": "1"}'])
+def test_the_database_refuses_an_outbox_row_whose_payload_does_not_match_its_description(
+        pg: Postgres, payload: str) -> None:
+    with (pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A),
+          pytest.raises(errors.CheckViolation, match="news_system_outbox_payload_check")):
+        conn.execute("INSERT INTO news_system_outbox (aggregatetype, aggregateid, type, payload, schema_version) "
+                     "VALUES ('article', 'raw', 'article_published', %s::jsonb, 1)", [payload])
+
+
+def test_the_database_admits_a_hand_written_row_that_matches_its_description(pg: Postgres) -> None:
+    with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
+        row = conn.execute("INSERT INTO news_system_outbox (aggregatetype, aggregateid, type, payload, schema_version) "
+                           "VALUES ('article', 'raw', 'article_published', %s::jsonb, 1) RETURNING id",
+                           ['{"title_length": -5, "article_id": "raw"}']).fetchone()
+        assert row is not None
+        conn.execute("DELETE FROM news_system_outbox WHERE id = %s", [row[0]])
+
+
+def test_re_applying_the_event_objects_restores_a_dropped_payload_check_and_is_otherwise_a_no_op(
+        pg: Postgres) -> None:
+    service = pg.model.service(NEWS)
+    with pg.admin() as conn:
+        def apply() -> list[str]:
+            return events.apply_service_events(conn, NEWS, publishes=True, cdc_role=pg.model.cdc_role,
+                                               payloads=service.event_payloads)
+
+        assert apply() == []
+        with pg.superuser() as su:
+            su.execute("ALTER TABLE news_system_schema.news_system_outbox "
+                       "DROP CONSTRAINT news_system_outbox_payload_check")
+        assert apply() == ["news_system_schema: outbox payload check set to the catalog's descriptions"]
+        assert apply() == []
+
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8)  # jsonb's text
+MEMBER_VALUES = st.one_of(TEXT, st.integers(-(2**40), 2**40), st.booleans(), st.none(),
+                          st.floats(allow_nan=False, allow_infinity=False))
+ARTICLES = st.fixed_dictionaries({"article_id": TEXT, "title_length": st.integers(-(2**31), 2**31 - 1)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(ARTICLES, st.dictionaries(st.sampled_from(["article_id", "title_length", "x"]), MEMBER_VALUES)))
+def test_the_database_check_and_write_events_check_agree_on_any_payload(pg: Postgres, payload: dict[str, Any]) -> None:
+    fields = load_catalog().get(NEWS).events[0].fields
+    with pg.connect(pg.uri(NEWS, "app")) as conn:
+        row = conn.execute("SELECT news_system_schema.news_system_fn_outbox_payload_ok('article_published', 1, "
+                           "%s::jsonb)", [json.dumps(payload)]).fetchone()
+    assert row == ((payload_problems(fields, payload) == []),)

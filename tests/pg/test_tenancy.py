@@ -42,7 +42,11 @@ def isolated(pg: Postgres) -> Iterator[Postgres]:
                     conn.execute(
                         f"INSERT INTO {TABLE} (institution_id, student) VALUES (%s, %s)", [tenant, s]
                     )
-    return pg
+    yield pg
+    # The server is shared: a table left behind under this name shadows the GDPR example's own
+    # (`CREATE TABLE IF NOT EXISTS` there), which tests/pg/test_gdpr.py then fails to seed.
+    with pg.connect(pg.uri("courses_platform", "migrator")) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
 
 def app(pg: Postgres) -> psycopg.Connection:
