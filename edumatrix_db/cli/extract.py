@@ -121,6 +121,25 @@ def _switch(args: argparse.Namespace) -> traffic.TrafficSwitch | None:
     return switches[0] if len(switches) == 1 else traffic.PoolerSet(switches)
 
 
+HALT_VARIABLE = "EDUMATRIX_DB_DRILL_HALT_AT"
+"""For the drills of a runner dying inside the freeze (tests/pg/test_extraction_runner_death.py): the name of a
+cutover step (extract.CUTOVER_STEPS); the process stops itself (SIGSTOP) as it reaches it, so the drill kills it
+there (SIGKILL) at a known point."""
+
+
+def _halt_at(step_name: str) -> Any:
+    if not step_name:
+        return None
+
+    def hook(name: str) -> None:
+        if name == step_name:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    return hook
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     out = Console()
@@ -158,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
             _changes(out, ex.finish())
         else:
             run_switch = ex.cutover if op is Operation.CUTOVER else ex.rollback
-            result = run_switch(dry_run=args.dry_run, catch_up_timeout=args.catch_up_timeout)
+            result = run_switch(dry_run=args.dry_run, catch_up_timeout=args.catch_up_timeout,
+                                hook=_halt_at(os.environ.get(HALT_VARIABLE, "")))
             _switch_summary(out, result)
     except (extract.ExtractError, traffic.TrafficError) as exc:
         console.print(f"[red]edumatrix-db extract {args.service} {args.operation}: {exc}[/red]")

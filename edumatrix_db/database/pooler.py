@@ -90,7 +90,8 @@ class Pooler:
 
     def __init__(self, server: LocalServer, *, directory: Path | None = None,
                  query_wait_timeout: int = QUERY_WAIT_TIMEOUT_SECONDS,
-                 server_idle_timeout: int = SERVER_IDLE_TIMEOUT_SECONDS) -> None:
+                 server_idle_timeout: int = SERVER_IDLE_TIMEOUT_SECONDS,
+                 server_tls_sslmode: str = "verify-full") -> None:
         self.server = server
         self.dir = directory or server.base / "pgbouncer"
         self.ini = self.dir / "pgbouncer.ini"
@@ -100,6 +101,9 @@ class Pooler:
         self.log_file = server.log_dir / (f"{self.dir.name}.log" if directory else "pgbouncer.log")
         self.query_wait_timeout = query_wait_timeout
         self.server_idle_timeout = server_idle_timeout
+        self.server_tls_sslmode = server_tls_sslmode
+        """`verify-full` (the server's local CA); the extraction drills' PgBouncers lead to two local servers
+        whose CAs share one subject name, which one bundle cannot tell apart: they encrypt with `require`."""
 
     # -- state -----------------------------------------------------------------------------------------
     @property
@@ -155,7 +159,7 @@ class Pooler:
             "client_tls_key_file": str(tls / "server.key"),
             "client_tls_cert_file": str(tls / "server.crt"),
             "client_tls_protocols": "tlsv1.3",  # as the local server (RDS Proxy speaks TLS 1.2: docs)
-            "server_tls_sslmode": "verify-full",
+            "server_tls_sslmode": self.server_tls_sslmode,
             "server_tls_ca_file": str(tls / "ca.crt"),
             "server_tls_protocols": "tlsv1.3",
             "logfile": str(self.log_file),

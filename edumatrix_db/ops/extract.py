@@ -17,6 +17,9 @@ service keeps writing. The phases are config/extraction.py's; the runbook is doc
   it) against the fenced source; only then success. Any failure before RESUME undoes every step and resumes
   on the source; a failed verify after it runs `rollback` (reverse replication makes it lossless).
 - rollback: the same switch in the other direction (reverse replication has kept the source current).
+- one switch of a service at a time (`take_switch_lock`); a switch that finds a freeze left by a runner that died
+  inside it (pools paused, the record's marker set) completes it, or thaws it when traffic already leads to the
+  side asked for (`Extraction._thaw`): docs/extraction-runbook.md, "If the runner dies inside the freeze".
 - finish: drops subscriptions, publications and slots of both directions; the source schema stays fenced
   (read-only) until the explicit cleanup phase drops it.
 
@@ -272,7 +275,7 @@ class Extraction:
         return self._switch("source", dry_run=dry_run, hook=hook, catch_up_timeout=catch_up_timeout)
 
     def _switch(self, to: str, *, dry_run: bool, hook: Callable[[str], None] | None,
-                catch_up_timeout: float) -> SwitchResult:
+                catch_up_timeout: float, locked: bool = False) -> SwitchResult:
         """Move the service's traffic to `to` ("target": cutover, "source": rollback). See the module doc."""
         n = self.n
         result = SwitchResult(direction="cutover" if to == "target" else "rollback", dry_run=dry_run)
@@ -291,6 +294,12 @@ class Extraction:
         except TrafficError as exc:
             raise ExtractError(str(exc)) from exc
         with self.sides() as (src, tgt), switch.held():
+            # one switch of a service at a time: a re-run must not take over a freeze whose runner still lives
+            if not locked and not take_switch_lock(src, n.service):
+                raise ExtractError(
+                    f"another cutover or rollback of {n.service} is running (it holds the switch's advisory lock on "
+                    "the source, pg_locks shows its backend): let it finish; if its runner hangs, end that backend "
+                    "(pg_terminate_backend) and run the command again")
             old, new = (src, tgt) if to == "target" else (tgt, src)
             # forward: the replication that keeps `new` current; back: the one created for the way back
             forward = (n.subscription, n.publication) if to == "target" else (n.reverse_subscription,
@@ -298,14 +307,30 @@ class Extraction:
             back = (n.reverse_subscription, n.reverse_publication) if to == "target" else (n.subscription,
                                                                                            n.publication)
             # (the subscription of `forward` lives on `new`, the one of `back` on `old`)
-            if switch.pointing_at() == to and not fenced(new, n.access):
+            # A runner that died inside a freeze (killed, its host lost) left it: pools paused, maybe the marker.
+            left_frozen, pointing = switch.frozen(), switch.pointing_at()
+            if left_frozen and pointing == to:
+                return self._thaw(to, src, tgt, result, step)
+            if pointing == to and not fenced(new, n.access):
                 result.notes.append(f"traffic is already on the {to}: nothing to do")
                 return result
+            keeping = subscription_enabled(new, forward[0])
+            # A switch disables the replication keeping `new` current only once `new` has applied everything the
+            # fenced old side had: a dead run that got so far left nothing to catch up.
+            applied = left_frozen and keeping is False
+            if left_frozen and keeping is None:
+                raise ExtractError(
+                    f"a switch died inside its freeze (pools paused) and no subscription {forward[0]} shows the "
+                    f"{to} current while traffic is not there: the pools stay paused; recover by hand "
+                    "(docs/extraction-runbook.md, \"If the runner dies inside the freeze\")")
             self.preflight(src, tgt, target_schema=True)
             step("preflight")
-            problems = self.switch_problems(old, new, forward[0], forward[1])
+            problems = [] if applied else self.switch_problems(old, new, forward[0], forward[1])
             if problems:
                 raise ExtractError("; ".join(problems))
+            if left_frozen:
+                result.notes.append(f"a {result.direction} that died inside its freeze left the pools paused: "
+                                    f"this run completes it" + (" (the target had applied everything)" * applied))
             if dry_run:
                 result.notes += [f"would {s}" for s in _STEP_TEXT]
                 result.notes.append(f"checks passed: every table streaming, lag {subscription_lag(new, forward[0])}")
@@ -328,8 +353,9 @@ class Extraction:
                 undo.append(("unfence the old side", lambda: set_fence(old, n.access, fenced=False)))
                 end_sessions(old, n.access)
                 step("catch-up")
-                lsn = current_lsn(old)
-                result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout, subscriber=new)
+                if not applied:
+                    lsn = current_lsn(old)
+                    result.catch_up_seconds = wait_applied(old, forward[0], lsn, catch_up_timeout, subscriber=new)
                 step("reverse-replication")
                 set_subscription_enabled(new, forward[0], False)
                 undo.append(("re-enable forward replication", lambda: set_subscription_enabled(new, forward[0], True)))
@@ -374,11 +400,40 @@ class Extraction:
             if result.verify is None or not result.verify.ok:
                 result.notes.append("verify found differences or failed: switching back")
                 back_result = self._switch("source" if to == "target" else "target", dry_run=False, hook=None,
-                                           catch_up_timeout=catch_up_timeout) if to == "target" else None
+                                           catch_up_timeout=catch_up_timeout, locked=True) if to == "target" else None
                 result.rolled_back = back_result
                 detail = result.verify_error or "differences (see the table above)"
                 raise ExtractError(f"{result.direction}: verify after the switch failed: {detail}; traffic was "
                                    f"{'returned to the source' if back_result else 'left on the source'}")
+        return result
+
+    def _thaw(self, to: str, src: psycopg.Connection[Any], tgt: psycopg.Connection[Any], result: SwitchResult,
+              step: Callable[[str], None]) -> SwitchResult:
+        """End a freeze that a dead runner left while traffic leads to `to` (inside `sides()` and `held()`): `to`
+        was serving before it (a run toward the other side that had not switched yet), or the dead run toward `to`
+        had switched it already. Either way no write reached the other side since the freeze, so: the replication
+        keeping the other side current runs again, the dead run's way back (keeping `to` current) stops, the fence
+        on `to` is lifted, and the pools RESUME (the freeze marker cleared first)."""
+        n = self.n
+        assert self.switch is not None
+        other, serving = (src, tgt) if to == "target" else (tgt, src)
+        keeps_other, keeps_serving = ((n.reverse_subscription, n.subscription) if to == "target"
+                                      else (n.subscription, n.reverse_subscription))
+        step("thaw")
+        if subscription_enabled(other, keeps_other) is False:
+            set_subscription_enabled(other, keeps_other, True)
+            result.notes.append(f"re-enabled {keeps_other} (keeps the {'source' if to == 'target' else 'target'} "
+                                "current)")
+        if subscription_enabled(serving, keeps_serving):
+            set_subscription_enabled(serving, keeps_serving, False)
+            result.notes.append(f"stopped {keeps_serving} (it kept the {to} current; the {to} serves now)")
+        if fenced(serving, n.access):
+            set_fence(serving, n.access, fenced=False)
+            result.notes.append(f"lifted the fence on the {to}")
+        step("resume")
+        self.switch.resume()
+        result.notes.append(f"a switch died inside its freeze with traffic on the {to}: the freeze is over, traffic "
+                            f"is on the {to} (`extract {self.service} verify` compares the two sides)")
         return result
 
     def reverse_uri(self, to: str) -> str:
@@ -652,9 +707,10 @@ def start_reverse(old: psycopg.Connection[Any], new: psycopg.Connection[Any], su
             "copy_data = false, enabled = true)").format(
             sql.Identifier(subscription), sql.Literal(new_replication_uri), sql.Identifier(publication),
             sql.Literal(subscription)))
-    else:
+    elif not subscription_enabled(old, subscription):
         # The way back was used before (a rollback, then a cutover again): what its slot still holds was
-        # applied on `old` from the other direction already; skip it.
+        # applied on `old` from the other direction already; skip it. (Enabled: a run that died inside the freeze
+        # started it; nothing was written on `new` since.)
         advance_slot(new, subscription)
         set_subscription_enabled(old, subscription, True)
 
@@ -698,6 +754,14 @@ def move_sequences(behind: psycopg.Connection[Any], ahead: psycopg.Connection[An
                       (schema, name, value))
         moved[name] = value
     return moved
+
+
+def take_switch_lock(conn: psycopg.Connection[Any], service: str) -> bool:
+    """The service's switch lock (a session advisory lock on the source): held until `conn` closes, so a runner that
+    dies releases it as its connection ends (at once when its process is killed; a lost host's connection ends when
+    the server's TCP keepalive gives up on it)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edumatrix-extract-switch:{service}",)).fetchone()
+    return bool(row and row[0])
 
 
 def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: bool) -> None:

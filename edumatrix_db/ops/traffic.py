@@ -154,6 +154,10 @@ class PgBouncerConsole:
                  for p in pools.values()}
         return sides.pop() if len(sides) == 1 else None
 
+    def paused(self) -> bool:
+        """Whether any pool of the service is paused (a freeze under way, or left by a runner that died in it)."""
+        return any(p.paused for p in self.pools().values())
+
     def reports(self, backend: Backend) -> bool:
         """Whether every pool of the service runs with `backend` (after the agent's RELOAD)."""
         pools = self.pools()
@@ -228,6 +232,10 @@ class PgBouncerSwitch(PgBouncerConsole):
         sides = {next((side for side, b in self.backends.items() if b.key == line), None) for line in lines}
         return sides.pop() if len(sides) == 1 else None
 
+    def frozen(self) -> bool:
+        """Whether a pool of the service is paused (a freeze under way, or left by a runner that died in it)."""
+        return self.paused()
+
     def point_at(self, side: str) -> None:
         """Rewrite the pools' backend and RELOAD (the pools should be paused: no transaction is split)."""
         backend = self.backends[side]
@@ -244,6 +252,7 @@ class TrafficSwitch(Protocol):
     def point_at(self, side: str) -> None: ...
     def pause(self) -> float: ...
     def resume(self) -> None: ...
+    def frozen(self) -> bool: ...
 
 
 class _ConsoleSet:
@@ -288,6 +297,11 @@ class _ConsoleSet:
 
     def resume(self) -> None:
         self._all("RESUME", lambda sw: sw.resume())
+
+    def frozen(self) -> bool:
+        """Whether any pooler has a pool of the service paused: a freeze is under way, or a runner died inside one
+        (the cutover's re-run recovers it: edumatrix_db/ops/extract.py)."""
+        return any(self._all("SHOW DATABASES", lambda sw: sw.paused()))
 
 
 class PoolerSet(_ConsoleSet):
@@ -396,6 +410,10 @@ class AgentPoolerSet(_ConsoleSet):
         if not any(record.backend == b.key for b in self.backends.values()):
             raise TrafficError(f"the backend record {self.store.describe()} leads to {record.host}:{record.port}/"
                                f"{record.dbname}, neither the source nor the target: correct it first")
+
+    def frozen(self) -> bool:
+        """Also when the record's freeze marker is set: a runner that died after setting it leaves it so."""
+        return self.record().frozen or super().frozen()
 
     def pointing_at(self) -> str | None:
         sides = {switch.serving() for switch in self.switches}

@@ -25,9 +25,9 @@ import psycopg
 
 from config.access import build_access_model
 from config.catalog import load_catalog
-from config.naming import RoleKind
 from edumatrix_db.database import localpg, tenancy
 from edumatrix_db.database import sql as access_sql
+from edumatrix_db.database.pooler import Pooler
 from edumatrix_db.ops.extract import Extraction, pooled_aliases, service_model
 from edumatrix_db.ops.pooler_agent import READY, BackendRecord, FileRecordStore, admin_connect, show_databases
 from edumatrix_db.ops.traffic import (
@@ -61,10 +61,10 @@ class Bouncer:
 
     def admin_uri(self) -> str:
         pw = self.server.passwords()[self.server.admin]
-        return f"postgresql://{self.server.admin}:{quote(pw, safe='')}@127.0.0.1:{self.port}/pgbouncer?sslmode=disable"
+        return f"postgresql://{self.server.admin}:{quote(pw, safe='')}@127.0.0.1:{self.port}/pgbouncer?sslmode=require"
 
     def client_uri(self, role: str, password: str, alias: str) -> str:
-        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{alias}?sslmode=disable"
+        return f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{self.port}/{alias}?sslmode=require"
 
     agent: subprocess.Popen[bytes] | None = None
     """Its pooler agent (edumatrix_db/ops/pooler_agent.py run as the image runs it), when the stage has agents."""
@@ -138,51 +138,14 @@ class Bouncer:
 
 def start_bouncer(source: localpg.LocalServer, target: localpg.LocalServer, service: str,
                   name: str = "drill-pgbouncer") -> Bouncer:
-    """A PgBouncer whose pools lead to the source; `name` names its directory and log (several may run)."""
-    directory = source.base / name
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o755)
-    source._give(directory)
-    pw = source.passwords()
-    model = build_access_model(load_catalog())
-    access = next(a for a in model.services if a.service == service)
-    users = [source.admin, access.role(RoleKind.APP).name, access.role(RoleKind.READONLY).name]
-    userlist = directory / "userlist.txt"
-    userlist.write_text("".join(f'"{u}" "{pw[u]}"\n' for u in users))
-    userlist.chmod(0o600)
-    source._give(userlist)
-    port = free_port()
-    app, readonly = pooled_aliases(service)
-    backend = f"host=127.0.0.1 port={_port_of(source)} dbname={model.database}"
-    ini = directory / "pgbouncer.ini"
-    ini.write_text("\n".join([
-        "[databases]",
-        f"{app} = {backend} pool_size=4",
-        f"{readonly} = {backend} pool_size=2",
-        "[pgbouncer]",
-        "listen_addr = 127.0.0.1", f"listen_port = {port}", "unix_socket_dir =",
-        "auth_type = scram-sha-256", f"auth_file = {userlist}",
-        f"admin_users = {source.admin}", "pool_mode = transaction", "max_client_conn = 200",
-        "ignore_startup_parameters = extra_float_digits",
-        # encrypted to both servers; not verified: the two local CAs share one subject name, so OpenSSL
-        # cannot tell them apart in one bundle (production verifies against the RDS CA bundle)
-        "server_tls_sslmode = require",
-        f"logfile = {source.log_dir / f'{name}.log'}", f"pidfile = {directory / 'pgbouncer.pid'}",
-        "query_wait_timeout = 60",
-    ]) + "\n")
-    ini.chmod(0o644)
-    source._give(ini)
-    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    source._run([exe, "-d", "-q", str(ini)])
-    bouncer = Bouncer(source, directory, port, ini)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(bouncer.admin_uri(), autocommit=True, cursor_factory=psycopg.ClientCursor):
-                return bouncer
-        except psycopg.OperationalError:
-            time.sleep(0.05)
-    raise RuntimeError(f"PgBouncer did not start: {(source.log_dir / f'{name}.log').read_text()[-2000:]}")
+    """A PgBouncer whose pools lead to the source; `name` names its directory and log (several may run).
+    Rendered and started by the local pooler module (edumatrix_db/database/pooler.py, as `local up` does: every
+    service's pools, TLS 1.3 to clients), with clients waiting up to 60 s in a paused pool, and encrypting to both
+    servers without verifying them (the two local CAs share one subject name, so OpenSSL cannot tell them apart in
+    one bundle; production verifies against the RDS CA bundle)."""
+    pooler = Pooler(source, directory=source.base / name, query_wait_timeout=60, server_tls_sslmode="require")
+    port = pooler.start(build_access_model(load_catalog()), preferred_port=free_port())
+    return Bouncer(source, pooler.dir, port, pooler.ini)
 
 
 @dataclass
