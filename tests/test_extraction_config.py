@@ -309,6 +309,24 @@ def test_preparing_a_service_extracted_before_is_told_it_is_extracted_once() -> 
          "replicate, cutover, complete)", f"set {EXT}.phase to one of: cleanup")]
 
 
+def test_a_phase_equal_to_the_last_applied_one_stays_put_and_is_accepted() -> None:
+    assert load({"feedback": {"phase": "prepare", "history": ["prepare"]}}).extractions["feedback"].phase is Phase.PREPARE
+
+
+def test_going_back_to_prepare_mid_extraction_names_the_allowed_next_not_a_second_extraction() -> None:
+    assert problems({"feedback": {"phase": "prepare", "history": ["prepare", "replicate"]}}) == [
+        (f"{EXT}.phase", "extraction of feedback cannot move from replicate to prepare; allowed next: cutover, "
+         "(remove the entry to abandon the extraction) (applied so far: prepare, replicate)",
+         f"set {EXT}.phase to one of: cutover, (remove the entry to abandon the extraction)")]
+
+
+def test_a_wrong_history_after_cutover_is_told_both_ways_on() -> None:
+    assert problems({"feedback": {"phase": "complete", "history": ["prepare", "replicate", "cutover", "prepare"]}}) == [
+        (f"{EXT}.history", "extraction of feedback cannot move from cutover to prepare; allowed next: complete, "
+         "rollback (applied so far: prepare, replicate, cutover)",
+         f"correct {EXT}.history: after cutover comes one of: complete, rollback")]
+
+
 def test_moving_after_cleanup_is_told_to_keep_the_final_phase() -> None:
     assert problems({"feedback": {"phase": "replicate", "history": ["prepare", "replicate", "cutover", "complete",
                                                                     "cleanup"]}}) == [
