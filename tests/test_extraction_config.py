@@ -357,6 +357,12 @@ def test_a_replica_name_beyond_the_replica_count_is_free() -> None:
          replicas={"count": 2})
 
 
+def test_replicas_are_numbered_from_one_so_a_replica_0_name_is_free() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": [],
+                                  "instance": {"identifier": "edumatrix-staging-replica-0"}}}, replicas={"count": 2})
+    assert settings.extractions["feedback"].instance.identifier == "edumatrix-staging-replica-0"
+
+
 def test_two_targets_of_one_name_are_refused_naming_the_first() -> None:
     same = {"identifier": "edumatrix-staging-x"}
     assert problems({"feedback": {"phase": "prepare", "history": [], "instance": same},
