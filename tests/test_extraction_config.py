@@ -310,7 +310,8 @@ def test_preparing_a_service_extracted_before_is_told_it_is_extracted_once() -> 
 
 
 def test_a_phase_equal_to_the_last_applied_one_stays_put_and_is_accepted() -> None:
-    assert load({"feedback": {"phase": "prepare", "history": ["prepare"]}}).extractions["feedback"].phase is Phase.PREPARE
+    settings = load({"feedback": {"phase": "prepare", "history": ["prepare"]}})
+    assert settings.extractions["feedback"].phase is Phase.PREPARE
 
 
 def test_going_back_to_prepare_mid_extraction_names_the_allowed_next_not_a_second_extraction() -> None:
