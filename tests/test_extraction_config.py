@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from config.access import full_model_for_settings, model_for_settings
+from config.access import build_access_model, full_model_for_settings, model_for_settings
+from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.extraction import FACTS, Phase, allowed_next, can_move, path_between
 from config.extraction_plan import (
     fence_writes,
     freeze_migrations,
     source_access,
+    source_model,
     target_instance_settings,
     target_memory_gib,
     update_problem,
@@ -378,3 +380,9 @@ def test_a_stack_without_the_shared_instance_cannot_extract(stack: str, where: s
     assert problems({"feedback": {"phase": "prepare", "history": []}}, stack=stack) == [
         ("edumatrix-db:extractions", f"{where} has no shared RDS instance to extract a service from",
          "remove the key; extractions belong to the primary stack holding the shared instance")]
+
+
+def test_a_cleaned_up_service_leaves_the_shared_model_and_every_other_service_stays() -> None:
+    full = build_access_model(load_catalog())
+    shared = source_model(full, {"news_system": Phase.CLEANUP})
+    assert [a.service for a in shared.services] == [a.service for a in full.services if a.service != "news_system"]
