@@ -23,7 +23,6 @@ Traps of the provider this file avoids:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,12 +240,7 @@ def login_secret(
     ), opts=pulumi.ResourceOptions(parent=parent))
 
 
-@functools.cache
 def _verifier_of(password: str, salt_hex: str) -> str:
-    """Pure (the salt is given: the role's `RandomId`; no `new_salt()` here), and its PBKDF2 costs ~2 ms: computed
-    once per process for each (password, salt), however many plans of one process declare the role (the test
-    session's, `edumatrix-db check`'s). One plan computes each login's once either way. The cache holds nothing the
-    program's process does not hold already (the passwords are its outputs)."""
     return scram_verifier(password, salt=bytes.fromhex(salt_hex))
 
 
