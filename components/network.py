@@ -84,3 +84,19 @@ class DatabaseNetwork(pulumi.ComponentResource):
         self.subnet_group_name = subnet_group.name
         self.security_group_id = group.id
         self.register_outputs({"subnetGroupName": self.subnet_group_name, "securityGroupId": self.security_group_id})
+
+
+def allow_tcp(*, source: pulumi.Input[str], target: pulumi.Input[str], port: int, egress_name: str,
+              ingress_name: str, egress_description: str, ingress_description: str, tags: Mapping[str, str],
+              opts: pulumi.ResourceOptions, region: str | None = None) -> None:
+    """One TCP port from one security group to another, both halves: an egress rule on `source` and an ingress
+    rule on `target`, each naming the other group. The ops runner's way to what it operates: the database, the
+    PITR check copy, the extraction poolers' admin consoles."""
+    aws.vpc.SecurityGroupEgressRule(
+        egress_name, security_group_id=source, ip_protocol="tcp", from_port=port, to_port=port,
+        referenced_security_group_id=target, description=egress_description, region=region, tags=dict(tags),
+        opts=opts)
+    aws.vpc.SecurityGroupIngressRule(
+        ingress_name, security_group_id=target, ip_protocol="tcp", from_port=port, to_port=port,
+        referenced_security_group_id=source, description=ingress_description, region=region, tags=dict(tags),
+        opts=opts)

@@ -37,6 +37,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.network import allow_tcp
 from config.monitoring import METRICS_NAMESPACE
 from config.settings import OPS_RUNNER_RUNTIME, OpsRunnerSettings
 
@@ -220,14 +221,10 @@ class OpsRunner(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{name}-sg", description=f"{name}: the ops runner (PostgreSQL to the database only)",
             vpc_id=args.vpc_id, tags=tags, opts=child)
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-to-db", security_group_id=group.id, ip_protocol="tcp", from_port=args.database_port,
-            to_port=args.database_port, referenced_security_group_id=args.database_security_group_id,
-            description="PostgreSQL to the database", tags=tags, opts=child)
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-runner", security_group_id=args.database_security_group_id, ip_protocol="tcp",
-            from_port=args.database_port, to_port=args.database_port, referenced_security_group_id=group.id,
-            description=f"PostgreSQL from {name}", tags=tags, opts=child)
+        allow_tcp(source=group.id, target=args.database_security_group_id, port=args.database_port,
+                  egress_name=f"{name}-to-db", ingress_name=f"{name}-db-from-runner",
+                  egress_description="PostgreSQL to the database", ingress_description=f"PostgreSQL from {name}",
+                  tags=tags, opts=child)
 
         # -- logs, dead letters, role ------------------------------------------------------------------------
         logs = aws.cloudwatch.LogGroup(

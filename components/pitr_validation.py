@@ -42,6 +42,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.backups import SELECTION_TAG
+from components.network import allow_tcp
 from components.ops_runner import assume_role_policy
 from config.aws_names import PITR_CHECK_SUFFIX
 
@@ -253,14 +254,10 @@ class PitrValidation(pulumi.ComponentResource):
         group = aws.ec2.SecurityGroup(
             f"{name}-sg", name=f"{machine_name}-copy", vpc_id=args.vpc_id, tags=tags, opts=child,
             description="The point-in-time-restore check copy: reached by the ops runner only")
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-runner", security_group_id=group.id, ip_protocol="tcp", from_port=args.port,
-            to_port=args.port, referenced_security_group_id=args.runner_security_group_id,
-            description="the ops runner's pitr-verify job", tags=tags, opts=child)
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-runner-to-copy", security_group_id=args.runner_security_group_id, ip_protocol="tcp",
-            from_port=args.port, to_port=args.port, referenced_security_group_id=group.id,
-            description="the ops runner to the point-in-time-restore check copy", tags=tags, opts=child)
+        allow_tcp(source=args.runner_security_group_id, target=group.id, port=args.port,
+                  egress_name=f"{name}-runner-to-copy", ingress_name=f"{name}-from-runner",
+                  egress_description="the ops runner to the point-in-time-restore check copy",
+                  ingress_description="the ops runner's pitr-verify job", tags=tags, opts=child)
 
         # -- logs, role, state machine ----------------------------------------------------------------------
         logs = aws.cloudwatch.LogGroup(

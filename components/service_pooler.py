@@ -49,7 +49,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.network import client_sources
+from components.network import allow_tcp, client_sources
 from components.secrets import CredentialSecret, CredentialSecretArgs
 from config.settings import ExtractionPoolerSettings, NetworkSettings
 
@@ -274,10 +274,10 @@ class ServicePooler(pulumi.ComponentResource):
              referenced_security_group_id=task_sg.id)
         rule(ingress, "tasks-from-nlb", task_sg.id, POOLER_PORT, "NLB (clients, health checks) to PgBouncer",
              referenced_security_group_id=nlb_sg.id)
-        rule(ingress, "tasks-from-runner", task_sg.id, POOLER_PORT, "the ops runner to the admin console",
-             referenced_security_group_id=args.runner_security_group_id)
-        rule(egress, "runner-to-tasks", args.runner_security_group_id, POOLER_PORT,
-             "the ops runner to each PgBouncer task's admin console", referenced_security_group_id=task_sg.id)
+        allow_tcp(source=args.runner_security_group_id, target=task_sg.id, port=POOLER_PORT,
+                  egress_name=f"{name}-runner-to-tasks", ingress_name=f"{name}-tasks-from-runner",
+                  egress_description="the ops runner to each PgBouncer task's admin console",
+                  ingress_description="the ops runner to the admin console", region=region, tags=tags, opts=child)
         rule(egress, "tasks-to-https", task_sg.id, HTTPS, "ECR, Secrets Manager, CloudWatch Logs",
              cidr_ipv4="0.0.0.0/0")
         for side, backend in (("source", args.source), ("target", args.target)):

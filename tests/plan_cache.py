@@ -74,11 +74,11 @@ def session_planner() -> Planner:
 
 
 def warm(root: Path = PROJECT) -> Path:
-    """Plan every stack file of `root` and store the recordings under its key."""
+    """Plan every stack file of `root` (its stacks/, which its key hashes) and store the recordings under its key."""
     target = cache_dir(root)
     target.mkdir(parents=True, exist_ok=True)
-    planner = Planner()
-    for stack in available_stacks():
+    planner = Planner(root / "stacks")
+    for stack in available_stacks(root / "stacks"):
         (target / f"{stack}.pickle").write_bytes(pickle.dumps(planner.plan(stack)))
     return target
 

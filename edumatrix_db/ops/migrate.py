@@ -386,8 +386,11 @@ def check(service: str, server: LocalServer, model: AccessModel, *, root: Path |
             if not _step(report, "downgrade base", to_base, "rollback"):
                 return report
             platform_tables = {version_table(service), inbox_table_name(service), outbox_table_name(service)}
+            # the outbox's payload check (components/service_events.py creates it, not a migration)
+            platform_functions = {events.payload_function_name(service)}
             left = [k for k in schema_snapshot(admin, schema)["relations"] if k not in platform_tables]
-            left += list(schema_snapshot(admin, schema)["functions"])
+            left += [k for k in schema_snapshot(admin, schema)["functions"]
+                     if k.split("(", 1)[0].rsplit(".", 1)[-1] not in platform_functions]
             left += list(schema_snapshot(admin, schema)["types"])
             if left:
                 report.findings.append(Finding("rollback", service, ", ".join(sorted(left)),

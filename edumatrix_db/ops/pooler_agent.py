@@ -77,6 +77,27 @@ _DBNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 
 @dataclass(frozen=True)
+class Backend:
+    """One PostgreSQL server and database a pool can lead to. Defined here, not in traffic.py, because this file
+    is the image's whole agent (pooler-image/): the runner's side imports it from here."""
+
+    host: str
+    port: int
+    dbname: str
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """(host, port, dbname): how the ini, the backend record and `SHOW DATABASES` name a backend."""
+        return self.host, self.port, self.dbname
+
+    @classmethod
+    def of(cls, conninfo: str) -> Backend:
+        params = psycopg.conninfo.conninfo_to_dict(conninfo)
+        return cls(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432) or 5432),
+                   str(params.get("dbname", "")))
+
+
+@dataclass(frozen=True)
 class BackendRecord:
     """Where the service's pools lead: one PostgreSQL server and database; `generation` grows with each write.
     `frozen`: a cutover's freeze is under way (the runner's switch sets it once every task it listed is paused and
@@ -101,7 +122,7 @@ class BackendRecord:
 
     @property
     def backend(self) -> tuple[str, int, str]:
-        return self.host, self.port, self.dbname
+        return Backend(self.host, self.port, self.dbname).key
 
     def next(self, host: str, port: int, dbname: str) -> BackendRecord:
         """Another backend, the freeze marker kept."""
@@ -247,7 +268,7 @@ class PoolState:
 
     @property
     def backend(self) -> tuple[str, int, str]:
-        return self.host, self.port, self.database
+        return Backend(self.host, self.port, self.database).key
 
 
 def admin_connect(conninfo: str, *, timeout: int = 5) -> psycopg.Connection[Any]:

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +39,7 @@ import psycopg
 
 from edumatrix_db.ops.pooler_agent import (
     AgentError,
+    Backend,
     BackendRecord,
     PoolState,
     RecordStore,
@@ -64,24 +64,6 @@ class TrafficError(RuntimeError):
 
 class PauseTimeout(TrafficError):
     """PAUSE did not complete in time (a long transaction); traffic was resumed."""
-
-
-@dataclass(frozen=True)
-class Backend:
-    host: str
-    port: int
-    dbname: str
-
-    @property
-    def key(self) -> tuple[str, int, str]:
-        """(host, port, dbname): how the ini, the backend record and `SHOW DATABASES` name a backend."""
-        return self.host, self.port, self.dbname
-
-    @classmethod
-    def of(cls, conninfo: str) -> Backend:
-        params = psycopg.conninfo.conninfo_to_dict(conninfo)
-        return cls(str(params.get("host", "127.0.0.1")), int(params.get("port", 5432) or 5432),
-                   str(params.get("dbname", "")))
 
 
 class PgBouncerConsole:
