@@ -200,3 +200,11 @@ def test_pool_arithmetic_never_exceeds_the_budget(drawn: tuple[Catalog, int, int
         # and it is big enough for every proxied role's pool, unless rounding would break the budget
         assert pool.connections >= pool.demand or pool.connections == proxy_budget(
             catalog, max_connections, reserved) * 100 // max_connections * max_connections // 100
+
+
+def test_a_service_needing_under_one_percent_gets_the_one_percent_minimum_and_no_more() -> None:
+    small = ServiceSpec(name="svc0", title="t", pool_size=5, readonly_pool_size=5, statement_timeout_ms=5000,
+                        owner_team="t", data_classification="internal")
+    (pool,) = proxy_pools(Catalog(services=(small,)), mode="per-service", max_connections=5000, reserved=3,
+                          idle_pool_percent=50)
+    assert pool.max_connections_percent == 1

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from config.access import full_model_for_settings, model_for_settings
+from config.access import build_access_model, full_model_for_settings, model_for_settings
+from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.extraction import FACTS, Phase, allowed_next, can_move, path_between
 from config.extraction_plan import (
     fence_writes,
     freeze_migrations,
     source_access,
+    source_model,
     target_instance_settings,
     target_memory_gib,
     update_problem,
@@ -309,6 +311,25 @@ def test_preparing_a_service_extracted_before_is_told_it_is_extracted_once() -> 
          "replicate, cutover, complete)", f"set {EXT}.phase to one of: cleanup")]
 
 
+def test_a_phase_equal_to_the_last_applied_one_stays_put_and_is_accepted() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": ["prepare"]}})
+    assert settings.extractions["feedback"].phase is Phase.PREPARE
+
+
+def test_going_back_to_prepare_mid_extraction_names_the_allowed_next_not_a_second_extraction() -> None:
+    assert problems({"feedback": {"phase": "prepare", "history": ["prepare", "replicate"]}}) == [
+        (f"{EXT}.phase", "extraction of feedback cannot move from replicate to prepare; allowed next: cutover, "
+         "(remove the entry to abandon the extraction) (applied so far: prepare, replicate)",
+         f"set {EXT}.phase to one of: cutover, (remove the entry to abandon the extraction)")]
+
+
+def test_a_wrong_history_after_cutover_is_told_both_ways_on() -> None:
+    assert problems({"feedback": {"phase": "complete", "history": ["prepare", "replicate", "cutover", "prepare"]}}) == [
+        (f"{EXT}.history", "extraction of feedback cannot move from cutover to prepare; allowed next: complete, "
+         "rollback (applied so far: prepare, replicate, cutover)",
+         f"correct {EXT}.history: after cutover comes one of: complete, rollback")]
+
+
 def test_moving_after_cleanup_is_told_to_keep_the_final_phase() -> None:
     assert problems({"feedback": {"phase": "replicate", "history": ["prepare", "replicate", "cutover", "complete",
                                                                     "cleanup"]}}) == [
@@ -339,6 +360,12 @@ def test_a_replica_name_beyond_the_replica_count_is_free() -> None:
          replicas={"count": 2})
 
 
+def test_replicas_are_numbered_from_one_so_a_replica_0_name_is_free() -> None:
+    settings = load({"feedback": {"phase": "prepare", "history": [],
+                                  "instance": {"identifier": "edumatrix-staging-replica-0"}}}, replicas={"count": 2})
+    assert settings.extractions["feedback"].instance.identifier == "edumatrix-staging-replica-0"
+
+
 def test_two_targets_of_one_name_are_refused_naming_the_first() -> None:
     same = {"identifier": "edumatrix-staging-x"}
     assert problems({"feedback": {"phase": "prepare", "history": [], "instance": same},
@@ -353,3 +380,9 @@ def test_a_stack_without_the_shared_instance_cannot_extract(stack: str, where: s
     assert problems({"feedback": {"phase": "prepare", "history": []}}, stack=stack) == [
         ("edumatrix-db:extractions", f"{where} has no shared RDS instance to extract a service from",
          "remove the key; extractions belong to the primary stack holding the shared instance")]
+
+
+def test_a_cleaned_up_service_leaves_the_shared_model_and_every_other_service_stays() -> None:
+    full = build_access_model(load_catalog())
+    shared = source_model(full, {"news_system": Phase.CLEANUP})
+    assert [a.service for a in shared.services] == [a.service for a in full.services if a.service != "news_system"]

@@ -122,6 +122,11 @@ def test_an_rds_formula_is_left_to_rds(table) -> None:
     assert table.problem("max_connections", "{DBInstanceClassMemory/12038}") is None
 
 
+def test_a_value_only_opening_a_formula_is_judged_as_a_value(table) -> None:
+    assert table.problem("max_connections", "{DBInstanceClassMemory/12038") == (
+        "max_connections takes a number (no unit), not '{DBInstanceClassMemory/12038'")
+
+
 def test_an_unknown_parameter_is_refused_naming_the_family(table) -> None:
     assert table.problem("max_connection", "10") == "'max_connection' is not a postgres15 parameter on RDS"
 

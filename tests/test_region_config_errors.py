@@ -176,3 +176,20 @@ def test_any_other_region_of_the_primarys_partition_is_accepted(region: str) -> 
     loaded = settings_from_config({**_REGION_STACK, "aws:region": region}, stack="prod-x", source="x.yaml")
     assert loaded.primary is not None
     assert (loaded.primary.stack, loaded.primary.region) == ("prod", "us-east-1")
+
+
+def test_a_region_stack_listing_secret_regions_is_told_its_credentials_are_the_primarys_copies(
+        stacks: Path) -> None:
+    edit_stack(stacks, EU, "aws:region: eu-west-1",
+               "aws:region: eu-west-1\n  edumatrix-db:secrets: {replicaRegions: [us-west-2]}")
+    problem = _only_problem(stacks, EU)
+    assert (problem.key, problem.message) == ("edumatrix-db:secrets.replicaRegions",
+                                              "a region stack's credentials are its primary's copies")
+
+
+def test_a_primary_not_listing_its_region_stacks_region_says_promotion_would_find_no_credentials(
+        stacks: Path) -> None:
+    edit_stack(stacks, "prod", "      - eu-west-1\n", "      - eu-central-1\n")
+    problem = _only_problem(stacks, "prod")
+    assert problem.message == (f"stacks/Pulumi.{EU}.yaml replicates this stack into eu-west-1, which is not listed: "
+                               "after a promotion there, no credentials would be found in that region")

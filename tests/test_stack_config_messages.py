@@ -246,3 +246,15 @@ def test_a_misspelt_top_level_key_is_told_the_key_and_every_top_level_key(write_
 def test_an_unknown_top_level_key_is_told_every_top_level_key(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:zzzzqqq": 1})) == (
         "edumatrix-db:zzzzqqq", "unknown key", f"allowed: {TOP_LEVEL}")
+
+
+def test_a_value_outside_an_optional_choice_lists_the_choices_as_written(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:connections": {"proxy": "pgbouncer"}})) == (
+        "edumatrix-db:connections.proxy", "'pgbouncer' is not allowed", "use one of: shared, per-service, none")
+
+
+def test_a_pattern_without_a_description_is_shown_as_the_form_it_takes(write_stack, stacks_dir):
+    key, message, _ = problem(write_stack, stacks_dir,
+                              dev(**{"edumatrix-db:secrets": {"rotationApplicationVersion": "1.2"}}))
+    assert (key, message) == ("edumatrix-db:secrets.rotationApplicationVersion",
+                              "'1.2' is not in the form ^\\d+\\.\\d+\\.\\d+$")

@@ -366,3 +366,10 @@ def test_public_made_member_of_a_role_is_reported_on_the_membership() -> None:
     violations = run([membership], policies=[access.service_grants_confined])
     assert [(v.message, v.urn) for v in violations] == [("membership in feedback_app is granted to PUBLIC",
                                                          membership.urn)]
+
+
+def test_a_group_role_without_a_limit_adds_nothing_to_the_budget() -> None:
+    roles = [role("feedback_app", connectionLimit=60), role("feedback_owner", login=False, connectionLimit=-1)]
+    assert _budget(roles, {"maxConnections": 100})[0] == [
+        "service roles' connection limits add up to 60, over the budget of 50 (maxConnections of the policy config "
+        "100 - 50 reserved)"]

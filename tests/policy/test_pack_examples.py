@@ -450,6 +450,18 @@ def test_the_outbox_policy_refuses_another_cdc_login():
                      "edumatrix_cdc_replicator"]
 
 
+def test_the_outbox_policy_refuses_a_publication_other_than_the_services_outbox():
+    found = [v.message for v in run([_service_events(publication="news_system_all_tables")])
+             if v.policy == "service-events-outbox-only"]
+    assert found == ["news_system: publishes 'news_system_all_tables'; news_system's catalog entry says "
+                     "news_system_outbox_pub"]
+
+
+def test_the_outbox_policy_names_a_missing_service_as_empty():
+    found = [v.message for v in run([_service_events(service=None)]) if v.policy == "service-events-outbox-only"]
+    assert found == ["ServiceEvents names '', which is not a catalog service"]
+
+
 def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies():
     alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "slot", {
         "metricName": "OldestReplicationSlotLag", "dimensions": {"DBInstanceIdentifier": "edumatrix-test"},

@@ -49,3 +49,9 @@ def test_replicated_backups_with_a_key_of_another_region_are_reported():
         "sourceDbInstanceArn": SOURCE_ARN, "kmsKeyId": key_arn("us-east-1"), "region": "eu-west-1"})
     assert by_policy(run([instance(), copy], config=CONFIG, policies=replication.POLICIES)) == {
         "replica-kms-key-in-region": [copy.urn]}
+
+
+def test_without_a_provider_region_the_replica_is_placed_by_the_default_region_config():
+    rep = replica(replicateSourceDb=SOURCE_ARN, kmsKeyId=key_arn("eu-west-1"))
+    assert by_policy(run([instance(), rep], config=CONFIG, policies=replication.POLICIES, region=None)) == {
+        "replica-kms-key-in-region": [rep.urn]}
