@@ -132,8 +132,20 @@ def _writes(stage: Stage, drill: Drill, side: str) -> tuple[list[list[str]], boo
 NO_ERROR_EACH_WRITE_ONCE = ([[], []], True)
 
 
-def _back_to_the_source(stage: Stage) -> None:
-    """A plain rollback (in this process), so that the next drill starts from traffic on the source."""
+BACK_SLOT = "edumatrix_extract_feedback_back"
+
+
+def _back_to_the_source(stage: Stage, timeout: float = 60) -> None:
+    """A plain rollback (in this process), so that the next drill starts from traffic on the source. It waits
+    first until the way back's subscription is connected (its slot on the target active), as the rollback's
+    preflight requires: right after a recovery its worker may not have started yet, the more so under load."""
+    deadline = time.monotonic() + timeout
+    with stage.target_conn() as tgt:
+        while (row := tgt.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                                  (BACK_SLOT,)).fetchone()) != (True,):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the way back's slot {BACK_SLOT} is not active after {timeout:.0f} s: {row}")
+            time.sleep(0.1)
     stage.extraction().rollback()
 
 
