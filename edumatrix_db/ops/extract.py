@@ -53,6 +53,8 @@ CATCH_UP_TIMEOUT_SECONDS = 5.0
 """How long cutover waits, inside the freeze, for the target to apply the source's last writes."""
 MAX_LAG_BYTES_TO_START_CUTOVER = 16 * 1024 * 1024
 """Cutover refuses to freeze while the target is further behind than this (the freeze would be long)."""
+WORKER_START_SECONDS = 15.0
+"""How long a switch waits for an enabled subscription's worker to connect before it refuses ("try again")."""
 SEQUENCE_GAP = 1000
 """Sequences on the side taking over are set this far past the other side's position."""
 WRITE_PRIVILEGES = {ObjectType.TABLE: frozenset({"INSERT", "UPDATE", "DELETE", "TRUNCATE"}),
@@ -458,7 +460,13 @@ class Extraction:
         if missing:
             problems.append(f"publication {publication} lacks {', '.join(missing)} (created after start? "
                             "migrations are frozen during an extraction: run `extract start` again)")
-        slot = old.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (subscription,)).fetchone()
+        slot = _slot_state(old, subscription)
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        # an enabled subscription whose worker is starting (just re-enabled, or created by a run that died inside
+        # the freeze) connects within seconds: wait for it rather than refuse a recovery with the pools paused
+        while slot == (False,) and subscription_enabled(new, subscription) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            slot = _slot_state(old, subscription)
         if slot is None:
             problems.append(f"the replication slot {subscription} is missing on the serving side")
         elif not slot[0]:
@@ -762,6 +770,11 @@ def take_switch_lock(conn: psycopg.Connection[Any], service: str) -> bool:
     the server's TCP keepalive gives up on it)."""
     row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edumatrix-extract-switch:{service}",)).fetchone()
     return bool(row and row[0])
+
+
+def _slot_state(conn: psycopg.Connection[Any], slot: str) -> tuple[Any, ...] | None:
+    """(active,) of a replication slot, None when it does not exist."""
+    return conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
 
 
 def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: bool) -> None:
