@@ -585,11 +585,15 @@ SUPERUSER_RESERVED_CONNECTIONS = 3
 slots only a superuser may take, also out of the reserved connections (the parameter group does not change it)."""
 
 
+def platform_connection_limits(publishers: int) -> dict[PlatformRoleKind, int]:
+    """Each platform role's CONNECTION LIMIT, the CDC login's sized for `publishers` outbox connectors."""
+    return {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
+
+
 def platform_connection_demand(publishers: int) -> int:
-    """What the reserved connections must hold: every platform login's CONNECTION LIMIT (the CDC login sized for
-    `publishers` connectors) plus the superuser's reserved slots."""
-    limits = {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
-    return sum(limits.values()) + SUPERUSER_RESERVED_CONNECTIONS
+    """What the reserved connections must hold: every platform login's CONNECTION LIMIT plus the superuser's
+    reserved slots."""
+    return sum(platform_connection_limits(publishers).values()) + SUPERUSER_RESERVED_CONNECTIONS
 
 
 OPS_STATEMENT_TIMEOUT_MS = 60_000
@@ -628,7 +632,7 @@ def platform_access(
     """The platform's roles. REPLICATION is an attribute locally; on RDS only membership in
     `rds_replication` gives it (the master user cannot grant the attribute). `publishers`: the services with
     events, one outbox connector each, which the CDC login's connection limit must hold."""
-    limits = {**PLATFORM_CONNECTION_LIMITS, PlatformRoleKind.CDC_REPLICATOR: cdc_connection_limit(publishers)}
+    limits = platform_connection_limits(publishers)
     ops, mover, extraction, cdc, auditor = (platform_role_name(k) for k in PlatformRoleKind)
     replication_attribute = target is Target.LOCAL
 

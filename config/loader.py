@@ -37,7 +37,7 @@ from config.access import SUPERUSER_RESERVED_CONNECTIONS, platform_connection_de
 from config.catalog import load_catalog
 from config.connections import connection_problems
 from config.errors import ConfigError, Problem, SettingError
-from config.events import events_problems, with_replication_budget
+from config.events import events_problems, publishers, with_replication_budget
 from config.extraction_plan import extraction_problems
 from config.monitoring import monitoring_problems
 from config.preflight import preflight_problems
@@ -260,7 +260,7 @@ def cross_checks(settings: StackSettings) -> list[Problem]:
     if problems:
         return problems  # the budget below needs a valid catalog
     catalog = settings.catalog()
-    publishing = sum(1 for s in catalog if s.events)
+    publishing = len(publishers(settings))
     platform = platform_connection_demand(publishing)
     if platform > settings.instance.reserved_connections:
         problems.append(Problem(
