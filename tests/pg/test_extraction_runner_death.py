@@ -27,7 +27,7 @@ from edumatrix_db.cli.extract import HALT_VARIABLE
 from edumatrix_db.ops.extract import ExtractError, pooled_aliases, take_switch_lock
 from edumatrix_db.ops.pooler_agent import FileRecordStore
 from tests.pg.extraction_support import SERVICE, Stage, Writer, _port_of
-from tests.pg.test_extraction import can_write_directly, rows_by_id, wait_streaming
+from tests.pg.test_extraction import can_write_directly, rows_by_id, wait_equal, wait_streaming
 from tests.pg.test_extraction_poolers import agent_stage
 
 pytestmark = pytest.mark.postgres
@@ -132,20 +132,9 @@ def _writes(stage: Stage, drill: Drill, side: str) -> tuple[list[list[str]], boo
 NO_ERROR_EACH_WRITE_ONCE = ([[], []], True)
 
 
-BACK_SLOT = "edumatrix_extract_feedback_back"
-
-
-def _back_to_the_source(stage: Stage, timeout: float = 60) -> None:
-    """A plain rollback (in this process), so that the next drill starts from traffic on the source. It waits
-    first until the way back's subscription is connected (its slot on the target active), as the rollback's
-    preflight requires: right after a recovery its worker may not have started yet, the more so under load."""
-    deadline = time.monotonic() + timeout
-    with stage.target_conn() as tgt:
-        while (row := tgt.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                                  (BACK_SLOT,)).fetchone()) != (True,):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the way back's slot {BACK_SLOT} is not active after {timeout:.0f} s: {row}")
-            time.sleep(0.1)
+def _back_to_the_source(stage: Stage) -> None:
+    """A plain rollback (in this process), so that the next drill starts from traffic on the source (its
+    preflight waits for the way back's worker to connect: extract.WORKER_START_SECONDS)."""
     stage.extraction().rollback()
 
 
@@ -272,9 +261,6 @@ def test_killed_after_the_record_switch_and_cut_over_every_acknowledged_write_is
 def test_after_every_drill_the_target_still_equals_the_source_through_the_way_back(
         stage: Stage, switched_then_cut_over: Drill) -> None:
     # the way back applies the last drill's writes asynchronously: under load that takes more than a second
-    deadline = time.monotonic() + 30
-    differing = [t.table for t in stage.extraction().verify().tables if not t.equal]
-    while differing and time.monotonic() < deadline:
-        time.sleep(0.2)
-        differing = [t.table for t in stage.extraction().verify().tables if not t.equal]
-    assert differing == []
+    wait_equal(stage.extraction())
+    report = stage.extraction().verify()
+    assert [t.table for t in report.tables if not t.equal] == []
