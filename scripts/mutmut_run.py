@@ -16,6 +16,15 @@
    run in the server, so session fixtures, caches and test state start fresh in each mutant's process, as they
    did with `pytest.main`. Stats, the clean run and the forced-fail check stay mutmut's own `pytest.main` runs.
 
+3. The killing test first (what PIT does). Most mutants of a function die by the same test, but mutmut runs each
+   mutant's tests fastest first, so a killed mutant often runs several passing tests before its killer. Here each
+   mutant process, when a test fails, writes that test's id to a small file per function and per module in a
+   directory of this run (`Killers`; the processes are forked, so they share nothing else); the next mutant of
+   the function runs the tests named there first (the function's, then its module's; only those among its own
+   tests), then the rest fastest first. The set of tests and `-x` are unchanged: a survivor still runs every test
+   reaching its function, and a killed mutant is killed by a real failing test. bench/mutation_bench.py
+   compares both orders on the same mutants.
+
 A mutmut whose internals differ runs unpatched, with a warning.
 """
 
@@ -25,7 +34,9 @@ import ast
 import bisect
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from contextlib import redirect_stderr, redirect_stdout
@@ -86,29 +97,80 @@ def patch() -> bool:
     return True
 
 
+class Killers:
+    """The tests that killed earlier mutants of this run, per function and per module (module docstring, 3): one
+    file per key in `directory`, most recent first, written whole and renamed into place (the mutant processes
+    run side by side and only ever see a complete file)."""
+
+    KEEP = 3  # per key: the few tests that kill most of a function's mutants
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @staticmethod
+    def keys(mutant_name: str) -> tuple[str, str]:
+        """The mutant's function (mutmut's mangled name) and module."""
+        function = mutant_name.partition("__mutmut_")[0]
+        return function, function.rpartition(".")[0]
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key.replace("/", "_")
+
+    def recall(self, mutant_name: str) -> list[str]:
+        """Earlier killers for this mutant: its function's, then its module's, most recent first, no repeats."""
+        found: list[str] = []
+        for key in self.keys(mutant_name):
+            path = self._path(key)
+            if path.is_file():
+                found += [test for test in path.read_text().splitlines() if test not in found]
+        return found
+
+    def record(self, mutant_name: str, test: str) -> None:
+        for key in self.keys(mutant_name):
+            path = self._path(key)
+            earlier = path.read_text().splitlines() if path.is_file() else []
+            kept = [test, *(t for t in earlier if t != test)][: self.KEEP]
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_text("\n".join(kept) + "\n")
+            os.replace(partial, path)
+
+
+def run_order(tests: Iterable[str], duration: Callable[[str], float], first: Iterable[str] = ()) -> list[str]:
+    """The order a mutant's tests run in: `first` (earlier killers) among `tests`, then the others fastest first
+    (mutmut's order). Always exactly `tests`, once each."""
+    tests = set(tests)
+    leading = [test for test in dict.fromkeys(first) if test in tests]
+    return leading + sorted(tests - set(leading), key=lambda test: (duration(test), test))
+
+
 def run_collected(session: Any, items_by_id: dict[str, Any], tests: Iterable[str],
-                  duration: Callable[[str], float]) -> int:
-    """Run the collected items of `tests` (node ids) as `pytest.main([*tests, "-x"])` would, fastest first as
-    mutmut orders them, and return pytest's exit code: 0 passed, 1 a test failed, 2 interrupted, 3 internal
-    error. A node id the session did not collect is an error (`pytest.main` stops on it too)."""
-    tests = sorted(tests, key=lambda test: (duration(test), test))
+                  duration: Callable[[str], float], first: Iterable[str] = ()) -> tuple[int, str | None]:
+    """Run the collected items of `tests` (node ids) as `pytest.main([*tests, "-x"])` would, in `run_order`
+    (`first`, then fastest first as mutmut orders them), and return pytest's exit code (0 passed, 1 a test failed,
+    2 interrupted, 3 internal error) and the id of the test that failed, if one did. A node id the session did not
+    collect is an error (`pytest.main` stops on it too)."""
+    tests = run_order(tests, duration, first)
     missing = [test for test in tests if test not in items_by_id]
     if missing:
         raise LookupError(f"tests not collected in mutants/: {', '.join(missing[:5])}")
     items = [items_by_id[test] for test in tests]
+    killer = None
     try:
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else None
+            failed_before = session.testsfailed
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if killer is None and session.testsfailed > failed_before:
+                killer = item.nodeid
             if session.shouldfail:
                 break
             if session.shouldstop:
-                return 2
+                return 2, killer
     except KeyboardInterrupt:
-        return 2
+        return 2, killer
     except Exception:  # pytest.main reports an error outside a test as an internal error, which mutmut counts as killed
-        return 3
-    return 1 if session.testsfailed else 0
+        return 3, killer
+    return (1, killer) if session.testsfailed else (0, None)
 
 
 def collected_session_runner(max_workers: int = 1) -> MutantRunner:
@@ -123,6 +185,8 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
     from mutmut.workers.isolation import ForkServerRunner, MutantResult
 
     collected: dict[str, Any] = {}  # in the server: the session and its items by node id
+    # This run's killing tests (module docstring, 3), in a directory the mutant processes inherit.
+    killers = Killers(Path(tempfile.mkdtemp(prefix="mutmut-killers-")))
 
     class CollectedTestsRunner(PytestRunner):
         def warm_up(self) -> None:
@@ -135,8 +199,12 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
             # MUTANT_UNDER_TEST from os.environ, a tenth of a config mutant's time; in this process it is fixed
             # (no test sets the variable), so it is answered from memory.
             trampoline.get_mutant_under_test = lambda: mutant_name
-            return run_collected(collected["session"], collected["items"], tests,
-                                 lambda test: state().duration_by_test.get(test, 0.0))
+            code, killer = run_collected(collected["session"], collected["items"], tests,
+                                         lambda test: state().duration_by_test.get(test, 0.0),
+                                         first=killers.recall(mutant_name))
+            if killer is not None:
+                killers.record(mutant_name, killer)
+            return code
 
     class Serve:
         """The plugin whose test loop is mutmut's fork-server loop, once the session has collected."""
@@ -187,6 +255,10 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
                      *config().pytest_add_cli_args_test_selection], plugins=[plugin])
             if not plugin.served:
                 raise RuntimeError(f"the fork server's pytest session ended before serving (exit code {code})")
+
+        def shutdown(self) -> None:
+            super().shutdown()
+            shutil.rmtree(killers.directory, ignore_errors=True)
 
         def submit(self, mutant_name: str, tests: list[str], cpu_time_limit: int, estimated_time: float) -> None:
             self.submitted[mutant_name] = time.monotonic()

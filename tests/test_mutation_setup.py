@@ -80,16 +80,16 @@ DURATIONS = {"t::slow": 1.0, "t::fast": 0.1, "t::middle": 0.5}.__getitem__
 
 def test_a_mutant_runs_its_collected_tests_fastest_first_and_stops_at_the_first_failure():
     session = _Session(failing={"t::middle"})
-    code = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast", "t::middle"),
-                                       ["t::slow", "t::middle", "t::fast"], DURATIONS)
-    assert (code, session.ran) == (1, [("t::fast", "t::middle"), ("t::middle", "t::slow")])
+    result = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast", "t::middle"),
+                                         ["t::slow", "t::middle", "t::fast"], DURATIONS)
+    assert (result, session.ran) == ((1, "t::middle"), [("t::fast", "t::middle"), ("t::middle", "t::slow")])
 
 
 def test_a_mutant_whose_tests_all_pass_survives_and_its_last_test_tears_everything_down():
     session = _Session(failing=set())
-    code = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast"), ["t::slow", "t::fast"],
-                                       DURATIONS)
-    assert (code, session.ran) == (0, [("t::fast", "t::slow"), ("t::slow", None)])
+    result = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast"), ["t::slow", "t::fast"],
+                                         DURATIONS)
+    assert (result, session.ran) == ((0, None), [("t::fast", "t::slow"), ("t::slow", None)])
 
 
 def test_a_test_the_session_did_not_collect_is_an_error_not_a_skip():
@@ -99,3 +99,40 @@ def test_a_test_the_session_did_not_collect_is_an_error_not_a_skip():
     with pytest.raises(LookupError, match="t::gone"):
         _mutmut_run().run_collected(session, session.items("t::fast"), ["t::fast", "t::gone"], DURATIONS)
     assert session.ran == []
+
+
+def test_an_earlier_killer_runs_first_and_a_killed_mutant_needs_no_other_test():
+    session = _Session(failing={"t::slow"})
+    result = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast", "t::middle"),
+                                         ["t::fast", "t::middle", "t::slow"], DURATIONS, first=["t::slow"])
+    assert (result, session.ran) == ((1, "t::slow"), [("t::slow", "t::fast")])
+
+
+def test_a_survivor_still_runs_every_one_of_its_tests_when_an_earlier_killer_passes():
+    session = _Session(failing=set())
+    result = _mutmut_run().run_collected(session, session.items("t::slow", "t::fast", "t::middle"),
+                                         ["t::fast", "t::middle", "t::slow"], DURATIONS, first=["t::slow"])
+    assert (result, [ran for ran, _ in session.ran]) == ((0, None), ["t::slow", "t::fast", "t::middle"])
+
+
+def test_an_earlier_killer_that_does_not_reach_the_mutant_is_not_run():
+    order = _mutmut_run().run_order(["t::fast", "t::slow"], DURATIONS, first=["t::other", "t::slow", "t::slow"])
+    assert order == ["t::slow", "t::fast"]
+
+
+def test_killers_are_recalled_for_the_same_function_before_the_same_module(tmp_path):
+    killers = _mutmut_run().Killers(tmp_path)
+    killers.record("config.naming.x_other__mutmut_3", "t::module")
+    killers.record("config.naming.x_f__mutmut_1", "t::function")
+    killers.record("policy.access.x_f__mutmut_1", "t::elsewhere")
+    assert killers.recall("config.naming.x_f__mutmut_2") == ["t::function", "t::module"]
+
+
+def test_killers_keep_the_most_recent_few_of_a_function(tmp_path):
+    module = _mutmut_run()
+    killers = module.Killers(tmp_path)
+    for number in range(module.Killers.KEEP + 1):
+        killers.record(f"config.naming.x_f__mutmut_{number}", f"t::{number}")
+    killers.record("config.naming.x_f__mutmut_9", "t::1")
+    recalled = killers.recall("config.naming.x_f__mutmut_10")
+    assert recalled[:module.Killers.KEEP] == ["t::1", "t::3", "t::2"]
