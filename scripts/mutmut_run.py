@@ -25,6 +25,13 @@
    reaching its function, and a killed mutant is killed by a real failing test. bench/mutation_bench.py
    compares both orders on the same mutants.
 
+4. The clean run and the test listing are skipped when nothing they depend on changed. On a later run (mutants/
+   kept), mutmut lists every test (a pytest collection) to find new ones, then runs every test on the unmutated
+   code (the clean run): minutes, repeated on every `make mutation MUTANTS=...`. Once every fast test has passed
+   on the unmutated code (a complete statistics run or a complete clean run), the fingerprint of its inputs
+   (`inputs_fingerprint`: the files mutmut copies, tests/, pyproject.toml, the installed distributions) is kept in
+   mutants/; while it is the same, no test can have appeared or started failing, so both are skipped.
+
 A mutmut whose internals differ runs unpatched, with a warning.
 """
 
@@ -33,6 +40,8 @@ from __future__ import annotations
 import ast
 import bisect
 import gc
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -173,13 +182,40 @@ def run_collected(session: Any, items_by_id: dict[str, Any], tests: Iterable[str
     return (1, killer) if session.testsfailed else (0, None)
 
 
+PASSED_FINGERPRINT = Path("mutants") / "all-tests-passed.fingerprint"
+
+
+def inputs_fingerprint() -> str:
+    """A hash of everything the fast tests' outcome on the unmutated code depends on: the files mutmut copies into
+    mutants/ (its source paths, `also_copy`, tests/), pyproject.toml, and the installed distributions."""
+    from mutmut.configuration import config
+
+    digest = hashlib.sha256()
+    roots = sorted({Path(p) for p in (*config().source_paths, *config().also_copy)} | {Path("tests"),
+                                                                                      Path("pyproject.toml")})
+    for root in roots:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root] if root.is_file() else []
+        for file in files:
+            if not {"__pycache__", ".hypothesis", ".mypy_cache"} & set(file.parts):
+                digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+    for distribution in sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()):
+        digest.update(distribution.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def passed_on_these_inputs() -> bool:
+    """Whether every fast test passed on the unmutated code with exactly these inputs (a statistics run or a clean
+    run of every test, in this mutants/)."""
+    return PASSED_FINGERPRINT.is_file() and PASSED_FINGERPRINT.read_text() == inputs_fingerprint()
+
+
 def collected_session_runner(max_workers: int = 1) -> MutantRunner:
     """mutmut's fork server, made one pytest session that collects the fast tests once (module docstring, 2)."""
     import pytest
     from mutmut.configuration import config
     from mutmut.mutation import trampoline
     from mutmut.mutation.trampoline import set_mutant_under_test
-    from mutmut.runners.harness import PytestRunner
+    from mutmut.runners.harness import ListAllTestsResult, PytestRunner
     from mutmut.state import state
     from mutmut.utils.file_utils import change_cwd
     from mutmut.workers.isolation import ForkServerRunner, MutantResult
@@ -236,10 +272,25 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
             # mutmut's statistics run is every selected test on the unmutated code, stopping at a failure; a
             # complete one that passed is the clean run mutmut makes next (a full run of the tests once more).
             self.all_tests_passed = code == 0 and not list(tests or [])
+            if self.all_tests_passed:
+                PASSED_FINGERPRINT.write_text(inputs_fingerprint())
             return code
 
         def run_clean_tests(self, tests: Iterable[str]) -> int:
-            return 0 if self.all_tests_passed else super().run_clean_tests(tests)
+            # A later run on the same inputs (module docstring, 4) need not run the tests again either.
+            if self.all_tests_passed or passed_on_these_inputs():
+                return 0
+            tests = list(tests)
+            code = super().run_clean_tests(tests)
+            if code == 0 and not tests:  # every test, as in the statistics run
+                PASSED_FINGERPRINT.write_text(inputs_fingerprint())
+            return code
+
+        def list_all_tests(self) -> ListAllTestsResult:
+            # Nothing the collection depends on changed since every known test passed: the same tests.
+            if passed_on_these_inputs() and state().duration_by_test:
+                return ListAllTestsResult(ids=set(state().duration_by_test))
+            return super().list_all_tests()
 
         def _forkserver_main(self, work_fd: int, result_fd: int) -> None:
             plugin = Serve(lambda: ForkServerRunner._forkserver_main(self, work_fd, result_fd))
