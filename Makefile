@@ -52,12 +52,14 @@ bench: up
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 # Mutation testing of the pure logic (config/, policy/, the plan renderers, the SQL renderer), not part of
-# `make test`: mutmut (settings in pyproject.toml [tool.mutmut]) drops the mutants mypy refuses, runs, per
-# mutant, the fast tests that reach the mutated function (stopping at the first failure; from one collected
-# pytest session, scripts/mutmut_run.py), then
+# `make test`: mutmut (settings in pyproject.toml [tool.mutmut]) drops the mutants mypy refuses (mypy runs beside
+# the statistics run), runs, per mutant, the fast tests that reach the mutated function (stopping at the first
+# failure; from one collected pytest session; the tests that killed earlier mutants of the same function, then
+# module, first: scripts/mutmut_run.py), then
 # scripts/mutation_report.py prints the score per package and every surviving mutant (exit 1 when config/ or
 # policy/ is below 90 %). Incremental: mutants/ keeps every verdict, and a later run tests only the mutants of
-# functions that changed. After writing tests for survivors, re-test them by name or glob:
+# functions that changed (skipping the test listing and the clean run while the inputs of the last passing run
+# of every test are unchanged). After writing tests for survivors, re-test them by name or glob:
 # `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean` starts over. Niced.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'

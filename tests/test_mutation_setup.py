@@ -136,3 +136,12 @@ def test_killers_keep_the_most_recent_few_of_a_function(tmp_path):
     killers.record("config.naming.x_f__mutmut_9", "t::1")
     recalled = killers.recall("config.naming.x_f__mutmut_10")
     assert recalled[:module.Killers.KEEP] == ["t::1", "t::3", "t::2"]
+
+
+def test_mypys_verdicts_are_waited_for_only_when_first_read():
+    finished = []
+    verdicts = _mutmut_run().AwaitedDict(lambda: finished.append(True) or {"config.x_f__mutmut_1": "refused"})
+    assert finished == []
+    assert (verdicts.get("config.x_f__mutmut_1"), set(verdicts), bool(verdicts)) == ("refused",
+                                                                                   {"config.x_f__mutmut_1"}, True)
+    assert finished == [True]
