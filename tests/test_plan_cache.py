@@ -34,3 +34,14 @@ def test_warm_stores_the_plans_of_the_stack_files_of_the_tree_it_hashes_not_of_t
 
     assert stored == plan_cache.cache_dir(root)
     assert sorted(p.name for p in stored.iterdir()) == ["dev.pickle"]
+
+
+@pytest.mark.slow  # plans a stack
+def test_warm_keeps_a_plan_already_stored_under_the_same_key(tmp_path):
+    root = _copy_of_the_project(tmp_path, ["dev"])
+    stored = plan_cache.warm(root) / "dev.pickle"
+    stored.write_bytes(b"kept")
+
+    plan_cache.warm(root)
+
+    assert stored.read_bytes() == b"kept"
