@@ -298,8 +298,9 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
     from mutmut.workers.isolation import ForkServerRunner, MutantResult
 
     collected: dict[str, Any] = {}  # in the server: the session and its items by node id
-    # This run's killing tests (module docstring, 3), in a directory the mutant processes inherit.
-    killers = Killers(Path(tempfile.mkdtemp(prefix="mutmut-killers-")))
+    # This run's killing tests (module docstring, 3), in a directory made when the mutants start (the fork server
+    # and its mutant processes inherit its name) and removed when they end.
+    killers = Killers(Path())
 
     class CollectedTestsRunner(PytestRunner):
         def warm_up(self) -> None:
@@ -384,9 +385,16 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
             if not plugin.served:
                 raise RuntimeError(f"the fork server's pytest session ended before serving (exit code {code})")
 
+        def startup(self) -> None:
+            killers.directory = Path(tempfile.mkdtemp(prefix="mutmut-killers-"))
+            super().startup()
+
         def shutdown(self) -> None:
-            super().shutdown()
-            shutil.rmtree(killers.directory, ignore_errors=True)
+            try:
+                super().shutdown()
+            finally:
+                if killers.directory != Path():
+                    shutil.rmtree(killers.directory, ignore_errors=True)
 
         def submit(self, mutant_name: str, tests: list[str], cpu_time_limit: int, estimated_time: float) -> None:
             self.submitted[mutant_name] = time.monotonic()
