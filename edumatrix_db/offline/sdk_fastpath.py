@@ -454,6 +454,13 @@ def _package_of(service: ModuleType) -> tuple[dict[str, str], frozenset[str]] | 
     return _package_at(path[0]) if path else None
 
 
+def exports(service: Any, name: str) -> bool:
+    """Whether `service` (a package loaded by name) binds `name` by its star imports or as a submodule; True for
+    anything else (a package of another shape, a module), whose attributes are not read ahead."""
+    package = _package_of(service) if isinstance(service, ModuleType) and "__getattr__" in vars(service) else None
+    return package is None or name in package[0] or name in package[1]
+
+
 def _load_whole(service: ModuleType) -> None:
     service.__dict__.pop("__getattr__", None)
     service.__spec__.loader.exec_module(service)  # type: ignore[union-attr]
