@@ -132,6 +132,14 @@ def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tm
                                                         ("pulumi_random", "random_password", "X")}
 
 
+def test_workers_take_the_primary_first_and_region_stacks_after_every_platform_stack():
+    from config.loader import STACKS_DIR, available_stacks
+
+    order = parallel.schedule(*parallel._closure(available_stacks(), STACKS_DIR))
+    assert order[0] == "prod"
+    assert order[-1] == "prod-eu-west-1"
+
+
 def test_a_worker_collects_past_the_memory_limit_and_then_only_as_its_peak_grows(monkeypatch):
     import gc
     import resource
