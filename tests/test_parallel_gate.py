@@ -118,8 +118,8 @@ def test_text_that_only_looks_like_a_provider_use_is_not_loaded_before_forking()
     from edumatrix_db.offline import sdk_fastpath
 
     sdk_fastpath.load_provider_services()
-    assert sdk_fastpath.exports(pulumi_aws.rds, "Instance")
-    assert not sdk_fastpath.exports(pulumi_aws.rds, "json")  # as in a string mentioning `aws.rds.json`
+    assert sdk_fastpath.exports(pulumi_aws.gamelift, "Fleet")  # a service no test loads whole
+    assert not sdk_fastpath.exports(pulumi_aws.gamelift, "json")  # as in a string mentioning `aws.gamelift.json`
 
 
 def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tmp_path):

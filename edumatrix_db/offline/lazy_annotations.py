@@ -15,9 +15,14 @@ them with that flag. Its bytecode is cached next to the SDK's own (`importlib.ut
 optimization="pep563")`: `__pycache__/<module>.cpython-311.opt-pep563.pyc`): the interpreter's tag in the name
 and the magic number in the header keep another Python from reading it, the source's mtime and size in the
 header (as in a standard pyc) make an upgraded package recompile. Where that directory is not writable the
-module is compiled in memory each time (as Python does with its own bytecode). Installed only on the pulumi
-version the offline fast path was written for (`sdk_fastpath.SUPPORTED_PULUMI`), and only by the offline
-commands as processes (`edumatrix-db plan|check|diff|policy-config`), before any provider module is imported.
+module loads from its ordinary bytecode, annotations evaluated: compiling in memory each time would cost more
+than it saves (0.34 s of CPU for `aws.ec2._inputs` alone). The cache is written even when
+PYTHONDONTWRITEBYTECODE is set (it is on the development machine): it goes only into the installed SDK's own
+`__pycache__`, which pip fills with bytecode at install anyway, never into the project's tree.
+
+Installed only on the pulumi version the offline fast path was written for (`sdk_fastpath.SUPPORTED_PULUMI`),
+and only by the offline commands run as processes (`edumatrix-db plan|check|diff`), before any provider module
+is imported.
 """
 
 from __future__ import annotations
