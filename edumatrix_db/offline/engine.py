@@ -82,6 +82,9 @@ class RecordedResource:
 
 @dataclass(frozen=True)
 class Recording:
+    """One stack's plan. On the fast path `resources` are in the order the program created them (the same in
+    every run); on the SDK's own path in registration order, which varies between runs."""
+
     project: str
     stack: str
     settings: StackSettings
