@@ -133,6 +133,18 @@ def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name, attri
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
 
+def test_a_service_role_with_several_powers_is_told_each_of_them():
+    bad = role("feedback_migrator", connectionLimit=2, superuser=True, createRole=True)
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "service role feedback_migrator has CREATEROLE, SUPERUSER"]
+
+
+def test_a_platform_role_with_several_powers_beyond_its_purpose_is_told_each_of_them():
+    bad = role("edumatrix_ops", connectionLimit=2, bypassRowLevelSecurity=True, replication=True)
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "platform role edumatrix_ops has BYPASSRLS, REPLICATION, beyond what its purpose (ops) needs"]
+
+
 def test_a_role_outside_the_access_model_is_reported_even_without_powers():
     stray = role("extraction_replicator", replication=True)
     assert by_policy(run([stray], policies=access.POLICIES)) == {"service-role-attributes": [stray.urn]}
