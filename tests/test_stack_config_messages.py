@@ -206,6 +206,25 @@ def test_too_few_items_say_what_the_list_is_for(write_stack, stacks_dir):
         "subnets in at least two availability zones", "list more items")
 
 
+def test_a_key_of_two_sections_written_at_the_top_level_is_told_both(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:timeouts": {}})) == (
+        "edumatrix-db:timeouts", "unknown key", "did you mean 'edumatrix-db:instance.timeouts' or "
+        "'edumatrix-db:region.timeouts'? (a key of that section, indented below it)")
+
+
+def test_a_key_written_at_the_top_level_is_told_only_the_closest_key_of_its_section(write_stack, stacks_dir):
+    """`allocatedStorageGb` also resembles `maxAllocatedStorageGb`: one suggestion per section, the best."""
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:allocatedStorageGb": 100})) == (
+        "edumatrix-db:allocatedStorageGb", "unknown key",
+        "did you mean 'edumatrix-db:instance.allocatedStorageGb'? (a key of that section, indented below it)")
+
+
+def test_a_top_level_key_only_loosely_like_a_sections_key_is_not_sent_there(write_stack, stacks_dir):
+    """`promotion` is 0.75 like `region.promote`: below the 0.85 a section's key needs, so every key is listed."""
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:promotion": True})) == (
+        "edumatrix-db:promotion", "unknown key", f"allowed: {TOP_LEVEL}")
+
+
 def test_a_value_outside_a_choice_lists_the_choices(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:environment": "prd"})) == (
         "edumatrix-db:environment", "'prd' is not allowed", "use one of: local, dev, staging, prod")
