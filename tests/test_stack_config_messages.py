@@ -57,6 +57,18 @@ def test_a_misspelt_key_without_a_namespace_is_told_the_key_it_resembles(write_s
         "instanse", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
 
 
+def test_a_key_without_a_namespace_like_two_keys_is_told_only_the_closest(write_stack, stacks_dir):
+    """`extraction` also resembles `extractionPooler`: one suggestion, the best."""
+    assert problem(write_stack, stacks_dir, dev(extraction={})) == (
+        "extraction", NO_NAMESPACE, "write it as 'edumatrix-db:extractions'" + NAMESPACE_NOTE)
+
+
+def test_a_key_without_a_namespace_only_loosely_like_a_key_is_told_the_form_of_a_key(write_stack, stacks_dir):
+    """`serv` is 0.67 like `services`: below the 0.7 a suggestion needs."""
+    assert problem(write_stack, stacks_dir, dev(serv={})) == (
+        "serv", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
+
+
 def test_an_unknown_key_without_a_namespace_is_told_the_form_of_a_key(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(zzzqqq=1)) == (
         "zzzqqq", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
