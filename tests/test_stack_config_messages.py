@@ -93,6 +93,12 @@ def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(write_stac
                         "customCaBundle)")
 
 
+def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(write_stack, stacks_dir):
+    key, message, fix = problem(write_stack, stacks_dir, dev(**{"aws:zzzqqqxx": "x"}))
+    assert (key, message) == ("aws:zzzqqqxx", "the aws provider has no setting 'zzzqqqxx'")
+    assert fix.startswith("see the provider's configuration reference (")
+
+
 def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
         "random:thing", "the random provider reads no configuration", "remove the key")
