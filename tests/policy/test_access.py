@@ -99,6 +99,12 @@ def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
+def test_a_database_grant_beyond_connect_and_temporary_names_each_extra_privilege():
+    bad = grant("feedback-create-db", "feedback_app", None, ["CONNECT", "CREATE", "ALL"], "database")
+    assert [v.message for v in run([*service_access("feedback"), bad], policies=access.POLICIES)] == [
+        "grant gives feedback_app ALL, CREATE on the database (only CONNECT/TEMPORARY)"]
+
+
 def test_an_app_role_may_not_use_schema_cron():
     usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
     assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {

@@ -219,6 +219,12 @@ def test_replication_without_a_slot_lag_alarm_is_refused() -> None:
     assert slot_messages([instance(), publication(), subscription()]) == [UNWATCHED]
 
 
+def test_an_unwatched_slot_is_reported_on_the_instance_that_holds_it() -> None:
+    shared = instance()
+    found = [v.urn for v in run([shared, publication(), subscription()], policies=[extraction.slot_lag_alarm])]
+    assert found == [shared.urn]
+
+
 def test_a_slot_lag_alarm_without_actions_does_not_count() -> None:
     assert slot_messages([instance(), publication(), subscription(), slot_alarm(actions=[])]) == [UNWATCHED]
 
