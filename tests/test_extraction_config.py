@@ -122,6 +122,16 @@ def test_an_unknown_service_is_refused_with_a_suggestion() -> None:
     assert "did you mean 'feedback'?" in fix
 
 
+def test_an_unknown_service_like_no_service_is_told_the_services() -> None:
+    services = ", ".join(s.name for s in load_catalog())
+    assert problems({"zzqqxx": {"phase": "prepare"}}) == [(f"{KEY}.zzqqxx", "unknown service", f"services: {services}")]
+
+
+def test_every_unknown_service_is_reported_not_only_the_first() -> None:
+    found = problems({"feedbak": {"phase": "prepare"}, "statistcs": {"phase": "prepare"}})
+    assert [k for k, _, _ in found] == [f"{KEY}.feedbak", f"{KEY}.statistcs"]
+
+
 def test_two_services_extracted_to_one_instance_are_refused() -> None:
     found = problems({"feedback": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}},
                       "statistics": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}}})
@@ -158,8 +168,21 @@ def test_a_stated_single_az_reason_reaches_the_policy_config() -> None:
 
 
 def test_a_target_class_without_known_memory_is_refused() -> None:
-    [(key, _, _)] = problems({"feedback": {"phase": "prepare", "instance": {"instanceClass": "db.zz9.huge"}}})
-    assert key == f"{KEY}.feedback.instance.instanceClass"
+    assert problems({"feedback": {"phase": "prepare", "instance": {"instanceClass": "db.zz9.huge"}}}) == [(
+        f"{KEY}.feedback.instance.instanceClass", "the memory of db.zz9.huge is not in config/monitoring.py "
+        "INSTANCE_MEMORY_GIB, so the target's 'memory > 80 % used' alarm has no total",
+        "choose a listed class or add it to the table")]
+
+
+def test_a_derived_target_identifier_too_long_for_rds_is_refused_at_the_identifier() -> None:
+    """The shared identifier is valid, but with `-students-platform` appended it is longer than RDS allows."""
+    shared = "edumatrix-staging-" + "a" * 32
+    target = f"{shared}-students-platform"
+    found = problems({"students_platform": {"phase": "prepare"}},
+                     instance={**_config("staging", None)[0]["edumatrix-db:instance"], "identifier": shared})
+    assert found == [(f"{KEY}.students_platform.instance.identifier",
+                      f"target identifier {target!r}: {target!r} is 68 characters; RDS identifiers are at most 63",
+                      f"set {KEY}.students_platform.instance.identifier; shorten it to at most 63 characters")]
 
 
 def test_a_target_that_rds_would_refuse_names_the_extraction_key() -> None:
