@@ -166,6 +166,13 @@ def test_a_membership_the_access_model_does_not_give_is_reported(member, group):
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
 
 
+def test_a_platform_roles_membership_beyond_the_access_model_says_the_model_does_not_give_it():
+    bad = resource("postgresql:index/grantRole:GrantRole", "ops-in-read-all", {"role": "edumatrix_ops",
+                                                                               "grantRole": "pg_read_all_data"})
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "platform role edumatrix_ops is made a member of pg_read_all_data, which the access model does not give it"]
+
+
 def test_the_platform_roles_memberships_pass():
     grants = [resource("postgresql:index/grantRole:GrantRole", f"{m}-in-{g}", {"role": m, "grantRole": g})
               for m, g in (("edumatrix_ops", "pg_monitor"), ("edumatrix_data_mover", "pg_read_all_data"),
