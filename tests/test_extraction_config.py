@@ -49,6 +49,11 @@ def load(extractions: dict[str, Any] | None, stack: str = "staging", **sections:
     return validate_config(config, stack=stack, source=source)
 
 
+def staging_instance(**keys: Any) -> dict[str, Any]:
+    """The staging stack's `instance` section with `keys` changed."""
+    return {**_config("staging", None)[0]["edumatrix-db:instance"], **keys}
+
+
 def problems(extractions: dict[str, Any], stack: str = "staging", **sections: Any) -> list[tuple[str, str, str]]:
     with pytest.raises(ConfigError) as caught:
         load(extractions, stack, **sections)
@@ -179,10 +184,18 @@ def test_a_derived_target_identifier_too_long_for_rds_is_refused_at_the_identifi
     shared = "edumatrix-staging-" + "a" * 32
     target = f"{shared}-students-platform"
     found = problems({"students_platform": {"phase": "prepare"}},
-                     instance={**_config("staging", None)[0]["edumatrix-db:instance"], "identifier": shared})
+                     instance=staging_instance(identifier=shared))
     assert found == [(f"{KEY}.students_platform.instance.identifier",
                       f"target identifier {target!r}: {target!r} is 68 characters; RDS identifiers are at most 63",
                       f"set {KEY}.students_platform.instance.identifier; shorten it to at most 63 characters")]
+
+
+def test_a_tls_floor_rds_does_not_offer_is_refused_for_the_target_too() -> None:
+    """The target copies the shared instance's floor; RDS would refuse it there as well (not a local check)."""
+    found = problems({"feedback": {"phase": "prepare"}},
+                     instance=staging_instance(sslMinProtocolVersion="TLSv1.3"))
+    assert [k for k, _, _ in found] == ["edumatrix-db:instance.sslMinProtocolVersion",
+                                        f"{KEY}.feedback.instance.sslMinProtocolVersion"]
 
 
 def test_a_target_that_rds_would_refuse_names_the_extraction_key() -> None:
