@@ -158,9 +158,17 @@ def test_stacks_without_a_shared_rds_instance_cannot_extract(stack: str) -> None
 
 
 def test_a_single_az_prod_target_needs_a_reason() -> None:
-    [(key, _message, fix)] = problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod")
-    assert key == f"{KEY}.feedback.instance.multiAz"
-    assert "singleAzReason" in fix
+    assert problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod") == [(
+        f"{KEY}.feedback.instance.multiAz",
+        "a prod extraction target runs Multi-AZ unless the stack file says why not",
+        f"remove the key, or add {KEY}.feedback.instance.singleAzReason explaining it")]
+
+
+def test_a_single_az_reason_for_a_multi_az_target_is_refused() -> None:
+    reason = "a cold archive service; restores from backups within the hour are accepted"
+    assert problems({"feedback": {"phase": "prepare", "instance": {"singleAzReason": reason}}}, "prod") == [(
+        f"{KEY}.feedback.instance.singleAzReason", "only a single-AZ target needs a reason",
+        "remove the key, or set multiAz: false")]
 
 
 def test_a_stated_single_az_reason_reaches_the_policy_config() -> None:
