@@ -164,6 +164,14 @@ def test_a_single_az_prod_target_needs_a_reason() -> None:
         f"remove the key, or add {KEY}.feedback.instance.singleAzReason explaining it")]
 
 
+def test_a_single_az_reason_too_short_to_say_why_asks_for_a_sentence() -> None:
+    assert problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False, "singleAzReason": "cheap"}}},
+                    "prod") == [(
+        f"{KEY}.feedback.instance.singleAzReason",
+        "String should have at least 10 characters: why this prod target runs in one availability zone",
+        "write at least 10 characters")]
+
+
 def test_a_single_az_reason_for_a_multi_az_target_is_refused() -> None:
     reason = "a cold archive service; restores from backups within the hour are accepted"
     assert problems({"feedback": {"phase": "prepare", "instance": {"singleAzReason": reason}}}, "prod") == [(

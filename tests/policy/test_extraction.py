@@ -134,6 +134,12 @@ def test_a_tls_floor_the_policy_does_not_know_counts_as_none() -> None:
     assert problems(resources) == ["its TLS floor is TLSv9, the shared instance's TLSv1"]
 
 
+def test_a_tls_floor_is_read_in_any_case_as_postgresql_reads_it() -> None:
+    resources = stack(source_group=parameter_group(ssl_min_protocol_version="TLSv1.2"),
+                      group=target_group(ssl_min_protocol_version="tlsv1.3"))
+    assert problems(resources) == []
+
+
 def test_a_target_without_a_parameter_group_of_its_own_has_no_tls_floor() -> None:
     assert problems(stack(target(parameterGroupName="nowhere"))) == [
         "its TLS floor is unset, the shared instance's TLSv1.2"]
