@@ -18,9 +18,7 @@ edumatrix_db.cli`), an offline command ends by freezing what it allocated (`gc.f
 it back to the collector: the process is about to exit, and collecting the plan's objects then (when the
 collector resumes, and again at interpreter shutdown) cost about 1.2 s of CPU of a `plan prod` process
 (measured: 4.6-5.7 s with, 3.4-3.6 s without). A caller passing `argv` (the tests) gets the collector back
-with nothing frozen. Such a process also imports the provider SDKs with their annotations unevaluated
-(`offline.lazy_annotations`: importing them costs about 0.6 s of CPU less, of which pulumi spends
-about 0.15 s again evaluating the annotations of the classes a plan uses).
+with nothing frozen.
 """
 
 from __future__ import annotations
@@ -87,10 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     offline = getattr(args, "offline", False)
-    if offline and exiting:
-        from edumatrix_db.offline import lazy_annotations
-
-        lazy_annotations.install()
     try:
         with _collector_paused(offline, exiting=exiting):
             return int(args.handler(args))
