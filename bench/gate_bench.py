@@ -6,7 +6,8 @@ Not a test: `make bench` or `python bench/gate_bench.py [--repeat N] [--regions 
 2. the gate over every stack file: the old sequential gate against the parallel gate (worker processes,
    one per CPU, at most 2), with the resources the stacks hold;
 3. whole processes (imports included), pinned to at most 2 CPUs, the median of --repeat runs:
-   `edumatrix-db check` (goal: 5 s) and `edumatrix-db plan prod --format json` (goal: 2 s);
+   `edumatrix-db check` (goal: 5 s) and `edumatrix-db plan prod --format json` (goal: 2 s); with `--before
+   CHECKOUT` (e.g. /work/main, using its .venv) that checkout's processes alternate with these as the baseline;
 4. a synthetic scale run: the repository's stacks plus N region stacks made from the region template, for
    growing N, with the time per stack-per-core, which stays flat when the gate grows linearly in
    stacks over cores.
@@ -76,11 +77,13 @@ def _pin_to_cores() -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:CORES])
 
 
-def time_process(*args: str) -> Timing:
-    """One `edumatrix-db` process, imports included, on at most CORES CPUs."""
+def time_process(*args: str, checkout: Path = ROOT) -> Timing:
+    """One `edumatrix-db` process of `checkout` (with its own `.venv`, or this interpreter for this checkout),
+    imports included, on at most CORES CPUs."""
+    python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "edumatrix_db.cli", *args], cwd=ROOT, capture_output=True,
+    result = subprocess.run([python, "-m", "edumatrix_db.cli", *args], cwd=checkout, capture_output=True,
                             text=True, preexec_fn=_pin_to_cores, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -147,15 +150,32 @@ def median_of(timings: list[Timing]) -> Timing:
     return sorted(timings, key=lambda t: t.wall)[len(timings) // 2]
 
 
-def whole_processes(repeat: int) -> bool:
-    check = median_of([time_process("check", "--format", "json") for _ in range(repeat)])
-    plan = median_of([time_process("plan", "prod", "--format", "json") for _ in range(repeat)])
-    print(f"whole processes (imports included, pinned to <= {CORES} CPUs, median of {repeat}):")
-    print(f"  edumatrix-db check               {check.wall:6.2f} s wall {check.cpu:6.2f} s CPU  "
-          f"goal {CHECK_GOAL_S:.0f} s: {check.wall / CHECK_GOAL_S:.2f} of it")
-    print(f"  edumatrix-db plan prod --format json {plan.wall:6.2f} s wall {plan.cpu:6.2f} s CPU  "
-          f"goal {PLAN_GOAL_S:.0f} s: {plan.wall / PLAN_GOAL_S:.2f} of it")
-    return check.wall <= CHECK_GOAL_S and plan.wall <= PLAN_GOAL_S
+_PROCESSES = {"check": ("check", "--format", "json"), "plan prod --format json": ("plan", "prod", "--format", "json")}
+
+
+def whole_processes(repeat: int, before: Path | None = None) -> bool:
+    """Each command `repeat` times as a process; with `before` (another checkout, e.g. main's), that checkout's
+    run alternates with this one's, so both see the same load."""
+    print(f"whole processes (imports included, pinned to <= {CORES} CPUs, median of {repeat}; "
+          f"uptime load {' '.join(f'{x:.1f}' for x in os.getloadavg())}):")
+    met = True
+    for (name, args), goal in zip(_PROCESSES.items(), (CHECK_GOAL_S, PLAN_GOAL_S), strict=True):
+        runs: dict[str, list[Timing]] = {"this": [], "before": []}
+        for _ in range(repeat):
+            if before is not None:
+                runs["before"].append(time_process(*args, checkout=before))
+            runs["this"].append(time_process(*args))
+        this = median_of(runs["this"])
+        line = (f"  edumatrix-db {name:24} {this.wall:6.2f} s wall {this.cpu:6.2f} s CPU  "
+                f"goal {goal:.0f} s: {this.wall / goal:.2f} of it")
+        if before is not None:
+            old = median_of(runs["before"])
+            line += (f"; before ({before}) {old.wall:6.2f} s wall {old.cpu:6.2f} s CPU: "
+                     f"{this.wall / old.wall:.2f}x wall, {this.cpu / old.cpu:.2f}x CPU")
+        print(line)
+        met = met and this.wall <= goal
+    print(f"  (load at end {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    return met
 
 
 def _with_regions(base: Path, count: int) -> tuple[Path, list[str]]:
@@ -206,11 +226,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best one is kept")
     parser.add_argument("--regions", type=int, default=20, help="region stacks in the largest synthetic run")
     parser.add_argument("--processes-only", action="store_true", help="only the whole-process timings (3.)")
+    parser.add_argument("--before", type=Path, help="another checkout with its own .venv (e.g. /work/main) whose "
+                        "processes run alternately with this one's as the baseline of 3.")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"({parallel.available_cpus()} CPUs available)\n")
     if args.processes_only:
-        met = whole_processes(args.repeat)
+        met = whole_processes(args.repeat, args.before)
         print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         return 0 if met else 1
     gate.check_stack("prod", Planner())  # imports and first-run costs are not part of the in-process rows
@@ -218,7 +240,7 @@ def main() -> int:
     print()
     whole_gate(args.repeat)
     print()
-    met = whole_processes(args.repeat)
+    met = whole_processes(args.repeat, args.before)
     print()
     scale(args.regions)
     print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

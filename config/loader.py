@@ -581,6 +581,12 @@ def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any], stacks
         elif err_type in ("too_short", "too_long"):
             message = f"{message}" + (f": {_described(field)}" if _described(field) else "")
             fix = "list fewer items" if err_type == "too_long" else "list more items"
+        elif err_type in ("string_too_short", "string_too_long"):
+            limits = err.get("ctx") or {}
+            bound = (f"at least {limits.get('min_length')}" if err_type == "string_too_short"
+                     else f"at most {limits.get('max_length')}")
+            message = f"{message}" + (f": {_described(field)}" if _described(field) else "")
+            fix = f"write {bound} characters"
         elif err_type in ("literal_error", "enum"):
             message = f"{_shown(value)} is not allowed"
             fix = f"use one of: {', '.join(_choices(field)) or (err.get('ctx') or {}).get('expected', '')}"

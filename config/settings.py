@@ -781,7 +781,8 @@ class ExtractionInstance(Model):
     max_allocated_storage_gb: Annotated[int | None, Field(ge=20, le=65536)] = None
     multi_az: bool | None = None
     # Why a prod target runs in one availability zone (required with multiAz: false in prod; the policy reads it).
-    single_az_reason: Annotated[str | None, Field(min_length=10, max_length=256)] = None
+    single_az_reason: Annotated[str | None, Field(
+        min_length=10, max_length=256, description="why this prod target runs in one availability zone")] = None
 
 
 # Fargate task sizes: CPU units -> the memory (MiB) each accepts (Amazon ECS developer guide, "Troubleshoot Amazon

@@ -49,6 +49,11 @@ def load(extractions: dict[str, Any] | None, stack: str = "staging", **sections:
     return validate_config(config, stack=stack, source=source)
 
 
+def staging_instance(**keys: Any) -> dict[str, Any]:
+    """The staging stack's `instance` section with `keys` changed."""
+    return {**_config("staging", None)[0]["edumatrix-db:instance"], **keys}
+
+
 def problems(extractions: dict[str, Any], stack: str = "staging", **sections: Any) -> list[tuple[str, str, str]]:
     with pytest.raises(ConfigError) as caught:
         load(extractions, stack, **sections)
@@ -122,6 +127,16 @@ def test_an_unknown_service_is_refused_with_a_suggestion() -> None:
     assert "did you mean 'feedback'?" in fix
 
 
+def test_an_unknown_service_like_no_service_is_told_the_services() -> None:
+    services = ", ".join(s.name for s in load_catalog())
+    assert problems({"zzqqxx": {"phase": "prepare"}}) == [(f"{KEY}.zzqqxx", "unknown service", f"services: {services}")]
+
+
+def test_every_unknown_service_is_reported_not_only_the_first() -> None:
+    found = problems({"feedbak": {"phase": "prepare"}, "statistcs": {"phase": "prepare"}})
+    assert [k for k, _, _ in found] == [f"{KEY}.feedbak", f"{KEY}.statistcs"]
+
+
 def test_two_services_extracted_to_one_instance_are_refused() -> None:
     found = problems({"feedback": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}},
                       "statistics": {"phase": "prepare", "instance": {"identifier": "edumatrix-staging-own"}}})
@@ -143,9 +158,25 @@ def test_stacks_without_a_shared_rds_instance_cannot_extract(stack: str) -> None
 
 
 def test_a_single_az_prod_target_needs_a_reason() -> None:
-    [(key, _message, fix)] = problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod")
-    assert key == f"{KEY}.feedback.instance.multiAz"
-    assert "singleAzReason" in fix
+    assert problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False}}}, "prod") == [(
+        f"{KEY}.feedback.instance.multiAz",
+        "a prod extraction target runs Multi-AZ unless the stack file says why not",
+        f"remove the key, or add {KEY}.feedback.instance.singleAzReason explaining it")]
+
+
+def test_a_single_az_reason_too_short_to_say_why_asks_for_a_sentence() -> None:
+    assert problems({"feedback": {"phase": "prepare", "instance": {"multiAz": False, "singleAzReason": "cheap"}}},
+                    "prod") == [(
+        f"{KEY}.feedback.instance.singleAzReason",
+        "String should have at least 10 characters: why this prod target runs in one availability zone",
+        "write at least 10 characters")]
+
+
+def test_a_single_az_reason_for_a_multi_az_target_is_refused() -> None:
+    reason = "a cold archive service; restores from backups within the hour are accepted"
+    assert problems({"feedback": {"phase": "prepare", "instance": {"singleAzReason": reason}}}, "prod") == [(
+        f"{KEY}.feedback.instance.singleAzReason", "only a single-AZ target needs a reason",
+        "remove the key, or set multiAz: false")]
 
 
 def test_a_stated_single_az_reason_reaches_the_policy_config() -> None:
@@ -158,8 +189,29 @@ def test_a_stated_single_az_reason_reaches_the_policy_config() -> None:
 
 
 def test_a_target_class_without_known_memory_is_refused() -> None:
-    [(key, _, _)] = problems({"feedback": {"phase": "prepare", "instance": {"instanceClass": "db.zz9.huge"}}})
-    assert key == f"{KEY}.feedback.instance.instanceClass"
+    assert problems({"feedback": {"phase": "prepare", "instance": {"instanceClass": "db.zz9.huge"}}}) == [(
+        f"{KEY}.feedback.instance.instanceClass", "the memory of db.zz9.huge is not in config/monitoring.py "
+        "INSTANCE_MEMORY_GIB, so the target's 'memory > 80 % used' alarm has no total",
+        "choose a listed class or add it to the table")]
+
+
+def test_a_derived_target_identifier_too_long_for_rds_is_refused_at_the_identifier() -> None:
+    """The shared identifier is valid, but with `-students-platform` appended it is longer than RDS allows."""
+    shared = "edumatrix-staging-" + "a" * 32
+    target = f"{shared}-students-platform"
+    found = problems({"students_platform": {"phase": "prepare"}},
+                     instance=staging_instance(identifier=shared))
+    assert found == [(f"{KEY}.students_platform.instance.identifier",
+                      f"target identifier {target!r}: {target!r} is 68 characters; RDS identifiers are at most 63",
+                      f"set {KEY}.students_platform.instance.identifier; shorten it to at most 63 characters")]
+
+
+def test_a_tls_floor_rds_does_not_offer_is_refused_for_the_target_too() -> None:
+    """The target copies the shared instance's floor; RDS would refuse it there as well (not a local check)."""
+    found = problems({"feedback": {"phase": "prepare"}},
+                     instance=staging_instance(sslMinProtocolVersion="TLSv1.3"))
+    assert [k for k, _, _ in found] == ["edumatrix-db:instance.sslMinProtocolVersion",
+                                        f"{KEY}.feedback.instance.sslMinProtocolVersion"]
 
 
 def test_a_target_that_rds_would_refuse_names_the_extraction_key() -> None:

@@ -78,9 +78,66 @@ def test_check_jobs_must_be_positive(capsys):
 def test_the_modules_loaded_before_forking_are_the_provider_classes_the_components_use():
     import importlib
 
+    from edumatrix_db.offline import sdk_fastpath
+
+    sdk_fastpath.load_provider_services()
     used = parallel.provider_modules_used()
     assert ("pulumi_aws", "rds", "Instance") in used
-    assert all(hasattr(getattr(importlib.import_module(p), m), n) for p, m, n in used)
+    services = {(p, m): getattr(importlib.import_module(p), m, None) for p, m, _ in used}  # None: text only
+    loaded = [(p, m, n) for p, m, n in used if services[p, m] and sdk_fastpath.exports(services[p, m], n)]
+    assert len(loaded) > 100
+    assert all(hasattr(getattr(importlib.import_module(p), m), n) for p, m, n in loaded)
+
+
+def _used_by_syntax_tree(components):
+    """The reference reading: `alias.module.Name` attribute chains in the parsed source."""
+    import ast
+
+    used = set()
+    for path in sorted(components.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = {alias.asname or alias.name: alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                   for alias in node.names if alias.name.startswith("pulumi_")}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and isinstance(node.value.value, ast.Name) and node.value.value.id in aliases):
+                used.add((aliases[node.value.value.id], node.value.attr, node.attr))
+    return used
+
+
+def test_the_provider_classes_read_from_the_components_text_include_every_use_their_syntax_trees_show():
+    from config.loader import PROJECT_ROOT
+
+    components = PROJECT_ROOT / "components"
+    assert parallel.provider_modules_used(components) >= _used_by_syntax_tree(components)
+
+
+def test_text_that_only_looks_like_a_provider_use_is_not_loaded_before_forking():
+    import pulumi_aws
+
+    from edumatrix_db.offline import sdk_fastpath
+
+    sdk_fastpath.load_provider_services()
+    assert sdk_fastpath.exports(pulumi_aws.gamelift, "Fleet")  # a service no test loads whole
+    assert not sdk_fastpath.exports(pulumi_aws.gamelift, "json")  # as in a string mentioning `aws.gamelift.json`
+
+
+def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tmp_path):
+    (tmp_path / "one.py").write_text("import pulumi_aws as cloud\nimport pulumi_random\n"
+                                     "x = cloud.rds.Instance(y.cloud.s3.Bucket, pulumi_random.random_password.X)\n"
+                                     "w = cloud.s3.\n    BucketV2\n"
+                                     "z = mycloud.kms.Key\n")
+    assert parallel.provider_modules_used(tmp_path) == {("pulumi_aws", "rds", "Instance"),
+                                                        ("pulumi_aws", "s3", "BucketV2"),
+                                                        ("pulumi_random", "random_password", "X")}
+
+
+def test_workers_take_the_primary_first_and_region_stacks_after_every_platform_stack():
+    from config.loader import STACKS_DIR, available_stacks
+
+    order = parallel.schedule(*parallel._closure(available_stacks(), STACKS_DIR))
+    assert order[0] == "prod"
+    assert order[-1] == "prod-eu-west-1"
 
 
 def test_a_worker_collects_past_the_memory_limit_and_then_only_as_its_peak_grows(monkeypatch):

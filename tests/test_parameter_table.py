@@ -44,7 +44,7 @@ def test_a_parameter_rds_sets_by_default_records_that_default(table) -> None:
     assert (spec.apply, spec.type, spec.allowed, spec.rds_default) == ("static", "bool", ("0", "1"), "1")
 
 
-def test_a_row_without_a_type_or_source_reads_as_a_string_with_no_source(table) -> None:
+def test_a_row_without_a_source_reads_with_no_source(table) -> None:
     assert table.get("shared_preload_libraries") == ParameterSpec(
         name="shared_preload_libraries", apply="static", type="string")
 

@@ -127,7 +127,8 @@ from edumatrix_db.offline import sdk_fastpath
 from edumatrix_db.offline.parallel import provider_modules_used
 
 assert sdk_fastpath.load_services_by_name(pulumi_aws) > 100
-services = sorted({module for package, module, _ in provider_modules_used() if package == "pulumi_aws"})
+services = sorted({module for package, module, _ in provider_modules_used()  # text like `aws.events.x` in a
+                   if package == "pulumi_aws" and module in vars(pulumi_aws)})  # string is no service
 by_name = {}
 for service in services:
     package = getattr(pulumi_aws, service)

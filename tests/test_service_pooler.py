@@ -330,7 +330,10 @@ def test_a_pooled_phase_without_the_ops_runner_is_refused() -> None:
     config = {**config, "edumatrix-db:opsRunner": {"enabled": False}}
     with pytest.raises(ConfigError) as caught:
         validate_config(config, stack=STACK, source=source)
-    assert [p.key for p in caught.value.problems] == ["edumatrix-db:opsRunner.enabled"]
+    assert [(p.key, p.message, p.fix) for p in caught.value.problems] == [(
+        "edumatrix-db:opsRunner.enabled", "the extraction of feedback (phase replicate) has a pooler whose admin "
+        "console only the ops runner's security group may reach, and the ops runner is off",
+        "remove the key (the runner is on by default)")]
 
 
 def test_a_stack_without_a_pooled_extraction_needs_no_pooler_settings() -> None:

@@ -14,7 +14,7 @@ from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_acces
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from config.settings import _windows_overlap
+from config.settings import Model, StackSettings, _windows_overlap
 from tests.dev_stack import DEV
 
 
@@ -35,6 +35,20 @@ def with_(base, **sections):
 def test_a_minimal_dev_stack_is_valid(write_stack, stacks_dir):
     write_stack("ok", DEV)
     assert load_stack("ok", stacks_dir).environment.value == "dev"
+
+
+def test_every_settings_model_is_a_strict_model():
+    """Every section model reachable from StackSettings derives from config.settings.Model (frozen, unknown keys
+    rejected): a plain pydantic model among them would silently ignore a misspelt key."""
+    seen: set[type] = set()
+    todo: list[type] = [StackSettings]
+    while todo:
+        model = todo.pop()
+        if model not in seen:
+            seen.add(model)
+            todo.extend(m for f in model.model_fields.values() if (m := loader._unwrap_model(f.annotation)))
+    assert len(seen) > 10
+    assert [m.__name__ for m in seen if not issubclass(m, Model)] == []
 
 
 def test_a_typo_in_a_top_level_key_names_the_file_the_key_and_the_right_key(write_stack, stacks_dir):

@@ -57,6 +57,18 @@ def test_a_misspelt_key_without_a_namespace_is_told_the_key_it_resembles(write_s
         "instanse", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
 
 
+def test_a_key_without_a_namespace_like_two_keys_is_told_only_the_closest(write_stack, stacks_dir):
+    """`extraction` also resembles `extractionPooler`: one suggestion, the best."""
+    assert problem(write_stack, stacks_dir, dev(extraction={})) == (
+        "extraction", NO_NAMESPACE, "write it as 'edumatrix-db:extractions'" + NAMESPACE_NOTE)
+
+
+def test_a_key_without_a_namespace_only_loosely_like_a_key_is_told_the_form_of_a_key(write_stack, stacks_dir):
+    """`serv` is 0.67 like `services`: below the 0.7 a suggestion needs."""
+    assert problem(write_stack, stacks_dir, dev(serv={})) == (
+        "serv", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
+
+
 def test_an_unknown_key_without_a_namespace_is_told_the_form_of_a_key(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(zzzqqq=1)) == (
         "zzzqqq", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
@@ -79,6 +91,12 @@ def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(write_stac
     assert fix.startswith("did you mean 'aws:region'? see the provider's configuration reference (")
     assert fix.endswith(" keys, e.g. accessKey, allowedAccountIds, assumeRoleWithWebIdentity, assumeRoles, "
                         "customCaBundle)")
+
+
+def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(write_stack, stacks_dir):
+    key, message, fix = problem(write_stack, stacks_dir, dev(**{"aws:zzzqqqxx": "x"}))
+    assert (key, message) == ("aws:zzzqqqxx", "the aws provider has no setting 'zzzqqqxx'")
+    assert fix.startswith("see the provider's configuration reference (")
 
 
 def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
@@ -204,6 +222,25 @@ def test_too_few_items_say_what_the_list_is_for(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:network.subnetIds", "Tuple should have at least 2 items after validation, not 1: private "
         "subnets in at least two availability zones", "list more items")
+
+
+def test_a_key_of_two_sections_written_at_the_top_level_is_told_both(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:timeouts": {}})) == (
+        "edumatrix-db:timeouts", "unknown key", "did you mean 'edumatrix-db:instance.timeouts' or "
+        "'edumatrix-db:region.timeouts'? (a key of that section, indented below it)")
+
+
+def test_a_key_written_at_the_top_level_is_told_only_the_closest_key_of_its_section(write_stack, stacks_dir):
+    """`allocatedStorageGb` also resembles `maxAllocatedStorageGb`: one suggestion per section, the best."""
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:allocatedStorageGb": 100})) == (
+        "edumatrix-db:allocatedStorageGb", "unknown key",
+        "did you mean 'edumatrix-db:instance.allocatedStorageGb'? (a key of that section, indented below it)")
+
+
+def test_a_top_level_key_only_loosely_like_a_sections_key_is_not_sent_there(write_stack, stacks_dir):
+    """`promotion` is 0.75 like `region.promote`: below the 0.85 a section's key needs, so every key is listed."""
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:promotion": True})) == (
+        "edumatrix-db:promotion", "unknown key", f"allowed: {TOP_LEVEL}")
 
 
 def test_a_value_outside_a_choice_lists_the_choices(write_stack, stacks_dir):

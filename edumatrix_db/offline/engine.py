@@ -82,6 +82,9 @@ class RecordedResource:
 
 @dataclass(frozen=True)
 class Recording:
+    """One stack's plan. On the fast path `resources` are in the order the program created them (the same in
+    every run); on the SDK's own path in registration order, which varies between runs."""
+
     project: str
     stack: str
     settings: StackSettings
@@ -286,8 +289,8 @@ def run_program(
         loop.set_default_executor(executor)
         asyncio.set_event_loop(loop)
         try:
-            with _offline_sdk() if fast else contextlib.nullcontext():
-                return record()
+            with _offline_sdk() if fast else contextlib.nullcontext() as run:
+                return record(run)
         finally:
             loop.run_until_complete(loop.shutdown_default_executor())
             if isinstance(executor, _LoopTrackingExecutor):
@@ -297,7 +300,7 @@ def run_program(
             if not fast:
                 gc.collect()
 
-    def record() -> Recording:
+    def record(run: sdk_fastpath.OfflineRun | None) -> Recording:
         use_stacks_dir(stacks_dir)
         logger = logging.getLogger(f"edumatrix_db.offline.engine.{stack}")
         logger.propagate = False
@@ -310,7 +313,11 @@ def run_program(
         root = get_root_resource()
         _sync_await(run_pulumi_func(program or _run_main_module))
         outputs = _sync_await(_resolve_outputs(getattr(root, "outputs", {}) or {}))
-        return Recording(PROJECT, stack, settings, list(monitor.recorded), outputs,
+        resources = list(monitor.recorded)
+        if run is not None:  # in the order the program created them (registration order varies between runs)
+            order = run.creation_order()
+            resources.sort(key=lambda resource: order.get(resource.urn, len(order)))
+        return Recording(PROJECT, stack, settings, resources, outputs,
                          tuple(dict.fromkeys(collected.messages)))
 
     return contextvars.copy_context().run(body)
@@ -346,7 +353,7 @@ class _InlineExecutor(ThreadPoolExecutor):
 
 
 @contextlib.contextmanager
-def _offline_sdk() -> Iterator[None]:
+def _offline_sdk() -> Iterator[sdk_fastpath.OfflineRun | None]:
     """For one fast run: the SDK's per-registration bookkeeping an offline plan does not need is replaced
     (`sdk_fastpath`), and cyclic garbage collection pauses until the run ends.
 
@@ -357,8 +364,8 @@ def _offline_sdk() -> Iterator[None]:
     gc.disable()
     try:
         sdk_fastpath.load_provider_services()
-        with sdk_fastpath.installed():
-            yield
+        with sdk_fastpath.installed() as run:
+            yield run
     finally:
         if collecting:
             gc.enable()

@@ -4,8 +4,9 @@ Each worker plans and checks whole stacks with the ordinary engine and gate (`ga
 verdict is computed exactly as in one process; only the scheduling differs. A stack that reads another
 stack's outputs (a region stack and its primary) starts once that stack is planned and receives its outputs,
 instead of planning it again. Referenced stacks that were not asked for are planned too, but not reported.
-Workers take stacks one at a time as they become free: stacks others wait for first, then larger stack files
-first (a rough measure of how much a stack declares), so that the last one to finish is a small one.
+Workers take stacks one at a time as they become free: stacks others wait for first, then larger stacks
+first (`_stack_facts`: region stacks last, then by stack file size), so that the last one to finish is a small
+one.
 
 `jobs=1` (or one stack) runs in this process with no pool: the sequential gate.
 
@@ -17,12 +18,12 @@ by the worker that needs it.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import gc
 import importlib
 import multiprocessing
 import os
+import re
 import resource
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -60,17 +61,23 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+_PROVIDER_IMPORT = re.compile(r"^[ \t]*import (pulumi_\w+)(?: as (\w+))?[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
 def provider_modules_used(components: Path = PROJECT_ROOT / "components") -> set[tuple[str, str, str]]:
-    """(`pulumi_aws`, `rds`, `Instance`) for every `aws.rds.Instance`-style use under `components`."""
+    """(`pulumi_aws`, `rds`, `Instance`) for every `aws.rds.Instance`-style use under `components`.
+
+    Read with regular expressions, not parsed: parsing and walking the components' syntax trees cost about
+    0.5 s of `check`'s serial part. Text in a comment or string that looks like a use is found too (the
+    preload skips a name its service does not export); only speed depends on this list
+    (tests/test_parallel_gate.py: it holds every use a syntax-tree reading finds)."""
     used: set[tuple[str, str, str]] = set()
     for path in sorted(components.glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        aliases = {alias.asname or alias.name: alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                   for alias in node.names if alias.name.startswith("pulumi_")}
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                    and isinstance(node.value.value, ast.Name) and node.value.value.id in aliases):
-                used.add((aliases[node.value.value.id], node.value.attr, node.attr))
+        source = path.read_text(encoding="utf-8")
+        aliases = {match[2] or match[1]: match[1] for match in _PROVIDER_IMPORT.finditer(source)}
+        if aliases:
+            uses = re.compile(rf"(?<![\w.])({'|'.join(map(re.escape, aliases))})\.\s*(\w+)\.\s*(\w+)")
+            used.update((aliases[match[1]], match[2], match[3]) for match in uses.finditer(source))
     return used
 
 
@@ -86,7 +93,9 @@ def preload_provider_modules() -> None:
         importlib.import_module(module)
     for package, module, name in sorted(provider_modules_used()):
         with contextlib.suppress(AttributeError):  # a hint only: the program itself reports a wrong name
-            getattr(getattr(importlib.import_module(package), module), name)
+            service = getattr(importlib.import_module(package), module)
+            if sdk_fastpath.exports(service, name):  # else text that looks like a use (it would load it whole)
+                getattr(service, name)
 
 
 _collected_at_mb = [0]  # this process's peak memory when it last collected
@@ -121,31 +130,39 @@ def _check_one(stack: str, stacks_dir: Path, known_outputs: Mapping[str, StackOu
     return _Checked(report, dict(recording.outputs) if recording else None, planner.warnings())
 
 
-def _references(stack: str, stacks_dir: Path) -> tuple[str, ...]:
+def _stack_facts(stack: str, stacks_dir: Path) -> tuple[tuple[str, ...], int]:
+    """(the stacks `stack` references, how much it declares, roughly). Only the order in which workers take
+    stacks depends on the second: larger first, so that the last stack to finish is a small one. A stack that
+    reads another's outputs (a region stack replicating its primary) declares tens of resources (27 measured,
+    against 460-1,118 for the platform stacks) and counts 0; any other its stack file's size, a rough measure
+    (the local stack's file is the smallest but it declares 460 resources: it still goes before the region
+    stacks)."""
     try:
-        return load_stack(stack, stacks_dir).referenced_stacks()
+        references = load_stack(stack, stacks_dir).referenced_stacks()
     except ConfigError:
-        return ()  # the worker reports the error as this stack's verdict
-
-
-def _size_hint(stack: str, stacks_dir: Path) -> int:
-    """How much a stack declares, roughly: its stack file's size (a region stack's, which declares replicas,
-    is smaller than its primary's). Only the order in which workers take stacks depends on it: larger first,
-    so that the last stack to finish is a small one."""
+        return (), 0  # the worker reports the error as this stack's verdict
     path = stacks_dir / f"Pulumi.{stack}.yaml"
-    return path.stat().st_size if path.is_file() else 0
+    return references, 0 if references or not path.is_file() else path.stat().st_size
 
 
-def _closure(stacks: Sequence[str], stacks_dir: Path) -> dict[str, tuple[str, ...]]:
-    """Every stack to plan (the requested ones and what they reference) -> the stacks it references."""
+def _closure(stacks: Sequence[str], stacks_dir: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, int]]:
+    """Every stack to plan (the requested ones and what they reference) -> the stacks it references, and
+    -> how much it declares (`_stack_facts`)."""
     references: dict[str, tuple[str, ...]] = {}
+    sizes: dict[str, int] = {}
     todo = deque(stacks)
     while todo:
         stack = todo.popleft()
         if stack not in references:
-            references[stack] = _references(stack, stacks_dir)
+            references[stack], sizes[stack] = _stack_facts(stack, stacks_dir)
             todo.extend(references[stack])
-    return references
+    return references, sizes
+
+
+def schedule(references: Mapping[str, Sequence[str]], sizes: Mapping[str, int]) -> list[str]:
+    """The order workers take stacks in (when ready): stacks others read first, then the larger ones."""
+    referenced = {ref for refs in references.values() for ref in refs}
+    return sorted(references, key=lambda stack: (stack not in referenced, -sizes[stack]))
 
 
 def check_stacks(stacks: Sequence[str], stacks_dir: Path = STACKS_DIR, *, jobs: int | None = None,
@@ -166,9 +183,8 @@ def check_stacks(stacks: Sequence[str], stacks_dir: Path = STACKS_DIR, *, jobs: 
 
 def _check_in_workers(stacks: Sequence[str], stacks_dir: Path, jobs: int,
                       on_done: Callable[[gate.StackReport], None] | None) -> GateResult:
-    references = _closure(stacks, stacks_dir)
-    referenced = {ref for refs in references.values() for ref in refs}
-    pending = sorted(references, key=lambda s: (s not in referenced, -_size_hint(s, stacks_dir)))
+    references, sizes = _closure(stacks, stacks_dir)
+    pending = schedule(references, sizes)
     results: dict[str, _Checked] = {}
     running: dict[Future[_Checked], str] = {}
     preload_provider_modules()

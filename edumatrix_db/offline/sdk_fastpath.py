@@ -157,6 +157,17 @@ class OfflineRun:
             res.__dict__[name] = Output._from_data(data)
         return resolvers
 
+    def creation_order(self) -> dict[str, int]:
+        """URN -> place in creation order (the order the program constructed them in) of every resource whose
+        URN has resolved: after a run, all of them. Registration order varies between runs (the SDK awaits
+        sets of resources before registering one); this order is the program's own."""
+        order: dict[str, int] = {}
+        for res, place in self.created.items():
+            data = res.__dict__["urn"]._data
+            if data.done() and not data.cancelled() and data.exception() is None and type(data.result().value) is str:
+                order[data.result().value] = place
+        return order
+
     def declare_dependency(self, from_resource: Resource, to_resource: Resource) -> bool:
         """`resource_cycle_breaker.declare_dependency`: record that `from_resource` depends on `to_resource` unless
         `to_resource` already reaches `from_resource` (then the edge would close a cycle: False).
@@ -335,20 +346,22 @@ def _replacements(run: OfflineRun) -> tuple[tuple[Any, str, Any], ...]:
 
 
 @contextlib.contextmanager
-def installed() -> Iterator[bool]:
-    """Install the replacements for one run (yields True), or on an unsupported pulumi warn and yield False."""
+def installed() -> Iterator[OfflineRun | None]:
+    """Install the replacements for one run (yields its `OfflineRun`), or on an unsupported pulumi warn and yield
+    None."""
     if not supported():
         warnings.warn(f"pulumi {installed_pulumi()} is installed, the offline engine's fast path was "
                       f"written for {SUPPORTED_PULUMI}: planning on the SDK's own (slower) path",
                       RuntimeWarning, stacklevel=3)
-        yield False
+        yield None
         return
-    replacements = _replacements(OfflineRun())
+    run = OfflineRun()
+    replacements = _replacements(run)
     originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
     for module, name, replacement in replacements:
         setattr(module, name, replacement)
     try:
-        yield True
+        yield run
     finally:
         for module, name, original in originals:
             setattr(module, name, original)
@@ -439,6 +452,13 @@ def _all_of(path: Path) -> list[str] | None:
 def _package_of(service: ModuleType) -> tuple[dict[str, str], frozenset[str]] | None:
     path = service.__dict__.get("__path__")
     return _package_at(path[0]) if path else None
+
+
+def exports(service: Any, name: str) -> bool:
+    """Whether `service` (a package loaded by name) binds `name` by its star imports or as a submodule; True for
+    anything else (a package of another shape, a module), whose attributes are not read ahead."""
+    package = _package_of(service) if isinstance(service, ModuleType) and "__getattr__" in vars(service) else None
+    return package is None or name in package[0] or name in package[1]
 
 
 def _load_whole(service: ModuleType) -> None:

@@ -99,6 +99,12 @@ def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
+def test_a_database_grant_beyond_connect_and_temporary_names_each_extra_privilege():
+    bad = grant("feedback-create-db", "feedback_app", None, ["CONNECT", "CREATE", "ALL"], "database")
+    assert [v.message for v in run([*service_access("feedback"), bad], policies=access.POLICIES)] == [
+        "grant gives feedback_app ALL, CREATE on the database (only CONNECT/TEMPORARY)"]
+
+
 def test_an_app_role_may_not_use_schema_cron():
     usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
     assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {
@@ -133,6 +139,18 @@ def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name, attri
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
 
+def test_a_service_role_with_several_powers_is_told_each_of_them():
+    bad = role("feedback_migrator", connectionLimit=2, superuser=True, createRole=True)
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "service role feedback_migrator has CREATEROLE, SUPERUSER"]
+
+
+def test_a_platform_role_with_several_powers_beyond_its_purpose_is_told_each_of_them():
+    bad = role("edumatrix_ops", connectionLimit=2, bypassRowLevelSecurity=True, replication=True)
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "platform role edumatrix_ops has BYPASSRLS, REPLICATION, beyond what its purpose (ops) needs"]
+
+
 def test_a_role_outside_the_access_model_is_reported_even_without_powers():
     stray = role("extraction_replicator", replication=True)
     assert by_policy(run([stray], policies=access.POLICIES)) == {"service-role-attributes": [stray.urn]}
@@ -146,6 +164,13 @@ def test_a_membership_the_access_model_does_not_give_is_reported(member, group):
     bad = resource("postgresql:index/grantRole:GrantRole", f"{member}-in-{group}", {"role": member,
                                                                                     "grantRole": group})
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
+
+
+def test_a_platform_roles_membership_beyond_the_access_model_says_the_model_does_not_give_it():
+    bad = resource("postgresql:index/grantRole:GrantRole", "ops-in-read-all", {"role": "edumatrix_ops",
+                                                                               "grantRole": "pg_read_all_data"})
+    assert [v.message for v in run([bad], policies=access.POLICIES)] == [
+        "platform role edumatrix_ops is made a member of pg_read_all_data, which the access model does not give it"]
 
 
 def test_the_platform_roles_memberships_pass():

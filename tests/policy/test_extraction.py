@@ -95,6 +95,17 @@ def test_no_monitoring_on_the_shared_instance_asks_none_of_the_target() -> None:
     assert problems([shared, parameter_group(), target(monitoringInterval=0), target_group()]) == []
 
 
+def test_a_target_keeping_no_backups_is_refused_when_the_shared_instance_keeps_one_day() -> None:
+    shared = instance(backupRetentionPeriod=1)
+    assert problems([shared, parameter_group(), target(backupRetentionPeriod=0), target_group()]) == [
+        "backups are kept 0 days, the shared instance's 1"]
+
+
+def test_no_backups_on_the_shared_instance_asks_none_of_the_target() -> None:
+    shared = instance(backupRetentionPeriod=MISSING)
+    assert problems([shared, parameter_group(), target(backupRetentionPeriod=0), target_group()]) == []
+
+
 def test_a_single_az_target_the_stack_file_explains_passes() -> None:
     config = {"extraction-target-as-secure": {"singleAzTargets": {TARGET_ID: "a staging copy"}}}
     assert problems(stack(target(multiAz=False)), config=config) == []
@@ -115,6 +126,18 @@ def test_a_lower_tls_floor_in_the_targets_parameter_group_is_refused() -> None:
 def test_a_target_parameter_group_without_a_tls_floor_is_refused() -> None:
     assert problems(stack(group=target_group(ssl_min_protocol_version=MISSING))) == [
         "its TLS floor is unset, the shared instance's TLSv1.2"]
+
+
+def test_a_tls_floor_the_policy_does_not_know_counts_as_none() -> None:
+    resources = stack(source_group=parameter_group(ssl_min_protocol_version="TLSv1"),
+                      group=target_group(ssl_min_protocol_version="TLSv9"))
+    assert problems(resources) == ["its TLS floor is TLSv9, the shared instance's TLSv1"]
+
+
+def test_a_tls_floor_is_read_in_any_case_as_postgresql_reads_it() -> None:
+    resources = stack(source_group=parameter_group(ssl_min_protocol_version="TLSv1.2"),
+                      group=target_group(ssl_min_protocol_version="tlsv1.3"))
+    assert problems(resources) == []
 
 
 def test_a_target_without_a_parameter_group_of_its_own_has_no_tls_floor() -> None:
@@ -200,6 +223,12 @@ def test_replication_watched_by_a_slot_lag_alarm_with_actions_passes() -> None:
 
 def test_replication_without_a_slot_lag_alarm_is_refused() -> None:
     assert slot_messages([instance(), publication(), subscription()]) == [UNWATCHED]
+
+
+def test_an_unwatched_slot_is_reported_on_the_instance_that_holds_it() -> None:
+    shared = instance()
+    found = [v.urn for v in run([shared, publication(), subscription()], policies=[extraction.slot_lag_alarm])]
+    assert found == [shared.urn]
 
 
 def test_a_slot_lag_alarm_without_actions_does_not_count() -> None:
