@@ -176,6 +176,17 @@ def is_postgres_family(props: Mapping[str, Any]) -> bool:
     return str(props.get("family") or "").startswith("postgres")
 
 
+# ssl_min_protocol_version's values, weakest first. PostgreSQL reads enum settings in any case (guc.c,
+# config_enum_lookup_by_name: pg_strcasecmp), so "tlsv1.3" is the floor "TLSv1.3" is.
+TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_TLS_RANK = {version.lower(): rank for rank, version in enumerate(TLS_VERSIONS, start=1)}
+
+
+def tls_rank(version: str | None) -> int:
+    """How strong a TLS floor is: 1 (TLSv1) to 4 (TLSv1.3) in any case, 0 when unset or not a TLS version."""
+    return _TLS_RANK.get((version or "").lower(), 0)
+
+
 def csv_values(value: str | None) -> set[str]:
     return {v.strip().lower() for v in (value or "").split(",") if v.strip()}
 

@@ -28,9 +28,9 @@ from policy.base import (
     parameters,
     resource_region,
     setting,
+    tls_rank,
 )
 
-TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 # The spec (4.A) asks TLS 1.3 in transit; RDS for PostgreSQL offers it from 16 ("RDS for PostgreSQL 16 and later
 # supports TLS version 1.3", AWS RDS user guide), RDS Proxy speaks TLS 1.2, and some clients fail against a
 # TLS-1.3-only server (prisma/orm#24943). The gate's floor is therefore 1.2, as the stacks' default (README, "TLS").
@@ -188,7 +188,7 @@ def _tls_minimum(args: ResourceValidationArgs, report: ReportViolation) -> None:
         return
     minimum = setting(args, "minimumVersion", MINIMUM_TLS)
     actual = params.get("ssl_min_protocol_version")
-    if actual not in TLS_VERSIONS or TLS_VERSIONS.index(actual) < TLS_VERSIONS.index(minimum):
+    if tls_rank(actual) < tls_rank(minimum):  # an unset or unknown floor ranks 0, below any minimum
         report(f"ssl_min_protocol_version is {actual or 'unset'}; at least {minimum} is required", None)
 
 

@@ -29,6 +29,7 @@ from policy.base import (
     of_type,
     parameters,
     setting,
+    tls_rank,
 )
 
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -36,9 +37,6 @@ SUBSCRIPTION = "postgresql:index/subscription:Subscription"
 PUBLICATION = "pulumi-python:dynamic/edumatrix:SchemaPublication"
 SLOT_LAG_METRIC = "OldestReplicationSlotLag"
 TARGET_TAG, PHASE_TAG = "extraction-of", "extraction-phase"
-# PostgreSQL reads enum settings in any case (guc.c, config_enum_lookup_by_name: pg_strcasecmp), so the ranks are
-# looked up by the lower-cased value: "tlsv1.3" is the floor "TLSv1.3" is.
-TLS_ORDER = {"": 0, "tlsv1": 1, "tlsv1.1": 2, "tlsv1.2": 3, "tlsv1.3": 4}
 SUBSCRIPTION_SSLMODES = ("require", "verify-ca", "verify-full")
 
 
@@ -96,7 +94,7 @@ def _weaker(target: PolicyResource, source: PolicyResource, resources: list[Poli
     if missing_logs:
         out.append(f"it does not export the logs {', '.join(sorted(missing_logs))}")
     (s_tls, s_force), (t_tls, t_force) = _tls_floor(resources, source), _tls_floor(resources, target)
-    if TLS_ORDER.get(t_tls.lower(), 0) < TLS_ORDER.get(s_tls.lower(), 0):
+    if tls_rank(t_tls) < tls_rank(s_tls):
         out.append(f"its TLS floor is {t_tls or 'unset'}, the shared instance's {s_tls}")
     if s_force == "1" and t_force != "1":
         out.append("rds.force_ssl is not 1 while the shared instance forces TLS")

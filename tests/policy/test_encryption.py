@@ -106,6 +106,11 @@ def test_tls_1_2_meets_the_default_minimum():
     assert run([group], policies=encryption.POLICIES) == []
 
 
+def test_a_tls_floor_in_lower_case_meets_the_minimum_as_postgresql_reads_it():
+    group = parameter_group(ssl_min_protocol_version="tlsv1.3")
+    assert run([group], policies=encryption.POLICIES) == []
+
+
 def test_tls_minimum_follows_policy_config():
     group = parameter_group(ssl_min_protocol_version="TLSv1.2")
     config = {"rds-tls-minimum-version": {"minimumVersion": "TLSv1.3"}}
