@@ -578,15 +578,9 @@ def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any], stacks
         elif err_type in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             message = f"{message} (got {_shown(value)})"
             fix = _range_fix(field, err.get("ctx") or {})
-        elif err_type in ("too_short", "too_long"):
+        elif err_type in ("too_short", "too_long", "string_too_short", "string_too_long"):
             message = f"{message}" + (f": {_described(field)}" if _described(field) else "")
-            fix = "list fewer items" if err_type == "too_long" else "list more items"
-        elif err_type in ("string_too_short", "string_too_long"):
-            limits = err.get("ctx") or {}
-            bound = (f"at least {limits.get('min_length')}" if err_type == "string_too_short"
-                     else f"at most {limits.get('max_length')}")
-            message = f"{message}" + (f": {_described(field)}" if _described(field) else "")
-            fix = f"write {bound} characters"
+            fix = _length_fix(err_type, err.get("ctx") or {})
         elif err_type in ("literal_error", "enum"):
             message = f"{_shown(value)} is not allowed"
             fix = f"use one of: {', '.join(_choices(field)) or (err.get('ctx') or {}).get('expected', '')}"
@@ -599,6 +593,14 @@ def _translate(exc: ValidationError, source: str, raw: Mapping[str, Any], stacks
         key = "aws:region" if top == "aws_region" else f"{NAMESPACE}:{dotted(clean)}" if clean else ""
         problems.append(Problem(source, key, message, fix))
     return problems
+
+
+def _length_fix(err_type: str, limits: Mapping[str, Any]) -> str:
+    """A list with too few or too many items, or a text too short or too long."""
+    if err_type.startswith("string_"):
+        return (f"write at least {limits.get('min_length')} characters" if err_type == "string_too_short"
+                else f"write at most {limits.get('max_length')} characters")
+    return "list fewer items" if err_type == "too_long" else "list more items"
 
 
 def _missing(loc: tuple[PathPart, ...], field: FieldInfo | None, raw: Mapping[str, Any],

@@ -84,9 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _collector_paused():
         parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
-    offline = getattr(args, "offline", False)
     try:
-        with _collector_paused(offline, exiting=exiting):
+        with _collector_paused(getattr(args, "offline", False), exiting=exiting):
             return int(args.handler(args))
     except ConfigError as error:
         print(str(error), file=sys.stderr)
