@@ -7,7 +7,7 @@ Not a test: `make bench` or `python bench/gate_bench.py [--repeat N] [--regions 
    one per CPU, at most 2), with the resources the stacks hold;
 3. whole processes (imports included), pinned to at most 2 CPUs, the median of --repeat runs:
    `edumatrix-db check` (goal: 5 s) and `edumatrix-db plan prod --format json` (goal: 2 s); with `--before
-   CHECKOUT` (e.g. /work/main, using its .venv) that checkout's processes alternate with these as the baseline;
+   CHECKOUT` (e.g. a checkout of main, using its .venv) that checkout's processes alternate with these as the baseline;
 4. a synthetic scale run: the repository's stacks plus N region stacks made from the region template, for
    growing N, with the time per stack-per-core, which stays flat when the gate grows linearly in
    stacks over cores.
@@ -150,6 +150,11 @@ def median_of(timings: list[Timing]) -> Timing:
     return sorted(timings, key=lambda t: t.wall)[len(timings) // 2]
 
 
+def _load() -> str:
+    """The load averages (1, 5, 15 minutes), printed beside every timing."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 _PROCESSES = {"check": ("check", "--format", "json"), "plan prod --format json": ("plan", "prod", "--format", "json")}
 
 
@@ -157,7 +162,7 @@ def whole_processes(repeat: int, before: Path | None = None) -> bool:
     """Each command `repeat` times as a process; with `before` (another checkout, e.g. main's), that checkout's
     run alternates with this one's, so both see the same load."""
     print(f"whole processes (imports included, pinned to <= {CORES} CPUs, median of {repeat}; "
-          f"uptime load {' '.join(f'{x:.1f}' for x in os.getloadavg())}):")
+          f"uptime load {_load()}):")
     met = True
     for (name, args), goal in zip(_PROCESSES.items(), (CHECK_GOAL_S, PLAN_GOAL_S), strict=True):
         runs: dict[str, list[Timing]] = {"this": [], "before": []}
@@ -174,7 +179,7 @@ def whole_processes(repeat: int, before: Path | None = None) -> bool:
                      f"{this.wall / old.wall:.2f}x wall, {this.cpu / old.cpu:.2f}x CPU")
         print(line)
         met = met and this.wall <= goal
-    print(f"  (load at end {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+    print(f"  (load at end {_load()})")
     return met
 
 
@@ -226,15 +231,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best one is kept")
     parser.add_argument("--regions", type=int, default=20, help="region stacks in the largest synthetic run")
     parser.add_argument("--processes-only", action="store_true", help="only the whole-process timings (3.)")
-    parser.add_argument("--before", type=Path, help="another checkout with its own .venv (e.g. /work/main) whose "
-                        "processes run alternately with this one's as the baseline of 3.")
+    parser.add_argument("--before", type=Path, help="another checkout with its own .venv (e.g. main's) "
+                        "whose processes run alternately with this one's as the baseline of 3.")
     args = parser.parse_args()
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+    print(f"load average at start: {_load()} "
           f"({parallel.available_cpus()} CPUs available)\n")
     if args.processes_only:
-        met = whole_processes(args.repeat, args.before)
-        print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-        return 0 if met else 1
+        return 0 if whole_processes(args.repeat, args.before) else 1
     gate.check_stack("prod", Planner())  # imports and first-run costs are not part of the in-process rows
     per_stack(args.repeat)
     print()
@@ -243,7 +246,7 @@ def main() -> int:
     met = whole_processes(args.repeat, args.before)
     print()
     scale(args.regions)
-    print(f"\nload average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"\nload average at end: {_load()}")
     return 0 if met else 1
 
 
