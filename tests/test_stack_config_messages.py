@@ -295,3 +295,119 @@ def test_a_pattern_without_a_description_is_shown_as_the_form_it_takes(write_sta
                               dev(**{"edumatrix-db:secrets": {"rotationApplicationVersion": "1.2"}}))
     assert (key, message) == ("edumatrix-db:secrets.rotationApplicationVersion",
                               "'1.2' is not in the form ^\\d+\\.\\d+\\.\\d+$")
+
+
+QUOTE = "quote the value so it stays text, e.g. '15' or '15.10' (unquoted, YAML reads 15.10 as the number 15.1)"
+MAPPING = "write a mapping: `key: value` lines indented below the key"
+A_LIST = "write a list: one `- item` per line, indented below the key"
+SUBNET_FIX = ("AWS writes it subnet- and 8 or 17 lowercase hex digits, e.g. subnet-0a1b2c3d4e5f60001 (copy it from the "
+              "console or `aws ec2 describe-...`)")
+TOO_FEW_SUBNETS = ("edumatrix-db:network.subnetIds", "Tuple should have at least 2 items after validation, not 0: "
+                   "private subnets in at least two availability zones", "list more items")
+
+
+def instance(**keys: Any) -> dict[str, Any]:
+    return {**DEV.get("edumatrix-db:instance", {}), **keys}
+
+
+def subscription(**keys: Any) -> dict[str, Any]:
+    return {"edumatrix-db:alarms": {"subscriptions": [{"protocol": "email", "endpoint": "dba@edumatrix.example",
+                                                        **keys}]}}
+
+
+@pytest.mark.parametrize(("keys", "expected"), [
+    pytest.param({"edumatrix-db:instance": instance(maxConnections=1.5)},
+                 ("edumatrix-db:instance.maxConnections", "expected a whole number (got 1.5)",
+                  "write a whole number without quotes, e.g. 1000"), id="fraction-for-a-whole-number"),
+    pytest.param({"edumatrix-db:instance": instance(maxConnections=True)},
+                 ("edumatrix-db:instance.maxConnections", "expected a whole number (got true)",
+                  "write a whole number without quotes, e.g. 1000"), id="boolean-for-a-whole-number"),
+    pytest.param({"edumatrix-db:alarms": {"cpuPercent": True}},
+                 ("edumatrix-db:alarms.cpuPercent", "expected a number (got true)",
+                  "write a number without quotes, e.g. 70"), id="boolean-for-a-number"),
+    pytest.param({"edumatrix-db:alarms": {"instanceMemoryGb": "lots"}},
+                 ("edumatrix-db:alarms.instanceMemoryGb", "expected a number (got 'lots')",
+                  "write a number without quotes"), id="word-for-a-number-without-default"),
+    pytest.param({"edumatrix-db:instance": instance(instanceClass=True)},
+                 ("edumatrix-db:instance.instanceClass", "expected text (got true)", "write text, e.g. db.r6g.large"),
+                 id="boolean-for-text-shows-an-example"),
+    pytest.param({"edumatrix-db:owner": ["platform"]},
+                 ("edumatrix-db:owner", 'expected text (got ["platform"])', "write text, e.g. platform-team"),
+                 id="list-for-text-shows-the-default"),
+    pytest.param({"edumatrix-db:instance": instance(parameters={"work_mem": [1]})},
+                 ("edumatrix-db:instance.parameters.work_mem", "expected text (got [1])", "write text"),
+                 id="list-for-a-parameter-value"),
+    pytest.param({"edumatrix-db:instance": instance(parameters={"work_mem": 1.5})},
+                 ("edumatrix-db:instance.parameters.work_mem", "expected text (got 1.5)", QUOTE),
+                 id="number-for-a-parameter-value-is-told-to-quote-it"),
+    pytest.param({"aws:region": 5}, ("aws:region", "expected text (got 5)", QUOTE), id="number-for-the-aws-region"),
+    pytest.param({"edumatrix-db:tags": 5}, ("edumatrix-db:tags", "expected a mapping of keys (got 5)", MAPPING),
+                 id="scalar-for-a-mapping"),
+    pytest.param({"edumatrix-db:network": [1]}, ("edumatrix-db:network", "expected a mapping of keys (got [1])",
+                                                 MAPPING), id="list-for-a-section"),
+    pytest.param({"edumatrix-db:services": {"feedback": 5}},
+                 ("edumatrix-db:services.feedback", "expected a mapping of keys (got 5)", MAPPING),
+                 id="scalar-for-a-service-override"),
+    pytest.param({"edumatrix-db:secrets": {"replicaRegions": "eu-west-1"}},
+                 ("edumatrix-db:secrets.replicaRegions", "expected a list (got 'eu-west-1')", A_LIST),
+                 id="scalar-for-a-list"),
+    pytest.param(subscription(endpoint="a@"),
+                 ("edumatrix-db:alarms.subscriptions[0].endpoint", "String should have at least 3 characters",
+                  "write at least 3 characters"), id="text-too-short"),
+    pytest.param(subscription(endpoint="a" * 2049),
+                 ("edumatrix-db:alarms.subscriptions[0].endpoint", "String should have at most 2048 characters",
+                  "write at most 2048 characters"), id="text-too-long"),
+    pytest.param({"edumatrix-db:connections": {"dnsZone": "a" * 201}},
+                 ("edumatrix-db:connections.dnsZone", "String should have at most 200 characters",
+                  "write at most 200 characters"), id="optional-text-too-long"),
+    pytest.param(subscription(protocol="pager"),
+                 ("edumatrix-db:alarms.subscriptions[0].protocol", "'pager' is not allowed",
+                  "use one of: email, sms, https, sqs, lambda"), id="value-outside-a-literal"),
+    pytest.param({"edumatrix-db:environment": 5}, ("edumatrix-db:environment", "5 is not allowed",
+                                                   "use one of: local, dev, staging, prod"), id="number-for-a-choice"),
+    pytest.param({"edumatrix-db:alarms": {"instanceMemoryGb": 0}},
+                 ("edumatrix-db:alarms.instanceMemoryGb", "Input should be greater than 0 (got 0)",
+                  "use a value above 0 and at most 4096"), id="optional-number-out-of-range"),
+    pytest.param({"edumatrix-db:network": network(subnetIds=["x"])},
+                 ("edumatrix-db:network.subnetIds[0]", "'x' is not a subnet id", SUBNET_FIX),
+                 id="bad-item-says-why-instead-of-too-few-items"),
+])
+def test_a_value_of_the_wrong_kind_or_size_is_told_in_these_words(write_stack, stacks_dir, keys, expected):
+    assert problem(write_stack, stacks_dir, dev(**keys)) == expected
+
+
+def problems(write_stack, stacks_dir: Path, config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    write_stack("broken", config)
+    with pytest.raises(ConfigError) as caught:
+        load_stack("broken", stacks_dir)
+    return [(p.key, p.message, p.fix) for p in caught.value.problems]
+
+
+def test_a_bad_list_item_is_told_and_the_keys_after_it_still_are(write_stack, stacks_dir):
+    """The list's own "too few items" is left out (its item says why), not the problems after it."""
+    config = dev(**{"edumatrix-db:network": network(subnetIds=["x"], allowedCidrs=5)})
+    assert problems(write_stack, stacks_dir, config) == [
+        ("edumatrix-db:network.subnetIds[0]", "'x' is not a subnet id", SUBNET_FIX),
+        ("edumatrix-db:network.allowedCidrs", "expected a list (got 5)", A_LIST)]
+
+
+def test_an_empty_list_is_told_too_few_items_beside_another_keys_problem(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:network": network(subnetIds=[], vpcId=5)})
+    assert problems(write_stack, stacks_dir, config) == [
+        ("edumatrix-db:network.vpcId", "expected text (got 5)", QUOTE), TOO_FEW_SUBNETS]
+
+
+def test_a_missing_key_with_a_description_is_told_what_it_is_for(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:network": {k: v for k, v in network().items() if k != "subnetIds"}})
+    assert problem(write_stack, stacks_dir, config) == (
+        "edumatrix-db:network.subnetIds", "required key is missing",
+        "add edumatrix-db:network.subnetIds (private subnets in at least two availability zones)")
+
+
+def test_promote_in_a_primary_does_not_change_what_another_missing_key_is_told(write_stack, stacks_dir):
+    config = dev(**{"edumatrix-db:region": {"promote": True},
+                    "edumatrix-db:network": {k: v for k, v in network().items() if k != "vpcId"}})
+    assert [(key, message) for key, message, _ in problems(write_stack, stacks_dir, config)] == [
+        ("edumatrix-db:network.vpcId", "required key is missing"),
+        ("edumatrix-db:region.promote", "`promote` applies to a region stack (one whose region.primaryStack names "
+         "the stack it replicates); this stack holds the primary instance itself")]
