@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from config import aws_names
 from config.errors import SettingError
+from config.stack_rules import longest_stack_name
 
 IDENTIFIER_TEXT = st.text(alphabet="abcz019-", min_size=1, max_size=70)
 
@@ -70,6 +71,10 @@ NOT_PLAIN = ("is not a plain PostgreSQL identifier: use lower-case letters, digi
              "letter or underscore (no quotes, spaces, semicolons or capitals)")
 
 
+ECR_FIX = ("2-256 lowercase letters, digits and . _ - separated path parts, e.g. platform/pgbouncer (the "
+           "repository's name, not its URI)")
+
+
 @pytest.mark.parametrize(("check", "value", "message", "fix"), [
     ("check_database_name", "Edu", f"databaseName 'Edu' {NOT_PLAIN}",
      "use lowercase letters, digits and underscores, e.g. edumatrix"),
@@ -97,6 +102,13 @@ NOT_PLAIN = ("is not a plain PostgreSQL identifier: use lower-case letters, digi
      "write arn:aws:sns:<region>:<12-digit account>:<topic name>, e.g. arn:aws:sns:us-east-1:123456789012:db-alarms"),
     ("check_rds_identifier", "Edu", "'Edu' is not an RDS identifier: lowercase letters, digits and hyphens, "
                                     "starting with a letter", aws_names.IDENTIFIER_FIX),
+    ("check_ecr_repository", "Platform/PgBouncer", "'Platform/PgBouncer' is not an ECR repository name", ECR_FIX),
+    ("check_image_digest", "latest", "'latest' is not an image digest",
+     "pin the image by digest: sha256: and 64 hex digits (`aws ecr describe-images` imageDigest); a tag can be "
+     "moved, a digest cannot"),
+    ("check_secret_arn", "edumatrix/master", "'edumatrix/master' is not a Secrets Manager secret ARN",
+     "copy the ARN from `aws secretsmanager describe-secret` "
+     "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-xxxxxx)"),
 ])
 def test_a_refused_name_says_what_rds_refuses_and_how_to_fix_it(check: str, value: str, message: str,
                                                                    fix: str) -> None:
@@ -138,3 +150,22 @@ def test_unicode_letters_spaces_digits_and_the_listed_symbols_are_tag_characters
 def test_a_refused_tag_says_whether_the_key_or_the_value_is_wrong_and_why(key: str, value: str,
                                                                            problem: tuple[str, str]) -> None:
     assert aws_names.tag_problem(key, value) == problem
+
+
+@pytest.mark.parametrize(("name", "accepted"), [
+    ("a", False), ("ab", True), ("a" * 256, True), ("a" * 257, False), ("platform/" + "a" * 247, True),
+    ("platform/" + "a" * 248, False),
+])
+def test_an_ecr_repository_name_is_2_to_256_characters(name: str, accepted: bool) -> None:
+    """ECR CreateRepository repositoryName: length 2-256 (the pattern alone admits one letter and any length)."""
+    try:
+        aws_names.check_ecr_repository(name)
+    except SettingError:
+        assert not accepted
+    else:
+        assert accepted
+
+
+def test_the_longest_stack_name_whose_derived_names_aws_accepts_is_33_characters() -> None:
+    """Every name derived from `edumatrix-<stack>` (aws_names.DERIVED_NAMES) must fit its AWS API."""
+    assert longest_stack_name() == 33

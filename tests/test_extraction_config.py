@@ -438,3 +438,16 @@ def test_a_cleaned_up_service_leaves_the_shared_model_and_every_other_service_st
     full = build_access_model(load_catalog())
     shared = source_model(full, {"news_system": Phase.CLEANUP})
     assert [a.service for a in shared.services] == [a.service for a in full.services if a.service != "news_system"]
+
+
+def _app_table_privileges(phase: Phase) -> frozenset[str]:
+    access = source_access(build_access_model(load_catalog()).service("feedback"), FACTS[phase])
+    return next(g.privileges for g in access.grants if g.role == "feedback_app" and g.object_type.value == "table")
+
+
+def test_the_app_role_writes_on_the_shared_instance_until_cutover() -> None:
+    assert _app_table_privileges(Phase.REPLICATE) == frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
+
+
+def test_from_cutover_the_app_role_only_reads_on_the_shared_instance() -> None:
+    assert _app_table_privileges(Phase.CUTOVER) == frozenset({"SELECT"})

@@ -118,3 +118,14 @@ def test_phase_names_are_the_stack_file_words(text: str) -> None:
 
 def test_an_unknown_phase_name_is_none() -> None:
     assert phase_named("migrate") is None
+
+
+def test_removing_the_entry_of_an_extraction_past_cutover_is_refused_in_these_words() -> None:
+    assert move_problem("news", Phase.CUTOVER, None) == (
+        "extraction of news cannot move from cutover to not extracted (entry removed); allowed next: complete, "
+        "rollback")
+
+
+def test_no_sequence_of_updates_leads_back_to_prepare() -> None:
+    """The phases after prepare form a cycle (replicate, cutover, rollback): the search ends all the same."""
+    assert path_between(Phase.ROLLBACK, Phase.PREPARE) is None

@@ -138,3 +138,21 @@ def test_a_refused_event_name_says_which_name_is_wrong(function, args, label):
     with pytest.raises(InvalidIdentifier) as caught:
         getattr(config.naming, function)(*args)
     assert str(caught.value).startswith(f"{label} ")
+
+
+PLAIN_RULE = ("is not a plain PostgreSQL identifier: use lower-case letters, digits and underscores, starting with a "
+              "letter or underscore (no quotes, spaces, semicolons or capitals)")
+
+
+def test_a_function_action_that_is_not_an_identifier_is_refused_naming_the_action() -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        function_name("feedback", "Erase")
+    assert str(caught.value) == f"action 'Erase' {PLAIN_RULE}"
+
+
+def test_a_function_name_longer_than_postgresql_keeps_is_refused_naming_the_function() -> None:
+    service = "s" * 50
+    with pytest.raises(InvalidIdentifier) as caught:
+        function_name(service, "erase_subject_x")
+    assert str(caught.value) == (f"function name '{service}_fn_erase_subject_x' is 69 bytes; PostgreSQL identifiers "
+                                 "are at most 63 bytes (longer names are silently truncated)")

@@ -3,8 +3,10 @@ cron for every service's migrator and nobody else (the local server applies the 
 
 from __future__ import annotations
 
-from config.access import model_for_settings
+from config.access import build_access_model, model_for_settings
+from config.catalog import Catalog, DataClassification, ServiceSpec
 from config.loader import load_stack
+from config.maintenance import cron_schedulers
 from edumatrix_db.offline.engine import Recording
 
 MAINTENANCE = "edumatrix:database:ScheduledMaintenance"
@@ -22,3 +24,10 @@ def test_only_each_services_migrator_and_the_ops_login_may_use_schema_cron(prod:
     migrators = {s.role("migrator").name for s in model_for_settings(load_stack("prod")).services}
     assert {(g["role"], g["objectType"], tuple(g["privileges"])) for g in grants} == {
         (m, "schema", ("USAGE",)) for m in migrators | {"edumatrix_ops"}}  # ops: the heartbeat (issue 15)
+
+
+def test_the_cron_schedulers_are_each_services_migrator_then_the_ops_login() -> None:
+    catalog = Catalog(services=tuple(
+        ServiceSpec(name=name, title=name, pool_size=5, readonly_pool_size=2, statement_timeout_ms=1000,
+                    owner_team="team", data_classification=DataClassification.INTERNAL) for name in ("news", "chat")))
+    assert cron_schedulers(build_access_model(catalog)) == ["news_migrator", "chat_migrator", "edumatrix_ops"]

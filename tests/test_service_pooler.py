@@ -340,3 +340,9 @@ def test_a_stack_without_a_pooled_extraction_needs_no_pooler_settings() -> None:
     config, source = read_stack_config("prod")
     assert POOLER_KEY not in config
     assert validate_config(config, stack="prod", source=source).extraction_pooler.missing()
+
+
+def test_an_nlb_address_for_a_subnet_the_stack_does_not_use_is_told_the_subnets_it_may_name() -> None:
+    [(_, fix)] = _problems(nlbAddresses={**NLB_ADDRESSES, "subnet-0b1b2c3d4e5f60003": "10.20.3.250"})
+    assert fix == ("remove it, or add the subnet to network.subnetIds; allowed: subnet-0b1b2c3d4e5f60001, "
+                   "subnet-0b1b2c3d4e5f60002")
