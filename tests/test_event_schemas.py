@@ -138,3 +138,31 @@ LIBRARY_CASES = {
 def test_the_mirror_gives_what_the_converters_own_tests_expect(case: str) -> None:
     connect, expected = LIBRARY_CASES[case]
     assert glue_json_schema(connect) == expected
+
+
+ARTICLE = {"article_id": "string", "views": "integer", "public": "boolean"}
+GOOD = {"article_id": "a1", "views": 3, "public": True}
+INT32 = "must be an integer within 32 bits, not"
+
+
+@pytest.mark.parametrize(("payload", "problems"), [
+    pytest.param(["a1"], ["the payload is a list, not a JSON object"], id="not-an-object"),
+    pytest.param({}, ["'article_id' is missing", "'views' is missing", "'public' is missing"], id="empty"),
+    pytest.param({**GOOD, "extra": 1}, ["'extra' is not in the event type's payload"], id="extra-member"),
+    pytest.param({"views": 3, "public": True, "extra": 1},
+                 ["'article_id' is missing", "'extra' is not in the event type's payload"],
+                 id="missing-and-extra-member"),
+    pytest.param({"views": "3", "public": True}, ["'article_id' is missing", f"'views' {INT32} '3'"],
+                 id="missing-member-before-a-wrong-one"),
+    pytest.param({**GOOD, "views": True}, [f"'views' {INT32} True"], id="boolean-for-an-integer"),
+    pytest.param({**GOOD, "views": 1.5}, [f"'views' {INT32} 1.5"], id="float-for-an-integer"),
+    pytest.param({**GOOD, "views": 2**31}, [f"'views' {INT32} 2147483648"], id="integer-above-32-bits"),
+    pytest.param({**GOOD, "views": -(2**31) - 1}, [f"'views' {INT32} -2147483649"], id="integer-below-32-bits"),
+    pytest.param({**GOOD, "views": 2**31 - 1}, [], id="largest-32-bit-integer"),
+    pytest.param({**GOOD, "views": -(2**31)}, [], id="smallest-32-bit-integer"),
+    pytest.param({**GOOD, "public": "yes"}, ["'public' must be a boolean, not 'yes'"], id="text-for-a-boolean"),
+    pytest.param({**GOOD, "article_id": None}, ["'article_id' must be a string, not None"], id="null-for-a-string"),
+    pytest.param(GOOD, [], id="admitted"),
+])
+def test_a_payload_is_judged_against_its_description_in_these_words(payload, problems) -> None:
+    assert payload_problems(ARTICLE, payload) == problems

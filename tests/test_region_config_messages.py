@@ -11,6 +11,7 @@ import pytest
 from config.errors import ConfigError
 from config.loader import load_stack
 from config.regions import partition_of
+from config.settings import ExtractionPoolerSettings
 from tests.region_support import add_secret_replica_region, copy_stacks, edit_stack, region_stack_from_template
 from tests.region_support import write_stack as write_text
 
@@ -204,3 +205,26 @@ def test_a_primary_that_does_not_validate_is_named_with_its_first_problem(tmp_pa
         f"fix it first: {stacks}/Pulumi.prod.yaml: edumatrix-db:zzzzqqq: unknown key\n    fix: allowed: alarms, "
         "backups, connections, dataClassification, environment, events, extractionPooler, extractions, instance, "
         "local, network, opsRunner, owner, region, replicas, secrets, services, tags")
+
+
+def test_a_region_stacks_instance_is_its_primarys_without_the_primarys_identifier(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "prod", "  edumatrix-db:instance:\n",
+               "  edumatrix-db:instance:\n    identifier: edumatrix-main\n")
+    replica = load_stack(EU, stacks).replica_instance()
+    assert (replica.identifier, replica.instance_class, replica.allocated_storage_gb) == (None, "db.r6g.2xlarge", 500)
+
+
+def test_a_region_stack_may_run_its_replica_on_another_class(tmp_path: Path) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, EU, "    promote: false\n", "    promote: false\n    instanceClass: db.r6g.large\n")
+    assert load_stack(EU, stacks).replica_instance().instance_class == "db.r6g.large"
+
+
+def test_only_a_region_stack_has_a_replica_instance() -> None:
+    with pytest.raises(ValueError, match=r"^dev is not a region stack with a resolved primary$"):
+        load_stack("dev").replica_instance()
+
+
+def test_a_pooler_without_settings_misses_its_image_digest_certificate_and_addresses() -> None:
+    assert ExtractionPoolerSettings().missing() == ("imageRepository", "imageDigest", "tlsSecretArn", "nlbAddresses")

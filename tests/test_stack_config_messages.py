@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from config.aws_names import IDENTIFIER_FIX
 from config.errors import ConfigError
 from config.loader import load_stack
 from tests.dev_stack import DEV
@@ -368,6 +369,9 @@ def subscription(**keys: Any) -> dict[str, Any]:
     pytest.param({"edumatrix-db:alarms": {"instanceMemoryGb": 0}},
                  ("edumatrix-db:alarms.instanceMemoryGb", "Input should be greater than 0 (got 0)",
                   "use a value above 0 and at most 4096"), id="optional-number-out-of-range"),
+    pytest.param({"edumatrix-db:instance": instance(identifier="Edu")},
+                 ("edumatrix-db:instance.identifier", "'Edu' is not an RDS identifier: lowercase letters, digits and "
+                  "hyphens, starting with a letter", IDENTIFIER_FIX), id="optional-name-that-aws-refuses"),
     pytest.param({"edumatrix-db:network": network(subnetIds=["x"])},
                  ("edumatrix-db:network.subnetIds[0]", "'x' is not a subnet id", SUBNET_FIX),
                  id="bad-item-says-why-instead-of-too-few-items"),
