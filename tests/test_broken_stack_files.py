@@ -111,3 +111,16 @@ def test_a_secret_in_the_file_is_taken_from_the_engine(stacks: Path) -> None:
 def _dev_config() -> dict[str, object]:
     config, _ = read_stack_config("dev", STACKS_DIR)
     return dict(config)
+
+
+def test_the_program_judges_the_file_in_its_own_stacks_directory_not_the_repositorys(stacks: Path) -> None:
+    """A stack that only the given directory holds: its file's text is still what is judged."""
+    (stacks / "Pulumi.mine.yaml").write_text(
+        (stacks / "Pulumi.dev.yaml").read_text().replace("multiAz: false", "multiAz: no"))
+    engine = stack_config_as_engine_passes_it({**_dev_config(), "edumatrix-db:instance": {
+        "instanceClass": "db.t4g.medium", "allocatedStorageGb": 20, "maxAllocatedStorageGb": 100, "multiAz": False,
+        "deletionProtection": False, "backupRetentionDays": 7, "maxConnections": 500}})
+    with pytest.raises(ConfigError) as caught:
+        settings_from_config(engine, stack="mine", source="stacks/Pulumi.mine.yaml", stacks_dir=stacks)
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ("edumatrix-db:instance.multiAz", "expected true or false (got 'no')")]

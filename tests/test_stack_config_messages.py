@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
 import yaml
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
 from config.aws_names import IDENTIFIER_FIX
 from config.errors import ConfigError
-from config.loader import load_stack
+from config.loader import _range_fix, _translate, load_stack
 from tests.dev_stack import DEV
 from tests.region_support import add_secret_replica_region, edit_stack, region_stack_from_template
 from tests.region_support import write_stack as write_text
@@ -415,3 +416,73 @@ def test_promote_in_a_primary_does_not_change_what_another_missing_key_is_told(w
         ("edumatrix-db:network.vpcId", "required key is missing"),
         ("edumatrix-db:region.promote", "`promote` applies to a region stack (one whose region.primaryStack names "
          "the stack it replicates); this stack holds the primary instance itself")]
+
+
+# Errors no key of today's StackSettings produces, which the loader still words for the key that will: a validator
+# raising a plain ValueError, a tuple too long, a list, lax-mode parsing, a literal it cannot find the field of,
+# and union members named in the error's location.
+class _PlainValueError(BaseModel):
+    owner: str
+
+    @field_validator("owner")
+    @classmethod
+    def _refuse(cls, value: str) -> str:
+        raise ValueError("no such team")
+
+
+class _SectionValueError(BaseModel):
+    @model_validator(mode="after")
+    def _refuse(self) -> _SectionValueError:
+        raise ValueError("inconsistent")
+
+
+class _Unused(BaseModel):
+    zzz: Literal["a", "b"] = "a"
+    xs: tuple[int, ...] = Field(default=(), max_length=1)
+    items: list[int] = []
+    n: int = 0
+    f: float = 0
+    v: int | str = 0
+    w: Annotated[str, AfterValidator(str.strip)] | int = 0
+
+
+@pytest.mark.parametrize(("model", "data", "expected"), [
+    pytest.param(_PlainValueError, {"owner": "x"}, [(
+        "edumatrix-db:owner", "no such team", "see the validator of owner in config/settings.py for what it accepts")],
+        id="plain-value-error"),
+    pytest.param(_SectionValueError, {}, [(
+        "", "inconsistent", "see the validator of this section in config/settings.py for what it accepts")],
+        id="plain-value-error-of-a-section"),
+    pytest.param(_Unused, {"zzz": "c"}, [("edumatrix-db:zzz", "'c' is not allowed", "use one of: 'a' or 'b'")],
+                 id="literal-of-an-unknown-field"),
+    pytest.param(_Unused, {"xs": (1, 2)}, [(
+        "edumatrix-db:xs", "Tuple should have at most 1 item after validation, not 2", "list fewer items")],
+        id="too-many-items"),
+    pytest.param(_Unused, {"items": 5}, [("edumatrix-db:items", "expected a list (got 5)", A_LIST)], id="list"),
+    pytest.param(_Unused, {"n": "abc"}, [(
+        "edumatrix-db:n", "Input should be a valid integer, unable to parse string as an integer (got 'abc')",
+        "write a whole number without quotes")], id="lax-whole-number"),
+    pytest.param(_Unused, {"f": "abc"}, [(
+        "edumatrix-db:f", "Input should be a valid number, unable to parse string as a number (got 'abc')",
+        "write a number without quotes")], id="lax-number"),
+    pytest.param(_Unused, {"v": [1]}, [
+        ("edumatrix-db:v", "expected a whole number (got [1])", "write a whole number without quotes"),
+        ("edumatrix-db:v", "expected text (got [1])", "write text")], id="union-members-int-and-str"),
+    pytest.param(_Unused, {"w": [1]}, [
+        ("edumatrix-db:w", "expected text (got [1])", "write text"),
+        ("edumatrix-db:w", "expected a whole number (got [1])", "write a whole number without quotes")],
+        id="union-member-with-a-validator"),
+])
+def test_errors_no_stack_key_makes_today_are_worded_for_their_key(model, data, expected, tmp_path) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    assert [(p.key, p.message, p.fix) for p in _translate(caught.value, "src.yaml", {}, tmp_path)] == expected
+
+
+@pytest.mark.parametrize(("bounds", "fix"), [
+    ({"ge": 5}, "use a value at least 5"),
+    ({"lt": 3}, "use a value below 3"),
+    ({"gt": 0.5, "le": 1.0}, "use a value above 0.5 and at most 1"),
+])
+def test_a_range_with_bounds_no_stack_key_has_today_is_worded_too(bounds, fix) -> None:
+    assert _range_fix(None, bounds) == fix
