@@ -225,3 +225,21 @@ def test_only_a_region_stack_has_a_replica_instance() -> None:
 
 def test_a_pooler_without_settings_misses_its_image_digest_certificate_and_addresses() -> None:
     assert ExtractionPoolerSettings().missing() == ("imageRepository", "imageDigest", "tlsSecretArn", "nlbAddresses")
+
+
+REGIONS = ("us-east-1, us-east-2, us-west-1, us-west-2, af-south-1, ap-east-1, ap-east-2, ap-south-1, ap-south-2, "
+           "ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-4, ap-southeast-5, ap-southeast-6, "
+           "ap-southeast-7, ap-northeast-1, ap-northeast-2, ap-northeast-3, ca-central-1, ca-west-1, eu-central-1, "
+           "eu-central-2, eu-west-1, eu-west-2, eu-west-3, eu-south-1, eu-south-2, eu-north-1, il-central-1, "
+           "me-south-1, me-central-1, mx-central-1, sa-east-1, us-gov-east-1, us-gov-west-1, cn-north-1, "
+           "cn-northwest-1")
+
+
+@pytest.mark.parametrize(("region", "fix"), [
+    ("eu-wset-1", f"did you mean 'eu-west-1'? regions: {REGIONS}"),
+    ("zzzzzz", f"regions: {REGIONS}"),
+])
+def test_an_unknown_aws_region_is_told_every_region(tmp_path: Path, region: str, fix: str) -> None:
+    stacks = copy_stacks(tmp_path)
+    edit_stack(stacks, "dev", "aws:region: us-east-1", f"aws:region: {region}")
+    assert only_problem(stacks, "dev") == ("aws:region", f"{region!r} is not an AWS region", fix)
