@@ -15,6 +15,7 @@ from config.event_schemas import (
     connect_payload_schema,
     event_definition,
     glue_json_schema,
+    heartbeat_connect_schema,
     heartbeat_json_definition,
     jsonb_order,
     payload_problems,
@@ -166,3 +167,11 @@ INT32 = "must be an integer within 32 bits, not"
 ])
 def test_a_payload_is_judged_against_its_description_in_these_words(payload, problems) -> None:
     assert payload_problems(ARTICLE, payload) == problems
+
+
+def test_the_heartbeat_records_connect_schema_is_debeziums() -> None:
+    """Debezium's heartbeat value: a required struct `io.debezium.connector.common.Heartbeat` version 1 with one
+    required int64 `ts_ms` (tests/pg/test_events_debezium.py reads the real connector's)."""
+    assert heartbeat_connect_schema() == {
+        "type": "struct", "optional": False, "name": "io.debezium.connector.common.Heartbeat", "version": 1,
+        "fields": [{"field": "ts_ms", "type": "int64", "optional": False}]}
