@@ -13,6 +13,7 @@ from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.event_schemas import (
     connect_payload_schema,
+    connect_value_schema,
     event_definition,
     glue_json_schema,
     heartbeat_connect_schema,
@@ -175,3 +176,11 @@ def test_the_heartbeat_records_connect_schema_is_debeziums() -> None:
     assert heartbeat_connect_schema() == {
         "type": "struct", "optional": False, "name": "io.debezium.connector.common.Heartbeat", "version": 1,
         "fields": [{"field": "ts_ms", "type": "int64", "optional": False}]}
+
+
+def test_the_routed_records_value_is_a_required_struct_of_the_optional_payload_and_a_required_event_type() -> None:
+    assert connect_value_schema({"ok": "boolean"}) == {
+        "type": "struct", "optional": False, "fields": [
+            {"type": "struct", "optional": True, "name": "payload", "field": "payload",
+             "fields": [{"field": "ok", "type": "boolean", "optional": True}]},
+            {"field": "eventType", "type": "string", "optional": False}]}
