@@ -4,6 +4,7 @@ wrong, the fix). Each test breaks one key of a valid dev stack and reads the one
 from __future__ import annotations
 
 import copy
+import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -444,6 +445,15 @@ class _Unused(BaseModel):
     f: float = 0
     v: int | str = 0
     w: Annotated[str, AfterValidator(str.strip)] | int = 0
+    when: datetime.date = datetime.date(2026, 1, 1)
+
+
+class _Subnets(BaseModel):
+    subnetIds: datetime.date  # a field the stack's network section describes
+
+
+class _Network(BaseModel):
+    network: _Subnets
 
 
 @pytest.mark.parametrize(("model", "data", "expected"), [
@@ -462,6 +472,16 @@ class _Unused(BaseModel):
     pytest.param(_Unused, {"n": "abc"}, [(
         "edumatrix-db:n", "Input should be a valid integer, unable to parse string as an integer (got 'abc')",
         "write a whole number without quotes")], id="lax-whole-number"),
+    pytest.param(_Unused, {"n": 1.5}, [(
+        "edumatrix-db:n", "expected a whole number (got 1.5)", "write a whole number without quotes")],
+        id="lax-fraction-for-a-whole-number"),
+    pytest.param(_Unused, {"when": "soon"}, [(
+        "edumatrix-db:when", "Input should be a valid date or datetime, input is too short (got 'soon')",
+        "see the key in config/settings.py for what it accepts")], id="type-without-its-own-fix"),
+    pytest.param(_Network, {"network": {"subnetIds": "soon"}}, [(
+        "edumatrix-db:network.subnetIds", "Input should be a valid date or datetime, input is too short (got 'soon')",
+        "see private subnets in at least two availability zones in config/settings.py for what it accepts")],
+        id="type-without-its-own-fix-of-a-described-key"),
     pytest.param(_Unused, {"f": "abc"}, [(
         "edumatrix-db:f", "Input should be a valid number, unable to parse string as a number (got 'abc')",
         "write a number without quotes")], id="lax-number"),
