@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.naming import InvalidIdentifier
-from edumatrix_db.database.sql import literal, new_password, quote_role
+from edumatrix_db.database.sql import grantee, literal, new_password, qi, quote_role
 
 
 def test_a_literal_doubles_its_single_quotes() -> None:
@@ -38,3 +38,23 @@ def test_a_generated_password_is_32_url_safe_characters_of_192_random_bits() -> 
 
 def test_generated_passwords_differ() -> None:
     assert len({new_password() for _ in range(20)}) == 20
+
+
+def test_the_pseudo_role_public_is_granted_to_as_the_keyword() -> None:
+    assert grantee("public") == "PUBLIC"
+
+
+def test_any_other_grantee_is_a_checked_quoted_identifier() -> None:
+    assert grantee("quiz_app") == '"quiz_app"'
+    with pytest.raises(InvalidIdentifier):
+        grantee("PUBLIC")
+
+
+def test_the_public_schema_is_quoted_though_it_is_a_reserved_word() -> None:
+    assert qi("public") == '"public"'
+
+
+def test_any_other_schema_is_a_checked_quoted_identifier() -> None:
+    assert qi("quiz_schema") == '"quiz_schema"'
+    with pytest.raises(InvalidIdentifier):
+        qi('quiz_schema"; DROP SCHEMA quiz_schema; --')
