@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+
 # (rolcanlogin, rolinherit, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolreplication)
 Attributes = tuple[bool, bool, int, bool, bool, bool, bool, bool]
 PLAIN_NOLOGIN: Attributes = (False, True, -1, False, False, False, False, False)  # CREATE ROLE's defaults
@@ -119,21 +121,27 @@ class _Rows:
 
 class StandInConnection:
     """Answers the renderer's questions from `state`; records every other statement in `statements` (a
-    statement in `refuse` raises the exception given for it instead). A statement that fails inside
-    `transaction()` takes back the statements run inside it, as PostgreSQL's savepoint does."""
+    statement in `refuse` raises the exception given for it instead). As in PostgreSQL, after a failed
+    statement every other one fails until the transaction block (savepoint) around it ends, and leaving a block
+    by an exception takes back the statements run inside it."""
 
     def __init__(self, state: CatalogState | None = None, refuse: dict[str, Exception] | None = None) -> None:
         self.state = state or CatalogState()
         self.questions = _questions(self.state)
         self.refuse = refuse or {}
         self.statements: list[str] = []
+        self.aborted = False
 
     def execute(self, query: str | bytes, params: Any = ()) -> _Rows:
         text = query.decode() if isinstance(query, bytes) else query
+        if self.aborted:
+            raise psycopg.errors.InFailedSqlTransaction(
+                "current transaction is aborted, commands ignored until end of transaction block")
         if text.startswith("SELECT"):
             assert text in self.questions, f"the renderer asked a question the stand-in does not know: {text}"
             return _Rows(self.questions[text](params))
         if text in self.refuse:
+            self.aborted = True
             raise self.refuse[text]
         self.statements.append(text)
         return _Rows(None)
@@ -145,4 +153,5 @@ class StandInConnection:
             yield
         except Exception:
             del self.statements[kept:]
+            self.aborted = False
             raise

@@ -340,10 +340,11 @@ def _set_settings(role: str, settings: list[str]) -> Callable[[CatalogState], No
                  ["ALTER ROLE \"quiz_app\" SET \"statement_timeout\" TO '5000'"], id="changed-value"),
     pytest.param(["statement_timeout=5000", "idle_in_transaction_session_timeout=60000"],
                  ['ALTER ROLE "quiz_app" SET "search_path" TO "quiz_schema", "extensions"'], id="missing"),
-    pytest.param(["work_mem=64MB", "statement_timeout=5000", "lock_timeout=100",
+    pytest.param(["work_mem=64MB", "statement_timeout=5000", "application_name=quiz=drifted", "lock_timeout=100",
                   "idle_in_transaction_session_timeout=60000", "search_path=quiz_schema, extensions"],
-                 ['ALTER ROLE "quiz_app" RESET "lock_timeout"', 'ALTER ROLE "quiz_app" RESET "work_mem"'],
-                 id="extra-settings-reset-by-name"),
+                 ['ALTER ROLE "quiz_app" RESET "application_name"', 'ALTER ROLE "quiz_app" RESET "lock_timeout"',
+                  'ALTER ROLE "quiz_app" RESET "work_mem"'],
+                 id="extra-settings-reset-by-name-in-order"),
     pytest.param([], ["ALTER ROLE \"quiz_app\" SET \"statement_timeout\" TO '5000'",
                       "ALTER ROLE \"quiz_app\" SET \"idle_in_transaction_session_timeout\" TO '60000'",
                       'ALTER ROLE "quiz_app" SET "search_path" TO "quiz_schema", "extensions"'], id="none-set"),
@@ -589,6 +590,16 @@ def test_a_failed_repair_is_rolled_back_and_warned_about_and_the_others_still_ru
     assert report.warnings == ["could not repair schema quiz_schema (quiz_app holds CREATE): permission denied for "
                                "schema quiz_schema"]
     assert conn.statements == report.changes == list(FOREIGN.repair)
+
+
+def test_a_failed_repair_that_needed_a_role_warns_with_its_own_error_and_leaves_the_role(read_back: ReadBack) -> None:
+    read_back.rounds = [[DEFAULTS], [DEFAULTS]]
+    conn = StandInConnection(in_line(), refuse={DEFAULTS.repair[0]: psycopg.errors.UndefinedObject(
+        'role "quiz_readonly" does not exist')})
+    report = sql.apply(conn, MODEL)  # type: ignore[arg-type]
+    assert report.warnings == ["could not repair default privileges of quiz_owner (quiz_readonly gets TRUNCATE): "
+                               'role "quiz_readonly" does not exist']
+    assert conn.statements == report.changes == []
 
 
 # -- passwords -------------------------------------------------------------------------------------------------
