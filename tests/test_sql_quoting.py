@@ -3,6 +3,8 @@ reaches PostgreSQL is a checked identifier, a predefined role by name, or an esc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from config.naming import InvalidIdentifier
@@ -40,21 +42,18 @@ def test_generated_passwords_differ() -> None:
     assert len({new_password() for _ in range(20)}) == 20
 
 
-def test_the_pseudo_role_public_is_granted_to_as_the_keyword() -> None:
-    assert grantee("public") == "PUBLIC"
+
+# PUBLIC as a grantee is the keyword; `public` as a schema is a reserved word, quoted by name.
+PUBLIC_SPELLED = [pytest.param(grantee, "PUBLIC", id="grantee"), pytest.param(qi, '"public"', id="schema")]
 
 
-def test_any_other_grantee_is_a_checked_quoted_identifier() -> None:
-    assert grantee("quiz_app") == '"quiz_app"'
+@pytest.mark.parametrize(("render", "spelled"), PUBLIC_SPELLED)
+def test_public_is_rendered_as_postgresql_spells_it(render: Callable[[str], str], spelled: str) -> None:
+    assert render("public") == spelled
+
+
+@pytest.mark.parametrize("render", [grantee, qi], ids=["grantee", "schema"])
+def test_any_other_grantee_or_schema_is_a_checked_quoted_identifier(render: Callable[[str], str]) -> None:
+    assert render("quiz_app") == '"quiz_app"'
     with pytest.raises(InvalidIdentifier):
-        grantee("PUBLIC")
-
-
-def test_the_public_schema_is_quoted_though_it_is_a_reserved_word() -> None:
-    assert qi("public") == '"public"'
-
-
-def test_any_other_schema_is_a_checked_quoted_identifier() -> None:
-    assert qi("quiz_schema") == '"quiz_schema"'
-    with pytest.raises(InvalidIdentifier):
-        qi('quiz_schema"; DROP SCHEMA quiz_schema; --')
+        render('PUBLIC"; DROP SCHEMA quiz_schema; --')
