@@ -66,13 +66,17 @@ def _questions(state: CatalogState) -> dict[str, Callable[[Any], Any]]:
     """Each question the renderer may ask, by its exact text: a function of the query's parameters giving
     the row (fetchone) or the rows (fetchall)."""
 
-    # grantee 0 (PUBLIC) is asked about whatever the `role` parameter says; a role by the `role` parameter
+    # Grantee 0 is PUBLIC, whatever the `role` parameter says; a grantee by name is a role the catalog holds
+    # (pg_roles has no row `public`: asked by name, PUBLIC holds nothing).
+    def holder(public: bool, p: dict[str, Any]) -> str | None:
+        return "public" if public else p["role"] if p["role"] in state.roles else None
+
     def acl(kind: str, public: bool) -> Callable[[Any], Any]:
-        return lambda p: (state.privileges.get((kind, p["name"], "public" if public else p["role"]), []),)
+        return lambda p: (state.privileges.get((kind, p["name"], holder(public, p)), []),)  # type: ignore[arg-type]
 
     def default_acl(public: bool) -> Callable[[Any], Any]:
         return lambda p: (state.default_privileges.get(
-            (p["owner"], p["schema"], p["t"], "public" if public else p["role"]), []),)
+            (p["owner"], p["schema"], p["t"], holder(public, p)), []),)  # type: ignore[arg-type]
 
     questions: dict[str, Callable[[Any], Any]] = {
         "SELECT current_database()": lambda p: (state.database,),

@@ -323,6 +323,21 @@ def test_a_refused_change_of_an_ordinary_attribute_fails_the_apply() -> None:
         sql.apply(conn, MODEL)  # type: ignore[arg-type]
 
 
+def test_a_role_modelled_with_every_attribute_is_created_with_each_through_the_privileged_connection() -> None:
+    powerful = replace(AUDITOR, login=True, connection_limit=1, inherit=False, superuser=True, create_database=True,
+                       create_role=True, bypass_row_level_security=True, replication=True)
+    model = replace(MODEL, platform=replace(MODEL.platform, roles=(OPS, CDC, powerful)))
+    privileged = StandInConnection()
+    apply(drifted(lambda state: state.roles.pop("rds_pgaudit")), model, privileged=privileged)
+    assert privileged.statements == ['CREATE ROLE "rds_pgaudit" LOGIN NOINHERIT CONNECTION LIMIT 1 SUPERUSER CREATEDB '
+                                     'CREATEROLE BYPASSRLS REPLICATION']
+
+
+def test_a_role_that_may_no_longer_log_in_is_altered_nologin() -> None:
+    report, _ = apply(drifted(_set_role("quiz_owner", (True, True, 0, False, False, False, False, False))))
+    assert report.changes == ['ALTER ROLE "quiz_owner" NOLOGIN']
+
+
 def test_a_missing_role_without_modelled_attributes_is_created_nologin() -> None:
     bare = replace(AUDITOR, connection_limit=-1)
     model = replace(MODEL, platform=replace(MODEL.platform, roles=(OPS, CDC, bare)))
@@ -498,27 +513,28 @@ def test_a_hostile_name_in_the_model_is_refused_before_its_statement_runs(model:
 
 # -- services that left the catalog ------------------------------------------------------------------------------
 def with_orphan(state: CatalogState) -> None:
-    """`poll` left the catalog; `shared_schema` looks like a service schema but is not owned by `shared_owner`."""
-    state.schemas.update({"poll_schema": "poll_owner", "shared_schema": "edumatrix_admin"})
-    state.roles.update({f"poll_{kind}": PLAIN_NOLOGIN for kind in ("owner", "app", "readonly")})
-    state.roles["pollster"] = PLAIN_NOLOGIN
+    """`survey` left the catalog; `shared_schema` looks like a service schema but is not owned by `shared_owner`
+    (both come after `quiz_schema`, which is the model's)."""
+    state.schemas.update({"survey_schema": "survey_owner", "shared_schema": "edumatrix_admin"})
+    state.roles.update({f"survey_{kind}": PLAIN_NOLOGIN for kind in ("owner", "app", "readonly")})
+    state.roles["surveyor"] = PLAIN_NOLOGIN
 
 
 def test_a_service_that_left_the_catalog_is_reported_with_its_roles_and_left_alone() -> None:
     report, conn = apply(drifted(with_orphan))
-    assert report.orphans == ["schema poll_schema (roles: poll_app, poll_owner, poll_readonly)"]
+    assert report.orphans == ["schema survey_schema (roles: survey_app, survey_owner, survey_readonly)"]
     assert (report.dropped, conn.statements) == ([], [])
 
 
 def test_destructive_apply_drops_the_schema_then_what_its_roles_own_then_the_roles() -> None:
     report, conn = apply(drifted(with_orphan), destructive=True)
     assert report.dropped == [
-        'DROP SCHEMA "poll_schema" CASCADE',
-        'DROP OWNED BY "poll_app"', 'DROP OWNED BY "poll_owner"', 'DROP OWNED BY "poll_readonly"',
-        'DROP ROLE "poll_app"', 'DROP ROLE "poll_owner"', 'DROP ROLE "poll_readonly"',
+        'DROP SCHEMA "survey_schema" CASCADE',
+        'DROP OWNED BY "survey_app"', 'DROP OWNED BY "survey_owner"', 'DROP OWNED BY "survey_readonly"',
+        'DROP ROLE "survey_app"', 'DROP ROLE "survey_owner"', 'DROP ROLE "survey_readonly"',
     ]
-    assert report.changes == ['GRANT "poll_app" TO "edumatrix_admin"', 'GRANT "poll_owner" TO "edumatrix_admin"',
-                              'GRANT "poll_readonly" TO "edumatrix_admin"']
+    assert report.changes == ['GRANT "survey_app" TO "edumatrix_admin"', 'GRANT "survey_owner" TO "edumatrix_admin"',
+                              'GRANT "survey_readonly" TO "edumatrix_admin"']
     assert conn.statements == report.changes + report.dropped
     assert report.changed
 
@@ -528,8 +544,8 @@ CREATE_ON_SCHEMA = drift.Drift(
     rule="grant", service="quiz", object="schema quiz_schema", message="quiz_app holds CREATE", fix="revoke it",
     repair=('REVOKE CREATE ON SCHEMA "quiz_schema" FROM "quiz_app"',))
 FOREIGN = drift.Drift(rule="grant", service="quiz", object="table quiz_schema.answers",
-                      message="poll_app holds SELECT", fix="revoke it", foreign=True,
-                      repair=('REVOKE SELECT ON TABLE "quiz_schema"."answers" FROM "poll_app"',))
+                      message="survey_app holds SELECT", fix="revoke it", foreign=True,
+                      repair=('REVOKE SELECT ON TABLE "quiz_schema"."answers" FROM "survey_app"',))
 DEFAULTS = drift.Drift(rule="default", service="quiz", object="default privileges of quiz_owner",
                        message="quiz_readonly gets TRUNCATE", fix="revoke it", act_as="quiz_gdpr_definer",
                        repair=('ALTER DEFAULT PRIVILEGES FOR ROLE "quiz_gdpr_definer" REVOKE TRUNCATE ON TABLES '
@@ -539,7 +555,7 @@ NAMING = drift.Drift(rule="naming", service="quiz", object="table quiz_schema.An
 
 
 def test_drift_is_repaired_with_its_statements_and_what_remains_is_the_second_read_back(read_back: ReadBack) -> None:
-    read_back.rounds = [[CREATE_ON_SCHEMA, NAMING], [NAMING]]
+    read_back.rounds = [[NAMING, CREATE_ON_SCHEMA], [NAMING]]
     report, conn = apply(in_line())
     assert conn.statements == report.changes == ['REVOKE CREATE ON SCHEMA "quiz_schema" FROM "quiz_app"']
     assert report.findings == [NAMING]
