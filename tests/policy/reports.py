@@ -18,10 +18,12 @@ STACK = STACK_URN.rsplit("::", 1)[-1]  # the name a violation without a resource
 
 
 def reports(policy: PackPolicy, resources: Iterable[RecordedResource], *, region: str | None = REGION,
-            default_region: str | None = None) -> list[tuple[str, str]]:
+            default_region: str | None = None, config: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     """(name of the resource reported, message) of each violation of `policy` alone, in report order.
-    `region` is the default provider's; `default_region` the policy's defaultRegion config, when given."""
-    config = {policy.name: {"defaultRegion": default_region}} if default_region else None
+    `region` is the default provider's; `default_region` the policy's defaultRegion config, when given; `config`
+    the policy's other settings."""
+    settings = {**(config or {}), **({"defaultRegion": default_region} if default_region else {})}
+    config = {policy.name: settings} if settings else None
     return [(v.urn.rsplit("::", 1)[-1], v.message)
             for v in run(resources, policies=[policy], region=region, config=config)]
 
