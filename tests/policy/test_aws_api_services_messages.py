@@ -420,6 +420,9 @@ def test_the_service_preflight_reports_exactly(policy: Any, resources: list[Any]
 
 # (policy, resources with no region of their own, what it reports with the stack's region as defaultRegion only)
 DEFAULT_REGION = filters(
+    ("alias-key-of-another-region", svc.kms_alias_name, [alias("a")],
+     [("a", "the alias is in eu-west-1, its key in us-east-1: an alias and its key must be in the same Region "
+            "(CreateAlias TargetKeyId)")]),
     ("alias-declared-twice", svc.kms_alias_unique, [alias("a"), alias("b")],
      [("b", "alias/edumatrix-test-data is declared twice in eu-west-1 (also by a): \"AlreadyExistsException: An "
             "alias with the name ... already exists\"")]),
