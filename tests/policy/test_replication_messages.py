@@ -11,7 +11,8 @@ SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
 
 
 def test_a_parameter_group_without_logical_replication_says_what_extraction_needs() -> None:
-    assert reports(replication.logical_replication, [parameter_group(**{"rds.logical_replication": MISSING})]) == [
+    group = parameter_group("edumatrix-test-pg-params", **{"rds.logical_replication": MISSING})
+    assert reports(replication.logical_replication, [group]) == [
         ("edumatrix-test-pg-params", "rds.logical_replication must be 1: extracting a service to its own instance "
                                      "replicates its schema logically")]
 
