@@ -330,6 +330,8 @@ CASES = filters(
      [rotation_app("s", parameters={"functionName": "edumatrix rotation"})],
      [("s", "parameters.functionName 'edumatrix rotation': a Lambda function name is 1-64 letters, digits, '-' or "
             "'_'")]),
+    ("app-function-name-with-capitals", svc.rotation_application,
+     [rotation_app("s", parameters={"functionName": "Edumatrix-Rotation_1"})], []),
     ("app-subnets-without-security-groups", svc.rotation_application,
      [rotation_app("s", parameters={"vpcSecurityGroupIds": MISSING})],
      [("s", "vpcSubnetIds and vpcSecurityGroupIds go together: with one only the function is not in the VPC and "
