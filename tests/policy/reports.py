@@ -8,6 +8,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pytest
+
 from edumatrix_db.offline.engine import RecordedResource
 from edumatrix_db.offline.gate import evaluate
 from policy.base import PackPolicy
@@ -52,3 +54,8 @@ def builder(type_: str, base: Mapping[str, Any]) -> Any:
         res = resource(type_, resource_name, merged(base, overrides))
         return dataclasses.replace(res, dependencies=tuple(d.urn for d in depends_on))
     return build
+
+
+def rows(*items: Any) -> list[Any]:
+    """pytest params from table rows (id, value, ...): each row's first item names its case."""
+    return [pytest.param(*item[1:], id=item[0]) for item in items]

@@ -9,7 +9,7 @@ import pytest
 
 from policy import audit
 from tests.policy.fixtures import MISSING, parameter_group
-from tests.policy.reports import reports
+from tests.policy.reports import reports, rows
 
 GROUP = "edumatrix-test-pg-params"
 SLOW_QUERIES = "log_min_duration_statement is {}; set 0-{} ms to log slow queries"
@@ -17,10 +17,6 @@ BIND_PARAMETERS = ("log_parameter_max_length is {}; 0 keeps bind parameters (per
                    "statements logged for their duration")
 FAILED_STATEMENTS = ("log_min_error_statement is {}: a failed ALTER ROLE ... PASSWORD is logged in clear; use panic")
 TEMP_FILES = "temp_file_limit is unlimited: one session may fill the instance's storage with temporary files"
-
-
-def rows(*items: Any) -> list[Any]:
-    return [pytest.param(*item[1:], id=item[0]) for item in items]
 
 
 CASES = rows(

@@ -13,7 +13,7 @@ from edumatrix_db.offline import gate
 from edumatrix_db.offline.engine import RecordedResource
 from policy import aws_api
 from tests.policy.fixtures import ACCOUNT, MISSING, key_arn, resource
-from tests.policy.reports import not_applicable, reports
+from tests.policy.reports import not_applicable, reports, rows
 from tests.policy.test_aws_api import (
     ALARM_KEY,
     CONFIG,
@@ -75,10 +75,6 @@ def other_primary(**overrides: Any) -> RecordedResource:
 def alarm(name: str, **props: Any) -> RecordedResource:
     return resource("aws:cloudwatch/metricAlarm:MetricAlarm", name, {
         "namespace": "AWS/RDS", "metricName": "ReplicaLag", "threshold": 600, "treatMissingData": "missing", **props})
-
-
-def rows(*items: Any) -> list[Any]:
-    return [pytest.param(*item[1:], id=item[0]) for item in items]
 
 
 MANAGED_PRIMARY = ("primary", {"manageMasterUserPassword": True, "passwordWo": MISSING, "passwordWoVersion": MISSING})

@@ -11,7 +11,7 @@ import pytest
 
 from policy import aws_api_services as svc
 from tests.policy.fixtures import ACCOUNT, MISSING, instance, key_arn, parameter_group
-from tests.policy.reports import builder, not_applicable, reports
+from tests.policy.reports import builder, not_applicable, reports, rows
 
 RULE_ARN = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/edumatrix-test-ops"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:edumatrix-test-ops"
@@ -68,10 +68,6 @@ def publish(resource: Any = TOPIC_ARN, action: Any = ("sns:Publish",)) -> dict[s
             "Action": list(action) if isinstance(action, tuple) else action, "Resource": resource}
 
 
-def filters(*rows: Any) -> list[Any]:
-    return [pytest.param(*row[1:], id=row[0]) for row in rows]
-
-
 ALIAS_SHAPE = ("KMS takes \"alias/\" followed by letters, digits, '/', '_' and '-', at most 256 characters "
                "(CreateAlias AliasName)")
 TARGET_NOT_PERMITTED = ("the target invokes Lambda function edumatrix-test-ops, but no lambda Permission lets "
@@ -108,7 +104,7 @@ def _secret_set(*versions: Any, rotation_deps: bool = True, **rotation_props: An
             rotation("admin-rotation", depends_on=versions if rotation_deps else (), **rotation_props)]
 
 
-CASES = filters(
+CASES = rows(
     # -- KMS aliases
     ("alias-without-prefix", svc.kms_alias_name, [alias("a", name="edumatrix-test-data")],
      [("a", f"alias 'edumatrix-test-data': {ALIAS_SHAPE}")]),
@@ -421,7 +417,7 @@ def test_the_service_preflight_reports_exactly(policy: Any, resources: list[Any]
 
 
 # (policy, resources with no region of their own, what it reports with the stack's region as defaultRegion only)
-DEFAULT_REGION = filters(
+DEFAULT_REGION = rows(
     ("alias-key-of-another-region", svc.kms_alias_name, [alias("a")],
      [("a", "the alias is in eu-west-1, its key in us-east-1: an alias and its key must be in the same Region "
             "(CreateAlias TargetKeyId)")]),
@@ -443,7 +439,7 @@ def test_a_resource_without_region_is_placed_in_the_default_region(policy: Any, 
     assert reports(policy, resources, region=None, default_region="eu-west-1") == expected
 
 
-NOT_APPLICABLE = filters(
+NOT_APPLICABLE = rows(
     ("extensions-without-rds", svc.extension_supported, [instance(engine="mysql"), extension("e")],
      "no RDS instance or parameter group in this stack: the engine is not RDS's"),
     ("preload-without-postgres-parameter-group", svc.extension_preloaded,

@@ -10,7 +10,7 @@ import pytest
 from policy import encryption
 from policy.base import BACKUP_REPLICATION, BACKUP_VAULT, KMS_KEY, LOG_GROUP, PARAMETER_GROUP, PROXY, SECRET
 from tests.policy.fixtures import MISSING, instance, key_arn, parameter_group, replica
-from tests.policy.reports import builder, reports
+from tests.policy.reports import builder, reports, rows
 
 DB, REPLICA, GROUP = "edumatrix-test-db", "edumatrix-test-replica", "edumatrix-test-pg-params"
 SOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:db:edumatrix-test"
@@ -29,10 +29,6 @@ key = builder(KMS_KEY, {"enableKeyRotation": True})
 proxy = builder(PROXY, {"engineFamily": "POSTGRESQL", "requireTls": True})
 group = builder(PARAMETER_GROUP, {"name": "edumatrix-test-params", "family": "postgres14", "parameters": [
     {"name": "rds.force_ssl", "value": "1"}, {"name": "ssl_min_protocol_version", "value": "TLSv1.2"}]})
-
-
-def rows(*items: Any) -> list[Any]:
-    return [pytest.param(*item[1:], id=item[0]) for item in items]
 
 
 CASES = rows(

@@ -12,7 +12,7 @@ import pytest
 from components.ops_runner import assume_role_policy
 from policy import lambdas
 from tests.policy.fixtures import ACCOUNT, MISSING, resource
-from tests.policy.reports import reports
+from tests.policy.reports import reports, rows
 from tests.policy.test_lambdas import (
     ATTACHMENT,
     FUNCTION_ARN,
@@ -74,10 +74,6 @@ def trusted_by(statement: dict[str, Any]) -> list[Any]:
 def scheduler_trust(**principal: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole",
             "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}
-
-
-def rows(*items: Any) -> list[Any]:
-    return [pytest.param(*item[1:], id=item[0]) for item in items]
 
 
 CASES = rows(

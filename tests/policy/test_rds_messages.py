@@ -10,15 +10,11 @@ import pytest
 
 from policy import rds
 from tests.policy.fixtures import MISSING, instance, parameter_group, replica
-from tests.policy.reports import reports
+from tests.policy.reports import reports, rows
 
 DB = "edumatrix-test-db"
 CA = "caCertIdentifier {!r} is not one of rds-ca-rsa2048-g1, rds-ca-rsa4096-g1, rds-ca-ecc384-g1"
 DEFAULT_ADMIN = "username {!r} is a default admin name (or missing); choose a custom one"
-
-
-def rows(*items: Any) -> list[Any]:
-    return [pytest.param(*item[1:], id=item[0]) for item in items]
 
 
 CASES = rows(
