@@ -153,6 +153,10 @@ CASES = rows(
     ("function-policy-one-statement-object", lambdas.lambda_role_least_privilege,
      replaced(POLICY, policy=json.dumps({"Statement": allow("kms:Decrypt")})),
      [(POLICY, FUNCTION_POLICY.format(f"kms:Decrypt on every resource {EXCEPTIONS}"))]),
+    ("function-policy-of-a-role-known-by-id", lambdas.lambda_role_least_privilege,
+     [*replaced(ROLE, id="AROA1"), resource(lambdas.ROLE_POLICY, "by-id", {
+         "role": "AROA1", "policy": policy_document(allow("kms:Decrypt"))})],
+     [("by-id", FUNCTION_POLICY.format(f"kms:Decrypt on every resource {EXCEPTIONS}"))]),
     ("function-policy-not-json", lambdas.lambda_role_least_privilege, replaced(POLICY, policy="{Statement"), []),
     ("function-policy-json-list", lambdas.lambda_role_least_privilege, replaced(POLICY, policy="[]"), []),
     ("function-role-trusted-by-a-service-list", lambdas.lambda_role_least_privilege,
