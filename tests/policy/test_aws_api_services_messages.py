@@ -83,7 +83,7 @@ METRIC_TEXT = "metricTransformation.{} {!r}: 1-255 characters without ':', '*' o
 NO_VALUE = ("edumatrix-admin-secret is rotated but has no value in this stack: the rotation function fails at "
             "createSecret (\"ResourceNotFoundException: Secrets Manager can't find the specified secret value for "
             "staging label: AWSCURRENT\")")
-LACKS = ("edumatrix-admin-secret's value lacks {}: the RDS PostgreSQL rotation function reads engine, host, username "
+LACKS = ("{}'s value lacks {}: the RDS PostgreSQL rotation function reads engine, host, username "
          "and password from the secret (\"JSON structure of AWS Secrets Manager secrets\")")
 NOT_WAITING = ("the rotation of edumatrix-admin-secret does not wait for its value: with rotateImmediately it can "
                "start before the value is written and fail at createSecret; take secret_id from the version "
@@ -162,6 +162,11 @@ CASES = rows(
     ("target-permission-for-another-action", svc.event_target_lambda_permission,
      [rule("r"), target("t"), permission("p", action="lambda:GetFunction")],
      [("t", TARGET_NOT_PERMITTED.format(f"rule {RULE_ARN}"))]),
+    ("target-by-rule-arn-permission-of-another-rule", svc.event_target_lambda_permission,
+     [rule("r"), target("t", rule=RULE_ARN), permission("p", sourceArn=RULE_ARN + "-2")],
+     [("t", TARGET_NOT_PERMITTED.format(f"rule {RULE_ARN}"))]),
+    ("target-not-permitted-after-a-topic-target", svc.event_target_lambda_permission,
+     [rule("r"), target("sns", arn=TOPIC_ARN), target("t")], [("t", TARGET_NOT_PERMITTED.format(f"rule {RULE_ARN}"))]),
     ("target-of-an-undeclared-rule", svc.event_target_lambda_permission, [target("t")],
      [("t", TARGET_NOT_PERMITTED.format("its rule"))]),
     ("target-lambda-arn-that-is-not-a-function", svc.event_target_lambda_permission,
@@ -172,6 +177,7 @@ CASES = rows(
     ("zone-public-under-internal", svc.route53_zone, [zone("z", vpcs=MISSING, name="DB.Edumatrix.Internal.")],
      [("z", "db.edumatrix.internal is under a top-level domain nobody delegates: as a public zone (no vpcs) its names "
             "never resolve; make it a private zone associated with the VPC")]),
+    ("zone-public-under-a-delegated-domain", svc.route53_zone, [zone("z", vpcs=MISSING, name="db.edumatrix.com")], []),
     ("zone-bad-label-read-without-dot-or-case", svc.route53_zone, [zone("z", name="-ns.DB.BOX.")],
      [("z", NOT_A_DNS_NAME.format("-ns.db.box"))]),
     ("zone-without-name", svc.route53_zone, [zone("z", name=MISSING)], [("z", NOT_A_DNS_NAME.format(""))]),
@@ -253,6 +259,8 @@ CASES = rows(
     # -- CloudWatch Logs metric filters
     ("filter-name-with-colon", svc.metric_filter, [metric_filter("f", name="failed:logins")],
      [("f", "name 'failed:logins': PutMetricFilter filterName is 1-512 characters without ':' or '*'")]),
+    ("filter-without-name", svc.metric_filter, [metric_filter("f", name=MISSING)],
+     [("f", "name '': PutMetricFilter filterName is 1-512 characters without ':' or '*'")]),
     ("filter-pattern-of-1024-characters", svc.metric_filter, [metric_filter("f", pattern="x" * 1024)], []),
     ("filter-pattern-of-1025-characters", svc.metric_filter, [metric_filter("f", pattern="x" * 1025)],
      [("f", "pattern is longer than 1024 characters (PutMetricFilter filterPattern)")]),
@@ -283,6 +291,9 @@ CASES = rows(
     ("version-with-two-values", svc.secret_version, [version("v", secretBinary="eA==")],
      [("v", "a secret version takes exactly one of secretString, secretBinary, secretStringWo (got secretString, "
             "secretBinary; SDK secretsmanager/secret_version.py)")]),
+    ("version-with-a-write-only-value-too", svc.secret_version, [version("v", secretStringWo="x")],
+     [("v", "a secret version takes exactly one of secretString, secretBinary, secretStringWo (got secretString, "
+            "secretStringWo; SDK secretsmanager/secret_version.py)")]),
     ("version-without-value", svc.secret_version, [version("v", secretString=MISSING)],
      [("v", "a secret version takes exactly one of secretString, secretBinary, secretStringWo (got none; SDK "
             "secretsmanager/secret_version.py)")]),
@@ -303,9 +314,15 @@ CASES = rows(
     ("rotated-value-lacking-keys", svc.rotated_secret_value,
      _secret_set(version("v0", secretString=None, secretStringWo="x"),
                  version("v", secretString=json.dumps({"engine": "postgres", "username": "admin"}))),
-     [("admin-rotation", LACKS.format("host, password"))]),
+     [("admin-rotation", LACKS.format("edumatrix-admin-secret", "host, password"))]),
+    ("rotations-after-one-without-value", svc.rotated_secret_value,
+     [secret("edumatrix-admin-secret"), rotation("admin-rotation"), secret("other-secret", arn=SECRET_ARN + "-2"),
+      version("v2", secretId=SECRET_ARN + "-2", secretString="{}"),
+      rotation("other-rotation", secretId=SECRET_ARN + "-2", depends_on=[version("v2")])],
+     [("admin-rotation", NO_VALUE),
+      ("other-rotation", LACKS.format("other-secret", "engine, host, username, password"))]),
     ("rotated-value-not-an-object", svc.rotated_secret_value, _secret_set(version("v", secretString="[]")),
-     [("admin-rotation", LACKS.format("engine, host, username, password"))]),
+     [("admin-rotation", LACKS.format("edumatrix-admin-secret", "engine, host, username, password"))]),
     # -- the rotation application
     ("app-name-starting-with-a-digit", svc.rotation_application, [rotation_app("s", name="1-rotation")],
      [("s", STACK_NAME.format("1-rotation"))]),
@@ -373,6 +390,8 @@ CASES = rows(
      [("s", "endpointAutoConfirms applies to http/https endpoints only")]),
     ("subscription-https-auto-confirming", svc.subscription,
      [subscription("s", protocol="https", endpoint="https://hooks.example.com/x", endpointAutoConfirms=True)], []),
+    ("subscription-http-auto-confirming", svc.subscription,
+     [subscription("s", protocol="http", endpoint="http://hooks.example.com/x", endpointAutoConfirms=True)], []),
     ("subscription-in-another-region", svc.subscription, [subscription("s", region="eu-west-1")],
      [("s", "the subscription is made in eu-west-1, the topic is in us-east-1: Subscribe is called in the topic's "
             "Region (\"InvalidParameter: Invalid parameter: TopicArn\")")]),
