@@ -118,21 +118,26 @@ def main() -> int:
                 state = "equivalent"
                 rules[reason] += 1
         by_package[package_of(name)][state] += 1
+        if code in TIMEOUT:
+            by_package[package_of(name)]["timeout"] += 1  # counted as killed, shown apart
         if state in ("survived", "no test") or state.startswith("suspicious"):
             open_survivors.append(name)
     stale = sorted(set(known) - set(found))
-    print(f"{'package':34} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'survived':>8} {'no test':>7} "
+    print(f"{'package':34} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv.':>7} {'survived':>8} {'no test':>7} "
           f"{'not run':>7} {'score':>7}")
     failed = False
     for package, counts in sorted(by_package.items()):
-        total = sum(counts.values())
+        total = sum(counts.values()) - counts["timeout"]
         considered = total - counts["equivalent"] - counts["not run"]
         score = counts["killed"] / considered if considered else 1.0
         goal = package in GOAL_PACKAGES
         failed |= goal and score < GOAL
-        print(f"{package:34} {total:>7} {counts['killed']:>7} {counts['equivalent']:>7} {counts['survived']:>8} "
+        print(f"{package:34} {total:>7} {counts['killed']:>7} {counts['timeout']:>7} {counts['equivalent']:>7} "
+              f"{counts['survived']:>8} "
               f"{counts['no test']:>7} {counts['not run']:>7} {score:>6.1%}{'  (goal 90 %)' if goal else ''}")
     print("\nscore = killed / (mutants - equivalent - not run); a mutant no fast test reaches counts as surviving")
+    print("timeout: killed because its tests ran past mutmut's time limit (a mutant that makes them hang is caught);"
+          " on a loaded machine a survivor can time out too: re-run those by name on an idle one")
     for reason, count in rules.items():
         print(f"equivalent by rule ({count}): {reason}")
     if stale:
