@@ -214,6 +214,10 @@ CASES: list[Any] = [
     pytest.param(C.alarm_actions, _alarming(alarm=lambda p: p.update(name="lag", alarmActions=[])),
                  [("edumatrix-prod-replicas-lag-1", "alarm lag pages nobody (no alarmActions)")],
                  id="alarm-without-actions"),
+    pytest.param(C.alarm_actions, _alarming(alarm=lambda p: p.update(alarmActions=[])),
+                 [("edumatrix-prod-replicas-lag-1",
+                   "alarm edumatrix-prod-replicas-lag-1 pages nobody (no alarmActions)")],
+                 id="alarm-without-a-name-is-named-by-its-resource"),
     pytest.param(C.alarm_actions, _alarming(
         topic=lambda p: p.update(kmsMasterKeyId="alias/aws/sns"),
         alarm=lambda p: p.update(alarmActions=[EXTERNAL_TOPIC, *p["alarmActions"]])),
