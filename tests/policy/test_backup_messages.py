@@ -123,6 +123,18 @@ CASES: list[Any] = [
                  id="retention-no-rule-of-thirty-days"),
     pytest.param(B.backup_rule_retention, _rules({"ruleName": "forever", "targetVaultName": DAILY}), [],
                  id="retention-rules-kept-forever-are-fine"),
+    pytest.param(B.backup_rule_retention, _rules(_rule("daily", DAILY, 30), _rule("scratch", "unlocked", 0)), [],
+                 id="retention-a-rule-in-an-unlocked-vault-has-no-floor"),
+    pytest.param(B.backup_rule_retention, lambda: declared(plan=_plan(_rule("daily", DAILY, 30), _rule(
+        "scratch", SIX_HOURLY, 0)), locks=[_lock(DAILY, 30), _lock(SIX_HOURLY, 0), _lock(DR, 30)]), [],
+                 id="retention-a-lock-without-minimum-sets-no-floor"),
+    pytest.param(B.backup_rule_retention, _rules(_rule("daily", DAILY, 30, copyActions=[
+        {"destinationVaultArn": "arn:aws:backup:eu-west-1:123456789012:backup-vault:elsewhere",
+         "lifecycle": {"deleteAfter": 0}}])), [], id="retention-a-copy-to-an-unlocked-vault-has-no-floor"),
+    pytest.param(B.backup_rule_retention, lambda: declared(plan=_plan(_rule("daily", DAILY, 30, copyActions=[
+        {"destinationVaultArn": DR_ARN, "lifecycle": {"deleteAfter": 0}}])),
+        locks=[_lock(DAILY, 30), _lock(SIX_HOURLY, 7), _lock(DR, 0)]), [],
+                 id="retention-a-copy-to-a-lock-without-minimum-has-no-floor"),
     # backup-copy-rules: names the plan
     pytest.param(B.backup_copy_rules, _rules(_rule("daily", DAILY, 30, copyActions=[
         {"destinationVaultArn": "arn:aws:backup:eu-west-1:123456789012:backup-vault:elsewhere",

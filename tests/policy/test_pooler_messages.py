@@ -205,6 +205,11 @@ CASES: list[Any] = [
                    "parameter name '/edumatrix test/backend': \"Parameter names can include only the following "
                    'symbols and letters: a-zA-Z0-9_.-" and / for the hierarchy (SSM API PutParameter, Name)')],
                  id="parameter-name-with-a-space"),
+    pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name="/ aws/backend")),
+                 [("parameter",
+                   "parameter name '/ aws/backend': \"Parameter names can include only the following symbols and "
+                   'letters: a-zA-Z0-9_.-" and / for the hierarchy (SSM API PutParameter, Name)')],
+                 id="parameter-name-beginning-with-a-space-then-aws-is-not-prefixed-with-aws"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(type="Secret")),
                  [("parameter", "parameter type 'Secret': \"Valid types are String, StringList and SecureString\"")],
                  id="parameter-unknown-type"),
@@ -243,6 +248,14 @@ CASES: list[Any] = [
           "SSM parameters: a pooler task that can put its backend record can move the service's traffic itself; "
           "only the ops runner's switch may")],
                  id="task-role-with-a-managed-policy-named-without-its-arn"),
+    pytest.param(P.pooler_task_role_read_only, lambda: [*pooler_resources(), resource(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "power", {
+            "role": TASK_ROLE, "policyArn": "arn:aws:iam::123456789012:policy/platform/PowerUserAccess"})],
+        [("power",
+          "the task role edumatrix-test-pooler-feedback-task has the managed policy "
+          "arn:aws:iam::123456789012:policy/platform/PowerUserAccess, which may put SSM parameters: a pooler task "
+          "that can put its backend record can move the service's traffic itself; only the ops runner's switch may")],
+                 id="task-role-with-a-policy-under-a-path-named-like-a-writing-managed-one"),
     pytest.param(P.pooler_task_role_read_only, _before(P.ROLE, resource(P.ROLE, "execution", {
         "name": "edumatrix-test-pooler-feedback-execution", "arn": "arn:aws:iam::123456789012:role/execution",
         "assumeRolePolicy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
