@@ -364,6 +364,9 @@ def _pitr_state_machines(args: StackValidationArgs, report: ReportViolation) -> 
                 if tags & selected or not any(k == "edumatrix-backup" for k, _ in tags):
                     report(f"{name}.{state_name} must tag the copy edumatrix-backup with a value no backup "
                            "selection takes, so AWS Backup never backs the copy up", machine.urn)
+                if not state.get("Next"):
+                    report(f"{name}.{state_name} ends the execution: the restored copy is never deleted (go on to "
+                           "the validation and DeleteDBInstance)", machine.urn)
                 leaks = _leaks(states, str(state.get("Next", "")))
                 if leaks:
                     report(f"{name}: after {state_name}, {', '.join(leaks)} can end the execution without "

@@ -247,6 +247,12 @@ CASES: list[Any] = [
                    "edumatrix-test-pitr-validation.CleanUp must delete with SkipFinalSnapshot and "
                    "DeleteAutomatedBackups (a snapshot or retained backups of a throw-away copy cost and linger)")],
                  id="pitr-delete-keeping-automated-backups"),
+    pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(
+        lambda body: body["States"]["Restore"].update(Next=None, End=True)),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation.Restore ends the execution: the restored copy is never deleted (go "
+                   "on to the validation and DeleteDBInstance)")],
+                 id="pitr-restore-ending-the-execution"),
     pytest.param(B.pitr_validation_state_machine, _states_after_restore(
         A={"Type": "Pass", "Next": "Leak", "Catch": [{"Next": "Gone"}]}, Leak=LEAK),
                  [("edumatrix-test-pitr-validation-machine",
