@@ -367,8 +367,7 @@ def _pitr_state_machines(args: StackValidationArgs, report: ReportViolation) -> 
                 if not state.get("Next"):
                     report(f"{name}.{state_name} ends the execution: the restored copy is never deleted (go on to "
                            "the validation and DeleteDBInstance)", machine.urn)
-                leaks = _leaks(states, str(state.get("Next", "")))
-                if leaks:
+                elif leaks := _leaks(states, str(state["Next"])):
                     report(f"{name}: after {state_name}, {', '.join(leaks)} can end the execution without "
                            "deleting the restored copy (route every Catch through DeleteDBInstance)", machine.urn)
             if resource == f"{RDS_SDK}deleteDBInstance" and not (
