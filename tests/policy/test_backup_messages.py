@@ -277,6 +277,16 @@ CASES: list[Any] = [
           "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the restored "
           "copy (route every Catch through DeleteDBInstance)")], id="pitr-leak-beside-a-path-to-delete"),
     pytest.param(B.pitr_validation_state_machine, _states_after_restore(
+        A={"Type": "Pass", "Next": "Leak"}, Leak={"Type": "Succeed"}),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the "
+                   "restored copy (route every Catch through DeleteDBInstance)")], id="pitr-leak-to-a-succeed-state"),
+    pytest.param(B.pitr_validation_state_machine, _states_after_restore(
+        A={"Type": "Pass", "End": True}),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation: after Restore, A can end the execution without deleting the "
+                   "restored copy (route every Catch through DeleteDBInstance)")], id="pitr-leak-at-a-state-that-ends"),
+    pytest.param(B.pitr_validation_state_machine, _states_after_restore(
         A={"Type": "Choice", "Choices": [{"Next": "Leak"}], "Default": DELETE}, Leak=LEAK),
                  [("edumatrix-test-pitr-validation-machine",
                    "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the "
@@ -301,3 +311,10 @@ def test_each_backup_policy_says_why_it_checks_nothing_in_a_stack_without_backup
         "backup-restore-test-network": "no RDS restore testing selection in this stack",
         "pitr-validation-state-machine": "no state machine restores an RDS instance",
     }
+
+
+def test_the_daily_retention_the_stack_requires_is_the_configured_one() -> None:
+    config = {**CONFIG, "backup-rule-retention": {"minimumDailyRetentionDays": 35}}
+    assert [(name, message) for _, name, message in reports(declared(), [B.backup_rule_retention], config=config)] == [
+        ("edumatrix-test-backup-plan", "no rule keeps recovery points 35 days (longest: 30); spec 4.A/6.A: daily full "
+                                       "backups kept 35 days")]

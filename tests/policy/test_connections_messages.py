@@ -167,6 +167,11 @@ CASES: list[Any] = [
     # rds-proxy-endpoint-read-write
     pytest.param(C.proxy_endpoint_read_write, _edit(C.PROXY_ENDPOINT, lambda p: p.pop("targetRole", None)), [],
                  id="endpoint-role-defaults-to-read-write"),
+    pytest.param(C.proxy_endpoint_read_write, _edit(C.PROXY_ENDPOINT, lambda p: p.update(targetRole="READ_ONLY")),
+                 [("edumatrix-prod-connections-students-platform",
+                   "targetRole READ_ONLY works only for Aurora DB clusters; an RDS instance's proxy endpoints are "
+                   "READ_WRITE (read-only clients use the replicas' reader name)")],
+                 id="endpoint-read-only"),
     # rds-proxy-quotas-and-target: names the proxy, the target, or the stack
     pytest.param(C.proxy_quotas_and_target, _proxies(21),
                  [("edumatrix-db-test", "21 proxies: AWS allows 20 per account and Region")], id="quotas-21-proxies"),
@@ -208,6 +213,17 @@ CASES: list[Any] = [
                  [("edumatrix-prod-connections-proxy-secrets",
                    "the proxy's role may use KMS beyond its secrets' key through Secrets Manager (name the key and "
                    "condition on kms:ViaService)")], id="role-decrypts-without-condition"),
+    pytest.param(C.proxy_role_scoped, _proxy_policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+                                                     "Condition": {"StringEquals": {"kms:ViaService": "x"}}}),
+                 [("edumatrix-prod-connections-proxy-secrets",
+                   "the proxy's role may use KMS beyond its secrets' key through Secrets Manager (name the key and "
+                   "condition on kms:ViaService)")],
+                 id="role-decrypts-any-key-under-a-condition"),
+    pytest.param(C.proxy_role_scoped, _proxy_policy({"Effect": "Allow", "Action": "*", "Resource": OTHER_SECRET}),
+                 [("edumatrix-prod-connections-proxy-secrets",
+                   "the proxy's role may read arn:aws:secretsmanager:us-east-1:123456789012:secret:other, which "
+                   "are not its auth secrets")],
+                 id="role-may-do-anything-to-another-secret"),
     pytest.param(C.proxy_role_scoped, lambda prod: [*prod.resources, resource(C.ROLE_POLICY, "orphan", {
         "role": "undeclared", "policy": "{}"})], [], id="role-policy-of-an-undeclared-role-is-not-the-proxys"),
     # alarm-actions-encrypted-topic: names the alarm, the topic or its key
@@ -253,3 +269,20 @@ CASES: list[Any] = [
 def test_the_connection_policy_names_the_resource_and_says_why(prod: Recording, policy: PackPolicy, build: Build,
                                                                expected: list[tuple[str, str]]) -> None:
     assert [(name, message) for _, name, message in reports(build(prod), [policy])] == expected
+
+
+@pytest.mark.parametrize(("policy", "edit", "config", "expected"), [
+    pytest.param(C.proxy_idle_timeout, _edit(C.PROXY, lambda p: p.update(idleClientTimeout=900)),
+                 {"clientIdleSeconds": 900},
+                 [("edumatrix-prod-connections-shared",
+                   "idleClientTimeout is 900; it must exceed the clients' 900 s idle timeout (so clients close idle "
+                   "connections first) and AWS allows at most 28800")], id="idle-timeout-against-the-clients-900-s"),
+    pytest.param(C.proxy_pool, _edit(C.PROXY_POOL, _pool(connectionBorrowTimeout=30)), {"maxWaitSeconds": 10},
+                 [("edumatrix-prod-connections-shared-pool",
+                   "connectionBorrowTimeout is 30 (AWS default 120, 0 = wait forever); the spec waits at most 10 s")],
+                 id="pool-wait-against-10-s"),
+])
+def test_the_proxy_policies_hold_the_configured_limits(prod: Recording, policy: PackPolicy, edit: Build,
+                                                       config: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    found = reports(edit(prod), [policy], config={policy.name: config})
+    assert [(name, message) for _, name, message in found] == expected

@@ -114,6 +114,8 @@ CASES: list[Any] = [
         "publicAccess": {"type": "SERVICE_PROVIDED_EIPS"}}),
                  ["brokers are publicly accessible (publicAccess 'SERVICE_PROVIDED_EIPS'; CT.MSK.PR.2)"],
                  id="cluster-publicly-accessible"),
+    pytest.param(E.broker_authentication, E.CLUSTER, lambda p: p["brokerNodeGroupInfo"].update(connectivityInfo={
+        "publicAccess": {"type": "DISABLED"}}), [], id="cluster-public-access-disabled-is-fine"),
     # events-topic-copies
     pytest.param(E.topic_copies, E.TOPIC, _topic(1, **KEPT),
                  ["replicationFactor 1: an event must survive the loss of a broker (at least 2 copies)"],
@@ -131,6 +133,9 @@ CASES: list[Any] = [
     pytest.param(E.topic_copies, E.TOPIC, _topic(3, **{**KEPT, "cleanup.policy": "compact"}),
                  ["a topic of events keeps them for a set retention (cleanup.policy delete, retention.ms)"],
                  id="topic-compacted"),
+    pytest.param(E.topic_copies, E.TOPIC, lambda p: p.pop("configs"),
+                 ["a topic of events keeps them for a set retention (cleanup.policy delete, retention.ms)"],
+                 id="topic-without-configs"),
     pytest.param(E.topic_copies, E.TOPIC, _topic(3, **{"retention.ms": "1"}), [],
                  id="topic-cleanup-policy-defaults-to-delete"),
     # events-connector-outbox-only
