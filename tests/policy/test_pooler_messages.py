@@ -57,6 +57,12 @@ def _env(name: str, value: str | None) -> Edit:
     return apply
 
 
+def _attached(policy_arn: str) -> Build:
+    """The pooler with `policy_arn` attached to its task role."""
+    return lambda: [*pooler_resources(), resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "attachment",
+                                                  {"role": TASK_ROLE, "policyArn": policy_arn})]
+
+
 def _levels(count: int) -> str:
     return "".join(f"/l{n}" for n in range(count))
 
@@ -232,30 +238,14 @@ CASES: list[Any] = [
                    "a Advanced parameter holds at most 8192 bytes; this value has 8193 (SSM Parameter Store "
                    "quotas: standard 4 KB, advanced 8 KB)")], id="parameter-advanced-value-too-long"),
     # pooler-task-role-read-only: names the attachment or inline policy
-    pytest.param(P.pooler_task_role_read_only, lambda: [*pooler_resources(), resource(
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", {
-            "role": TASK_ROLE, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})],
-        [("admin",
-          "the task role edumatrix-test-pooler-feedback-task has the managed policy "
-          "arn:aws:iam::aws:policy/AdministratorAccess, which may put SSM parameters: a pooler task that can put "
-          "its backend record can move the service's traffic itself; only the ops runner's switch may")],
-                 id="task-role-with-administrator-access"),
-    pytest.param(P.pooler_task_role_read_only, lambda: [*pooler_resources(), resource(
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "power", {
-            "role": TASK_ROLE, "policyArn": "PowerUserAccess"})],
-        [("power",
-          "the task role edumatrix-test-pooler-feedback-task has the managed policy PowerUserAccess, which may put "
-          "SSM parameters: a pooler task that can put its backend record can move the service's traffic itself; "
-          "only the ops runner's switch may")],
-                 id="task-role-with-a-managed-policy-named-without-its-arn"),
-    pytest.param(P.pooler_task_role_read_only, lambda: [*pooler_resources(), resource(
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "power", {
-            "role": TASK_ROLE, "policyArn": "arn:aws:iam::123456789012:policy/platform/PowerUserAccess"})],
-        [("power",
-          "the task role edumatrix-test-pooler-feedback-task has the managed policy "
-          "arn:aws:iam::123456789012:policy/platform/PowerUserAccess, which may put SSM parameters: a pooler task "
-          "that can put its backend record can move the service's traffic itself; only the ops runner's switch may")],
-                 id="task-role-with-a-policy-under-a-path-named-like-a-writing-managed-one"),
+    *[pytest.param(P.pooler_task_role_read_only, _attached(policy_arn), [(
+        "attachment", f"the task role {TASK_ROLE} has the managed policy {policy_arn}, which may put SSM parameters: a "
+        "pooler task that can put its backend record can move the service's traffic itself; only the ops runner's "
+        "switch may")], id=case) for case, policy_arn in (
+            ("task-role-with-administrator-access", "arn:aws:iam::aws:policy/AdministratorAccess"),
+            ("task-role-with-a-managed-policy-named-without-its-arn", "PowerUserAccess"),
+            ("task-role-with-a-policy-under-a-path-named-like-a-writing-managed-one",
+             "arn:aws:iam::123456789012:policy/platform/PowerUserAccess"))],
     pytest.param(P.pooler_task_role_read_only, _before(P.ROLE, resource(P.ROLE, "execution", {
         "name": "edumatrix-test-pooler-feedback-execution", "arn": "arn:aws:iam::123456789012:role/execution",
         "assumeRolePolicy": json.dumps({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
