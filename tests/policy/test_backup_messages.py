@@ -159,6 +159,8 @@ CASES: list[Any] = [
                    "rule dr copies to edumatrix-test-daily-eu-west-1 in its own region eu-west-1: a copy protects "
                    "against the loss of a region only in another one")],
                  id="copy-from-a-vault-of-another-region-to-that-region"),
+    pytest.param(B.backup_copy_rules, _rules(_rule("daily", DAILY, 30), _rule("scratch", "undeclared", 1)), [],
+                 id="copy-rules-of-a-rule-in-an-undeclared-vault-without-copies"),
     # backup-rds-rules: names the plan
     pytest.param(B.backup_rds_rules, _rules(_rule("daily", DAILY, 30, enableContinuousBackup=True)),
                  [("edumatrix-test-backup-plan",
@@ -206,14 +208,18 @@ CASES: list[Any] = [
                    "state machine edumatrix-test-pitr-validation does not log to a CMK-encrypted log group of the "
                    "stack (level OFF, destination none)")],
                  id="pitr-logs-nowhere"),
+    pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(loggingConfiguration={
+        **pitr_machine()[0].props["loggingConfiguration"], "level": "OFF"}),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "state machine edumatrix-test-pitr-validation does not log to a CMK-encrypted log group of the "
+                   "stack (level OFF, destination "
+                   "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/edumatrix-test-pitr-validation)")],
+                 id="pitr-logging-off"),
     pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(lambda body: body.pop("TimeoutSeconds")),
                  [("edumatrix-test-pitr-validation-machine",
                    "state machine edumatrix-test-pitr-validation has no TimeoutSeconds: an execution stuck waiting "
                    "for the restore would run for up to a year")],
                  id="pitr-without-timeout"),
-    pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(
-        definition=json.loads(pitr_machine()[0].props["definition"])), [],
-                 id="pitr-definition-given-as-an-object"),
     pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(
         definition=json.dumps([f"{B.RDS_SDK}restoreDBInstanceToPointInTime"])),
                  [("edumatrix-test-pitr-validation-machine",
@@ -292,6 +298,12 @@ CASES: list[Any] = [
                    "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the "
                    "restored copy (route every Catch through DeleteDBInstance)")],
                  id="pitr-leak-by-a-choice"),
+    pytest.param(B.pitr_validation_state_machine, _states_after_restore(
+        A={"Type": "Choice", "Choices": [{"Next": DELETE}], "Default": "Leak"}, Leak=LEAK),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the "
+                   "restored copy (route every Catch through DeleteDBInstance)")],
+                 id="pitr-leak-by-a-choice-default"),
 ]
 
 

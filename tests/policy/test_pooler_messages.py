@@ -119,6 +119,11 @@ CASES: list[Any] = [
                  [("taskdefinition",
                    "container pgbouncer passes DB_TOKEN as plain environment variables: secrets go in `secrets` "
                    "(Security Hub ECS.8)")], id="hardening-credential-in-env"),
+    pytest.param(P.ecs_task_hardening, _container(lambda c: c["environment"].extend([
+        {"name": "DB_TOKEN", "value": "x"}, {"name": "API_SECRET", "value": "y"}])),
+                 [("taskdefinition",
+                   "container pgbouncer passes DB_TOKEN, API_SECRET as plain environment variables: secrets go in "
+                   "`secrets` (Security Hub ECS.8)")], id="hardening-two-credentials-in-env"),
     # aws-api-ecs-service
     pytest.param(P.ecs_service, _edit(P.ECS_SERVICE, lambda p: p.update(deploymentMaximumPercent=100)),
                  [("service",
@@ -176,6 +181,12 @@ CASES: list[Any] = [
     pytest.param(P.target_group, _health_check(protocol="UDP"),
                  [("targetgroup", "healthCheck.protocol 'UDP': a TCP target group checks by TCP, HTTP or HTTPS")],
                  id="target-group-health-check-by-udp"),
+    *[pytest.param(P.target_group, _health_check(protocol=protocol), [], id=f"target-group-health-check-by-{protocol}")
+      for protocol in ("HTTP", "HTTPS")],
+    *[pytest.param(P.target_group, _edit(P.TARGET_GROUP, lambda p, protocol=protocol: p.update(
+        protocol=protocol, deregistrationDelay="3601")),
+        [("targetgroup", "deregistrationDelay 3601: 0-3600 seconds (ELBv2 target group attributes)")],
+        id=f"target-group-{protocol}-is-checked") for protocol in ("TLS", "UDP", "TCP_UDP")],
     # aws-api-ecs-target-type-ip: names the target group
     pytest.param(P.awsvpc_targets, _edit(P.TARGET_GROUP, lambda p: p.update(targetType="instance")),
                  [("targetgroup",
@@ -206,6 +217,19 @@ CASES: list[Any] = [
                    "PutParameter, Name)")], id="parameter-sixteen-levels"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name=_levels(15))),
                  [], id="parameter-fifteen-levels-is-fine"),
+    pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name=_levels(15) + "/X")),
+                 [("parameter",
+                   "parameter name '/l0/l1/l2/l3/l4/l5/l6/l7/l8/l9/l10/l11/l12/l13/l14/X' is 16 levels deep: "
+                   '"Parameter hierarchies are limited to a maximum depth of fifteen levels" (SSM API '
+                   "PutParameter, Name)")], id="parameter-sixteen-levels-the-last-named-x"),
+    pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name="/Xaws/backend")),
+                 [], id="parameter-name-with-aws-after-its-first-letter-is-fine"),
+    pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name="/aws/backend")),
+                 [("parameter",
+                   "parameter name '/aws/backend': \"A parameter name can't be prefixed with aws or ssm "
+                   '(case-insensitive)" (SSM API PutParameter, Name)')], id="parameter-name-prefixed-with-aws"),
+    pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(type="StringList")),
+                 [], id="parameter-string-list-is-fine"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name="/edumatrix test/backend")),
                  [("parameter",
                    "parameter name '/edumatrix test/backend': \"Parameter names can include only the following "
