@@ -232,6 +232,12 @@ CASES: list[Any] = [
                    "default subnet group, security group and parameter group (RDS API, "
                    "RestoreDBInstanceToPointInTime)")],
                  id="pitr-restore-default-subnet-group"),
+    pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(lambda body: body["States"]["Restore"][
+        "Parameters"].update(DbSubnetGroupName="", VpcSecurityGroupIds=[])),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation.Restore leaves DbSubnetGroupName, VpcSecurityGroupIds to RDS: "
+                   "the copy gets the default subnet group, security group and parameter group (RDS API, "
+                   "RestoreDBInstanceToPointInTime)")], id="pitr-restore-default-network"),
     pytest.param(B.pitr_validation_state_machine, lambda: pitr_machine(_param("Restore", "MultiAZ", True)),
                  [("edumatrix-test-pitr-validation-machine",
                    "edumatrix-test-pitr-validation.Restore must set PubliclyAccessible and MultiAZ to false (a "
@@ -304,6 +310,12 @@ CASES: list[Any] = [
                    "edumatrix-test-pitr-validation: after Restore, Leak can end the execution without deleting the "
                    "restored copy (route every Catch through DeleteDBInstance)")],
                  id="pitr-leak-by-a-choice-default"),
+    pytest.param(B.pitr_validation_state_machine, _states_after_restore(
+        A={"Type": "Pass", "Next": "Leak", "Catch": [{"Next": "Gone"}]}, Leak=LEAK, Gone=LEAK),
+                 [("edumatrix-test-pitr-validation-machine",
+                   "edumatrix-test-pitr-validation: after Restore, Gone, Leak can end the execution without "
+                   "deleting the restored copy (route every Catch through DeleteDBInstance)")],
+                 id="pitr-two-leaks"),
 ]
 
 

@@ -209,6 +209,12 @@ CASES: list[Any] = [
                  id="alarms-target-group-without-unhealthy-host-alarm"),
     pytest.param(P.pooler_alarms, _edit(P.ECS_SERVICE, lambda p: p.update(cluster="edumatrix-test-pooler-feedback")),
                  [], id="alarms-service-naming-its-cluster-by-name-is-watched"),
+    pytest.param(P.pooler_alarms, _edit(P.ECS_SERVICE, lambda p: p.pop("cluster")),
+                 [("service", "ECS service pgbouncer of cluster  has no RunningTaskCount alarm paging a topic")],
+                 id="alarms-service-without-a-cluster"),
+    pytest.param(P.pooler_alarms, lambda: [r for r in _edit(P.TARGET_GROUP, lambda p: p.pop("arnSuffix"))()
+                                           if r.name != "alarm-UnHealthyHostCount"], [],
+                 id="alarms-target-group-without-arn-suffix-is-not-watched"),
     # aws-api-ssm-parameter
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(name=_levels(16))),
                  [("parameter",
@@ -288,6 +294,14 @@ CASES: list[Any] = [
           "its own endpoints, but has none for ssm (EDUMATRIX_SSM_ENDPOINT): the cutover's switch (backend record, "
           "task look-up) would have no route")],
                  id="switch-route-runner-after-another-function"),
+    pytest.param(P.pooler_switch_route, lambda: [*pooler_resources(), *[
+        r for r in runner_on_endpoints(without="ecs") if not r.name.endswith("-ssm")]],
+                 [("edumatrix-test-ops-runner",
+                   "the stack runs an extraction pooler and the ops runner edumatrix-test-ops-runner reaches AWS "
+                   "through its own endpoints, but has none for ecs (EDUMATRIX_ECS_ENDPOINT), ssm "
+                   "(EDUMATRIX_SSM_ENDPOINT): the cutover's switch (backend record, task look-up) would have no "
+                   "route")],
+                 id="switch-route-runner-without-ssm-and-ecs-endpoints"),
     # pooler-admin-console-direct-only: names the target group, the load balancer or the task definition
     pytest.param(P.pooler_admin_console_direct_only, _edit(P.TARGET_GROUP, lambda p: p.update(preserveClientIp="true")),
                  [("targetgroup",
