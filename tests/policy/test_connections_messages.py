@@ -63,15 +63,22 @@ def _proxies(count: int) -> Build:
     return build
 
 
-def _proxy_policy(*statements: dict[str, Any], as_text: bool = True) -> Build:
-    """The proxy role's policy replaced by `statements` (one statement alone is given as an object)."""
+def _proxy_policy(*statements: dict[str, Any], as_text: bool = True, by_id: bool = False) -> Build:
+    """The proxy role's policy replaced by `statements` (one statement alone is given as an object); `by_id`: the
+    policy names its role by the role's id rather than its name."""
     def edit(p: dict[str, Any]) -> None:
         document = {"Version": "2012-10-17", "Statement": statements[0] if len(statements) == 1 else list(statements)}
         p["policy"] = json.dumps(document) if as_text else document
+        if by_id:
+            p["role"] = "AROAPROXYROLE"
 
     def build(prod: Recording) -> list:
         which = next(i for i, r in enumerate(prod.of_type(C.ROLE_POLICY)) if r.name.endswith("-proxy-secrets"))
-        return edited(prod.resources, C.ROLE_POLICY, edit, which=which)
+        resources = edited(prod.resources, C.ROLE_POLICY, edit, which=which)
+        if by_id:
+            role = next(i for i, r in enumerate(prod.of_type(C.ROLE)) if r.name.endswith("-proxy-role"))
+            resources = edited(resources, C.ROLE, lambda p: p.update(id="AROAPROXYROLE"), which=role)
+        return resources
     return build
 
 
@@ -195,6 +202,9 @@ CASES: list[Any] = [
                  [("edumatrix-prod-connections-shared-target",
                    "proxy target edumatrix-prod-replica-1 is a read replica; a proxy can only target the writer "
                    "instance")], id="target-a-replica"),
+    pytest.param(C.proxy_quotas_and_target, _edit(C.PROXY_TARGET, lambda p: p.pop("dbInstanceIdentifier")),
+                 [("edumatrix-prod-connections-shared-target", "proxy target '' is not an instance of this stack")],
+                 id="target-naming-no-instance"),
     # rds-proxy-role-scoped: names the role policy
     pytest.param(C.proxy_role_scoped, _proxy_policy({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                                                      "Resource": OTHER_SECRET}),
@@ -224,6 +234,18 @@ CASES: list[Any] = [
                    "the proxy's role may read arn:aws:secretsmanager:us-east-1:123456789012:secret:other, which "
                    "are not its auth secrets")],
                  id="role-may-do-anything-to-another-secret"),
+    pytest.param(C.proxy_role_scoped, _proxy_policy({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                                     "Resource": [OTHER_SECRET, OTHER_SECRET + "-2"]}),
+                 [("edumatrix-prod-connections-proxy-secrets",
+                   "the proxy's role may read arn:aws:secretsmanager:us-east-1:123456789012:secret:other, "
+                   "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-2, which are not its auth secrets")],
+                 id="role-reads-two-other-secrets"),
+    pytest.param(C.proxy_role_scoped, _proxy_policy({"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                                     "Resource": OTHER_SECRET}, by_id=True),
+                 [("edumatrix-prod-connections-proxy-secrets",
+                   "the proxy's role may read arn:aws:secretsmanager:us-east-1:123456789012:secret:other, which "
+                   "are not its auth secrets")],
+                 id="role-policy-naming-its-role-by-id"),
     pytest.param(C.proxy_role_scoped, lambda prod: [*prod.resources, resource(C.ROLE_POLICY, "orphan", {
         "role": "undeclared", "policy": "{}"})], [], id="role-policy-of-an-undeclared-role-is-not-the-proxys"),
     # alarm-actions-encrypted-topic: names the alarm, the topic or its key
@@ -255,6 +277,8 @@ CASES: list[Any] = [
     pytest.param(C.event_subscriptions, _subscriptions(lambda p: None, first=resource(
         C.EVENT_SUBSCRIPTION, "disabled", {"sourceType": "db-instance", "enabled": False})), [],
                  id="subscriptions-a-disabled-one-is-skipped"),
+    pytest.param(C.event_subscriptions, _subscriptions(lambda p: p.pop("eventCategories")), [],
+                 id="subscriptions-without-categories-cover-every-event"),
     pytest.param(C.event_subscriptions, lambda prod: [instance()],
                  [("edumatrix-db-test",
                    "no enabled db-instance event subscription covers maintenance, configuration change, failure "

@@ -330,6 +330,13 @@ CASES: list[Any] = [
                    "their load balancer edumatrix-test-pgb-feedback connects from 10.20.1.250, 10.20.2.250: the "
                    "admin console would answer through it")],
                  id="admin-console-one-address-missing"),
+    pytest.param(P.pooler_admin_console_direct_only,
+                 _container(_env("PGBOUNCER_NLB_ADDRESSES", "10.20.1.250,10.20.9.9")),
+                 [("taskdefinition",
+                   "the tasks of pgbouncer refuse the admin console to 10.20.1.250, 10.20.9.9 "
+                   "(PGBOUNCER_NLB_ADDRESSES), but their load balancer edumatrix-test-pgb-feedback connects from "
+                   "10.20.1.250, 10.20.2.250: the admin console would answer through it")],
+                 id="admin-console-one-address-wrong"),
     pytest.param(P.pooler_admin_console_direct_only, _before(P.ECS_SERVICE, resource(P.ECS_SERVICE, "other", {
         "name": "other", "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/other:1"}),
         edit=(P.TARGET_GROUP, lambda p: p.update(preserveClientIp="true"))),
