@@ -179,6 +179,10 @@ CASES: list[Any] = [
                    "restore testing plan name 'edumatrix-test-weekly': AWS Backup takes 1-50 letters, digits and "
                    "underscores")],
                  id="restore-testing-plan-name"),
+    pytest.param(B.backup_restore_test_network, _restore_plan(startWindowHours=1),
+                 [("edumatrix-test-restore-testing",
+                   "restore testing plan name '': AWS Backup takes 1-50 letters, digits and underscores")],
+                 id="restore-testing-plan-without-name"),
     pytest.param(B.backup_restore_test_network, _restore_plan(name="weekly", startWindowHours=169),
                  [("edumatrix-test-restore-testing",
                    "restore testing plan weekly: startWindowHours 169 is outside 1-168")],
