@@ -32,8 +32,10 @@
    kept), mutmut lists every test (a pytest collection) to find new ones, then runs every test on the unmutated
    code (the clean run): minutes, repeated on every `make mutation MUTANTS=...`. Once every fast test has passed
    on the unmutated code (a complete statistics run or a complete clean run), the fingerprint of its inputs
-   (`inputs_fingerprint`: the files mutmut copies, tests/, pyproject.toml, the installed distributions) is kept in
-   mutants/; while it is the same, no test can have appeared or started failing, so both are skipped.
+   (`inputs_fingerprint`: the files mutmut copies, tests/, pyproject.toml, the installed distributions), taken
+   before mutmut copies them, is kept in mutants/; while it is the same, no test can have appeared or started
+   failing, so both are skipped. (Taken after the copy, a test written during a run was never collected but
+   counted as listed, and the next run did not list it: its mutants stayed "no test".)
 
 A mutmut whose internals differ runs unpatched, with a warning.
 """
@@ -262,15 +264,10 @@ def run_collected(session: Any, items_by_id: dict[str, Any], tests: Iterable[str
 PASSED_FINGERPRINT = Path("mutants") / "all-tests-passed.fingerprint"
 
 
-def inputs_fingerprint() -> str:
-    """A hash of everything the fast tests' outcome on the unmutated code depends on: the files mutmut copies into
-    mutants/ (its source paths, `also_copy`, tests/), pyproject.toml, and the installed distributions."""
-    from mutmut.configuration import config
-
+def fingerprint_of(roots: Iterable[Path]) -> str:
+    """A hash of every file under `roots` (caches excepted) and of the installed distributions."""
     digest = hashlib.sha256()
-    roots = sorted({Path(p) for p in (*config().source_paths, *config().also_copy)} | {Path("tests"),
-                                                                                      Path("pyproject.toml")})
-    for root in roots:
+    for root in sorted(set(roots)):
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root] if root.is_file() else []
         for file in files:
             if not {"__pycache__", ".hypothesis", ".mypy_cache"} & set(file.parts):
@@ -280,13 +277,33 @@ def inputs_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def passed_on_these_inputs() -> bool:
-    """Whether every fast test passed on the unmutated code with exactly these inputs (a statistics run or a clean
-    run of every test, in this mutants/)."""
-    return PASSED_FINGERPRINT.is_file() and PASSED_FINGERPRINT.read_text() == inputs_fingerprint()
+def inputs_fingerprint() -> str:
+    """The fingerprint of everything the fast tests' outcome on the unmutated code depends on: the files mutmut
+    copies into mutants/ (its source paths, `also_copy`, tests/), pyproject.toml, and the installed distributions."""
+    from mutmut.configuration import config
+
+    return fingerprint_of({Path(p) for p in (*config().source_paths, *config().also_copy)}
+                          | {Path("tests"), Path("pyproject.toml")})
 
 
-def collected_session_runner(max_workers: int = 1) -> MutantRunner:
+class PassedInputs:
+    """Whether every fast test passed on the unmutated code with the inputs of this run (module docstring, 4).
+
+    `at_start` is the fingerprint taken before mutmut copies the files into mutants/: a test written while the run
+    goes on is not in this run's copy, so it was neither collected nor passed, and the next run must list it."""
+
+    def __init__(self, at_start: str, path: Path = PASSED_FINGERPRINT) -> None:
+        self.at_start = at_start
+        self.path = path
+
+    def record(self) -> None:
+        self.path.write_text(self.at_start)
+
+    def hold(self) -> bool:
+        return self.path.is_file() and self.path.read_text() == self.at_start
+
+
+def collected_session_runner(passed: PassedInputs, max_workers: int = 1) -> MutantRunner:
     """mutmut's fork server, made one pytest session that collects the fast tests once (module docstring, 2)."""
     import pytest
     from mutmut.configuration import config
@@ -351,22 +368,22 @@ def collected_session_runner(max_workers: int = 1) -> MutantRunner:
             # complete one that passed is the clean run mutmut makes next (a full run of the tests once more).
             self.all_tests_passed = code == 0 and not list(tests or [])
             if self.all_tests_passed:
-                PASSED_FINGERPRINT.write_text(inputs_fingerprint())
+                passed.record()
             return code
 
         def run_clean_tests(self, tests: Iterable[str]) -> int:
             # A later run on the same inputs (module docstring, 4) need not run the tests again either.
-            if self.all_tests_passed or passed_on_these_inputs():
+            if self.all_tests_passed or passed.hold():
                 return 0
             tests = list(tests)
             code = super().run_clean_tests(tests)
             if code == 0 and not tests:  # every test, as in the statistics run
-                PASSED_FINGERPRINT.write_text(inputs_fingerprint())
+                passed.record()
             return code
 
         def list_all_tests(self) -> ListAllTestsResult:
             # Nothing the collection depends on changed since every known test passed: the same tests.
-            if passed_on_these_inputs() and state().duration_by_test:
+            if passed.hold() and state().duration_by_test:
                 return ListAllTestsResult(ids=set(state().duration_by_test))
             return super().list_all_tests()
 
@@ -421,7 +438,9 @@ def use_collected_session() -> bool:
               file=sys.stderr)
         return False
     del needed
-    cli.get_mutant_runner = collected_session_runner
+    # The inputs as they are now, before mutmut copies them (PassedInputs).
+    passed = PassedInputs(inputs_fingerprint())
+    cli.get_mutant_runner = lambda max_workers=1: collected_session_runner(passed, max_workers)
     return True
 
 

@@ -145,3 +145,27 @@ def test_mypys_verdicts_are_waited_for_only_when_first_read():
     assert (verdicts.get("config.x_f__mutmut_1"), set(verdicts), bool(verdicts)) == ("refused",
                                                                                    {"config.x_f__mutmut_1"}, True)
     assert finished == [True]
+
+
+def test_a_file_added_under_the_inputs_changes_their_fingerprint_and_a_cache_file_does_not(tmp_path):
+    fingerprint_of = _mutmut_run().fingerprint_of
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_a(): pass\n")
+    before = fingerprint_of([tmp_path / "tests"])
+    (tmp_path / "tests" / "__pycache__").mkdir()
+    (tmp_path / "tests" / "__pycache__" / "test_a.pyc").write_bytes(b"\0")
+    assert fingerprint_of([tmp_path / "tests"]) == before
+    (tmp_path / "tests" / "test_b.py").write_text("def test_b(): pass\n")
+    assert fingerprint_of([tmp_path / "tests"]) != before
+
+
+def test_a_run_records_as_passed_the_inputs_it_started_with_not_those_found_when_its_tests_passed(tmp_path):
+    passed_inputs = _mutmut_run().PassedInputs
+    record = tmp_path / "all-tests-passed.fingerprint"
+    passed_inputs("inputs at the start", record).record()  # a test was written while this run went on
+    assert passed_inputs("inputs at the start", record).hold()
+    assert not passed_inputs("inputs with the new test", record).hold()  # the next run lists its tests again
+
+
+def test_no_record_means_the_tests_have_not_passed_on_any_inputs(tmp_path):
+    assert not _mutmut_run().PassedInputs("inputs", tmp_path / "missing").hold()

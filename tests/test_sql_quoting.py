@@ -3,10 +3,12 @@ reaches PostgreSQL is a checked identifier, a predefined role by name, or an esc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from config.naming import InvalidIdentifier
-from edumatrix_db.database.sql import literal, new_password, quote_role
+from edumatrix_db.database.sql import grantee, literal, new_password, qi, quote_role
 
 
 def test_a_literal_doubles_its_single_quotes() -> None:
@@ -38,3 +40,20 @@ def test_a_generated_password_is_32_url_safe_characters_of_192_random_bits() -> 
 
 def test_generated_passwords_differ() -> None:
     assert len({new_password() for _ in range(20)}) == 20
+
+
+
+# PUBLIC as a grantee is the keyword; `public` as a schema is a reserved word, quoted by name.
+PUBLIC_SPELLED = [pytest.param(grantee, "PUBLIC", id="grantee"), pytest.param(qi, '"public"', id="schema")]
+
+
+@pytest.mark.parametrize(("render", "spelled"), PUBLIC_SPELLED)
+def test_public_is_rendered_as_postgresql_spells_it(render: Callable[[str], str], spelled: str) -> None:
+    assert render("public") == spelled
+
+
+@pytest.mark.parametrize("render", [grantee, qi], ids=["grantee", "schema"])
+def test_any_other_grantee_or_schema_is_a_checked_quoted_identifier(render: Callable[[str], str]) -> None:
+    assert render("quiz_app") == '"quiz_app"'
+    with pytest.raises(InvalidIdentifier):
+        render('PUBLIC"; DROP SCHEMA quiz_schema; --')

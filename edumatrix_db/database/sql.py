@@ -281,7 +281,10 @@ class _Applier:
 
     @contextmanager
     def acting_as(self, role: str | None) -> Iterator[None]:
-        """Membership in `role` for the statements inside (ALTER DEFAULT PRIVILEGES FOR ROLE needs it)."""
+        """Membership in `role` for the statements inside (ALTER DEFAULT PRIVILEGES FOR ROLE needs it).
+
+        Entered inside the repair's savepoint: when a statement fails, rolling the savepoint back takes the
+        membership back too (a REVOKE in the aborted savepoint would only fail again and hide the error)."""
         if role is None or self.one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") or self.one(
             "SELECT pg_has_role(current_user, %s, 'MEMBER')", [role]
         ):
@@ -289,10 +292,8 @@ class _Applier:
             return
         me = drift.ident(self.one("SELECT current_user"))
         self.conn.execute(f"GRANT {drift.ident(role)} TO {me}".encode())
-        try:
-            yield
-        finally:
-            self.conn.execute(f"REVOKE {drift.ident(role)} FROM {me}".encode())
+        yield
+        self.conn.execute(f"REVOKE {drift.ident(role)} FROM {me}".encode())
 
     # -- services that left the catalog ----------------------------------------------------------------
     def orphans(self, model: AccessModel, destructive: bool) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from config.access import build_access_model
+from config.access import AccessModel, build_access_model
 from config.catalog import load_catalog
-from edumatrix_db.database import catalog, sql
+from edumatrix_db.database import catalog, drift, sql
 from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
@@ -108,3 +108,29 @@ def test_the_destructive_flag_drops_a_removed_services_schema_and_roles(pg: Post
         ).fetchone()
     assert any("DROP SCHEMA" in d for d in report.dropped)
     assert left == (0, 0)
+
+
+def test_a_failed_repair_that_needed_a_role_warns_with_its_own_error_and_leaves_the_role(
+    pg: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin joins the role for the repair inside the repair's savepoint: when the repair fails, the rollback
+    takes the membership back and the warning names the failure (not the aborted transaction after it)."""
+    failing = drift.Drift("isolation", "feedback", "table feedback_schema.no_such_table", "a repair that fails",
+                          "none", repair=('REVOKE SELECT ON TABLE "feedback_schema"."no_such_table" '
+                                          'FROM "feedback_app"',), act_as="feedback_readonly")
+    judged = []
+    real_evaluate = drift.evaluate
+
+    def evaluate(snapshot: catalog.Snapshot, model: AccessModel) -> list[drift.Drift]:
+        judged.append(snapshot)
+        return [*real_evaluate(snapshot, model), *([failing] if len(judged) == 1 else [])]
+
+    monkeypatch.setattr(drift, "evaluate", evaluate)
+    member = "SELECT pg_has_role(current_user, 'feedback_readonly', 'MEMBER')"
+    with pg.admin() as conn:
+        assert conn.execute(member).fetchone() == (False,)
+        report = sql.apply(conn, pg.model)
+        assert conn.execute(member).fetchone() == (False,)
+    warning = ("could not repair table feedback_schema.no_such_table (a repair that fails): "
+               'relation "feedback_schema.no_such_table" does not exist')
+    assert warning in report.warnings  # (others may name drift earlier tests of this module left)
