@@ -364,8 +364,10 @@ def _pitr_state_machines(args: StackValidationArgs, report: ReportViolation) -> 
                 if tags & selected or not any(k == "edumatrix-backup" for k, _ in tags):
                     report(f"{name}.{state_name} must tag the copy edumatrix-backup with a value no backup "
                            "selection takes, so AWS Backup never backs the copy up", machine.urn)
-                leaks = _leaks(states, str(state.get("Next", "")))
-                if leaks:
+                if not state.get("Next"):
+                    report(f"{name}.{state_name} ends the execution: the restored copy is never deleted (go on to "
+                           "the validation and DeleteDBInstance)", machine.urn)
+                elif leaks := _leaks(states, str(state["Next"])):
                     report(f"{name}: after {state_name}, {', '.join(leaks)} can end the execution without "
                            "deleting the restored copy (route every Catch through DeleteDBInstance)", machine.urn)
             if resource == f"{RDS_SDK}deleteDBInstance" and not (

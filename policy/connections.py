@@ -234,7 +234,7 @@ def _alarm_actions(args: StackValidationArgs, report: ReportViolation) -> None:
     for alarm in of_type(args.resources, ALARM):
         actions = _as_list(alarm.props.get("alarmActions") or [])
         if not actions:
-            report(f"alarm {alarm.props.get('name')} pages nobody (no alarmActions)", alarm.urn)
+            report(f"alarm {alarm.props.get('name') or alarm.name} pages nobody (no alarmActions)", alarm.urn)
         # The topic's Region against the alarm's: aws-api-alarm-topic-region (policy/aws_api.py) checks it.
         for action in actions:
             topic = topics.get(action)

@@ -158,20 +158,26 @@ def run(resources: Iterable[RecordedResource], *, environment: str = "prod", con
     return violations
 
 
-def messages_after_edit(resources: Iterable[RecordedResource], type_token: str, edit: Callable[[dict[str, Any]], None],
-                        policies: Iterable[PackPolicy], *, which: int = 0) -> dict[str, list[str]]:
-    """policy -> messages, over `resources` with the `which`-th resource of `type_token` edited in place of it."""
+def edited(resources: Iterable[RecordedResource], type_token: str, edit: Callable[[dict[str, Any]], None], *,
+           which: int = 0) -> list[RecordedResource]:
+    """`resources` with the `which`-th resource of `type_token` replaced by a copy whose props `edit` changed."""
     resources = list(resources)
     target = [r for r in resources if r.type == type_token][which]
-    edited: list[RecordedResource] = []
+    out: list[RecordedResource] = []
     for res in resources:
         if res is target:
             props = json.loads(json.dumps(res.props))
             edit(props)
             res = dataclasses.replace(res, props=props, inputs=props)
-        edited.append(res)
+        out.append(res)
+    return out
+
+
+def messages_after_edit(resources: Iterable[RecordedResource], type_token: str, edit: Callable[[dict[str, Any]], None],
+                        policies: Iterable[PackPolicy], *, which: int = 0) -> dict[str, list[str]]:
+    """policy -> messages, over `resources` with the `which`-th resource of `type_token` edited in place of it."""
     out: dict[str, list[str]] = {}
-    for v in run(edited, policies=policies):
+    for v in run(edited(resources, type_token, edit, which=which), policies=policies):
         out.setdefault(v.policy, []).append(v.message)
     return out
 

@@ -59,3 +59,20 @@ def builder(type_: str, base: Mapping[str, Any]) -> Any:
 def rows(*items: Any) -> list[Any]:
     """pytest params from table rows (id, value, ...): each row's first item names its case."""
     return [pytest.param(*item[1:], id=item[0]) for item in items]
+
+
+def violations_of(resources: Iterable[RecordedResource], policies: Iterable[PackPolicy], *,
+                  config: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(policy, name of the resource the violation names, message) of each violation of `policies` only, with the
+    stack's default region; a stack policy's violation that names no resource names the stack (`STACK`)."""
+    policies = list(policies)
+    names = {p.name for p in policies}
+    return [(v.policy, v.urn.rsplit("::", 1)[-1], v.message) for v in run(resources, policies=policies, config=config)
+            if v.policy in names]
+
+
+def reasons_not_applicable(resources: Iterable[RecordedResource], policies: Iterable[PackPolicy]) -> dict[str, str]:
+    """policy -> the reason it gives for checking nothing in this stack (prod policy config)."""
+    _, reasons = evaluate(list(resources), load_policy_config("prod"), region=REGION, stack_urn=STACK_URN,
+                          policies=list(policies))
+    return reasons
