@@ -322,7 +322,9 @@ def _pooler_alarms(args: StackValidationArgs, report: ReportViolation) -> None:
     alarms = [a for a in of_type(args.resources, METRIC_ALARM) if a.props.get("alarmActions")]
     watched = {(str(a.props.get("metricName")), v) for a in alarms for v in _dimension_values(a)}
     for service in of_type(args.resources, ECS_SERVICE):
-        cluster = str(service.props.get("cluster") or "").rsplit("/", 1)[-1]
+        # No cluster: ECS assumes the one named "default" (CreateService: "If you do not specify a cluster, the
+        # default cluster is assumed"), which is the ClusterName its alarm watches.
+        cluster = str(service.props.get("cluster") or "default").rsplit("/", 1)[-1]
         if ("RunningTaskCount", cluster) not in watched:
             report(f"ECS service {service.props.get('name')} of cluster {cluster} has no RunningTaskCount alarm "
                    "paging a topic", service.urn)
@@ -442,7 +444,7 @@ def _ssm_parameter(args: ResourceValidationArgs, report: ReportViolation) -> Non
     value = props.get("insecureValue")
     limit = PARAMETER_VALUE_MAX_BYTES.get(tier)
     if isinstance(value, str) and limit is not None and len(value.encode()) > limit:
-        report(f"a {tier} parameter holds at most {limit} bytes; this value has {len(value.encode())} (SSM "
+        report(f"a parameter of the {tier} tier holds at most {limit} bytes; this value has {len(value.encode())} (SSM "
                "Parameter Store quotas: standard 4 KB, advanced 8 KB)", None)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -210,8 +211,13 @@ CASES: list[Any] = [
     pytest.param(P.pooler_alarms, _edit(P.ECS_SERVICE, lambda p: p.update(cluster="edumatrix-test-pooler-feedback")),
                  [], id="alarms-service-naming-its-cluster-by-name-is-watched"),
     pytest.param(P.pooler_alarms, _edit(P.ECS_SERVICE, lambda p: p.pop("cluster")),
-                 [("service", "ECS service pgbouncer of cluster  has no RunningTaskCount alarm paging a topic")],
-                 id="alarms-service-without-a-cluster"),
+                 [("service", "ECS service pgbouncer of cluster default has no RunningTaskCount alarm paging a topic")],
+                 id="alarms-service-without-a-cluster-is-in-the-default-cluster"),
+    pytest.param(P.pooler_alarms, lambda: [
+        dataclasses.replace(r, props={**r.props, "dimensions": {**r.props["dimensions"], "ClusterName": "default"}})
+        if r.name == "alarm-RunningTaskCount" else r
+        for r in _edit(P.ECS_SERVICE, lambda p: p.pop("cluster"))()], [],
+                 id="alarms-service-without-a-cluster-is-watched-by-an-alarm-on-the-default-cluster"),
     pytest.param(P.pooler_alarms, lambda: [r for r in _edit(P.TARGET_GROUP, lambda p: p.pop("arnSuffix"))()
                                            if r.name != "alarm-UnHealthyHostCount"], [],
                  id="alarms-target-group-without-arn-suffix-is-not-watched"),
@@ -255,18 +261,18 @@ CASES: list[Any] = [
                    "(pulumi-aws ssm.Parameter)")], id="parameter-secure-string-with-insecure-value"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(insecureValue="x" * 4097)),
                  [("parameter",
-                   "a Standard parameter holds at most 4096 bytes; this value has 4097 (SSM Parameter Store "
-                   "quotas: standard 4 KB, advanced 8 KB)")], id="parameter-standard-value-too-long"),
+                   "a parameter of the Standard tier holds at most 4096 bytes; this value has 4097 (SSM Parameter "
+                   "Store quotas: standard 4 KB, advanced 8 KB)")], id="parameter-standard-value-too-long"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(insecureValue="x" * 4096)),
                  [], id="parameter-standard-value-at-its-limit-is-fine"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(tier=None, insecureValue="x" * 4097)),
                  [("parameter",
-                   "a Standard parameter holds at most 4096 bytes; this value has 4097 (SSM Parameter Store "
-                   "quotas: standard 4 KB, advanced 8 KB)")], id="parameter-without-tier-is-standard"),
+                   "a parameter of the Standard tier holds at most 4096 bytes; this value has 4097 (SSM Parameter "
+                   "Store quotas: standard 4 KB, advanced 8 KB)")], id="parameter-without-tier-is-standard"),
     pytest.param(P.ssm_parameter, _edit(P.SSM_PARAMETER, lambda p: p.update(tier="Advanced", insecureValue="x" * 8193)),
                  [("parameter",
-                   "a Advanced parameter holds at most 8192 bytes; this value has 8193 (SSM Parameter Store "
-                   "quotas: standard 4 KB, advanced 8 KB)")], id="parameter-advanced-value-too-long"),
+                   "a parameter of the Advanced tier holds at most 8192 bytes; this value has 8193 (SSM Parameter "
+                   "Store quotas: standard 4 KB, advanced 8 KB)")], id="parameter-advanced-value-too-long"),
     # pooler-task-role-read-only: names the attachment or inline policy
     *[pytest.param(P.pooler_task_role_read_only, _attached(policy_arn), [(
         "attachment", f"the task role {TASK_ROLE} has the managed policy {policy_arn}, which may put SSM parameters: a "
