@@ -1,6 +1,7 @@
-"""policy/events.py, every violation of the brokers, topics and connectors as a user reads it in CI: one row per way
-to break a resource of the prod plan, with the whole message its policy reports (tests/policy/test_events.py
-checks which policy reports each break)."""
+"""policy/events.py, every violation of the brokers, topics, connectors and schema registry as a user reads it in
+CI: one row per way to break a resource of the prod plan, with the whole message its policy reports
+(tests/policy/test_events.py checks which policy reports each break; tests/policy/test_events_stack_messages.py
+pins the stack-wide policies)."""
 
 from __future__ import annotations
 
@@ -197,6 +198,24 @@ CASES: list[Any] = [
                   "database.sslrootcert): pgjdbc would look for ~/.postgresql/root.crt on the worker; use the "
                   "plugin jar's com.edumatrix.events.RdsCaBundleSocketFactory"],
                  id="connector-trusting-nothing-named"),
+    # events-registry-compatibility
+    pytest.param(E.registry_compatibility, E.REGISTRY, lambda p: p.pop("registryName"),
+                 ["the schema registry has no name the converters can use"], id="registry-without-a-name"),
+    pytest.param(E.registry_compatibility, E.SCHEMA, lambda p: p.update(compatibility="FORWARD"),
+                 ["compatibility 'FORWARD': versioned events need BACKWARD or stricter (BACKWARD, BACKWARD_ALL, FULL, "
+                  "FULL_ALL), or a new version could break its consumers"], id="schema-forward-compatible-only"),
+    pytest.param(E.registry_compatibility, E.SCHEMA, lambda p: p.update(compatibility="FULL_ALL"), [],
+                 id="schema-full-all-is-fine"),
+    pytest.param(E.registry_compatibility, E.SCHEMA, lambda p: p.update(dataFormat="AVRO"),
+                 ["dataFormat 'AVRO': the registered definitions are derived for the Glue JSON Schema converter "
+                  "(config/event_schemas.py)"], id="schema-in-avro"),
+    pytest.param(E.registry_compatibility, E.SCHEMA, lambda p: p.update(schemaDefinition='{"type":"object"}'),
+                 ["students_platform.heartbeat's schema definition is not the one the converter derives from the "
+                  "catalog's payload: with auto-registration off no record would find its version and the "
+                  "connector task would fail"], id="schema-definition-not-derived-from-the-catalog"),
+    pytest.param(E.registry_compatibility, E.SCHEMA, lambda p: p.update(schemaName="someone_else.thing",
+                                                                        schemaDefinition='{"type":"object"}'), [],
+                 id="schema-of-no-catalog-event-is-not-compared"),
 ]
 
 
