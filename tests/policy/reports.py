@@ -25,16 +25,13 @@ def reports(policy: PackPolicy, resources: Iterable[RecordedResource], *, region
     `region` is the default provider's; `default_region` the policy's defaultRegion config, when given; `config`
     the policy's other settings."""
     settings = {**(config or {}), **({"defaultRegion": default_region} if default_region else {})}
-    config = {policy.name: settings} if settings else None
-    return [(v.urn.rsplit("::", 1)[-1], v.message)
-            for v in run(resources, policies=[policy], region=region, config=config)]
+    return [(name, message) for _, name, message in violations_of(
+        resources, [policy], region=region, config={policy.name: settings} if settings else None)]
 
 
 def not_applicable(policy: PackPolicy, resources: Iterable[RecordedResource]) -> str | None:
     """The reason `policy` gives for checking nothing over `resources`, None when it checked them."""
-    _, reasons = evaluate(list(resources), load_policy_config("prod"), region=REGION, stack_urn=STACK_URN,
-                          policies=[policy])
-    return reasons.get(policy.name)
+    return reasons_not_applicable(resources, [policy]).get(policy.name)
 
 
 def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,13 +59,13 @@ def rows(*items: Any) -> list[Any]:
 
 
 def violations_of(resources: Iterable[RecordedResource], policies: Iterable[PackPolicy], *,
-                  config: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
-    """(policy, name of the resource the violation names, message) of each violation of `policies` only, with the
-    stack's default region; a stack policy's violation that names no resource names the stack (`STACK`)."""
+                  region: str | None = REGION, config: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(policy, name of the resource the violation names, message) of each violation of `policies` only, in report
+    order; a stack policy's violation that names no resource names the stack (`STACK`)."""
     policies = list(policies)
     names = {p.name for p in policies}
-    return [(v.policy, v.urn.rsplit("::", 1)[-1], v.message) for v in run(resources, policies=policies, config=config)
-            if v.policy in names]
+    return [(v.policy, v.urn.rsplit("::", 1)[-1], v.message)
+            for v in run(resources, policies=policies, region=region, config=config) if v.policy in names]
 
 
 def reasons_not_applicable(resources: Iterable[RecordedResource], policies: Iterable[PackPolicy]) -> dict[str, str]:
