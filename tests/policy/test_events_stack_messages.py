@@ -14,7 +14,7 @@ import pytest
 
 from edumatrix_db.offline.engine import RecordedResource, Recording
 from policy import events
-from policy.base import PackPolicy
+from policy.base import INSTANCE, PackPolicy
 from tests.policy.reports import reports, rows
 
 E = events
@@ -29,6 +29,11 @@ BUCKET = "edumatrix-prod-events-plugins"
 VERSIONING = "edumatrix-prod-events-plugins-versioning"
 BUCKET_NAME = "edumatrix-prod-events-plugins-19ecfdf5"  # what its companions name it by
 FOREIGN_TOPIC = "arn:aws:msk:us-east-1:123456789012:edumatrix-prod-events-cluster:topic//edumatrix.feedback.feedback"
+SSE = "edumatrix-prod-events-plugins-sse"
+TLS_ONLY = "edumatrix-prod-events-plugins-tls-only"
+LAG_ALARM = "edumatrix-prod-events-consumer-lag"
+SLOT_LAG_ALARM = "edumatrix-prod-alarms-db-replication-slot-lag"
+NO_LAG_ALARM = "no consumer-lag alarm (EstimatedMaxTimeLag / SumOffsetLag / MaxOffsetLag) pages anyone"
 COMPANIONS = (E.BUCKET_SSE, E.BUCKET_VERSIONING, E.BUCKET_PAB, E.BUCKET_POLICY)
 
 
@@ -80,6 +85,10 @@ def _dropped(*type_tokens: str) -> Change:
     return lambda resources: [r for r in resources if r.type not in type_tokens]
 
 
+def _without(name: str) -> Change:
+    return lambda resources: [r for r in resources if r.name != name]
+
+
 def _config(**changes: Any) -> Callable[[Props], Any]:
     return lambda p: p["connectorConfiguration"].update(changes)
 
@@ -104,6 +113,24 @@ def _named(bucket: str) -> Callable[[Props], Any]:
     return lambda p: p.update(bucket=bucket)
 
 
+def _sse_default(**changes: Any) -> Callable[[Props], Any]:
+    return lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(changes)
+
+
+def _lag_metric(metric: str) -> Callable[[Props], Any]:
+    """The consumer-lag alarm on one metric instead of its metric-insights query."""
+    def edit(props: Props) -> None:
+        props.pop("metricQueries")
+        props["metricName"] = metric
+    return edit
+
+
+def _lag_query(metric: str) -> Callable[[Props], Any]:
+    """The consumer-lag alarm's query on another MSK lag metric."""
+    return lambda p: p["metricQueries"][0].update(
+        expression=p["metricQueries"][0]["expression"].replace("EstimatedMaxTimeLag", metric))
+
+
 def _failed_tasks_alarm(props: Props) -> bool:
     return bool(props.get("metricName") == "ErroredTaskCount"
                 and props["dimensions"]["ConnectorName"] == "edumatrix-prod-students-platform-outbox")
@@ -112,6 +139,14 @@ def _failed_tasks_alarm(props: Props) -> bool:
 def _may_write(what: str, service: str = "students_platform") -> str:
     return (f"{service}'s connector role may write {what}: only its own topics (edumatrix.{service}.*), its heartbeats "
             "and MSK Connect's internal ones")
+
+
+def _not_cmk(bucket: str) -> str:
+    return f"bucket {bucket}: not encrypted with the platform CMK (SSE-KMS)"
+
+
+def _no_tls_policy(bucket: str) -> str:
+    return f"bucket {bucket}: no policy denies requests without TLS (Security Hub S3.5)"
 
 
 def _versioning_off(bucket: str) -> str:
@@ -219,9 +254,24 @@ CASES = rows(
               lambda p: p.update(bucket="someone-elses-bucket", versioningConfiguration={"status": "Suspended"}),
               first=True)], []),
     ("bucket-without-companions", E.plugin_bucket, [_dropped(*COMPANIONS)],
-     [(BUCKET, f"bucket {BUCKET}: not encrypted with the platform CMK (SSE-KMS)"), (BUCKET, _versioning_off(BUCKET)),
+     [(BUCKET, _not_cmk(BUCKET)), (BUCKET, _versioning_off(BUCKET)),
       (BUCKET, f"bucket {BUCKET}: public access is not blocked on all four settings (Security Hub S3.8)"),
-      (BUCKET, f"bucket {BUCKET}: no policy denies requests without TLS (Security Hub S3.5)")]),
+      (BUCKET, _no_tls_policy(BUCKET))]),
+    ("sse-under-the-aws-managed-key", E.plugin_bucket, [_edit(SSE, _sse_default(kmsMasterKeyId="alias/aws/s3"))],
+     [(BUCKET, _not_cmk(BUCKET))]),
+    ("sse-kms-naming-no-key", E.plugin_bucket, [_edit(SSE, lambda p: p["rules"][0][
+        "applyServerSideEncryptionByDefault"].pop("kmsMasterKeyId"))], [(BUCKET, _not_cmk(BUCKET))]),
+    ("sse-s3-instead-of-kms", E.plugin_bucket, [_edit(SSE, _sse_default(sseAlgorithm="AES256"))],
+     [(BUCKET, _not_cmk(BUCKET))]),
+    ("sse-without-rules", E.plugin_bucket, [_edit(SSE, lambda p: p.update(rules=[]))], [(BUCKET, _not_cmk(BUCKET))]),
+    ("sse-rule-without-a-default", E.plugin_bucket,
+     [_edit(SSE, lambda p: p.update(rules=[{"bucketKeyEnabled": True}]))], [(BUCKET, _not_cmk(BUCKET))]),
+    ("tls-statement-allowing-instead-of-denying", E.plugin_bucket,
+     [_edit(TLS_ONLY, lambda p: p.update(policy=p["policy"].replace('"Deny"', '"Allow"')))],
+     [(BUCKET, _no_tls_policy(BUCKET))]),
+    ("tls-statement-denying-something-else", E.plugin_bucket,
+     [_edit(TLS_ONLY, lambda p: p.update(policy=p["policy"].replace('"aws:SecureTransport"', '"aws:ViaAWSService"')))],
+     [(BUCKET, _no_tls_policy(BUCKET))]),
     # events-alarms
     ("failed-tasks-alarm-with-actions-disabled", E.events_alarms,
      [_edit_each(E.ALARM, _failed_tasks_alarm, lambda p: p.update(actionsEnabled=False))],
@@ -229,6 +279,24 @@ CASES = rows(
                   "failed task stops its service's events and its slot holds WAL)")]),
     ("alarms-with-actions-enabled-explicitly", E.events_alarms,
      [_edit_each(E.ALARM, lambda p: True, lambda p: p.update(actionsEnabled=True))], []),
+    ("no-consumer-lag-alarm", E.events_alarms, [_without(LAG_ALARM)], [(CONNECTOR, NO_LAG_ALARM)]),
+    ("consumer-lag-alarm-paging-no-one", E.events_alarms, [_edit(LAG_ALARM, lambda p: p.update(alarmActions=[]))],
+     [(CONNECTOR, NO_LAG_ALARM)]),
+    ("consumer-lag-query-on-the-summed-offset-lag", E.events_alarms, [_edit(LAG_ALARM, _lag_query("SumOffsetLag"))],
+     []),
+    ("consumer-lag-query-on-another-metric", E.events_alarms, [_edit(LAG_ALARM, _lag_query("BytesInPerSec"))],
+     [(CONNECTOR, NO_LAG_ALARM)]),
+    ("consumer-lag-alarm-on-the-max-offset-lag-metric", E.events_alarms,
+     [_edit(LAG_ALARM, _lag_metric("MaxOffsetLag"))], []),
+    ("consumer-lag-alarm-on-the-estimated-time-lag-metric", E.events_alarms,
+     [_edit(LAG_ALARM, _lag_metric("EstimatedMaxTimeLag"))], []),
+    ("consumer-lag-alarm-on-another-metric", E.events_alarms, [_edit(LAG_ALARM, _lag_metric("BytesInPerSec"))],
+     [(CONNECTOR, NO_LAG_ALARM)]),
+    ("no-slot-lag-alarm", E.events_alarms, [_without(SLOT_LAG_ALARM)],
+     [(CONNECTOR, "the instance has outbox slots but no OldestReplicationSlotLag alarm pages anyone (a stuck slot "
+                  "holds WAL until the disk is full)")]),
+    ("no-slot-lag-alarm-where-no-instance-is-declared", E.events_alarms,
+     [_without(SLOT_LAG_ALARM), _dropped(INSTANCE)], []),
 )
 
 
