@@ -25,6 +25,7 @@ providers (aws-samples/msk-config-providers `param.endpoint`) and the Glue conve
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,12 +132,23 @@ def _cluster_authentication(args: ResourceValidationArgs, report: ReportViolatio
         report(f"brokers are publicly accessible (publicAccess {public!r}; CT.MSK.PR.2)", None)
 
 
+PROPERTY_LINE = re.compile(r"(?P<key>[^=:\s]*)\s*[=:]?\s*(?P<value>.*)")
+"""A Java Properties line, as MSK's `serverProperties` and MSK Connect's worker `propertiesFileContent` are read
+(java.util.Properties.load): the key ends at the first `=`, `:` or white space; white space and one `=` or `:`
+then separate it from the value; a key alone has the empty value."""
+
+
 def _properties(text: str) -> dict[str, str]:
+    """The properties `text` sets; lines whose first character is `#` or `!` are comments. Escapes and lines
+    continued with a backslash are not read (the platform's own configurations use neither). Values are stripped:
+    Kafka trims a boolean or number before reading it."""
     out = {}
     for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.strip().startswith("#"):
-            out[key.strip()] = value.strip()
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            found = PROPERTY_LINE.fullmatch(line)
+            assert found is not None  # every part of the pattern may be empty
+            out[found["key"]] = found["value"]
     return out
 
 

@@ -167,3 +167,20 @@ def test_outbox_slots_without_a_slot_lag_alarm_are_reported(prod: Recording) -> 
 def test_every_event_policy_has_a_refused_example() -> None:
     alarms = {"events-alarms"}  # the three alarm tests above
     assert {policy for _, _, policy, _ in BROKEN} | alarms == {p.name for p in events.POLICIES}
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    pytest.param("a.b=c", {"a.b": "c"}, id="equals"),
+    pytest.param("  a.b = c  ", {"a.b": "c"}, id="white-space-around-the-equals-sign"),
+    pytest.param("a.b:c", {"a.b": "c"}, id="colon"),
+    pytest.param("a.b\t: c", {"a.b": "c"}, id="white-space-then-colon"),
+    pytest.param("a.b c", {"a.b": "c"}, id="white-space-alone"),
+    pytest.param("a.b", {"a.b": ""}, id="a-key-alone-has-the-empty-value"),
+    pytest.param("a.b=c=d", {"a.b": "c=d"}, id="the-first-separator-ends-the-key"),
+    pytest.param("a.b==c", {"a.b": "=c"}, id="one-separator-only"),
+    pytest.param("# a.b=c\n  ! d=e\n\nf=g", {"f": "g"}, id="comments-and-blank-lines-set-nothing"),
+    pytest.param("a=1\na=2", {"a": "2"}, id="the-last-line-wins"),
+])
+def test_configurations_are_read_as_java_properties(text: str, read: dict[str, str]) -> None:
+    """What MSK and Kafka Connect read from `serverProperties` / `propertiesFileContent` (java.util.Properties)."""
+    assert events._properties(text) == read

@@ -95,6 +95,14 @@ CASES: list[Any] = [
         "# auto.create.topics.enable=false"),
                  ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
                   "no one declared"], id="configuration-commented-out-line-sets-nothing"),
+    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
+        "auto.create.topics.enable: false\nunclean.leader.election.enable true"),
+                 ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
+                 id="configuration-written-with-a-colon-and-with-white-space"),
+    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
+        "! auto.create.topics.enable=false"),
+                 ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
+                  "no one declared"], id="configuration-line-commented-out-with-an-exclamation-mark"),
     pytest.param(E.broker_authentication, E.CLUSTER, _authentication(unauthenticated=True),
                  ["clientAuthentication.unauthenticated is not false: anyone reaching the brokers could read and "
                   "write every topic (AWS Config msk-unrestricted-access-check)"],
