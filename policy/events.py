@@ -108,11 +108,12 @@ broker_encryption = TypedResourcePolicy(
 
 def _cluster_authentication(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == CONFIGURATION:
+        # Kafka reads a boolean trimmed and in any case (ConfigDef.parseType BOOLEAN: equalsIgnoreCase)
         properties = _properties(str(args.props.get("serverProperties") or ""))
-        if properties.get("auto.create.topics.enable", "true") != "false":
+        if properties.get("auto.create.topics.enable", "true").lower() != "false":
             report("auto.create.topics.enable is not false: a client (or a misrouted connector) could create "
                    "topics no one declared", None)
-        if properties.get("unclean.leader.election.enable") == "true":
+        if properties.get("unclean.leader.election.enable", "").lower() == "true":
             report("unclean.leader.election.enable=true lets an out-of-date replica lead and lose events", None)
         return
     auth = args.props.get("clientAuthentication") or {}

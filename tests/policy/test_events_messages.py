@@ -100,6 +100,10 @@ CASES: list[Any] = [
                  ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
                  id="configuration-written-with-a-colon-and-with-white-space"),
     pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
+        "auto.create.topics.enable=FALSE\nunclean.leader.election.enable=True"),
+                 ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
+                 id="configuration-booleans-in-any-case-as-kafka-reads-them"),
+    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
         "! auto.create.topics.enable=false"),
                  ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
                   "no one declared"], id="configuration-line-commented-out-with-an-exclamation-mark"),
