@@ -52,6 +52,12 @@ def _without(key: str) -> Edit:
     return lambda p: p["connectorConfiguration"].pop(key)
 
 
+def _trusting_a_root_certificate_file(props: dict[str, Any]) -> None:
+    """pgjdbc's own factory with the CA bundle's path (sslrootcert) instead of the plugin jar's factory."""
+    props["connectorConfiguration"].pop("database.sslfactory")
+    props["connectorConfiguration"]["database.sslrootcert"] = "/opt/certs/rds-global-bundle.pem"
+
+
 KEPT = {"cleanup.policy": "delete", "retention.ms": "604800000"}
 
 # (policy, type of the resource edited, the edit, the messages its policy then reports for it)
@@ -210,6 +216,8 @@ CASES: list[Any] = [
                   "database.sslrootcert): pgjdbc would look for ~/.postgresql/root.crt on the worker; use the "
                   "plugin jar's com.edumatrix.events.RdsCaBundleSocketFactory"],
                  id="connector-trusting-nothing-named"),
+    pytest.param(E.connector_outbox_only, E.CONNECTOR, _trusting_a_root_certificate_file, [],
+                 id="connector-trusting-a-root-certificate-file"),
     # events-registry-compatibility
     pytest.param(E.registry_compatibility, E.REGISTRY, lambda p: p.pop("registryName"),
                  ["the schema registry has no name the converters can use"], id="registry-without-a-name"),
