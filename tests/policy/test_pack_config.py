@@ -1,13 +1,17 @@
-"""policy/pack.py: how an environment's policy config is found and refused, in the words a user reads."""
+"""policy/pack.py: how an environment's policy config is found and refused, in the words a user reads; and the
+defaults a policy's config schema gives (policy/base.py, what the gate fills in for an unset key)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pulumi_policy import Severity
 
 from policy import pack
+from policy.base import StackPolicy, TypedResourcePolicy
 
 
 @pytest.fixture
@@ -38,3 +42,21 @@ def test_policies_the_pack_does_not_have_are_listed_sorted(config_dir: Path) -> 
     with pytest.raises(ValueError, match="unknown policies") as caught:
         pack.load_policy_config("qa")
     assert str(caught.value) == f"{config_dir / 'qa.json'}: unknown policies aa-typo, zz-gone"
+
+
+def _noop(args: Any, report: Any) -> None:
+    """A check that reports nothing (these tests read only a policy's metadata)."""
+
+
+@pytest.mark.parametrize("kind", [TypedResourcePolicy, StackPolicy])
+def test_a_policys_config_defaults_are_the_schema_properties_that_declare_one(kind: Any) -> None:
+    config = {"minimumRetentionDays": {"type": "integer", "default": 30}, "defaultRegion": {"type": "string"},
+              "required": {"type": "boolean", "default": False}}
+    policy = kind("p", "d", types=[], validate=_noop, severity=Severity.LOW, remediation="r", config=config)
+    assert policy.config_defaults() == {"minimumRetentionDays": 30, "required": False}
+
+
+@pytest.mark.parametrize("kind", [TypedResourcePolicy, StackPolicy])
+def test_a_policy_without_config_has_no_defaults(kind: Any) -> None:
+    policy = kind("p", "d", types=[], validate=_noop, severity=Severity.LOW, remediation="r")
+    assert policy.config_defaults() == {}
