@@ -125,8 +125,8 @@ def still_locked(lock: dict[str, str], name: str) -> bool:
 
 
 def write_lock(found: dict[str, int | None]) -> tuple[int, int]:
-    """Lock every equivalent mutant this run confirmed (survived all its tests), keep those still locked; returns
-    (confirmed now, kept)."""
+    """Lock every equivalent mutant this run confirmed (survived all its tests), keep those still locked that it
+    skipped or did not judge (a run of a few modules); returns (confirmed now, kept)."""
     known, lock = equivalent(), locked()
     entries: dict[str, str] = {}
     confirmed = kept = 0
@@ -136,7 +136,7 @@ def write_lock(found: dict[str, int | None]) -> tuple[int, int]:
             if value:
                 entries[name] = value
                 confirmed += 1
-        elif code == LOCKED and still_locked(lock, name):
+        elif code in (LOCKED, None) and still_locked(lock, name):  # skipped, or not judged in this copy
             entries[name] = lock[name]
             kept += 1
     header = ("# Equivalent mutants (tests/mutation_equivalent.txt, or by rule) confirmed by a `make mutation` run:\n"

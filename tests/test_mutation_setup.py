@@ -273,3 +273,9 @@ def test_the_report_counts_a_skipped_mutant_that_still_holds_as_equivalent_and_o
     report.main([])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("config"))
     assert row.split()[1:8] == ["2", "0", "0", "1", "0", "0", "1"]
+
+
+def test_relocking_after_a_run_of_other_modules_keeps_the_locks_it_did_not_judge(report):
+    report.write_lock({"m.x_f__mutmut_1": 0})
+    report.write_lock({"m.x_f__mutmut_1": None, "m.x_f__mutmut_2": 1})
+    assert set(report.locked()) == {"m.x_f__mutmut_1"}
