@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config.preflight import instance_problems, preflight_problems
+from config.preflight import instance_problems, preflight_problems, storage_problems
 from tests.stack_settings import SOURCE, local_settings, stack_settings
 
 NS = "edumatrix-db"
@@ -96,3 +96,50 @@ def test_a_parameter_set_to_its_rds_default_is_told_to_be_left_out() -> None:
         f"{NS}:instance.parameters.rds.force_ssl",
         "rds.force_ssl=1 is the postgres15 default on RDS: the provider never reads it back, so every preview shows "
         "a change (hashicorp/terraform-provider-aws#23335); leave it out", "remove rds.force_ssl from parameters")]
+
+
+GP3_FIXED = ("gp3 below 400 GiB has a fixed baseline (3,000 IOPS, 125 MiB/s); RDS refuses it (\"You can't specify "
+             "IOPS or storage throughput for engine postgres and a storage size less than 400\")")
+
+
+def iops_ratio(iops: int, ratio: str) -> str:
+    return (f"{iops} IOPS is {ratio} per GiB; RDS refuses it (\"Invalid iops to max storage (GB) ratio for engine name "
+            "postgres and storage type io1\")")
+
+
+@pytest.mark.parametrize(("storage", "expected"), [
+    pytest.param(("io1", 100, None, None), [(
+        "storageType", "storageType io1 needs provisioned IOPS; RDS refuses it without",
+        f"set {NS}:instance.iops between 50 and 5000 (0.5-50 per GiB of 100 GiB), or use gp3")],
+        id="provisioned-iops-storage-without-iops"),
+    pytest.param(("io1", 100, 49, None), [("iops", iops_ratio(49, "0.49"), "use 50-5000 for 100 GiB")],
+                 id="below-half-an-iops-per-gib"),
+    pytest.param(("io1", 100, 5001, None), [("iops", iops_ratio(5001, "50.01"), "use 50-5000 for 100 GiB")],
+                 id="above-50-iops-per-gib"),
+    pytest.param(("io2", 50, 1000, None), [
+        ("allocatedStorageGb", "io2 starts at 100 GiB", "set allocatedStorageGb >= 100, or storageType gp3")],
+        id="provisioned-iops-storage-below-100-gib"),
+    pytest.param(("io1", 100, 1000, 125), [
+        ("storageThroughputMibps", "throughput is set only for gp3, not io1", "remove storageThroughputMibps")],
+        id="throughput-of-provisioned-iops-storage"),
+    pytest.param(("gp3", 399, 3000, 125), [
+        ("iops", GP3_FIXED, "remove iops, or raise allocatedStorageGb to 400 or more"),
+        ("storageThroughputMibps", GP3_FIXED, "remove storageThroughputMibps, or raise allocatedStorageGb to 400 or "
+         "more")], id="gp3-iops-and-throughput-below-400-gib"),
+    pytest.param(("gp3", 400, 11999, 499), [
+        ("iops", "11999 is below gp3's baseline of 12000 IOPS from 400 GiB", "remove iops or use 12000 or more"),
+        ("storageThroughputMibps", "499 MiB/s is below gp3's baseline of 500 from 400 GiB",
+         "remove it or use 500 or more")], id="gp3-below-its-baseline-from-400-gib"),
+])
+def test_storage_rds_refuses_is_told_in_these_words(storage, expected) -> None:
+    assert storage_problems(*storage) == expected
+
+
+@pytest.mark.parametrize("storage", [
+    pytest.param(("io1", 2000, 1000, None), id="half-an-iops-per-gib"),
+    pytest.param(("io1", 100, 5000, None), id="50-iops-per-gib"),
+    pytest.param(("gp3", 400, 12000, 500), id="gp3-at-its-baseline-from-400-gib"),
+    pytest.param(("gp3", 20, None, None), id="gp3-without-iops-or-throughput"),
+])
+def test_storage_at_the_limits_rds_takes_is_accepted(storage) -> None:
+    assert storage_problems(*storage) == []
