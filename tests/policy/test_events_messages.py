@@ -40,6 +40,17 @@ def _server_properties(text: str) -> Edit:
     return lambda p: p.update(serverProperties=text)
 
 
+AUTO_CREATE = ("auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics no "
+               "one declared")
+UNCLEAN = "unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"
+
+
+def _configuration(case: str, server_properties: str, message: str) -> Any:
+    """A row: the MSK configuration with these serverProperties, reported with `message` alone."""
+    return pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(server_properties), [message],
+                        id=case)
+
+
 def _topic(factor: int, **configs: str) -> Edit:
     return lambda p: p.update(replicationFactor=factor, configs=json.dumps(configs))
 
@@ -89,30 +100,16 @@ CASES: list[Any] = [
                  ["broker logs are not delivered to a CloudWatch log group (loggingInfo.brokerLogs.cloudwatchLogs)"],
                  id="cluster-logs-enabled-without-a-group"),
     # events-broker-authentication
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties("auto.create.topics.enable=true"),
-                 ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
-                  "no one declared"],
-                 id="configuration-auto-creating-topics"),
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
-        "auto.create.topics.enable=false\nunclean.leader.election.enable=true"),
-                 ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
-                 id="configuration-unclean-leader-election"),
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
-        "# auto.create.topics.enable=false"),
-                 ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
-                  "no one declared"], id="configuration-commented-out-line-sets-nothing"),
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
-        "auto.create.topics.enable: false\nunclean.leader.election.enable true"),
-                 ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
-                 id="configuration-written-with-a-colon-and-with-white-space"),
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
-        "auto.create.topics.enable=FALSE\nunclean.leader.election.enable=True"),
-                 ["unclean.leader.election.enable=true lets an out-of-date replica lead and lose events"],
-                 id="configuration-booleans-in-any-case-as-kafka-reads-them"),
-    pytest.param(E.broker_authentication, E.CONFIGURATION, _server_properties(
-        "! auto.create.topics.enable=false"),
-                 ["auto.create.topics.enable is not false: a client (or a misrouted connector) could create topics "
-                  "no one declared"], id="configuration-line-commented-out-with-an-exclamation-mark"),
+    _configuration("configuration-auto-creating-topics", "auto.create.topics.enable=true", AUTO_CREATE),
+    _configuration("configuration-unclean-leader-election",
+                   "auto.create.topics.enable=false\nunclean.leader.election.enable=true", UNCLEAN),
+    _configuration("configuration-commented-out-line-sets-nothing", "# auto.create.topics.enable=false", AUTO_CREATE),
+    _configuration("configuration-written-with-a-colon-and-with-white-space",
+                   "auto.create.topics.enable: false\nunclean.leader.election.enable true", UNCLEAN),
+    _configuration("configuration-booleans-in-any-case-as-kafka-reads-them",
+                   "auto.create.topics.enable=FALSE\nunclean.leader.election.enable=True", UNCLEAN),
+    _configuration("configuration-line-commented-out-with-an-exclamation-mark", "! auto.create.topics.enable=false",
+                   AUTO_CREATE),
     pytest.param(E.broker_authentication, E.CLUSTER, _authentication(unauthenticated=True),
                  ["clientAuthentication.unauthenticated is not false: anyone reaching the brokers could read and "
                   "write every topic (AWS Config msk-unrestricted-access-check)"],
