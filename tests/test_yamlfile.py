@@ -37,7 +37,9 @@ def test_numbers_and_dates_readers_disagree_on_are_text(written: str) -> None:
 
 @pytest.mark.parametrize(("written", "value"), [("true", True), ("False", False), ("~", None), ("", None),
                                                 ("null", None), ("12", 12), ("-3", -3), ("0", 0), ("1.5", 1.5),
-                                                ("1.0e+16", 1e16)])
+                                                ("1.0e+16", 1e16), ("True", True), ("TRUE", True), ("false", False),
+                                                ("FALSE", False), ("Null", None), ("NULL", None), ("+7", 7),
+                                                ("-0.5", -0.5), ("+2.", 2.0)])
 def test_values_every_reader_agrees_on_keep_their_type(written: str, value: object) -> None:
     assert parse_yaml(f"a: {written}", "f.yaml") == {"a": value}
 
@@ -140,6 +142,14 @@ def slashed(path: tuple[str | int, ...]) -> str:
         "line 2", "not valid YAML: while parsing a flow sequence did not find expected ',' or ']'",
         "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
         "bracket")], id="syntax-error"),
+    pytest.param("a: \x07\n", [(
+        "line 1", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
+        '"<unicode string>", position 3', "fix the YAML syntax on line 1 (or just above it): indentation, a "
+        "missing ':' or an unclosed quote or bracket")], id="control-character-without-a-line-mark"),
+    pytest.param("a: 1\n---\nb: 2\n", [(
+        "line 2", "not valid YAML: expected a single document in the stream but found another document",
+        "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
+        "bracket")], id="second-document"),
 ])
 def test_a_yaml_problem_is_told_in_these_words(text: str, expected: list[tuple[str, str, str]]) -> None:
     with pytest.raises(ConfigError) as caught:
