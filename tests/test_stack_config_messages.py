@@ -641,3 +641,52 @@ def test_an_rds_backup_window_that_leaves_the_daily_job_its_last_retry_is_accept
 def test_a_stack_without_aws_backup_may_back_up_at_any_time(write_stack, stacks_dir, config):
     write_stack("ok", config)
     assert load_stack("ok", stacks_dir).instance.backup_window == "00:20-00:55"
+
+
+# -- the stack file itself (read_stack_config): before any key is read ------------------------------------------
+def file_problems(stacks_dir: Path, name: str) -> list[tuple[str, str, str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(name, stacks_dir)
+    return [(Path(p.source).name, p.key, p.message, p.fix) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("- a\n", ("config", "a stack file is a mapping with a `config:` key",
+                           "start the file with `config:` and indent `namespace:key: value` lines below it"),
+                 id="a-list"),
+    pytest.param("config: {}\nencryptionsalt: x\nzeta: 1\nalpha: 2\n",
+                 ("alpha", "unknown top-level key", "put settings under `config:`"), id="keys-beside-config"),
+    pytest.param("config: [a]\n", ("config", "must be a mapping of `namespace:key: value`",
+                                   "indent the settings below `config:`, one `namespace:key: value` per line"),
+                 id="config-a-list"),
+    pytest.param("config:\n  edumatrix-db:owner: a\n  edumatrix-db:owner: b\n", (
+        "edumatrix-db:owner", "given twice (lines 2 and 3); YAML readers keep only one of them, Pulumi the last",
+        "delete one of the two lines (or merge them)"), id="keys-below-config-are-named-without-it"),
+    pytest.param("config: 1\nconfig: 2\n", (
+        "config", "given twice (lines 1 and 2); YAML readers keep only one of them, Pulumi the last",
+        "delete one of the two lines (or merge them)"), id="config-itself-is-named-config"),
+])
+def test_a_stack_file_of_the_wrong_shape_is_told_in_these_words(stacks_dir, text, expected):
+    (stacks_dir / "Pulumi.broken.yaml").write_text(text)
+    assert file_problems(stacks_dir, "broken") == [("Pulumi.broken.yaml", *expected)]
+
+
+@pytest.mark.parametrize("text", ["", "config:\n", "encryptionsalt: x\n"])
+def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir, text):
+    (stacks_dir / "Pulumi.empty.yaml").write_text(text)
+    assert file_problems(stacks_dir, "empty") == [
+        ("Pulumi.empty.yaml", "edumatrix-db:environment", "required key is missing",
+         "add `edumatrix-db:environment: dev` (one of: local, dev, staging, prod)")]
+
+
+@pytest.mark.parametrize(("name", "fix"), [
+    pytest.param("prdo", "did you mean 'prod'? known stacks: dev, local, prod, prod-eu-west-1, staging",
+                 id="misspelt"),
+    pytest.param("zzzz", "known stacks: dev, local, prod, prod-eu-west-1, staging", id="unknown"),
+])
+def test_a_stack_that_does_not_exist_is_told_the_stacks_that_do(stacks_dir, name, fix):
+    assert file_problems(stacks_dir, name) == [(f"Pulumi.{name}.yaml", "", f"no stack named {name!r}", fix)]
+
+
+def test_a_stacks_directory_without_stacks_says_so(tmp_path):
+    assert file_problems(tmp_path, "dev") == [("Pulumi.dev.yaml", "", "no stack named 'dev'", "known stacks: none")]
