@@ -102,6 +102,12 @@ def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(writ
     assert fix.startswith("see the provider's configuration reference (")
 
 
+def test_a_renamed_key_is_told_its_new_name(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:replicas.lagThresholdMs": 100})) == (
+        "edumatrix-db:replicas.lagThresholdMs", "this key was renamed",
+        "rename it to 'edumatrix-db:replicas.lagThresholdSeconds'")
+
+
 def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
         "random:thing", "the random provider reads no configuration", "remove the key")
