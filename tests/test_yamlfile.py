@@ -138,6 +138,13 @@ def slashed(path: tuple[str | int, ...]) -> str:
     pytest.param("other:\n  <<: {x: !!binary cGxh}\n",
                  [("other/x", "YAML tag !!binary on line 2 is not a plain value", NOT_PLAIN)],
                  id="problem-of-a-merged-mapping-is-told-at-the-key-it-merges-in"),
+    pytest.param("a:\n  <<: {x: 1}\n  y: !!set {z}\n",
+                 [("a/y", "YAML tag !!set on line 3 is not a plain value", NOT_PLAIN)],
+                 id="keys-after-a-merge-key-are-checked"),
+    pytest.param("a:\n  1: x\n  b: !!set {z}\n", [
+        ("a", "key '1' on line 2 is not text", 'quote the key ("1")'),
+        ("a/b", "YAML tag !!set on line 3 is not a plain value", NOT_PLAIN)],
+                 id="keys-after-a-key-that-is-not-text-are-checked"),
     pytest.param("a: [1, 2\nb: 3\n", [(
         "line 2", "not valid YAML: while parsing a flow sequence did not find expected ',' or ']'",
         "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
