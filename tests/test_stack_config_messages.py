@@ -108,6 +108,11 @@ def test_a_renamed_key_is_told_its_new_name(write_stack, stacks_dir):
         "rename it to 'edumatrix-db:replicas.lagThresholdSeconds'")
 
 
+def test_a_key_with_two_colons_is_a_key_of_the_first_namespace(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:owner:x": "a"})) == (
+        "edumatrix-db:owner:x", "unknown key", f"did you mean 'edumatrix-db:owner'? allowed: {TOP_LEVEL}")
+
+
 def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
         "random:thing", "the random provider reads no configuration", "remove the key")
@@ -677,7 +682,8 @@ def test_a_stack_file_of_the_wrong_shape_is_told_in_these_words(stacks_dir, text
     assert file_problems(stacks_dir, "broken") == [("Pulumi.broken.yaml", *expected)]
 
 
-@pytest.mark.parametrize("text", ["", "config:\n", "encryptionsalt: x\n"])
+@pytest.mark.parametrize("text", ["", "config:\n", "encryptionsalt: x\n", "encryptedkey: x\n",
+                                  "secretsprovider: awskms://alias/x\n"])
 def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir, text):
     (stacks_dir / "Pulumi.empty.yaml").write_text(text)
     assert file_problems(stacks_dir, "empty") == [
