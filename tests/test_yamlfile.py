@@ -153,6 +153,10 @@ def slashed(path: tuple[str | int, ...]) -> str:
         "line 1", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
         '"<unicode string>", position 3', "fix the YAML syntax on line 1 (or just above it): indentation, a "
         "missing ':' or an unclosed quote or bracket")], id="control-character-without-a-line-mark"),
+    pytest.param("a: 1\nb: \x07\n", [(
+        "line 2", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
+        '"<unicode string>", position 8', "fix the YAML syntax on line 2 (or just above it): indentation, a "
+        "missing ':' or an unclosed quote or bracket")], id="control-character-on-a-later-line-is-told-at-its-line"),
     pytest.param("a: 1\n---\nb: 2\n", [(
         "line 2", "not valid YAML: expected a single document in the stream but found another document",
         "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
