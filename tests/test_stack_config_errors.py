@@ -14,7 +14,7 @@ from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_acces
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from config.settings import Model, StackSettings, _windows_overlap
+from config.settings import InstanceSettings, Model, StackSettings, _windows_overlap
 from tests.dev_stack import DEV
 
 
@@ -268,3 +268,12 @@ def test_window_overlap_agrees_with_minute_by_minute_comparison(b_start, b_len, 
     backup_minutes = _minutes(backup)
     maintenance_minutes = {(m_abs + i) % 1440 for i in range(m_len)}
     assert _windows_overlap(backup, maintenance) == bool(backup_minutes & maintenance_minutes)
+
+
+def test_a_daily_backup_window_past_midnight_meets_a_weekly_window_early_on_monday():
+    """Sunday's 23:30-00:30 backup runs into Monday 00:00: the week is a circle of seven days."""
+    assert _windows_overlap("23:30-00:30", "mon:00:00-mon:00:30")
+
+
+def test_an_optional_name_that_is_given_is_kept_as_written():
+    assert InstanceSettings.model_validate({"identifier": "edumatrix-main"}).identifier == "edumatrix-main"
