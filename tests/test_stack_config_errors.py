@@ -270,9 +270,17 @@ def test_window_overlap_agrees_with_minute_by_minute_comparison(b_start, b_len, 
     assert _windows_overlap(backup, maintenance) == bool(backup_minutes & maintenance_minutes)
 
 
-def test_a_daily_backup_window_past_midnight_meets_a_weekly_window_early_on_monday():
-    """Sunday's 23:30-00:30 backup runs into Monday 00:00: the week is a circle of seven days."""
-    assert _windows_overlap("23:30-00:30", "mon:00:00-mon:00:30")
+@pytest.mark.parametrize(("backup", "maintenance", "overlap"), [
+    pytest.param("02:30-03:00", "sun:02:00-sun:02:30", False, id="backup-starts-as-sundays-maintenance-ends"),
+    pytest.param("02:30-03:00", "sun:03:00-sun:03:30", False, id="backup-ends-as-sundays-maintenance-starts"),
+    pytest.param("02:30-03:00", "sun:02:00-sun:03:00", True, id="backup-in-the-second-half-of-sundays-maintenance"),
+    pytest.param("01:04-01:34", "sun:01:30-sun:02:00", True, id="backup-in-the-first-4-minutes-of-sundays-maintenance"),
+    pytest.param("23:30-00:00", "mon:00:00-mon:00:30", False, id="sundays-backup-ends-as-mondays-maintenance-starts"),
+    pytest.param("23:36-00:06", "mon:00:00-mon:00:30", True, id="sundays-backup-runs-6-minutes-into-monday"),
+])
+def test_windows_overlap_by_the_minute_across_days_and_the_end_of_the_week(backup, maintenance, overlap):
+    """The daily backup runs on each of the seven days; the week is a circle (Sunday night meets Monday)."""
+    assert _windows_overlap(backup, maintenance) is overlap
 
 
 def test_an_optional_name_that_is_given_is_kept_as_written():
