@@ -14,7 +14,7 @@ from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_acces
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from config.settings import InstanceSettings, Model, StackSettings, _windows_overlap
+from config.settings import InstanceSettings, Model, StackSettings, _optional, _windows_overlap
 from tests.dev_stack import DEV
 
 
@@ -285,3 +285,9 @@ def test_windows_overlap_by_the_minute_across_days_and_the_end_of_the_week(backu
 
 def test_an_optional_name_that_is_given_is_kept_as_written():
     assert InstanceSettings.model_validate({"identifier": "edumatrix-main"}).identifier == "edumatrix-main"
+
+
+def test_an_optional_fields_validator_checks_a_given_value_and_lets_none_pass():
+    """(The fields' validators are built once, at import: this builds one again, from a check that marks its input.)"""
+    validator = _optional(lambda value: f"checked {value}")
+    assert (validator("edumatrix-main"), validator(None)) == ("checked edumatrix-main", None)
