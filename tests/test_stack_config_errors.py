@@ -8,13 +8,14 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from config import loader
 from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_access, platform_connection_demand
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from config.settings import InstanceSettings, Model, StackSettings, _optional, _windows_overlap
+from config.settings import InstanceSettings, Model, StackSettings, _optional, _windows_overlap, duration_seconds
 from tests.dev_stack import DEV
 
 
@@ -291,3 +292,15 @@ def test_an_optional_fields_validator_checks_a_given_value_and_lets_none_pass():
     """(The fields' validators are built once, at import: this builds one again, from a check that marks its input.)"""
     validator = _optional(lambda value: f"checked {value}")
     assert (validator("edumatrix-main"), validator(None)) == ("checked edumatrix-main", None)
+
+
+def test_a_backup_window_of_29_minutes_across_an_hour_is_refused():
+    with pytest.raises(ValidationError, match=r"the backup window 01:50-02:19 is shorter than the 30 minutes RDS "
+                                              r"requires"):
+        InstanceSettings.model_validate({"backupWindow": "01:50-02:19"})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("45s", 45), ("90m", 5400), ("4h", 14400), ("2h30m", 9000), ("1h1m1s", 3661), ("", None), ("4 h", None)])
+def test_a_go_style_duration_reads_as_its_seconds(text, seconds):
+    assert duration_seconds(text) == seconds
