@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: prereqs up down status test lint typecheck pytest check bench mutation mutation-clean clean runner-package events-plugin
+.PHONY: prereqs up down status test lint typecheck pytest check bench mutation mutation-clean mutation-lock clean runner-package events-plugin
 
 # System packages (PostgreSQL 15, pgaudit, python3-venv, ...): installed here when root with apt; otherwise
 # this stops before anything else with the one command to run. The list lives in scripts/prereqs.py.
@@ -59,13 +59,19 @@ bench: up
 # scripts/mutation_report.py prints the score per package and every surviving mutant (exit 1 when config/ or
 # policy/ is below 90 %). Incremental: mutants/ keeps every verdict, and a later run tests only the mutants of
 # functions that changed (skipping the test listing and the clean run while the inputs of the last passing run
-# of every test are unchanged). After writing tests for survivors, re-test them by name or glob:
-# `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean` starts over. Niced.
+# of every test are unchanged, and the equivalent mutants an earlier run confirmed on the same code:
+# tests/mutation_equivalent.lock, `make mutation-lock`; RUN_EQUIVALENTS=1 runs them). After writing tests for
+# survivors, re-test them by name or glob: `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean` starts over. Niced.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	$(BIN)/python -m tests.plan_cache  # every stack file planned once (tests/plan_cache.py)
-	nice -n 10 $(BIN)/python scripts/mutmut_run.py --max-children 2 $(MUTANTS)
+	nice -n 10 $(BIN)/python scripts/mutmut_run.py --max-children 2 $(if $(RUN_EQUIVALENTS),--run-equivalents) $(MUTANTS)
 	$(BIN)/python scripts/mutation_report.py
+
+# After a run: lock the equivalent mutants it confirmed (they survived every test reaching them), so later runs
+# skip them while their code is unchanged (scripts/mutmut_run.py, 5). Commit tests/mutation_equivalent.lock.
+mutation-lock:
+	$(BIN)/python scripts/mutation_report.py --lock
 
 mutation-clean:
 	rm -rf mutants

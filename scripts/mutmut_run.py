@@ -37,6 +37,15 @@
    failing, so both are skipped. (Taken after the copy, a test written during a run was never collected but
    counted as listed, and the next run did not list it: its mutants stayed "no test".)
 
+5. Equivalent mutants confirmed by an earlier run are not run again while their code is the same. An equivalent
+   mutant survives every test reaching its function by definition, so each one costs a whole run of those tests
+   (8-16 s for the loader's); about a tenth of a whole run went to the ~240 listed ones. `make mutation-lock`
+   (scripts/mutation_report.py --lock) writes tests/mutation_equivalent.lock after a run: the equivalent mutants
+   that survived it, each with the fingerprint of its module's source and of the mutant. This run gives a
+   locked mutant whose fingerprint still holds mutmut's "skipped" verdict (34, which mutmut never sets itself)
+   instead of running it, and runs again one it skipped earlier whose fingerprint no longer holds. Mutants named
+   on the command line always run; `--run-equivalents` (`make mutation RUN_EQUIVALENTS=1`) runs them all.
+
 A mutmut whose internals differ runs unpatched, with a warning.
 """
 
@@ -62,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mutmut.workers.isolation import MutantRunner
 
+RUN_EQUIVALENTS_FLAG = "--run-equivalents"
 # `--pytest-main` (first argument): mutmut's own per-mutant `pytest.main`, for comparing verdicts and times
 # (bench/mutation_bench.py).
 PYTEST_MAIN_FLAG = "--pytest-main"
@@ -427,6 +437,55 @@ def collected_session_runner(passed: PassedInputs, max_workers: int = 1) -> Muta
     return CollectedSessionRunner()
 
 
+def skip_locked_equivalents(lock: dict[str, str], holds: Callable[[dict[str, str], str], bool]) -> bool:
+    """Give the locked equivalent mutants whose fingerprint holds the verdict "skipped" (module docstring, 5)."""
+    try:
+        import mutmut.__main__ as cli
+        collect = cli.collect_source_file_mutation_data
+    except (ImportError, AttributeError) as exc:
+        print(f"scripts/mutmut_run.py: mutmut's internals changed ({exc}); locked equivalents run too",
+              file=sys.stderr)
+        return False
+
+    def collect_skipping(*, mutant_names: Any) -> Any:
+        mutants, by_path = collect(mutant_names=mutant_names)
+        if mutant_names:  # named on the command line: run as asked
+            return mutants, by_path
+        mutants, changed = relabel_locked(mutants, lock, holds)
+        for data in changed:
+            data.save()
+        skipped = sum(1 for _, _, result in mutants if result == SKIPPED)
+        print(f"    {skipped} equivalent mutants confirmed on this code by an earlier run are not run again "
+              f"(tests/mutation_equivalent.lock)")
+        return mutants, by_path
+
+    cli.collect_source_file_mutation_data = collect_skipping
+    return True
+
+
+SKIPPED = 34  # mutmut's "skipped" status, which mutmut itself never gives
+
+
+def relabel_locked(mutants: list[tuple[Any, str, int | None]], lock: dict[str, str],
+                   holds: Callable[[dict[str, str], str], bool]) -> tuple[list[tuple[Any, str, int | None]], list[Any]]:
+    """mutmut's (data, name, verdict) list with the locked equivalents that still hold "skipped" (when not judged
+    yet) and the skipped ones that no longer hold not judged; and the data whose verdicts changed."""
+    out: list[tuple[Any, str, int | None]] = []
+    changed: dict[int, Any] = {}
+    for data, name, result in mutants:
+        if result is None and holds(lock, name):
+            result = SKIPPED
+        elif result == SKIPPED and not holds(lock, name):
+            result = None
+        else:
+            out.append((data, name, result))
+            continue
+        data.exit_code_by_key[name] = result
+        changed[id(data)] = data
+        out.append((data, name, result))
+    return out, list(changed.values())
+
+
 def use_collected_session() -> bool:
     try:
         import mutmut.__main__ as cli
@@ -447,6 +506,13 @@ def use_collected_session() -> bool:
 if __name__ == "__main__":
     patch()
     arguments = sys.argv[1:]
+    if RUN_EQUIVALENTS_FLAG in arguments:
+        arguments.remove(RUN_EQUIVALENTS_FLAG)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import mutation_report
+
+        skip_locked_equivalents(mutation_report.locked(), mutation_report.still_locked)
     if arguments[:1] == [PYTEST_MAIN_FLAG]:
         arguments = arguments[1:]
     else:

@@ -7,6 +7,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 # Tracked top-level entries the mutation copy does not need: repository plumbing and the project file mutmut
 # itself reads from the repository root.
@@ -41,14 +43,7 @@ def test_the_type_check_filter_finds_each_mutant_function_with_its_decorators(tm
 
 
 def _mutmut_run():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("mutmut_run", ROOT / "scripts" / "mutmut_run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("mutmut_run")
 
 
 class _Session:
@@ -169,3 +164,118 @@ def test_a_run_records_as_passed_the_inputs_it_started_with_not_those_found_when
 
 def test_no_record_means_the_tests_have_not_passed_on_any_inputs(tmp_path):
     assert not _mutmut_run().PassedInputs("inputs", tmp_path / "missing").hold()
+
+
+def _script(name: str):
+    """A script of scripts/, loaded as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Data:
+    """What scripts/mutmut_run.py's relabel_locked changes of mutmut's per-file data: its verdicts."""
+
+    def __init__(self, **verdicts) -> None:
+        self.exit_code_by_key = dict(verdicts)
+
+
+HOLDS = {"m.x_f__mutmut_1", "m.x_f__mutmut_2", "m.x_f__mutmut_3"}
+
+
+def _holds(lock, name):
+    return name in HOLDS
+
+
+def test_a_locked_equivalent_not_judged_yet_is_skipped_and_its_data_saved():
+    data = _Data(**{"m.x_f__mutmut_1": None, "m.x_g__mutmut_1": None})
+    mutants, changed = _mutmut_run().relabel_locked(
+        [(data, "m.x_f__mutmut_1", None), (data, "m.x_g__mutmut_1", None)], {}, _holds)
+    assert ([result for _, _, result in mutants], data.exit_code_by_key, changed) == (
+        [34, None], {"m.x_f__mutmut_1": 34, "m.x_g__mutmut_1": None}, [data])
+
+
+def test_a_skipped_mutant_whose_lock_no_longer_holds_is_judged_again():
+    data = _Data(**{"m.x_g__mutmut_1": 34})
+    mutants, changed = _mutmut_run().relabel_locked([(data, "m.x_g__mutmut_1", 34)], {}, _holds)
+    assert ([result for _, _, result in mutants], data.exit_code_by_key, changed) == (
+        [None], {"m.x_g__mutmut_1": None}, [data])
+
+
+def test_a_judged_mutant_keeps_its_verdict_whatever_the_lock_says():
+    data = _Data(**{"m.x_f__mutmut_1": 0, "m.x_f__mutmut_2": 1, "m.x_f__mutmut_3": 34})
+    mutants, changed = _mutmut_run().relabel_locked(
+        [(data, name, code) for name, code in data.exit_code_by_key.items()], {}, _holds)
+    assert ([result for _, _, result in mutants], changed) == ([0, 1, 34], [])
+
+
+@pytest.fixture
+def report(tmp_path, monkeypatch):
+    """scripts/mutation_report.py over a one-module project in tmp_path: m.py, its mutated copy and its listing."""
+    module = _script("mutation_report")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "mutants").mkdir()
+    (tmp_path / "m.py").write_text("def f(a):\n    return a > 1\n")
+    (tmp_path / "mutants" / "m.py").write_text(
+        "def x_f__mutmut_orig(a):\n    return a > 1\n\ndef x_f__mutmut_1(a):\n    return a >= 1\n\n"
+        "def x_f__mutmut_2(a):\n    return a > 2\n")
+    (tmp_path / "tests" / "mutation_equivalent.txt").write_text(
+        "m.x_f__mutmut_1  listed\nm.x_f__mutmut_2  listed\n")
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    monkeypatch.setattr(module, "MUTANTS", tmp_path / "mutants")
+    monkeypatch.setattr(module, "EQUIVALENT", tmp_path / "tests" / "mutation_equivalent.txt")
+    monkeypatch.setattr(module, "LOCK", tmp_path / "tests" / "mutation_equivalent.lock")
+    module._functions.cache_clear()
+    return module
+
+
+def test_the_lock_holds_only_listed_mutants_the_run_saw_survive(report):
+    report.write_lock({"m.x_f__mutmut_1": 0, "m.x_f__mutmut_2": 1})
+    assert set(report.locked()) == {"m.x_f__mutmut_1"}
+
+
+def test_a_locked_mutant_no_longer_holds_once_its_module_changes(report, tmp_path):
+    report.write_lock({"m.x_f__mutmut_1": 0})
+    held = report.still_locked(report.locked(), "m.x_f__mutmut_1")
+    (tmp_path / "m.py").write_text("def f(a):\n    return a > 1  # changed\n")
+    assert (held, report.still_locked(report.locked(), "m.x_f__mutmut_1")) == (True, False)
+
+
+def test_a_locked_mutant_no_longer_holds_once_its_mutation_changes(report, tmp_path):
+    report.write_lock({"m.x_f__mutmut_1": 0})
+    mutated = tmp_path / "mutants" / "m.py"
+    mutated.write_text(mutated.read_text().replace("a >= 1", "a < 1"))
+    report._functions.cache_clear()
+    assert not report.still_locked(report.locked(), "m.x_f__mutmut_1")
+
+
+def test_relocking_keeps_a_skipped_mutant_that_still_holds_and_drops_one_that_does_not(report, tmp_path):
+    report.write_lock({"m.x_f__mutmut_1": 0, "m.x_f__mutmut_2": 0})
+    lock = report.LOCK
+    lock.write_text(lock.read_text().replace(report.locked()["m.x_f__mutmut_2"], "0" * 20))
+    report.write_lock({"m.x_f__mutmut_1": 34, "m.x_f__mutmut_2": 34})
+    assert set(report.locked()) == {"m.x_f__mutmut_1"}
+
+
+def test_the_report_counts_a_skipped_mutant_that_still_holds_as_equivalent_and_one_that_does_not_as_not_run(
+        report, tmp_path, monkeypatch, capsys):
+    report.write_lock({"m.x_f__mutmut_1": 0, "m.x_f__mutmut_2": 0})
+    report.EQUIVALENT.write_text("")  # a lock holds, a listing is not needed
+    (tmp_path / "mutants" / "m.py").write_text((tmp_path / "mutants" / "m.py").read_text().replace("a > 2", "a < 2"))
+    report._functions.cache_clear()
+    monkeypatch.setattr(report, "results", lambda: {"m.x_f__mutmut_1": 34, "m.x_f__mutmut_2": 34})
+    monkeypatch.setattr(report, "package_of", lambda name: "config")
+    report.main([])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("config"))
+    assert row.split()[1:8] == ["2", "0", "0", "1", "0", "0", "1"]
+
+
+def test_relocking_after_a_run_of_other_modules_keeps_the_locks_it_did_not_judge(report):
+    report.write_lock({"m.x_f__mutmut_1": 0})
+    report.write_lock({"m.x_f__mutmut_1": None, "m.x_f__mutmut_2": 1})
+    assert set(report.locked()) == {"m.x_f__mutmut_1"}

@@ -10,6 +10,7 @@ from config.naming import (
     RESERVED_WORDS,
     InvalidIdentifier,
     RoleKind,
+    belongs_to,
     check_identifier,
     function_name,
     quote_ident,
@@ -17,6 +18,7 @@ from config.naming import (
     schema_name,
     table_name,
     trigger_name,
+    version_table_name,
 )
 
 # Plain identifiers that are no PostgreSQL keyword (the list is checked against the server's pg_get_keywords()
@@ -156,3 +158,41 @@ def test_a_function_name_longer_than_postgresql_keeps_is_refused_naming_the_func
         function_name(service, "erase_subject_x")
     assert str(caught.value) == (f"function name '{service}_fn_erase_subject_x' is 69 bytes; PostgreSQL identifiers "
                                  "are at most 63 bytes (longer names are silently truncated)")
+
+
+TRUNCATED = "PostgreSQL identifiers are at most 63 bytes (longer names are silently truncated)"
+
+
+@pytest.mark.parametrize(("make", "args", "message"), [
+    pytest.param(check_identifier, ("",), "identifier must be a non-empty string", id="empty"),
+    pytest.param(check_identifier, (None,), "identifier must be a non-empty string", id="not-text"),
+    pytest.param(check_identifier, ("é" * 32,), f"identifier '{'é' * 32}' is 64 bytes; {TRUNCATED}",
+                 id="32-characters-of-64-bytes"),
+    pytest.param(check_identifier, ("select",), "identifier 'select' is a reserved word in PostgreSQL (it would "
+                 "need quoting)", id="reserved-word"),
+    pytest.param(check_identifier, ("pg_x",), "identifier 'pg_x' starts with 'pg_', which PostgreSQL reserves for "
+                 "itself", id="pg-prefix"),
+    pytest.param(schema_name, ("s" * 57,), f"schema name '{'s' * 57}_schema' is 64 bytes; {TRUNCATED}",
+                 id="schema-name"),
+    pytest.param(version_table_name, ("s" * 50,), f"version table '{'s' * 50}_schema_version' is 65 bytes; "
+                 f"{TRUNCATED}", id="version-table"),
+    pytest.param(role_name, ("s" * 60, RoleKind.APP), f"role name '{'s' * 60}_app' is 64 bytes; {TRUNCATED}",
+                 id="role-name"),
+])
+def test_a_refused_name_reads_in_these_words(make, args, message) -> None:
+    with pytest.raises(InvalidIdentifier) as caught:
+        make(*args)
+    assert str(caught.value) == message
+
+
+def test_an_identifier_of_exactly_63_bytes_is_accepted() -> None:
+    assert check_identifier("a" * 63) == "a" * 63
+
+
+def test_the_version_table_lives_beside_the_schema_name() -> None:
+    assert version_table_name("feedback") == "feedback_schema_version"
+
+
+@pytest.mark.parametrize(("name", "belongs"), [("feedback_x", True), ("feedbackx", False), ("news_feedback_x", False)])
+def test_an_object_belongs_to_a_service_by_its_prefix_and_underscore(name, belongs) -> None:
+    assert belongs_to("feedback", name) is belongs
