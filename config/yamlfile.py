@@ -123,13 +123,22 @@ def parse_yaml(text: str, source: str, *, key_of: KeyFormatter = dotted) -> Any:
             raise ConfigError(problems)
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
+        line = _line_of(exc, text)
         raise ConfigError([Problem(source, f"line {line}", f"not valid YAML: {_one_line(exc)}",
                                    f"fix the YAML syntax on line {line} (or just above it): indentation, a "
                                    "missing ':' or an unclosed quote or bracket")]) from None
     finally:
         loader.dispose()
+
+
+def _line_of(exc: yaml.YAMLError, text: str) -> int:
+    """The line a YAML error is on: its mark's, or for a character YAML does not allow (a ReaderError, which has
+    no mark) the line of its position in the text."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    position = getattr(exc, "position", None)
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
 
 
 def _one_line(exc: yaml.YAMLError) -> str:

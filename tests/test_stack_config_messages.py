@@ -102,6 +102,17 @@ def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(writ
     assert fix.startswith("see the provider's configuration reference (")
 
 
+def test_a_renamed_key_is_told_its_new_name(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:replicas.lagThresholdMs": 100})) == (
+        "edumatrix-db:replicas.lagThresholdMs", "this key was renamed",
+        "rename it to 'edumatrix-db:replicas.lagThresholdSeconds'")
+
+
+def test_a_key_with_two_colons_is_a_key_of_the_first_namespace(write_stack, stacks_dir):
+    assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:owner:x": "a"})) == (
+        "edumatrix-db:owner:x", "unknown key", f"did you mean 'edumatrix-db:owner'? allowed: {TOP_LEVEL}")
+
+
 def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
     assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
         "random:thing", "the random provider reads no configuration", "remove the key")
@@ -506,3 +517,188 @@ def test_errors_no_stack_key_makes_today_are_worded_for_their_key(model, data, e
 ])
 def test_a_range_with_bounds_no_stack_key_has_today_is_worded_too(bounds, fix) -> None:
     assert _range_fix(None, bounds) == fix
+
+
+# -- cross checks (config/loader.py cross_checks): rules that span sections, each message in full ----------------
+SERVICES = ("students_platform, edu_matrix_hub, courses_platform, freelancing, jobs_portal, news_system, "
+            "community_rooms, statistics, feedback")
+ONLY_DEV = "remove the key (the default is true); only dev may turn it off"
+
+
+def local(**keys: Any) -> dict[str, Any]:
+    return {"edumatrix-db:environment": "local", **keys}
+
+
+def prod_config(stacks_dir: Path, **keys: Any) -> dict[str, Any]:
+    config = yaml.safe_load((stacks_dir / "Pulumi.prod.yaml").read_text())["config"]
+    for key, value in keys.items():
+        section = key.partition(".")[0]
+        if section != key:  # "edumatrix-db:instance.multiAz": one key of a section the file already has
+            config[section] = {**config.get(section, {}), key.partition(".")[2]: value}
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    pytest.param(dev(**{"edumatrix-db:services": {"feedbak": {}}}), [
+        ("edumatrix-db:services.feedbak", "unknown service", f"did you mean 'feedback'? services: {SERVICES}")],
+        id="misspelt-service-is-told-the-closest-and-every-service"),
+    pytest.param(dev(**{"edumatrix-db:services": {"zzqq": {}}}), [
+        ("edumatrix-db:services.zzqq", "unknown service", f"services: {SERVICES}")],
+        id="unknown-service-is-told-every-service"),
+    pytest.param(local(**{"edumatrix-db:replicas": {"count": 1}}), [
+        ("edumatrix-db:replicas.count", "the local stack has no RDS instance to replicate", "remove the key")],
+        id="replicas-in-the-local-stack"),
+    pytest.param(local(**{"edumatrix-db:opsRunner": {"enabled": True}}), [
+        ("edumatrix-db:opsRunner", "only a primary AWS stack runs the ops runner",
+         "remove the key (the runner of the primary stack covers this database)")],
+        id="ops-runner-in-the-local-stack"),
+    pytest.param(local(**{"edumatrix-db:backups": {"enabled": True}}), [
+        ("edumatrix-db:backups", "only a primary AWS stack declares AWS Backup",
+         "remove the key (the primary stack's plan covers this database and copies its daily backups into this "
+         "region)")],
+        id="backups-in-the-local-stack"),
+    pytest.param({k: v for k, v in DEV.items() if k != "aws:region"}, [
+        ("aws:region", "required for an AWS stack", "add `aws:region: us-east-1`")],
+        id="aws-stack-without-a-region"),
+    pytest.param({k: v for k, v in DEV.items() if k != "edumatrix-db:network"}, [
+        ("edumatrix-db:network", "required for an AWS stack",
+         "add vpcId, subnetIds and allowedSecurityGroupIds/allowedCidrs")],
+        id="aws-stack-without-a-network"),
+])
+def test_a_rule_across_sections_is_told_in_these_words(write_stack, stacks_dir, config, expected):
+    assert problems(write_stack, stacks_dir, config) == expected
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    *[pytest.param(f"edumatrix-db:instance.{key}", False,
+                   (f"edumatrix-db:instance.{key}", "cannot be false in prod", ONLY_DEV), id=f"{key}-off")
+      for key in ("multiAz", "deletionProtection", "finalSnapshot", "iamAuth")],
+    pytest.param("edumatrix-db:instance.monitoringIntervalSeconds", 0,
+                 ("edumatrix-db:instance.monitoringIntervalSeconds", "enhanced monitoring cannot be off in prod",
+                  "use 60 or less"), id="enhanced-monitoring-off"),
+    pytest.param("edumatrix-db:opsRunner.enabled", False,
+                 ("edumatrix-db:opsRunner.enabled", "the isolation audit cannot be off in prod", ONLY_DEV),
+                 id="ops-runner-off"),
+    pytest.param("edumatrix-db:backups.enabled", False,
+                 ("edumatrix-db:backups.enabled", "AWS Backup cannot be off in prod (spec 6.A, Security Hub RDS.26)",
+                  "remove the key (the default is true)"), id="aws-backup-off"),
+])
+def test_a_secure_default_turned_off_in_prod_is_told_in_these_words(write_stack, stacks_dir, key, value, expected):
+    assert problems(write_stack, stacks_dir, prod_config(stacks_dir, **{key: value})) == [expected]
+
+
+# -- the RDS backup window against AWS Backup's daily job at 00:00 UTC (backup_window_problems) ------------------
+WINDOW_KEY = "edumatrix-db:instance.backupWindow"
+LATE_MAINTENANCE = "sun:10:00-sun:11:00"  # out of the way of every window below that runs past 02:00
+
+
+def expires(window: str, start_window: int, end_by: str, after: str) -> list[tuple[str, str, str]]:
+    return [(WINDOW_KEY,
+             f"the RDS backup window {window} runs into AWS Backup's daily job (00:00 UTC, start window "
+             f"{start_window} minutes): its last retry would find the instance still backing up, and the job would "
+             "expire",
+             f"end the RDS window by {end_by} UTC, or move it after {after}, or raise "
+             "edumatrix-db:backups.startWindowMinutes")]
+
+
+def windows(backup_window: str, start_window: int = 60) -> dict[str, Any]:
+    config = dev(**{"edumatrix-db:instance": instance(backupWindow=backup_window,
+                                                      maintenanceWindow=LATE_MAINTENANCE)})
+    if start_window != 60:
+        config["edumatrix-db:backups"] = {"startWindowMinutes": start_window,
+                                          "completionWindowMinutes": start_window + 70}
+    return config
+
+
+@pytest.mark.parametrize(("window", "start_window", "expected"), [
+    pytest.param("00:20-00:55", 60, expires("00:20-00:55", 60, "00:50", "01:00"), id="starts-inside-ends-too-late"),
+    pytest.param("23:30-00:55", 60, expires("23:30-00:55", 60, "00:50", "01:00"),
+                 id="over-midnight-ends-too-late"),
+    pytest.param("01:30-02:15", 130, expires("01:30-02:15", 130, "02:00", "02:10"),
+                 id="longer-start-window-hours-and-minutes-of-the-fix"),
+    pytest.param("00:30-00:00", 60, expires("00:30-00:00", 60, "00:50", "01:00"),
+                 id="starts-inside-and-ends-at-midnight"),
+])
+def test_an_rds_backup_window_that_would_expire_the_daily_job_is_told_how_to_move(
+        write_stack, stacks_dir, window, start_window, expected):
+    config = windows(window, start_window)
+    if window == "00:30-00:00":  # 23.5 hours long: the maintenance window fits only in the half hour left
+        config["edumatrix-db:instance"]["maintenanceWindow"] = "sun:00:00-sun:00:30"
+    assert problems(write_stack, stacks_dir, config) == expected
+
+
+@pytest.mark.parametrize(("window", "start_window"), [
+    pytest.param("05:00-05:30", 60, id="after-the-start-window"),
+    pytest.param("01:00-01:30", 60, id="starts-as-the-start-window-closes"),
+    pytest.param("00:20-00:50", 60, id="ends-one-retry-before-the-start-window-closes"),
+    pytest.param("01:30-02:00", 130, id="ends-one-retry-before-a-longer-start-window-closes"),
+    pytest.param("23:00-00:00", 60, id="ends-at-midnight"),
+    pytest.param("23:30-00:20", 60, id="over-midnight-ends-well-before-the-last-retry"),
+    pytest.param("23:30-00:45", 60, id="over-midnight-ends-just-before-the-last-retry"),
+])
+def test_an_rds_backup_window_that_leaves_the_daily_job_its_last_retry_is_accepted(
+        write_stack, stacks_dir, window, start_window):
+    write_stack("ok", windows(window, start_window))
+    assert load_stack("ok", stacks_dir).instance.backup_window == window
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(dev(**{"edumatrix-db:instance": instance(backupWindow="00:20-00:55"),
+                        "edumatrix-db:backups": {"enabled": False}}), id="dev-without-aws-backup"),
+    pytest.param(local(**{"edumatrix-db:instance": {"backupWindow": "00:20-00:55"}}), id="local-stack"),
+])
+def test_a_stack_without_aws_backup_may_back_up_at_any_time(write_stack, stacks_dir, config):
+    write_stack("ok", config)
+    assert load_stack("ok", stacks_dir).instance.backup_window == "00:20-00:55"
+
+
+# -- the stack file itself (read_stack_config): before any key is read ------------------------------------------
+def file_problems(stacks_dir: Path, name: str) -> list[tuple[str, str, str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(name, stacks_dir)
+    return [(Path(p.source).name, p.key, p.message, p.fix) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("- a\n", ("config", "a stack file is a mapping with a `config:` key",
+                           "start the file with `config:` and indent `namespace:key: value` lines below it"),
+                 id="a-list"),
+    pytest.param("config: {}\nencryptionsalt: x\nzeta: 1\nalpha: 2\n",
+                 ("alpha", "unknown top-level key", "put settings under `config:`"), id="keys-beside-config"),
+    pytest.param("config: [a]\n", ("config", "must be a mapping of `namespace:key: value`",
+                                   "indent the settings below `config:`, one `namespace:key: value` per line"),
+                 id="config-a-list"),
+    pytest.param("config:\n  edumatrix-db:owner: a\n  edumatrix-db:owner: b\n", (
+        "edumatrix-db:owner", "given twice (lines 2 and 3); YAML readers keep only one of them, Pulumi the last",
+        "delete one of the two lines (or merge them)"), id="keys-below-config-are-named-without-it"),
+    pytest.param("config: 1\nconfig: 2\n", (
+        "config", "given twice (lines 1 and 2); YAML readers keep only one of them, Pulumi the last",
+        "delete one of the two lines (or merge them)"), id="config-itself-is-named-config"),
+])
+def test_a_stack_file_of_the_wrong_shape_is_told_in_these_words(stacks_dir, text, expected):
+    (stacks_dir / "Pulumi.broken.yaml").write_text(text)
+    assert file_problems(stacks_dir, "broken") == [("Pulumi.broken.yaml", *expected)]
+
+
+@pytest.mark.parametrize("text", ["", "config:\n", "encryptionsalt: x\n", "encryptedkey: x\n",
+                                  "secretsprovider: awskms://alias/x\n"])
+def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir, text):
+    (stacks_dir / "Pulumi.empty.yaml").write_text(text)
+    assert file_problems(stacks_dir, "empty") == [
+        ("Pulumi.empty.yaml", "edumatrix-db:environment", "required key is missing",
+         "add `edumatrix-db:environment: dev` (one of: local, dev, staging, prod)")]
+
+
+@pytest.mark.parametrize(("name", "fix"), [
+    pytest.param("prdo", "did you mean 'prod'? known stacks: dev, local, prod, prod-eu-west-1, staging",
+                 id="misspelt"),
+    pytest.param("zzzz", "known stacks: dev, local, prod, prod-eu-west-1, staging", id="unknown"),
+])
+def test_a_stack_that_does_not_exist_is_told_the_stacks_that_do(stacks_dir, name, fix):
+    assert file_problems(stacks_dir, name) == [(f"Pulumi.{name}.yaml", "", f"no stack named {name!r}", fix)]
+
+
+def test_a_stacks_directory_without_stacks_says_so(tmp_path):
+    assert file_problems(tmp_path, "dev") == [("Pulumi.dev.yaml", "", "no stack named 'dev'", "known stacks: none")]

@@ -37,7 +37,9 @@ def test_numbers_and_dates_readers_disagree_on_are_text(written: str) -> None:
 
 @pytest.mark.parametrize(("written", "value"), [("true", True), ("False", False), ("~", None), ("", None),
                                                 ("null", None), ("12", 12), ("-3", -3), ("0", 0), ("1.5", 1.5),
-                                                ("1.0e+16", 1e16)])
+                                                ("1.0e+16", 1e16), ("True", True), ("TRUE", True), ("false", False),
+                                                ("FALSE", False), ("Null", None), ("NULL", None), ("+7", 7),
+                                                ("-0.5", -0.5), ("+2.", 2.0)])
 def test_values_every_reader_agrees_on_keep_their_type(written: str, value: object) -> None:
     assert parse_yaml(f"a: {written}", "f.yaml") == {"a": value}
 
@@ -101,3 +103,100 @@ def test_the_line_of_a_sequence_item_belongs_to_its_index() -> None:
 
 def test_a_line_of_a_document_that_does_not_parse_is_named_by_its_number() -> None:
     assert key_at_line("a: [\n", 1) == "line 1"
+
+
+TWICE = "YAML readers keep only one of them, Pulumi the last"
+ONE_LINE = "delete one of the two lines (or merge them)"
+NOT_PLAIN = ("write plain text, a number, true/false, a list or a mapping: stack configuration reaches the program as "
+             "JSON, which has no sets, dates, binary or custom types")
+
+
+def slashed(path: tuple[str | int, ...]) -> str:
+    """A key formatter other than the default, to show the caller's is used everywhere."""
+    return "/".join(map(str, path))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("a:\n  b: 1\n  c: 2\n  b: 3\n", [("a/b", f"given twice (lines 2 and 4); {TWICE}", ONE_LINE)],
+                 id="key-given-twice"),
+    pytest.param("a: 1\na: 2\na: 3\n", [("a", f"given twice (lines 1 and 2); {TWICE}", ONE_LINE),
+                                         ("a", f"given twice (lines 1 and 3); {TWICE}", ONE_LINE)],
+                 id="key-given-three-times-is-told-against-its-first-line"),
+    pytest.param("1: x\n", [("line 1", "key '1' on line 1 is not text", 'quote the key ("1")')],
+                 id="number-key-at-the-top-is-named-by-its-line"),
+    pytest.param("a:\n  null: x\n", [("a", "key 'null' on line 2 is not text", 'quote the key ("null")')],
+                 id="null-key-is-named-by-its-mapping"),
+    pytest.param("? {a: 1}\n: x\n", [("line 1", "key 'a list or mapping' on line 1 is not text",
+                                      "keys are plain text; move the structure into the value")],
+                 id="mapping-as-a-key"),
+    pytest.param("a: !!set {x}\n", [("a", "YAML tag !!set on line 1 is not a plain value", NOT_PLAIN)],
+                 id="set-tag"),
+    pytest.param("a:\n  - !Ref Owner\n", [("a/0", "YAML tag !Ref on line 2 is not a plain value", NOT_PLAIN)],
+                 id="custom-tag-in-a-list"),
+    pytest.param("a: &x {b: 1, b: 2}\nc: *x\n", [("a/b", f"given twice (lines 1 and 1); {TWICE}", ONE_LINE)],
+                 id="problem-of-an-anchor-is-told-where-it-is-defined-only"),
+    pytest.param("other:\n  <<: {x: !!binary cGxh}\n",
+                 [("other/x", "YAML tag !!binary on line 2 is not a plain value", NOT_PLAIN)],
+                 id="problem-of-a-merged-mapping-is-told-at-the-key-it-merges-in"),
+    pytest.param("a:\n  <<: {x: 1}\n  y: !!set {z}\n",
+                 [("a/y", "YAML tag !!set on line 3 is not a plain value", NOT_PLAIN)],
+                 id="keys-after-a-merge-key-are-checked"),
+    pytest.param("a:\n  1: x\n  b: !!set {z}\n", [
+        ("a", "key '1' on line 2 is not text", 'quote the key ("1")'),
+        ("a/b", "YAML tag !!set on line 3 is not a plain value", NOT_PLAIN)],
+                 id="keys-after-a-key-that-is-not-text-are-checked"),
+    pytest.param("a: [1, 2\nb: 3\n", [(
+        "line 2", "not valid YAML: while parsing a flow sequence did not find expected ',' or ']'",
+        "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
+        "bracket")], id="syntax-error"),
+    pytest.param("a: \x07\n", [(
+        "line 1", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
+        '"<unicode string>", position 3', "fix the YAML syntax on line 1 (or just above it): indentation, a "
+        "missing ':' or an unclosed quote or bracket")], id="control-character-without-a-line-mark"),
+    pytest.param("a: 1\nb: \x07\n", [(
+        "line 2", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
+        '"<unicode string>", position 8', "fix the YAML syntax on line 2 (or just above it): indentation, a "
+        "missing ':' or an unclosed quote or bracket")], id="control-character-on-a-later-line-is-told-at-its-line"),
+    pytest.param("a: 1\n---\nb: 2\n", [(
+        "line 2", "not valid YAML: expected a single document in the stream but found another document",
+        "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
+        "bracket")], id="second-document"),
+])
+def test_a_yaml_problem_is_told_in_these_words(text: str, expected: list[tuple[str, str, str]]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "s.yaml", key_of=slashed)
+    assert [(p.source, p.key, p.message, p.fix) for p in caught.value.problems] == [("s.yaml", *e) for e in expected]
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n"])
+def test_an_empty_document_is_none(text: str) -> None:
+    assert parse_yaml(text, "s.yaml") is None
+
+
+def test_a_file_that_cannot_be_read_is_told_why_and_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(tmp_path / "missing.yaml", "s.yaml")
+    assert [(p.source, p.key, p.message, p.fix) for p in caught.value.problems] == [(
+        "s.yaml", "", "cannot be read: No such file or directory",
+        "make the file readable by the user running edumatrix-db or pulumi")]
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    pytest.param(b"a:\n  b: ok\n  c: caf\xe9\n", ("a/c", "is not UTF-8 text (byte 0xe9 on line 3)"), id="in-a-value"),
+    pytest.param(b"# caf\xe9\na: 1\n", ("line 1", "is not UTF-8 text (byte 0xe9 on line 1)"), id="in-a-comment"),
+])
+def test_a_non_utf8_file_is_told_the_key_the_byte_and_how_to_convert(
+        tmp_path: Path, data: bytes, expected: tuple[str, str]) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(path, "s.yaml", key_of=slashed)
+    assert [(p.source, p.key, p.message, p.fix) for p in caught.value.problems] == [(
+        "s.yaml", *expected,
+        "save the file as UTF-8 (Pulumi reads stack files as UTF-8), e.g. iconv -f latin1 -t utf-8")]
+
+
+def test_a_valid_file_is_read_with_the_callers_key_formatter_unused(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("a: [1, {b: x}]\n")
+    assert read_yaml(path, "s.yaml", key_of=slashed) == {"a": [1, {"b": "x"}]}
