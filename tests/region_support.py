@@ -6,7 +6,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from config.loader import STACKS_DIR
+import pytest
+
+from config.errors import ConfigError
+from config.loader import STACKS_DIR, load_stack
 
 TEMPLATE = STACKS_DIR / "templates" / "region.yaml.example"
 
@@ -34,11 +37,18 @@ def edit_stack(stacks_dir: Path, name: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def only_problem(stacks_dir: Path, name: str) -> tuple[str, str, str]:
+    """(key, message, fix) of the one problem the loader finds in `name` (fails unless there is exactly one)."""
+    with pytest.raises(ConfigError) as caught:
+        load_stack(name, stacks_dir)
+    assert len(caught.value.problems) == 1, caught.value.render()
+    found = caught.value.problems[0]
+    assert found.source.endswith(f"Pulumi.{name}.yaml")
+    return found.key, found.message, found.fix
+
+
 def stack_errors(tmp_path: Path, stack: str, lines: str, anchor: str) -> str:
     """The loader's message for a copy of the stack files where `lines` were put before `anchor` in `stack`."""
-    from config.errors import ConfigError
-    from config.loader import load_stack
-
     stacks = copy_stacks(tmp_path)
     edit_stack(stacks, stack, anchor, f"{lines}\n{anchor}")
     try:

@@ -25,6 +25,11 @@ def test_an_rds_identifier_is_accepted_exactly_when_the_api_rules_hold(identifie
     assert (aws_names.rds_identifier_problem(identifier, suffix=suffix) is None) == rules
 
 
+@pytest.mark.parametrize(("identifier", "suffix"), [("a" * 63, ""), ("a" * 53, "-replica-1")])
+def test_an_rds_identifier_of_exactly_63_characters_is_accepted(identifier: str, suffix: str) -> None:
+    assert aws_names.rds_identifier_problem(identifier, suffix=suffix) is None
+
+
 @given(st.sampled_from(["vpc", "subnet", "sg"]), st.integers(1, 20), st.sampled_from(["0123456789abcdef",
                                                                                      "0123456789ABCDEF"]))
 def test_a_resource_id_is_its_prefix_and_8_or_17_lowercase_hex_digits(prefix: str, digits: int,

@@ -72,6 +72,13 @@ def test_a_member_whose_schema_equals_an_earlier_ones_gets_the_earlier_index_as_
     assert [p["connect.index"] for p in derived["properties"].values()] == [0, 1, 0]
 
 
+def test_a_member_equal_to_an_earlier_one_written_in_another_key_order_also_gets_the_earlier_index() -> None:
+    """Connect's equals compares fields, not the order a schema's JSON wrote them in."""
+    derived = glue_json_schema({"type": "struct", "optional": False, "fields": [
+        {"field": "a", "type": "string", "optional": True}, {"optional": True, "type": "string", "field": "b"}]})
+    assert [p["connect.index"] for p in derived["properties"].values()] == [0, 0]
+
+
 def test_floats_are_numbers_and_unknown_connect_types_are_refused() -> None:
     derived = glue_json_schema({"type": "float64", "optional": False})
     assert derived == {"type": "number", "connect.type": "float64"}

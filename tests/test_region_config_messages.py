@@ -12,22 +12,19 @@ from config.errors import ConfigError
 from config.loader import load_stack
 from config.regions import partition_of
 from config.settings import ExtractionPoolerSettings
-from tests.region_support import add_secret_replica_region, copy_stacks, edit_stack, region_stack_from_template
+from tests.region_support import (
+    add_secret_replica_region,
+    copy_stacks,
+    edit_stack,
+    only_problem,
+    region_stack_from_template,
+)
 from tests.region_support import write_stack as write_text
 
 EU = "prod-eu-west-1"
 CENTRAL = "prod-eu-central-1"
 PRIMARY = "edumatrix-db:region.primaryStack"
 SECRETS = "edumatrix-db:secrets.replicaRegions"
-
-
-def only_problem(stacks: Path, name: str) -> tuple[str, str, str]:
-    with pytest.raises(ConfigError) as caught:
-        load_stack(name, stacks)
-    assert len(caught.value.problems) == 1, caught.value.render()
-    found = caught.value.problems[0]
-    assert found.source.endswith(f"Pulumi.{name}.yaml")
-    return found.key, found.message, found.fix
 
 
 def edit(name: str, old: str, new: str):

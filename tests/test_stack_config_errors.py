@@ -8,13 +8,14 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from config import loader
 from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_access, platform_connection_demand
 from config.catalog import load_catalog
 from config.errors import ConfigError
 from config.loader import load_stack
-from config.settings import Model, StackSettings, _windows_overlap
+from config.settings import InstanceSettings, Model, StackSettings, _optional, _windows_overlap, duration_seconds
 from tests.dev_stack import DEV
 
 
@@ -268,3 +269,38 @@ def test_window_overlap_agrees_with_minute_by_minute_comparison(b_start, b_len, 
     backup_minutes = _minutes(backup)
     maintenance_minutes = {(m_abs + i) % 1440 for i in range(m_len)}
     assert _windows_overlap(backup, maintenance) == bool(backup_minutes & maintenance_minutes)
+
+
+@pytest.mark.parametrize(("backup", "maintenance", "overlap"), [
+    pytest.param("02:30-03:00", "sun:02:00-sun:02:30", False, id="backup-starts-as-sundays-maintenance-ends"),
+    pytest.param("02:30-03:00", "sun:03:00-sun:03:30", False, id="backup-ends-as-sundays-maintenance-starts"),
+    pytest.param("02:30-03:00", "sun:02:00-sun:03:00", True, id="backup-in-the-second-half-of-sundays-maintenance"),
+    pytest.param("01:04-01:34", "sun:01:30-sun:02:00", True, id="backup-in-the-first-4-minutes-of-sundays-maintenance"),
+    pytest.param("23:30-00:00", "mon:00:00-mon:00:30", False, id="sundays-backup-ends-as-mondays-maintenance-starts"),
+    pytest.param("23:36-00:06", "mon:00:00-mon:00:30", True, id="sundays-backup-runs-6-minutes-into-monday"),
+])
+def test_windows_overlap_by_the_minute_across_days_and_the_end_of_the_week(backup, maintenance, overlap):
+    """The daily backup runs on each of the seven days; the week is a circle (Sunday night meets Monday)."""
+    assert _windows_overlap(backup, maintenance) is overlap
+
+
+def test_an_optional_name_that_is_given_is_kept_as_written():
+    assert InstanceSettings.model_validate({"identifier": "edumatrix-main"}).identifier == "edumatrix-main"
+
+
+def test_an_optional_fields_validator_checks_a_given_value_and_lets_none_pass():
+    """(The fields' validators are built once, at import: this builds one again, from a check that marks its input.)"""
+    validator = _optional(lambda value: f"checked {value}")
+    assert (validator("edumatrix-main"), validator(None)) == ("checked edumatrix-main", None)
+
+
+def test_a_backup_window_of_29_minutes_across_an_hour_is_refused():
+    with pytest.raises(ValidationError, match=r"the backup window 01:50-02:19 is shorter than the 30 minutes RDS "
+                                              r"requires"):
+        InstanceSettings.model_validate({"backupWindow": "01:50-02:19"})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("45s", 45), ("90m", 5400), ("4h", 14400), ("2h30m", 9000), ("1h1m1s", 3661), ("", None), ("4 h", None)])
+def test_a_go_style_duration_reads_as_its_seconds(text, seconds):
+    assert duration_seconds(text) == seconds
