@@ -157,6 +157,10 @@ def slashed(path: tuple[str | int, ...]) -> str:
         "line 2", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
         '"<unicode string>", position 8', "fix the YAML syntax on line 2 (or just above it): indentation, a "
         "missing ':' or an unclosed quote or bracket")], id="control-character-on-a-later-line-is-told-at-its-line"),
+    pytest.param("\na: \x07\n", [(
+        "line 2", 'not valid YAML: unacceptable character #x0007: control characters are not allowed in '
+        '"<unicode string>", position 4', "fix the YAML syntax on line 2 (or just above it): indentation, a "
+        "missing ':' or an unclosed quote or bracket")], id="control-character-after-a-leading-blank-line"),
     pytest.param("a: 1\n---\nb: 2\n", [(
         "line 2", "not valid YAML: expected a single document in the stream but found another document",
         "fix the YAML syntax on line 2 (or just above it): indentation, a missing ':' or an unclosed quote or "
@@ -200,3 +204,9 @@ def test_a_valid_file_is_read_with_the_callers_key_formatter_unused(tmp_path: Pa
     path = tmp_path / "f.yaml"
     path.write_text("a: [1, {b: x}]\n")
     assert read_yaml(path, "s.yaml", key_of=slashed) == {"a": [1, {"b": "x"}]}
+
+
+def test_a_yaml_error_with_neither_a_mark_nor_a_position_is_told_at_line_1() -> None:
+    from config.yamlfile import _line_of
+
+    assert _line_of(yaml.YAMLError("no place given"), "a: 1\nb: 2\n") == 1
