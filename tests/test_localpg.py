@@ -111,6 +111,21 @@ def test_private_files_are_created_readable_by_their_owner_only(tmp_path: Path) 
     assert (stat.S_IMODE(path.stat().st_mode), path.read_text()) == (0o600, "{}\n")
 
 
+def test_a_new_private_file_is_private_from_its_creation_not_only_after_a_chmod(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody may read the file between its creation and the chmod: the mode is the creation's own."""
+    import os
+
+    monkeypatch.setattr(os, "fchmod", lambda fd, mode: None)  # only what os.open itself set remains
+    path = tmp_path / "connections.json"
+    umask = os.umask(0)  # the creation mode alone decides, not a umask that happens to be strict
+    try:
+        localpg.write_private(path, "{}\n")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
 def test_rewriting_a_private_file_takes_away_what_others_could_read(tmp_path: Path) -> None:
     path = tmp_path / "connections.json"
     path.write_text("old, longer content")
