@@ -61,7 +61,8 @@ bench: up
 # functions that changed (skipping the test listing and the clean run while the inputs of the last passing run
 # of every test are unchanged, and the equivalent mutants an earlier run confirmed on the same code:
 # tests/mutation_equivalent.lock, `make mutation-lock`; RUN_EQUIVALENTS=1 runs them). After writing tests for
-# survivors, re-test them by name or glob: `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean` starts over. Niced.
+# survivors, re-test them by name or glob: `make mutation MUTANTS='policy.extraction.*'`. `make mutation-clean`
+# starts over. Niced.
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
 	$(BIN)/python -m tests.plan_cache  # every stack file planned once (tests/plan_cache.py)

@@ -35,7 +35,7 @@ GOAL_PACKAGES = ("config", "policy")
 KILLED = {1, 3, 37}
 TIMEOUT = {24, -24, 36, 152, 255}
 NOT_RUN = {None, 33, 34, 5}  # not checked, no test reaches the mutated function, skipped
-LOCKED = 34  # mutmut's "skipped" (mutmut itself never sets it): an equivalent mutant locked and not run again
+LOCKED = 34  # mutmut's "skipped", given by scripts/mutmut_run.py (SKIPPED) to a locked equivalent not run again
 # Mutants equivalent by construction, recognised by their diff (a removed line, the line that replaced it).
 EQUIVALENT_RULES = [
     (re.compile(r"^\s*report\((.+), None\)$"), re.compile(r"^\s*report\((.+?),? ?\)$"),

@@ -437,7 +437,7 @@ def collected_session_runner(passed: PassedInputs, max_workers: int = 1) -> Muta
     return CollectedSessionRunner()
 
 
-def skip_locked_equivalents(lock: dict[str, str], holds: Callable[[dict[str, str], str], bool]) -> bool:
+def skip_locked_equivalents(holds: Callable[[str], bool]) -> bool:
     """Give the locked equivalent mutants whose fingerprint holds the verdict "skipped" (module docstring, 5)."""
     try:
         import mutmut.__main__ as cli
@@ -451,7 +451,7 @@ def skip_locked_equivalents(lock: dict[str, str], holds: Callable[[dict[str, str
         mutants, by_path = collect(mutant_names=mutant_names)
         if mutant_names:  # named on the command line: run as asked
             return mutants, by_path
-        mutants, changed = relabel_locked(mutants, lock, holds)
+        mutants, changed = relabel_locked(mutants, holds)
         for data in changed:
             data.save()
         skipped = sum(1 for _, _, result in mutants if result == SKIPPED)
@@ -463,19 +463,19 @@ def skip_locked_equivalents(lock: dict[str, str], holds: Callable[[dict[str, str
     return True
 
 
-SKIPPED = 34  # mutmut's "skipped" status, which mutmut itself never gives
+SKIPPED = 34  # mutmut's "skipped" status, which mutmut itself never gives (mutation_report.LOCKED reads it back)
 
 
-def relabel_locked(mutants: list[tuple[Any, str, int | None]], lock: dict[str, str],
-                   holds: Callable[[dict[str, str], str], bool]) -> tuple[list[tuple[Any, str, int | None]], list[Any]]:
+def relabel_locked(mutants: list[tuple[Any, str, int | None]],
+                   holds: Callable[[str], bool]) -> tuple[list[tuple[Any, str, int | None]], list[Any]]:
     """mutmut's (data, name, verdict) list with the locked equivalents that still hold "skipped" (when not judged
     yet) and the skipped ones that no longer hold not judged; and the data whose verdicts changed."""
     out: list[tuple[Any, str, int | None]] = []
     changed: dict[int, Any] = {}
     for data, name, result in mutants:
-        if result is None and holds(lock, name):
+        if result is None and holds(name):
             result = SKIPPED
-        elif result == SKIPPED and not holds(lock, name):
+        elif result == SKIPPED and not holds(name):
             result = None
         else:
             out.append((data, name, result))
@@ -512,7 +512,8 @@ if __name__ == "__main__":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import mutation_report
 
-        skip_locked_equivalents(mutation_report.locked(), mutation_report.still_locked)
+        lock = mutation_report.locked()
+        skip_locked_equivalents(lambda name: mutation_report.still_locked(lock, name))
     if arguments[:1] == [PYTEST_MAIN_FLAG]:
         arguments = arguments[1:]
     else:

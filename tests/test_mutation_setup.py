@@ -188,21 +188,21 @@ class _Data:
 HOLDS = {"m.x_f__mutmut_1", "m.x_f__mutmut_2", "m.x_f__mutmut_3"}
 
 
-def _holds(lock, name):
+def _holds(name):
     return name in HOLDS
 
 
 def test_a_locked_equivalent_not_judged_yet_is_skipped_and_its_data_saved():
     data = _Data(**{"m.x_f__mutmut_1": None, "m.x_g__mutmut_1": None})
     mutants, changed = _mutmut_run().relabel_locked(
-        [(data, "m.x_f__mutmut_1", None), (data, "m.x_g__mutmut_1", None)], {}, _holds)
+        [(data, "m.x_f__mutmut_1", None), (data, "m.x_g__mutmut_1", None)], _holds)
     assert ([result for _, _, result in mutants], data.exit_code_by_key, changed) == (
         [34, None], {"m.x_f__mutmut_1": 34, "m.x_g__mutmut_1": None}, [data])
 
 
 def test_a_skipped_mutant_whose_lock_no_longer_holds_is_judged_again():
     data = _Data(**{"m.x_g__mutmut_1": 34})
-    mutants, changed = _mutmut_run().relabel_locked([(data, "m.x_g__mutmut_1", 34)], {}, _holds)
+    mutants, changed = _mutmut_run().relabel_locked([(data, "m.x_g__mutmut_1", 34)], _holds)
     assert ([result for _, _, result in mutants], data.exit_code_by_key, changed) == (
         [None], {"m.x_g__mutmut_1": None}, [data])
 
@@ -210,7 +210,7 @@ def test_a_skipped_mutant_whose_lock_no_longer_holds_is_judged_again():
 def test_a_judged_mutant_keeps_its_verdict_whatever_the_lock_says():
     data = _Data(**{"m.x_f__mutmut_1": 0, "m.x_f__mutmut_2": 1, "m.x_f__mutmut_3": 34})
     mutants, changed = _mutmut_run().relabel_locked(
-        [(data, name, code) for name, code in data.exit_code_by_key.items()], {}, _holds)
+        [(data, name, code) for name, code in data.exit_code_by_key.items()], _holds)
     assert ([result for _, _, result in mutants], changed) == ([0, 1, 34], [])
 
 
@@ -279,3 +279,7 @@ def test_relocking_after_a_run_of_other_modules_keeps_the_locks_it_did_not_judge
     report.write_lock({"m.x_f__mutmut_1": 0})
     report.write_lock({"m.x_f__mutmut_1": None, "m.x_f__mutmut_2": 1})
     assert set(report.locked()) == {"m.x_f__mutmut_1"}
+
+
+def test_the_runner_skips_with_the_verdict_the_report_reads_as_locked():
+    assert _mutmut_run().SKIPPED == _script("mutation_report").LOCKED
