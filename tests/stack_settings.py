@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from config.settings import StackSettings
+from tests.dev_stack import DEV
 
 SOURCE = "stacks/Pulumi.dev.yaml"
-DEV_NETWORK: dict[str, Any] = {"vpcId": "vpc-0c1b2c3d4e5f60718",
-                               "subnetIds": ["subnet-0c1b2c3d4e5f60001", "subnet-0c1b2c3d4e5f60002"],
-                               "allowedCidrs": ["10.20.0.0/16"]}
+DEV_NETWORK: dict[str, Any] = DEV["edumatrix-db:network"]  # the smallest valid dev stack's network
 
 
 def stack_settings(*, stack: str = "dev", environment: str = "dev", aws_region: str | None = "us-east-1",
