@@ -50,7 +50,9 @@ def instance_memory_gib(instance_class: str, alarms: AlarmSettings) -> float | N
 
 
 def monitoring_problems(settings: StackSettings) -> list[Problem]:
-    """Rules of `alarms` that need the rest of the stack: prod names who is paged; memory is known."""
+    """Rules of `alarms` that need the rest of the stack: prod names who is paged; the memory of the instance the
+    memory alarm watches is known. Only a primary stack declares that alarm (components/database_alarms.py);
+    a region stack's replica has lag alarms only (components/lag_alarms.py), so its class is not asked about."""
     src, ns = settings.source, NAMESPACE
     problems: list[Problem] = []
     if settings.is_local:
@@ -61,9 +63,9 @@ def monitoring_problems(settings: StackSettings) -> list[Problem]:
             src, f"{ns}:alarms.subscriptions", "prod must name who is paged; the alarm topic has no subscriber",
             "add e.g. `subscriptions: [{protocol: email, endpoint: dba-oncall@example.org}]`",
         ))
-    instance_class = (settings.region.instance_class if settings.region and settings.region.instance_class
-                      else settings.primary.instance.instance_class if settings.primary
-                      else settings.instance.instance_class)
+    if settings.is_region_stack:
+        return problems
+    instance_class = settings.instance.instance_class
     if instance_memory_gib(instance_class, alarms) is None:
         problems.append(Problem(
             src, f"{ns}:alarms.instanceMemoryGb",
