@@ -44,7 +44,7 @@ from config.naming import quote_ident
 from config.parameters import LOG_MIN_ERROR_STATEMENT, LOG_PARAMETER_MAX_LENGTH
 from config.scram import verifier_matches
 from config.settings import InstanceSettings
-from edumatrix_db.database import cron, drift, events, guard, sql
+from edumatrix_db.database import cron, drift, events, fence, guard, sql
 
 BOOTSTRAP_SUPERUSER = "postgres"
 DEFAULT_PORT = 54329
@@ -683,7 +683,12 @@ def up(
     state, notes = server.start()
     notes += server.bootstrap()
     if apply_model:
-        report = server.apply(model, destructive=destructive, revoke_foreign=revoke_foreign)
+        with server.superuser() as conn:
+            kept = fence.fenced_services(conn, model)
+        notes += [f"{service}: its schema here carries an extraction's fence (writes revoked, migrator NOLOGIN: a "
+                  f"cutover moved it to its own instance); kept, and its pools left where they lead; `edumatrix-db "
+                  f"extract {service} rollback` brings it back" for service in kept]
+        report = server.apply(fence.keep_fences(model, kept), destructive=destructive, revoke_foreign=revoke_foreign)
         with psycopg.connect(server.bootstrap_conninfo(model.database), autocommit=True) as conn:
             notes += cron.apply_cron_access(conn, model)  # pg_cron's schema belongs to the superuser
         with psycopg.connect(server.admin_uri(), autocommit=True) as conn:  # outboxes, inboxes, publications
@@ -697,7 +702,7 @@ def up(
         server.write_connections(model)
         from edumatrix_db.database import pooler
 
-        _, port = pooler.up(server, model)  # PgBouncer in front, its URIs added to connections.json
+        _, port = pooler.up(server, model, keep=kept)  # PgBouncer in front, its URIs added to connections.json
         notes.append(f"pooler: PgBouncer on 127.0.0.1:{port} (transaction mode, TLS, one pool per service)")
     return server, state, notes
 

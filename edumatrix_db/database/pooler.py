@@ -29,6 +29,7 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,15 +132,20 @@ class Pooler:
         return True
 
     # -- configuration ---------------------------------------------------------------------------------
-    def config(self, model: AccessModel, port: int) -> str:
-        """pgbouncer.ini: one alias per service and pooled role kind, sized from the catalog."""
+    def config(self, model: AccessModel, port: int, kept: Mapping[str, str] | None = None) -> str:
+        """pgbouncer.ini: one alias per service and pooled role kind, sized from the catalog; an alias in `kept`
+        keeps that line (a pool an extraction switched to its target: `start(keep=...)`)."""
         srv = self.server
         backend = f"host=127.0.0.1 port={srv._port()} dbname={model.database}"
         databases = []
         for access in model.services:
             for kind in POOLED_KINDS:
+                name = alias(access, kind)
+                if kept and name in kept:
+                    databases.append(kept[name])
+                    continue
                 size = access.role(kind).connection_limit
-                databases.append(f"{alias(access, kind)} = {backend} pool_size={size} max_db_connections={size}")
+                databases.append(f"{name} = {backend} pool_size={size} max_db_connections={size}")
         tls = srv.tls
         settings = {
             "listen_addr": "127.0.0.1",
@@ -177,8 +183,9 @@ class Pooler:
         self.server._give(path)
 
     # -- start / stop ----------------------------------------------------------------------------------
-    def start(self, model: AccessModel, *, preferred_port: int | None = None) -> int:
-        """(Re)write the configuration and start PgBouncer, or reload a running one. Returns its port."""
+    def start(self, model: AccessModel, *, preferred_port: int | None = None, keep: Collection[str] = ()) -> int:
+        """(Re)write the configuration and start PgBouncer, or reload a running one. Returns its port. The pools of
+        the services in `keep` keep the lines the configuration has for them (where they lead, their sizes)."""
         exe = find_pgbouncer()
         srv = self.server
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +199,8 @@ class Pooler:
         self._write(self.userlist, "".join(f'"{u}" "{passwords[u]}"\n' for u in users), 0o600)
         running = self.is_running()
         port = self.port if running else _free_port(preferred_port or srv._port() + PREFERRED_PORT_OFFSET)
-        self._write(self.ini, self.config(model, port), 0o644)
+        kept = self.configured_lines({alias(a, k) for a in model.services if a.service in keep for k in POOLED_KINDS})
+        self._write(self.ini, self.config(model, port, kept), 0o644)
         self.state_file.write_text(json.dumps({"port": port}))
         if self.log_file.exists():
             srv._give(self.log_file)
@@ -245,6 +253,15 @@ class Pooler:
             },
         }
 
+    def configured_lines(self, aliases: Collection[str]) -> dict[str, str]:
+        """Alias -> its whole `[databases]` line in pgbouncer.ini, for those of `aliases` it has."""
+        out: dict[str, str] = {}
+        for line in self.ini.read_text().splitlines() if aliases and self.ini.exists() else ():
+            name, sep, _ = line.partition(" = host=")
+            if sep and name in aliases:
+                out[name] = line
+        return out
+
     def configured(self) -> dict[str, int]:
         """Alias -> pool size, as written in pgbouncer.ini."""
         out: dict[str, int] = {}
@@ -287,10 +304,11 @@ def merge_connections(connections: dict[str, Any], pooled: dict[str, Any]) -> di
     return merged
 
 
-def up(server: LocalServer, model: AccessModel) -> tuple[Pooler, int]:
-    """Start (or reload) the pooler and add its URIs to connections.json."""
+def up(server: LocalServer, model: AccessModel, *, keep: Collection[str] = ()) -> tuple[Pooler, int]:
+    """Start (or reload) the pooler and add its URIs to connections.json; the pools of the services in `keep` stay
+    where the configuration leads them (`Pooler.start`)."""
     pooler = Pooler(server)
-    port = pooler.start(model)
+    port = pooler.start(model, keep=keep)
     data = json.loads(server.connections_file.read_text())
     server.connections_file.write_text(json.dumps(merge_connections(data, pooler.connections(model)), indent=2) + "\n")
     server.connections_file.chmod(0o600)

@@ -41,11 +41,11 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.access import AccessModel, ObjectType, ServiceAccess, build_access_model
+from config.access import AccessModel, ServiceAccess, build_access_model
 from config.catalog import Catalog, load_catalog
 from config.extraction import Phase
-from config.naming import RoleKind
 from edumatrix_db.database import sql as access_sql
+from edumatrix_db.database.fence import fenced, set_fence
 from edumatrix_db.ops import verify
 from edumatrix_db.ops.traffic import TrafficError, TrafficSwitch
 
@@ -57,9 +57,6 @@ WORKER_START_SECONDS = 15.0
 """How long a switch waits for an enabled subscription's worker to connect before it refuses ("try again")."""
 SEQUENCE_GAP = 1000
 """Sequences on the side taking over are set this far past the other side's position."""
-WRITE_PRIVILEGES = {ObjectType.TABLE: frozenset({"INSERT", "UPDATE", "DELETE", "TRUNCATE"}),
-                    ObjectType.SEQUENCE: frozenset({"USAGE", "UPDATE"})}
-"""What the fence takes from the service's roles (SELECT stays: reads of the old side keep working)."""
 
 CUTOVER_STEPS = ("preflight", "pause", "fence", "catch-up", "reverse-replication", "sequences", "switch",
                  "unfence-target", "resume", "verify")
@@ -775,32 +772,6 @@ def take_switch_lock(conn: psycopg.Connection[Any], service: str) -> bool:
 def _slot_state(conn: psycopg.Connection[Any], slot: str) -> tuple[Any, ...] | None:
     """(active,) of a replication slot, None when it does not exist."""
     return conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-
-
-def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: bool) -> None:
-    """Revoke (or give back) the service roles' write privileges on their schema, and the migrator's login."""
-    schema = sql.Identifier(access.schema)
-    with conn.transaction():
-        for grant in access.grants:
-            writes = grant.privileges & WRITE_PRIVILEGES.get(grant.object_type, frozenset())
-            if not writes:
-                continue
-            kind = sql.SQL("TABLES" if grant.object_type is ObjectType.TABLE else "SEQUENCES")
-            template = "REVOKE {} ON ALL {} IN SCHEMA {} FROM {}" if fenced else "GRANT {} ON ALL {} IN SCHEMA {} TO {}"
-            conn.execute(sql.SQL(template).format(sql.SQL(", ").join(sql.SQL(p) for p in sorted(writes)), kind,
-                                                  schema, sql.Identifier(grant.role)))
-        conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(access.role(RoleKind.MIGRATOR).name),
-                                                        sql.SQL("NOLOGIN" if fenced else "LOGIN")))
-
-
-def fenced(conn: psycopg.Connection[Any], access: ServiceAccess) -> bool:
-    """Whether the service's app role has lost its write privileges on the schema's tables."""
-    app = access.role(RoleKind.APP).name
-    row = conn.execute(
-        "SELECT bool_or(has_table_privilege(%s, c.oid, 'INSERT')), count(*) FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
-        "AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", (app, access.schema, app)).fetchone()
-    return bool(row and row[1] and not row[0])
 
 
 def end_sessions(conn: psycopg.Connection[Any], access: ServiceAccess) -> int:
