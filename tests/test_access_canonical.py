@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from config.access import (
+    AccessModel,
     DefaultPrivilege,
     Grant,
     ObjectType,
@@ -75,17 +76,18 @@ def test_a_database_wide_default_privilege_has_an_empty_schema() -> None:
 
 
 @pytest.fixture
-def model():  # per test, not at import: under `make mutation` the import happens before the mutant is chosen
+def model() -> AccessModel:
+    # per test, not at import: under `make mutation` the import happens before the mutant is chosen
     return build_access_model(load_catalog())
 
 
-def test_the_models_canonical_form_holds_each_schema_with_its_owner(model) -> None:
+def test_the_models_canonical_form_holds_each_schema_with_its_owner(model: AccessModel) -> None:
     schemas = {t for t in model.canonical() if t[0] == "schema"}
     assert schemas == {("schema", s.schema, s.owner) for s in model.services}
     assert ("schema", "feedback_schema", "feedback_owner") in schemas
 
 
-def test_the_models_canonical_form_holds_every_role_membership_grant_default_and_extension(model) -> None:
+def test_the_models_canonical_form_holds_every_role_membership_grant_default_and_extension(model: AccessModel) -> None:
     canonical = model.canonical()
     assert {t[0] for t in canonical} == {"role", "setting", "schema", "member", "grant", "default", "extension"}
     assert {("member", m.member, m.group) for m in model.all_memberships()} <= canonical
@@ -95,8 +97,9 @@ def test_the_models_canonical_form_holds_every_role_membership_grant_default_and
     assert all(canonical_role(r) <= canonical for r in model.all_roles)
 
 
-def test_the_canonical_form_holds_nothing_else(model) -> None:
-    expected = {("schema", s.schema, s.owner) for s in model.services}
+def test_the_canonical_form_holds_nothing_else(model: AccessModel) -> None:
+    # the canonical form's tuples differ in length and element types: as wide as AccessModel.canonical() says
+    expected: set[tuple[object, ...]] = {("schema", s.schema, s.owner) for s in model.services}
     expected |= {("member", m.member, m.group) for m in model.all_memberships()}
     expected |= {canonical_grant(g) for g in model.all_grants()} | {canonical_default(d) for d in
                                                                       model.all_default_privileges()}
@@ -106,11 +109,11 @@ def test_the_canonical_form_holds_nothing_else(model) -> None:
     assert model.canonical() == expected
 
 
-def test_a_role_belongs_to_the_service_that_declares_it(model) -> None:
+def test_a_role_belongs_to_the_service_that_declares_it(model: AccessModel) -> None:
     owner = model.service_of_role("feedback_app")
     assert owner is not None
     assert owner.service == "feedback"
 
 
-def test_a_role_no_service_declares_belongs_to_none(model) -> None:
+def test_a_role_no_service_declares_belongs_to_none(model: AccessModel) -> None:
     assert model.service_of_role("edumatrix_admin") is None

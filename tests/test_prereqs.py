@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,8 @@ def _load() -> ModuleType:
 
 
 prereqs = _load()
+# scripts/prereqs.py is a script loaded at run time, not an importable package: its Layout is no type here
+LayoutFinder = Callable[[], Any]
 
 
 def _executable(path: Path, body: str) -> Path:
@@ -53,7 +57,7 @@ def _add_extension(pkglibdir: Path, extdir: Path, name: str) -> None:
 
 
 @pytest.fixture
-def without_pgaudit(tmp_path: Path):
+def without_pgaudit(tmp_path: Path) -> LayoutFinder:
     debian_root, share_root = _fake_postgres_15(tmp_path, extensions=("pgcrypto", "pg_stat_statements", "pg_cron"))
     return lambda: prereqs.find_layout(path="", debian_root=debian_root, share_root=share_root)
 
@@ -70,13 +74,13 @@ def _fake_apt(tmp_path: Path, *, installs_into: Path | None, fails: bool = False
     return _executable(tmp_path / "bin" / "apt-get", body), log
 
 
-def test_finds_postgres_15_in_debians_directory(without_pgaudit) -> None:
+def test_finds_postgres_15_in_debians_directory(without_pgaudit: LayoutFinder) -> None:
     layout = without_pgaudit()
     assert layout.bindir is not None
     assert layout.bindir.parts[-3:] == ("postgresql", "15", "bin")
 
 
-def test_a_missing_extension_names_its_debian_package(without_pgaudit) -> None:
+def test_a_missing_extension_names_its_debian_package(without_pgaudit: LayoutFinder) -> None:
     assert prereqs.packages_of(prereqs.missing(without_pgaudit())) == ["postgresql-15-pgaudit"]
 
 
@@ -85,7 +89,8 @@ def test_no_postgres_at_all_asks_for_the_server_package(tmp_path: Path) -> None:
     assert "postgresql-15" in prereqs.packages_of(prereqs.missing(layout))
 
 
-def test_non_root_stops_with_the_one_command_to_run_and_installs_nothing(without_pgaudit, tmp_path: Path) -> None:
+def test_non_root_stops_with_the_one_command_to_run_and_installs_nothing(
+        without_pgaudit: LayoutFinder, tmp_path: Path) -> None:
     apt, log = _fake_apt(tmp_path, installs_into=None)
     said: list[str] = []
     rc = prereqs.main([], layout_finder=without_pgaudit, is_root=lambda: False, apt_get=str(apt), out=said.append)
@@ -96,7 +101,7 @@ def test_non_root_stops_with_the_one_command_to_run_and_installs_nothing(without
     assert not log.exists()
 
 
-def test_root_with_apt_installs_exactly_the_missing_packages(without_pgaudit, tmp_path: Path) -> None:
+def test_root_with_apt_installs_exactly_the_missing_packages(without_pgaudit: LayoutFinder, tmp_path: Path) -> None:
     apt, log = _fake_apt(tmp_path, installs_into=tmp_path)
     rc = prereqs.main([], layout_finder=without_pgaudit, is_root=lambda: True, apt_get=str(apt), out=lambda _: None)
     assert rc == 0
@@ -106,7 +111,7 @@ def test_root_with_apt_installs_exactly_the_missing_packages(without_pgaudit, tm
     ]
 
 
-def test_root_fails_when_the_install_fails(without_pgaudit, tmp_path: Path) -> None:
+def test_root_fails_when_the_install_fails(without_pgaudit: LayoutFinder, tmp_path: Path) -> None:
     apt, _ = _fake_apt(tmp_path, installs_into=None, fails=True)
     said: list[str] = []
     rc = prereqs.main([], layout_finder=without_pgaudit, is_root=lambda: True, apt_get=str(apt), out=said.append)
@@ -114,7 +119,7 @@ def test_root_fails_when_the_install_fails(without_pgaudit, tmp_path: Path) -> N
     assert "failed" in said[-1]
 
 
-def test_root_fails_when_the_package_did_not_provide_the_file(without_pgaudit, tmp_path: Path) -> None:
+def test_root_fails_when_the_package_did_not_provide_the_file(without_pgaudit: LayoutFinder, tmp_path: Path) -> None:
     apt, _ = _fake_apt(tmp_path, installs_into=None)
     said: list[str] = []
     rc = prereqs.main([], layout_finder=without_pgaudit, is_root=lambda: True, apt_get=str(apt), out=said.append)
@@ -122,7 +127,7 @@ def test_root_fails_when_the_package_did_not_provide_the_file(without_pgaudit, t
     assert "still missing" in said[-1]
 
 
-def test_check_only_never_installs_even_as_root(without_pgaudit, tmp_path: Path) -> None:
+def test_check_only_never_installs_even_as_root(without_pgaudit: LayoutFinder, tmp_path: Path) -> None:
     apt, log = _fake_apt(tmp_path, installs_into=tmp_path)
     rc = prereqs.main(["--check-only"], layout_finder=without_pgaudit, is_root=lambda: True, apt_get=str(apt),
                       out=lambda _: None)
@@ -137,12 +142,14 @@ def test_this_machine_has_every_prerequisite() -> None:
     assert absent == [], f"run `make prereqs` as root, or: {command}"
 
 
-def test_no_javac_asks_for_the_jdk_the_events_plugin_builds_with(without_pgaudit, monkeypatch, tmp_path: Path) -> None:
+def test_no_javac_asks_for_the_jdk_the_events_plugin_builds_with(
+        without_pgaudit: LayoutFinder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
     assert "openjdk-17-jdk-headless" in prereqs.packages_of(prereqs.missing(without_pgaudit()))
 
 
-def test_missing_java_libraries_name_their_debian_packages(without_pgaudit, monkeypatch, tmp_path: Path) -> None:
+def test_missing_java_libraries_name_their_debian_packages(
+        without_pgaudit: LayoutFinder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(prereqs, "JAVA_LIBRARIES", tmp_path / "no-jars")
     packages = prereqs.packages_of(prereqs.missing(without_pgaudit()))
     assert {"libavro-java", "libjackson2-databind-java", "libpostgresql-jdbc-java"} <= set(packages)

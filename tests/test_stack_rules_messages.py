@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from config.errors import ConfigError, Problem
+from config.settings import StackSettings
 from config.stack_rules import (
     ConfigReader,
     alarm_topic_problems,
@@ -26,7 +27,7 @@ from tests.stack_settings import DEV_NETWORK, SOURCE, stack_settings
 
 NS = "edumatrix-db"
 REGION = {"primaryStack": "prod"}
-NO_PITR = {"backups": {"pitrValidation": False}}
+NO_PITR: dict[str, Any] = {"backups": {"pitrValidation": False}}  # stack-file sections, as stack_settings takes them
 IDENTIFIER_FIX = ("rename the stack (and its file) to lowercase letters, digits and single hyphens, short enough for "
                   "'edumatrix-<stack>' to fit 63 characters")
 TOO_LONG = ("the instance identifier derived from the stack name: 'edumatrix-" + "p" * 60 + "' is 70 characters; RDS "
@@ -88,7 +89,8 @@ def cross_region_topic(section: str, topic: str, alarms: str) -> tuple[str, str,
                                 region={**REGION, "alarmTopicArn": topic_in("us-east-1")}),
                  [cross_region_topic("region", "us-east-1", "eu-west-1")], id="region-topic-of-the-primarys-region"),
 ])
-def test_an_alarm_topic_of_another_region_is_told_to_use_one_of_the_stacks_region(settings, expected) -> None:
+def test_an_alarm_topic_of_another_region_is_told_to_use_one_of_the_stacks_region(
+        settings: StackSettings, expected: list[tuple[str, str, str]]) -> None:
     assert said(alarm_topic_problems(settings)) == expected
 
 
@@ -116,11 +118,12 @@ def test_a_region_stack_derives_no_names_of_its_own_from_its_stack_name() -> Non
     pytest.param({"backups": {"enabled": False}}, False, id="without-aws-backup"),
     pytest.param({"opsRunner": {"enabled": False}}, False, id="without-the-ops-runner"),
 ])
-def test_the_point_in_time_validation_runs_with_aws_backup_and_the_ops_runner_unless_turned_off(sections, on) -> None:
+def test_the_point_in_time_validation_runs_with_aws_backup_and_the_ops_runner_unless_turned_off(
+        sections: dict[str, Any], on: bool) -> None:
     assert pitr_validation_on(stack_settings(**sections)) is on
 
 
-PITR_WITHOUT_RUNNER = {"backups": {"pitrValidation": True}, "opsRunner": {"enabled": False}}
+PITR_WITHOUT_RUNNER: dict[str, Any] = {"backups": {"pitrValidation": True}, "opsRunner": {"enabled": False}}
 
 
 def test_a_point_in_time_validation_asked_for_without_the_ops_runner_is_told_both_ways_out() -> None:
@@ -136,7 +139,7 @@ def test_a_point_in_time_validation_asked_for_without_the_ops_runner_is_told_bot
     pytest.param({"stack": "local", "environment": "local", "aws_region": None}, id="local-stack"),
     pytest.param({"stack": "prod-eu-west-1", "region": REGION}, id="region-stack"),
 ])
-def test_only_a_primary_aws_stack_is_judged_for_the_point_in_time_validation(stack) -> None:
+def test_only_a_primary_aws_stack_is_judged_for_the_point_in_time_validation(stack: dict[str, Any]) -> None:
     assert pitr_validation_problems(stack_settings(**stack, **PITR_WITHOUT_RUNNER)) == []
 
 
@@ -166,7 +169,8 @@ ZONE_TAKEN = (f"{NS}:connections.dnsZone",
 OTHER_VPC = {**DEV_NETWORK, "vpcId": "vpc-0d1b2c3d4e5f60718"}
 
 
-def zone_reuse(settings: Any, siblings: dict[str, dict[str, Any]], known: list[str]) -> list[tuple[str, str, str]]:
+def zone_reuse(settings: StackSettings, siblings: dict[str, dict[str, Any]],
+               known: list[str]) -> list[tuple[str, str, str]]:
     return said(zone_reuse_problems(settings, Path("stacks"), reader(siblings), known))
 
 
@@ -177,7 +181,8 @@ def zone_reuse(settings: Any, siblings: dict[str, dict[str, Any]], known: list[s
     pytest.param({"green": sibling(network=OTHER_VPC, connections=DEV_ZONE), "blue": sibling(connections=DEV_ZONE)},
                  ["green", "blue"], id="after-a-stack-in-another-vpc"),
 ])
-def test_a_sibling_declaring_this_stacks_private_zone_in_its_vpc_is_named(siblings, known) -> None:
+def test_a_sibling_declaring_this_stacks_private_zone_in_its_vpc_is_named(
+        siblings: dict[str, dict[str, Any]], known: list[str]) -> None:
     assert zone_reuse(DEV, siblings, known) == [ZONE_TAKEN]
 
 
@@ -188,7 +193,7 @@ def test_a_sibling_declaring_this_stacks_private_zone_in_its_vpc_is_named(siblin
                  id="a-region-stack"),
     pytest.param(sibling(), id="with-its-own-default-zone"),
 ])
-def test_a_sibling_that_cannot_share_the_zone_in_the_vpc_is_not_named(blue) -> None:
+def test_a_sibling_that_cannot_share_the_zone_in_the_vpc_is_not_named(blue: dict[str, Any]) -> None:
     assert zone_reuse(DEV, {"blue": blue}, ["blue"]) == []
 
 
@@ -220,5 +225,6 @@ VPC_ELSEWHERE = (f"{NS}:network.vpcId", f"vpc-0c1b2c3d4e5f60718 is also in stack
     pytest.param([BROKEN, "eu"], {**DEV_NETWORK, "subnetIds": []}, [VPC_ELSEWHERE],
                  id="after-a-file-that-does-not-load"),
 ])
-def test_network_ids_a_stack_in_another_region_names_are_each_told(known, network, expected) -> None:
+def test_network_ids_a_stack_in_another_region_names_are_each_told(
+        known: list[str], network: dict[str, Any], expected: list[tuple[str, str, str]]) -> None:
     assert network_reuse({"eu": sibling(region="eu-west-1", network=network)}, known) == expected
