@@ -11,7 +11,7 @@ import pytest
 from components.alarm_topic import alarm_key_policy, alarm_topic_policy
 from config.errors import ConfigError
 from config.loader import load_stack
-from edumatrix_db.offline.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from tests.region_support import copy_stacks, data_key, edit_stack
 
 TOPIC = "aws:sns/topic:Topic"
@@ -20,7 +20,7 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:edumatrix-prod-alarms"
 
 
-def topic_key(recording: Recording):
+def topic_key(recording: Recording) -> RecordedResource:
     (key,) = [k for k in recording.of_type(KEY) if "edumatrix:monitoring:AlarmTopic$" in k.urn]
     return key
 

@@ -38,7 +38,7 @@ def _locks(recording: Recording) -> dict[str, dict]:
     return {r.inputs["backupVaultName"]: r.inputs for r in recording.of_type(LOCK)}
 
 
-def test_the_daily_and_six_hourly_rules_follow_the_spec(plans) -> None:
+def test_the_daily_and_six_hourly_rules_follow_the_spec(plans: dict[str, Recording]) -> None:
     rules = _rules(plans["prod"])
     assert {name: (r["schedule"], r["scheduleExpressionTimezone"], r["lifecycle"]["deleteAfter"])
             for name, r in rules.items()} == {
@@ -47,33 +47,34 @@ def test_the_daily_and_six_hourly_rules_follow_the_spec(plans) -> None:
     }
 
 
-def test_each_rule_has_a_vault_locked_at_its_own_retention(plans) -> None:
+def test_each_rule_has_a_vault_locked_at_its_own_retention(plans: dict[str, Recording]) -> None:
     rules, locks = _rules(plans["prod"]), _locks(plans["prod"])
     assert {name: locks[r["targetVaultName"]]["minRetentionDays"] for name, r in rules.items()} == {
         "daily": 30, "six-hourly": 7}
     assert rules["daily"]["targetVaultName"] != rules["six-hourly"]["targetVaultName"]
 
 
-def test_prod_locks_in_compliance_mode_after_the_grace_period_and_dev_in_governance(plans) -> None:
+def test_prod_locks_in_compliance_mode_after_the_grace_period_and_dev_in_governance(
+        plans: dict[str, Recording]) -> None:
     assert {lock.get("changeableForDays") for lock in _locks(plans["prod"]).values()} == {14}
     assert {lock.get("changeableForDays") for lock in _locks(plans["dev"]).values()} == {None}
 
 
-def test_prod_protects_its_vaults_and_their_keys_from_pulumi_destroy(plans) -> None:
+def test_prod_protects_its_vaults_and_their_keys_from_pulumi_destroy(plans: dict[str, Recording]) -> None:
     keys = [k for k in plans["prod"].of_type("aws:kms/key:Key") if "-backup-key" in k.name]
     assert len(keys) == 2  # the vaults' key, the DR region's key
     assert all(r.protect for r in [*plans["prod"].of_type(VAULT), *keys])
     assert not any(r.protect for r in plans["dev"].of_type(VAULT))
 
 
-def test_every_vault_is_under_a_customer_managed_key_of_its_region(plans) -> None:
+def test_every_vault_is_under_a_customer_managed_key_of_its_region(plans: dict[str, Recording]) -> None:
     vaults = {v.inputs["name"]: v.inputs for v in plans["prod"].of_type(VAULT)}
     assert {name: v["kmsKeyArn"].split(":")[3] for name, v in vaults.items()} == {
         "edumatrix-prod-daily": "us-east-1", "edumatrix-prod-six-hourly": "us-east-1",
         "edumatrix-prod-daily-eu-west-1": "eu-west-1"}
 
 
-def test_rds_owns_point_in_time_recovery_and_aws_backup_takes_snapshots(plans) -> None:
+def test_rds_owns_point_in_time_recovery_and_aws_backup_takes_snapshots(plans: dict[str, Recording]) -> None:
     """The decision of docs/recovery-runbook.md: the instance keeps its automated backups (30 days, window
     00:00-00:30 UTC) and AWS Backup never takes continuous backups, so neither owns the other's settings."""
     instance = next(i for i in plans["prod"].of_type(INSTANCE) if "replicateSourceDb" not in i.inputs)
@@ -83,7 +84,8 @@ def test_rds_owns_point_in_time_recovery_and_aws_backup_takes_snapshots(plans) -
     assert testing["recoveryPointTypes"] == ["SNAPSHOT"]
 
 
-def test_the_daily_backups_are_copied_to_the_region_stacks_region_from_the_primary_stack(plans) -> None:
+def test_the_daily_backups_are_copied_to_the_region_stacks_region_from_the_primary_stack(
+        plans: dict[str, Recording]) -> None:
     (copy,) = _rules(plans["prod"])["daily"]["copyActions"]
     dr_vault = next(v for v in plans["prod"].of_type(VAULT) if v.inputs.get("region") == "eu-west-1")
     assert copy["destinationVaultArn"] == dr_vault.props["arn"]
@@ -91,21 +93,21 @@ def test_the_daily_backups_are_copied_to_the_region_stacks_region_from_the_prima
     assert plans["prod-eu-west-1"].of_type(VAULT) == []  # the region stack declares none: no reference back
 
 
-def test_the_selection_covers_the_shared_instance_and_tagged_extraction_targets(plans) -> None:
+def test_the_selection_covers_the_shared_instance_and_tagged_extraction_targets(plans: dict[str, Recording]) -> None:
     selection = plans["prod"].one(SELECTION).inputs
     instance = next(i for i in plans["prod"].of_type(INSTANCE) if "replicateSourceDb" not in i.inputs)
     assert selection["resources"] == [instance.props["arn"]]
     assert selection["selectionTags"] == [{"type": "STRINGEQUALS", "key": "edumatrix-backup", "value": "prod"}]
 
 
-def test_restore_tests_land_in_the_instances_subnet_group_and_security_group(plans) -> None:
+def test_restore_tests_land_in_the_instances_subnet_group_and_security_group(plans: dict[str, Recording]) -> None:
     overrides = plans["prod"].one(TESTING_SELECTION).inputs["restoreMetadataOverrides"]
     instance = next(i for i in plans["prod"].of_type(INSTANCE) if "replicateSourceDb" not in i.inputs)
     assert overrides["dbsubnetgroupname"] == instance.inputs["dbSubnetGroupName"]
     assert overrides["vpcsecuritygroupids"] == f'["{instance.inputs["vpcSecurityGroupIds"][0]}"]'
 
 
-def test_failed_expired_copy_restore_and_long_backups_page_someone(plans) -> None:
+def test_failed_expired_copy_restore_and_long_backups_page_someone(plans: dict[str, Recording]) -> None:
     metrics = sorted({a.inputs["metricName"] for a in plans["prod"].of_type(ALARM)
                       if a.inputs.get("namespace") == "AWS/Backup"
                       or a.inputs.get("metricName") in ("BackupJobMinutes", "RestoreValidationFailed")})
@@ -115,7 +117,8 @@ def test_failed_expired_copy_restore_and_long_backups_page_someone(plans) -> Non
     assert (long_backup.inputs["threshold"], long_backup.inputs["comparisonOperator"]) == (60, "GreaterThanThreshold")
 
 
-def test_the_runner_validates_restore_tests_and_times_backup_jobs_on_aws_backups_events(plans) -> None:
+def test_the_runner_validates_restore_tests_and_times_backup_jobs_on_aws_backups_events(
+        plans: dict[str, Recording]) -> None:
     rules = {r.name: r.inputs for r in plans["prod"].of_type("aws:cloudwatch/eventRule:EventRule")}
     targets = {t.name: t.inputs for t in plans["prod"].of_type("aws:cloudwatch/eventTarget:EventTarget")}
     restore = next(json.loads(r["eventPattern"]) for n, r in rules.items() if n.endswith("-restore-tests"))

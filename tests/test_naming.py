@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -179,7 +181,7 @@ TRUNCATED = "PostgreSQL identifiers are at most 63 bytes (longer names are silen
     pytest.param(role_name, ("s" * 60, RoleKind.APP), f"role name '{'s' * 60}_app' is 64 bytes; {TRUNCATED}",
                  id="role-name"),
 ])
-def test_a_refused_name_reads_in_these_words(make, args, message) -> None:
+def test_a_refused_name_reads_in_these_words(make: Callable[..., str], args: tuple[object, ...], message: str) -> None:
     with pytest.raises(InvalidIdentifier) as caught:
         make(*args)
     assert str(caught.value) == message
@@ -194,5 +196,5 @@ def test_the_version_table_lives_beside_the_schema_name() -> None:
 
 
 @pytest.mark.parametrize(("name", "belongs"), [("feedback_x", True), ("feedbackx", False), ("news_feedback_x", False)])
-def test_an_object_belongs_to_a_service_by_its_prefix_and_underscore(name, belongs) -> None:
+def test_an_object_belongs_to_a_service_by_its_prefix_and_underscore(name: str, belongs: bool) -> None:
     assert belongs_to("feedback", name) is belongs

@@ -9,7 +9,7 @@ import pytest
 
 from config.errors import ConfigError
 from config.loader import load_stack
-from edumatrix_db.offline.engine import Planner, Recording
+from edumatrix_db.offline.engine import Planner, RecordedResource, Recording
 from tests.region_support import copy_stacks, edit_stack
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -22,15 +22,15 @@ def prod() -> Recording:
     return Planner().plan("prod")
 
 
-def _primary(recording: Recording):
+def _primary(recording: Recording) -> RecordedResource:
     return next(r for r in recording.of_type(INSTANCE) if not r.inputs.get("replicateSourceDb"))
 
 
-def _lag_alarms(recording: Recording):
+def _lag_alarms(recording: Recording) -> list[RecordedResource]:
     return [a for a in recording.of_type(ALARM) if a.inputs.get("metricName") == "ReplicaLag"]
 
 
-def _replicas(recording: Recording):
+def _replicas(recording: Recording) -> list[RecordedResource]:
     return sorted((r for r in recording.of_type(INSTANCE) if r.inputs.get("replicateSourceDb")),
                   key=lambda r: r.inputs["identifier"])
 

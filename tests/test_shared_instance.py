@@ -7,19 +7,19 @@ import re
 
 import pytest
 
-from edumatrix_db.offline.engine import Recording
+from edumatrix_db.offline.engine import RecordedResource, Recording
 
 INSTANCE = "aws:rds/instance:Instance"
 
 
-def primary(recording: Recording):
+def primary(recording: Recording) -> RecordedResource:
     """The shared instance itself (prod also declares read replicas of it)."""
     (instance,) = [r for r in recording.of_type(INSTANCE) if "replicateSourceDb" not in r.inputs]
     return instance
 
 
 @pytest.fixture(scope="module")
-def db(prod: Recording):
+def db(prod: Recording) -> RecordedResource:
     return primary(prod)
 
 
@@ -28,13 +28,13 @@ def key_arn(prod: Recording) -> str:
     return data_key(prod).props["arn"]
 
 
-def data_key(prod: Recording):
+def data_key(prod: Recording) -> RecordedResource:
     """The instance's CMK (the alarm topic and the credential copies in other regions have keys of their own)."""
     (key,) = [k for k in prod.of_type("aws:kms/key:Key") if k.name == "edumatrix-prod-kms-key"]
     return key
 
 
-def instance_security_group(prod: Recording):
+def instance_security_group(prod: Recording) -> RecordedResource:
     (group,) = [g for g in prod.of_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "edumatrix-prod-net-sg"]
     return group
 
@@ -70,7 +70,7 @@ def test_the_master_password_is_the_platforms_passed_write_only_under_a_non_defa
     assert db.inputs["username"] == "edumatrix_admin"
 
 
-def own(prod, type_token: str):
+def own(prod: Recording, type_token: str) -> RecordedResource:
     """The one resource of `type_token` that belongs to the shared instance (the proxy, the ops runner and the
     rotation function have groups and roles of their own)."""
     others = ("edumatrix:network:ConnectionLayer$", "edumatrix:ops:OpsRunner$", "edumatrix:security:SecretRotator$",
