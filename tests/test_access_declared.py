@@ -9,6 +9,8 @@ and the mutation run credits that code to that one test."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +22,7 @@ from config.access import (
     Grant,
     Membership,
     ObjectType,
+    PlatformAccess,
     PlatformRoleKind,
     RoleSpec,
     ServiceAccess,
@@ -42,16 +45,18 @@ PLAIN = ("is not a plain PostgreSQL identifier: use lower-case letters, digits a
 SELECT_INSERT_UPDATE_DELETE = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
 SELECT_UPDATE_DELETE = frozenset({"SELECT", "UPDATE", "DELETE"})
 NOTHING: frozenset[str] = frozenset()
+A = TypeVar("A", ServiceAccess, PlatformAccess)
 
 
-def spec(name: str, **extra: object) -> ServiceSpec:
+def spec(name: str, *, personal_tables: tuple[str, ...] = (), events: tuple[EventSpec, ...] = ()) -> ServiceSpec:
     return ServiceSpec(name=name, title=name, pool_size=20, readonly_pool_size=5, statement_timeout_ms=4000,
-                       owner_team="team", data_classification=DataClassification.INTERNAL, **extra)
+                       owner_team="team", data_classification=DataClassification.INTERNAL,
+                       personal_tables=personal_tables, events=events)
 
 
 FEEDBACK = spec("feedback")
 PEOPLE = spec("people", personal_tables=("people_profile",),
-              events=(EventSpec(aggregate="person", type="person_created", payload={"person_id": "string"}),))
+              events=(EventSpec(aggregate="person", type="person_created", payload=(("person_id", "string"),)),))
 
 
 def catalog() -> Catalog:
@@ -289,18 +294,20 @@ def test_the_local_stack_model_targets_the_local_server() -> None:
     pytest.param(lambda: service_access(FEEDBACK.model_construct(**{**dict(FEEDBACK), "name": "Feedback"}), DB),
                  f"service name 'Feedback' {PLAIN}", id="service"),
 ])
-def test_a_name_that_is_not_a_plain_identifier_is_refused_saying_which_name(call, message) -> None:
+def test_a_name_that_is_not_a_plain_identifier_is_refused_saying_which_name(
+        call: Callable[[], object], message: str) -> None:
     with pytest.raises(InvalidIdentifier) as caught:
         call()
     assert str(caught.value) == message
 
 
-def with_role(access: ServiceAccess, kind: RoleKind, **changes: object) -> ServiceAccess:
+def with_role(access: ServiceAccess, kind: RoleKind, **changes: Any) -> ServiceAccess:
+    # Any: `changes` are RoleSpec fields of several types; dataclasses.replace refuses unknown names at run time
     roles = tuple(dataclasses.replace(r, **changes) if r.kind is kind else r for r in access.roles)
     return dataclasses.replace(access, roles=roles)
 
 
-def refusal(check, access) -> str:
+def refusal(check: Callable[[A], None], access: A) -> str:
     with pytest.raises(ValueError) as caught:  # noqa: PT011 (the whole message is compared below)
         check(access)
     return str(caught.value)
@@ -342,7 +349,7 @@ def test_a_platform_role_joining_a_service_role_is_refused() -> None:
     pytest.param(lambda: DefaultPrivilege("o", "r", ObjectType.SEQUENCE, DB, frozenset({"EXECUTE"}), "s"),
                  "['EXECUTE'] are not sequence privileges", id="default-of-unknown-privileges"),
 ])
-def test_a_grant_or_default_the_model_cannot_state_is_refused(make, message) -> None:
+def test_a_grant_or_default_the_model_cannot_state_is_refused(make: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError) as caught:  # noqa: PT011 (the whole message is compared below)
         make()
     assert str(caught.value) == message

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import config.settings
-from config.catalog import Catalog, ServiceSpec
+from config.catalog import Catalog, DataClassification, ServiceSpec
 from config.connections import ProxyPool, connection_problems, effective_proxy_mode, proxy_budget, proxy_pools
 from config.loader import load_stack
 from config.settings import StackSettings
@@ -25,7 +25,7 @@ SPLIT_FIX = "use proxy: shared (one proxy, one endpoint per service)"
 
 def service(name: str, pool_size: int, readonly_pool_size: int) -> ServiceSpec:
     return ServiceSpec(name=name, title="t", pool_size=pool_size, readonly_pool_size=readonly_pool_size,
-                       statement_timeout_ms=5000, owner_team="t", data_classification="internal")
+                       statement_timeout_ms=5000, owner_team="t", data_classification=DataClassification.INTERNAL)
 
 
 def services(count: int, pool_size: int = 1) -> Catalog:

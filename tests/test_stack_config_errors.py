@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config import loader
 from config.access import SUPERUSER_RESERVED_CONNECTIONS, Target, platform_access, platform_connection_demand
@@ -19,7 +22,8 @@ from config.settings import InstanceSettings, Model, StackSettings, _optional, _
 from tests.dev_stack import DEV
 
 
-def error_for(write_stack, stacks_dir, config, name="broken") -> str:
+def error_for(write_stack: Callable[[str, dict], Path], stacks_dir: Path, config: dict[str, Any],
+              name: str = "broken") -> str:
     write_stack(name, config)
     with pytest.raises(ConfigError) as caught:
         load_stack(name, stacks_dir)
@@ -41,8 +45,8 @@ def test_a_minimal_dev_stack_is_valid(write_stack, stacks_dir):
 def test_every_settings_model_is_a_strict_model():
     """Every section model reachable from StackSettings derives from config.settings.Model (frozen, unknown keys
     rejected): a plain pydantic model among them would silently ignore a misspelt key."""
-    seen: set[type] = set()
-    todo: list[type] = [StackSettings]
+    seen: set[type[BaseModel]] = set()
+    todo: list[type[BaseModel]] = [StackSettings]
     while todo:
         model = todo.pop()
         if model not in seen:
