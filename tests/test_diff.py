@@ -5,7 +5,9 @@ import copy
 import inspect
 import json
 import re
+from typing import Any
 
+import pulumi
 import pulumi_aws
 import pulumi_postgresql
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from components.publication import SchemaPublicationProvider
 from components.service_events import ServiceEventsProvider
 from edumatrix_db.cli import EXIT_CONFIG, main
-from edumatrix_db.offline.diff import diff_plans, render_json, render_markdown, render_text
+from edumatrix_db.offline.diff import PlanDiff, diff_plans, render_json, render_markdown, render_text
 from edumatrix_db.offline.replacements import (
     DYNAMIC_TYPES,
     KMS_KEY,
@@ -24,7 +26,7 @@ from edumatrix_db.offline.replacements import (
 )
 
 STACK = "urn:pulumi:prod::edumatrix-db::"
-SDK_CLASSES = {
+SDK_CLASSES: dict[str, type[pulumi.CustomResource]] = {
     RDS_INSTANCE: pulumi_aws.rds.Instance,
     KMS_KEY: pulumi_aws.kms.Key,
     "aws:backup/vault:Vault": pulumi_aws.backup.Vault,
@@ -44,7 +46,7 @@ SDK_CLASSES = {
 MSK_CLUSTER = "aws:msk/cluster:Cluster"
 
 
-def resource(type_token: str, resource_name: str, /, protect: bool = False, **inputs) -> dict:
+def resource(type_token: str, resource_name: str, /, protect: bool = False, **inputs: Any) -> dict:
     return {"urn": f"{STACK}{type_token}::{resource_name}", "type": type_token, "name": resource_name,
             "parent": None, "provider": None, "inputs": inputs, "protect": protect}
 
@@ -60,17 +62,17 @@ KEY = resource(KMS_KEY, "key", enableKeyRotation=True, keyUsage="ENCRYPT_DECRYPT
 ROLE = resource("postgresql:index/role:Role", "app", name="feedback_app", password="[secret]")
 
 
-def changed(base_resource: dict, **inputs) -> dict:
+def changed(base_resource: dict, **inputs: Any) -> dict:
     new = copy.deepcopy(base_resource)
     new["inputs"].update(inputs)
     return new
 
 
-def kinds(diff) -> list[tuple[str, str]]:
+def kinds(diff: PlanDiff) -> list[tuple[str, str]]:
     return [(d.kind, d.urn.rsplit("::", 1)[1]) for d in diff.dangers]
 
 
-def compare(base: list[dict], head: list[dict]):
+def compare(base: list[dict], head: list[dict]) -> PlanDiff:
     return diff_plans(plan(*base), plan(*head), stack="prod", base_label="main")
 
 
@@ -86,7 +88,8 @@ def test_every_stateful_type_but_the_dynamic_ones_is_checked_against_its_sdk():
 
 @pytest.mark.parametrize("type_token", sorted(SDK_CLASSES))
 def test_every_replacing_input_in_the_table_is_an_input_of_the_sdk_resource(type_token):
-    parameters = inspect.signature(SDK_CLASSES[type_token]._internal_init).parameters
+    # every generated SDK resource class defines _internal_init; pulumi.CustomResource does not declare it
+    parameters = inspect.signature(SDK_CLASSES[type_token]._internal_init).parameters  # type: ignore[attr-defined]
     snake = {_snake(path.split(".", 1)[0]) for path in STATEFUL[type_token].replaced_by}
     assert sorted(snake - set(parameters)) == []
 

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pulumi import Output
@@ -22,7 +22,8 @@ from edumatrix_db.offline.engine import Planner, RecordedResource, Recording, re
 
 def _comparable(name: str, value: object) -> object:
     if name == "dependencies":
-        return tuple(sorted(value))  # the order dependencies resolve in varies in both engines
+        # RecordedResource.dependencies is tuple[str, ...]; the order they resolve in varies in both engines
+        return tuple(sorted(cast(tuple[str, ...], value)))
     return json.dumps(redact(value), sort_keys=True)
 
 

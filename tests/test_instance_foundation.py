@@ -122,7 +122,11 @@ def run_foundation(region: str | None = None, monitoring_interval: int | None = 
         instance = instance.model_copy(update={"monitoring_interval_seconds": monitoring_interval})
     args = InstanceFoundationArgs(identifier="target-db", instance=instance, network=settings.network,
                                   key_description="target-db: everything", region=region, tags={"owner": "x"})
-    return run_program("dev", {}, settings=settings, program=lambda: InstanceFoundation("target", args))
+
+    def program() -> None:  # run_program takes a program returning None; the component registers itself
+        InstanceFoundation("target", args)
+
+    return run_program("dev", {}, settings=settings, program=program)
 
 
 def test_without_a_region_the_children_live_in_the_providers_region() -> None:

@@ -192,6 +192,8 @@ def test_pgbouncer_is_reached_only_from_its_nlb_and_the_ops_runner(staging: Reco
     tasks = _named(staging, f"{PREFIX}-task-sg").id
     nlb = _named(staging, f"{PREFIX}-nlb-sg").id
     runner = _named(staging, "edumatrix-staging-ops-runner-sg").id
+    assert tasks is not None  # the mocks give every registered resource a physical id
+    assert runner is not None
     sources = {(r["referencedSecurityGroupId"], r["fromPort"]) for r in _rules(staging, "Ingress", tasks)}
     assert sources == {(nlb, POOLER_PORT), (runner, POOLER_PORT)}
     assert {(r.get("referencedSecurityGroupId"), r["fromPort"]) for r in _rules(staging, "Egress", runner)} >= {

@@ -3,6 +3,7 @@ statement timeouts, the connection budget."""
 
 import pytest
 
+from edumatrix_db.offline.engine import RecordedResource
 from edumatrix_db.offline.gate import evaluate
 from policy import access
 from tests.policy.fixtures import (
@@ -355,7 +356,7 @@ def test_a_role_of_no_service_is_not_held_to_it() -> None:
 
 # -- grants, message by message ------------------------------------------------------------------------------
 
-def _grant_messages(*grants) -> list[str]:
+def _grant_messages(*grants: RecordedResource) -> list[str]:
     return [v.message for v in run(list(grants), policies=[access.service_grants_confined])]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from edumatrix_db.offline.engine import RecordedResource
 from edumatrix_db.offline.gate import evaluate
 from policy import gdpr
 from tests.policy.fixtures import MISSING, REGION, STACK_URN, key_arn, ledger_table_props, resource, run
@@ -152,13 +153,13 @@ def test_a_policy_of_a_table_whose_arn_is_unknown_names_nothing_as_its_own() -> 
 
 # -- a ledger wherever personal data lives ------------------------------------------------------------------
 
-def ledger_verdict(*resources) -> tuple[list[str], dict[str, str]]:
+def ledger_verdict(*resources: RecordedResource) -> tuple[list[str], dict[str, str]]:
     violations, idle = evaluate(list(resources), {}, region=REGION, stack_urn=STACK_URN,
                                 policies=[gdpr.erasure_ledger_declared])
     return [v.message for v in violations], idle
 
 
-def gdpr_login(name: str = "feedback_gdpr", login: bool = True):
+def gdpr_login(name: str = "feedback_gdpr", login: bool = True) -> RecordedResource:
     return resource(gdpr.PG_ROLE, name, {"name": name, "login": login})
 
 
