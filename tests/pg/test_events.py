@@ -246,7 +246,7 @@ def test_deleting_kept_events_without_a_tenant_is_refused(pg: Postgres) -> None:
         events.delete_kept_events(conn, NEWS, older_than=timedelta(days=30))
 
 
-def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: Any) -> None:
+def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     publish(pg, NEWS, "article_published", "relayed")
     transactions = relay.peek(news_slot, NEWS)
     relay.advance(news_slot, NEWS, lsn_text(transactions[-1].end_lsn))
@@ -259,7 +259,7 @@ class _Acknowledging:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def produce(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
         self.sent.append(topic)
 
     def flush(self, timeout: float) -> int:
@@ -398,7 +398,7 @@ def test_re_applying_the_event_objects_restores_a_dropped_payload_check_and_is_o
         assert apply() == []
 
 
-TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8)  # jsonb's text
+TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=8)  # jsonb's text
 MEMBER_VALUES = st.one_of(TEXT, st.integers(-(2**40), 2**40), st.booleans(), st.none(),
                           st.floats(allow_nan=False, allow_infinity=False))
 ARTICLES = st.fixed_dictionaries({"article_id": TEXT, "title_length": st.integers(-(2**31), 2**31 - 1)})
