@@ -156,7 +156,8 @@ def test_an_outbox_row_is_visible_to_its_tenant_only(pg: Postgres) -> None:
     assert {t: outbox_count(pg, t, "id = %s", [event_id]) for t in (A, B)} == {A: 1, B: 0}
 
 
-def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres, news_slot: Any) -> None:
+def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with (pg.connect(pg.uri(NEWS, "app")) as first, pg.connect(pg.uri(NEWS, "app")) as second,
           tenant_transaction(first, A)):
@@ -172,7 +173,7 @@ def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres
         ("article", "article_published", 1, NEWS)}
 
 
-def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: Any) -> None:
+def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn:
         rolled_back(conn, lambda: write_event(conn, spec, event_type="article_published", aggregate_id="never",
@@ -181,7 +182,8 @@ def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: Any
     assert [e.id for e in decoded(news_slot)] == [kept]
 
 
-def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, news_slot: Any) -> None:
+def test_other_services_tables_and_outboxes_never_reach_the_slot(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     publish(pg, HUB, "institution_created", "other-service")
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
         conn.execute("INSERT INTO news_system_inbox (event_id, source_service, type, schema_version) "
@@ -192,7 +194,8 @@ def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, n
     assert [e.id for e in decoded(news_slot)] == [mine]
 
 
-def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(pg: Postgres, news_slot: Any) -> None:
+def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
         event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone",
