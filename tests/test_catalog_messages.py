@@ -67,7 +67,8 @@ def event(**overrides: Any) -> dict[str, Any]:
                  [("services", "recovery_priority must number the services 1 to 2, each once; got 1, 1")],
                  id="a-recovery-priority-twice"),
 ])
-def test_a_refused_catalog_names_the_entry_and_field_in_these_words(data, expected) -> None:
+def test_a_refused_catalog_names_the_entry_and_field_in_these_words(
+        data: Any, expected: list[tuple[str, str]]) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_catalog(data, "config/services.yaml")
     assert all(p.source == "config/services.yaml" for p in caught.value.problems)

@@ -28,7 +28,7 @@ def edumatrix_db(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("diff") / "repo"
     repo.mkdir()
     for name in PROJECT:

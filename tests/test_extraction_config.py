@@ -83,8 +83,9 @@ def test_every_impossible_move_is_refused_at_the_phase_naming_the_allowed_next_p
 
 @pytest.mark.parametrize("phase", list(Phase))
 def test_every_phase_reached_by_allowed_moves_is_accepted(phase: Phase) -> None:
-    settings = load({"feedback": _entry(path_between(None, phase)[-2] if len(path_between(None, phase) or ()) > 1
-                                        else None, phase)})
+    path = path_between(None, phase)
+    assert path is not None, f"no allowed moves reach {phase.value}"
+    settings = load({"feedback": _entry(path[-2] if len(path) > 1 else None, phase)})
     assert settings.extractions["feedback"].phase is phase
 
 
@@ -231,7 +232,7 @@ def test_fencing_leaves_the_app_role_reads_only() -> None:
     access = full_model_for_settings(load(None)).service("feedback")
     fenced = fence_writes(access)
     app = access.role(RoleKind.APP).name
-    for grant in fenced.grants + fenced.default_privileges:  # type: ignore[operator]
+    for grant in fenced.grants + fenced.default_privileges:
         if grant.role == app and grant.object_type.value in ("table", "sequence"):
             assert grant.privileges == {"SELECT"}
     assert [g for g in fenced.grants if g.role != app] == [g for g in access.grants if g.role != app]

@@ -52,4 +52,6 @@ def test_a_region_replica_of_a_class_of_unknown_memory_is_not_asked_for_its_memo
     """A region stack declares lag alarms only: `alarms.instanceMemoryGb` would be read by nothing there."""
     stacks = copy_stacks(tmp_path)
     edit_stack(stacks, EU, "    promote: false\n", f"    promote: false\n    instanceClass: {UNKNOWN_CLASS}\n")
-    assert load_stack(EU, stacks).region.instance_class == UNKNOWN_CLASS
+    region = load_stack(EU, stacks).region
+    assert region is not None  # EU is a region stack
+    assert region.instance_class == UNKNOWN_CLASS

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import tomllib
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -53,12 +55,13 @@ class _Session:
     def __init__(self, failing: set[str]) -> None:
         from types import SimpleNamespace
 
-        self.testsfailed, self.shouldfail, self.shouldstop = 0, False, False
+        self.testsfailed, self.shouldstop = 0, False
+        self.shouldfail: bool | str = False  # as pytest's Session: a reason to stop is a string
         self.ran: list[tuple[str, str | None]] = []
         self.failing = failing
         self.hook = SimpleNamespace(pytest_runtest_protocol=self.protocol)
 
-    def protocol(self, item, nextitem) -> None:
+    def protocol(self, item: SimpleNamespace, nextitem: SimpleNamespace | None) -> None:
         self.ran.append((item.nodeid, nextitem.nodeid if nextitem else None))
         if item.nodeid in self.failing:
             self.testsfailed += 1
@@ -134,8 +137,13 @@ def test_killers_keep_the_most_recent_few_of_a_function(tmp_path):
 
 
 def test_mypys_verdicts_are_waited_for_only_when_first_read():
-    finished = []
-    verdicts = _mutmut_run().AwaitedDict(lambda: finished.append(True) or {"config.x_f__mutmut_1": "refused"})
+    finished: list[bool] = []
+
+    def finish() -> dict[str, Any]:
+        finished.append(True)
+        return {"config.x_f__mutmut_1": "refused"}
+
+    verdicts = _mutmut_run().AwaitedDict(finish)
     assert finished == []
     assert (verdicts.get("config.x_f__mutmut_1"), set(verdicts), bool(verdicts)) == ("refused",
                                                                                    {"config.x_f__mutmut_1"}, True)
@@ -166,7 +174,7 @@ def test_no_record_means_the_tests_have_not_passed_on_any_inputs(tmp_path):
     assert not _mutmut_run().PassedInputs("inputs", tmp_path / "missing").hold()
 
 
-def _script(name: str):
+def _script(name: str) -> ModuleType:
     """A script of scripts/, loaded as a module."""
     import importlib.util
 
@@ -181,7 +189,7 @@ def _script(name: str):
 class _Data:
     """What scripts/mutmut_run.py's relabel_locked changes of mutmut's per-file data: its verdicts."""
 
-    def __init__(self, **verdicts) -> None:
+    def __init__(self, **verdicts: int | None) -> None:
         self.exit_code_by_key = dict(verdicts)
 
 

@@ -22,6 +22,8 @@ def analyzer():
     python = os.environ.get("EDUMATRIX_POLICY_PYTHON", sys.executable)
     proc = subprocess.Popen([python, "__main__.py"], cwd=POLICY_DIR, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None  # both piped above
+    assert proc.stderr is not None
     try:
         port = proc.stdout.readline().strip()
         assert port.isdigit(), proc.stderr.read()

@@ -4,14 +4,17 @@ and calls the rule itself (tests/stack_settings.py), so the table runs in millis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 
+from config.errors import Problem
 from config.preflight import instance_problems, preflight_problems, storage_problems
 from tests.stack_settings import SOURCE, local_settings, stack_settings
 
 NS = "edumatrix-db"
+# storage_problems' arguments: (storage type, allocated GiB, IOPS, throughput in MiB/s).
+Storage: TypeAlias = tuple[str, int, int | None, int | None]
 RETIRED = "(RDS retired the other retention periods with the Performance Insights console)"
 TLS13 = ('TLSv1.3 is not offered by RDS for postgres15 (AWS: "RDS for PostgreSQL 16 and later supports TLS version '
          '1.3")')
@@ -19,7 +22,7 @@ TLS13_FIX = ("use TLSv1.2 (the default), or engineVersion 16 for TLSv1.3; client
              "TLS-1.3-only server (prisma/orm#24943)")
 
 
-def said(problems: list[Any]) -> list[tuple[str, str, str]]:
+def said(problems: list[Problem]) -> list[tuple[str, str, str]]:
     assert all(p.source == SOURCE for p in problems), problems
     return [(p.key, p.message, p.fix) for p in problems]
 
@@ -61,7 +64,8 @@ def said(problems: list[Any]) -> list[tuple[str, str, str]]:
     pytest.param({"instance": {"sslMinProtocolVersion": "TLSv1.3"}}, [(
         f"{NS}:instance.sslMinProtocolVersion", TLS13, TLS13_FIX)], id="tls-1.3-on-postgresql-15"),
 ])
-def test_preflight_tells_what_rds_refuses_in_these_words(sections, expected) -> None:
+def test_preflight_tells_what_rds_refuses_in_these_words(
+        sections: dict[str, Any], expected: list[tuple[str, str, str]]) -> None:
     assert said(preflight_problems(stack_settings(**sections))) == expected
 
 
@@ -78,7 +82,7 @@ def test_the_local_stack_is_told_it_keeps_no_secrets_in_aws() -> None:
     pytest.param({"instance": {"databaseInsightsMode": "advanced", "performanceInsightsRetentionDays": 465}},
                  id="advanced-mode-with-its-retention"),
 ])
-def test_preflight_accepts_what_rds_takes(sections) -> None:
+def test_preflight_accepts_what_rds_takes(sections: dict[str, Any]) -> None:
     assert preflight_problems(stack_settings(**sections)) == []
 
 
@@ -131,7 +135,8 @@ def iops_ratio(iops: int, ratio: str) -> str:
         ("storageThroughputMibps", "499 MiB/s is below gp3's baseline of 500 from 400 GiB",
          "remove it or use 500 or more")], id="gp3-below-its-baseline-from-400-gib"),
 ])
-def test_storage_rds_refuses_is_told_in_these_words(storage, expected) -> None:
+def test_storage_rds_refuses_is_told_in_these_words(
+        storage: Storage, expected: list[tuple[str, str, str]]) -> None:
     assert storage_problems(*storage) == expected
 
 
@@ -141,5 +146,5 @@ def test_storage_rds_refuses_is_told_in_these_words(storage, expected) -> None:
     pytest.param(("gp3", 400, 12000, 500), id="gp3-at-its-baseline-from-400-gib"),
     pytest.param(("gp3", 20, None, None), id="gp3-without-iops-or-throughput"),
 ])
-def test_storage_at_the_limits_rds_takes_is_accepted(storage) -> None:
+def test_storage_at_the_limits_rds_takes_is_accepted(storage: Storage) -> None:
     assert storage_problems(*storage) == []

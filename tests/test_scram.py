@@ -50,7 +50,8 @@ def test_a_given_salt_makes_the_verifier_reproducible():
     assert _salt(scram_verifier("pw", salt=salt)) == salt
 
 
-def test_pulumi_roles_carry_a_verifier_of_their_generated_password_salted_by_their_own_random_id(prod: Recording):
+def test_pulumi_roles_carry_a_verifier_of_their_generated_password_salted_by_their_own_random_id(
+        prod: Recording) -> None:
     passwords = {r.name: r.props["result"] for r in prod.of_type("random:index/randomPassword:RandomPassword")}
     salts = {r.name: bytes.fromhex(r.props["hex"]) for r in prod.of_type("random:index/randomId:RandomId")}
     roles = [r for r in prod.of_type("postgresql:index/role:Role") if r.props.get("login")]

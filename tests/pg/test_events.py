@@ -156,7 +156,8 @@ def test_an_outbox_row_is_visible_to_its_tenant_only(pg: Postgres) -> None:
     assert {t: outbox_count(pg, t, "id = %s", [event_id]) for t in (A, B)} == {A: 1, B: 0}
 
 
-def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres, news_slot: Any) -> None:
+def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with (pg.connect(pg.uri(NEWS, "app")) as first, pg.connect(pg.uri(NEWS, "app")) as second,
           tenant_transaction(first, A)):
@@ -172,7 +173,7 @@ def test_committed_outbox_rows_decode_from_the_slot_in_commit_order(pg: Postgres
         ("article", "article_published", 1, NEWS)}
 
 
-def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: Any) -> None:
+def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn:
         rolled_back(conn, lambda: write_event(conn, spec, event_type="article_published", aggregate_id="never",
@@ -181,7 +182,8 @@ def test_a_rolled_back_transaction_produces_nothing(pg: Postgres, news_slot: Any
     assert [e.id for e in decoded(news_slot)] == [kept]
 
 
-def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, news_slot: Any) -> None:
+def test_other_services_tables_and_outboxes_never_reach_the_slot(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     publish(pg, HUB, "institution_created", "other-service")
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
         conn.execute("INSERT INTO news_system_inbox (event_id, source_service, type, schema_version) "
@@ -192,7 +194,8 @@ def test_other_services_tables_and_outboxes_never_reach_the_slot(pg: Postgres, n
     assert [e.id for e in decoded(news_slot)] == [mine]
 
 
-def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(pg: Postgres, news_slot: Any) -> None:
+def test_a_deleted_outbox_row_is_still_delivered_and_the_delete_is_not(
+        pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
         event_id = write_event(conn, spec, event_type="article_published", aggregate_id="gone",
@@ -246,7 +249,7 @@ def test_deleting_kept_events_without_a_tenant_is_refused(pg: Postgres) -> None:
         events.delete_kept_events(conn, NEWS, older_than=timedelta(days=30))
 
 
-def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: Any) -> None:
+def test_advancing_the_slot_consumes_what_was_relayed(pg: Postgres, news_slot: psycopg.Connection[Any]) -> None:
     publish(pg, NEWS, "article_published", "relayed")
     transactions = relay.peek(news_slot, NEWS)
     relay.advance(news_slot, NEWS, lsn_text(transactions[-1].end_lsn))
@@ -259,7 +262,7 @@ class _Acknowledging:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def produce(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+    def produce(self, topic: str, *, value: bytes, key: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
         self.sent.append(topic)
 
     def flush(self, timeout: float) -> int:
@@ -398,7 +401,7 @@ def test_re_applying_the_event_objects_restores_a_dropped_payload_check_and_is_o
         assert apply() == []
 
 
-TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8)  # jsonb's text
+TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=8)  # jsonb's text
 MEMBER_VALUES = st.one_of(TEXT, st.integers(-(2**40), 2**40), st.booleans(), st.none(),
                           st.floats(allow_nan=False, allow_infinity=False))
 ARTICLES = st.fixed_dictionaries({"article_id": TEXT, "title_length": st.integers(-(2**31), 2**31 - 1)})

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 
 from config.catalog import load_catalog
 from config.naming import event_topic_name
@@ -55,11 +55,26 @@ def consume(broker: str, group: str, count: int, timeout_s: float = 60.0, topic:
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            got.append(relay.event_from_message(msg.topic(), msg.key(), msg.value(), msg.headers() or []))
+            got.append(_event_of(msg))
         consumer.commit(asynchronous=False)
     finally:
         consumer.close()
     return got
+
+
+def _event_of(msg: Message) -> Event:
+    """The event a consumed message carries. The relay writes every part of it (relay.message): a message
+    without one fails here, not later as a puzzling decode error."""
+    topic, key, value, headers = msg.topic(), msg.key(), msg.value(), msg.headers() or []
+    assert topic is not None, msg
+    assert key is not None, topic
+    assert value is not None, topic
+    assert isinstance(headers, list), headers  # a consumer gets (name, value) pairs, never a dict
+    pairs: list[tuple[str, bytes]] = []
+    for name, header in headers:
+        assert isinstance(header, bytes), (name, header)  # a consumed header's value is bytes, or None if unset
+        pairs.append((name, header))
+    return relay.event_from_message(topic, key, value, pairs)
 
 
 def handle(pg: Postgres, event: Event) -> bool:
@@ -69,7 +84,7 @@ def handle(pg: Postgres, event: Event) -> bool:
 
 
 def test_an_event_delivered_twice_reaches_the_consumer_twice_and_is_applied_once(
-    pg: Postgres, broker: str, news_relay: relay.Relay, monkeypatch: Any
+    pg: Postgres, broker: str, news_relay: relay.Relay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = load_catalog().get(NEWS)
     with pg.connect(pg.uri(NEWS, "app")) as conn, tenant_transaction(conn, A):
@@ -99,7 +114,8 @@ def test_an_event_delivered_twice_reaches_the_consumer_twice_and_is_applied_once
                                                      {"article_id": "article-7", "title_length": 12})
 
 
-def test_the_relay_command_delivers_what_committed_and_stops_when_idle(pg: Postgres, broker: str, capsys: Any) -> None:
+def test_the_relay_command_delivers_what_committed_and_stops_when_idle(
+        pg: Postgres, broker: str, capsys: pytest.CaptureFixture[str]) -> None:
     jobs = "jobs_portal"  # its own topic: the messages of the test above are not in the way
     spec = load_catalog().get(jobs)
     with pg.connect(pg.connections["platform"]["cdc_replicator"]) as cdc:

@@ -83,6 +83,7 @@ def test_a_table_without_a_key_is_refused_before_anything_is_created(pg: Postgre
 def test_the_provider_creates_idempotently_and_deletes_over_verified_tls(pg: Postgres, tables: None) -> None:
     provider, props = SchemaPublicationProvider(), _props(pg)
     created = provider.create(props)
+    assert created.outs is not None
     assert created.outs["scope"] == "tables"
     assert provider.create(props).id == created.id  # a retried create finds it
     with pg.admin() as conn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 import pytest
@@ -82,7 +82,11 @@ def test_a_long_transaction_on_one_pooler_resumes_both_and_changes_nothing(stage
         [[], []], [False, False], ["source", "source"])
 
 
-def _failed_cutover_under_load(stage: Stage, match: str, **cutover: Any) -> tuple:
+# What a failed cutover left (see _failed_cutover_under_load).
+Outcome: TypeAlias = tuple[list[list[str]], list[str | None], str | None, list[bool], bool]
+
+
+def _failed_cutover_under_load(stage: Stage, match: str, **cutover: Any) -> Outcome:
     """A cutover expected to fail (`match`) with a writer through each PgBouncer; then what the writers saw, where
     each PgBouncer leads, where the record leads, which are paused, and whether the source takes writes."""
     wait_streaming(stage)
@@ -98,7 +102,7 @@ def _failed_cutover_under_load(stage: Stage, match: str, **cutover: Any) -> tupl
             can_write_directly(stage, "source"))
 
 
-UNDONE = ([[], []], ["source", "source"], "source", [False, False], True)
+UNDONE: Outcome = ([[], []], ["source", "source"], "source", [False, False], True)
 """No writer saw an error, both PgBouncers and the record lead to the source, none is paused, the source writes."""
 
 

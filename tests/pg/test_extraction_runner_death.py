@@ -129,7 +129,7 @@ def _writes(stage: Stage, drill: Drill, side: str) -> tuple[list[list[str]], boo
     return [w.errors for w in drill.writers], bool(ids) and on_side == dict.fromkeys(ids, 1)
 
 
-NO_ERROR_EACH_WRITE_ONCE = ([[], []], True)
+NO_ERROR_EACH_WRITE_ONCE: tuple[list[list[str]], bool] = ([[], []], True)
 
 
 def _back_to_the_source(stage: Stage) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeAlias
 
 import psycopg
 import pytest
@@ -18,6 +19,8 @@ from tests.pg.conftest import scratch_root
 
 pytestmark = pytest.mark.postgres
 ROOT_DIR = Path(__file__).resolve().parents[2]
+# The `twice` fixture: the scratch root, then the first and the second `local up` run into it.
+Twice: TypeAlias = tuple[Path, subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +35,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def twice() -> Iterator[tuple[Path, subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]]:
+def twice() -> Iterator[Twice]:
     root = scratch_root("edumatrix-localup-")
     # (the stack's preferred port may be taken, e.g. by a developer's own server: up then picks a free one)
     try:
@@ -46,7 +49,7 @@ def twice() -> Iterator[tuple[Path, subprocess.CompletedProcess[str], subprocess
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path, ...]) -> None:
+def test_local_up_writes_connections_json_in_the_agreed_shape(twice: Twice) -> None:
     root = twice[0]
     data = json.loads((root / ".local" / "connections.json").read_text())
     assert set(data) == {"admin", "database", "services", "platform", "pooler"}  # keys are added, never removed
@@ -62,13 +65,13 @@ def test_local_up_writes_connections_json_in_the_agreed_shape(twice: tuple[Path,
             assert "sslrootcert=" in uri
 
 
-def test_connections_json_and_the_passwords_are_readable_by_their_owner_only(twice: tuple[Path, ...]) -> None:
+def test_connections_json_and_the_passwords_are_readable_by_their_owner_only(twice: Twice) -> None:
     local = twice[0] / ".local"
     modes = {name: stat.S_IMODE((local / name).stat().st_mode) for name in ("connections.json", "passwords.json")}
     assert modes == {"connections.json": 0o600, "passwords.json": 0o600}
 
 
-def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, ...]) -> None:
+def test_every_uri_connects_over_tls_with_full_verification(twice: Twice) -> None:
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
     uris = [data["admin"], *(u for e in data["services"].values() for u in [*e["roles"].values(),
                                                                               *e["pooled"].values()])]
@@ -77,13 +80,13 @@ def test_every_uri_connects_over_tls_with_full_verification(twice: tuple[Path, .
             assert conn.pgconn.ssl_in_use
 
 
-def test_clients_limited_to_tls_1_1_are_refused(twice: tuple[Path, ...]) -> None:
+def test_clients_limited_to_tls_1_1_are_refused(twice: Twice) -> None:
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(data["admin"] + "&ssl_max_protocol_version=TLSv1.1").close()
 
 
-def test_tls_1_2_clients_connect_as_on_rds_and_others_get_tls_1_3(twice: tuple[Path, ...]) -> None:
+def test_tls_1_2_clients_connect_as_on_rds_and_others_get_tls_1_3(twice: Twice) -> None:
     """The local floor is the stack's sslMinProtocolVersion (TLSv1.2, what RDS for PostgreSQL 15 offers);
     a client that can speak 1.3 still gets it."""
     data = json.loads((twice[0] / ".local" / "connections.json").read_text())
@@ -95,7 +98,7 @@ def test_tls_1_2_clients_connect_as_on_rds_and_others_get_tls_1_3(twice: tuple[P
 
 
 def test_a_client_that_does_not_trust_the_local_ca_is_refused(
-    twice: tuple[Path, ...], tmp_path: Path
+    twice: Twice, tmp_path: Path
 ) -> None:
     from edumatrix_db.database.localpg import LocalServer
 
@@ -108,13 +111,13 @@ def test_a_client_that_does_not_trust_the_local_ca_is_refused(
         psycopg.connect(uri).close()
 
 
-def test_local_up_says_which_server_it_used(twice: tuple[Path, ...]) -> None:
+def test_local_up_says_which_server_it_used(twice: Twice) -> None:
     first = twice[1]
     assert "server: PostgreSQL 15" in first.stdout
     assert "connections:" in first.stdout
 
 
-def test_a_second_local_up_changes_nothing(twice: tuple[Path, ...]) -> None:
+def test_a_second_local_up_changes_nothing(twice: Twice) -> None:
     second = twice[2]
     assert "access model: 0 change(s)" in second.stdout, second.stdout
 
@@ -125,7 +128,7 @@ def superuser(root: Path) -> psycopg.Connection:
     return LocalServer(root).superuser()
 
 
-def test_local_up_survives_an_object_someone_else_owns_and_names_it(twice: tuple[Path, ...]) -> None:
+def test_local_up_survives_an_object_someone_else_owns_and_names_it(twice: Twice) -> None:
     root = twice[0]
     with superuser(root) as su:
         su.execute("CREATE TABLE jobs_portal_schema.jobs_portal_stray (id int); "
@@ -139,7 +142,7 @@ def test_local_up_survives_an_object_someone_else_owns_and_names_it(twice: tuple
         in result.stdout
 
 
-def test_local_up_reports_a_foreign_grant_and_revokes_it_only_with_the_flag(twice: tuple[Path, ...]) -> None:
+def test_local_up_reports_a_foreign_grant_and_revokes_it_only_with_the_flag(twice: Twice) -> None:
     root = twice[0]
     with superuser(root) as su:
         su.execute("SET ROLE feedback_owner; CREATE TABLE feedback_schema.feedback_shared "
@@ -158,7 +161,7 @@ def test_local_up_reports_a_foreign_grant_and_revokes_it_only_with_the_flag(twic
     assert row == (False,)
 
 
-def test_status_then_down_then_status(twice: tuple[Path, ...]) -> None:
+def test_status_then_down_then_status(twice: Twice) -> None:
     root = str(twice[0])
     assert cli("local", "status", "--root", root).returncode == 0
     assert "stopped" in cli("local", "down", "--root", root).stdout

@@ -50,7 +50,8 @@ def test_the_instance_wide_autovacuum_values_are_those_of_the_parameter_group(pg
                     "log_autovacuum_min_duration": "10s"}
 
 
-def test_pg_cron_jobs_run_as_their_service_and_only_within_its_schema(pg: Postgres, probes) -> None:
+def test_pg_cron_jobs_run_as_their_service_and_only_within_its_schema(
+        pg: Postgres, probes: dict[str, dict[str, int]]) -> None:
     """Two jobs of feedback's migrator, every minute: one writes into feedback's schema (succeeds, as the
     migrator acting as the owner), one reads courses_platform's schema (permission denied)."""
     own = maintenance.CronJob("feedback", "probe_own", "* * * * *",

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 import pytest
@@ -32,6 +32,8 @@ EVENT_TABLES = {"feedback_inbox": 0, "feedback_outbox": 0}
 TENANT_A = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 TENANT_B = uuid.UUID("00000000-0000-0000-0000-00000000000b")
 ROWS = 3000
+# The `servers` fixture: a source server holding feedback's schema, and a target server.
+Servers: TypeAlias = tuple[Server, Server]
 
 
 def _fill_source(server: Server) -> None:
@@ -98,7 +100,7 @@ def _fingerprint(server: Server, schemas: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def servers(pg: Postgres) -> Iterator[tuple[Server, Server]]:
+def servers(pg: Postgres) -> Iterator[Servers]:
     with local_server("edumatrix-restore-src-", pg.model) as source, \
             local_server("edumatrix-restore-dst-", pg.model) as target:
         _fill_source(source)
@@ -126,7 +128,7 @@ def _target_state(target: Server, model: AccessModel) -> tuple[dict[str, str], l
 
 
 @pytest.mark.postgres
-def test_an_existing_target_schema_is_refused_without_replace(pg: Postgres, servers) -> None:
+def test_an_existing_target_schema_is_refused_without_replace(pg: Postgres, servers: Servers) -> None:
     source, target = servers
     before = _target_state(target, pg.model)
     with pytest.raises(RestoreError, match="already has schema feedback_schema: pass --replace"):
@@ -135,7 +137,8 @@ def test_an_existing_target_schema_is_refused_without_replace(pg: Postgres, serv
 
 
 @pytest.mark.postgres
-def test_replace_restores_rows_sequences_and_policies_while_other_services_keep_working(pg: Postgres, servers) -> None:
+def test_replace_restores_rows_sequences_and_policies_while_other_services_keep_working(
+        pg: Postgres, servers: Servers) -> None:
     source, target = servers
     others_before = _fingerprint(target, _other_schemas(pg.model)[1:])
     busy = pg.model.services[0] if pg.model.services[0].service != SERVICE else pg.model.services[1]
@@ -183,7 +186,7 @@ def test_replace_restores_rows_sequences_and_policies_while_other_services_keep_
 
 
 @pytest.mark.postgres
-def test_the_restored_schema_has_the_same_audit_findings_as_the_source(pg: Postgres, servers) -> None:
+def test_the_restored_schema_has_the_same_audit_findings_as_the_source(pg: Postgres, servers: Servers) -> None:
     """Ownership, grants, policies and RLS come back as the model and the source have them: the audit finds on
     the restored schema exactly what it finds on the source (the fixture's keys lack institution_id on purpose:
     at least one finding, so the comparison is not of two empty lists)."""
@@ -200,7 +203,7 @@ def test_the_restored_schema_has_the_same_audit_findings_as_the_source(pg: Postg
 
 
 @pytest.mark.postgres
-def test_as_restores_beside_the_service_without_touching_its_schema(pg: Postgres, servers) -> None:
+def test_as_restores_beside_the_service_without_touching_its_schema(pg: Postgres, servers: Servers) -> None:
     source, target = servers
     before = _fingerprint(target, [SCHEMA])
     result = _restore(source, target, pg.model, as_schema="feedback_inspect", verify=True,
@@ -221,7 +224,7 @@ def test_as_restores_beside_the_service_without_touching_its_schema(pg: Postgres
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("phase", [p for p in PHASES if p != "checks"])
-def test_an_interrupted_restore_leaves_the_target_as_it_was(pg: Postgres, servers, phase: str) -> None:
+def test_an_interrupted_restore_leaves_the_target_as_it_was(pg: Postgres, servers: Servers, phase: str) -> None:
     source, target = servers
     before = _target_state(target, pg.model)
 
@@ -237,7 +240,7 @@ def test_an_interrupted_restore_leaves_the_target_as_it_was(pg: Postgres, server
 
 
 @pytest.mark.postgres
-def test_a_staging_schema_left_by_a_killed_restore_is_dropped_by_the_next_run(pg: Postgres, servers) -> None:
+def test_a_staging_schema_left_by_a_killed_restore_is_dropped_by_the_next_run(pg: Postgres, servers: Servers) -> None:
     source, target = servers
     with target.superuser() as su:
         su.execute("CREATE SCHEMA feedback_schema_rs_dead00 AUTHORIZATION feedback_owner")  # as a restore makes it
@@ -247,7 +250,7 @@ def test_a_staging_schema_left_by_a_killed_restore_is_dropped_by_the_next_run(pg
 
 
 @pytest.mark.postgres
-def test_a_source_with_a_foreign_grant_is_refused_and_nothing_is_copied(pg: Postgres, servers) -> None:
+def test_a_source_with_a_foreign_grant_is_refused_and_nothing_is_copied(pg: Postgres, servers: Servers) -> None:
     source, target = servers
     other = next(s for s in pg.model.services if s.service != SERVICE)
     before = _target_state(target, pg.model)
@@ -270,7 +273,8 @@ def test_a_source_with_a_foreign_grant_is_refused_and_nothing_is_copied(pg: Post
     (["feedback", "--as", "feedback_copy"], "the erasures cannot be replayed into a copy"),
     (["feedback", "--replace", "--skip-erasure-replay", " "], "--skip-erasure-replay needs a reason"),
 ])
-def test_the_command_refuses_with_exit_2_and_a_clear_message(pg: Postgres, servers, capsys, argv, message) -> None:
+def test_the_command_refuses_with_exit_2_and_a_clear_message(
+        pg: Postgres, servers: Servers, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     source, target = servers
     before = _target_state(target, pg.model)
     code = main(["restore-schema", *argv, "--from", source.mover_uri, "--to", target.admin_uri,
@@ -281,7 +285,8 @@ def test_the_command_refuses_with_exit_2_and_a_clear_message(pg: Postgres, serve
 
 
 @pytest.mark.postgres
-def test_an_unreachable_source_exits_2_without_showing_its_password(pg: Postgres, servers, capsys) -> None:
+def test_an_unreachable_source_exits_2_without_showing_its_password(
+        pg: Postgres, servers: Servers, capsys: pytest.CaptureFixture[str]) -> None:
     _, target = servers
     before = _target_state(target, pg.model)
     code = main(["restore-schema", "feedback", "--from", "postgresql://edumatrix_data_mover:s3cret@127.0.0.1:1/x",
@@ -294,7 +299,8 @@ def test_an_unreachable_source_exits_2_without_showing_its_password(pg: Postgres
 
 
 @pytest.mark.postgres
-def test_a_source_without_the_schema_exits_2(pg: Postgres, servers, capsys) -> None:
+def test_a_source_without_the_schema_exits_2(
+        pg: Postgres, servers: Servers, capsys: pytest.CaptureFixture[str]) -> None:
     source, target = servers
     before = _target_state(target, pg.model)
     elsewhere = source.server.bootstrap_conninfo("postgres")  # a database of the source without the schema
@@ -305,7 +311,8 @@ def test_a_source_without_the_schema_exits_2(pg: Postgres, servers, capsys) -> N
 
 
 @pytest.mark.postgres
-def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, servers, capsys) -> None:
+def test_the_command_restores_verifies_and_prints_a_json_summary(
+        pg: Postgres, servers: Servers, capsys: pytest.CaptureFixture[str]) -> None:
     source, target = servers
     code = main(["restore-schema", SERVICE, "--from", source.mover_uri, "--to", target.admin_uri, "--replace",
                  "--ledger", str(empty_ledger().path), "--verify", "--jobs", "2", "--format", "json"])
@@ -316,7 +323,7 @@ def test_the_command_restores_verifies_and_prints_a_json_summary(pg: Postgres, s
 
 
 @pytest.mark.postgres
-def test_replacing_a_schema_another_schema_depends_on_is_refused(pg: Postgres, servers) -> None:
+def test_replacing_a_schema_another_schema_depends_on_is_refused(pg: Postgres, servers: Servers) -> None:
     source, target = servers
     with target.superuser() as su:
         su.execute("CREATE VIEW statistics_schema.statistics_feedback AS SELECT id FROM feedback_schema.feedback_entry")
@@ -332,7 +339,7 @@ def test_replacing_a_schema_another_schema_depends_on_is_refused(pg: Postgres, s
 
 
 @pytest.mark.postgres
-def test_a_copy_longer_than_the_roles_idle_timeout_keeps_its_snapshot(pg: Postgres, servers) -> None:
+def test_a_copy_longer_than_the_roles_idle_timeout_keeps_its_snapshot(pg: Postgres, servers: Servers) -> None:
     """The source snapshot's transaction idles while tables are copied; the platform roles' idle-in-transaction
     timeout (60 s on RDS) must not end it: here 1 s, and a copy phase that starts 2 s later."""
     source, target = servers

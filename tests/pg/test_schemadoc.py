@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 import pytest
@@ -16,9 +16,12 @@ from tests.pg.conftest import Postgres
 
 pytestmark = pytest.mark.postgres
 
+# The `documented` fixture: the collected documentation (JSON) and its markdown.
+Documented: TypeAlias = tuple[dict[str, Any], str]
+
 
 @pytest.fixture(scope="module")
-def documented(pg: Postgres) -> Iterator[tuple[dict[str, Any], str]]:
+def documented(pg: Postgres) -> Iterator[Documented]:
     """The example migrations applied, a workload run as feedback_app, then the documentation collected."""
     migrator = pg.uri("feedback", "migrator")
     migrate.upgrade("feedback", migrator)
@@ -40,7 +43,7 @@ def documented(pg: Postgres) -> Iterator[tuple[dict[str, Any], str]]:
         migrate.downgrade("feedback", migrator, "base")
 
 
-def test_docs_name_every_table_key_and_index_of_the_schema(pg: Postgres, documented) -> None:
+def test_docs_name_every_table_key_and_index_of_the_schema(pg: Postgres, documented: Documented) -> None:
     _doc, text = documented
     with pg.superuser() as su:
         names = [r[0] for r in su.execute(
@@ -52,20 +55,20 @@ def test_docs_name_every_table_key_and_index_of_the_schema(pg: Postgres, documen
     assert [n for n in names if n not in text] == []
 
 
-def test_the_er_diagram_draws_each_foreign_key_as_an_edge(documented) -> None:
+def test_the_er_diagram_draws_each_foreign_key_as_an_edge(documented: Documented) -> None:
     _doc, text = documented
     assert 'feedback_entry ||--o{ feedback_response : "feedback_response_entry_fkey"' in text
     assert 'feedback_entry ||--o{ feedback_entry_tag : "feedback_entry_tag_entry_fkey"' in text
 
 
-def test_index_use_comes_from_the_workload(documented) -> None:
+def test_index_use_comes_from_the_workload(documented: Documented) -> None:
     doc, _text = documented
     scans = {i["name"]: i["scans"] for i in doc["indexes"]}
     assert scans["feedback_entry_author_idx"] >= 60
     assert scans["feedback_response_entry_idx"] == 0
 
 
-def test_tenant_isolation_status_and_row_counts_are_reported(documented) -> None:
+def test_tenant_isolation_status_and_row_counts_are_reported(documented: Documented) -> None:
     doc, _text = documented
     entry = next(t for t in doc["tables"] if t["name"] == "feedback_entry")
     assert entry["tenant_isolation"] == {"column": True, "rls": True, "forced": True,
@@ -73,19 +76,19 @@ def test_tenant_isolation_status_and_row_counts_are_reported(documented) -> None
     assert entry["total_bytes"] > 0
 
 
-def test_the_performance_baseline_lists_the_services_statements(documented) -> None:
+def test_the_performance_baseline_lists_the_services_statements(documented: Documented) -> None:
     doc, _text = documented
     queries = [s["query"] for s in doc["top_statements"] if s["role"] == "feedback_app"]
     assert any(q.startswith("INSERT INTO feedback_entry") for q in queries)
 
 
-def test_the_services_pg_cron_jobs_are_listed_as_run_by_its_migrator(documented) -> None:
+def test_the_services_pg_cron_jobs_are_listed_as_run_by_its_migrator(documented: Documented) -> None:
     doc, _text = documented
     assert {(j["name"], j["username"]) for j in doc["jobs"]} == {
         ("feedback_job_analyze_entries", "feedback_migrator"),
         ("feedback_job_reindex_entry_created", "feedback_migrator")}
 
 
-def test_growth_says_there_is_no_history_yet(documented) -> None:
+def test_growth_says_there_is_no_history_yet(documented: Documented) -> None:
     _doc, text = documented
     assert "no history yet" in text

@@ -3,6 +3,9 @@ drops data unless told to."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 import pytest
 
 from config.access import AccessModel, build_access_model
@@ -43,9 +46,11 @@ def test_apply_repairs_drift_and_reports_the_statements_it_ran(pg: Postgres) -> 
     assert again.changes == []
 
 
-def role_attributes(conn, role: str) -> tuple:
-    return conn.execute("SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
-                        "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+def role_attributes(conn: psycopg.Connection[Any], role: str) -> tuple[Any, ...]:
+    row = conn.execute("SELECT rolcanlogin, rolconnlimit, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
+                       "rolreplication, rolinherit FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    assert row is not None, f"no role {role}"
+    return row
 
 
 def test_the_admin_repairs_drifted_role_attributes(pg: Postgres) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeAlias
 
 import psycopg
 import pytest
@@ -15,6 +15,8 @@ from rich.console import Console
 from edumatrix_db.ops import verify
 from edumatrix_db.ops.verify import VerifyError, chunk_count, verify_schema
 from tests.pg.conftest import Postgres
+
+Conn: TypeAlias = psycopg.Connection[Any]
 
 SCHEMA = "feedback_schema"
 TABLE_DDL = (
@@ -85,7 +87,7 @@ def _compare(source: psycopg.Connection[Any], target: psycopg.Connection[Any], c
 
 
 @pytest.mark.postgres
-def test_equal_schemas_verify_equal_with_every_row_counted(source, target) -> None:
+def test_equal_schemas_verify_equal_with_every_row_counted(source: Conn, target: Conn) -> None:
     _fill(source, target)
     report = verify_schema(source, target, SCHEMA, console=_quiet())
     assert report.ok
@@ -94,7 +96,7 @@ def test_equal_schemas_verify_equal_with_every_row_counted(source, target) -> No
 
 
 @pytest.mark.postgres
-def test_a_changed_row_is_named_by_its_key(source, target) -> None:
+def test_a_changed_row_is_named_by_its_key(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_entry SET body = 'tampered' WHERE id = 4242")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
@@ -104,7 +106,7 @@ def test_a_changed_row_is_named_by_its_key(source, target) -> None:
 
 
 @pytest.mark.postgres
-def test_missing_and_extra_rows_are_named_by_their_keys(source, target) -> None:
+def test_missing_and_extra_rows_are_named_by_their_keys(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("DELETE FROM feedback_schema.feedback_entry WHERE id IN (7, 3001)")
     target.execute("INSERT INTO feedback_schema.feedback_vote VALUES (9999, 'intruder')")
@@ -116,7 +118,7 @@ def test_missing_and_extra_rows_are_named_by_their_keys(source, target) -> None:
 
 
 @pytest.mark.postgres
-def test_a_difference_that_keeps_the_row_count_is_still_found(source, target) -> None:
+def test_a_difference_that_keeps_the_row_count_is_still_found(source: Conn, target: Conn) -> None:
     _fill(source, target)
     # Same count, same keys: only a value differs, in a timestamp (printed in UTC on both sides).
     target.execute("UPDATE feedback_schema.feedback_entry SET created_at = created_at + interval '1 microsecond' "
@@ -126,7 +128,7 @@ def test_a_difference_that_keeps_the_row_count_is_still_found(source, target) ->
 
 
 @pytest.mark.postgres
-def test_a_table_without_primary_key_is_compared_whole_and_said_unlocated(source, target) -> None:
+def test_a_table_without_primary_key_is_compared_whole_and_said_unlocated(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_log SET line = 'x' WHERE line = 'line 3'")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
@@ -136,7 +138,7 @@ def test_a_table_without_primary_key_is_compared_whole_and_said_unlocated(source
 
 
 @pytest.mark.postgres
-def test_a_duplicated_row_without_primary_key_is_not_cancelled_out(source, target) -> None:
+def test_a_duplicated_row_without_primary_key_is_not_cancelled_out(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("INSERT INTO feedback_schema.feedback_log VALUES ('line 1'), ('line 1')")
     source.execute("INSERT INTO feedback_schema.feedback_log VALUES ('line 2'), ('line 2')")
@@ -145,7 +147,7 @@ def test_a_duplicated_row_without_primary_key_is_not_cancelled_out(source, targe
 
 
 @pytest.mark.postgres
-def test_a_target_sequence_behind_the_source_is_reported(source, target) -> None:
+def test_a_target_sequence_behind_the_source_is_reported(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("SELECT setval('feedback_schema.feedback_entry_id_seq', 10)")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
@@ -155,7 +157,7 @@ def test_a_target_sequence_behind_the_source_is_reported(source, target) -> None
 
 
 @pytest.mark.postgres
-def test_a_different_table_shape_is_reported_before_any_data(source, target) -> None:
+def test_a_different_table_shape_is_reported_before_any_data(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("ALTER TABLE feedback_schema.feedback_entry DROP COLUMN tags")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
@@ -165,7 +167,7 @@ def test_a_different_table_shape_is_reported_before_any_data(source, target) -> 
 
 
 @pytest.mark.postgres
-def test_missing_and_extra_tables_are_reported(source, target) -> None:
+def test_missing_and_extra_tables_are_reported(source: Conn, target: Conn) -> None:
     target.execute("DROP TABLE feedback_schema.feedback_log")
     target.execute("CREATE TABLE feedback_schema.feedback_extra (id int PRIMARY KEY)")
     report = verify_schema(source, target, SCHEMA, console=_quiet())
@@ -173,13 +175,14 @@ def test_missing_and_extra_tables_are_reported(source, target) -> None:
 
 
 @pytest.mark.postgres
-def test_a_missing_schema_is_an_error_not_an_empty_comparison(source, target) -> None:
+def test_a_missing_schema_is_an_error_not_an_empty_comparison(source: Conn, target: Conn) -> None:
     with pytest.raises(VerifyError, match="schema nowhere_schema does not exist on the source"):
         verify_schema(source, target, "nowhere_schema", console=_quiet())
 
 
 @pytest.mark.postgres
-def test_a_role_bound_by_row_level_security_gets_an_error_not_one_tenants_rows(pg: Postgres, source, target) -> None:
+def test_a_role_bound_by_row_level_security_gets_an_error_not_one_tenants_rows(
+        pg: Postgres, source: Conn, target: Conn) -> None:
     _fill(source, target)
     with pg.superuser() as su:
         su.execute("DROP ROLE IF EXISTS verify_tenant_reader")
@@ -205,7 +208,7 @@ def test_a_role_bound_by_row_level_security_gets_an_error_not_one_tenants_rows(p
 
 
 @pytest.mark.postgres
-def test_the_report_renders_a_summary_a_person_can_read(source, target) -> None:
+def test_the_report_renders_a_summary_a_person_can_read(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("DELETE FROM feedback_schema.feedback_entry WHERE id = 9")
     out = io.StringIO()
@@ -220,7 +223,7 @@ def test_chunk_count_grows_with_the_table_and_stays_bounded() -> None:
 
 
 @pytest.mark.postgres
-def test_a_json_column_without_a_hash_function_is_compared_by_its_text(source, target) -> None:
+def test_a_json_column_without_a_hash_function_is_compared_by_its_text(source: Conn, target: Conn) -> None:
     for conn in (source, target):
         conn.execute("CREATE TABLE feedback_schema.feedback_raw (id int PRIMARY KEY, doc json)")
         conn.execute("INSERT INTO feedback_schema.feedback_raw SELECT g, json_build_object('g', g) "
@@ -238,7 +241,7 @@ def _enum_table(conn: psycopg.Connection[Any], labels: str) -> None:
 
 
 @pytest.mark.postgres
-def test_enum_values_are_compared_by_label_not_by_their_oids(source, target) -> None:
+def test_enum_values_are_compared_by_label_not_by_their_oids(source: Conn, target: Conn) -> None:
     # A label added later (ALTER TYPE ... ADD VALUE) on one side gets another OID than the same label created
     # with the type on the other: same data, other OIDs.
     _enum_table(source, "'sad', 'happy'")
@@ -254,7 +257,7 @@ def test_enum_values_are_compared_by_label_not_by_their_oids(source, target) -> 
 
 
 @pytest.mark.postgres
-def test_an_enum_difference_is_still_found(source, target) -> None:
+def test_an_enum_difference_is_still_found(source: Conn, target: Conn) -> None:
     for conn in (source, target):
         _enum_table(conn, "'sad', 'happy'")
         conn.execute("INSERT INTO feedback_schema.feedback_reaction SELECT g, 'sad', NULL "
@@ -265,7 +268,8 @@ def test_an_enum_difference_is_still_found(source, target) -> None:
 
 
 @pytest.mark.postgres
-def test_a_difference_is_located_to_the_key_range_that_holds_it(source, target, monkeypatch) -> None:
+def test_a_difference_is_located_to_the_key_range_that_holds_it(
+        source: Conn, target: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "CHUNK_ROWS", 500)  # 5000 rows: about ten key-ordered chunks
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_entry SET body = 'tampered' WHERE id = 4242")
@@ -279,7 +283,8 @@ def test_a_difference_is_located_to_the_key_range_that_holds_it(source, target, 
 
 
 @pytest.mark.postgres
-def test_ranges_beyond_those_read_key_by_key_are_still_reported(source, target, monkeypatch) -> None:
+def test_ranges_beyond_those_read_key_by_key_are_still_reported(
+        source: Conn, target: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "CHUNK_ROWS", 500)
     monkeypatch.setattr(verify, "DRILL_CHUNKS", 1)
     _fill(source, target)
@@ -292,7 +297,8 @@ def test_ranges_beyond_those_read_key_by_key_are_still_reported(source, target, 
 
 
 @pytest.mark.postgres
-def test_a_composite_key_is_cut_into_ranges_of_the_whole_key(source, target, monkeypatch) -> None:
+def test_a_composite_key_is_cut_into_ranges_of_the_whole_key(
+        source: Conn, target: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "CHUNK_ROWS", 50)  # 300 votes: about six chunks of (entry_id, voter)
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_vote SET voter = 'someone else' WHERE entry_id = 150")
@@ -346,7 +352,7 @@ def _typed_table(conn: psycopg.Connection[Any], rows: list[list[str]]) -> None:
 
 
 @pytest.mark.postgres
-def test_a_changed_value_is_found_in_every_column_type_family(source, target) -> None:
+def test_a_changed_value_is_found_in_every_column_type_family(source: Conn, target: Conn) -> None:
     olds = [old for _, old, _ in TYPE_FAMILIES]
     _typed_table(source, [olds] * len(TYPE_FAMILIES))
     # On the target, row i differs in column i only.
@@ -359,14 +365,14 @@ def test_a_changed_value_is_found_in_every_column_type_family(source, target) ->
 
 
 @pytest.mark.postgres
-def test_equal_values_of_every_column_type_family_verify_equal(source, target) -> None:
+def test_equal_values_of_every_column_type_family_verify_equal(source: Conn, target: Conn) -> None:
     for conn in (source, target):
         _typed_table(conn, [[old for _, old, _ in TYPE_FAMILIES], [new for _, _, new in TYPE_FAMILIES]])
     assert verify_schema(source, target, SCHEMA, console=_quiet()).ok
 
 
 @pytest.mark.postgres
-def test_values_swapped_between_two_rows_are_found(source, target) -> None:
+def test_values_swapped_between_two_rows_are_found(source: Conn, target: Conn) -> None:
     _fill(source, target)
     target.execute("UPDATE feedback_schema.feedback_entry SET body = CASE id WHEN 10 THEN 'entry 11' ELSE 'entry 10' "
                    "END WHERE id IN (10, 11)")
@@ -375,7 +381,7 @@ def test_values_swapped_between_two_rows_are_found(source, target) -> None:
 
 
 @pytest.mark.postgres
-def test_values_swapped_between_rows_of_a_table_without_primary_key_are_found(source, target) -> None:
+def test_values_swapped_between_rows_of_a_table_without_primary_key_are_found(source: Conn, target: Conn) -> None:
     # Summed row hashes that are linear in their columns' hashes would not see this: the sum is the same.
     pair = _compare(source, target, "n int, v text", "(1, 'x'), (2, 'y')", "(1, 'y'), (2, 'x')")
     assert (pair.equal, pair.unlocated) == (False, True)
@@ -384,14 +390,15 @@ def test_values_swapped_between_rows_of_a_table_without_primary_key_are_found(so
 @pytest.mark.postgres
 @pytest.mark.parametrize(("type_", "value"), [("text", "''"), ("double precision", "0.0"), ("numeric", "0"),
                                               ("integer", "0"), ("jsonb", "'null'"), ("integer[]", "'{}'")])
-def test_null_differs_from_the_empty_or_zero_value_of_its_type(source, target, type_: str, value: str) -> None:
+def test_null_differs_from_the_empty_or_zero_value_of_its_type(
+        source: Conn, target: Conn, type_: str, value: str) -> None:
     nullable = _compare(source, target, f"id int PRIMARY KEY, v {type_}, w int", "(1, NULL, 5), (2, NULL, NULL)",
                         f"(1, {value}, 5), (2, {value}, NULL)")
     assert nullable.changed == ["1", "2"]
 
 
 @pytest.mark.postgres
-def test_minus_zero_and_zero_are_equal_as_postgresql_compares_them(source, target) -> None:
+def test_minus_zero_and_zero_are_equal_as_postgresql_compares_them(source: Conn, target: Conn) -> None:
     # The decision (edumatrix_db/ops/verify.py): values are compared by their type's equality, for which
     # -0.0 = 0.0 (a unique index holds one of them, DISTINCT keeps one); a sign change of another value is found.
     floats = _compare(source, target, "id int PRIMARY KEY, v double precision", "(1, -0.0), (2, 1.5)",
@@ -400,7 +407,7 @@ def test_minus_zero_and_zero_are_equal_as_postgresql_compares_them(source, targe
 
 
 @pytest.mark.postgres
-def test_a_change_of_case_is_found_under_a_case_insensitive_collation(source, target) -> None:
+def test_a_change_of_case_is_found_under_a_case_insensitive_collation(source: Conn, target: Conn) -> None:
     for conn in (source, target):
         conn.execute("CREATE COLLATION feedback_schema.feedback_ci (provider = icu, locale = 'und-u-ks-level2', "
                      "deterministic = false)")
@@ -413,38 +420,48 @@ def test_a_change_of_case_is_found_under_a_case_insensitive_collation(source, ta
 
 
 @pytest.mark.postgres
-def test_bigint_values_whose_halves_fold_alike_are_told_apart(source, target) -> None:
+def test_bigint_values_whose_halves_fold_alike_are_told_apart(source: Conn, target: Conn) -> None:
     # PostgreSQL's bigint hash folds the two 32-bit halves together: 4 and 2^32 + 5 fold to the same 4.
     big = _compare(source, target, "id int PRIMARY KEY, v bigint", "(1, 4)", f"(1, {(1 << 32) + 5})")
     assert big.changed == ["1"]
 
 
 @pytest.mark.postgres
-def test_only_a_table_that_differs_is_scanned_again_to_locate_it(source, target, monkeypatch) -> None:
+def test_only_a_table_that_differs_is_scanned_again_to_locate_it(
+        source: Conn, target: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     _fill(source, target)
     located: list[str] = []
     original = verify.chunk_summaries
-    monkeypatch.setattr(verify, "chunk_summaries", lambda conn, schema, table, *rest: located.append(table)
-                        or original(conn, schema, table, *rest))
+
+    def recording_chunk_summaries(conn: Conn, schema: str, table: str, shape: verify.TableShape,
+                                  bounds: Sequence[verify.Bound]) -> dict[int, tuple[int, int]]:
+        located.append(table)
+        return original(conn, schema, table, shape, bounds)
+
+    monkeypatch.setattr(verify, "chunk_summaries", recording_chunk_summaries)
     target.execute("UPDATE feedback_schema.feedback_vote SET voter = 'other' WHERE entry_id = 3")
     assert not verify_schema(source, target, SCHEMA, console=_quiet()).ok
     assert located == ["feedback_vote", "feedback_vote"]  # the differing table only, once per side
 
 
 @pytest.mark.postgres
-def test_a_table_that_differs_only_in_the_first_scan_is_not_called_equal(source, target, monkeypatch) -> None:
+def test_a_table_that_differs_only_in_the_first_scan_is_not_called_equal(
+        source: Conn, target: Conn, monkeypatch: pytest.MonkeyPatch) -> None:
     # Rows changed between the whole-table scan and the chunked one (a live source): still a difference.
     _fill(source, target)
     original = verify.table_summary
-    monkeypatch.setattr(verify, "table_summary", lambda conn, schema, table, shape: (
-        lambda rows, hashed: (rows, hashed + (conn is target and table == "feedback_entry")))(
-            *original(conn, schema, table, shape)))
+
+    def summary_changed_after_it(conn: Conn, schema: str, table: str, shape: verify.TableShape) -> tuple[int, int]:
+        rows, hashed = original(conn, schema, table, shape)
+        return rows, hashed + (conn is target and table == "feedback_entry")
+
+    monkeypatch.setattr(verify, "table_summary", summary_changed_after_it)
     entry = _verdict(verify_schema(source, target, SCHEMA, console=_quiet()), "feedback_entry")
     assert (entry.equal, entry.differing_ranges) == (False, ["[start .. end) (changed while read)"])
 
 
 @pytest.mark.postgres
-def test_a_null_on_the_target_where_the_source_declares_not_null_is_found(source, target) -> None:
+def test_a_null_on_the_target_where_the_source_declares_not_null_is_found(source: Conn, target: Conn) -> None:
     source.execute("CREATE TABLE feedback_schema.feedback_strict (id int PRIMARY KEY, v text NOT NULL)")
     target.execute("CREATE TABLE feedback_schema.feedback_strict (id int PRIMARY KEY, v text)")
     source.execute("INSERT INTO feedback_schema.feedback_strict VALUES (1, 'a'), (2, 'b'), (3, 'c')")
@@ -454,7 +471,7 @@ def test_a_null_on_the_target_where_the_source_declares_not_null_is_found(source
 
 
 @pytest.mark.postgres
-def test_values_swapped_between_two_columns_of_a_row_are_found_even_a_zero(source, target) -> None:
+def test_values_swapped_between_two_columns_of_a_row_are_found_even_a_zero(source: Conn, target: Conn) -> None:
     # float 0.0 hashes to its seed unchanged: without a salt per column (0.0, 5.0) and (5.0, 0.0) would chain alike.
     pair = _compare(source, target, "id int PRIMARY KEY, a float8, b float8", "(1, 0.0, 5.0)", "(1, 5.0, 0.0)")
     assert pair.changed == ["1"]
@@ -462,8 +479,8 @@ def test_values_swapped_between_two_columns_of_a_row_are_found_even_a_zero(sourc
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(("type_", "empty"), [("integer[]", "{}"), ("jsonb", "{}")])
-def test_rows_ending_in_an_empty_array_or_object_are_told_apart_by_their_keys(source, target, type_: str,
-                                                                               empty: str) -> None:
+def test_rows_ending_in_an_empty_array_or_object_are_told_apart_by_their_keys(
+        source: Conn, target: Conn, type_: str, empty: str) -> None:
     # The array and jsonb hash functions ignore their seed for an empty value: hashed so, the rows' other
     # columns would be lost and the rows of a table would cancel out in pairs.
     tail = _compare(source, target, f"id int PRIMARY KEY, v {type_}", f"(1, '{empty}'), (2, '{empty}')",
@@ -472,7 +489,7 @@ def test_rows_ending_in_an_empty_array_or_object_are_told_apart_by_their_keys(so
 
 
 @pytest.mark.postgres
-def test_a_null_and_a_zero_swapped_between_two_float_columns_are_found(source, target) -> None:
+def test_a_null_and_a_zero_swapped_between_two_float_columns_are_found(source: Conn, target: Conn) -> None:
     # Both hash to their (salted) seed: the salts of a NULL must differ per column, or the two rows chain alike.
     pair = _compare(source, target, "id int PRIMARY KEY, a float8, b float8", "(1, NULL, 0.0)", "(1, 0.0, NULL)")
     assert pair.changed == ["1"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from config.loader import available_stacks
-from edumatrix_db.offline.engine import Recording
+from edumatrix_db.offline.engine import Planner, Recording
 from policy import aws_api_services as svc
 from tests.policy.fixtures import messages_after_edit, run
 
@@ -25,7 +25,7 @@ def messages_after(prod: Recording, type_token: str, edit: Edit) -> dict[str, li
 
 
 @pytest.mark.parametrize("stack", AWS_STACKS)
-def test_every_aws_stack_passes_the_service_preflight(planner, stack: str) -> None:
+def test_every_aws_stack_passes_the_service_preflight(planner: Planner, stack: str) -> None:
     recording = planner.plan(stack)
     assert [(v.policy, v.message) for v in run(recording.resources, policies=svc.POLICIES,
                                                 region=recording.settings.aws_region)] == []
@@ -37,6 +37,15 @@ def _in_json(key: str, edit: Callable[[dict[str, Any]], None]) -> Edit:
         document = json.loads(props[key])
         edit(document)
         props[key] = json.dumps(document)
+    return apply
+
+
+def _parameter(name: str, value: str) -> Edit:
+    """An edit of a parameter group: parameter `name` set to `value`."""
+    def apply(props: dict[str, Any]) -> None:
+        for parameter in props["parameters"]:
+            if parameter["name"] == name:
+                parameter["value"] = value
     return apply
 
 
@@ -115,11 +124,9 @@ BROKEN: list[tuple[str, Edit, str, str]] = [
      "Subscribe is called in the topic's Region"),
     (svc.PG_EXTENSION, lambda p: p.update(name="timescaledb"), "aws-api-pg-extension-supported",
      "timescaledb is not an extension RDS for PostgreSQL 15 offers"),
-    (svc.PARAMETER_GROUP, lambda p: [x.update(value="pg_stat_statements,pgaudit") for x in p["parameters"]
-                                     if x["name"] == "shared_preload_libraries"],
+    (svc.PARAMETER_GROUP, _parameter("shared_preload_libraries", "pg_stat_statements,pgaudit"),
      "aws-api-pg-extension-preload", "pg_cron is not in shared_preload_libraries"),
-    (svc.PARAMETER_GROUP, lambda p: [x.update(value="postgres") for x in p["parameters"]
-                                     if x["name"] == "cron.database_name"],
+    (svc.PARAMETER_GROUP, _parameter("cron.database_name", "postgres"),
      "aws-api-pg-extension-preload", "can only create extension in database postgres"),
 ]
 

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from edumatrix_db.offline.engine import RecordedResource
 from policy import encryption
 from tests.policy.fixtures import (
     MISSING,
@@ -47,8 +48,8 @@ def test_compliant_resources_pass_every_encryption_policy():
     assert run(compliant_resources(), policies=encryption.POLICIES) == []
 
 
-def _replace(resources, name, **overrides: Any):
-    out = []
+def _replace(resources: list[RecordedResource], name: str, **overrides: Any) -> list[RecordedResource]:
+    out: list[RecordedResource] = []
     for res in resources:
         if res.name == name:
             props = {**res.props, **overrides}
@@ -90,13 +91,18 @@ def test_parameter_group_without_tls_enforcement_is_reported(policy, parameter, 
     assert by_policy(run([instance(), group], policies=encryption.POLICIES)) == {policy: [group.urn]}
 
 
+# parameter_group's overrides (Any, as it takes them): typed so, mypy does not read the unpacked dict as a
+# possible value of its `name`.
+FORCE_SSL_LEFT_OUT: dict[str, Any] = {"rds.force_ssl": MISSING}
+
+
 def test_force_ssl_left_out_on_postgres15_is_the_family_default_and_compliant():
-    group = parameter_group(**{"rds.force_ssl": MISSING})
+    group = parameter_group(**FORCE_SSL_LEFT_OUT)
     assert run([instance(), group], policies=encryption.POLICIES) == []
 
 
 def test_force_ssl_left_out_before_postgres15_is_reported():
-    group = parameter_group(**{"rds.force_ssl": MISSING})
+    group = parameter_group(**FORCE_SSL_LEFT_OUT)
     older = resource(group.type, group.name, {**group.props, "family": "postgres14"})
     assert by_policy(run([instance(), older], policies=encryption.POLICIES)) == {"rds-force-ssl": [older.urn]}
 

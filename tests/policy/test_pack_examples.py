@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from edumatrix_db.offline.engine import RecordedResource
 from policy.pack import POLICIES
 from tests.policy import test_backup as backup_examples
 from tests.policy.fixtures import (
@@ -216,7 +217,7 @@ AWS_API_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
     **POOLER_AWS_API_EXAMPLES,
 }
 
-def _target(phase: str = "replicate", **overrides: object) -> object:
+def _target(phase: str = "replicate", **overrides: object) -> RecordedResource:
     """An extraction target of feedback: the shared instance's posture under a key of its own."""
     props: dict = {"identifier": "edumatrix-test-feedback", "kmsKeyId": key_arn(key="f1"),
                    "performanceInsightsKmsKeyId": key_arn(key="f1"),
@@ -224,7 +225,7 @@ def _target(phase: str = "replicate", **overrides: object) -> object:
     return instance("edumatrix-test-feedback-db", **props)
 
 
-def _subscription(**overrides: object) -> object:
+def _subscription(**overrides: object) -> RecordedResource:
     props: dict = {"name": "edumatrix_extract_feedback", "database": "edumatrix",
                    "publications": ["edumatrix_extract_feedback"], "slotName": "edumatrix_extract_feedback",
                    "conninfo": "host=db port=5432 dbname=edumatrix user=edumatrix_extraction_replicator "
@@ -251,7 +252,7 @@ EXTRACTION_EXAMPLES: dict[str, tuple[Callable[[], list], str]] = {
 }
 
 
-def _service_events(**overrides: object) -> object:
+def _service_events(**overrides: object) -> RecordedResource:
     props: dict = {"service": "news_system", "publishes": True, "publication": "news_system_outbox_pub",
                    "cdcRole": "edumatrix_cdc_replicator", "database": "edumatrix", "host": "db", "port": 5432,
                    "username": "edumatrix_admin", "password": "x", "sslmode": "verify-full",

@@ -36,6 +36,11 @@ def _container(edit: Edit) -> Build:
     return _edit(pooler.ECS_TASK_DEFINITION, _containers(edit))
 
 
+def _updated(type_: str, **values: Any) -> Build:
+    """The pooler with `values` set in the props of its resource of `type_`."""
+    return _edit(type_, lambda p: p.update(values))
+
+
 def _health_check(**values: Any) -> Build:
     return _edit(pooler.TARGET_GROUP, lambda p: p["healthCheck"].update(values))
 
@@ -170,7 +175,7 @@ CASES: list[Any] = [
                  [("loadbalancer", "the load balancer has fewer than two subnets: one Availability Zone")],
                  id="nlb-one-subnet"),
     # aws-api-lb-target-group
-    *[pytest.param(P.target_group, _edit(P.TARGET_GROUP, lambda p, d=delay: p.update(deregistrationDelay=d)),
+    *[pytest.param(P.target_group, _updated(P.TARGET_GROUP, deregistrationDelay=delay),
                    [] if ok else [("targetgroup", f"deregistrationDelay {delay}: 0-3600 seconds (ELBv2 target group "
                                                   "attributes)")], id=f"target-group-delay-{delay}")
       for delay, ok in (("0", True), ("3600", True), ("-1", False), ("3601", False))],
@@ -184,8 +189,7 @@ CASES: list[Any] = [
                  id="target-group-health-check-by-udp"),
     *[pytest.param(P.target_group, _health_check(protocol=protocol), [], id=f"target-group-health-check-by-{protocol}")
       for protocol in ("HTTP", "HTTPS")],
-    *[pytest.param(P.target_group, _edit(P.TARGET_GROUP, lambda p, protocol=protocol: p.update(
-        protocol=protocol, deregistrationDelay="3601")),
+    *[pytest.param(P.target_group, _updated(P.TARGET_GROUP, protocol=protocol, deregistrationDelay="3601"),
         [("targetgroup", "deregistrationDelay 3601: 0-3600 seconds (ELBv2 target group attributes)")],
         id=f"target-group-{protocol}-is-checked") for protocol in ("TLS", "UDP", "TCP_UDP")],
     # aws-api-ecs-target-type-ip: names the target group

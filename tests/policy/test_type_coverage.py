@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from config.loader import available_stacks
+from edumatrix_db.offline.engine import Planner
 from policy.pack import POLICIES
 
 # type -> why no policy reads it (add a type here only with a reason a reviewer accepts)
@@ -25,7 +26,7 @@ def _named_types() -> set[str]:
 
 
 @pytest.mark.parametrize("stack", available_stacks())
-def test_every_resource_type_of_the_stack_is_named_by_a_policy(planner, stack: str) -> None:
+def test_every_resource_type_of_the_stack_is_named_by_a_policy(planner: Planner, stack: str) -> None:
     declared = {r.type for r in planner.plan(stack).resources if r.custom}
     unruled = sorted(declared - _named_types() - set(DELIBERATELY_UNRULED))
     assert unruled == [], (f"{stack} declares {', '.join(unruled)}, which no policy names: read the AWS API's "
