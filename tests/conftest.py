@@ -58,12 +58,12 @@ def write_stack(stacks_dir: Path) -> Callable[[str, dict], Path]:
 
 
 # What makes a test slow: running the Pulumi program under the SDK's mocks (seconds per stack) or another process.
-_SLOW_CALLS = ("Planner(", "session_planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"',
-               'main(["check"',
-               "check_stacks(",  # the gate over whole stacks (sequential or forked workers)
-               "import_check(",  # the runner package's import check starts a bare interpreter
-               "rp.build(",  # the runner package build (its dependency cache, a zip of the whole runtime)
-               "build_jar(")  # javac: the events plugin's jar
+_SLOW_CALLS: tuple[str, ...] = (
+    "Planner(", "session_planner(", "planner.plan(", "run_program(", "subprocess", 'main(["plan"', 'main(["check"',
+    "check_stacks(",  # the gate over whole stacks (sequential or forked workers)
+    "import_check(",  # the runner package's import check starts a bare interpreter
+    "rp.build(",  # the runner package build (its dependency cache, a zip of the whole runtime)
+    "build_jar(")  # javac: the events plugin's jar
 if plan_cache.serves_plans():  # under `make mutation` the session planner reads stored plans: not slow
     _SLOW_CALLS = tuple(c for c in _SLOW_CALLS if c not in ("session_planner(", "planner.plan("))
 

@@ -87,7 +87,12 @@ def test_the_switch_itself_does_not_relist_the_tasks_each_relisting_costs_ecs_ca
     a, b = Console("a", log, TARGET), Console("b", log, TARGET)
     asked: list[str] = []
     switch = _set(tmp_path, log, [a, b])
-    switch.discover = lambda: asked.append("listed") or [a, b]
+
+    def relist() -> list[Console]:
+        asked.append("listed")
+        return [a, b]
+
+    switch.discover = relist
     switch.pause()
     switch.point_at("target")
     assert asked == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config.access import build_access_model
+from config.access import AccessModel, build_access_model
 from config.catalog import load_catalog
 from config.errors import ConfigError, Problem, fail
 from config.extraction import FACTS, Phase
@@ -19,8 +21,10 @@ from config.maintenance import AUTOVACUUM_PARAMETERS, maintenance_parameter_name
 from config.naming import InvalidIdentifier, RoleKind, version_table_name
 from tests.dev_stack import DEV
 
+WriteStack = Callable[[str, dict], Path]  # tests/conftest.py's write_stack fixture
 
-def problems(write_stack, stacks_dir, **sections: Any) -> list[tuple[str, str, str]]:
+
+def problems(write_stack: WriteStack, stacks_dir: Path, **sections: Any) -> list[tuple[str, str, str]]:
     config = copy.deepcopy(DEV)
     config.update({f"edumatrix-db:{k}": v for k, v in sections.items()})
     write_stack("words", config)
@@ -42,24 +46,26 @@ def test_the_maintenance_parameters_are_autovacuums_and_pg_crons() -> None:
 
 @pytest.mark.parametrize("name", ["cron.database_name", "autovacuum_vacuum_scale_factor",
                                   "log_autovacuum_min_duration"])
-def test_a_stack_cannot_set_a_maintenance_parameter_itself(write_stack, stacks_dir, name: str) -> None:
+def test_a_stack_cannot_set_a_maintenance_parameter_itself(
+        write_stack: WriteStack, stacks_dir: Path, name: str) -> None:
     found = problems(write_stack, stacks_dir, instance={"parameters": {name: "1"}})
     assert [(key, message) for key, message, _ in found] == [
         (f"edumatrix-db:instance.parameters.{name}", f"{name} is set by the platform from typed settings")]
 
 
-def test_a_schedule_that_is_not_an_eventbridge_expression_is_shown_the_two_forms(write_stack, stacks_dir) -> None:
+def test_a_schedule_that_is_not_an_eventbridge_expression_is_shown_the_two_forms(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problems(write_stack, stacks_dir, backups={"pitrValidationSchedule": "monthly"}) == [(
         "edumatrix-db:backups.pitrValidationSchedule", "'monthly' is not an EventBridge Scheduler expression",
         "use cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 4 1 * ? *) for the 1st of every "
         "month at 04:00 UTC, or rate(N days)")]
 
 
-def test_an_optional_identifier_left_empty_is_accepted(write_stack, stacks_dir) -> None:
+def test_an_optional_identifier_left_empty_is_accepted(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problems(write_stack, stacks_dir, instance={"identifier": None}) == []
 
 
-def test_an_optional_identifier_given_is_checked(write_stack, stacks_dir) -> None:
+def test_an_optional_identifier_given_is_checked(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problems(write_stack, stacks_dir, instance={"identifier": "Bad_Name"}) == [(
         "edumatrix-db:instance.identifier", "'Bad_Name' is not an RDS identifier: lowercase letters, digits and "
         "hyphens, starting with a letter", "use lowercase letters, digits and single hyphens, starting with a "
@@ -74,18 +80,20 @@ def test_a_version_table_name_too_long_for_postgresql_is_refused_naming_what_it_
 
 
 @pytest.fixture
-def model():  # per test, not at import: under `make mutation` the import happens before the mutant is chosen
+def model() -> AccessModel:
+    # per test, not at import: under `make mutation` the import happens before the mutant is chosen
     return build_access_model(load_catalog())
 
 
-def test_the_target_model_holds_the_extracted_service_only(model) -> None:
-    model = target_model(model, "feedback", FACTS[Phase.REPLICATE])
-    assert [a.service for a in model.services] == ["feedback"]
-    assert model.extensions == model.extensions
+def test_the_target_model_holds_the_extracted_service_only(model: AccessModel) -> None:
+    target = target_model(model, "feedback", FACTS[Phase.REPLICATE])
+    assert [a.service for a in target.services] == ["feedback"]
+    assert target.extensions == model.extensions
 
 
 @pytest.mark.parametrize("phase", list(Phase))
-def test_the_targets_migrator_is_frozen_exactly_while_the_phase_freezes_migrations(phase: Phase, model) -> None:
+def test_the_targets_migrator_is_frozen_exactly_while_the_phase_freezes_migrations(
+        phase: Phase, model: AccessModel) -> None:
     (access,) = target_model(model, "feedback", FACTS[phase]).services
     (original,) = [a for a in model.services if a.service == "feedback"]
     expected = FROZEN_CONNECTION_LIMIT if FACTS[phase].migrations_frozen else original.role(
@@ -131,7 +139,7 @@ def test_every_resource_is_tagged_with_service_environment_owner_classification_
         "data-classification": "confidential", "managed-by": "pulumi", "stack": "dev"}
 
 
-def test_a_stacks_own_tags_are_added_to_the_base_tags(write_stack, stacks_dir) -> None:
+def test_a_stacks_own_tags_are_added_to_the_base_tags(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = copy.deepcopy(DEV)
     config["edumatrix-db:tags"] = {"cost-center": "cc-42"}
     write_stack("tagged", config)
@@ -144,7 +152,8 @@ def test_a_region_stack_references_its_primary_and_a_primary_nothing() -> None:
         ("prod",), ())
 
 
-def test_a_value_the_stack_file_holds_encrypted_is_taken_as_the_engine_decrypted_it(write_stack, stacks_dir) -> None:
+def test_a_value_the_stack_file_holds_encrypted_is_taken_as_the_engine_decrypted_it(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     config = copy.deepcopy(DEV)
     config["edumatrix-db:owner"] = {"secure": "v1:AAAAencrypted"}
     write_stack("secret", config)

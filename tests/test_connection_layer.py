@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.catalog import Catalog, ServiceSpec, load_catalog
+from config.catalog import Catalog, DataClassification, ServiceSpec, load_catalog
 from config.connections import proxy_budget, proxy_pools
 from config.errors import ConfigError
 from config.loader import load_stack
@@ -171,7 +171,7 @@ def catalogs(draw: st.DrawFn) -> tuple[Catalog, int, int]:
     count = draw(st.integers(min_value=1, max_value=20))
     services = tuple(ServiceSpec(name=f"svc{i}", title="t", pool_size=draw(st.integers(1, 200)),
                                  readonly_pool_size=draw(st.integers(1, 50)), statement_timeout_ms=5000,
-                                 owner_team="t", data_classification="internal") for i in range(count))
+                                 owner_team="t", data_classification=DataClassification.INTERNAL) for i in range(count))
     catalog = Catalog(services=services)
     reserved = draw(st.integers(3, 100))
     demand = sum(s.total_connections() for s in catalog)
@@ -204,7 +204,7 @@ def test_pool_arithmetic_never_exceeds_the_budget(drawn: tuple[Catalog, int, int
 
 def test_a_service_needing_under_one_percent_gets_the_one_percent_minimum_and_no_more() -> None:
     small = ServiceSpec(name="svc0", title="t", pool_size=5, readonly_pool_size=5, statement_timeout_ms=5000,
-                        owner_team="t", data_classification="internal")
+                        owner_team="t", data_classification=DataClassification.INTERNAL)
     (pool,) = proxy_pools(Catalog(services=(small,)), mode="per-service", max_connections=5000, reserved=3,
                           idle_pool_percent=50)
     assert pool.max_connections_percent == 1

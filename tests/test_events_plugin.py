@@ -55,7 +55,7 @@ def heartbeat_cases() -> list[dict[str, Any]]:
 SERVICE = PUBLISHERS[0]
 EVENT = SERVICE.events[0]
 TOPIC = event_topic_name(SERVICE.name, EVENT.aggregate)
-REFUSED = {
+REFUSED: dict[str, dict[str, Any]] = {  # id -> a JSON case for NamingHarness
     # a record without the envelope's eventType (the router not configured to place it)
     "json-without-event-type": {"topic": TOPIC, "format": "JSON", "value": {"payload": {"id": "a3f0"}}},
     "avro-without-event-type": {"topic": TOPIC, "format": "AVRO", "value": {"payload": {"id": "a3f0"}}},

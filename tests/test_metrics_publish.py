@@ -4,6 +4,7 @@ model): Service and Environment dimensions, units, batches within PutMetricData'
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import boto3
 import pytest
@@ -35,7 +36,7 @@ def sample(services: tuple[ServiceFigures, ...], cache_hit: float | None = 99.0)
 
 
 @pytest.fixture
-def cloudwatch():
+def cloudwatch() -> Any:  # a boto3 client: boto3 has no type stubs here
     return boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
@@ -61,7 +62,7 @@ def test_rates_unknown_in_a_first_sample_are_not_published_as_zero() -> None:
     assert "BufferCacheHitRatio" not in names
 
 
-def test_publish_sends_one_valid_put_metric_data_and_counts_the_datums(cloudwatch) -> None:
+def test_publish_sends_one_valid_put_metric_data_and_counts_the_datums(cloudwatch: Any) -> None:
     taken = sample((figures("feedback"), figures("news_system")))
     expected = len(metric_data(taken, environment="staging"))
     with Stubber(cloudwatch) as stub:
@@ -70,7 +71,7 @@ def test_publish_sends_one_valid_put_metric_data_and_counts_the_datums(cloudwatc
         stub.assert_no_pending_responses()
 
 
-def test_a_large_sample_is_split_into_requests_of_at_most_1000_metrics(cloudwatch) -> None:
+def test_a_large_sample_is_split_into_requests_of_at_most_1000_metrics(cloudwatch: Any) -> None:
     services = tuple(figures(f"svc{i}") for i in range(150))  # 150 x 8 + 4 = 1204 datums
     taken = sample(services)
     with Stubber(cloudwatch) as stub:

@@ -46,9 +46,11 @@ RUNNER_RESOURCES = Counter({
     ALARM: 3,                                            # errors, audit findings, lock table
 })
 
+Plans = dict[str, Recording]  # the `plans` fixture: a recording per primary stack
+
 
 @pytest.fixture(scope="module")
-def plans(planner: Planner) -> dict[str, Recording]:
+def plans(planner: Planner) -> Plans:
     """The repository's primary stacks, planned once for the session (tests/conftest.py)."""
     return {stack: planner.plan(stack) for stack in ("prod", "staging", "dev")}
 
@@ -77,7 +79,7 @@ POOLER_ENDPOINTS = Counter({"aws:ec2/vpcEndpoint:VpcEndpoint": 2})
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging", "dev"])
-def test_each_primary_stack_declares_the_runner_with_exactly_its_resources(plans, stack) -> None:
+def test_each_primary_stack_declares_the_runner_with_exactly_its_resources(plans: Plans, stack: str) -> None:
     expected = RUNNER_RESOURCES + (POOLER_ENDPOINTS if stack == "staging" else Counter())
     assert Counter(r.type for r in runner_children(plans[stack])) == expected
 
@@ -87,7 +89,7 @@ def test_the_local_and_region_stacks_have_no_runner(planner: Planner) -> None:
     assert planner.plan("prod-eu-west-1").of_type(RUNNER) == []
 
 
-def test_the_function_runs_the_packaged_handler_on_a_supported_runtime_within_lambda_limits(plans) -> None:
+def test_the_function_runs_the_packaged_handler_on_a_supported_runtime_within_lambda_limits(plans: Plans) -> None:
     function = child(plans["prod"], "-function")
     assert (function.inputs["handler"], function.inputs["runtime"]) == ("edumatrix_db.ops.runner.handler",
                                                                        "python3.13")
@@ -97,14 +99,15 @@ def test_the_function_runs_the_packaged_handler_on_a_supported_runtime_within_la
     assert function.inputs["architectures"] == ["x86_64"]
 
 
-def test_the_function_is_attached_to_the_databases_private_subnets_with_its_own_group(plans) -> None:
+def test_the_function_is_attached_to_the_databases_private_subnets_with_its_own_group(plans: Plans) -> None:
     recording = plans["prod"]
     function = child(recording, "-function")
+    assert recording.settings.network is not None  # prod is an AWS stack: it has a network
     assert function.inputs["vpcConfig"]["subnetIds"] == list(recording.settings.network.subnet_ids)
     assert function.inputs["vpcConfig"]["securityGroupIds"] == [child(recording, "-ops-runner-sg").id]
 
 
-def test_the_database_security_group_admits_the_runner_on_the_database_port(plans) -> None:
+def test_the_database_security_group_admits_the_runner_on_the_database_port(plans: Plans) -> None:
     recording = plans["prod"]
     database_group = primary(recording).inputs["vpcSecurityGroupIds"][0]
     runner_group = child(recording, "-ops-runner-sg").id
@@ -113,7 +116,7 @@ def test_the_database_security_group_admits_the_runner_on_the_database_port(plan
     assert (ingress["fromPort"], ingress["toPort"], ingress["ipProtocol"]) == (5432, 5432, "tcp")
 
 
-def test_the_runners_only_egress_is_postgresql_to_the_database_and_https_to_its_endpoints(plans) -> None:
+def test_the_runners_only_egress_is_postgresql_to_the_database_and_https_to_its_endpoints(plans: Plans) -> None:
     recording = plans["prod"]
     database_group = primary(recording).inputs["vpcSecurityGroupIds"][0]
     egress = {r.name.rsplit("-", 1)[-1]: r.inputs for r in runner_children(recording) if r.type == EGRESS}
@@ -123,7 +126,7 @@ def test_the_runners_only_egress_is_postgresql_to_the_database_and_https_to_its_
     assert not [e for e in egress.values() if "cidrIpv4" in e]
 
 
-def test_the_vpc_endpoints_change_nothing_else_in_the_vpc_and_serve_only_the_runner(plans) -> None:
+def test_the_vpc_endpoints_change_nothing_else_in_the_vpc_and_serve_only_the_runner(plans: Plans) -> None:
     recording = plans["prod"]
     role_arn = child(recording, "-ops-runner-role").props["arn"]
     function = child(recording, "-function")
@@ -136,7 +139,7 @@ def test_the_vpc_endpoints_change_nothing_else_in_the_vpc_and_serve_only_the_run
         assert function.inputs["environment"]["variables"][variable].startswith("https://vpce-")
 
 
-def test_a_stack_with_an_extraction_pooler_gives_the_runner_ssm_and_ecs_endpoints_for_the_switch(plans) -> None:
+def test_a_stack_with_an_extraction_pooler_gives_the_runner_ssm_and_ecs_endpoints_for_the_switch(plans: Plans) -> None:
     recording = plans["staging"]
     role_arn = child(recording, "-ops-runner-role").props["arn"]
     variables = child(recording, "-function").inputs["environment"]["variables"]
@@ -155,12 +158,12 @@ def test_a_stack_with_an_extraction_pooler_gives_the_runner_ssm_and_ecs_endpoint
     }
 
 
-def test_a_stack_without_an_extraction_pooler_has_no_ssm_or_ecs_endpoint(plans) -> None:
+def test_a_stack_without_an_extraction_pooler_has_no_ssm_or_ecs_endpoint(plans: Plans) -> None:
     names = {r.name for r in runner_children(plans["prod"])}
     assert {"edumatrix-prod-ops-runner-ssm", "edumatrix-prod-ops-runner-ecs"} & names == set()
 
 
-def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_and_namespace(plans) -> None:
+def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_and_namespace(plans: Plans) -> None:
     recording = plans["prod"]
     function = child(recording, "-function")
     variables = function.inputs["environment"]["variables"]
@@ -184,7 +187,7 @@ def test_the_execution_policy_names_only_the_runners_secret_key_queue_log_group_
                 if a.endswith("*")]
 
 
-def test_the_function_logs_to_its_cmk_encrypted_group_and_dead_letters_to_a_cmk_encrypted_queue(plans) -> None:
+def test_the_function_logs_to_its_cmk_encrypted_group_and_dead_letters_to_a_cmk_encrypted_queue(plans: Plans) -> None:
     recording = plans["prod"]
     function, logs, queue = (child(recording, s) for s in ("-function", "-logs", "-dlq"))
     assert function.inputs["loggingConfig"]["logGroup"] == logs.inputs["name"]
@@ -195,7 +198,7 @@ def test_the_function_logs_to_its_cmk_encrypted_group_and_dead_letters_to_a_cmk_
     assert child(recording, "-logs").urn in function.dependencies  # created first: Lambda cannot make its own
 
 
-def test_the_audit_runs_on_a_schedule_whose_role_may_only_invoke_the_runner(plans) -> None:
+def test_the_audit_runs_on_a_schedule_whose_role_may_only_invoke_the_runner(plans: Plans) -> None:
     recording = plans["prod"]
     function = child(recording, "-function")
     schedule = child(recording, "-audit-schedule").inputs
@@ -213,7 +216,7 @@ def test_the_audit_runs_on_a_schedule_whose_role_may_only_invoke_the_runner(plan
         "Resource": [function.props["arn"], function.props["arn"] + ":*"]}]
 
 
-def test_the_metrics_run_every_minute_and_a_late_run_is_dropped(plans) -> None:
+def test_the_metrics_run_every_minute_and_a_late_run_is_dropped(plans: Plans) -> None:
     recording = plans["prod"]
     schedule = child(recording, "-metrics-schedule").inputs
     assert schedule["scheduleExpression"] == "rate(1 minute)"
@@ -222,7 +225,7 @@ def test_the_metrics_run_every_minute_and_a_late_run_is_dropped(plans) -> None:
     assert schedule["target"]["retryPolicy"]["maximumEventAgeInSeconds"] == 60
 
 
-def test_instance_events_reach_the_runner_wrapped_as_a_job(plans) -> None:
+def test_instance_events_reach_the_runner_wrapped_as_a_job(plans: Plans) -> None:
     recording = plans["prod"]
     rule = child(recording, "-instance-events")
     pattern = json.loads(rule.inputs["eventPattern"])
@@ -234,7 +237,7 @@ def test_instance_events_reach_the_runner_wrapped_as_a_job(plans) -> None:
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
-def test_alarms_page_the_stacks_alarm_topic(plans, stack) -> None:
+def test_alarms_page_the_stacks_alarm_topic(plans: Plans, stack: str) -> None:
     recording = plans[stack]
     topic = recording.one("edumatrix:monitoring:AlarmTopic")
     runner_alarms = [r for r in runner_children(recording) if r.type == ALARM]
@@ -245,7 +248,7 @@ def test_alarms_page_the_stacks_alarm_topic(plans, stack) -> None:
                                                   if r.parent == topic.urn}
 
 
-def test_the_alarms_watch_errors_audit_findings_and_lock_table_use(plans) -> None:
+def test_the_alarms_watch_errors_audit_findings_and_lock_table_use(plans: Plans) -> None:
     recording = plans["prod"]
     errors = child(recording, "-errors").inputs
     assert (errors["namespace"], errors["metricName"], errors["dimensions"]) == (
@@ -259,7 +262,7 @@ def test_the_alarms_watch_errors_audit_findings_and_lock_table_use(plans) -> Non
         "LockTableUse", 50, "GreaterThanOrEqualToThreshold")
 
 
-def test_the_runner_knows_the_stacks_access_model_inputs(plans) -> None:
+def test_the_runner_knows_the_stacks_access_model_inputs(plans: Plans) -> None:
     variables = child(plans["dev"], "-function").inputs["environment"]["variables"]
     model = json.loads(variables["EDUMATRIX_DB_MODEL"])
     assert model["services"]["students_platform"] == {"pool_size": 10}  # dev's override
@@ -345,7 +348,7 @@ def test_the_defaults_are_the_production_posture() -> None:
     assert copy.deepcopy(runner) == runner
 
 
-def test_the_heartbeat_the_pitr_validation_reads_is_kept_scheduled_daily(plans) -> None:
+def test_the_heartbeat_the_pitr_validation_reads_is_kept_scheduled_daily(plans: Plans) -> None:
     schedule = child(plans["prod"], "-heartbeat-schedule").inputs
     assert schedule["scheduleExpression"] == "rate(1 day)"
     assert json.loads(schedule["target"]["input"]) == {"job": "heartbeat-schedule"}

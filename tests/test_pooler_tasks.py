@@ -17,6 +17,7 @@ from botocore.stub import Stubber
 from edumatrix_db.cli import extract as cli
 from edumatrix_db.cli import main
 from edumatrix_db.ops import pooler_tasks, traffic
+from edumatrix_db.ops.pooler_agent import SsmRecordStore
 from edumatrix_db.ops.pooler_tasks import PoolerTask, PoolerTasksError, admin_uris, lookup, running_tasks
 
 CLUSTER, SERVICE = "edumatrix-staging-pooler-feedback", "pgbouncer"
@@ -173,14 +174,19 @@ def test_the_stack_outputs_give_the_switch_its_record_tasks_and_endpoints(
     client, stubber = ecs
     expect(stubber, 2, [task("a", "10.0.1.5"), task("b", "10.0.2.7")])
     asked: list[str | None] = []
-    monkeypatch.setattr(pooler_tasks, "ecs_client", lambda region=None, endpoint_url=None: asked.append(
-        endpoint_url) or client)
+
+    def ecs_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
+        asked.append(endpoint_url)
+        return client
+
+    monkeypatch.setattr(pooler_tasks, "ecs_client", ecs_client)
     monkeypatch.delenv(pooler_tasks.SSM_ENDPOINT_VARIABLE, raising=False)
     monkeypatch.delenv(pooler_tasks.ECS_ENDPOINT_VARIABLE, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     switch = cli._switch(_args("--stack-outputs", str(_outputs(tmp_path)), "--pooler-pool", "edumatrix",
                                "--pooler-admin-template", TEMPLATE))
     assert isinstance(switch, traffic.AgentPoolerSet)
+    assert isinstance(switch.store, SsmRecordStore)
     assert (switch.store.describe(), switch.store.client.meta.endpoint_url, asked,
             [c.name for c in switch.switches]) == (
         "ssm:/edumatrix-staging/extraction/feedback/pooler-backend", "https://vpce-1-ssm.example",

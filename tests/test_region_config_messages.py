@@ -4,6 +4,7 @@ project's stack files, the stack loaded, and its one problem as (key, message, f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,10 @@ EU = "prod-eu-west-1"
 CENTRAL = "prod-eu-central-1"
 PRIMARY = "edumatrix-db:region.primaryStack"
 SECRETS = "edumatrix-db:secrets.replicaRegions"
+Change = Callable[[Path], object]  # breaks something in a copy of the stack files (what it returns is unused)
 
 
-def edit(name: str, old: str, new: str):
+def edit(name: str, old: str, new: str) -> Change:
     return lambda stacks: edit_stack(stacks, name, old, new)
 
 
@@ -36,11 +38,14 @@ def add_central_region_stack(stacks: Path) -> None:
     write_text(stacks, CENTRAL, region_stack_from_template("eu-central-1"))
 
 
-def remove(*names: str):
-    return lambda stacks: [(stacks / f"Pulumi.{n}.yaml").unlink() for n in names]
+def remove(*names: str) -> Change:
+    def delete(stacks: Path) -> None:
+        for n in names:
+            (stacks / f"Pulumi.{n}.yaml").unlink()
+    return delete
 
 
-def steps(*changes):
+def steps(*changes: Change) -> Change:
     def apply(stacks: Path) -> None:
         for change in changes:
             change(stacks)
@@ -123,7 +128,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("change", "stack", "expected"), CASES)
-def test_a_region_or_secret_replica_mistake_is_told_in_these_words(tmp_path: Path, change, stack, expected) -> None:
+def test_a_region_or_secret_replica_mistake_is_told_in_these_words(tmp_path: Path, change: Change, stack: str,
+                                                                   expected: tuple[str, str, str]) -> None:
     stacks = copy_stacks(tmp_path)
     change(stacks)
     assert only_problem(stacks, stack) == expected

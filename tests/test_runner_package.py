@@ -52,10 +52,13 @@ def test_the_same_inputs_give_the_same_bytes_whatever_the_files_times_and_paths(
 def test_the_package_imports_the_handler_and_every_shipped_module_without_site_packages(
         built: rp.BuildResult) -> None:
     checked = rp.import_check(built.path)
-    assert {"ping", "audit"} <= set(checked["jobs"])  # type: ignore[arg-type]
+    jobs, modules = checked["jobs"], checked["modules"]  # JSON lists of names
+    assert isinstance(jobs, list)
+    assert isinstance(modules, list)
+    assert {"ping", "audit"} <= set(jobs)
     assert checked["psycopg"] == "binary"  # the manylinux wheel's libpq, not a pure-Python fallback
     assert checked["services"] == 9  # config/ and its catalog (services.yaml) are in
-    assert "edumatrix_db.ops.runner" in checked["modules"]  # type: ignore[operator]
+    assert "edumatrix_db.ops.runner" in modules
     assert checked["pulumi"] is False
 
 

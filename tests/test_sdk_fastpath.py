@@ -7,14 +7,16 @@ tests/test_engine_speed.py.)"""
 import asyncio
 import enum
 import random
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from pulumi import Resource
 from pulumi import _types as pulumi_types
 from pulumi.output import Unknown
 from pulumi.runtime import resource_cycle_breaker, rpc
 
 from edumatrix_db.offline import sdk_fastpath
+from edumatrix_db.offline.engine import Planner
 from tests.test_engine_speed import _by_urn
 
 SDK_TRANSFER = rpc.transfer_properties
@@ -26,6 +28,11 @@ SDK_RESOURCE_TYPES = pulumi_types.resource_types
 
 class _Res:
     """Stands in for a Resource: both versions only use its identity and its __dict__."""
+
+
+def _stand_in() -> Resource:
+    """A _Res where the functions compared take a Resource (they only use its identity and its __dict__)."""
+    return cast(Resource, _Res())
 
 
 async def _resolved(transfer: Any, resolution: tuple) -> tuple:
@@ -40,14 +47,14 @@ async def _resolved(transfer: Any, resolution: tuple) -> tuple:
 @pytest.mark.parametrize("resolution", [
     (5, True, False, False), ("pw", True, True, True), (None, False, False, True), ([Unknown()], True, False, False),
 ], ids=["known", "secret-with-dependency", "unknown", "containing-an-unknown"])
-def test_a_transferred_property_resolves_as_the_sdk_resolves_it(resolution):
+def test_a_transferred_property_resolves_as_the_sdk_resolves_it(resolution: tuple[Any, bool, bool, bool]) -> None:
     ours = asyncio.run(_resolved(sdk_fastpath.OfflineRun().transfer_properties, resolution))
     sdk = asyncio.run(_resolved(SDK_TRANSFER, resolution))
     assert ours == sdk
     assert ours[0] == ["size"]  # `urn` and `id` are the resource's own outputs
 
 
-def test_a_transferred_property_fails_as_the_sdks_fails():
+def test_a_transferred_property_fails_as_the_sdks_fails() -> None:
     async def failure(transfer: Any) -> BaseException:
         res = _Res()
         transfer(res, {"size": None}, False)["size"](None, False, False, None, ValueError("engine said no"))
@@ -67,7 +74,7 @@ class _Engine(enum.StrEnum):  # pulumi-aws enums are str enums
 @pytest.mark.parametrize("value", ["text", "", 0, 5432, 0.5, True, False, None, _Engine.POSTGRES, ["a", 1],
                                    {"key": "value"}])
 @pytest.mark.parametrize("typ", [None, str, list[str], dict[str, str]])
-def test_a_property_serializes_as_the_sdk_serializes_it(value, typ):
+def test_a_property_serializes_as_the_sdk_serializes_it(value: object, typ: object) -> None:
     async def serialized(serialize: Any) -> tuple:
         try:
             result = await serialize(value, [], "prop", None, None, typ)
@@ -79,13 +86,13 @@ def test_a_property_serializes_as_the_sdk_serializes_it(value, typ):
 
 
 @pytest.mark.parametrize("numbered", ["all", "some"])
-def test_the_dependency_cycle_check_answers_as_the_sdks_on_random_graphs(numbered):
+def test_the_dependency_cycle_check_answers_as_the_sdks_on_random_graphs(numbered: str) -> None:
     """Resources numbered in creation order (all, or only some as if others were made elsewhere); edges first
     only to earlier resources (what programs declare), then any, self-edges and cycles included."""
     rng = random.Random(16)
     for _ in range(60):
         run = sdk_fastpath.OfflineRun()
-        ours, sdk = [_Res() for _ in range(12)], [_Res() for _ in range(12)]
+        ours, sdk = [_stand_in() for _ in range(12)], [_stand_in() for _ in range(12)]
         for node in ours:
             if numbered == "all" or rng.random() < 0.7:
                 run.transfer_properties(node, {}, False)
@@ -98,7 +105,7 @@ def test_the_dependency_cycle_check_answers_as_the_sdks_on_random_graphs(numbere
                 {sdk.index(d) for d in resource_cycle_breaker._deps(theirs)}
 
 
-def test_the_replacements_are_removed_after_a_fast_run(planner):
+def test_the_replacements_are_removed_after_a_fast_run(planner: Planner) -> None:
     planner.plan("dev")
     assert rpc.transfer_properties is SDK_TRANSFER
     assert rpc.serialize_property is SDK_SERIALIZE
@@ -107,9 +114,8 @@ def test_the_replacements_are_removed_after_a_fast_run(planner):
     assert pulumi_types.resource_types is SDK_RESOURCE_TYPES
 
 
-def test_another_pulumi_version_plans_on_the_sdks_path_with_a_warning(monkeypatch, planner):
-    from edumatrix_db.offline.engine import Planner
-
+def test_another_pulumi_version_plans_on_the_sdks_path_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                       planner: Planner) -> None:
     monkeypatch.setattr(sdk_fastpath, "installed_pulumi", lambda: "3.999.0")
     with pytest.warns(RuntimeWarning, match="pulumi 3.999.0 is installed"):
         replaced = sdk_fastpath.installed().__enter__()
@@ -155,11 +161,11 @@ def _python(code: str) -> str:
     return done.stdout
 
 
-def test_a_service_loaded_by_name_binds_every_name_as_its_whole_package_binds_it():
+def test_a_service_loaded_by_name_binds_every_name_as_its_whole_package_binds_it() -> None:
     assert int(_python(_SAME_NAMES_AS_THE_WHOLE_PACKAGE)) >= 15  # every pulumi-aws service the components use
 
 
-def test_a_plan_loads_only_the_service_modules_the_program_uses():
+def test_a_plan_loads_only_the_service_modules_the_program_uses() -> None:
     loaded = _python("""
 import sys
 from edumatrix_db.offline.engine import Planner
@@ -172,7 +178,7 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("pulumi_aws.ec2."))
 
 @pytest.mark.parametrize("parent", ["", "urn:pulumi:dev::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-dev",
                                     "urn:pulumi:dev::edumatrix-db::edumatrix:db:Shared$aws:rds/instance:Instance::db"])
-def test_a_urn_is_created_as_the_sdk_creates_it(parent):
+def test_a_urn_is_created_as_the_sdk_creates_it(parent: str) -> None:
     from pulumi.runtime import resource
 
     async def created(create: Any) -> tuple:
@@ -184,10 +190,10 @@ def test_a_urn_is_created_as_the_sdk_creates_it(parent):
 
 @pytest.mark.parametrize("value", ["text", 0, 1.5, True, None, [1], {"a": [Unknown()]}, [Unknown()]])
 @pytest.mark.parametrize("known", [True, False])
-def test_output_data_is_made_as_the_sdk_makes_it(value, known):
+def test_output_data_is_made_as_the_sdk_makes_it(value: object, known: bool) -> None:
     from pulumi.output import _OutputData
 
-    res = _Res()
+    res = _stand_in()
     ours = sdk_fastpath.output_data({res}, value, known, True)
     sdk = _OutputData(resources={res}, value=value, is_known=known, is_secret=True)
     assert (ours.resources, ours.value, ours.is_known, ours.is_secret) == \
@@ -203,7 +209,7 @@ _SECRET = rpc.wrap_rpc_secret
     {"password": _SECRET("pw"), "nested": {"inner": _SECRET({"a": 1})}, "listed": [1, _SECRET("s")]},
     {"deep": {"deeper": {"secret": _SECRET([1, 2])}}, "big": 2 ** 60, "negative": -3},
 ], ids=["leaves", "containers", "secrets", "deep-secret-and-large-int"])
-def test_a_mocked_state_deserializes_as_the_sdk_deserializes_its_struct(state):
+def test_a_mocked_state_deserializes_as_the_sdk_deserializes_its_struct(state: dict[str, Any]) -> None:
     from edumatrix_db.offline.engine import serialize_state
 
     ours = sdk_fastpath.deserialized_state(state)
@@ -225,11 +231,11 @@ def _types_of(value: Any) -> Any:
                                                                "path": "x"}},
     {rpc._special_sig_key: rpc._special_secret_sig, "value": 1}, {"odd": (1, 2)}, {"key": {1: "not a str key"}},
 ], ids=["unknown", "nested-unknown", "asset", "top-level-signature", "tuple", "int-key"])
-def test_a_state_that_is_not_plain_data_is_left_to_the_sdk(state):
+def test_a_state_that_is_not_plain_data_is_left_to_the_sdk(state: dict[str, Any]) -> None:
     assert sdk_fastpath.deserialized_state(state) is None
 
 
-def test_plain_properties_pass_the_replaced_deserializer_as_they_are_and_a_struct_goes_to_the_sdk():
+def test_plain_properties_pass_the_replaced_deserializer_as_they_are_and_a_struct_goes_to_the_sdk() -> None:
     from edumatrix_db.offline.engine import serialize_state
 
     plain = sdk_fastpath.deserialized_state({"a": 1, "__internal": "x"})
@@ -245,7 +251,7 @@ def _tree(rng: random.Random) -> tuple[list[Any], Any]:
     import pulumi
 
     def make(kind: type, name: str, remote: bool = False, urn: Any = None) -> Any:
-        res = object.__new__(kind)
+        res: Any = object.__new__(kind)  # its attributes are set here, as no constructor ran
         res._type, res._name, res._remote, res._childResources = "test:index:Thing", name, remote, set()
         data: asyncio.Future = asyncio.get_running_loop().create_future()
         data.set_result(pulumi.output._OutputData({res}, f"urn:{name}" if urn is None else urn, True, False))
@@ -264,7 +270,7 @@ def _tree(rng: random.Random) -> tuple[list[Any], Any]:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_a_dependency_on_a_component_expands_as_the_sdk_expands_it(seed):
+def test_a_dependency_on_a_component_expands_as_the_sdk_expands_it(seed: int) -> None:
     async def both() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         nodes, dependent = _tree(random.Random(seed))
         picked = random.Random(seed).sample(nodes, 3)
@@ -281,7 +287,7 @@ def test_a_dependency_on_a_component_expands_as_the_sdk_expands_it(seed):
     assert ours  # the tree has custom resources under its components
 
 
-def test_a_dependency_on_something_else_than_a_resource_is_refused_as_by_the_sdk():
+def test_a_dependency_on_something_else_than_a_resource_is_refused_as_by_the_sdk() -> None:
     async def refused(add: Any) -> str:
         with pytest.raises(TypeError) as raised:
             await add({}, "not a resource", None)
@@ -292,7 +298,7 @@ def test_a_dependency_on_something_else_than_a_resource_is_refused_as_by_the_sdk
 
 @pytest.mark.parametrize("cls", ["pulumi_aws.rds.Instance", "pulumi_postgresql.Grant",
                                  "components.secrets.CredentialSecret"])
-def test_a_resource_class_translates_its_outputs_as_the_sdk_translates_them(cls):
+def test_a_resource_class_translates_its_outputs_as_the_sdk_translates_them(cls: str) -> None:
     import importlib
 
     module, name = cls.rsplit(".", 1)

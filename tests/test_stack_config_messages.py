@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,13 +20,16 @@ from tests.dev_stack import DEV
 from tests.region_support import add_secret_replica_region, edit_stack, region_stack_from_template
 from tests.region_support import write_stack as write_text
 
+WriteStack = Callable[[str, dict], Path]  # tests/conftest.py's write_stack fixture
+
 NO_NAMESPACE = "a configuration key without a namespace: nothing reads it"
 NAMESPACE_NOTE = " (Pulumi configuration keys are namespace:key)"
 UNREAD = "nothing reads this key, so the setting would be silently ignored"
 NAMESPACES = "namespaces: edumatrix-db (this project), aws, postgresql, random (its providers), pulumi"
 
 
-def problem(write_stack, stacks_dir: Path, config: dict[str, Any], name: str = "broken") -> tuple[str, str, str]:
+def problem(write_stack: WriteStack, stacks_dir: Path, config: dict[str, Any],
+            name: str = "broken") -> tuple[str, str, str]:
     write_stack(name, config)
     with pytest.raises(ConfigError) as caught:
         load_stack(name, stacks_dir)
@@ -45,50 +49,56 @@ def network(**keys: Any) -> dict[str, Any]:
     return {**DEV["edumatrix-db:network"], **keys}
 
 
-def test_a_section_written_without_the_namespace_is_told_its_full_name(write_stack, stacks_dir):
+def test_a_section_written_without_the_namespace_is_told_its_full_name(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(instance={})) == (
         "instance", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
 
 
-def test_a_key_two_namespaces_read_offers_both(write_stack, stacks_dir):
+def test_a_key_two_namespaces_read_offers_both(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(region="us-east-1")) == (
         "region", NO_NAMESPACE, "write it as 'edumatrix-db:region' or 'aws:region'" + NAMESPACE_NOTE)
 
 
-def test_a_misspelt_key_without_a_namespace_is_told_the_key_it_resembles(write_stack, stacks_dir):
+def test_a_misspelt_key_without_a_namespace_is_told_the_key_it_resembles(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(instanse={})) == (
         "instanse", NO_NAMESPACE, "write it as 'edumatrix-db:instance'" + NAMESPACE_NOTE)
 
 
-def test_a_key_without_a_namespace_like_two_keys_is_told_only_the_closest(write_stack, stacks_dir):
+def test_a_key_without_a_namespace_like_two_keys_is_told_only_the_closest(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     """`extraction` also resembles `extractionPooler`: one suggestion, the best."""
     assert problem(write_stack, stacks_dir, dev(extraction={})) == (
         "extraction", NO_NAMESPACE, "write it as 'edumatrix-db:extractions'" + NAMESPACE_NOTE)
 
 
-def test_a_key_without_a_namespace_only_loosely_like_a_key_is_told_the_form_of_a_key(write_stack, stacks_dir):
+def test_a_key_without_a_namespace_only_loosely_like_a_key_is_told_the_form_of_a_key(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     """`serv` is 0.67 like `services`: below the 0.7 a suggestion needs."""
     assert problem(write_stack, stacks_dir, dev(serv={})) == (
         "serv", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
 
 
-def test_an_unknown_key_without_a_namespace_is_told_the_form_of_a_key(write_stack, stacks_dir):
+def test_an_unknown_key_without_a_namespace_is_told_the_form_of_a_key(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(zzzqqq=1)) == (
         "zzzqqq", NO_NAMESPACE, "write it as 'edumatrix-db:<key>'" + NAMESPACE_NOTE)
 
 
-def test_a_misspelt_namespace_is_told_the_namespace_it_resembles(write_stack, stacks_dir):
+def test_a_misspelt_namespace_is_told_the_namespace_it_resembles(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrx:environment": "dev"})) == (
         "edumatrx:environment", f"unknown namespace 'edumatrx': {UNREAD}",
         f"did you mean 'edumatrix-db:environment'? {NAMESPACES}")
 
 
-def test_an_unknown_namespace_lists_the_namespaces(write_stack, stacks_dir):
+def test_an_unknown_namespace_lists_the_namespaces(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"qqqq:thing": 1})) == (
         "qqqq:thing", f"unknown namespace 'qqqq': {UNREAD}", f"remove it or fix the namespace; {NAMESPACES}")
 
 
-def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(write_stack, stacks_dir):
+def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     key, message, fix = problem(write_stack, stacks_dir, dev(**{"aws:regoin": "us-east-1"}))
     assert (key, message) == ("aws:regoin", "the aws provider has no setting 'regoin'")
     assert fix.startswith("did you mean 'aws:region'? see the provider's configuration reference (")
@@ -96,29 +106,30 @@ def test_a_misspelt_provider_setting_is_told_the_setting_it_resembles(write_stac
                         "customCaBundle)")
 
 
-def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(write_stack, stacks_dir):
+def test_a_provider_setting_like_none_of_its_settings_is_told_the_reference(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     key, message, fix = problem(write_stack, stacks_dir, dev(**{"aws:zzzqqqxx": "x"}))
     assert (key, message) == ("aws:zzzqqqxx", "the aws provider has no setting 'zzzqqqxx'")
     assert fix.startswith("see the provider's configuration reference (")
 
 
-def test_a_renamed_key_is_told_its_new_name(write_stack, stacks_dir):
+def test_a_renamed_key_is_told_its_new_name(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:replicas.lagThresholdMs": 100})) == (
         "edumatrix-db:replicas.lagThresholdMs", "this key was renamed",
         "rename it to 'edumatrix-db:replicas.lagThresholdSeconds'")
 
 
-def test_a_key_with_two_colons_is_a_key_of_the_first_namespace(write_stack, stacks_dir):
+def test_a_key_with_two_colons_is_a_key_of_the_first_namespace(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:owner:x": "a"})) == (
         "edumatrix-db:owner:x", "unknown key", f"did you mean 'edumatrix-db:owner'? allowed: {TOP_LEVEL}")
 
 
-def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack, stacks_dir):
+def test_a_setting_of_a_provider_that_reads_none_is_to_be_removed(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"random:thing": "x"})) == (
         "random:thing", "the random provider reads no configuration", "remove the key")
 
 
-def test_a_missing_environment_says_how_to_write_it_and_its_values(write_stack, stacks_dir):
+def test_a_missing_environment_says_how_to_write_it_and_its_values(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev()
     del config["edumatrix-db:environment"]
     assert problem(write_stack, stacks_dir, config) == (
@@ -126,13 +137,14 @@ def test_a_missing_environment_says_how_to_write_it_and_its_values(write_stack, 
         "add `edumatrix-db:environment: dev` (one of: local, dev, staging, prod)")
 
 
-def test_a_missing_nested_key_is_named_in_full(write_stack, stacks_dir):
+def test_a_missing_nested_key_is_named_in_full(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:network": {k: v for k, v in network().items() if k != "vpcId"}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:network.vpcId", "required key is missing", "add edumatrix-db:network.vpcId")
 
 
-def test_promote_in_the_stack_that_holds_the_primary_says_where_promotion_belongs(write_stack, stacks_dir):
+def test_promote_in_the_stack_that_holds_the_primary_says_where_promotion_belongs(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:region": {"promote": True}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:region.promote", "`promote` applies to a region stack (one whose region.primaryStack names "
@@ -141,7 +153,7 @@ def test_promote_in_the_stack_that_holds_the_primary_says_where_promotion_belong
         "replicates this one (docs/failover-runbook.md)")
 
 
-def test_promote_in_a_primary_with_region_stacks_names_them(write_stack, stacks_dir):
+def test_promote_in_a_primary_with_region_stacks_names_them(write_stack: WriteStack, stacks_dir: Path) -> None:
     prod = yaml.safe_load((stacks_dir / "Pulumi.prod.yaml").read_text())["config"]
     prod["edumatrix-db:region"] = {"promote": True}
     key, _, fix = problem(write_stack, stacks_dir, prod, name="prod")
@@ -149,55 +161,57 @@ def test_promote_in_a_primary_with_region_stacks_names_them(write_stack, stacks_
     assert fix.endswith("replicates this one (here: stacks/Pulumi.prod-eu-west-1.yaml) (docs/failover-runbook.md)")
 
 
-def test_a_key_of_a_section_written_at_the_top_level_is_told_its_section(write_stack, stacks_dir):
+def test_a_key_of_a_section_written_at_the_top_level_is_told_its_section(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:promote": True})) == (
         "edumatrix-db:promote", "unknown key",
         "did you mean 'edumatrix-db:region.promote'? (a key of that section, indented below it)")
 
 
-def test_a_value_above_an_inclusive_range_gives_the_range(write_stack, stacks_dir):
+def test_a_value_above_an_inclusive_range_gives_the_range(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:instance": {"backupRetentionDays": 99}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:instance.backupRetentionDays", "Input should be less than or equal to 35 (got 99)",
         "use a value from 1 to 35")
 
 
-def test_a_value_below_an_inclusive_range_gives_the_range(write_stack, stacks_dir):
+def test_a_value_below_an_inclusive_range_gives_the_range(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:instance": {"backupRetentionDays": 0}})
     assert problem(write_stack, stacks_dir, config)[2] == "use a value from 1 to 35"
 
 
-def test_exclusive_bounds_are_said_to_exclude_their_value(write_stack, stacks_dir):
+def test_exclusive_bounds_are_said_to_exclude_their_value(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:alarms": {"memoryUsedPercent": 0}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:alarms.memoryUsedPercent", "Input should be greater than 0 (got 0)",
         "use a value above 0 and below 100")
 
 
-def test_the_upper_exclusive_bound_gives_the_same_range(write_stack, stacks_dir):
+def test_the_upper_exclusive_bound_gives_the_same_range(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:alarms": {"memoryUsedPercent": 100}})
     assert problem(write_stack, stacks_dir, config)[2] == "use a value above 0 and below 100"
 
 
-def test_mixed_bounds_say_which_end_is_included(write_stack, stacks_dir):
+def test_mixed_bounds_say_which_end_is_included(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:alarms": {"cpuPercent": 101}})
     assert problem(write_stack, stacks_dir, config)[2] == "use a value above 0 and at most 100"
 
 
-def test_a_word_for_a_whole_number_is_shown_the_default_as_an_example(write_stack, stacks_dir):
+def test_a_word_for_a_whole_number_is_shown_the_default_as_an_example(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:instance": {"maxConnections": "many"}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:instance.maxConnections", "expected a whole number (got 'many')",
         "write a whole number without quotes, e.g. 1000")
 
 
-def test_a_word_for_a_number_is_shown_the_default_as_an_example(write_stack, stacks_dir):
+def test_a_word_for_a_number_is_shown_the_default_as_an_example(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:alarms": {"cpuPercent": "high"}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:alarms.cpuPercent", "expected a number (got 'high')", "write a number without quotes, e.g. 70")
 
 
-def test_a_yaml_1_1_boolean_is_told_to_write_true_or_false(write_stack, stacks_dir):
+def test_a_yaml_1_1_boolean_is_told_to_write_true_or_false(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:instance": {"multiAz": "yes"}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:instance.multiAz", "expected true or false (got 'yes')",
@@ -205,76 +219,78 @@ def test_a_yaml_1_1_boolean_is_told_to_write_true_or_false(write_stack, stacks_d
         "disagree on)")
 
 
-def test_a_number_where_text_is_expected_is_told_to_quote_it(write_stack, stacks_dir):
+def test_a_number_where_text_is_expected_is_told_to_quote_it(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:instance": {"instanceClass": 5}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:instance.instanceClass", "expected text (got 5)",
         "quote the value so it stays text, e.g. '15' or '15.10' (unquoted, YAML reads 15.10 as the number 15.1)")
 
 
-def test_an_empty_section_is_told_to_give_its_keys_or_go(write_stack, stacks_dir):
+def test_an_empty_section_is_told_to_give_its_keys_or_go(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": None})) == (
         "edumatrix-db:instance", "expected a mapping of keys (got null)",
         "give the section its keys, indented below it, or remove the line")
 
 
-def test_a_scalar_for_a_section_is_told_to_write_a_mapping(write_stack, stacks_dir):
+def test_a_scalar_for_a_section_is_told_to_write_a_mapping(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": 5})) == (
         "edumatrix-db:instance", "expected a mapping of keys (got 5)",
         "write a mapping: `key: value` lines indented below the key")
 
 
-def test_a_scalar_for_a_list_is_told_to_write_a_list(write_stack, stacks_dir):
+def test_a_scalar_for_a_list_is_told_to_write_a_list(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:network": network(subnetIds="subnet-0c1b2c3d4e5f60001")})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:network.subnetIds", "expected a list (got 'subnet-0c1b2c3d4e5f60001')",
         "write a list: one `- item` per line, indented below the key")
 
 
-def test_too_few_items_say_what_the_list_is_for(write_stack, stacks_dir):
+def test_too_few_items_say_what_the_list_is_for(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:network": network(subnetIds=["subnet-0c1b2c3d4e5f60001"])})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:network.subnetIds", "Tuple should have at least 2 items after validation, not 1: private "
         "subnets in at least two availability zones", "list more items")
 
 
-def test_a_key_of_two_sections_written_at_the_top_level_is_told_both(write_stack, stacks_dir):
+def test_a_key_of_two_sections_written_at_the_top_level_is_told_both(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:timeouts": {}})) == (
         "edumatrix-db:timeouts", "unknown key", "did you mean 'edumatrix-db:instance.timeouts' or "
         "'edumatrix-db:region.timeouts'? (a key of that section, indented below it)")
 
 
-def test_a_key_written_at_the_top_level_is_told_only_the_closest_key_of_its_section(write_stack, stacks_dir):
+def test_a_key_written_at_the_top_level_is_told_only_the_closest_key_of_its_section(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     """`allocatedStorageGb` also resembles `maxAllocatedStorageGb`: one suggestion per section, the best."""
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:allocatedStorageGb": 100})) == (
         "edumatrix-db:allocatedStorageGb", "unknown key",
         "did you mean 'edumatrix-db:instance.allocatedStorageGb'? (a key of that section, indented below it)")
 
 
-def test_a_top_level_key_only_loosely_like_a_sections_key_is_not_sent_there(write_stack, stacks_dir):
+def test_a_top_level_key_only_loosely_like_a_sections_key_is_not_sent_there(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     """`promotion` is 0.75 like `region.promote`: below the 0.85 a section's key needs, so every key is listed."""
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:promotion": True})) == (
         "edumatrix-db:promotion", "unknown key", f"allowed: {TOP_LEVEL}")
 
 
-def test_a_value_outside_a_choice_lists_the_choices(write_stack, stacks_dir):
+def test_a_value_outside_a_choice_lists_the_choices(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:environment": "prd"})) == (
         "edumatrix-db:environment", "'prd' is not allowed", "use one of: local, dev, staging, prod")
 
 
-def test_a_misspelt_nested_key_is_told_the_key_and_every_allowed_one(write_stack, stacks_dir):
+def test_a_misspelt_nested_key_is_told_the_key_and_every_allowed_one(write_stack: WriteStack, stacks_dir: Path) -> None:
     key, message, fix = problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": {"mutliAz": True}}))
     assert (key, message) == ("edumatrix-db:instance.mutliAz", "unknown key")
     assert fix.startswith("did you mean 'multiAz'? allowed: allocatedStorageGb, applyImmediately, ")
 
 
-def test_an_unknown_nested_key_lists_the_allowed_ones(write_stack, stacks_dir):
+def test_an_unknown_nested_key_lists_the_allowed_ones(write_stack: WriteStack, stacks_dir: Path) -> None:
     key, message, fix = problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instance": {"qqqqqq": True}}))
     assert (key, message) == ("edumatrix-db:instance.qqqqqq", "unknown key")
     assert fix.startswith("allowed: allocatedStorageGb, applyImmediately, ")
 
 
-def test_promote_names_region_stacks_found_in_the_stacks_directory_read(stacks_dir):
+def test_promote_names_region_stacks_found_in_the_stacks_directory_read(stacks_dir: Path) -> None:
     """The region stacks are looked for where the stack file was read, not in the repository."""
     write_text(stacks_dir, "prod-ap-southeast-2", region_stack_from_template("ap-southeast-2"))
     add_secret_replica_region(stacks_dir, "ap-southeast-2")
@@ -289,22 +305,25 @@ TOP_LEVEL = ("alarms, backups, connections, dataClassification, environment, eve
              "instance, local, network, opsRunner, owner, region, replicas, secrets, services, tags")
 
 
-def test_a_misspelt_top_level_key_is_told_the_key_and_every_top_level_key(write_stack, stacks_dir):
+def test_a_misspelt_top_level_key_is_told_the_key_and_every_top_level_key(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:instanse": {}})) == (
         "edumatrix-db:instanse", "unknown key", f"did you mean 'edumatrix-db:instance'? allowed: {TOP_LEVEL}")
 
 
-def test_an_unknown_top_level_key_is_told_every_top_level_key(write_stack, stacks_dir):
+def test_an_unknown_top_level_key_is_told_every_top_level_key(write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:zzzzqqq": 1})) == (
         "edumatrix-db:zzzzqqq", "unknown key", f"allowed: {TOP_LEVEL}")
 
 
-def test_a_value_outside_an_optional_choice_lists_the_choices_as_written(write_stack, stacks_dir):
+def test_a_value_outside_an_optional_choice_lists_the_choices_as_written(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     assert problem(write_stack, stacks_dir, dev(**{"edumatrix-db:connections": {"proxy": "pgbouncer"}})) == (
         "edumatrix-db:connections.proxy", "'pgbouncer' is not allowed", "use one of: shared, per-service, none")
 
 
-def test_a_pattern_without_a_description_is_shown_as_the_form_it_takes(write_stack, stacks_dir):
+def test_a_pattern_without_a_description_is_shown_as_the_form_it_takes(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     key, message, _ = problem(write_stack, stacks_dir,
                               dev(**{"edumatrix-db:secrets": {"rotationApplicationVersion": "1.2"}}))
     assert (key, message) == ("edumatrix-db:secrets.rotationApplicationVersion",
@@ -389,18 +408,19 @@ def subscription(**keys: Any) -> dict[str, Any]:
                  ("edumatrix-db:network.subnetIds[0]", "'x' is not a subnet id", SUBNET_FIX),
                  id="bad-item-says-why-instead-of-too-few-items"),
 ])
-def test_a_value_of_the_wrong_kind_or_size_is_told_in_these_words(write_stack, stacks_dir, keys, expected):
+def test_a_value_of_the_wrong_kind_or_size_is_told_in_these_words(
+        write_stack: WriteStack, stacks_dir: Path, keys: dict[str, Any], expected: tuple[str, str, str]) -> None:
     assert problem(write_stack, stacks_dir, dev(**keys)) == expected
 
 
-def problems(write_stack, stacks_dir: Path, config: dict[str, Any]) -> list[tuple[str, str, str]]:
+def problems(write_stack: WriteStack, stacks_dir: Path, config: dict[str, Any]) -> list[tuple[str, str, str]]:
     write_stack("broken", config)
     with pytest.raises(ConfigError) as caught:
         load_stack("broken", stacks_dir)
     return [(p.key, p.message, p.fix) for p in caught.value.problems]
 
 
-def test_a_bad_list_item_is_told_and_the_keys_after_it_still_are(write_stack, stacks_dir):
+def test_a_bad_list_item_is_told_and_the_keys_after_it_still_are(write_stack: WriteStack, stacks_dir: Path) -> None:
     """The list's own "too few items" is left out (its item says why), not the problems after it."""
     config = dev(**{"edumatrix-db:network": network(subnetIds=["x"], allowedCidrs=5)})
     assert problems(write_stack, stacks_dir, config) == [
@@ -408,20 +428,22 @@ def test_a_bad_list_item_is_told_and_the_keys_after_it_still_are(write_stack, st
         ("edumatrix-db:network.allowedCidrs", "expected a list (got 5)", A_LIST)]
 
 
-def test_an_empty_list_is_told_too_few_items_beside_another_keys_problem(write_stack, stacks_dir):
+def test_an_empty_list_is_told_too_few_items_beside_another_keys_problem(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:network": network(subnetIds=[], vpcId=5)})
     assert problems(write_stack, stacks_dir, config) == [
         ("edumatrix-db:network.vpcId", "expected text (got 5)", QUOTE), TOO_FEW_SUBNETS]
 
 
-def test_a_missing_key_with_a_description_is_told_what_it_is_for(write_stack, stacks_dir):
+def test_a_missing_key_with_a_description_is_told_what_it_is_for(write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:network": {k: v for k, v in network().items() if k != "subnetIds"}})
     assert problem(write_stack, stacks_dir, config) == (
         "edumatrix-db:network.subnetIds", "required key is missing",
         "add edumatrix-db:network.subnetIds (private subnets in at least two availability zones)")
 
 
-def test_promote_in_a_primary_does_not_change_what_another_missing_key_is_told(write_stack, stacks_dir):
+def test_promote_in_a_primary_does_not_change_what_another_missing_key_is_told(
+        write_stack: WriteStack, stacks_dir: Path) -> None:
     config = dev(**{"edumatrix-db:region": {"promote": True},
                     "edumatrix-db:network": {k: v for k, v in network().items() if k != "vpcId"}})
     assert [(key, message) for key, message, _ in problems(write_stack, stacks_dir, config)] == [
@@ -504,7 +526,8 @@ class _Network(BaseModel):
         ("edumatrix-db:w", "expected a whole number (got [1])", "write a whole number without quotes")],
         id="union-member-with-a-validator"),
 ])
-def test_errors_no_stack_key_makes_today_are_worded_for_their_key(model, data, expected, tmp_path) -> None:
+def test_errors_no_stack_key_makes_today_are_worded_for_their_key(
+        model: type[BaseModel], data: dict[str, Any], expected: list[tuple[str, str, str]], tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     assert [(p.key, p.message, p.fix) for p in _translate(caught.value, "src.yaml", {}, tmp_path)] == expected
@@ -515,7 +538,7 @@ def test_errors_no_stack_key_makes_today_are_worded_for_their_key(model, data, e
     ({"lt": 3}, "use a value below 3"),
     ({"gt": 0.5, "le": 1.0}, "use a value above 0.5 and at most 1"),
 ])
-def test_a_range_with_bounds_no_stack_key_has_today_is_worded_too(bounds, fix) -> None:
+def test_a_range_with_bounds_no_stack_key_has_today_is_worded_too(bounds: dict[str, float], fix: str) -> None:
     assert _range_fix(None, bounds) == fix
 
 
@@ -567,7 +590,9 @@ def prod_config(stacks_dir: Path, **keys: Any) -> dict[str, Any]:
          "add vpcId, subnetIds and allowedSecurityGroupIds/allowedCidrs")],
         id="aws-stack-without-a-network"),
 ])
-def test_a_rule_across_sections_is_told_in_these_words(write_stack, stacks_dir, config, expected):
+def test_a_rule_across_sections_is_told_in_these_words(
+        write_stack: WriteStack, stacks_dir: Path, config: dict[str, Any],
+        expected: list[tuple[str, str, str]]) -> None:
     assert problems(write_stack, stacks_dir, config) == expected
 
 
@@ -585,7 +610,8 @@ def test_a_rule_across_sections_is_told_in_these_words(write_stack, stacks_dir, 
                  ("edumatrix-db:backups.enabled", "AWS Backup cannot be off in prod (spec 6.A, Security Hub RDS.26)",
                   "remove the key (the default is true)"), id="aws-backup-off"),
 ])
-def test_a_secure_default_turned_off_in_prod_is_told_in_these_words(write_stack, stacks_dir, key, value, expected):
+def test_a_secure_default_turned_off_in_prod_is_told_in_these_words(
+        write_stack: WriteStack, stacks_dir: Path, key: str, value: object, expected: tuple[str, str, str]) -> None:
     assert problems(write_stack, stacks_dir, prod_config(stacks_dir, **{key: value})) == [expected]
 
 
@@ -622,7 +648,8 @@ def windows(backup_window: str, start_window: int = 60) -> dict[str, Any]:
                  id="starts-inside-and-ends-at-midnight"),
 ])
 def test_an_rds_backup_window_that_would_expire_the_daily_job_is_told_how_to_move(
-        write_stack, stacks_dir, window, start_window, expected):
+        write_stack: WriteStack, stacks_dir: Path, window: str, start_window: int,
+        expected: list[tuple[str, str, str]]) -> None:
     config = windows(window, start_window)
     if window == "00:30-00:00":  # 23.5 hours long: the maintenance window fits only in the half hour left
         config["edumatrix-db:instance"]["maintenanceWindow"] = "sun:00:00-sun:00:30"
@@ -639,7 +666,7 @@ def test_an_rds_backup_window_that_would_expire_the_daily_job_is_told_how_to_mov
     pytest.param("23:30-00:45", 60, id="over-midnight-ends-just-before-the-last-retry"),
 ])
 def test_an_rds_backup_window_that_leaves_the_daily_job_its_last_retry_is_accepted(
-        write_stack, stacks_dir, window, start_window):
+        write_stack: WriteStack, stacks_dir: Path, window: str, start_window: int) -> None:
     write_stack("ok", windows(window, start_window))
     assert load_stack("ok", stacks_dir).instance.backup_window == window
 
@@ -649,7 +676,8 @@ def test_an_rds_backup_window_that_leaves_the_daily_job_its_last_retry_is_accept
                         "edumatrix-db:backups": {"enabled": False}}), id="dev-without-aws-backup"),
     pytest.param(local(**{"edumatrix-db:instance": {"backupWindow": "00:20-00:55"}}), id="local-stack"),
 ])
-def test_a_stack_without_aws_backup_may_back_up_at_any_time(write_stack, stacks_dir, config):
+def test_a_stack_without_aws_backup_may_back_up_at_any_time(
+        write_stack: WriteStack, stacks_dir: Path, config: dict[str, Any]) -> None:
     write_stack("ok", config)
     assert load_stack("ok", stacks_dir).instance.backup_window == "00:20-00:55"
 
@@ -677,14 +705,15 @@ def file_problems(stacks_dir: Path, name: str) -> list[tuple[str, str, str, str]
         "config", "given twice (lines 1 and 2); YAML readers keep only one of them, Pulumi the last",
         "delete one of the two lines (or merge them)"), id="config-itself-is-named-config"),
 ])
-def test_a_stack_file_of_the_wrong_shape_is_told_in_these_words(stacks_dir, text, expected):
+def test_a_stack_file_of_the_wrong_shape_is_told_in_these_words(
+        stacks_dir: Path, text: str, expected: tuple[str, str, str]) -> None:
     (stacks_dir / "Pulumi.broken.yaml").write_text(text)
     assert file_problems(stacks_dir, "broken") == [("Pulumi.broken.yaml", *expected)]
 
 
 @pytest.mark.parametrize("text", ["", "config:\n", "encryptionsalt: x\n", "encryptedkey: x\n",
                                   "secretsprovider: awskms://alias/x\n"])
-def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir, text):
+def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir: Path, text: str) -> None:
     (stacks_dir / "Pulumi.empty.yaml").write_text(text)
     assert file_problems(stacks_dir, "empty") == [
         ("Pulumi.empty.yaml", "edumatrix-db:environment", "required key is missing",
@@ -696,9 +725,9 @@ def test_a_stack_file_without_settings_is_read_as_no_settings(stacks_dir, text):
                  id="misspelt"),
     pytest.param("zzzz", "known stacks: dev, local, prod, prod-eu-west-1, staging", id="unknown"),
 ])
-def test_a_stack_that_does_not_exist_is_told_the_stacks_that_do(stacks_dir, name, fix):
+def test_a_stack_that_does_not_exist_is_told_the_stacks_that_do(stacks_dir: Path, name: str, fix: str) -> None:
     assert file_problems(stacks_dir, name) == [(f"Pulumi.{name}.yaml", "", f"no stack named {name!r}", fix)]
 
 
-def test_a_stacks_directory_without_stacks_says_so(tmp_path):
+def test_a_stacks_directory_without_stacks_says_so(tmp_path: Path) -> None:
     assert file_problems(tmp_path, "dev") == [("Pulumi.dev.yaml", "", "no stack named 'dev'", "known stacks: none")]

@@ -4,13 +4,18 @@ that AWS would refuse, or that breaks the spec, fails with the reason."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from edumatrix_db.offline.engine import RecordedResource
 from edumatrix_db.offline.gate import Violation
 from policy import backup
 from tests.policy.fixtures import TAGS, instance, replica, resource, run
+
+if TYPE_CHECKING:
+    from components.pitr_validation import PitrValidationArgs
 
 PLAN = "aws:backup/plan:Plan"
 SELECTION = "aws:backup/selection:Selection"
@@ -21,7 +26,7 @@ DR_ARN = "arn:aws:backup:eu-west-1:123456789012:backup-vault:edumatrix-test-dail
 CONFIG = {"backup-copy-rules": {"defaultRegion": "us-east-1"}}
 
 
-def _vault(name: str, region: str = "us-east-1"):
+def _vault(name: str, region: str = "us-east-1") -> RecordedResource:
     props: dict[str, Any] = {"name": name, "kmsKeyArn": f"arn:aws:kms:{region}:123456789012:key/k", "tags": dict(TAGS),
                              "arn": f"arn:aws:backup:{region}:123456789012:backup-vault:{name}"}
     if region != "us-east-1":
@@ -29,7 +34,7 @@ def _vault(name: str, region: str = "us-east-1"):
     return resource(VAULT, name, props)
 
 
-def _lock(vault: str, days: int, grace: int | None = 14):
+def _lock(vault: str, days: int, grace: int | None = 14) -> RecordedResource:
     props: dict[str, Any] = {"backupVaultName": vault, "minRetentionDays": days}
     if grace is not None:
         props["changeableForDays"] = grace
@@ -41,7 +46,7 @@ def _rule(name: str, vault: str, days: int, **extra: Any) -> dict[str, Any]:
             "enableContinuousBackup": False, **extra}
 
 
-def _plan(*rules: dict[str, Any]):
+def _plan(*rules: dict[str, Any]) -> RecordedResource:
     rules = rules or (
         _rule("daily", "edumatrix-test-daily", 30,
               copyActions=[{"destinationVaultArn": DR_ARN, "lifecycle": {"deleteAfter": 30}}]),
@@ -50,14 +55,15 @@ def _plan(*rules: dict[str, Any]):
                                                           "tags": dict(TAGS)})
 
 
-def _testing(**overrides: Any):
+def _testing(**overrides: Any) -> RecordedResource:
     props = {"name": "edumatrix_test_weekly_instance", "protectedResourceType": "RDS", "validationWindowHours": 4,
              "restoreMetadataOverrides": {"dbsubnetgroupname": "edumatrix-test-subnets",
                                           "vpcsecuritygroupids": '["sg-0123456789abcdef0"]'}, **overrides}
     return resource(TESTING, "edumatrix-test-restore-testing-selection", props)
 
 
-def declared(*, plan=None, locks=None, testing=None) -> list:
+def declared(*, plan: RecordedResource | None = None, locks: list[RecordedResource] | None = None,
+             testing: RecordedResource | None = None) -> list[RecordedResource]:
     """The backup resources as components/backups.py declares them for a stack with one DR region."""
     inst = instance()
     vaults = [_vault("edumatrix-test-daily"), _vault("edumatrix-test-six-hourly"),
@@ -72,36 +78,36 @@ def _summary(violations: list[Violation]) -> list[tuple[str, str]]:
     return [(v.policy, v.message) for v in violations]
 
 
-def test_the_declared_backups_pass_every_backup_policy():
+def test_the_declared_backups_pass_every_backup_policy() -> None:
     assert run(declared(), policies=backup.POLICIES, config=CONFIG) == []
 
 
-def test_an_instance_no_plan_selects_is_a_mandatory_violation_even_without_any_plan():
+def test_an_instance_no_plan_selects_is_a_mandatory_violation_even_without_any_plan() -> None:
     inst = instance()
     (violation,) = run([inst], policies=backup.POLICIES)
     assert (violation.policy, violation.enforcement, violation.urn) == ("rds-backup-plan-coverage", "mandatory",
                                                                         inst.urn)
 
 
-def test_replicas_need_no_backup_plan_of_their_own():
+def test_replicas_need_no_backup_plan_of_their_own() -> None:
     inst = instance()
     assert [v.urn for v in run([inst, replica()], policies=backup.POLICIES)] == [inst.urn]
 
 
-def test_with_a_backup_plan_an_unselected_instance_is_mandatory():
+def test_with_a_backup_plan_an_unselected_instance_is_mandatory() -> None:
     inst = instance()
     other = resource(SELECTION, "other-selection", {"resources": ["arn:aws:rds:us-east-1:123456789012:db:other"]})
     assert [(v.policy, v.urn) for v in run([inst, _plan(), other], policies=[backup.backup_plan_coverage])] == [
         ("rds-backup-plan-coverage", inst.urn)]
 
 
-def test_selection_by_arn_covers_the_instance():
+def test_selection_by_arn_covers_the_instance() -> None:
     inst = instance()
     selection = resource(SELECTION, "db-selection", {"resources": [inst.props["arn"]]})
     assert run([inst, selection], policies=[backup.backup_plan_coverage]) == []
 
 
-def test_selection_by_wildcard_or_tag_covers_the_instance():
+def test_selection_by_wildcard_or_tag_covers_the_instance() -> None:
     inst = instance()
     wildcard = resource(SELECTION, "all-dbs", {"resources": ["arn:aws:rds:*:*:db:*"]})
     by_tag = resource(SELECTION, "by-tag", {"selectionTags": [
@@ -110,14 +116,14 @@ def test_selection_by_wildcard_or_tag_covers_the_instance():
     assert run([inst, by_tag], policies=[backup.backup_plan_coverage]) == []
 
 
-def test_a_vault_without_a_lock_is_refused():
+def test_a_vault_without_a_lock_is_refused() -> None:
     locks = [_lock("edumatrix-test-daily", 30), _lock("edumatrix-test-daily-eu-west-1", 30)]
     assert _summary(run(declared(locks=locks), policies=[backup.backup_vault_lock])) == [
         ("backup-vault-lock", "backup vault edumatrix-test-six-hourly has no vault lock: anyone with "
          "backup:DeleteRecoveryPoint can delete its recovery points (spec 4.A: backups kept 30 days minimum)")]
 
 
-def test_a_governance_lock_is_refused_in_prod_and_accepted_in_dev():
+def test_a_governance_lock_is_refused_in_prod_and_accepted_in_dev() -> None:
     locks = [_lock("edumatrix-test-daily", 30, None), _lock("edumatrix-test-six-hourly", 7, None),
              _lock("edumatrix-test-daily-eu-west-1", 30, None)]
     prod = run(declared(locks=locks), policies=[backup.backup_vault_lock])
@@ -126,14 +132,14 @@ def test_a_governance_lock_is_refused_in_prod_and_accepted_in_dev():
     assert run(declared(locks=locks), environment="dev", policies=[backup.backup_vault_lock]) == []
 
 
-def test_a_compliance_lock_inside_the_cooling_off_period_is_refused():
+def test_a_compliance_lock_inside_the_cooling_off_period_is_refused() -> None:
     locks = [_lock("edumatrix-test-daily", 30, 2), _lock("edumatrix-test-six-hourly", 7),
              _lock("edumatrix-test-daily-eu-west-1", 30)]
     (violation,) = run(declared(locks=locks), policies=[backup.backup_vault_lock])
     assert 'you must set ChangeableForDays to 3 or greater' in violation.message
 
 
-def test_a_rule_kept_less_than_its_vault_lock_is_refused():
+def test_a_rule_kept_less_than_its_vault_lock_is_refused() -> None:
     plan = _plan(_rule("six-hourly", "edumatrix-test-daily", 7),
                  _rule("daily", "edumatrix-test-daily", 30))
     assert _summary(run(declared(plan=plan), policies=[backup.backup_rule_retention])) == [
@@ -142,7 +148,7 @@ def test_a_rule_kept_less_than_its_vault_lock_is_refused():
          "locked at its own retention")]
 
 
-def test_a_copy_kept_less_than_the_destination_lock_is_refused():
+def test_a_copy_kept_less_than_the_destination_lock_is_refused() -> None:
     plan = _plan(_rule("daily", "edumatrix-test-daily", 30,
                        copyActions=[{"destinationVaultArn": DR_ARN, "lifecycle": {"deleteAfter": 7}}]))
     (violation,) = run(declared(plan=plan), policies=[backup.backup_rule_retention])
@@ -150,7 +156,7 @@ def test_a_copy_kept_less_than_the_destination_lock_is_refused():
                                  "30: every copy job would fail")
 
 
-def test_a_plan_without_a_30_day_rule_is_refused():
+def test_a_plan_without_a_30_day_rule_is_refused() -> None:
     plan = _plan(_rule("daily", "edumatrix-test-six-hourly", 7))
     (violation,) = run(declared(plan=plan), policies=[backup.backup_rule_retention])
     assert violation.message.startswith("no rule keeps recovery points 30 days (longest: 7)")
@@ -163,7 +169,7 @@ def test_a_plan_without_a_30_day_rule_is_refused():
       "lifecycle": {"deleteAfter": 30}}, "in its own region us-east-1"),
     ({"destinationVaultArn": DR_ARN}, "has no lifecycle: kept forever"),
 ])
-def test_copies_go_to_a_declared_vault_of_another_region_with_a_lifecycle(copy, message):
+def test_copies_go_to_a_declared_vault_of_another_region_with_a_lifecycle(copy: dict[str, Any], message: str) -> None:
     plan = _plan(_rule("daily", "edumatrix-test-daily", 30, copyActions=[copy]))
     (violation,) = run(declared(plan=plan), policies=[backup.backup_copy_rules], config=CONFIG)
     assert message in violation.message
@@ -173,13 +179,13 @@ def test_copies_go_to_a_declared_vault_of_another_region_with_a_lifecycle(copy, 
     ({"enableContinuousBackup": True}, "hashicorp/terraform-provider-aws#33465"),
     ({"lifecycle": {"deleteAfter": 120, "coldStorageAfter": 30}}, "cannot transition to cold storage"),
 ])
-def test_continuous_backups_and_cold_storage_are_refused_for_rds(extra, message):
+def test_continuous_backups_and_cold_storage_are_refused_for_rds(extra: dict[str, Any], message: str) -> None:
     plan = _plan({**_rule("daily", "edumatrix-test-daily", 30), **extra})
     (violation,) = run(declared(plan=plan), policies=[backup.backup_rds_rules])
     assert message in violation.message
 
 
-def test_a_restore_test_without_the_network_overrides_is_refused():
+def test_a_restore_test_without_the_network_overrides_is_refused() -> None:
     testing = _testing(restoreMetadataOverrides={"dbsubnetgroupname": "edumatrix-test-subnets"})
     (violation,) = run(declared(testing=testing), policies=[backup.backup_restore_test_network])
     assert "does not override vpcsecuritygroupids: RDS restore tests go to the default VPC" in violation.message
@@ -191,7 +197,7 @@ def test_a_restore_test_without_the_network_overrides_is_refused():
     ({"name": "e" * 51, "startWindowHours": 1}, "AWS Backup takes 1-50 letters, digits and underscores"),
     ({"name": "edumatrix_test_weekly", "startWindowHours": 169}, "startWindowHours 169 is outside 1-168"),
 ])
-def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props, message):
+def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props: dict[str, Any], message: str) -> None:
     plan = resource("aws:backup/restoreTestingPlan:RestoreTestingPlan", "edumatrix-test-restore-testing", props)
     found = [m for p, m in _summary(run([*declared(), plan], policies=backup.POLICIES, config=CONFIG))
              if p == "backup-restore-test-network"]
@@ -202,9 +208,10 @@ def test_a_restore_testing_plan_aws_backup_refuses_is_reported(props, message):
 # -- the point-in-time validation's state machine (components/pitr_validation.py) ---------------------------
 MACHINE = "aws:sfn/stateMachine:StateMachine"
 LOGS_ARN = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/edumatrix-test-pitr-validation"
+Edit = Callable[[dict[str, Any]], object]  # changes the state machine's definition in place
 
 
-def pitr_args():
+def pitr_args() -> PitrValidationArgs:
     from components.pitr_validation import PitrValidationArgs
 
     return PitrValidationArgs(
@@ -217,7 +224,7 @@ def pitr_args():
         instance_class="db.t4g.micro", max_wait_minutes=240, heartbeat_minutes=5, log_retention_days=365)
 
 
-def pitr_machine(edit=None, **props: Any):
+def pitr_machine(edit: Edit | None = None, **props: Any) -> list[RecordedResource]:
     """The state machine as components/pitr_validation.py declares it, its log group and the backup selection."""
     import json
 
@@ -238,16 +245,16 @@ def pitr_machine(edit=None, **props: Any):
     return [machine, logs, selection]
 
 
-def _pitr(edit=None, **props: Any) -> list[str]:
+def _pitr(edit: Edit | None = None, **props: Any) -> list[str]:
     return [v.message for v in run(pitr_machine(edit, **props), policies=[backup.pitr_validation_state_machine])]
 
 
-def test_the_declared_pitr_validation_state_machine_passes():
+def test_the_declared_pitr_validation_state_machine_passes() -> None:
     assert _pitr() == []
 
 
-def _param(state: str, key: str, value: Any):
-    def edit(body):
+def _param(state: str, key: str, value: Any) -> Edit:
+    def edit(body: dict[str, Any]) -> None:
         body["States"][state]["Parameters"][key] = value
     return edit
 
@@ -263,11 +270,11 @@ def _param(state: str, key: str, value: Any):
      "ValidationFailed can end the execution without deleting the restored copy"),
     (lambda body: body.pop("TimeoutSeconds"), "has no TimeoutSeconds"),
 ])
-def test_a_pitr_state_machine_that_aws_or_the_spec_would_fault_is_refused(edit, message):
+def test_a_pitr_state_machine_that_aws_or_the_spec_would_fault_is_refused(edit: Edit, message: str) -> None:
     (found,) = _pitr(edit)
     assert message in found
 
 
-def test_a_pitr_state_machine_without_cmk_logging_is_refused():
+def test_a_pitr_state_machine_without_cmk_logging_is_refused() -> None:
     (found,) = _pitr(loggingConfiguration={"level": "OFF"})
     assert "does not log to a CMK-encrypted log group" in found

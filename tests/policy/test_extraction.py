@@ -80,8 +80,9 @@ def test_a_target_weaker_than_the_shared_instance_is_refused_saying_how(edit: di
 @pytest.mark.parametrize("setting", ["deletionProtection", "iamDatabaseAuthenticationEnabled",
                                      "performanceInsightsEnabled", "multiAz"])
 def test_a_setting_the_shared_instance_lacks_is_not_asked_of_the_target(setting: str) -> None:
-    shared = instance(**{setting: False})
-    assert problems([shared, parameter_group(), target(**{setting: False}), target_group()]) == []
+    off: dict[str, Any] = {setting: False}  # a prop, as the helpers' **overrides take (not their name or phase)
+    shared = instance(**off)
+    assert problems([shared, parameter_group(), target(**off), target_group()]) == []
 
 
 def test_a_target_stronger_than_the_shared_instance_passes() -> None:
