@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy config components edumatrix_db policy __main__.py
+	$(BIN)/mypy config components edumatrix_db policy __main__.py tests bench scripts
 
 # The project's modules compiled into __pycache__. Python reads compiled modules but writes none where
 # PYTHONDONTWRITEBYTECODE is set (this workplace's machines set it): every `edumatrix-db` process then compiled the
