@@ -6,11 +6,16 @@ tables and sequences (SELECT stays: reads of the old side keep working) and make
 not replicated, so no migration may run on a fenced side). A cutover fences the source; rollback and
 `unfence-target` lift it.
 
+`set_fence` also marks the fence on the migrator role (`COMMENT ON ROLE`, `FENCE_MARK`; cleared when lifted), so
+that it can be told from drift without reading privileges: a table created in the fenced schema later gets the
+app role's writes from the default privileges, which `set_fence` leaves alone.
+
 `local up` re-applies the access model to the local server. After an extraction drill cut a service over from
 that server, applying the full model would hand the service's roles their write privileges back on the old side
-while its traffic runs on the target: `fenced_services` finds such a service by the fence's two marks together
-(its app role may INSERT into none of its tables, and its migrator cannot log in) and `keep_fences` gives the
-model the fence as `set_fence` left it, so the apply keeps it (and a second `local up` sees the same marks).
+while its traffic runs on the target: `fenced_services` finds such a service (its migrator cannot log in, and it
+carries the mark, or, for a fence set before the mark existed, its app role may INSERT into none of its tables),
+`keep_fences` gives the model the fence as `set_fence` left it, so the apply keeps it, and `local up` fences the
+schema again once it has created what it creates (an outbox, an inbox).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from config.naming import RoleKind
 WRITE_PRIVILEGES = {ObjectType.TABLE: frozenset({"INSERT", "UPDATE", "DELETE", "TRUNCATE"}),
                     ObjectType.SEQUENCE: frozenset({"USAGE", "UPDATE"})}
 """What the fence takes from the service's roles (SELECT stays: reads of the old side keep working)."""
+FENCE_MARK = "edumatrix: fenced by an extraction (edumatrix_db/database/fence.py)"
+"""The comment `set_fence` puts on the fenced service's migrator role."""
 
 
 def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: bool) -> None:
@@ -42,8 +49,10 @@ def set_fence(conn: psycopg.Connection[Any], access: ServiceAccess, *, fenced: b
             template = "REVOKE {} ON ALL {} IN SCHEMA {} FROM {}" if fenced else "GRANT {} ON ALL {} IN SCHEMA {} TO {}"
             conn.execute(sql.SQL(template).format(sql.SQL(", ").join(sql.SQL(p) for p in sorted(writes)), kind,
                                                   schema, sql.Identifier(grant.role)))
-        conn.execute(sql.SQL("ALTER ROLE {} {}").format(sql.Identifier(access.role(RoleKind.MIGRATOR).name),
-                                                        sql.SQL("NOLOGIN" if fenced else "LOGIN")))
+        migrator = sql.Identifier(access.role(RoleKind.MIGRATOR).name)
+        conn.execute(sql.SQL("ALTER ROLE {} {}").format(migrator, sql.SQL("NOLOGIN" if fenced else "LOGIN")))
+        conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(
+            migrator, sql.Literal(FENCE_MARK) if fenced else sql.SQL("NULL")))
 
 
 def fenced(conn: psycopg.Connection[Any], access: ServiceAccess) -> bool:
@@ -57,11 +66,14 @@ def fenced(conn: psycopg.Connection[Any], access: ServiceAccess) -> bool:
 
 
 def carries_fence(conn: psycopg.Connection[Any], access: ServiceAccess) -> bool:
-    """Both marks `set_fence` leaves: the app role writes none of the schema's tables, the migrator cannot log in.
-    (A table created without the app role's grants is drift, which the apply repairs: its migrator still logs in.)"""
-    row = conn.execute("SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = %s",
-                       (access.role(RoleKind.MIGRATOR).name,)).fetchone()
-    return bool(row and row[0]) and fenced(conn, access)
+    """Whether `set_fence` fenced the service here: its migrator cannot log in and carries `FENCE_MARK` (or, for a
+    fence set before the mark existed, the app role writes none of the schema's tables). A migrator made NOLOGIN by
+    hand, or app grants missing while the migrator logs in, are drift, which the apply repairs."""
+    row = conn.execute("SELECT NOT rolcanlogin, shobj_description(oid, 'pg_authid') FROM pg_roles "
+                       "WHERE rolname = %s", (access.role(RoleKind.MIGRATOR).name,)).fetchone()
+    if not (row and row[0]):
+        return False
+    return row[1] == FENCE_MARK or fenced(conn, access)
 
 
 def fenced_services(conn: psycopg.Connection[Any], model: AccessModel) -> tuple[str, ...]:

@@ -686,13 +686,17 @@ def up(
         with server.superuser() as conn:
             kept = fence.fenced_services(conn, model)
         notes += [f"{service}: its schema here carries an extraction's fence (writes revoked, migrator NOLOGIN: a "
-                  f"cutover moved it to its own instance); kept, and its pools left where they lead; `edumatrix-db "
-                  f"extract {service} rollback` brings it back" for service in kept]
+                  f"cutover moved it to its own instance); kept, and its pools left where they lead; before `finish`, "
+                  f"`edumatrix-db extract {service} rollback` brings it back" for service in kept]
         report = server.apply(fence.keep_fences(model, kept), destructive=destructive, revoke_foreign=revoke_foreign)
         with psycopg.connect(server.bootstrap_conninfo(model.database), autocommit=True) as conn:
             notes += cron.apply_cron_access(conn, model)  # pg_cron's schema belongs to the superuser
         with psycopg.connect(server.admin_uri(), autocommit=True) as conn:  # outboxes, inboxes, publications
             notes += events.apply_events(conn, model)
+        with server.superuser() as conn:  # what was just created in a fenced schema got the app role's writes
+            for access in model.services:
+                if access.service in kept:
+                    fence.set_fence(conn, access, fenced=True)
         notes.append(f"access model: {len(report.changes)} change(s)")
         notes += [f"WARNING: {w}" for w in report.warnings]
         notes += [f"found ({d.rule}{', ' + d.service if d.service else ''}): {d.object}: {d.message}; fix: "
@@ -702,9 +706,21 @@ def up(
         server.write_connections(model)
         from edumatrix_db.database import pooler
 
+        unkept = _pools_without_lines(server, model, kept)
+        notes += [f"WARNING: pgbouncer.ini has no line for {alias}: the pool of a fenced service now leads to this "
+                  "server again" for alias in unkept]
         _, port = pooler.up(server, model, keep=kept)  # PgBouncer in front, its URIs added to connections.json
         notes.append(f"pooler: PgBouncer on 127.0.0.1:{port} (transaction mode, TLS, one pool per service)")
     return server, state, notes
+
+
+def _pools_without_lines(server: LocalServer, model: AccessModel, services: Sequence[str]) -> list[str]:
+    """The pool aliases of `services` that the pooler's configuration has no line for (nothing to keep)."""
+    from edumatrix_db.database import pooler
+
+    aliases = [pooler.alias(a, k) for a in model.services if a.service in services for k in pooler.POOLED_KINDS]
+    found = pooler.Pooler(server).configured_lines(aliases)
+    return [a for a in aliases if a not in found]
 
 
 def _default_catalog() -> Any:

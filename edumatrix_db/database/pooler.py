@@ -257,9 +257,9 @@ class Pooler:
         """Alias -> its whole `[databases]` line in pgbouncer.ini, for those of `aliases` it has."""
         out: dict[str, str] = {}
         for line in self.ini.read_text().splitlines() if aliases and self.ini.exists() else ():
-            name, sep, _ = line.partition(" = host=")
-            if sep and name in aliases:
-                out[name] = line
+            name, sep, _ = line.partition("=")  # `alias = key=value ...`, as the pooler agent reads it
+            if sep and name.strip() in aliases:
+                out[name.strip()] = line
         return out
 
     def configured(self) -> dict[str, int]:

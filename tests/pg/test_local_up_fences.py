@@ -19,7 +19,7 @@ from config.access import AccessModel, ServiceAccess, build_access_model
 from config.catalog import load_catalog
 from config.naming import RoleKind
 from edumatrix_db.database import localpg
-from edumatrix_db.database.fence import set_fence
+from edumatrix_db.database.fence import FENCE_MARK, set_fence
 from edumatrix_db.database.pooler import Pooler
 from edumatrix_db.ops.extract import pooled_aliases
 from edumatrix_db.ops.pooler_agent import configured_backends, point_pools
@@ -48,10 +48,11 @@ class Local:
     def superuser(self) -> psycopg.Connection[Any]:
         return self.server.superuser()
 
-    def app_may_insert(self, service: str) -> bool:
+    def app_may_insert(self, service: str, table: str | None = None) -> bool:
         app = self.access(service).role(RoleKind.APP).name
         with self.superuser() as conn:
-            row = conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT')", (app, probe(service))).fetchone()
+            row = conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT')",
+                               (app, table or probe(service))).fetchone()
         return bool(row and row[0])
 
     def migrator_logs_in(self, service: str) -> bool:
@@ -151,3 +152,49 @@ def test_a_lifted_fence_is_not_kept(local: Local) -> None:
         set_fence(conn, local.access(FENCED), fenced=False)
     local.up()
     assert (local.app_may_insert(FENCED), local.migrator_logs_in(FENCED)) == (True, True)
+
+
+def test_a_table_created_in_the_fenced_schema_later_does_not_lift_the_fence(local: Local) -> None:
+    """The default privileges (left alone by the fence) give a new table's writes to the app role; the mark on the
+    migrator still tells the fence, and `local up` fences the new table too."""
+    with local.superuser() as conn:
+        conn.execute(f"SET ROLE {local.access(FENCED).owner}")
+        conn.execute(f"CREATE TABLE {probe(FENCED)}_later (id bigint PRIMARY KEY)")
+    local.up()
+    assert (local.app_may_insert(FENCED), local.app_may_insert(FENCED, f"{probe(FENCED)}_later"),
+            local.migrator_logs_in(FENCED)) == (False, False, False)
+
+
+def test_a_migrator_made_nologin_by_hand_is_drift_not_a_fence(local: Local) -> None:
+    migrator = local.access(UNTOUCHED).role(RoleKind.MIGRATOR).name
+    with local.superuser() as conn:
+        conn.execute(f"ALTER ROLE {migrator} NOLOGIN")
+    local.up()
+    assert (local.migrator_logs_in(UNTOUCHED), local.app_may_insert(UNTOUCHED)) == (True, True)
+
+
+def test_a_fence_set_before_the_mark_existed_is_still_kept(local: Local) -> None:
+    with local.superuser() as conn:
+        conn.execute(f"COMMENT ON ROLE {local.access(FENCED).role(RoleKind.MIGRATOR).name} IS NULL")
+    local.up()
+    assert (local.app_may_insert(FENCED), local.migrator_logs_in(FENCED)) == (False, False)
+
+
+def test_set_fence_marks_the_migrator_and_lifting_it_clears_the_mark(local: Local) -> None:
+    migrator = local.access(FENCED).role(RoleKind.MIGRATOR).name
+    query = "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = %s"
+    with local.superuser() as conn:
+        marked = conn.execute(query, (migrator,)).fetchone()
+        set_fence(conn, local.access(FENCED), fenced=False)
+        cleared = conn.execute(query, (migrator,)).fetchone()
+    assert (marked, cleared) == ((FENCE_MARK,), (None,))
+
+
+def test_local_up_warns_when_a_fenced_services_pool_has_no_line_to_keep(local: Local) -> None:
+    ini = Pooler(local.server).ini
+    ini.write_text("\n".join(line for line in ini.read_text().splitlines()
+                             if not line.startswith(f"{FENCED}_readonly ")) + "\n")
+    notes = local.up()
+    assert [n for n in notes if n.startswith("WARNING: pgbouncer.ini has no line")] == [
+        f"WARNING: pgbouncer.ini has no line for {FENCED}_readonly: the pool of a fenced service now leads to this "
+        "server again"]
