@@ -125,8 +125,8 @@ def compile_project(checkout: Path = ROOT) -> None:
     """What `make check` does first (Makefile `bytecode`): the project's modules compiled into __pycache__, which
     Python would not write where PYTHONDONTWRITEBYTECODE is set; the processes measured then read them."""
     python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
-    subprocess.run([python, "-m", "compileall", "-q", *PROJECT_PACKAGES], cwd=checkout, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([python, "-m", "compileall", "-q", "-x", "policy/venv", *PROJECT_PACKAGES], cwd=checkout,
+                   check=True)
 
 
 def _row(*cells: object) -> str:
@@ -205,11 +205,15 @@ def whole_processes(repeat: int, before: Path | None = None) -> bool:
     goals = ((CHECK_GOAL_S, CHECK_GOAL_RATIO), (PLAN_GOAL_S, PLAN_GOAL_RATIO))
     for (name, args), (goal, goal_ratio) in zip(_PROCESSES.items(), goals, strict=True):
         runs: dict[str, list[Timing]] = {"this": [], "before": [], "old": []}
-        for _ in range(repeat):
-            runs["old"].append(time_process(old_engine=name))
-            if before is not None:
-                runs["before"].append(time_process(*args, checkout=before))
-            runs["this"].append(time_process(*args))
+        for round_ in range(repeat):
+            order = ["old", "before", "this"] if round_ % 2 == 0 else ["this", "before", "old"]  # no side always first
+            for side in order:
+                if side == "old":
+                    runs["old"].append(time_process(old_engine=name))
+                elif side == "before" and before is not None:
+                    runs["before"].append(time_process(*args, checkout=before))
+                elif side == "this":
+                    runs["this"].append(time_process(*args))
         this, old_engine = median_of(runs["this"]), median_of(runs["old"])
         ratio = this.wall / old_engine.wall
         line = (f"  edumatrix-db {name:24} {this.wall:6.2f} s wall {this.cpu:6.2f} s CPU  "
@@ -272,12 +276,15 @@ def scale(max_regions: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best one is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the rows in this process keep "
+                        "the best one, whole processes the median")
     parser.add_argument("--regions", type=int, default=20, help="region stacks in the largest synthetic run")
     parser.add_argument("--processes-only", action="store_true", help="only the whole-process timings (3.)")
     parser.add_argument("--before", type=Path, help="another checkout with its own .venv (e.g. main's) "
                         "whose processes run alternately with this one's as the baseline of 3.")
     args = parser.parse_args()
+    if args.before is not None:
+        args.before = args.before.resolve()  # the processes run with the checkout as their working directory
     print(f"load average at start: {_load()} "
           f"({parallel.available_cpus()} CPUs available)\n")
     if args.processes_only:
