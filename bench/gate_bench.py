@@ -7,9 +7,10 @@ Not a test: `make bench` or `python bench/gate_bench.py [--repeat N] [--regions 
    one per CPU, at most 2), with the resources the stacks hold;
 3. whole processes (imports included), pinned to at most 2 CPUs, the median of --repeat runs:
    `edumatrix-db check` (goal: 5 s) and `edumatrix-db plan prod --format json` (goal: 2 s), each alternating with
-   a process that does the same work on the old engine (the sequential gate, `Planner(fast=False)`). The goals
-   were set against processes measured at 10.7 s and 4.8 s (issue 16), so they are also printed as ratios of
-   the old engine's process (0.47 and 0.42), which hold on a faster or slower machine than the issue's; with
+   a process that does the same work on the old engine (the sequential gate, `Planner(fast=False)`), who runs
+   first alternating between rounds: the speed-up on today's stacks, whatever the machine. The goals were set
+   against old-engine processes of 10.7 s and 4.8 s (issue 16), so the ratios 0.47 and 0.42 are printed beside
+   it; rough ones (those stacks held fewer resources, so imports weighed more), not part of the exit code; with
    `--before CHECKOUT` (e.g. a checkout of main, using its .venv) that checkout's processes alternate too;
 4. a synthetic scale run: the repository's stacks plus N region stacks made from the region template, for
    growing N, with the time per stack-per-core, which stays flat when the gate grows linearly in
@@ -43,7 +44,8 @@ from edumatrix_db.offline.engine import Planner  # noqa: E402
 
 CHECK_GOAL_S, PLAN_GOAL_S = 5.0, 2.0
 # What the goals were set against (issue 16: `check` 10.7 s and `plan prod` 4.8 s as processes on 2 cores, the
-# old engine): the goals as shares of the old engine's process, for a machine faster or slower than that one.
+# old engine, 1,335 resources then): the goals as rough shares of the old engine's process (docs/gate-speed.md,
+# "Session 9": a larger workload weighs the imports less, which flatters today's ratio).
 CHECK_GOAL_RATIO, PLAN_GOAL_RATIO = CHECK_GOAL_S / 10.7, PLAN_GOAL_S / 4.8
 CORES = 2  # the machine the goals are set for
 PROJECT_PACKAGES = ("config", "components", "edumatrix_db", "policy")
@@ -219,14 +221,14 @@ def whole_processes(repeat: int, before: Path | None = None) -> bool:
         line = (f"  edumatrix-db {name:24} {this.wall:6.2f} s wall {this.cpu:6.2f} s CPU  "
                 f"goal {goal:.0f} s: {this.wall / goal:.2f} of it\n"
                 f"    old engine's process {old_engine.wall:6.2f} s wall {old_engine.cpu:6.2f} s CPU: "
-                f"{ratio:.2f}x wall, {this.cpu / old_engine.cpu:.2f}x CPU; goal as a ratio {goal_ratio:.2f}: "
+                f"{ratio:.2f}x wall, {this.cpu / old_engine.cpu:.2f}x CPU; the goal as a rough ratio {goal_ratio:.2f}: "
                 f"{ratio / goal_ratio:.2f} of it")
         if before is not None:
             old = median_of(runs["before"])
             line += (f"; before ({before}) {old.wall:6.2f} s wall {old.cpu:6.2f} s CPU: "
                      f"{this.wall / old.wall:.2f}x wall, {this.cpu / old.cpu:.2f}x CPU")
         print(line)
-        met = met and this.wall <= goal and ratio <= goal_ratio
+        met = met and this.wall <= goal
     print(f"  (load at end {_load()})")
     return met
 
