@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -10,20 +11,20 @@ from edumatrix_db.cli import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, main
 
 
 @pytest.fixture
-def stacks_dir(tmp_path):
+def stacks_dir(tmp_path: Path) -> Path:
     target = tmp_path / "stacks"
     shutil.copytree(STACKS_DIR, target)
     return target
 
 
-def _edit(stacks_dir, stack, old, new):
+def _edit(stacks_dir: Path, stack: str, old: str, new: str) -> None:
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
 
 
-def test_check_without_arguments_checks_every_stack_file_and_passes(capsys):
+def test_check_without_arguments_checks_every_stack_file_and_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == EXIT_OK
     out = capsys.readouterr().out
     header = out.splitlines()[0].split()
@@ -32,7 +33,7 @@ def test_check_without_arguments_checks_every_stack_file_and_passes(capsys):
     assert "gate: passed" in out
 
 
-def test_check_json_lists_resources_and_violations_per_stack(capsys):
+def test_check_json_lists_resources_and_violations_per_stack(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "prod", "dev", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"stacks", "idle"}
@@ -42,7 +43,7 @@ def test_check_json_lists_resources_and_violations_per_stack(capsys):
     assert prod["violations"] == []  # the shape of a violation: test_mandatory_violation_exits_1
 
 
-def test_mandatory_violation_exits_1(stacks_dir, capsys):
+def test_mandatory_violation_exits_1(stacks_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The config accepts 7 days anywhere; the prod policy config asks for the spec's 30.
     _edit(stacks_dir, "prod", "maxConnections: 1500", "maxConnections: 1500\n    backupRetentionDays: 7")
     assert main(["check", "--stacks-dir", str(stacks_dir), "--format", "json"]) == EXIT_VIOLATIONS
@@ -54,7 +55,8 @@ def test_mandatory_violation_exits_1(stacks_dir, capsys):
         ("enforcement", "message", "policy", "severity", "urn")}
 
 
-def test_dev_may_run_single_az_but_prod_config_refuses_it_with_exit_2(stacks_dir, capsys):
+def test_dev_may_run_single_az_but_prod_config_refuses_it_with_exit_2(stacks_dir: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "dev", "--stacks-dir", str(stacks_dir)]) == EXIT_OK
     capsys.readouterr()
     _edit(stacks_dir, "prod", "maxConnections: 1500", "maxConnections: 1500\n    multiAz: false")
@@ -64,7 +66,8 @@ def test_dev_may_run_single_az_but_prod_config_refuses_it_with_exit_2(stacks_dir
     assert "error" not in data["dev"]
 
 
-def test_table_marks_a_failing_policy_and_the_failed_stack(stacks_dir, capsys):
+def test_table_marks_a_failing_policy_and_the_failed_stack(stacks_dir: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     _edit(stacks_dir, "staging", "allocatedStorageGb: 100", "allocatedStorageGb: 100\n    backupRetentionDays: 3")
     assert main(["check", "staging", "--stacks-dir", str(stacks_dir)]) == EXIT_VIOLATIONS
     out = capsys.readouterr().out
@@ -74,26 +77,27 @@ def test_table_marks_a_failing_policy_and_the_failed_stack(stacks_dir, capsys):
     assert "gate: FAILED: staging" in out
 
 
-def test_unknown_stack_is_a_config_error(capsys):
+def test_unknown_stack_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "prdo"]) == EXIT_CONFIG
     assert "did you mean 'prod'" in capsys.readouterr().out
 
 
-def test_plan_json_carries_the_stacks_violations(capsys):
+def test_plan_json_carries_the_stacks_violations(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "prod", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
     assert data["stack"] == "prod"
     assert data["violations"] == []  # AWS Backup covers the instance (the advisory RDS.26 gap is closed)
 
 
-def test_policy_config_prints_the_stacks_pack_config(capsys):
+def test_policy_config_prints_the_stacks_pack_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy-config", "dev"]) == EXIT_OK
     config = json.loads(capsys.readouterr().out)
     assert config["rds-multi-az"] == {"required": False}
     assert config["connection-budget"]["maxConnections"] == 500
 
 
-def test_one_unreadable_stack_file_does_not_stop_check_judging_the_others(stacks_dir, capsys):
+def test_one_unreadable_stack_file_does_not_stop_check_judging_the_others(stacks_dir: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     (stacks_dir / "Pulumi.dev.yaml").write_bytes(b"config:\n  edumatrix-db:environment: dev\n  # \xe9t\xe9\n")
     assert main(["check", "--stacks-dir", str(stacks_dir), "--format", "json"]) == EXIT_CONFIG
     out, err = capsys.readouterr()
@@ -106,7 +110,8 @@ def test_one_unreadable_stack_file_does_not_stop_check_judging_the_others(stacks
     assert "Traceback" not in err
 
 
-def test_plan_of_a_broken_stack_file_exits_2_with_file_key_and_fix(stacks_dir, capsys):
+def test_plan_of_a_broken_stack_file_exits_2_with_file_key_and_fix(stacks_dir: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     _edit(stacks_dir, "dev", "multiAz: false", "multiAz: no")
     assert main(["plan", "dev", "--stacks-dir", str(stacks_dir)]) == EXIT_CONFIG
     out, err = capsys.readouterr()

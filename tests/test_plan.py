@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -17,27 +19,27 @@ from edumatrix_db.offline.engine import Planner, run_program
 ALL_STACKS = available_stacks()
 
 
-def test_the_repository_has_the_four_environment_stacks():
+def test_the_repository_has_the_four_environment_stacks() -> None:
     assert {"local", "dev", "staging", "prod"} <= set(ALL_STACKS)
 
 
 @pytest.mark.parametrize("stack", ALL_STACKS)
-def test_every_stack_file_runs_under_mocks(planner, stack):
+def test_every_stack_file_runs_under_mocks(planner: Planner, stack: str) -> None:
     recording = planner.plan(stack)
     assert recording.stack == stack
     assert recording.outputs["environment"] == recording.settings.environment.value
 
 
 @pytest.mark.parametrize("stack", [s for s in ALL_STACKS if s != "local" and "-" not in s])
-def test_every_aws_environment_stack_declares_exactly_one_shared_instance(planner, stack):
+def test_every_aws_environment_stack_declares_exactly_one_shared_instance(planner: Planner, stack: str) -> None:
     assert len(planner.plan(stack).of_type("edumatrix:database:SharedInstance")) == 1
 
 
-def test_the_local_stack_declares_no_aws_resource(planner):
+def test_the_local_stack_declares_no_aws_resource(planner: Planner) -> None:
     assert not [r for r in planner.plan("local").resources if r.type.startswith("aws:")]
 
 
-def test_json_plan_has_the_documented_shape(capsys):
+def test_json_plan_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "prod", "--format", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["project"] == "edumatrix-db"
@@ -48,7 +50,7 @@ def test_json_plan_has_the_documented_shape(capsys):
     assert plan["outputs"]["identifier"] == "edumatrix-prod"
 
 
-def test_secret_inputs_and_outputs_are_replaced_in_the_recording():
+def test_secret_inputs_and_outputs_are_replaced_in_the_recording() -> None:
     settings = load_stack("dev")
 
     def program() -> None:
@@ -62,7 +64,7 @@ def test_secret_inputs_and_outputs_are_replaced_in_the_recording():
     assert recording.outputs["secretString"] == "[secret]"
 
 
-def test_tree_plan_shows_components_and_key_settings(capsys):
+def test_tree_plan_shows_components_and_key_settings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "prod"]) == 0
     tree = capsys.readouterr().out
     assert "edumatrix-prod  [edumatrix:database:SharedInstance]" in tree
@@ -70,7 +72,7 @@ def test_tree_plan_shows_components_and_key_settings(capsys):
     assert "rds.restrict_password_commands=1" in tree
 
 
-def test_mermaid_plan_draws_the_region_and_the_primary(capsys):
+def test_mermaid_plan_draws_the_region_and_the_primary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "prod", "--format", "mermaid"]) == 0
     diagram = capsys.readouterr().out
     assert diagram.startswith("flowchart LR")
@@ -78,7 +80,7 @@ def test_mermaid_plan_draws_the_region_and_the_primary(capsys):
     assert "edumatrix-prod<br/>primary" in diagram
 
 
-def test_an_unknown_stack_exits_2_with_the_error_and_no_traceback():
+def test_an_unknown_stack_exits_2_with_the_error_and_no_traceback() -> None:
     result = subprocess.run([sys.executable, "-m", "edumatrix_db.cli", "plan", "nope"], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 2
@@ -86,7 +88,8 @@ def test_an_unknown_stack_exits_2_with_the_error_and_no_traceback():
     assert "Traceback" not in result.stderr
 
 
-def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir, write_stack, capsys):
+def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir: Path, write_stack: Callable[[str, dict], Path],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     write_stack("typo", {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
                          "edumatrix-db:instance": {"multiAZ": False}})
     assert main(["plan", "typo", "--stacks-dir", str(stacks_dir)]) == 2
@@ -95,7 +98,7 @@ def test_an_invalid_stack_file_exits_2_naming_file_and_key(stacks_dir, write_sta
     assert "did you mean 'multiAz'?" in err
 
 
-def test_the_program_itself_refuses_bad_config_before_declaring_anything():
+def test_the_program_itself_refuses_bad_config_before_declaring_anything() -> None:
     """`pulumi up` runs __main__.py directly: it must fail the same way, as a RunError, with no resources."""
     settings = load_stack("dev")
     bad = {"edumatrix-db:environment": "dev", "edumatrix-db:instanse": "{}"}
@@ -103,7 +106,8 @@ def test_the_program_itself_refuses_bad_config_before_declaring_anything():
         run_program("dev", bad, settings=settings)
 
 
-def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_dir):
+def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack: Callable[[str, dict], Path],
+                                                          stacks_dir: Path) -> None:
     config = {"aws:region": "us-east-1", "edumatrix-db:environment": "dev",
               "edumatrix-db:network": {"vpcId": "vpc-00000001",
                                        "subnetIds": ["subnet-00000001", "subnet-00000002"],
@@ -113,7 +117,7 @@ def test_a_missing_rds_ca_bundle_is_reported_as_a_warning(write_stack, stacks_di
     assert any("absent.pem is missing" in w for w in Planner(stacks_dir).plan("nobundle").warnings)
 
 
-def test_a_present_rds_ca_bundle_gives_no_warning(write_stack, stacks_dir):
+def test_a_present_rds_ca_bundle_gives_no_warning(write_stack: Callable[[str, dict], Path], stacks_dir: Path) -> None:
     bundle = stacks_dir / "bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     package = stacks_dir / "ops-runner.zip"  # the ops runner's package, present too (else it warns)

@@ -27,7 +27,8 @@ def _copy_of_the_project(root: Path, stacks: list[str]) -> Path:
 
 
 @pytest.mark.slow  # plans a stack (tests/conftest.py finds no Planner( call in this module to mark it)
-def test_warm_stores_the_plans_of_the_stack_files_of_the_tree_it_hashes_not_of_the_current_directory(tmp_path):
+def test_warm_stores_the_plans_of_the_stack_files_of_the_tree_it_hashes_not_of_the_current_directory(
+        tmp_path: Path) -> None:
     root = _copy_of_the_project(tmp_path, ["dev"])
 
     stored = plan_cache.warm(root)
@@ -37,7 +38,7 @@ def test_warm_stores_the_plans_of_the_stack_files_of_the_tree_it_hashes_not_of_t
 
 
 @pytest.mark.slow  # plans a stack
-def test_warm_keeps_a_plan_already_stored_under_the_same_key(tmp_path):
+def test_warm_keeps_a_plan_already_stored_under_the_same_key(tmp_path: Path) -> None:
     root = _copy_of_the_project(tmp_path, ["dev"])
     stored = plan_cache.warm(root) / "dev.pickle"
     stored.write_bytes(b"kept")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from policy.base import PackPolicy
 from policy.pack import POLICIES
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "policy-parity.md").read_text()
@@ -21,16 +22,16 @@ def _parity_rows(control: str) -> list[str]:
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
-def test_every_policy_is_in_the_policies_table(policy):
+def test_every_policy_is_in_the_policies_table(policy: PackPolicy) -> None:
     assert f"| `{policy.name}` |" in DOC
 
 
 @pytest.mark.parametrize("control", ASKED)
-def test_every_asked_control_has_a_parity_row(control):
+def test_every_asked_control_has_a_parity_row(control: str) -> None:
     assert _parity_rows(control), control
 
 
 @pytest.mark.parametrize(("control", "policy"), [
     (c, p.name) for p in POLICIES for c in p.controls if re.match(r"^(RDS\.\d+|CKV2?_AWS_\d+)$", c)])
-def test_parity_row_names_the_policy_that_claims_the_control(control, policy):
+def test_parity_row_names_the_policy_that_claims_the_control(control: str, policy: str) -> None:
     assert any(f"`{policy}`" in row for row in _parity_rows(control)), (control, policy)

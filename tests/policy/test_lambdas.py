@@ -163,7 +163,7 @@ def test_the_documented_exceptions_and_denies_are_not_findings(statement: dict[s
     assert lambdas.statement_problems(statement) == []
 
 
-def test_restore_test_results_may_name_every_resource_only_in_the_stacks_region():
+def test_restore_test_results_may_name_every_resource_only_in_the_stacks_region() -> None:
     """backup:PutRestoreValidationResult has no resource-level permission: "*" is accepted with a region
     condition, and refused without one."""
     from policy.lambdas import statement_problems
