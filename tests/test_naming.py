@@ -30,34 +30,34 @@ plain_identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,40}", fullmatch=True).filt
 )
 
 
-def test_schema_names_follow_the_service_schema_convention():
+def test_schema_names_follow_the_service_schema_convention() -> None:
     assert schema_name("feedback") == "feedback_schema"
 
 
-def test_role_names_follow_the_service_kind_convention():
+def test_role_names_follow_the_service_kind_convention() -> None:
     assert [role_name("news_system", k) for k in RoleKind] == [
         "news_system_owner", "news_system_migrator", "news_system_app", "news_system_readonly",
         "news_system_gdpr", "news_system_gdpr_definer"]
 
 
-def test_objects_inside_a_schema_follow_the_spec_prefixes():
+def test_objects_inside_a_schema_follow_the_spec_prefixes() -> None:
     assert table_name("courses_platform", "enrollment") == "courses_platform_enrollment"
     assert function_name("courses_platform", "enroll") == "courses_platform_fn_enroll"
     assert trigger_name("courses_platform", "audit") == "courses_platform_trg_audit"
 
 
 @pytest.mark.parametrize("hostile", ['a"b', "a;drop role x", "Students", "a b", "a-b", "1abc", "", "é", "feedback\n"])
-def test_names_that_would_need_quoting_are_rejected(hostile):
+def test_names_that_would_need_quoting_are_rejected(hostile: str) -> None:
     with pytest.raises(InvalidIdentifier):
         check_identifier(hostile)
 
 
-def test_names_postgresql_would_truncate_are_rejected():
+def test_names_postgresql_would_truncate_are_rejected() -> None:
     with pytest.raises(InvalidIdentifier, match="at most 63 bytes"):
         check_identifier("x" * 64)
 
 
-def test_a_derived_name_that_overflows_is_rejected_even_if_the_service_name_fits():
+def test_a_derived_name_that_overflows_is_rejected_even_if_the_service_name_fits() -> None:
     service = "s" * 60
     check_identifier(service)
     with pytest.raises(InvalidIdentifier, match="63 bytes"):
@@ -65,35 +65,35 @@ def test_a_derived_name_that_overflows_is_rejected_even_if_the_service_name_fits
 
 
 @pytest.mark.parametrize("word", sorted(RESERVED_WORDS))
-def test_every_word_postgresql_reserves_is_rejected(word):
+def test_every_word_postgresql_reserves_is_rejected(word: str) -> None:
     with pytest.raises(InvalidIdentifier, match="reserved word"):
         check_identifier(word)
 
 
-def test_the_pg_prefix_is_rejected():
+def test_the_pg_prefix_is_rejected() -> None:
     with pytest.raises(InvalidIdentifier, match="pg_"):
         check_identifier("pg_catalog2")
 
 
 @pytest.mark.parametrize("word", ["name", "role", "schema", "data", "comment", "feedback"])
-def test_unreserved_keywords_and_ordinary_words_are_plain_identifiers(word):
+def test_unreserved_keywords_and_ordinary_words_are_plain_identifiers(word: str) -> None:
     assert check_identifier(word) == word
 
 
 @given(plain_identifiers)
-def test_every_plain_identifier_is_accepted_and_quotes_round_trip(name):
+def test_every_plain_identifier_is_accepted_and_quotes_round_trip(name: str) -> None:
     """This once failed at random: its filter knew seven reserved words and Hypothesis found `in`."""
     assert check_identifier(name) == name
     assert quote_ident(name) == f'"{name}"'
 
 
 @given(st.text(min_size=1, max_size=30).filter(lambda s: any(c in s for c in "\"'; -.()\\\n")))
-def test_text_with_sql_metacharacters_is_never_accepted(name):
+def test_text_with_sql_metacharacters_is_never_accepted(name: str) -> None:
     with pytest.raises(InvalidIdentifier):
         check_identifier(name)
 
 
-def test_event_plumbing_names_derive_from_the_service():
+def test_event_plumbing_names_derive_from_the_service() -> None:
     from config.naming import (
         event_schema_name,
         event_topic_name,
@@ -110,7 +110,7 @@ def test_event_plumbing_names_derive_from_the_service():
     assert event_schema_name("feedback", "feedback", "feedback_submitted") == "feedback.feedback.feedback_submitted"
 
 
-def test_an_event_topic_refuses_an_aggregate_that_is_not_an_identifier():
+def test_an_event_topic_refuses_an_aggregate_that_is_not_an_identifier() -> None:
     from config.naming import event_topic_name
 
     with pytest.raises(InvalidIdentifier):
@@ -123,7 +123,8 @@ def test_an_event_topic_refuses_an_aggregate_that_is_not_an_identifier():
     (trigger_name, ("feedback", "Bad"), "event 'Bad'"),
     (trigger_name, ("feedback", "x" * 55), "trigger name 'feedback_trg_" + "x" * 55 + "'"),
 ])
-def test_a_refused_derived_name_says_which_part_or_name_is_wrong(make, args, label):
+def test_a_refused_derived_name_says_which_part_or_name_is_wrong(make: Callable[[str, str], str], args: tuple[str, str],
+                                                                label: str) -> None:
     with pytest.raises(InvalidIdentifier) as caught:
         make(*args)
     assert str(caught.value).startswith(f"{label} ")
@@ -136,7 +137,7 @@ def test_a_refused_derived_name_says_which_part_or_name_is_wrong(make, args, lab
     ("event_topic_name", ("Feed", "feedback"), "service name 'Feed'"),
     ("event_schema_name", ("feedback", "feedback", "Bad"), "event type 'Bad'"),
 ])
-def test_a_refused_event_name_says_which_name_is_wrong(function, args, label):
+def test_a_refused_event_name_says_which_name_is_wrong(function: str, args: tuple[str, ...], label: str) -> None:
     import config.naming
 
     with pytest.raises(InvalidIdentifier) as caught:
