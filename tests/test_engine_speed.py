@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -80,7 +81,7 @@ def _planned(planner: Planner, stack: str) -> tuple[Recording, dict[tuple[str, s
 
 
 @pytest.mark.parametrize("stack", available_stacks())
-def test_fast_engine_records_what_the_old_engine_records(stack, engines):
+def test_fast_engine_records_what_the_old_engine_records(stack: str, engines: dict[bool, Planner]) -> None:
     (fast, fast_seen), (old, old_seen) = _planned(engines[True], stack), _planned(engines[False], stack)
     assert _by_urn(fast) == _by_urn(old)
     assert len(fast.resources) == len(old.resources)
@@ -90,7 +91,7 @@ def test_fast_engine_records_what_the_old_engine_records(stack, engines):
     assert len(fast_seen) > 10 * len(fast.resources)  # tens of output properties per resource
 
 
-def test_plain_state_is_serialized_as_the_sdk_serializes_it():
+def test_plain_state_is_serialized_as_the_sdk_serializes_it() -> None:
     from pulumi.runtime import rpc
     from pulumi.runtime.sync_await import _sync_await
 
@@ -99,7 +100,7 @@ def test_plain_state_is_serialized_as_the_sdk_serializes_it():
     assert serialize_state(state) == _sync_await(rpc.serialize_properties(state, {}))
 
 
-def test_a_program_error_still_surfaces_from_the_fast_engine(tmp_path):
+def test_a_program_error_still_surfaces_from_the_fast_engine(tmp_path: Path) -> None:
     import pulumi
 
     from config.loader import load_stack
@@ -112,7 +113,7 @@ def test_a_program_error_still_surfaces_from_the_fast_engine(tmp_path):
         run_program("dev", {}, settings=load_stack("dev"), program=program)
 
 
-def test_a_program_with_many_invokes_plans_on_the_fast_engine():
+def test_a_program_with_many_invokes_plans_on_the_fast_engine() -> None:
     """The mocked invokes answer without running the event loop re-entrantly (the SDK's mock does, which
     nested every other ready registration inside each invoke until the recursion limit: a primary with 20
     replica regions hit it)."""
