@@ -7,7 +7,7 @@ import pytest
 from edumatrix_db.cli import main
 
 
-def test_prints_the_isolation_statements_for_a_conventional_table(capsys):
+def test_prints_the_isolation_statements_for_a_conventional_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tenancy", "sql", "feedback", "feedback_items"]) == 0
     out = capsys.readouterr().out
     assert 'ALTER TABLE "feedback_schema"."feedback_items" FORCE ROW LEVEL SECURITY;' in out
@@ -19,7 +19,8 @@ def test_prints_the_isolation_statements_for_a_conventional_table(capsys):
     ("feedback", 'feedback_x"; drop', "not a plain PostgreSQL identifier"),
     ("feedback", "statistics_items", "does not follow the convention feedback_<entity>"),
 ])
-def test_bad_input_exits_2_with_a_message_and_no_traceback(capsys, service, table, message):
+def test_bad_input_exits_2_with_a_message_and_no_traceback(capsys: pytest.CaptureFixture[str], service: str, table: str,
+                                                           message: str) -> None:
     assert main(["tenancy", "sql", service, table]) == 2
     captured = capsys.readouterr()
     assert message in captured.err

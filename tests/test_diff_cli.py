@@ -51,7 +51,7 @@ def edit(repo: Path, stack: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_a_new_database_name_replaces_the_instance_and_exits_3_with_a_pasteable_warning(repo):
+def test_a_new_database_name_replaces_the_instance_and_exits_3_with_a_pasteable_warning(repo: Path) -> None:
     edit(repo, "staging", "allocatedStorageGb: 100", "allocatedStorageGb: 100\n    databaseName: edumatrix_main")
     try:
         result = edumatrix_db(repo, "diff", "staging", "--format", "markdown")  # base: merge base with main
@@ -63,7 +63,7 @@ def test_a_new_database_name_replaces_the_instance_and_exits_3_with_a_pasteable_
     assert "is replaced (changed: dbName)" in result.stdout
 
 
-def test_a_committed_resize_is_listed_and_exits_0(repo):
+def test_a_committed_resize_is_listed_and_exits_0(repo: Path) -> None:
     edit(repo, "staging", "instanceClass: db.r6g.large", "instanceClass: db.r6g.xlarge")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-am", "bigger staging")
     result = edumatrix_db(repo, "diff", "staging", "--base", "main", "--format", "json")
@@ -74,7 +74,7 @@ def test_a_committed_resize_is_listed_and_exits_0(repo):
     assert ("edumatrix-staging-db", "instanceClass", "db.r6g.xlarge") in changes
 
 
-def test_fewer_event_copies_replace_every_topic_and_exit_3(repo):
+def test_fewer_event_copies_replace_every_topic_and_exit_3(repo: Path) -> None:
     edit(repo, "staging", "replicationFactor: 2\n    minInsyncReplicas: 1",
          "replicationFactor: 1\n    minInsyncReplicas: 1")
     try:

@@ -1,12 +1,14 @@
 """The gate checked in worker processes gives the verdicts the sequential gate gives, stack for stack."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from config.loader import available_stacks
 from edumatrix_db.cli import EXIT_CONFIG, main
 from edumatrix_db.offline import gate, parallel
+from edumatrix_db.offline.engine import Planner
 from tests.region_support import (
     add_secret_replica_region,
     copy_stacks,
@@ -25,14 +27,14 @@ def _normalized(reports: list[gate.StackReport]) -> dict:
     return data
 
 
-def test_parallel_gate_json_equals_the_sequential_gate_on_every_stack_file(planner):
+def test_parallel_gate_json_equals_the_sequential_gate_on_every_stack_file(planner: Planner) -> None:
     stacks = available_stacks()
     sequential = gate.check_stacks(stacks, planner)
     assert _normalized(parallel.check_stacks(stacks, jobs=2).reports) == _normalized(sequential)
 
 
 @pytest.fixture(scope="module")
-def troubled(tmp_path_factory):
+def troubled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Stacks with a mandatory violation (prod), a configuration error (staging) and two region stacks
     reading prod's outputs."""
     stacks = copy_stacks(tmp_path_factory.mktemp("troubled"))
@@ -43,7 +45,7 @@ def troubled(tmp_path_factory):
     return stacks
 
 
-def test_parallel_gate_reports_violations_and_errors_as_the_sequential_gate(troubled):
+def test_parallel_gate_reports_violations_and_errors_as_the_sequential_gate(troubled: Path) -> None:
     stacks = ["prod-ap-southeast-2", "staging", "prod", "prod-eu-west-1", "dev"]
     sequential = parallel.check_stacks(stacks, troubled, jobs=1)
     in_workers = parallel.check_stacks(stacks, troubled, jobs=2)
@@ -54,28 +56,28 @@ def test_parallel_gate_reports_violations_and_errors_as_the_sequential_gate(trou
     assert in_workers.warnings == sequential.warnings
 
 
-def test_a_region_stack_checked_alone_plans_its_primary_without_reporting_it(troubled):
+def test_a_region_stack_checked_alone_plans_its_primary_without_reporting_it(troubled: Path) -> None:
     result = parallel.check_stacks(["prod-eu-west-1", "prod-ap-southeast-2"], troubled, jobs=2)
     assert [r.stack for r in result.reports] == ["prod-eu-west-1", "prod-ap-southeast-2"]
     assert all(r.error is None and r.resources > 0 for r in result.reports)
     assert "prod" in result.warnings  # planned (its warnings are shown), not reported
 
 
-def test_region_stack_of_a_broken_primary_reports_the_primary_error(tmp_path):
+def test_region_stack_of_a_broken_primary_reports_the_primary_error(tmp_path: Path) -> None:
     stacks = copy_stacks(tmp_path)
     edit_stack(stacks, "prod", "maxConnections: 1500", "maxConnections: 1500\n    multiAz: false")
     reports = parallel.check_stacks(["prod", "prod-eu-west-1"], stacks, jobs=2).reports
     assert all(r.error is not None and "multiAz" in r.error for r in reports)
 
 
-def test_check_jobs_must_be_positive(capsys):
+def test_check_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["check", "--jobs", "0"])
     assert exit_info.value.code == EXIT_CONFIG
     assert "give 1 or more" in capsys.readouterr().err
 
 
-def test_the_modules_loaded_before_forking_are_the_provider_classes_the_components_use():
+def test_the_modules_loaded_before_forking_are_the_provider_classes_the_components_use() -> None:
     import importlib
 
     from edumatrix_db.offline import sdk_fastpath
@@ -89,11 +91,11 @@ def test_the_modules_loaded_before_forking_are_the_provider_classes_the_componen
     assert all(hasattr(getattr(importlib.import_module(p), m), n) for p, m, n in loaded)
 
 
-def _used_by_syntax_tree(components):
+def _used_by_syntax_tree(components: Path) -> set[tuple[str, str, str]]:
     """The reference reading: `alias.module.Name` attribute chains in the parsed source."""
     import ast
 
-    used = set()
+    used: set[tuple[str, str, str]] = set()
     for path in sorted(components.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         aliases = {alias.asname or alias.name: alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
@@ -105,14 +107,14 @@ def _used_by_syntax_tree(components):
     return used
 
 
-def test_the_provider_classes_read_from_the_components_text_include_every_use_their_syntax_trees_show():
+def test_the_provider_classes_read_from_the_components_text_include_every_use_their_syntax_trees_show() -> None:
     from config.loader import PROJECT_ROOT
 
     components = PROJECT_ROOT / "components"
     assert parallel.provider_modules_used(components) >= _used_by_syntax_tree(components)
 
 
-def test_text_that_only_looks_like_a_provider_use_is_not_loaded_before_forking():
+def test_text_that_only_looks_like_a_provider_use_is_not_loaded_before_forking() -> None:
     import pulumi_aws
 
     from edumatrix_db.offline import sdk_fastpath
@@ -122,7 +124,7 @@ def test_text_that_only_looks_like_a_provider_use_is_not_loaded_before_forking()
     assert not sdk_fastpath.exports(pulumi_aws.gamelift, "json")  # as in a string mentioning `aws.gamelift.json`
 
 
-def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tmp_path):
+def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tmp_path: Path) -> None:
     (tmp_path / "one.py").write_text("import pulumi_aws as cloud\nimport pulumi_random\n"
                                      "x = cloud.rds.Instance(y.cloud.s3.Bucket, pulumi_random.random_password.X)\n"
                                      "w = cloud.s3.\n    BucketV2\n"
@@ -132,7 +134,7 @@ def test_the_provider_uses_are_read_under_any_alias_and_not_from_longer_names(tm
                                                         ("pulumi_random", "random_password", "X")}
 
 
-def test_workers_take_the_primary_first_and_region_stacks_after_every_platform_stack():
+def test_workers_take_the_primary_first_and_region_stacks_after_every_platform_stack() -> None:
     from config.loader import STACKS_DIR, available_stacks
 
     order = parallel.schedule(*parallel._closure(available_stacks(), STACKS_DIR))
@@ -140,7 +142,8 @@ def test_workers_take_the_primary_first_and_region_stacks_after_every_platform_s
     assert order[-1] == "prod-eu-west-1"
 
 
-def test_a_worker_collects_past_the_memory_limit_and_then_only_as_its_peak_grows(monkeypatch):
+def test_a_worker_collects_past_the_memory_limit_and_then_only_as_its_peak_grows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
     import resource
     from types import SimpleNamespace

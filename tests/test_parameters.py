@@ -6,7 +6,7 @@ from config.parameters import Parameter, platform_parameters
 from config.settings import InstanceSettings
 
 
-def test_the_default_instance_gets_the_platform_parameters_with_their_apply_methods():
+def test_the_default_instance_gets_the_platform_parameters_with_their_apply_methods() -> None:
     """Apply methods from the family's table (static: pending-reboot); rds.force_ssl is left out on postgres15,
     where 1 is the default (setting it diffs on every preview)."""
     assert platform_parameters(InstanceSettings()) == [
@@ -36,7 +36,7 @@ def test_the_default_instance_gets_the_platform_parameters_with_their_apply_meth
     ]
 
 
-def test_the_stacks_typed_settings_become_their_parameters():
+def test_the_stacks_typed_settings_become_their_parameters() -> None:
     instance = InstanceSettings(ssl_min_protocol_version="TLSv1.2", log_min_duration_statement_ms=250,
                                 idle_in_transaction_session_timeout_ms=30_000, max_connections=800)
     values = {p.name: p.value for p in platform_parameters(instance)}
@@ -45,7 +45,7 @@ def test_the_stacks_typed_settings_become_their_parameters():
                                                                                         "800")
 
 
-def test_extra_parameters_come_after_the_platforms_sorted_and_apply_as_their_family_table_says():
+def test_extra_parameters_come_after_the_platforms_sorted_and_apply_as_their_family_table_says() -> None:
     instance = InstanceSettings(parameters={"work_mem": "65536", "autovacuum_naptime": "30",
                                             "max_prepared_transactions": "10"})
     assert platform_parameters(instance)[-3:] == [Parameter("autovacuum_naptime", "30", "immediate"),

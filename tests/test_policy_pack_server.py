@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -16,7 +17,7 @@ POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
 
 @pytest.fixture(scope="module")
-def analyzer():
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     # Started from inside policy/, as `pulumi preview --policy-pack policy` starts it. EDUMATRIX_POLICY_PYTHON
     # names another interpreter, e.g. of a virtualenv built from policy/requirements.txt alone.
     python = os.environ.get("EDUMATRIX_POLICY_PYTHON", sys.executable)
@@ -36,7 +37,7 @@ def analyzer():
         proc.wait(timeout=10)
 
 
-def test_served_pack_lists_every_policy_with_its_enforcement(analyzer):
+def test_served_pack_lists_every_policy_with_its_enforcement(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "edumatrix-db"
     levels = {p.name: p.enforcementLevel for p in info.policies}
@@ -45,7 +46,7 @@ def test_served_pack_lists_every_policy_with_its_enforcement(analyzer):
     assert levels["rds-not-publicly-accessible"] == analyzer_pb2.MANDATORY
 
 
-def test_served_pack_reports_a_public_instance(analyzer):
+def test_served_pack_reports_a_public_instance(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     props = struct_pb2.Struct()
     props.update({"engine": "postgres", "publiclyAccessible": True})
     urn = "urn:pulumi:prod::edumatrix-db::aws:rds/instance:Instance::db"

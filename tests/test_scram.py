@@ -31,20 +31,20 @@ def _salt(verifier: str) -> bytes:
 
 
 @given(st.text(min_size=1, max_size=40))
-def test_a_verifier_authenticates_its_password_and_does_not_contain_it(password):
+def test_a_verifier_authenticates_its_password_and_does_not_contain_it(password: str) -> None:
     verifier = scram_verifier(password)
     assert verifier.startswith("SCRAM-SHA-256$4096:")
     assert _client_proof_checks(verifier, password)
     assert not _client_proof_checks(verifier, password + "x")
 
 
-def test_the_same_password_gets_a_new_random_salt_each_time():
+def test_the_same_password_gets_a_new_random_salt_each_time() -> None:
     first, second = scram_verifier("pw"), scram_verifier("pw")
     assert _salt(first) != _salt(second)
     assert len(_salt(first)) == SALT_BYTES
 
 
-def test_a_given_salt_makes_the_verifier_reproducible():
+def test_a_given_salt_makes_the_verifier_reproducible() -> None:
     salt = bytes(range(SALT_BYTES))
     assert scram_verifier("pw", salt=salt) == scram_verifier("pw", salt=salt)
     assert _salt(scram_verifier("pw", salt=salt)) == salt

@@ -22,7 +22,7 @@ from tests.policy.fixtures import (
 DEFAULT_PRIVILEGES = "postgresql:index/defaultPrivileges:DefaultPrivileges"
 
 
-def test_every_catalog_service_with_its_own_schema_passes():
+def test_every_catalog_service_with_its_own_schema_passes() -> None:
     assert run([*all_services_access(), parameter_group()], policies=access.POLICIES) == []
 
 
@@ -46,7 +46,7 @@ def test_every_catalog_service_with_its_own_schema_passes():
     resource("postgresql:index/schema:Schema", "feedback_schema_owned_by_app", {
         "name": "feedback_schema", "owner": "feedback_app"}),
 ], ids=lambda r: r.name)
-def test_crossing_grant_is_reported_with_its_urn_saying_what_crosses(bad):
+def test_crossing_grant_is_reported_with_its_urn_saying_what_crosses(bad: RecordedResource) -> None:
     resources = [*service_access("feedback"), *service_access("statistics"), bad]
     violations = run(resources, policies=access.POLICIES)
     assert by_policy(violations) == {"service-grants-confined": [bad.urn]}
@@ -74,12 +74,12 @@ CROSSING = {
 }
 
 
-def test_usage_of_the_shared_extensions_schema_is_allowed():
+def test_usage_of_the_shared_extensions_schema_is_allowed() -> None:
     usage = grant("feedback-app-uses-extensions", "feedback_app", "extensions", ["USAGE"])
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
-def test_the_cdc_login_may_use_the_schema_of_a_service_that_publishes_events():
+def test_the_cdc_login_may_use_the_schema_of_a_service_that_publishes_events() -> None:
     usage = grant("cdc-uses-feedback", "edumatrix_cdc_replicator", "feedback_schema", ["USAGE"])
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
@@ -89,37 +89,38 @@ def test_the_cdc_login_may_use_the_schema_of_a_service_that_publishes_events():
     ("feedback_schema", ["CREATE", "USAGE"], "schema"),
     ("feedback_schema", ["SELECT"], "table"),  # every table of the schema: only the outbox, granted in SQL
 ], ids=["non-publishing-schema", "create", "all-tables"])
-def test_the_cdc_login_gets_nothing_else_on_service_schemas(schema, privileges, object_type):
+def test_the_cdc_login_gets_nothing_else_on_service_schemas(schema: str, privileges: list[str],
+                                                            object_type: str) -> None:
     bad = grant("cdc-beyond-outbox", "edumatrix_cdc_replicator", schema, privileges, object_type)
     assert by_policy(run([*service_access("feedback"), bad], policies=access.POLICIES)) == {
         "service-grants-confined": [bad.urn]}
 
 
-def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs():
+def test_a_migrator_may_use_schema_cron_to_schedule_its_own_jobs() -> None:
     usage = grant("feedback-migrator-cron", "feedback_migrator", "cron", ["USAGE"])
     assert run([*service_access("feedback"), usage], policies=access.POLICIES) == []
 
 
-def test_a_database_grant_beyond_connect_and_temporary_names_each_extra_privilege():
+def test_a_database_grant_beyond_connect_and_temporary_names_each_extra_privilege() -> None:
     bad = grant("feedback-create-db", "feedback_app", None, ["CONNECT", "CREATE", "ALL"], "database")
     assert [v.message for v in run([*service_access("feedback"), bad], policies=access.POLICIES)] == [
         "grant gives feedback_app ALL, CREATE on the database (only CONNECT/TEMPORARY)"]
 
 
-def test_an_app_role_may_not_use_schema_cron():
+def test_an_app_role_may_not_use_schema_cron() -> None:
     usage = grant("feedback-app-cron", "feedback_app", "cron", ["USAGE"])
     assert by_policy(run([*service_access("feedback"), usage], policies=access.POLICIES)) == {
         "service-grants-confined": [usage.urn]}
 
 
-def test_revoking_from_public_is_allowed():
+def test_revoking_from_public_is_allowed() -> None:
     revoke = grant("revoke-public-create", "public", "public", [], "schema")
     assert run([*service_access("feedback"), revoke], policies=access.POLICIES) == []
 
 
 @pytest.mark.parametrize("attribute", ["superuser", "createRole", "createDatabase", "bypassRowLevelSecurity",
                                        "replication"])
-def test_service_role_with_cluster_power_is_reported(attribute):
+def test_service_role_with_cluster_power_is_reported(attribute: str) -> None:
     bad = role("feedback_migrator", connectionLimit=2, **{attribute: True})
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
@@ -127,7 +128,7 @@ def test_service_role_with_cluster_power_is_reported(attribute):
 @pytest.mark.parametrize(("name", "attribute"), [("edumatrix_extraction_replicator", "replication"),
                                                   ("edumatrix_cdc_replicator", "replication"),
                                                   ("edumatrix_data_mover", "bypassRowLevelSecurity")])
-def test_a_platform_role_may_hold_the_one_power_its_purpose_needs(name, attribute):
+def test_a_platform_role_may_hold_the_one_power_its_purpose_needs(name: str, attribute: str) -> None:
     assert run([role(name, connectionLimit=2, **{attribute: True})], policies=access.POLICIES) == []
 
 
@@ -135,24 +136,24 @@ def test_a_platform_role_may_hold_the_one_power_its_purpose_needs(name, attribut
                                                   ("edumatrix_ops", "replication"),
                                                   ("edumatrix_data_mover", "replication"),
                                                   ("edumatrix_cdc_replicator", "superuser")])
-def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name, attribute):
+def test_a_platform_role_with_a_power_beyond_its_purpose_is_reported(name: str, attribute: str) -> None:
     bad = role(name, connectionLimit=2, **{attribute: True})
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-role-attributes": [bad.urn]}
 
 
-def test_a_service_role_with_several_powers_is_told_each_of_them():
+def test_a_service_role_with_several_powers_is_told_each_of_them() -> None:
     bad = role("feedback_migrator", connectionLimit=2, superuser=True, createRole=True)
     assert [v.message for v in run([bad], policies=access.POLICIES)] == [
         "service role feedback_migrator has CREATEROLE, SUPERUSER"]
 
 
-def test_a_platform_role_with_several_powers_beyond_its_purpose_is_told_each_of_them():
+def test_a_platform_role_with_several_powers_beyond_its_purpose_is_told_each_of_them() -> None:
     bad = role("edumatrix_ops", connectionLimit=2, bypassRowLevelSecurity=True, replication=True)
     assert [v.message for v in run([bad], policies=access.POLICIES)] == [
         "platform role edumatrix_ops has BYPASSRLS, REPLICATION, beyond what its purpose (ops) needs"]
 
 
-def test_a_role_outside_the_access_model_is_reported_even_without_powers():
+def test_a_role_outside_the_access_model_is_reported_even_without_powers() -> None:
     stray = role("extraction_replicator", replication=True)
     assert by_policy(run([stray], policies=access.POLICIES)) == {"service-role-attributes": [stray.urn]}
 
@@ -161,20 +162,20 @@ def test_a_role_outside_the_access_model_is_reported_even_without_powers():
                                                ("feedback_readonly", "pg_signal_backend"),
                                                ("edumatrix_ops", "pg_read_all_data"),
                                                ("edumatrix_ops", "feedback_owner")])
-def test_a_membership_the_access_model_does_not_give_is_reported(member, group):
+def test_a_membership_the_access_model_does_not_give_is_reported(member: str, group: str) -> None:
     bad = resource("postgresql:index/grantRole:GrantRole", f"{member}-in-{group}", {"role": member,
                                                                                     "grantRole": group})
     assert by_policy(run([bad], policies=access.POLICIES)) == {"service-grants-confined": [bad.urn]}
 
 
-def test_a_platform_roles_membership_beyond_the_access_model_says_the_model_does_not_give_it():
+def test_a_platform_roles_membership_beyond_the_access_model_says_the_model_does_not_give_it() -> None:
     bad = resource("postgresql:index/grantRole:GrantRole", "ops-in-read-all", {"role": "edumatrix_ops",
                                                                                "grantRole": "pg_read_all_data"})
     assert [v.message for v in run([bad], policies=access.POLICIES)] == [
         "platform role edumatrix_ops is made a member of pg_read_all_data, which the access model does not give it"]
 
 
-def test_the_platform_roles_memberships_pass():
+def test_the_platform_roles_memberships_pass() -> None:
     grants = [resource("postgresql:index/grantRole:GrantRole", f"{m}-in-{g}", {"role": m, "grantRole": g})
               for m, g in (("edumatrix_ops", "pg_monitor"), ("edumatrix_data_mover", "pg_read_all_data"),
                            ("edumatrix_cdc_replicator", "rds_replication"))]
@@ -182,16 +183,16 @@ def test_the_platform_roles_memberships_pass():
 
 
 @pytest.mark.parametrize("timeout", [None, 0, 5001, 30000])
-def test_app_role_without_a_five_second_statement_timeout_is_reported(timeout):
+def test_app_role_without_a_five_second_statement_timeout_is_reported(timeout: int | None) -> None:
     app = role("feedback_app", statementTimeout=timeout)
     assert by_policy(run([app], policies=access.POLICIES)) == {"app-role-statement-timeout": [app.urn]}
 
 
-def test_readonly_role_may_run_longer_statements():
+def test_readonly_role_may_run_longer_statements() -> None:
     assert run([role("feedback_readonly", statementTimeout=30000)], policies=access.POLICIES) == []
 
 
-def test_connection_limits_over_max_connections_are_reported_against_the_stack():
+def test_connection_limits_over_max_connections_are_reported_against_the_stack() -> None:
     roles = [role("feedback_app", statementTimeout=5000, connectionLimit=600),
              role("statistics_app", statementTimeout=5000, connectionLimit=400)]
     violations = run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES)
@@ -199,13 +200,13 @@ def test_connection_limits_over_max_connections_are_reported_against_the_stack()
     assert "add up to 1000, over the budget of 950" in violations[0].message
 
 
-def test_connection_limits_within_budget_pass():
+def test_connection_limits_within_budget_pass() -> None:
     roles = [role("feedback_app", statementTimeout=5000, connectionLimit=500),
              role("statistics_app", statementTimeout=5000, connectionLimit=450)]
     assert run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES) == []
 
 
-def test_budget_uses_configured_max_connections_without_a_parameter_group():
+def test_budget_uses_configured_max_connections_without_a_parameter_group() -> None:
     roles = [role("feedback_app", statementTimeout=5000, connectionLimit=480)]
     config = {"connection-budget": {"maxConnections": 500, "reservedConnections": 20}}
     assert run(roles, config=config, policies=access.POLICIES) == []
@@ -214,13 +215,13 @@ def test_budget_uses_configured_max_connections_without_a_parameter_group():
         "urn:pulumi:test::edumatrix-db::pulumi:pulumi:Stack::edumatrix-db-test"]}
 
 
-def test_login_role_without_connection_limit_is_reported():
+def test_login_role_without_connection_limit_is_reported() -> None:
     unlimited = role("feedback_readonly", connectionLimit=-1)
     violations = run([unlimited, parameter_group()], policies=access.POLICIES)
     assert by_policy(violations) == {"connection-budget": [unlimited.urn]}
 
 
-def test_readonly_and_migrator_connection_limits_count_against_the_budget():
+def test_readonly_and_migrator_connection_limits_count_against_the_budget() -> None:
     app = role("feedback_app", statementTimeout=5000, connectionLimit=900)
     others = [role("feedback_readonly", connectionLimit=30), role("feedback_migrator", connectionLimit=30),
               role("feedback_owner", login=False, connectionLimit=0)]
@@ -231,14 +232,14 @@ def test_readonly_and_migrator_connection_limits_count_against_the_budget():
         "(max_connections of parameter group 1000 - 50 reserved)"]
 
 
-def test_roles_of_no_service_do_not_count_against_the_budget():
+def test_roles_of_no_service_do_not_count_against_the_budget() -> None:
     roles = [role("feedback_app", statementTimeout=5000, connectionLimit=900),
              role("extraction_replicator", replication=True, connectionLimit=500)]
     violations = run([*roles, parameter_group(max_connections="1000")], policies=access.POLICIES)
     assert [v.policy for v in violations if v.policy == "connection-budget"] == []
 
 
-def test_the_smallest_max_connections_among_the_parameter_groups_is_the_budget():
+def test_the_smallest_max_connections_among_the_parameter_groups_is_the_budget() -> None:
     roles = [role("feedback_app", statementTimeout=5000, connectionLimit=500)]
     large, small = parameter_group("large", max_connections="1000"), parameter_group("small", max_connections="500")
     assert run([*roles, large], policies=access.POLICIES) == []

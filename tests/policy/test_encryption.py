@@ -26,7 +26,7 @@ KEY = "aws:kms/key:Key"
 PROXY = "aws:rds/proxy:Proxy"
 
 
-def compliant_resources():
+def compliant_resources() -> list[RecordedResource]:
     return [
         instance(),
         parameter_group(),
@@ -44,7 +44,7 @@ def compliant_resources():
     ]
 
 
-def test_compliant_resources_pass_every_encryption_policy():
+def test_compliant_resources_pass_every_encryption_policy() -> None:
     assert run(compliant_resources(), policies=encryption.POLICIES) == []
 
 
@@ -75,7 +75,8 @@ VIOLATIONS: list[tuple[str, str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("policy", "name", "overrides"), VIOLATIONS,
                          ids=[f"{p}:{n}:{','.join(o)}" for p, n, o in VIOLATIONS])
-def test_violation_is_reported_by_that_policy_on_that_resource(policy, name, overrides):
+def test_violation_is_reported_by_that_policy_on_that_resource(policy: str, name: str,
+                                                               overrides: dict[str, Any]) -> None:
     resources = _replace(compliant_resources(), name, **overrides)
     urn = next(r.urn for r in resources if r.name == name)
     assert by_policy(run(resources, policies=encryption.POLICIES)) == {policy: [urn]}
@@ -86,8 +87,9 @@ def test_violation_is_reported_by_that_policy_on_that_resource(policy, name, ove
     ("rds-tls-minimum-version", "ssl_min_protocol_version", "TLSv1.1"),
     ("rds-tls-minimum-version", "ssl_min_protocol_version", MISSING),
 ])
-def test_parameter_group_without_tls_enforcement_is_reported(policy, parameter, value):
-    group = parameter_group(**{parameter: value})
+def test_parameter_group_without_tls_enforcement_is_reported(policy: str, parameter: str, value: object) -> None:
+    overrides: dict[str, Any] = {parameter: value}  # Any as parameter_group takes it (see FORCE_SSL_LEFT_OUT)
+    group = parameter_group(**overrides)
     assert by_policy(run([instance(), group], policies=encryption.POLICIES)) == {policy: [group.urn]}
 
 
@@ -96,39 +98,39 @@ def test_parameter_group_without_tls_enforcement_is_reported(policy, parameter, 
 FORCE_SSL_LEFT_OUT: dict[str, Any] = {"rds.force_ssl": MISSING}
 
 
-def test_force_ssl_left_out_on_postgres15_is_the_family_default_and_compliant():
+def test_force_ssl_left_out_on_postgres15_is_the_family_default_and_compliant() -> None:
     group = parameter_group(**FORCE_SSL_LEFT_OUT)
     assert run([instance(), group], policies=encryption.POLICIES) == []
 
 
-def test_force_ssl_left_out_before_postgres15_is_reported():
+def test_force_ssl_left_out_before_postgres15_is_reported() -> None:
     group = parameter_group(**FORCE_SSL_LEFT_OUT)
     older = resource(group.type, group.name, {**group.props, "family": "postgres14"})
     assert by_policy(run([instance(), older], policies=encryption.POLICIES)) == {"rds-force-ssl": [older.urn]}
 
 
-def test_tls_1_2_meets_the_default_minimum():
+def test_tls_1_2_meets_the_default_minimum() -> None:
     group = parameter_group(ssl_min_protocol_version="TLSv1.2")
     assert run([group], policies=encryption.POLICIES) == []
 
 
-def test_a_tls_floor_in_lower_case_meets_the_minimum_as_postgresql_reads_it():
+def test_a_tls_floor_in_lower_case_meets_the_minimum_as_postgresql_reads_it() -> None:
     group = parameter_group(ssl_min_protocol_version="tlsv1.3")
     assert run([group], policies=encryption.POLICIES) == []
 
 
-def test_tls_minimum_follows_policy_config():
+def test_tls_minimum_follows_policy_config() -> None:
     group = parameter_group(ssl_min_protocol_version="TLSv1.2")
     config = {"rds-tls-minimum-version": {"minimumVersion": "TLSv1.3"}}
     assert by_policy(run([group], config=config, policies=encryption.POLICIES)) == {
         "rds-tls-minimum-version": [group.urn]}
 
 
-def test_same_region_replica_inherits_its_sources_key():
+def test_same_region_replica_inherits_its_sources_key() -> None:
     assert run([instance(), replica()], policies=encryption.POLICIES) == []
 
 
-def test_cross_region_replica_without_its_own_key_is_reported():
+def test_cross_region_replica_without_its_own_key_is_reported() -> None:
     rep = replica(replicateSourceDb="arn:aws:rds:us-east-1:123456789012:db:edumatrix-test", region="eu-west-1")
     assert by_policy(run([instance(), rep], policies=encryption.POLICIES)) == {"rds-storage-cmk": [rep.urn]}
 

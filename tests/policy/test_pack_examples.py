@@ -415,7 +415,7 @@ REFUSED: dict[str, tuple[Callable[[], list], str]] = {
 }
 
 
-def test_every_policy_of_the_pack_has_an_example_it_refuses():
+def test_every_policy_of_the_pack_has_an_example_it_refuses() -> None:
     # The ops runner's Lambda policies have theirs in tests/policy/test_lambdas.py (VIOLATIONS, run through the
     # same gate evaluation, each asserted to be reported by exactly that policy).
     # The connection layer's have theirs in tests/policy/test_connections.py (edits of the prod plan).
@@ -429,41 +429,41 @@ def test_every_policy_of_the_pack_has_an_example_it_refuses():
             | EXAMPLES_ELSEWHERE) == {p.name for p in POLICIES}
 
 
-def test_every_aws_preflight_policy_has_an_example_it_refuses():
+def test_every_aws_preflight_policy_has_an_example_it_refuses() -> None:
     assert set(AWS_API_EXAMPLES) == {p.name for p in POLICIES if p.name.startswith("aws-api-")} | {"rds-log-hygiene"}
 
 
 @pytest.mark.parametrize("policy", sorted(REFUSED))
-def test_the_policy_refuses_its_example_saying_why(policy):
+def test_the_policy_refuses_its_example_saying_why(policy: str) -> None:
     resources, message = REFUSED[policy]
     config = {"aws-api-secret-replica-regions": {"regions": ["eu-west-1"]}}
     assert [v.message for v in run(resources(), config=config) if v.policy == policy] == [message]
 
 
-def test_a_publishing_services_declared_events_pass_the_outbox_policy():
+def test_a_publishing_services_declared_events_pass_the_outbox_policy() -> None:
     assert [v for v in run([_service_events()]) if v.policy == "service-events-outbox-only"] == []
 
 
-def test_the_outbox_policy_refuses_another_cdc_login():
+def test_the_outbox_policy_refuses_another_cdc_login() -> None:
     found = [v.message for v in run([_service_events(cdcRole="news_system_app")])
              if v.policy == "service-events-outbox-only"]
     assert found == ["news_system: grants the outbox to 'news_system_app', not the platform's CDC login "
                      "edumatrix_cdc_replicator"]
 
 
-def test_the_outbox_policy_refuses_a_publication_other_than_the_services_outbox():
+def test_the_outbox_policy_refuses_a_publication_other_than_the_services_outbox() -> None:
     found = [v.message for v in run([_service_events(publication="news_system_all_tables")])
              if v.policy == "service-events-outbox-only"]
     assert found == ["news_system: publishes 'news_system_all_tables'; news_system's catalog entry says "
                      "news_system_outbox_pub"]
 
 
-def test_the_outbox_policy_names_a_missing_service_as_empty():
+def test_the_outbox_policy_names_a_missing_service_as_empty() -> None:
     found = [v.message for v in run([_service_events(service=None)]) if v.policy == "service-events-outbox-only"]
     assert found == ["ServiceEvents names '', which is not a catalog service"]
 
 
-def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies():
+def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies() -> None:
     alarm = resource("aws:cloudwatch/metricAlarm:MetricAlarm", "slot", {
         "metricName": "OldestReplicationSlotLag", "dimensions": {"DBInstanceIdentifier": "edumatrix-test"},
         "alarmActions": [SNS]})
@@ -471,7 +471,7 @@ def test_a_target_that_keeps_the_shared_posture_passes_the_extraction_policies()
     assert [v.message for v in found if v.policy.startswith("extraction-")] == []
 
 
-def test_the_target_policy_names_each_weaker_setting():
+def test_the_target_policy_names_each_weaker_setting() -> None:
     found = run([instance(), _target(multiAz=False, deletionProtection=False, backupRetentionPeriod=7)])
     messages = [v.message for v in found if v.policy == "extraction-target-as-secure"]
     assert len(messages) == 3
@@ -479,21 +479,21 @@ def test_the_target_policy_names_each_weaker_setting():
     assert any("backups are kept 7 days, the shared instance's 30" in m for m in messages)
 
 
-def test_a_single_az_target_the_stack_file_explains_passes_rds_multi_az_and_the_target_policy():
+def test_a_single_az_target_the_stack_file_explains_passes_rds_multi_az_and_the_target_policy() -> None:
     config = {"rds-multi-az": {"singleAzTargets": {"edumatrix-test-feedback": "archive"}},
               "extraction-target-as-secure": {"singleAzTargets": {"edumatrix-test-feedback": "archive"}}}
     found = run([instance(), _target(multiAz=False)], config=config)
     assert [v.policy for v in found if v.policy in ("rds-multi-az", "extraction-target-as-secure")] == []
 
 
-def test_a_service_login_made_a_replication_login_on_rds_is_refused():
+def test_a_service_login_made_a_replication_login_on_rds_is_refused() -> None:
     """RDS grants REPLICATION by membership in rds_replication: a service role there could decode every table."""
     membership = resource("postgresql:index/grantRole:GrantRole", "m", {"role": "feedback_app",
                                                                         "grantRole": "rds_replication"})
     assert [v.policy for v in run([membership]) if v.policy == "service-grants-confined"] == ["service-grants-confined"]
 
 
-def test_an_extracted_services_roles_count_once_against_the_connection_budget():
+def test_an_extracted_services_roles_count_once_against_the_connection_budget() -> None:
     from tests.policy.fixtures import service_roles
 
     group = parameter_group(max_connections="100")

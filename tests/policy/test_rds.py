@@ -8,7 +8,7 @@ from policy import rds
 from tests.policy.fixtures import MISSING, by_policy, instance, parameter_group, replica, run
 
 
-def test_compliant_prod_instance_passes_every_rds_policy():
+def test_compliant_prod_instance_passes_every_rds_policy() -> None:
     assert run([instance(), parameter_group()], policies=rds.POLICIES) == []
 
 
@@ -36,40 +36,40 @@ VIOLATIONS: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("policy", "overrides"), VIOLATIONS,
                          ids=[f"{p}:{','.join(o)}" for p, o in VIOLATIONS])
-def test_violating_instance_is_reported_by_that_policy_only(policy, overrides):
+def test_violating_instance_is_reported_by_that_policy_only(policy: str, overrides: dict[str, Any]) -> None:
     inst = instance(**overrides)
     found = by_policy(run([inst, parameter_group()], policies=rds.POLICIES))
     assert found == {policy: [inst.urn]}
 
 
-def test_dev_config_allows_single_az_without_deletion_protection():
+def test_dev_config_allows_single_az_without_deletion_protection() -> None:
     inst = instance(multiAz=False, deletionProtection=False, backupRetentionPeriod=7)
     assert run([inst, parameter_group()], environment="dev", policies=rds.POLICIES) == []
 
 
-def test_prod_requires_thirty_days_of_backups_where_dev_accepts_seven():
+def test_prod_requires_thirty_days_of_backups_where_dev_accepts_seven() -> None:
     inst = instance(backupRetentionPeriod=7)
     assert by_policy(run([inst, parameter_group()], environment="prod", policies=rds.POLICIES)) == {
         "rds-automated-backups": [inst.urn]}
     assert run([inst, parameter_group()], environment="dev", policies=rds.POLICIES) == []
 
 
-def test_same_region_replica_passes_without_primary_only_settings():
+def test_same_region_replica_passes_without_primary_only_settings() -> None:
     assert run([instance(), replica(), parameter_group()], policies=rds.POLICIES) == []
 
 
-def test_public_replica_is_reported():
+def test_public_replica_is_reported() -> None:
     rep = replica(publiclyAccessible=True)
     assert by_policy(run([instance(), rep, parameter_group()], policies=rds.POLICIES)) == {
         "rds-not-publicly-accessible": [rep.urn]}
 
 
-def test_non_postgres_instance_is_left_to_other_packs():
+def test_non_postgres_instance_is_left_to_other_packs() -> None:
     mysql = instance(engine="mysql", publiclyAccessible=True, username="admin")
     assert run([mysql], policies=rds.POLICIES) == []
 
 
-def test_a_replica_without_deletion_protection_is_reported_in_prod():
+def test_a_replica_without_deletion_protection_is_reported_in_prod() -> None:
     rep = replica(deletionProtection=False)
     assert by_policy(run([instance(), rep, parameter_group()], policies=rds.POLICIES)) == {
         "rds-deletion-protection": [rep.urn]}
