@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import string
 
 import pytest
 from hypothesis import given
@@ -31,11 +32,19 @@ def _salt(verifier: str) -> bytes:
 
 
 @given(st.text(min_size=1, max_size=40))
-def test_a_verifier_authenticates_its_password_and_does_not_contain_it(password: str) -> None:
+def test_a_verifier_authenticates_its_password_and_no_other(password: str) -> None:
     verifier = scram_verifier(password)
     assert verifier.startswith("SCRAM-SHA-256$4096:")
     assert _client_proof_checks(verifier, password)
     assert not _client_proof_checks(verifier, password + "x")
+
+
+# Passwords long enough that they cannot occur in a verifier's base64 by chance (12 of 62 characters).
+@given(st.text(alphabet=string.ascii_letters + string.digits, min_size=12, max_size=40))
+def test_a_verifier_contains_neither_its_password_nor_its_password_in_base64(password: str) -> None:
+    verifier = scram_verifier(password)
+    assert password not in verifier
+    assert base64.b64encode(password.encode()).decode().rstrip("=")[:16] not in verifier
 
 
 def test_the_same_password_gets_a_new_random_salt_each_time() -> None:
