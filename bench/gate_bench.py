@@ -108,7 +108,7 @@ def time_process(*args: str, checkout: Path = ROOT, old_engine: str | None = Non
     """One `edumatrix-db` process of `checkout` (with its own `.venv`, or this interpreter for this checkout),
     imports included, on at most CORES CPUs; with `old_engine`, the process doing that command's work on the old
     engine instead."""
-    python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
+    python = _python_of(checkout)
     command = ["-c", _OLD_ENGINE[old_engine]] if old_engine else ["-m", "edumatrix_db.cli", *args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -123,10 +123,15 @@ def time_process(*args: str, checkout: Path = ROOT, old_engine: str | None = Non
     return Timing(wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
+def _python_of(checkout: Path) -> str:
+    """This interpreter for this checkout, another checkout's own `.venv` for it."""
+    return sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
+
+
 def compile_project(checkout: Path = ROOT) -> None:
     """What `make check` does first (Makefile `bytecode`): the project's modules compiled into __pycache__, which
     Python would not write where PYTHONDONTWRITEBYTECODE is set; the processes measured then read them."""
-    python = sys.executable if checkout == ROOT else str(checkout / ".venv" / "bin" / "python")
+    python = _python_of(checkout)
     subprocess.run([python, "-m", "compileall", "-q", "-x", "policy/venv", *PROJECT_PACKAGES], cwd=checkout,
                    check=True)
 

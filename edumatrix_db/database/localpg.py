@@ -718,7 +718,7 @@ def _pools_without_lines(server: LocalServer, model: AccessModel, services: Sequ
     """The pool aliases of `services` that the pooler's configuration has no line for (nothing to keep)."""
     from edumatrix_db.database import pooler
 
-    aliases = [pooler.alias(a, k) for a in model.services if a.service in services for k in pooler.POOLED_KINDS]
+    aliases = pooler.service_aliases(model, services)
     found = pooler.Pooler(server).configured_lines(aliases)
     return [a for a in aliases if a not in found]
 

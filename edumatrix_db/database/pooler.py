@@ -78,6 +78,11 @@ def alias(access: ServiceAccess, kind: RoleKind) -> str:
 POOLED_KINDS = (RoleKind.APP, RoleKind.READONLY)
 
 
+def service_aliases(model: AccessModel, services: Collection[str]) -> list[str]:
+    """The pool aliases of `services` (each pooled role kind's `alias`)."""
+    return [alias(a, k) for a in model.services if a.service in services for k in POOLED_KINDS]
+
+
 def find_pgbouncer() -> str:
     found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
     if not found:
@@ -199,7 +204,7 @@ class Pooler:
         self._write(self.userlist, "".join(f'"{u}" "{passwords[u]}"\n' for u in users), 0o600)
         running = self.is_running()
         port = self.port if running else _free_port(preferred_port or srv._port() + PREFERRED_PORT_OFFSET)
-        kept = self.configured_lines({alias(a, k) for a in model.services if a.service in keep for k in POOLED_KINDS})
+        kept = self.configured_lines(service_aliases(model, keep))
         self._write(self.ini, self.config(model, port, kept), 0o644)
         self.state_file.write_text(json.dumps({"port": port}))
         if self.log_file.exists():

@@ -6,10 +6,8 @@ its pools back there."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,7 +21,7 @@ from edumatrix_db.database.fence import FENCE_MARK, set_fence
 from edumatrix_db.database.pooler import Pooler
 from edumatrix_db.ops.extract import pooled_aliases
 from edumatrix_db.ops.pooler_agent import configured_backends, point_pools
-from tests.pg.conftest import free_port, scratch_root
+from tests.pg.conftest import provisioned
 
 pytestmark = pytest.mark.postgres
 
@@ -33,16 +31,14 @@ TARGET = ("127.0.0.1", 1, "edumatrix")  # where the drill's switch led the fence
 
 @dataclass
 class Local:
-    root: Path
     model: AccessModel
     server: localpg.LocalServer
-    notes: list[str]
 
     def access(self, service: str) -> ServiceAccess:
         return next(a for a in self.model.services if a.service == service)
 
     def up(self) -> list[str]:
-        _, _, notes = localpg.up(self.root, self.model, preferred_port=self.server._port())
+        _, _, notes = localpg.up(self.server.root, self.model, preferred_port=self.server._port())
         return notes
 
     def superuser(self) -> psycopg.Connection[Any]:
@@ -73,15 +69,9 @@ def probe(service: str) -> str:
 def local() -> Iterator[Local]:
     """A local server provisioned by `local up`, a table in two services' schemas, the first service's schema
     fenced and its pools switched away, as an extraction's cutover leaves them."""
-    root = scratch_root("edumatrix-fence-")
     model = build_access_model(load_catalog())
-    server = None
-    try:
-        try:
-            server, _, notes = localpg.up(root, model, preferred_port=free_port())
-        except localpg.LocalServerError as exc:
-            pytest.fail(f"PostgreSQL tests need a PostgreSQL server and could not start one: {exc}")
-        env = Local(root, model, server, notes)
+    with provisioned("edumatrix-fence-", model) as (server, _, _):
+        env = Local(model, server)
         for service in (FENCED, UNTOUCHED):
             migrator = env.access(service).role(RoleKind.MIGRATOR).name
             with psycopg.connect(server.uri(migrator, server.passwords()[migrator]), autocommit=True) as conn:
@@ -91,11 +81,6 @@ def local() -> Iterator[Local]:
         ini = Pooler(server).ini
         ini.write_text(point_pools(ini.read_text(), pooled_aliases(FENCED), *TARGET))
         yield env
-    finally:
-        if server is not None:
-            Pooler(server).stop()
-            server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_local_up_keeps_a_fenced_schema_without_writes(local: Local) -> None:
